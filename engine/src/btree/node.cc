@@ -1,0 +1,264 @@
+#include "btree/node.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace rocky::engine {
+
+namespace {
+
+std::string_view EntryKeyLeaf(const char* e) {
+  const uint16_t klen = DecodeU16(e);
+  const size_t header = e[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader;
+  return {e + header, klen};
+}
+
+std::string_view EntryKeyBranch(const char* e) { return {e + kBranchEntryHeader, DecodeU16(e)}; }
+
+}  // namespace
+
+LeafEntry NodePage::leaf_entry(int i) const {
+  const char* e = p_ + offset(i);
+  LeafEntry out;
+  const uint16_t klen = DecodeU16(e);
+  if (e[2] == kLeafEntryOverflow) {
+    out.overflow = true;
+    out.overflow_page = DecodeU64(e + 3);
+    out.value_len = DecodeU64(e + 11);
+    out.key = {e + kLeafOverflowEntryHeader, klen};
+  } else {
+    out.value_len = DecodeU32(e + 3);
+    out.key = {e + kLeafInlineEntryHeader, klen};
+    out.inline_value = {e + kLeafInlineEntryHeader + klen, out.value_len};
+  }
+  return out;
+}
+
+int NodePage::LeafLowerBound(std::string_view key, bool* found) const {
+  int lo = 0;
+  int hi = count();
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (EntryKeyLeaf(p_ + offset(mid)) < key) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  *found = lo < count() && EntryKeyLeaf(p_ + offset(lo)) == key;
+  return lo;
+}
+
+std::string_view NodePage::branch_key(int i) const { return EntryKeyBranch(p_ + offset(i)); }
+
+uint64_t NodePage::branch_child(int i) const {
+  if (i == 0) return DecodeU64(p_ + kBranchLeftChildOffset);
+  return DecodeU64(p_ + offset(i - 1) + 2);
+}
+
+void NodePage::set_branch_child(int i, uint64_t child) {
+  if (i == 0) {
+    EncodeU64(p_ + kBranchLeftChildOffset, child);
+  } else {
+    EncodeU64(p_ + offset(i - 1) + 2, child);
+  }
+}
+
+void NodePage::set_overflow_page(int i, uint64_t first_page) { EncodeU64(p_ + offset(i) + 3, first_page); }
+
+int NodePage::BranchChildFor(std::string_view key) const {
+  // Number of keys <= key: child i holds keys in [key(i-1), key(i)).
+  int lo = 0;
+  int hi = count();
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (EntryKeyBranch(p_ + offset(mid)) <= key) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+void NodePage::InitLeaf(char* page, uint32_t page_size) {
+  InitPageHeader(page, PageKind::kLeaf);
+  SetPageCount(page, 0);
+  SetPageAux(page, page_size);
+}
+
+void NodePage::InitBranch(char* page, uint32_t page_size, uint64_t leftmost_child) {
+  InitPageHeader(page, PageKind::kBranch);
+  SetPageCount(page, 0);
+  SetPageAux(page, page_size);
+  EncodeU64(page + kBranchLeftChildOffset, leftmost_child);
+}
+
+size_t NodePage::EntrySize(const char* e) const {
+  const uint16_t klen = DecodeU16(e);
+  if (!is_leaf()) return kBranchEntryHeader + klen;
+  if (e[2] == kLeafEntryOverflow) return kLeafOverflowEntryHeader + klen;
+  return kLeafInlineEntryHeader + klen + DecodeU32(e + 3);
+}
+
+std::string_view NodePage::raw_entry(int i) const {
+  const char* e = p_ + offset(i);
+  return {e, EntrySize(e)};
+}
+
+size_t NodePage::used_bytes() const {
+  size_t n = 0;
+  for (int i = 0; i < count(); ++i) n += 2 + EntrySize(p_ + offset(i));
+  return n;
+}
+
+size_t NodePage::capacity() const { return page_size_ - offsets_start(); }
+
+void NodePage::Compact() {
+  std::string copy(p_, page_size_);
+  NodePage old(copy.data(), page_size_);
+  size_t heap = page_size_;
+  for (int i = 0; i < count(); ++i) {
+    std::string_view e = old.raw_entry(i);
+    heap -= e.size();
+    std::memcpy(p_ + heap, e.data(), e.size());
+    EncodeU16(p_ + offsets_start() + 2 * i, static_cast<uint16_t>(heap));
+  }
+  // Zero the gap so page bytes are a function of the node's contents (deterministic files).
+  const size_t gap_start = offsets_start() + 2 * count();
+  std::memset(p_ + gap_start, 0, heap - gap_start);
+  SetPageAux(p_, static_cast<uint32_t>(heap));
+}
+
+bool NodePage::InsertRaw(int i, std::string_view entry) {
+  const size_t need = entry.size() + 2;
+  auto contiguous_free = [&] { return PageAux(p_) - (offsets_start() + 2 * count()); };
+  if (contiguous_free() < need) {
+    if (capacity() - used_bytes() < need) return false;
+    Compact();
+  }
+  const size_t heap = PageAux(p_) - entry.size();
+  std::memcpy(p_ + heap, entry.data(), entry.size());
+  char* offs = p_ + offsets_start();
+  std::memmove(offs + 2 * (i + 1), offs + 2 * i, 2 * (count() - i));
+  EncodeU16(offs + 2 * i, static_cast<uint16_t>(heap));
+  SetPageAux(p_, static_cast<uint32_t>(heap));
+  SetPageCount(p_, count() + 1);
+  return true;
+}
+
+void NodePage::RemoveAt(int i) {
+  const char* e = p_ + offset(i);
+  const size_t size = EntrySize(e);
+  const bool at_heap_start = offset(i) == PageAux(p_);
+  std::memset(p_ + offset(i), 0, size);
+  if (at_heap_start) SetPageAux(p_, static_cast<uint32_t>(PageAux(p_) + size));
+  char* offs = p_ + offsets_start();
+  std::memmove(offs + 2 * i, offs + 2 * (i + 1), 2 * (count() - i - 1));
+  EncodeU16(offs + 2 * (count() - 1), 0);
+  SetPageCount(p_, count() - 1);
+}
+
+Status CheckNodeStructure(const char* page, uint32_t page_size, uint64_t page_id) {
+  auto bad = [&](const std::string& why) {
+    return Status::Corruption("page " + std::to_string(page_id) + ": " + why);
+  };
+  const PageKind kind = GetPageKind(page);
+  if (kind != PageKind::kLeaf && kind != PageKind::kBranch) {
+    return bad("expected a tree node, found a " + std::string(PageKindName(kind)) + " page");
+  }
+  const bool leaf = kind == PageKind::kLeaf;
+  const size_t offsets_start = leaf ? kLeafOffsetsStart : kBranchOffsetsStart;
+  const uint16_t count = PageCount(page);
+  const uint32_t heap = PageAux(page);
+  if (offsets_start + 2 * size_t{count} > heap || heap > page_size) return bad("entry area out of bounds");
+  std::string_view prev;
+  for (int i = 0; i < count; ++i) {
+    const uint16_t off = DecodeU16(page + offsets_start + 2 * i);
+    if (off < heap || size_t{off} + 3 > page_size) return bad("entry offset out of bounds");
+    const char* e = page + off;
+    const uint16_t klen = DecodeU16(e);
+    size_t size;
+    std::string_view key;
+    if (leaf) {
+      if (e[2] == kLeafEntryOverflow) {
+        size = kLeafOverflowEntryHeader + size_t{klen};
+        if (off + size > page_size) return bad("entry runs past the page end");
+        key = {e + kLeafOverflowEntryHeader, klen};
+        if (DecodeU64(e + 3) < kFirstDataPageId) return bad("overflow pointer into the header");
+      } else if (e[2] == kLeafEntryInline) {
+        if (size_t{off} + kLeafInlineEntryHeader > page_size) return bad("entry runs past the page end");
+        size = kLeafInlineEntryHeader + size_t{klen} + DecodeU32(e + 3);
+        if (off + size > page_size) return bad("entry runs past the page end");
+        key = {e + kLeafInlineEntryHeader, klen};
+      } else {
+        return bad("unknown entry type");
+      }
+    } else {
+      size = kBranchEntryHeader + size_t{klen};
+      if (off + size > page_size) return bad("entry runs past the page end");
+      key = {e + kBranchEntryHeader, klen};
+    }
+    if (i > 0 && !(prev < key)) return bad("keys out of order");
+    prev = key;
+  }
+  return Status::OK();
+}
+
+std::string EncodeLeafInline(std::string_view key, std::string_view value) {
+  std::string e(kLeafInlineEntryHeader + key.size() + value.size(), '\0');
+  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+  e[2] = static_cast<char>(kLeafEntryInline);
+  EncodeU32(e.data() + 3, static_cast<uint32_t>(value.size()));
+  std::memcpy(e.data() + kLeafInlineEntryHeader, key.data(), key.size());
+  if (!value.empty()) std::memcpy(e.data() + kLeafInlineEntryHeader + key.size(), value.data(), value.size());
+  return e;
+}
+
+std::string EncodeLeafOverflow(std::string_view key, uint64_t first_page, uint64_t value_len) {
+  std::string e(kLeafOverflowEntryHeader + key.size(), '\0');
+  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+  e[2] = static_cast<char>(kLeafEntryOverflow);
+  EncodeU64(e.data() + 3, first_page);
+  EncodeU64(e.data() + 11, value_len);
+  std::memcpy(e.data() + kLeafOverflowEntryHeader, key.data(), key.size());
+  return e;
+}
+
+std::string EncodeBranchEntry(std::string_view key, uint64_t child) {
+  std::string e(kBranchEntryHeader + key.size(), '\0');
+  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+  EncodeU64(e.data() + 2, child);
+  std::memcpy(e.data() + kBranchEntryHeader, key.data(), key.size());
+  return e;
+}
+
+void BuildNode(char* page, uint32_t page_size, PageKind kind, uint64_t leftmost,
+               const std::vector<std::string_view>& entries) {
+  // Keep the common header's txn/checksum bytes; they are rewritten when the page is sealed.
+  std::memset(page + kPageHeaderSize, 0, page_size - kPageHeaderSize);
+  if (kind == PageKind::kLeaf) {
+    NodePage::InitLeaf(page, page_size);
+  } else {
+    NodePage::InitBranch(page, page_size, leftmost);
+  }
+  NodePage node(page, page_size);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    [[maybe_unused]] const bool ok = node.InsertRaw(static_cast<int>(i), entries[i]);
+  }
+}
+
+std::string_view PageKindName(PageKind kind) {
+  switch (kind) {
+    case PageKind::kFree: return "free";
+    case PageKind::kSlot: return "commit slot";
+    case PageKind::kLeaf: return "leaf";
+    case PageKind::kBranch: return "branch";
+    case PageKind::kOverflow: return "overflow";
+    case PageKind::kFreemapBitmap: return "freemap bitmap";
+    case PageKind::kFreemapDirectory: return "freemap directory";
+  }
+  return "unknown";
+}
+
+}  // namespace rocky::engine

@@ -1,0 +1,160 @@
+#include "btree/tree_cursor.h"
+
+namespace rocky::engine {
+
+TreeCursor::TreeCursor(PageSource* src, uint64_t root, KeyRange range, std::string context)
+    : src_(src), root_(root), range_(std::move(range)), context_(std::move(context)) {}
+
+void TreeCursor::Fail(Status s) {
+  status_ = context_.empty() ? s : s.WithContext(context_);
+  valid_ = false;
+  stack_.clear();
+}
+
+Result<PageRef> TreeCursor::Read(uint64_t id) { return src_->ReadNode(id); }
+
+void TreeCursor::DescendTo(std::string_view target, bool forward) {
+  stack_.clear();
+  valid_ = false;
+  if (!status_.ok() || root_ == 0) return;
+  uint64_t id = root_;
+  for (;;) {
+    if (stack_.size() > kMaxTreeDepth) return Fail(Status::Corruption("tree too deep"));
+    auto page = Read(id);
+    if (!page.ok()) return Fail(page.status());
+    NodePage node(page.value()->data(), src_->page_size());
+    if (!node.is_leaf()) {
+      const int idx = node.BranchChildFor(target);
+      stack_.push_back({page.value(), idx});
+      id = node.branch_child(idx);
+      continue;
+    }
+    bool found = false;
+    int idx = node.LeafLowerBound(target, &found);
+    if (!forward && !found) --idx;  // last key <= target
+    stack_.push_back({page.value(), idx});
+    break;
+  }
+  Settle(forward);
+}
+
+bool TreeCursor::DescendEdge(Edge edge) {
+  for (;;) {
+    if (stack_.size() > kMaxTreeDepth) {
+      Fail(Status::Corruption("tree too deep"));
+      return false;
+    }
+    Level& top = stack_.back();
+    NodePage node(top.page->data(), src_->page_size());
+    if (node.is_leaf()) return true;
+    auto child = Read(node.branch_child(top.index));
+    if (!child.ok()) {
+      Fail(child.status());
+      return false;
+    }
+    NodePage c(child.value()->data(), src_->page_size());
+    const int idx = edge == Edge::kFirst ? 0 : (c.is_leaf() ? c.count() - 1 : c.count());
+    stack_.push_back({child.value(), idx});
+  }
+}
+
+bool TreeCursor::StepLeaf(bool forward) {
+  // Climb to the nearest branch that has a sibling subtree in the direction of travel.
+  stack_.pop_back();
+  while (!stack_.empty()) {
+    Level& top = stack_.back();
+    NodePage node(top.page->data(), src_->page_size());
+    if (forward ? top.index < node.count() : top.index > 0) {
+      top.index += forward ? 1 : -1;
+      return DescendEdge(forward ? Edge::kFirst : Edge::kLast);
+    }
+    stack_.pop_back();
+  }
+  return false;
+}
+
+void TreeCursor::Settle(bool forward) {
+  valid_ = false;
+  for (;;) {
+    if (stack_.empty()) return;
+    Level& leaf = stack_.back();
+    NodePage node(leaf.page->data(), src_->page_size());
+    if (leaf.index < 0 || leaf.index >= node.count()) {
+      if (!StepLeaf(forward)) return;
+      // After stepping, a backward move lands on the last entry (DescendEdge set it), a forward one on 0.
+      continue;
+    }
+    const LeafEntry e = node.leaf_entry(leaf.index);
+    if (range_.lower && e.key < *range_.lower) {
+      if (!forward) return;  // walked below the range
+      ++leaf.index;
+      continue;
+    }
+    if (range_.upper && e.key >= *range_.upper) {
+      if (forward) return;  // walked past the range
+      --leaf.index;
+      continue;
+    }
+    key_ = e.key;
+    if (e.overflow) {
+      Status s = LoadValue(*src_, e, &overflow_value_);
+      if (!s.ok()) return Fail(s);
+      value_ = overflow_value_;
+    } else {
+      value_ = e.inline_value;
+    }
+    valid_ = true;
+    return;
+  }
+}
+
+void TreeCursor::SeekToFirst() {
+  if (range_.lower) return DescendTo(*range_.lower, true);
+  stack_.clear();
+  valid_ = false;
+  if (!status_.ok() || root_ == 0) return;
+  auto page = Read(root_);
+  if (!page.ok()) return Fail(page.status());
+  stack_.push_back({page.value(), 0});
+  if (DescendEdge(Edge::kFirst)) Settle(true);
+}
+
+void TreeCursor::SeekToLast() {
+  if (range_.upper) {
+    DescendTo(*range_.upper, false);
+    if (valid_ && key_ == *range_.upper) Prev();  // upper is exclusive
+    return;
+  }
+  stack_.clear();
+  valid_ = false;
+  if (!status_.ok() || root_ == 0) return;
+  auto page = Read(root_);
+  if (!page.ok()) return Fail(page.status());
+  NodePage node(page.value()->data(), src_->page_size());
+  stack_.push_back({page.value(), node.is_leaf() ? node.count() - 1 : node.count()});
+  if (DescendEdge(Edge::kLast)) Settle(false);
+}
+
+void TreeCursor::Seek(std::string_view target) {
+  if (range_.lower && target < *range_.lower) target = *range_.lower;
+  DescendTo(target, true);
+}
+
+void TreeCursor::SeekForPrev(std::string_view target) {
+  if (range_.upper && target >= *range_.upper) return SeekToLast();
+  DescendTo(target, false);
+}
+
+void TreeCursor::Next() {
+  if (!valid_) return;
+  ++stack_.back().index;
+  Settle(true);
+}
+
+void TreeCursor::Prev() {
+  if (!valid_) return;
+  --stack_.back().index;
+  Settle(false);
+}
+
+}  // namespace rocky::engine

@@ -1,0 +1,134 @@
+// DatabaseImpl::Compact: moves pages from the end of the file into free space, then truncates the file.
+//
+// Each round is one durable write transaction that copies every tree page (and overflow run) lying at or
+// past `threshold` = the number of pages in use; copies go to the lowest free pages, so when the round
+// commits, pages past the threshold are free. Ancestors of moved pages are copied too (copy-on-write), which
+// can push a few pages past the threshold again, hence several rounds. A last transaction shrinks the
+// allocator's page count, and the file is truncated only after that commit is durable.
+#include "btree/node.h"
+#include "db/db_impl.h"
+#include "db/table_meta.h"
+#include "db/transactions.h"
+#include "btree/tree_cursor.h"
+
+namespace rocky::engine {
+
+namespace {
+
+constexpr int kMaxCompactionRounds = 16;
+
+// Copies the subtree at id so that no page of it lies at or past threshold (as far as free space allows);
+// returns the subtree's new root id (id itself when nothing moved).
+Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold, int depth) {
+  if (depth > kMaxTreeDepth) return Status::Corruption("tree too deep");
+  const uint32_t ps = txn.page_size();
+  ROCKY_ASSIGN_OR_RETURN(PageRef page, txn.ReadNode(id));
+  NodePage node(page->data(), ps);
+  std::vector<std::pair<int, uint64_t>> moved_children;
+  bool move_self = id >= threshold;
+  if (!node.is_leaf()) {
+    for (int i = 0; i <= node.count(); ++i) {
+      const uint64_t child = node.branch_child(i);
+      ROCKY_ASSIGN_OR_RETURN(uint64_t moved, RelocateTree(txn, child, threshold, depth + 1));
+      if (moved != child) moved_children.emplace_back(i, moved);
+    }
+  } else {
+    for (int i = 0; i < node.count(); ++i) {
+      const LeafEntry e = node.leaf_entry(i);
+      if (e.overflow && e.overflow_page >= threshold) move_self = true;
+    }
+  }
+  if (!move_self && moved_children.empty()) return id;
+  ROCKY_ASSIGN_OR_RETURN(PageRef copy, txn.WritableNode(id));
+  NodePage w(copy->data(), ps);
+  for (const auto& [i, child] : moved_children) w.set_branch_child(i, child);
+  if (w.is_leaf()) {
+    for (int i = 0; i < w.count(); ++i) {
+      const LeafEntry e = w.leaf_entry(i);
+      if (!e.overflow || e.overflow_page < threshold) continue;
+      std::string value;
+      ROCKY_RETURN_IF_ERROR(LoadValue(txn, e, &value));
+      const uint64_t moved = txn.WriteOverflow(value);
+      txn.FreeOverflow(e.overflow_page, e.value_len);
+      w.set_overflow_page(i, moved);
+    }
+  }
+  return copy->id;
+}
+
+// One round: relocates every table tree, then the catalog.
+Status RelocateAll(WriteTxnImpl& txn, uint64_t threshold) {
+  std::vector<std::pair<std::string, TableMeta>> tables;
+  {
+    TreeCursor c(&txn, txn.catalog().root, {}, "catalog");
+    for (c.SeekToFirst(); c.Valid(); c.Next()) {
+      TableMeta meta;
+      if (!DecodeTableMeta(c.value(), &meta)) return Status::Corruption("catalog record of table '" + std::string(c.key()) + "' is malformed");
+      tables.emplace_back(std::string(c.key()), meta);
+    }
+    ROCKY_RETURN_IF_ERROR(c.status());
+  }
+  for (auto& [name, meta] : tables) {
+    if (meta.root == 0) continue;
+    auto moved = RelocateTree(txn, meta.root, threshold, 1);
+    if (!moved.ok()) return moved.status().WithContext("table '" + name + "'");
+    if (moved.value() == meta.root) continue;
+    meta.root = moved.value();
+    auto r = TreeInsert(txn, txn.catalog(), name, EncodeTableMeta(meta));
+    if (!r.ok()) return r.status().WithContext("catalog");
+  }
+  if (txn.catalog().root != 0) {
+    auto moved = RelocateTree(txn, txn.catalog().root, threshold, 1);
+    if (!moved.ok()) return moved.status().WithContext("catalog");
+    txn.catalog().root = moved.value();
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status DatabaseImpl::Compact() {
+  if (closed_) return Status::InvalidArgument("database " + path_ + " is closed");
+  if (options_.read_only) return Status::InvalidArgument("database " + path_ + " was opened read-only");
+  {
+    std::lock_guard lock(snapshot_mu_);
+    if (!live_readers_.empty()) return Status::Busy("cannot compact " + path_ + ": read transactions are open");
+  }
+  if (!AcquireWriter(false)) return Status::Busy("cannot compact " + path_ + ": a write transaction is open");
+  ReleaseWriter();
+  ROCKY_RETURN_IF_ERROR(FlushNoSyncCommits());
+
+  WriteOptions durable;
+  durable.durability = Durability::kDurable;
+  uint64_t previous_end = UINT64_MAX;
+  for (int round = 0; round < kMaxCompactionRounds; ++round) {
+    ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn, BeginWrite(durable));
+    auto& w = static_cast<WriteTxnImpl&>(*txn);
+    const uint64_t threshold = freemap_.used_count();
+    const uint64_t end = freemap_.HighestTaken() + 1;
+    if (end <= threshold || end >= previous_end) break;  // packed, or no progress possible
+    previous_end = end;
+    ROCKY_RETURN_IF_ERROR(RelocateAll(w, threshold));
+    ROCKY_RETURN_IF_ERROR(txn->Commit());
+  }
+  // Shrink: a commit whose page count ends at the last page in use, then the truncation.
+  ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn, BeginWrite(durable));
+  const uint64_t new_count = std::max<uint64_t>(freemap_.HighestTaken() + 1, kFirstDataPageId);
+  if (new_count < freemap_.page_count()) {
+    freemap_.Shrink(new_count);
+    static_cast<WriteTxnImpl&>(*txn).MarkModified();
+    ROCKY_RETURN_IF_ERROR(txn->Commit());
+  } else {
+    txn->Abort();
+  }
+  ROCKY_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+  const uint64_t target = freemap_.page_count() * page_size_;
+  if (size > target) {
+    Status s = file_->Truncate(target);
+    if (s.ok()) s = file_->Sync();
+    if (!s.ok()) return Poison(s);
+  }
+  return Status::OK();
+}
+
+}  // namespace rocky::engine

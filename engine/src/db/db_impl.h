@@ -1,0 +1,133 @@
+// DatabaseImpl: opening and recovery, the writer lock, snapshots, and the commit protocol.
+//
+// Commit protocol (format-spec/FORMAT.md, "Commit"): a write transaction's pages go to pages no live
+// snapshot and no fallback commit can reach; then the commit slot not holding the last durable commit is
+// overwritten. A small durable commit issues one fdatasync for its pages and slot together and lists its
+// pages in the slot, so recovery can tell a complete commit from a torn one by checking those pages alone.
+// A large one (or the first durable one after kNoSync commits) syncs its pages first, then the slot.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "alloc/free_map.h"
+#include "btree/btree.h"
+#include "db/commit_slot.h"
+#include "page/page_layout.h"
+#include "page/pager.h"
+#include "rocky/engine/db.h"
+#include "rocky/engine/env.h"
+
+namespace rocky::engine {
+
+class WriteTxnImpl;
+
+// A commit as readers see it. Immutable.
+struct Snapshot {
+  uint64_t txn_id = 0;
+  uint64_t catalog_root = 0;
+  uint64_t page_count = 0;
+};
+
+// Byte-range lock offsets, far past any real data (format-spec/FORMAT.md, "Locks").
+inline constexpr uint64_t kWriterLockOffset = uint64_t{1} << 62;
+// A reader in another process locks (shared) the byte kReaderLockBase + snapshot id.
+inline constexpr uint64_t kReaderLockBase = (uint64_t{1} << 62) + (uint64_t{1} << 20);
+
+// Reads committed tree pages for snapshots and transactions: checksum-verified by the pager and
+// structure-checked once per loaded page.
+class CommittedPages : public PageSource {
+ public:
+  explicit CommittedPages(Pager* pager) : pager_(pager) {}
+  uint32_t page_size() const override { return pager_->page_size(); }
+  Result<PageRef> ReadNode(uint64_t id) override;
+  Result<PageRef> ReadOverflow(uint64_t first) override { return pager_->ReadOverflowRun(first); }
+
+ private:
+  Pager* pager_;
+};
+
+class DatabaseImpl final : public Database {
+ public:
+  static Result<std::unique_ptr<Database>> OpenImpl(const std::string& path, const Options& options);
+  ~DatabaseImpl() override;
+
+  Result<std::unique_ptr<ReadTransaction>> BeginRead() override;
+  Result<std::unique_ptr<WriteTransaction>> BeginWrite(const WriteOptions& options) override;
+  Status Compact() override;
+  Result<IntegrityReport> CheckIntegrity() override;
+  Result<Stats> GetStats() override;
+  Status Close() override;
+  const std::string& path() const override { return path_; }
+
+  // --- For transactions. ---
+  Pager& pager() { return *pager_; }
+  uint32_t page_size() const { return page_size_; }
+  FreeMap& freemap() { return freemap_; }
+  // Writes the transaction's pages and, when durable, a commit slot; publishes the new snapshot.
+  Status CommitTransaction(WriteTxnImpl& txn);
+  // Ends the current write transaction (committed or not), letting the next writer in.
+  void EndWrite(bool committed);
+  void EndRead(uint64_t snapshot_id);
+
+ private:
+  DatabaseImpl(std::string path, const Options& options, Env* env);
+
+  Status OpenFile();
+  Status InitializeNewFile();
+  Status Recover();
+  // Reads both slots; returns them (nullopt = blank or torn) in slot order.
+  Status ReadSlots(std::optional<CommitSlot> slots[2]);
+  // True when every page on the slot's verify list is intact and was written by the slot's commit.
+  bool VerifyCommitPages(const CommitSlot& slot);
+  Status LoadFreeMap(const CommitSlot& slot, FreeMap* freemap);
+  // Pages freed by transactions no snapshot (in this process or another) can still reach become reusable.
+  void ReleaseFreedPages();
+  Status WriteSlot(const CommitSlot& slot, int slot_index);
+  // Makes kNoSync commits durable with an empty durable commit.
+  Status FlushNoSyncCommits();
+  Status Poison(const Status& cause);
+  // Takes the writer role (waiting for it, or failing at once when !wait); ReleaseWriter gives it back.
+  bool AcquireWriter(bool wait);
+  void ReleaseWriter();
+  // The slot holding commit txn_id, read from disk.
+  Result<CommitSlot> SlotOf(uint64_t txn_id);
+  // Walks the last durable commit (after making kNoSync commits durable), holding off writers.
+  Result<class CommitWalker> WalkLastCommit(bool from_disk);
+  Result<std::shared_ptr<const Snapshot>> ReadOnlySnapshot();
+  Result<std::shared_ptr<const Snapshot>> CurrentSnapshot();
+
+  std::string path_;
+  Options options_;
+  Env* env_;
+  std::string registry_key_;
+  std::unique_ptr<File> file_;
+  std::unique_ptr<Pager> pager_;
+  // Shared by all read transactions; thread-safe because the pager is.
+  CommittedPages committed_pages_{nullptr};
+  uint32_t page_size_ = 0;
+  bool closed_ = false;
+
+  // Writer state: touched only by the thread holding the writer (writer_active_).
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_;
+  bool writer_active_ = false;
+  FreeMap freemap_{kMinPageSize};
+  uint64_t durable_txn_ = 0;   // id of the last commit whose slot is durable
+  int durable_slot_ = 0;       // which slot (0 or 1) holds it
+  uint64_t next_txn_id_ = 0;
+  bool unsynced_pages_ = false;  // kNoSync commits wrote pages since the last durable commit
+  Status poisoned_;
+
+  // Published state, read by BeginRead.
+  std::mutex snapshot_mu_;
+  std::shared_ptr<const Snapshot> current_;
+  std::map<uint64_t, int> live_readers_;  // snapshot id -> open read transactions
+
+  friend class WriteTxnImpl;
+};
+
+}  // namespace rocky::engine

@@ -1,0 +1,114 @@
+#include "page/pager.h"
+
+#include <algorithm>
+#include <string>
+
+#include "page/page_layout.h"
+
+namespace rocky::engine {
+
+namespace {
+
+// Upper bound of one coalesced write; large enough to amortise syscalls, small enough to bound the copy.
+constexpr size_t kMaxCoalescedWrite = size_t{1} << 20;
+
+// Overflow runs are at most 2^40 bytes of value; a longer run in a header is corruption.
+constexpr uint64_t kMaxRunBytes = (uint64_t{1} << 40) + kMaxPageSize;
+
+}  // namespace
+
+Pager::Pager(File* file, std::string path, uint32_t page_size, size_t cache_bytes)
+    : file_(file), path_(std::move(path)), page_size_(page_size), cache_(cache_bytes / page_size) {}
+
+Status Pager::ReadRaw(uint64_t id, char* dst, size_t* bytes_read) {
+  return file_->Read(id * page_size_, page_size_, dst, bytes_read);
+}
+
+Result<PageRef> Pager::Load(uint64_t id) {
+  if (id < kFirstDataPageId) {
+    return Status::Corruption("page " + std::to_string(id) + " is referenced as data but is a header page");
+  }
+  auto page = std::make_shared<Page>(id, page_size_, false);
+  size_t n = 0;
+  Status s = file_->Read(id * page_size_, page_size_, page->data(), &n);
+  if (!s.ok()) return s.WithContext("reading page " + std::to_string(id));
+  if (n != page_size_) {
+    return Status::Corruption("page " + std::to_string(id) + " lies beyond the end of the file");
+  }
+  if (!PageChecksumOk(page->data(), page_size_, id)) {
+    return Status::Corruption("page " + std::to_string(id) + ": checksum mismatch");
+  }
+  return page;
+}
+
+Result<PageRef> Pager::ReadPage(uint64_t id) {
+  if (PageRef cached = cache_.Get(id)) return cached;
+  auto page = Load(id);
+  if (page.ok()) cache_.Put(page.value());
+  return page;
+}
+
+Result<PageRef> Pager::ReadPageUncached(uint64_t id) { return Load(id); }
+
+Result<PageRef> Pager::ReadOverflowRun(uint64_t first) {
+  const std::string where = "overflow run at page " + std::to_string(first);
+  if (first < kFirstDataPageId) return Status::Corruption(where + ": points into the file header");
+  std::string head(kOverflowDataOffset, '\0');
+  size_t n = 0;
+  ROCKY_RETURN_IF_ERROR(file_->Read(first * page_size_, head.size(), head.data(), &n));
+  if (n != head.size()) return Status::Corruption(where + ": lies beyond the end of the file");
+  if (GetPageKind(head.data()) != PageKind::kOverflow) return Status::Corruption(where + ": not an overflow page");
+  const uint64_t pages = PageAux(head.data());
+  const uint64_t value_len = DecodeU64(head.data() + kOverflowLengthOffset);
+  if (pages == 0 || pages * page_size_ > kMaxRunBytes || value_len + kOverflowDataOffset > pages * page_size_) {
+    return Status::Corruption(where + ": impossible length");
+  }
+  auto run = std::make_shared<Page>(first, pages * page_size_, false);
+  ROCKY_RETURN_IF_ERROR(file_->Read(first * page_size_, run->size, run->data(), &n));
+  if (n != run->size) return Status::Corruption(where + ": truncated by the end of the file");
+  if (!PageChecksumOk(run->data(), run->size, first)) return Status::Corruption(where + ": checksum mismatch");
+  return run;
+}
+
+Status Pager::WritePages(const std::vector<PageRef>& pages) {
+  std::string batch;
+  uint64_t batch_start = 0;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    Status s = file_->Write(batch_start * page_size_, batch);
+    batch.clear();
+    return s;
+  };
+  for (const PageRef& p : pages) {
+    const uint64_t pages_in = p->size / page_size_;
+    const bool contiguous = !batch.empty() && batch_start + batch.size() / page_size_ == p->id;
+    if (!contiguous || batch.size() + p->size > kMaxCoalescedWrite) {
+      ROCKY_RETURN_IF_ERROR(flush());
+      batch_start = p->id;
+    }
+    if (p->size > kMaxCoalescedWrite) {  // a large overflow run: write it directly
+      ROCKY_RETURN_IF_ERROR(file_->Write(p->id * page_size_, std::string_view(p->data(), p->size)));
+      continue;
+    }
+    if (batch.empty()) batch_start = p->id;
+    batch.append(p->data(), p->size);
+    (void)pages_in;
+  }
+  ROCKY_RETURN_IF_ERROR(flush());
+  for (const PageRef& p : pages) {
+    if (p->size == page_size_) {
+      cache_.Put(p);
+    } else {
+      cache_.Erase(p->id);
+    }
+  }
+  return Status::OK();
+}
+
+Status Pager::WriteRaw(uint64_t id, const char* data, size_t size) {
+  return file_->Write(id * page_size_, std::string_view(data, size));
+}
+
+Status Pager::Sync() { return file_->Sync(); }
+
+}  // namespace rocky::engine
