@@ -127,6 +127,7 @@ Status DatabaseImpl::Compact() {
     Status s = file_->Truncate(target);
     if (s.ok()) s = file_->Sync();
     if (!s.ok()) return Poison(s);
+    file_bytes_ = target;
   }
   return Status::OK();
 }

@@ -194,6 +194,7 @@ Status DatabaseImpl::Recover() {
     const CommitSlot& s = *slots[idx];
     const uint64_t needed = s.page_count * page_size_;
     if (s.synced_before_slot) {
+      // Its pages and the file's length were durable before the slot: a short file was cut afterwards.
       if (needed > file_size) {
         return Status::Corruption(path_ + " is truncated: commit " + std::to_string(s.txn_id) + " needs " +
                                   std::to_string(needed) + " bytes but the file holds " + std::to_string(file_size));
@@ -201,7 +202,8 @@ Status DatabaseImpl::Recover() {
       chosen = idx;
       break;
     }
-    if (VerifyCommitPages(s)) {
+    // Slot, pages and length were synced together: any of them missing means the commit never completed.
+    if (needed <= file_size && VerifyCommitPages(s)) {
       chosen = idx;
       break;
     }
@@ -209,11 +211,7 @@ Status DatabaseImpl::Recover() {
   }
   if (chosen < 0) return Status::Corruption(path_ + ": no complete commit found (" + rejected + ")");
   const CommitSlot& slot = *slots[chosen];
-  if (slot.page_count * page_size_ > file_size) {
-    return Status::Corruption(path_ + " is truncated: commit " + std::to_string(slot.txn_id) + " needs " +
-                              std::to_string(slot.page_count * page_size_) + " bytes but the file holds " +
-                              std::to_string(file_size));
-  }
+  file_bytes_ = file_size;
   committed_pages_ = CommittedPages(pager_.get());
   durable_txn_ = slot.txn_id;
   durable_slot_ = chosen;
@@ -458,6 +456,15 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
 
   Status s = pager_->WritePages(pages);
   if (!s.ok()) return Poison(s);
+  for (const PageRef& p : pages) file_bytes_ = std::max(file_bytes_, p->id * page_size_ + p->size);
+  // Pages allocated and freed again within the transaction at the end of the file are counted in page_count
+  // but never written: extend the file so it always holds page_count pages (made durable by the sync below).
+  const uint64_t needed = freemap_.page_count() * page_size_;
+  if (file_bytes_ < needed) {
+    s = file_->Truncate(needed);
+    if (!s.ok()) return Poison(s);
+    file_bytes_ = needed;
+  }
   if (durable) {
     CommitSlot slot;
     slot.txn_id = txn.id();
@@ -507,7 +514,10 @@ Status DatabaseImpl::FlushNoSyncCommits() {
 Status DatabaseImpl::Close() {
   if (closed_) return Status::OK();
   Status s;
-  if (!options_.read_only && file_ && poisoned_.ok()) {
+  if (!poisoned_.ok() && unsynced_pages_) {
+    // kNoSync commits were waiting for a durable commit that can no longer happen: say they are lost.
+    s = Status::IOError("closing " + path_ + ": commits made without sync were lost: " + poisoned_.message());
+  } else if (!options_.read_only && file_ && poisoned_.ok()) {
     {
       std::lock_guard lock(snapshot_mu_);
       if (!live_readers_.empty()) return Status::Busy("database " + path_ + " still has open read transactions");

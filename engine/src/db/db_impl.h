@@ -119,7 +119,8 @@ class DatabaseImpl final : public Database {
   uint64_t durable_txn_ = 0;   // id of the last commit whose slot is durable
   int durable_slot_ = 0;       // which slot (0 or 1) holds it
   uint64_t next_txn_id_ = 0;
-  bool unsynced_pages_ = false;  // kNoSync commits wrote pages since the last durable commit
+  bool unsynced_pages_ = false;
+  uint64_t file_bytes_ = 0;  // length of the file as far as this process has written it  // kNoSync commits wrote pages since the last durable commit
   Status poisoned_;
 
   // Published state, read by BeginRead.

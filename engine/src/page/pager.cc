@@ -63,6 +63,9 @@ Result<PageRef> Pager::ReadOverflowRun(uint64_t first) {
   if (pages == 0 || pages * page_size_ > kMaxRunBytes || value_len + kOverflowDataOffset > pages * page_size_) {
     return Status::Corruption(where + ": impossible length");
   }
+  // Check the run against the file before allocating: a damaged header must not make us allocate 1 TiB.
+  ROCKY_ASSIGN_OR_RETURN(uint64_t file_size, file_->Size());
+  if ((first + pages) * page_size_ > file_size) return Status::Corruption(where + ": runs past the end of the file");
   auto run = std::make_shared<Page>(first, pages * page_size_, false);
   ROCKY_RETURN_IF_ERROR(file_->Read(first * page_size_, run->size, run->data(), &n));
   if (n != run->size) return Status::Corruption(where + ": truncated by the end of the file");
