@@ -85,6 +85,9 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
 
+  // The value, or `fallback` when this holds an error.
+  T value_or(T fallback) const& { return ok() ? std::get<T>(v_) : std::move(fallback); }
+
   // OK when a value is held.
   Status status() const { return ok() ? Status::OK() : std::get<Status>(v_); }
 
