@@ -16,6 +16,8 @@ void FreeMap::InitEmpty() {
   used_.clear();
   pending_.clear();
   pending_by_txn_.clear();
+  fresh_.clear();
+  pending_fresh_by_txn_.clear();
   bitmap_pages_.clear();
   directory_pages_.clear();
   bitmap_dirty_.clear();
@@ -33,6 +35,8 @@ void FreeMap::Load(uint64_t page_count, std::vector<uint64_t> used_words, std::v
   if (page_count % 64 != 0) used_.back() &= (uint64_t{1} << (page_count % 64)) - 1;
   pending_.assign(used_.size(), 0);
   pending_by_txn_.clear();
+  fresh_.assign(used_.size(), 0);
+  pending_fresh_by_txn_.clear();
   used_count_ = 0;
   for (uint64_t w : used_) used_count_ += static_cast<uint64_t>(__builtin_popcountll(w));
   bitmap_pages_ = std::move(bitmap_pages);
@@ -43,8 +47,10 @@ void FreeMap::Load(uint64_t page_count, std::vector<uint64_t> used_words, std::v
 
 uint64_t FreeMap::pending_count() const {
   uint64_t n = 0;
-  for (const auto& [txn, runs] : pending_by_txn_) {
-    for (const auto& [first, count] : runs) n += count;
+  for (const auto* by_txn : {&pending_by_txn_, &pending_fresh_by_txn_}) {
+    for (const auto& [txn, runs] : *by_txn) {
+      for (const auto& [first, count] : runs) n += count;
+    }
   }
   return n;
 }
@@ -55,6 +61,7 @@ void FreeMap::Grow(uint64_t new_page_count) {
   if (used_.size() < words) {
     used_.resize(words, 0);
     pending_.resize(words, 0);
+    fresh_.resize(words, 0);
   }
   page_count_ = new_page_count;
   const uint64_t bitmaps = (page_count_ + bits_per_bitmap_ - 1) / bits_per_bitmap_;
@@ -110,6 +117,7 @@ void FreeMap::RollbackTxn() {
     }
   }
   pending_by_txn_.erase(txn_id_);
+  pending_fresh_by_txn_.erase(txn_id_);
   page_count_ = saved_page_count_;
   bitmap_pages_ = saved_bitmap_pages_;
   directory_pages_ = saved_directory_pages_;
@@ -136,6 +144,7 @@ uint64_t FreeMap::Allocate() {
     Grow(page_count_ + 1);
   }
   SetUsed(id, true);
+  SetBit(fresh_, id, true);
   search_from_ = id + 1;
   undo_.push_back({UndoOp::kAllocated, id, 1});
   return id;
@@ -168,7 +177,10 @@ uint64_t FreeMap::AllocateRun(uint64_t n) {
     found = run_len > 0 && run_start + run_len == page_count_ ? run_start : page_count_;
     Grow(found + n);
   }
-  for (uint64_t id = found; id < found + n; ++id) SetUsed(id, true);
+  for (uint64_t id = found; id < found + n; ++id) {
+    SetUsed(id, true);
+    SetBit(fresh_, id, true);
+  }
   undo_.push_back({UndoOp::kAllocated, found, n});
   return found;
 }
@@ -189,11 +201,13 @@ bool FreeMap::CheckInUse(uint64_t first, uint64_t n) {
 void FreeMap::FreeCommitted(uint64_t first, uint64_t n) {
   assert(in_txn_);
   if (!CheckInUse(first, n)) return;
+  bool fresh = true;
   for (uint64_t id = first; id < first + n; ++id) {
+    fresh = fresh && Bit(fresh_, id);
     SetUsed(id, false);
     SetBit(pending_, id, true);
   }
-  pending_by_txn_[txn_id_].emplace_back(first, n);
+  (fresh ? pending_fresh_by_txn_ : pending_by_txn_)[txn_id_].emplace_back(first, n);
   undo_.push_back({UndoOp::kFreedCommitted, first, n});
 }
 
@@ -205,14 +219,18 @@ void FreeMap::FreeUncommitted(uint64_t first, uint64_t n) {
   undo_.push_back({UndoOp::kFreedUncommitted, first, n});
 }
 
-void FreeMap::ReleasePendingUpTo(uint64_t txn_id) {
+void FreeMap::ReleasePendingUpTo(uint64_t txn_id) { Release(pending_by_txn_, txn_id); }
+
+void FreeMap::ReleaseFreshUpTo(uint64_t txn_id) { Release(pending_fresh_by_txn_, txn_id); }
+
+void FreeMap::Release(std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>>& by_txn, uint64_t txn_id) {
   assert(!in_txn_);
-  while (!pending_by_txn_.empty() && pending_by_txn_.begin()->first <= txn_id) {
-    for (const auto& [first, n] : pending_by_txn_.begin()->second) {
+  while (!by_txn.empty() && by_txn.begin()->first <= txn_id) {
+    for (const auto& [first, n] : by_txn.begin()->second) {
       for (uint64_t id = first; id < first + n; ++id) SetBit(pending_, id, false);
       search_from_ = std::min(search_from_, first);
     }
-    pending_by_txn_.erase(pending_by_txn_.begin());
+    by_txn.erase(by_txn.begin());
   }
 }
 
@@ -293,6 +311,7 @@ std::vector<PageRef> FreeMap::PersistChanges(uint64_t txn_id) {
 void FreeMap::MarkPersisted() {
   std::fill(bitmap_dirty_.begin(), bitmap_dirty_.end(), false);
   directory_dirty_ = false;
+  std::fill(fresh_.begin(), fresh_.end(), 0);
 }
 
 uint64_t FreeMap::HighestTaken() const {
@@ -301,6 +320,19 @@ uint64_t FreeMap::HighestTaken() const {
     if (taken != 0) return w * 64 + 63 - static_cast<uint64_t>(__builtin_clzll(taken));
   }
   return 0;
+}
+
+uint64_t FreeMap::TakenFrom(uint64_t first) const {
+  uint64_t n = 0;
+  for (uint64_t id = first; id < page_count_; ++id) {
+    if ((id & 63) == 0 && id + 64 <= page_count_) {
+      n += static_cast<uint64_t>(__builtin_popcountll(used_[id >> 6] | pending_[id >> 6]));
+      id += 63;
+      continue;
+    }
+    n += !Allocatable(id);
+  }
+  return n;
 }
 
 void FreeMap::Shrink(uint64_t new_count) {

@@ -4,7 +4,9 @@
 //   used     the page is reachable from the state the writer is building (persisted in the bitmaps)
 //   pending  the page was freed by transaction T but a snapshot (or the fallback commit) may still reach it
 // A page is allocatable when neither bit is set. Pages freed by transaction T move from pending to free once
-// T is durable and no snapshot older than T is alive (ReleasePendingUpTo).
+// T is durable and no snapshot older than T is alive (ReleasePendingUpTo). Pages allocated after the last
+// durable commit ("fresh": written only by kNoSync commits) are reached by no durable commit, so when freed
+// they wait only for the snapshots older than T (ReleaseFreshUpTo).
 //
 // The used bits are persisted at each durable commit as bitmap pages listed by a chain of directory pages
 // (format-spec/FORMAT.md); both are copy-on-write like every other page, so the previous commit's bitmaps
@@ -61,11 +63,15 @@ class FreeMap {
 
   // Pending pages freed by transactions <= txn_id become allocatable. Not undone by Rollback.
   void ReleasePendingUpTo(uint64_t txn_id);
+  // The same for pending pages that were fresh when freed (only this process's snapshots can reach those).
+  void ReleaseFreshUpTo(uint64_t txn_id);
   // Ids of transactions whose freed pages are still pending, ascending.
   std::vector<uint64_t> PendingTxns() const;
 
   // Highest page that is in use or pending (0 when none past the header).
   uint64_t HighestTaken() const;
+  // Number of pages in use or pending in [first, page_count).
+  uint64_t TakenFrom(uint64_t first) const;
   // Drops pages [new_count, page_count) from the file (compaction). Requires: none of them in use or pending.
   void Shrink(uint64_t new_count);
 
@@ -73,7 +79,7 @@ class FreeMap {
   // Moves every changed bitmap page, and the directory, to newly allocated pages (freeing the old ones),
   // repeating until the allocations it makes are themselves recorded, then returns the sealed pages to write.
   std::vector<PageRef> PersistChanges(uint64_t txn_id);
-  // Marks everything persisted (after the commit reached the disk).
+  // Marks everything persisted (after the commit reached the disk): no page is fresh any more.
   void MarkPersisted();
 
   // Rebuilds used bits from a list of reachable pages; for integrity checks comparing the two.
@@ -91,6 +97,7 @@ class FreeMap {
   void Grow(uint64_t new_page_count);
   void SetUsed(uint64_t id, bool v);
   void MarkBitmapDirty(uint64_t id);
+  void Release(std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>>& by_txn, uint64_t txn_id);
   // False (and health_ set) when some page of [first, first+n) is not in use or lies past the end.
   bool CheckInUse(uint64_t first, uint64_t n);
   bool Allocatable(uint64_t id) const { return !Bit(used_, id) && !Bit(pending_, id); }
@@ -109,6 +116,9 @@ class FreeMap {
   std::vector<uint64_t> used_;
   std::vector<uint64_t> pending_;
   std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> pending_by_txn_;  // txn -> (first, n)
+  // Allocated since the last durable commit (meaningful for used pages only; cleared by MarkPersisted).
+  std::vector<uint64_t> fresh_;
+  std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> pending_fresh_by_txn_;  // txn -> (first, n)
   uint64_t search_from_ = 0;  // no allocatable page below this
   Status health_;
 

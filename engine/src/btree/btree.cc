@@ -120,37 +120,57 @@ Status Rebalance(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, Pa
 
     PathStep step = path.back();
     NodePage parent(step.page->data(), ps);
-    const int left_idx = step.child < parent.count() ? step.child : step.child - 1;
-    if (left_idx < 0) return Status::OK();  // a lone child (corrupt or transient); nothing to merge with
-    PageRef left;
-    PageRef right;
+    // Merge with the right sibling or, when there is none or the two do not fit in one page, with the left
+    // one: looking one way only leaves every node small after deletions in key order (each node shrinks while
+    // its right sibling is still full, and never looks back).
+    int left_idx = -1;
+    PageKind kind = PageKind::kFree;
+    uint64_t leftmost = 0;
+    std::vector<std::string> entries;
+    for (const int candidate : {step.child, step.child - 1}) {
+      if (candidate < 0 || candidate >= parent.count()) continue;  // no such sibling (or a corrupt lone child)
+      PageRef l_page = node;
+      PageRef r_page = node;
+      if (candidate == step.child) {
+        ROCKY_ASSIGN_OR_RETURN(r_page, sink.ReadNode(parent.branch_child(candidate + 1)));
+      } else {
+        ROCKY_ASSIGN_OR_RETURN(l_page, sink.ReadNode(parent.branch_child(candidate)));
+      }
+      NodePage l(l_page->data(), ps);
+      NodePage r(r_page->data(), ps);
+      if (l.kind() != r.kind()) {
+        return Status::Corruption("page " + std::to_string(r_page->id) + ": sibling kinds differ");
+      }
+      std::vector<std::string> merged = RawEntries(l);
+      uint64_t merged_leftmost = 0;
+      if (!l.is_leaf()) {
+        merged_leftmost = l.branch_child(0);
+        merged.push_back(EncodeBranchEntry(parent.branch_key(candidate), r.branch_child(0)));
+      }
+      for (int i = 0; i < r.count(); ++i) merged.emplace_back(r.raw_entry(i));
+      size_t need = 0;
+      for (const auto& e : merged) need += e.size() + 2;
+      if (need > l.capacity()) continue;  // too full to merge
+      left_idx = candidate;
+      kind = l.kind();
+      leftmost = merged_leftmost;
+      entries = std::move(merged);
+      break;
+    }
+    if (left_idx < 0) return Status::OK();  // siblings too full to merge; leave the node small
+
+    // The merged node replaces the left one (made writable only now), the right one is freed.
+    PageRef left = node;
+    uint64_t right_id = node->id;
     if (left_idx == step.child) {
-      left = node;
-      ROCKY_ASSIGN_OR_RETURN(right, sink.ReadNode(parent.branch_child(left_idx + 1)));
+      right_id = parent.branch_child(left_idx + 1);
     } else {
       const uint64_t left_id = parent.branch_child(left_idx);
       ROCKY_ASSIGN_OR_RETURN(left, sink.WritableNode(left_id));
       if (left->id != left_id) parent.set_branch_child(left_idx, left->id);
-      right = node;
     }
-    NodePage l(left->data(), ps);
-    NodePage r(right->data(), ps);
-    if (l.kind() != r.kind()) return Status::Corruption("page " + std::to_string(right->id) + ": sibling kinds differ");
-    std::vector<std::string> entries = RawEntries(l);
-    uint64_t leftmost = 0;
-    if (l.is_leaf()) {
-      for (int i = 0; i < r.count(); ++i) entries.emplace_back(r.raw_entry(i));
-    } else {
-      leftmost = l.branch_child(0);
-      entries.push_back(EncodeBranchEntry(parent.branch_key(left_idx), r.branch_child(0)));
-      for (int i = 0; i < r.count(); ++i) entries.emplace_back(r.raw_entry(i));
-    }
-    size_t need = 0;
-    for (const auto& e : entries) need += e.size() + 2;
-    if (need > l.capacity()) return Status::OK();  // siblings too full to merge; leave the node small
-
-    BuildNode(left->data(), ps, l.kind(), leftmost, Views(entries, 0, entries.size()));
-    sink.FreeNode(right->id);
+    BuildNode(left->data(), ps, kind, leftmost, Views(entries, 0, entries.size()));
+    sink.FreeNode(right_id);
     parent.RemoveAt(left_idx);  // drops key left_idx and the child to its right (the freed page)
     path.pop_back();
     node = step.page;

@@ -17,6 +17,11 @@ namespace {
 
 constexpr int kMaxCompactionRounds = 16;
 
+// True when some page of the entry's overflow run lies at or past threshold (a run may start below it).
+bool RunReaches(const LeafEntry& e, uint64_t threshold, uint32_t page_size) {
+  return e.overflow_page + OverflowRunPages(e.value_len, page_size) > threshold;
+}
+
 // Copies the subtree at id so that no page of it lies at or past threshold (as far as free space allows);
 // returns the subtree's new root id (id itself when nothing moved).
 Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold, int depth) {
@@ -35,7 +40,7 @@ Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold
   } else {
     for (int i = 0; i < node.count(); ++i) {
       const LeafEntry e = node.leaf_entry(i);
-      if (e.overflow && e.overflow_page >= threshold) move_self = true;
+      if (e.overflow && RunReaches(e, threshold, ps)) move_self = true;
     }
   }
   if (!move_self && moved_children.empty()) return id;
@@ -45,7 +50,7 @@ Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold
   if (w.is_leaf()) {
     for (int i = 0; i < w.count(); ++i) {
       const LeafEntry e = w.leaf_entry(i);
-      if (!e.overflow || e.overflow_page < threshold) continue;
+      if (!e.overflow || !RunReaches(e, threshold, ps)) continue;
       std::string value;
       ROCKY_RETURN_IF_ERROR(LoadValue(txn, e, &value));
       const uint64_t moved = txn.WriteOverflow(value);
@@ -100,14 +105,17 @@ Status DatabaseImpl::Compact() {
 
   WriteOptions durable;
   durable.durability = Durability::kDurable;
-  uint64_t previous_end = UINT64_MAX;
+  uint64_t previous_past = UINT64_MAX;
   for (int round = 0; round < kMaxCompactionRounds; ++round) {
     ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn, BeginWrite(durable));
     auto& w = static_cast<WriteTxnImpl&>(*txn);
     const uint64_t threshold = freemap_.used_count();
-    const uint64_t end = freemap_.HighestTaken() + 1;
-    if (end <= threshold || end >= previous_end) break;  // packed, or no progress possible
-    previous_end = end;
+    // Progress is the number of pages still lying at or past the threshold, not the end of the file: a round
+    // that runs out of free pages below the threshold (the pages it frees stay pending until it commits) puts
+    // its last copies at the end, and only the next round can move them down.
+    const uint64_t past = freemap_.TakenFrom(threshold);
+    if (past == 0 || past >= previous_past) break;  // packed, or no progress possible
+    previous_past = past;
     ROCKY_RETURN_IF_ERROR(RelocateAll(w, threshold));
     ROCKY_RETURN_IF_ERROR(txn->Commit());
   }

@@ -97,11 +97,14 @@ Status DatabaseImpl::OpenFile() {
 }
 
 Status DatabaseImpl::InitializeNewFile() {
-  // Page 0, a blank slot B, then the allocator's pages, synced; slot A last. A crash before slot A is durable
-  // leaves a file with a header and two blank slots, which the next open initialises again.
+  // Page 0, synced; a blank slot B and the allocator's pages, synced; slot A last. A crash before slot A is
+  // durable leaves a file with a header and a blank slot B, which the next open initialises again. Page 0 is
+  // synced on its own because the disk may keep later writes and lose earlier ones: a file whose other pages
+  // reached the disk without its header would be refused as "not a rocky database" forever.
   std::string page(page_size_, '\0');
   EncodeSuperHeader(SuperHeader{kFormatVersion, page_size_}, page.data());
   ROCKY_RETURN_IF_ERROR(pager_->WriteRaw(kHeaderPageId, page.data(), page.size()));
+  ROCKY_RETURN_IF_ERROR(pager_->Sync());
   std::string blank(page_size_, '\0');
   ROCKY_RETURN_IF_ERROR(pager_->WriteRaw(kSlotPageIds[1], blank.data(), blank.size()));
 
@@ -166,13 +169,12 @@ Status DatabaseImpl::Recover() {
   std::optional<CommitSlot> slots[2];
   ROCKY_RETURN_IF_ERROR(ReadSlots(slots));
   if (!slots[0] && !slots[1]) {
-    std::string a(page_size_, '\0');
     std::string b(page_size_, '\0');
-    size_t na = 0;
     size_t nb = 0;
-    ROCKY_RETURN_IF_ERROR(pager_->ReadRaw(kSlotPageIds[0], a.data(), &na));
     ROCKY_RETURN_IF_ERROR(pager_->ReadRaw(kSlotPageIds[1], b.data(), &nb));
-    if (!options_.read_only && IsAllZero(a.data(), na) && IsAllZero(b.data(), nb)) {
+    // Slot B is written by the first commit after creation, so while it is blank no commit but the creating
+    // one ever completed (slot A may be torn: the power failed while it was written).
+    if (!options_.read_only && IsAllZero(b.data(), nb)) {
       // Creation was interrupted before the first commit: no data can be lost by starting again.
       ROCKY_RETURN_IF_ERROR(file_->Truncate(0));
       pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_, options_.cache_bytes);
@@ -219,6 +221,7 @@ Status DatabaseImpl::Recover() {
   if (!options_.read_only) {
     freemap_ = FreeMap(page_size_);
     ROCKY_RETURN_IF_ERROR(LoadFreeMap(slot, &freemap_));
+    written_since_open_.clear();
   }
   auto snap = std::make_shared<Snapshot>();
   snap->txn_id = slot.txn_id;
@@ -286,17 +289,50 @@ Result<std::shared_ptr<const Snapshot>> DatabaseImpl::CurrentSnapshot() {
   return current_;
 }
 
+bool DatabaseImpl::CommitComplete(const CommitSlot& slot, uint64_t file_size) {
+  if (slot.page_count * page_size_ > file_size) return false;
+  if (slot.synced_before_slot || verified_commit_.load(std::memory_order_acquire) == slot.txn_id) return true;
+  if (!VerifyCommitPages(slot)) return false;
+  // A complete commit stays complete (its pages are not reused while it is the newest), so verify it once.
+  verified_commit_.store(slot.txn_id, std::memory_order_release);
+  return true;
+}
+
+namespace {
+
+// Whether two reads of the slots found the same commits (so no commit happened in between).
+bool SameSlots(const std::optional<CommitSlot> a[2], const std::optional<CommitSlot> b[2]) {
+  for (int i = 0; i < 2; ++i) {
+    if (a[i].has_value() != b[i].has_value() || (a[i] && a[i]->txn_id != b[i]->txn_id)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Snapshot>> DatabaseImpl::ReadOnlySnapshot() {
-  // Another process may be writing. Lock the snapshot's reader byte, then check the snapshot is still the
-  // newest: only then can its writer not yet have decided to reuse pages this snapshot reaches.
+  // Another process may be writing. Lock the snapshot's reader byte, then check that the slots have not
+  // changed: only then can its writer not yet have decided to reuse pages this snapshot reaches.
   for (int attempt = 0; attempt < kReaderSnapshotRetries; ++attempt) {
     std::optional<CommitSlot> slots[2];
     ROCKY_RETURN_IF_ERROR(ReadSlots(slots));
+    ROCKY_ASSIGN_OR_RETURN(uint64_t file_size, file_->Size());
+    // The newest complete commit, as Recover chooses it: a writer that crashed may have left the newest slot
+    // on disk without all of its pages, and reading that commit would return whatever those pages now hold.
     const CommitSlot* best = nullptr;
-    for (auto& s : slots) {
-      if (s && (best == nullptr || s->txn_id > best->txn_id)) best = &*s;
+    const bool b_first = slots[1] && (!slots[0] || slots[1]->txn_id > slots[0]->txn_id);
+    for (int idx : {b_first ? 1 : 0, b_first ? 0 : 1}) {
+      if (slots[idx] && CommitComplete(*slots[idx], file_size)) {
+        best = &*slots[idx];
+        break;
+      }
     }
-    if (best == nullptr) return Status::Corruption(path_ + ": neither commit slot is valid");
+    if (best == nullptr) {
+      std::optional<CommitSlot> again[2];
+      ROCKY_RETURN_IF_ERROR(ReadSlots(again));
+      if (SameSlots(slots, again)) return Status::Corruption(path_ + ": neither commit slot holds a complete commit");
+      continue;  // a writer committed meanwhile
+    }
     const uint64_t id = best->txn_id;
     std::unique_lock lock(snapshot_mu_);
     if (live_readers_[id]++ == 0) {
@@ -309,11 +345,7 @@ Result<std::shared_ptr<const Snapshot>> DatabaseImpl::ReadOnlySnapshot() {
     lock.unlock();
     std::optional<CommitSlot> again[2];
     ROCKY_RETURN_IF_ERROR(ReadSlots(again));
-    uint64_t newest = 0;
-    for (auto& s : again) {
-      if (s) newest = std::max(newest, s->txn_id);
-    }
-    if (newest == id) {
+    if (SameSlots(slots, again)) {
       auto snap = std::make_shared<Snapshot>();
       snap->txn_id = id;
       snap->catalog_root = best->catalog_root;
@@ -369,11 +401,16 @@ void DatabaseImpl::EndWrite(bool committed) {
 void DatabaseImpl::ReleaseFreedPages() {
   // Pages freed by transaction T were reachable from snapshots older than T. They can be reused when T is
   // durable (so no crash falls back past T) and every live snapshot is at least T.
-  uint64_t limit = durable_txn_;
+  uint64_t oldest_reader = UINT64_MAX;
   {
     std::lock_guard lock(snapshot_mu_);
-    if (!live_readers_.empty()) limit = std::min(limit, live_readers_.begin()->first);
+    if (!live_readers_.empty()) oldest_reader = live_readers_.begin()->first;
   }
+  // Pages written since the last durable commit and freed again are reached by no durable commit: no crash
+  // recovers a state that needs them, and readers in other processes see durable commits only. They wait only
+  // for this process's older snapshots (else a run of kNoSync commits would grow the file without bound).
+  freemap_.ReleaseFreshUpTo(oldest_reader);
+  const uint64_t limit = std::min(durable_txn_, oldest_reader);
   std::vector<uint64_t> pending = freemap_.PendingTxns();
   auto end = std::upper_bound(pending.begin(), pending.end(), limit);
   if (end == pending.begin()) return;
@@ -433,6 +470,18 @@ Status DatabaseImpl::WriteSlot(const CommitSlot& slot, int slot_index) {
   return pager_->WriteRaw(kSlotPageIds[slot_index], page.data(), page.size());
 }
 
+bool DatabaseImpl::OverwritesPageOfTxn(const std::vector<PageRef>& pages, uint64_t txn_id) {
+  char head[kPageHeaderSize];
+  for (const PageRef& p : pages) {
+    const uint64_t word = p->id / 64;
+    if (word < written_since_open_.size() && ((written_since_open_[word] >> (p->id % 64)) & 1)) continue;
+    size_t n = 0;
+    if (!file_->Read(p->id * page_size_, sizeof head, head, &n).ok()) return true;  // cannot tell: assume so
+    if (n == sizeof head && PageTxn(head) == txn_id) return true;
+  }
+  return false;
+}
+
 Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   if (!poisoned_.ok()) return poisoned_;
   ROCKY_RETURN_IF_ERROR(freemap_.health());
@@ -453,9 +502,22 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   }
   ROCKY_RETURN_IF_ERROR(freemap_.health());
   std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) { return a->id < b->id; });
+  // Recovery verifies a one-sync commit by the txn ids of the pages on its verify list. Ids restart after the
+  // last complete commit, so a commit cut by a crash may have left pages on disk sealed with this very id; if
+  // this commit overwrites one of them, the crash could keep the slot and lose the new page, and recovery would
+  // accept the old one. Such a commit syncs its pages before the slot instead. Only pages not yet written since
+  // open can hold such leftovers (pages written since carry ids of this run, all smaller than this one).
+  const bool may_sync_once = durable && !unsynced_pages_ && pages.size() <= SlotVerifyCapacity(page_size_);
+  const bool overwrites_same_txn = may_sync_once && OverwritesPageOfTxn(pages, txn.id());
 
   Status s = pager_->WritePages(pages);
   if (!s.ok()) return Poison(s);
+  for (const PageRef& p : pages) {
+    for (uint64_t id = p->id; id < p->id + p->size / page_size_; ++id) {
+      if (id / 64 >= written_since_open_.size()) written_since_open_.resize(id / 64 + 1, 0);
+      written_since_open_[id / 64] |= uint64_t{1} << (id % 64);
+    }
+  }
   for (const PageRef& p : pages) file_bytes_ = std::max(file_bytes_, p->id * page_size_ + p->size);
   // Pages allocated and freed again within the transaction at the end of the file are counted in page_count
   // but never written: extend the file so it always holds page_count pages (made durable by the sync below).
@@ -474,7 +536,7 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
     slot.free_pages = freemap_.free_count();
     // One fdatasync when the slot can list every page of this commit and no earlier unsynced pages are
     // reachable from it; otherwise sync the pages first.
-    const bool one_sync = !unsynced_pages_ && pages.size() <= SlotVerifyCapacity(page_size_);
+    const bool one_sync = may_sync_once && !overwrites_same_txn;
     if (one_sync) {
       for (const PageRef& p : pages) slot.verify_list.push_back(p->id);
     } else {
@@ -504,10 +566,15 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
 }
 
 Status DatabaseImpl::FlushNoSyncCommits() {
-  if (!unsynced_pages_ || !poisoned_.ok()) return poisoned_;
+  // unsynced_pages_ belongs to the writer, and GetStats or CheckIntegrity may run while another thread
+  // commits: look at it as the writer. (BeginWrite returns the latched error of a poisoned database.)
   WriteOptions wo;
   wo.durability = Durability::kDurable;
   ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn, BeginWrite(wo));
+  if (!unsynced_pages_) {
+    txn->Abort();
+    return Status::OK();
+  }
   return txn->Commit();
 }
 

@@ -7,11 +7,13 @@
 // A large one (or the first durable one after kNoSync commits) syncs its pages first, then the slot.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "alloc/free_map.h"
 #include "btree/btree.h"
@@ -83,10 +85,15 @@ class DatabaseImpl final : public Database {
   Status ReadSlots(std::optional<CommitSlot> slots[2]);
   // True when every page on the slot's verify list is intact and was written by the slot's commit.
   bool VerifyCommitPages(const CommitSlot& slot);
+  // True when the slot's commit is complete as Recover decides it (a read-only reader must not use one a
+  // crashed writer left incomplete). Thread-safe.
+  bool CommitComplete(const CommitSlot& slot, uint64_t file_size);
   Status LoadFreeMap(const CommitSlot& slot, FreeMap* freemap);
   // Pages freed by transactions no snapshot (in this process or another) can still reach become reusable.
   void ReleaseFreedPages();
   Status WriteSlot(const CommitSlot& slot, int slot_index);
+  // True when, on disk, the first page of one of `pages` (about to be written) is sealed with txn_id.
+  bool OverwritesPageOfTxn(const std::vector<PageRef>& pages, uint64_t txn_id);
   // Makes kNoSync commits durable with an empty durable commit.
   Status FlushNoSyncCommits();
   Status Poison(const Status& cause);
@@ -119,14 +126,18 @@ class DatabaseImpl final : public Database {
   uint64_t durable_txn_ = 0;   // id of the last commit whose slot is durable
   int durable_slot_ = 0;       // which slot (0 or 1) holds it
   uint64_t next_txn_id_ = 0;
-  bool unsynced_pages_ = false;
-  uint64_t file_bytes_ = 0;  // length of the file as far as this process has written it  // kNoSync commits wrote pages since the last durable commit
+  bool unsynced_pages_ = false;  // kNoSync commits wrote pages since the last durable commit
+  uint64_t file_bytes_ = 0;      // length of the file as far as this process has written it
+  // Pages written since the file was opened (bit per page id). Any other page may still hold what a crashed
+  // earlier writer wrote, possibly under a transaction id this writer reuses (see OverwritesPageOfTxn).
+  std::vector<uint64_t> written_since_open_;
   Status poisoned_;
 
   // Published state, read by BeginRead.
   std::mutex snapshot_mu_;
   std::shared_ptr<const Snapshot> current_;
   std::map<uint64_t, int> live_readers_;  // snapshot id -> open read transactions
+  std::atomic<uint64_t> verified_commit_{0};  // read-only: the last commit CommitComplete verified
 
   friend class WriteTxnImpl;
 };

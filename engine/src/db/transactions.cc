@@ -166,7 +166,13 @@ Result<WritableTable*> WriteTxnImpl::OpenTable(std::string_view name) {
   ROCKY_RETURN_IF_ERROR(CheckOpen());
   if (auto it = tables_.find(name); it != tables_.end()) return static_cast<WritableTable*>(it->second.get());
   if (name.empty()) return Status::InvalidArgument("a table name must not be empty");
-  ROCKY_RETURN_IF_ERROR(CheckKeySize(name, page_size(), "table name"));
+  // The catalog stores the table's record inline beside its name (CheckIntegrity rejects a record on an
+  // overflow run), so a name may be at most what leaves room for the record in a leaf entry.
+  const size_t max_name = MaxInlineEntry(page_size()) - kLeafInlineEntryHeader - kTableMetaSize;
+  if (name.size() > max_name) {
+    return Status::InvalidArgument("table name of " + std::to_string(name.size()) + " bytes exceeds the maximum of " +
+                                   std::to_string(max_name) + " bytes for page size " + std::to_string(page_size()));
+  }
   ROCKY_ASSIGN_OR_RETURN(std::optional<TableMeta> meta, LookupTable(this, catalog_.root, name));
   TreeRoot tree = meta ? TreeRoot{meta->root, meta->len} : TreeRoot{};
   auto table = std::make_unique<TableImpl>(std::string(name), tree, this, this);

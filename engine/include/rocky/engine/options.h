@@ -14,7 +14,8 @@ enum class Durability : unsigned char {
   // Commit returns only once the transaction survives a power loss. A small commit costs one fdatasync.
   kDurable,
   // Commit makes the changes visible to new readers but not durable: a crash loses them (never the last
-  // durable commit, never consistency). Pages they free are not reused before the next durable commit.
+  // durable commit, never consistency). Pages of the last durable commit that they free are not reused before
+  // the next durable commit (pages written and freed again by kNoSync commits alone are).
   // For bulk loads and tests; the next durable commit, or Close(), makes everything durable.
   kNoSync,
 };
