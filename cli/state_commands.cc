@@ -1,0 +1,417 @@
+#include "state_commands.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "output.h"
+#include "rocky/state/store.h"
+#include "rocky/state/timestamp.h"
+#include "version.h"
+
+namespace rocky::cli {
+namespace {
+
+using state::OpenMode;
+using state::StateStore;
+using state::Status;
+using state::StoreOptions;
+
+std::string StatePath(const Invocation& invocation) {
+  return std::string(invocation.Get("state-path").value_or(state::kDefaultStatePath));
+}
+
+// --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
+OutputFormat FormatOf(const Invocation& invocation) {
+  if (invocation.Has("output")) return OutputFormatOf(invocation);
+  return isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kJson;
+}
+
+int Fail(const CommandContext& ctx, std::string_view message) {
+  ctx.err << "rocky: " << message << '\n';
+  return kExitFailure;
+}
+
+int Fail(const CommandContext& ctx, const Status& status) { return Fail(ctx, status.message()); }
+
+// Refuses a command line that parsed but does not make sense, the same way the parser does.
+int Usage(const CommandContext& ctx, std::string_view message) {
+  ctx.err << "rocky: " << message << "\nRun '" << ChainName(ctx.invocation.chain) << " --help' for usage.\n";
+  return kExitUsage;
+}
+
+// Starts the JSON object every state command prints: {"version": ..., "command": ...}.
+JsonWriter BeginJson(std::string_view command) {
+  JsonWriter json;
+  json.BeginObject().Key("version").String(kVersion).Key("command").String(command);
+  return json;
+}
+
+bool FileExists(const std::string& path) {
+  std::error_code ec;
+  // Any other failure counts as existing, so that opening the file reports the real error.
+  return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
+}
+
+// `*` matches any run of characters (dots included), `?` any one character.
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+Status ValidateTableName(std::string_view table) {
+  if (state::IsQualifiedTableName(table)) return Status::OK();
+  return Status::InvalidArgument("invalid table name '" + std::string(table) +
+                                 "': expected catalog.schema.table (three non-empty parts separated by dots)");
+}
+
+StoreOptions ReadOnly() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
+StoreOptions ReadWrite() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
+
+int RunShow(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  if (!store.ok()) return Fail(ctx, store.status());
+  auto version = (*store)->SchemaVersionOnDisk();
+  if (!version.ok()) return Fail(ctx, version.status());
+  auto watermarks = (*store)->ListWatermarks();
+  if (!watermarks.ok()) return Fail(ctx, watermarks.status());
+
+  std::vector<state::Watermark> shown;
+  const std::optional<std::string_view> pattern = inv.Get("table");
+  for (state::Watermark& w : *watermarks) {
+    if (!pattern || GlobMatch(*pattern, w.table)) shown.push_back(std::move(w));
+  }
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state");
+    json.Key("schema_version_supported").UInt(state::kSchemaVersion).Key("schema_version_on_disk");
+    if (*version) {
+      json.UInt(**version);
+    } else {
+      json.Null();
+    }
+    json.Key("watermarks").BeginArray();
+    for (const state::Watermark& w : shown) {
+      json.BeginObject()
+          .Key("table").String(w.table)
+          .Key("last_value").String(w.last_value)
+          .Key("updated_at").String(w.updated_at)
+          .EndObject();
+    }
+    json.EndArray().EndObject();
+    ctx.out << json.str() << '\n';
+    return kExitOk;
+  }
+  if (shown.empty()) {
+    ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n" : "No watermarks stored.\n");
+    return kExitOk;
+  }
+  Table table({"table", "last_value", "updated_at"});
+  for (const state::Watermark& w : shown) table.AddRow({w.table, w.last_value, w.updated_at});
+  ctx.out << table.Render();
+  return kExitOk;
+}
+
+int RunSet(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const auto table = inv.Get("table");
+  const auto value = inv.Get("value");
+  if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
+  // Validate before opening, so a bad argument never creates or touches the state file.
+  if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
+  if (auto normalized = state::NormalizeTimestamp(*value); !normalized.ok()) return Fail(ctx, normalized.status());
+
+  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  if (!store.ok()) return Fail(ctx, store.status());
+  auto written = (*store)->SetWatermark(*table, *value);
+  if (!written.ok()) return Fail(ctx, written.status());
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state set");
+    json.Key("watermark")
+        .BeginObject()
+        .Key("table").String(written->table)
+        .Key("last_value").String(written->last_value)
+        .Key("updated_at").String(written->updated_at)
+        .EndObject()
+        .EndObject();
+    ctx.out << json.str() << '\n';
+  } else {
+    ctx.out << "Watermark of " << written->table << " set to " << written->last_value << ".\n";
+  }
+  return kExitOk;
+}
+
+int RunDelete(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const auto table = inv.Get("table");
+  const bool all = inv.Has("all");
+  if (table && all) return Usage(ctx, "give either --table TABLE or --all, not both");
+  if (!table && !all) return Usage(ctx, "state delete needs --table TABLE (or --all --yes)");
+  if (all && !inv.Has("yes")) {
+    return Usage(ctx,
+                 "--all deletes every watermark, so every table gets a full refresh on its next run; add --yes "
+                 "to confirm");
+  }
+  const std::string path = StatePath(inv);
+  if (table) {
+    if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
+    // A missing file holds no watermark; opening it for writing would create it.
+    if (!FileExists(path)) {
+      return Fail(ctx, "no watermark stored for table '" + std::string(*table) + "' (state file '" + path +
+                           "' does not exist)");
+    }
+  }
+  uint64_t removed = 0;
+  if (FileExists(path)) {
+    auto store = StateStore::Open(path, ReadWrite());
+    if (!store.ok()) return Fail(ctx, store.status());
+    if (table) {
+      if (Status s = (*store)->DeleteWatermark(*table); !s.ok()) return Fail(ctx, s);
+      removed = 1;
+    } else {
+      auto count = (*store)->DeleteAllWatermarks();
+      if (!count.ok()) return Fail(ctx, count.status());
+      removed = *count;
+    }
+  }
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state delete");
+    json.Key("deleted").UInt(removed);
+    if (table) json.Key("table").String(*table);
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+  } else if (table) {
+    ctx.out << "Deleted the watermark of " << *table << "; its next run will be a full refresh.\n";
+  } else {
+    ctx.out << "Deleted " << removed << " watermark" << (removed == 1 ? "" : "s")
+            << "; every table's next run will be a full refresh.\n";
+  }
+  return kExitOk;
+}
+
+int RunHistory(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const auto table = inv.Get("table");
+  if (!table) return Usage(ctx, "state history needs --table TABLE");
+  if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
+  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  if (!store.ok()) return Fail(ctx, store.status());
+  auto entries = (*store)->CheckHistory(*table);
+  if (!entries.ok()) return Fail(ctx, entries.status());
+
+  // The moving average at each entry is the mean of the stored counts up to it: what an anomaly check run at
+  // that point compared against.
+  std::vector<double> averages;
+  double sum = 0;
+  for (const state::CheckEntry& e : *entries) {
+    sum += static_cast<double>(e.count);
+    averages.push_back(sum / static_cast<double>(averages.size() + 1));
+  }
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state history");
+    json.Key("table").String(*table).Key("entries").BeginArray();
+    for (size_t i = 0; i < entries->size(); ++i) {
+      json.BeginObject()
+          .Key("count").UInt((*entries)[i].count)
+          .Key("timestamp").String((*entries)[i].timestamp)
+          .Key("moving_average").Double(averages[i])
+          .EndObject();
+    }
+    json.EndArray().Key("moving_average");
+    if (averages.empty()) {
+      json.Null();
+    } else {
+      json.Double(averages.back());
+    }
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+    return kExitOk;
+  }
+  if (entries->empty()) {
+    ctx.out << "No row-count history stored for " << *table << ".\n";
+    return kExitOk;
+  }
+  Table out({"timestamp", "count", "moving_average"});
+  out.SetAlign(1, Table::Align::kRight);
+  out.SetAlign(2, Table::Align::kRight);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    std::ostringstream avg;
+    avg.setf(std::ios::fixed);
+    avg.precision(1);
+    avg << averages[i];
+    out.AddRow({(*entries)[i].timestamp, std::to_string((*entries)[i].count), avg.str()});
+  }
+  ctx.out << out.Render();
+  return kExitOk;
+}
+
+int RunExport(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  if (!store.ok()) return Fail(ctx, store.status());
+  auto snapshot = (*store)->Export();
+  if (!snapshot.ok()) return Fail(ctx, snapshot.status());
+  const std::string json = state::SnapshotToJson(*snapshot) + "\n";
+  if (inv.positionals.empty() || inv.positionals[0] == "-") {
+    ctx.out << json;
+    return kExitOk;
+  }
+  const std::string& file = inv.positionals[0];
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) return Fail(ctx, "cannot write export file '" + file + "': " + std::strerror(errno));
+  out << json;
+  out.close();
+  if (!out) return Fail(ctx, "cannot write export file '" + file + "'");
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter result = BeginJson("state export");
+    result.Key("file").String(file).Key("watermarks").UInt(snapshot->watermarks.size()).EndObject();
+    ctx.out << result.str() << '\n';
+  } else {
+    ctx.out << "Exported " << snapshot->watermarks.size() << " watermarks to " << file << ".\n";
+  }
+  return kExitOk;
+}
+
+int RunImport(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const std::string& file = inv.positionals.at(0);
+  std::string text;
+  if (file == "-") {
+    std::ostringstream in;
+    in << std::cin.rdbuf();
+    text = in.str();
+  } else {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) return Fail(ctx, "import file '" + file + "' is a directory");
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Fail(ctx, "cannot read import file '" + file + "': " + std::strerror(errno));
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    text = contents.str();
+  }
+  // Everything is validated before the state file is opened; the import itself is one transaction.
+  auto snapshot = state::SnapshotFromJson(text);
+  if (!snapshot.ok()) return Fail(ctx, snapshot.status().WithContext("import file '" + file + "'"));
+  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  if (!store.ok()) return Fail(ctx, store.status());
+  if (Status s = (*store)->Import(*snapshot); !s.ok()) return Fail(ctx, s);
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state import");
+    json.Key("watermarks").UInt(snapshot->watermarks.size())
+        .Key("check_history").UInt(snapshot->check_history.size())
+        .Key("run_history").UInt(snapshot->run_history.size())
+        .EndObject();
+    ctx.out << json.str() << '\n';
+  } else {
+    ctx.out << "Imported " << snapshot->watermarks.size() << " watermarks, " << snapshot->check_history.size()
+            << " check histories and " << snapshot->run_history.size() << " runs; the previous state was replaced.\n";
+  }
+  return kExitOk;
+}
+
+FlagSpec PatternFlag() {
+  return FlagSpec{.name = "table",
+                  .value_name = "PATTERN",
+                  .help = "Only tables matching PATTERN (catalog.schema.table; * matches anything)"};
+}
+
+}  // namespace
+
+CommandSpec StateCommand() {
+  const std::string show_description =
+      "Show every stored watermark: the table, the last replicated value and when it was written.\n"
+      "Opens the state file read-only; a missing state file shows no watermarks.";
+  CommandSpec show{
+      .name = "show",
+      .summary = "Show stored watermarks (the default)",
+      .description = show_description,
+      .flags = {PatternFlag()},
+      .handler = RunShow,
+  };
+  CommandSpec set{
+      .name = "set",
+      .summary = "Set or move a table's watermark",
+      .description =
+          "Set or move the watermark of a table; the next run copies rows newer than TIMESTAMP.\n"
+          "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
+      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+                FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"}},
+      .handler = RunSet,
+  };
+  CommandSpec del{
+      .name = "delete",
+      .summary = "Delete a watermark (the table gets a full refresh)",
+      .description =
+          "Delete a table's watermark, so its next run copies every row (a full refresh).\n"
+          "--all --yes deletes every watermark.",
+      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+                FlagSpec{.name = "all", .help = "Delete every watermark (needs --yes)"},
+                FlagSpec{.name = "yes", .help = "Confirm --all"}},
+      .handler = RunDelete,
+  };
+  CommandSpec history{
+      .name = "history",
+      .summary = "Show a table's row-count history and moving average",
+      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"}},
+      .handler = RunHistory,
+  };
+  CommandSpec export_command{
+      .name = "export",
+      .summary = "Write the whole state as JSON",
+      .description = "Write the whole state (watermarks, check history, run history, schema version) as JSON.",
+      .positionals = {PositionalSpec{.name = "FILE", .help = "Where to write (default: stdout)", .required = false}},
+      .handler = RunExport,
+  };
+  CommandSpec import_command{
+      .name = "import",
+      .summary = "Replace the whole state with an export",
+      .description =
+          "Replace the whole state with a file written by `rocky state export`. Everything is validated\n"
+          "first and written in one transaction: on any error the state file is unchanged.",
+      .positionals = {PositionalSpec{.name = "FILE", .help = "An export (- for stdin)"}},
+      .handler = RunImport,
+  };
+  return CommandSpec{
+      .name = "state",
+      .summary = "Show and edit the replication state (watermarks)",
+      .description =
+          "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
+          "Without a command, shows every watermark.",
+      .flags = {PatternFlag()},
+      .subcommands = {show, set, del, history, export_command, import_command},
+      .handler = RunShow,
+  };
+}
+
+}  // namespace rocky::cli

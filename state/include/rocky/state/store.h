@@ -1,0 +1,157 @@
+// The state store: what rocky remembers between runs (watermarks, row-count history, run history), kept in
+// one engine database file. Layers call downward only: cli -> state -> engine.
+//
+//   auto store = StateStore::Open(".rocky-state.redb", StoreOptions{.mode = OpenMode::kReadWrite});
+//   (*store)->SetWatermark("acme.staging.orders", "2025-03-15T14:30:00Z");
+//
+// Every record is JSON inside the engine's tables:
+//   watermarks     "catalog.schema.table" -> {"last_value": T, "updated_at": T}
+//   check_history  "catalog.schema.table" -> [{"count": N, "timestamp": T}, ...] oldest first, capped
+//   run_history    20-digit sequence number -> {"id", "started_at", "finished_at", "status", "tables_copied",
+//                  "tables_failed", "anomalies"} (the sequence keeps runs in append order)
+//   metadata       "schema_version" -> u32, 4 bytes little-endian
+// Timestamps are stored as NormalizeTimestamp returns them (UTC, `Z`).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/engine/status.h"
+
+namespace rocky::engine {
+class Database;
+class WriteTransaction;
+}  // namespace rocky::engine
+
+namespace rocky::state {
+
+using engine::Result;
+using engine::Status;
+
+// The state-schema version this build reads and writes. A file stamped with a larger one is refused, by
+// readers too, because its records may mean something this build does not know.
+inline constexpr uint32_t kSchemaVersion = 1;
+// The file the CLI uses when --state-path is not given (relative to the working directory).
+inline constexpr std::string_view kDefaultStatePath = ".rocky-state.redb";
+
+struct Watermark {
+  std::string table;       // catalog.schema.table
+  std::string last_value;  // the replicated column's largest value seen, UTC
+  std::string updated_at;  // when the watermark was written, UTC
+};
+
+struct CheckEntry {
+  uint64_t count = 0;
+  std::string timestamp;
+};
+
+struct TableChecks {
+  std::string table;
+  std::vector<CheckEntry> entries;  // oldest first
+};
+
+struct RunRecord {
+  std::string id;
+  std::string started_at;
+  std::string finished_at;
+  std::string status;  // free text chosen by the runner ("success", "failed", ...)
+  uint64_t tables_copied = 0;
+  uint64_t tables_failed = 0;
+  uint64_t anomalies = 0;
+};
+
+// Everything a store holds, as export writes it and import reads it.
+struct StateSnapshot {
+  std::optional<uint32_t> schema_version;  // nullopt: no file, or one that predates versioning
+  std::vector<Watermark> watermarks;       // sorted by table
+  std::vector<TableChecks> check_history;  // sorted by table
+  std::vector<RunRecord> run_history;      // append order
+};
+
+enum class OpenMode : unsigned char { kReadOnly, kReadWrite };
+
+struct StoreOptions {
+  OpenMode mode = OpenMode::kReadOnly;
+  // kReadWrite: how long Open keeps retrying while another process holds the writer lock. A run of rocky
+  // holds it for seconds at most, so a short wait spares scripts a spurious failure.
+  std::chrono::milliseconds busy_timeout{2000};
+  std::chrono::milliseconds busy_retry_interval{50};
+  // Entries kept per table in check_history; the oldest are dropped first.
+  size_t check_history_cap = 10;
+  // Source of updated_at; tests replace it. Empty means the system clock.
+  std::function<std::chrono::system_clock::time_point()> clock{};
+};
+
+// True when `table` has the form catalog.schema.table: three non-empty parts separated by dots.
+bool IsQualifiedTableName(std::string_view table);
+
+class StateStore {
+ public:
+  // Opens the state file. kReadOnly never modifies the file nor waits for a writer, and a missing file opens
+  // as an empty store (SchemaVersionOnDisk() nullopt). kReadWrite creates the file (0600, by the engine) and
+  // its parent folders, retries while the file is locked by another process, then fails naming that
+  // process. Either mode fails, changing nothing, on a directory, a corrupt or foreign file, or a file whose
+  // schema version is newer than kSchemaVersion.
+  static Result<std::unique_ptr<StateStore>> Open(const std::string& path, const StoreOptions& options);
+
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // The version stamped in the file; nullopt for a missing file or one no write has stamped yet.
+  Result<std::optional<uint32_t>> SchemaVersionOnDisk();
+
+  // Sorted by table.
+  Result<std::vector<Watermark>> ListWatermarks();
+  Result<std::optional<Watermark>> GetWatermark(std::string_view table);
+  // Sets or moves the watermark of `table` (catalog.schema.table) to `last_value` (any accepted timestamp,
+  // stored normalized); updated_at is the time of this write. Returns the stored record.
+  Result<Watermark> SetWatermark(std::string_view table, std::string_view last_value);
+  // kNotFound naming the table when it has no watermark (nothing is written then).
+  Status DeleteWatermark(std::string_view table);
+  // Returns how many were removed.
+  Result<uint64_t> DeleteAllWatermarks();
+
+  // Appends a row count to the table's history, dropping the oldest beyond check_history_cap.
+  Status AppendCheck(std::string_view table, uint64_t count, std::string_view timestamp);
+  // Oldest first; empty when the table has none.
+  Result<std::vector<CheckEntry>> CheckHistory(std::string_view table);
+
+  Status AppendRun(const RunRecord& run);
+  // Append order.
+  Result<std::vector<RunRecord>> ListRuns();
+
+  Result<StateSnapshot> Export();
+  // Replaces the whole state with `snapshot` in one transaction, after validating all of it (table names,
+  // timestamps, schema version). On any error nothing is written.
+  Status Import(const StateSnapshot& snapshot);
+
+ private:
+  StateStore(std::string path, StoreOptions options, std::unique_ptr<engine::Database> db);
+
+  // A write transaction with the schema version checked and, on a version-less file, stamped (the
+  // migrate-on-first-write rule), so every write goes through here.
+  Result<std::unique_ptr<engine::WriteTransaction>> BeginWrite();
+  Status RequireWritable() const;
+  std::string Now() const;
+
+  std::string path_;
+  StoreOptions options_;
+  std::unique_ptr<engine::Database> db_;  // null: read-only store over a missing file
+};
+
+// The export document: {"format": "rocky-state", "schema_version": N|null, "watermarks": [...],
+// "check_history": [{"table", "entries": [...]}], "run_history": [...]}.
+std::string SnapshotToJson(const StateSnapshot& snapshot);
+// Parses and fully validates an export document; kInvalidArgument naming the first bad field.
+Result<StateSnapshot> SnapshotFromJson(std::string_view json);
+
+}  // namespace rocky::state

@@ -1,0 +1,21 @@
+// Timestamps as the state store keeps them: RFC 3339 text, always normalized to UTC with a `Z` suffix.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "rocky/engine/status.h"
+
+namespace rocky::state {
+
+// Parses an RFC 3339 / ISO-8601 date-time with a `Z` or numeric offset (+HH:MM, +HHMM, +HH) and optional
+// fractional seconds (up to 9 digits), and returns it in UTC as "YYYY-MM-DDTHH:MM:SS[.fff]Z" (the fraction
+// kept as given, trailing zeros dropped). kInvalidArgument naming the value otherwise: a timestamp without an
+// offset is refused because its instant is ambiguous.
+engine::Result<std::string> NormalizeTimestamp(std::string_view text);
+
+// "2025-03-15T14:35:12Z" (whole seconds: updated_at needs no more precision).
+std::string FormatUtc(std::chrono::system_clock::time_point time);
+
+}  // namespace rocky::state

@@ -1,0 +1,319 @@
+#include "record_json.h"
+
+#include <simdjson.h>
+
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "rocky/state/json_writer.h"
+#include "rocky/state/timestamp.h"
+
+namespace rocky::state::internal {
+namespace {
+
+// simdjson is used through its error-code API only: no exception may leave the state library.
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Reads a required member; `what` names the record in error messages. `make_error` decides the code:
+// stored records are corruption, an import document is invalid input.
+class Reader {
+ public:
+  Reader(std::string what, bool stored) : what_(std::move(what)), stored_(stored) {}
+
+  Status Error(std::string_view why) const {
+    std::string msg = what_ + ": " + std::string(why);
+    return stored_ ? Status::Corruption(msg) : Status::InvalidArgument(msg);
+  }
+
+  Result<std::string> String(object obj, std::string_view key) const {
+    element e;
+    if (obj[key].get(e) != simdjson::SUCCESS) return Error("missing field " + Quoted(key));
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS) return Error("field " + Quoted(key) + " is not a string");
+    return std::string(s);
+  }
+
+  Result<uint64_t> UInt(object obj, std::string_view key) const {
+    element e;
+    if (obj[key].get(e) != simdjson::SUCCESS) return Error("missing field " + Quoted(key));
+    uint64_t v;
+    if (e.get_uint64().get(v) != simdjson::SUCCESS) {
+      return Error("field " + Quoted(key) + " is not a non-negative integer");
+    }
+    return v;
+  }
+
+  Result<array> Array(object obj, std::string_view key) const {
+    element e;
+    if (obj[key].get(e) != simdjson::SUCCESS) return Error("missing field " + Quoted(key));
+    array a;
+    if (e.get_array().get(a) != simdjson::SUCCESS) return Error("field " + Quoted(key) + " is not a list");
+    return a;
+  }
+
+  Result<object> Object(element e) const {
+    object o;
+    if (e.get_object().get(o) != simdjson::SUCCESS) return Error("not a JSON object");
+    return o;
+  }
+
+  const std::string& what() const { return what_; }
+
+ private:
+  std::string what_;
+  bool stored_;
+};
+
+Result<element> Parse(simdjson::dom::parser& parser, const simdjson::padded_string& text, const Reader& reader) {
+  element doc;
+  if (auto error = parser.parse(text).get(doc); error != simdjson::SUCCESS) {
+    return reader.Error(std::string("invalid JSON (") + simdjson::error_message(error) + ")");
+  }
+  return doc;
+}
+
+Result<CheckEntry> ReadCheck(element e, const Reader& reader) {
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(e));
+  CheckEntry entry;
+  ROCKY_ASSIGN_OR_RETURN(entry.count, reader.UInt(o, "count"));
+  ROCKY_ASSIGN_OR_RETURN(entry.timestamp, reader.String(o, "timestamp"));
+  return entry;
+}
+
+Result<RunRecord> ReadRun(object o, const Reader& reader) {
+  RunRecord run;
+  ROCKY_ASSIGN_OR_RETURN(run.id, reader.String(o, "id"));
+  ROCKY_ASSIGN_OR_RETURN(run.started_at, reader.String(o, "started_at"));
+  ROCKY_ASSIGN_OR_RETURN(run.finished_at, reader.String(o, "finished_at"));
+  ROCKY_ASSIGN_OR_RETURN(run.status, reader.String(o, "status"));
+  ROCKY_ASSIGN_OR_RETURN(run.tables_copied, reader.UInt(o, "tables_copied"));
+  ROCKY_ASSIGN_OR_RETURN(run.tables_failed, reader.UInt(o, "tables_failed"));
+  ROCKY_ASSIGN_OR_RETURN(run.anomalies, reader.UInt(o, "anomalies"));
+  return run;
+}
+
+void WriteCheckList(JsonWriter& w, const std::vector<CheckEntry>& entries) {
+  w.BeginArray();
+  for (const CheckEntry& e : entries) {
+    w.BeginObject().Key("count").UInt(e.count).Key("timestamp").String(e.timestamp).EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteRun(JsonWriter& w, const RunRecord& run) {
+  w.BeginObject()
+      .Key("id").String(run.id)
+      .Key("started_at").String(run.started_at)
+      .Key("finished_at").String(run.finished_at)
+      .Key("status").String(run.status)
+      .Key("tables_copied").UInt(run.tables_copied)
+      .Key("tables_failed").UInt(run.tables_failed)
+      .Key("anomalies").UInt(run.anomalies)
+      .EndObject();
+}
+
+// NormalizeTimestamp with the field's place in the message.
+Result<std::string> NormalizeField(std::string_view where, std::string_view value) {
+  auto normalized = NormalizeTimestamp(value);
+  if (!normalized.ok()) return normalized.status().WithContext(where);
+  return normalized;
+}
+
+}  // namespace
+
+std::string WatermarkValueJson(const Watermark& w) {
+  JsonWriter json;
+  json.BeginObject().Key("last_value").String(w.last_value).Key("updated_at").String(w.updated_at).EndObject();
+  return json.str();
+}
+
+Result<Watermark> ParseWatermarkValue(std::string_view table, std::string_view json) {
+  const Reader reader("stored watermark of " + Quoted(table), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
+  Watermark w;
+  w.table = std::string(table);
+  ROCKY_ASSIGN_OR_RETURN(w.last_value, reader.String(o, "last_value"));
+  ROCKY_ASSIGN_OR_RETURN(w.updated_at, reader.String(o, "updated_at"));
+  return w;
+}
+
+std::string CheckListJson(const std::vector<CheckEntry>& entries) {
+  JsonWriter json;
+  WriteCheckList(json, entries);
+  return json.str();
+}
+
+Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::string_view json) {
+  const Reader reader("stored check history of " + Quoted(table), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  array a;
+  if (doc.get_array().get(a) != simdjson::SUCCESS) return reader.Error("not a JSON list");
+  std::vector<CheckEntry> entries;
+  for (element e : a) {
+    ROCKY_ASSIGN_OR_RETURN(CheckEntry entry, ReadCheck(e, reader));
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+std::string RunValueJson(const RunRecord& run) {
+  JsonWriter json;
+  WriteRun(json, run);
+  return json.str();
+}
+
+Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json) {
+  const Reader reader("stored run record " + Quoted(key), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
+  return ReadRun(o, reader);
+}
+
+Status ValidateRun(const RunRecord& run) {
+  if (run.id.empty()) return Status::InvalidArgument("run record has an empty id");
+  if (run.status.empty()) return Status::InvalidArgument("run " + Quoted(run.id) + " has an empty status");
+  return Status::OK();
+}
+
+Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
+  StateSnapshot out = input;
+  if (out.schema_version && *out.schema_version > kSchemaVersion) {
+    return Status::NotSupported("state export has schema version " + std::to_string(*out.schema_version) +
+                                ", newer than this rocky supports (" + std::to_string(kSchemaVersion) + ")");
+  }
+  std::set<std::string, std::less<>> seen;
+  for (Watermark& w : out.watermarks) {
+    const std::string where = "watermark " + Quoted(w.table);
+    if (!IsQualifiedTableName(w.table)) {
+      return Status::InvalidArgument(where + ": table name is not catalog.schema.table");
+    }
+    if (!seen.insert(w.table).second) return Status::InvalidArgument(where + " appears twice");
+    ROCKY_ASSIGN_OR_RETURN(w.last_value, NormalizeField(where + " last_value", w.last_value));
+    ROCKY_ASSIGN_OR_RETURN(w.updated_at, NormalizeField(where + " updated_at", w.updated_at));
+  }
+  seen.clear();
+  for (TableChecks& c : out.check_history) {
+    const std::string where = "check history of " + Quoted(c.table);
+    if (!IsQualifiedTableName(c.table)) {
+      return Status::InvalidArgument(where + ": table name is not catalog.schema.table");
+    }
+    if (!seen.insert(c.table).second) return Status::InvalidArgument(where + " appears twice");
+    for (CheckEntry& e : c.entries) {
+      ROCKY_ASSIGN_OR_RETURN(e.timestamp, NormalizeField(where, e.timestamp));
+    }
+  }
+  for (RunRecord& run : out.run_history) {
+    ROCKY_RETURN_IF_ERROR(ValidateRun(run));
+    const std::string where = "run " + Quoted(run.id);
+    ROCKY_ASSIGN_OR_RETURN(run.started_at, NormalizeField(where + " started_at", run.started_at));
+    if (!run.finished_at.empty()) {
+      ROCKY_ASSIGN_OR_RETURN(run.finished_at, NormalizeField(where + " finished_at", run.finished_at));
+    }
+  }
+  return out;
+}
+
+}  // namespace rocky::state::internal
+
+namespace rocky::state {
+
+std::string SnapshotToJson(const StateSnapshot& snapshot) {
+  JsonWriter json;
+  json.BeginObject().Key("format").String("rocky-state").Key("schema_version");
+  if (snapshot.schema_version) {
+    json.UInt(*snapshot.schema_version);
+  } else {
+    json.Null();
+  }
+  json.Key("watermarks").BeginArray();
+  for (const Watermark& w : snapshot.watermarks) {
+    json.BeginObject()
+        .Key("table").String(w.table)
+        .Key("last_value").String(w.last_value)
+        .Key("updated_at").String(w.updated_at)
+        .EndObject();
+  }
+  json.EndArray().Key("check_history").BeginArray();
+  for (const TableChecks& c : snapshot.check_history) {
+    json.BeginObject().Key("table").String(c.table).Key("entries");
+    internal::WriteCheckList(json, c.entries);
+    json.EndObject();
+  }
+  json.EndArray().Key("run_history").BeginArray();
+  for (const RunRecord& run : snapshot.run_history) internal::WriteRun(json, run);
+  json.EndArray().EndObject();
+  return json.str();
+}
+
+Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
+  using internal::Reader;
+  using simdjson::dom::array;
+  using simdjson::dom::element;
+  using simdjson::dom::object;
+  const Reader reader("state export", false);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, internal::Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object root, reader.Object(doc));
+  StateSnapshot snapshot;
+
+  std::string_view format;
+  if (root["format"].get_string().get(format) != simdjson::SUCCESS || format != "rocky-state") {
+    return reader.Error("field 'format' is not \"rocky-state\" (not a rocky state export?)");
+  }
+  element version;
+  if (root["schema_version"].get(version) != simdjson::SUCCESS) return reader.Error("missing field 'schema_version'");
+  if (!version.is_null()) {
+    uint64_t v;
+    if (version.get_uint64().get(v) != simdjson::SUCCESS || v > std::numeric_limits<uint32_t>::max()) {
+      return reader.Error("field 'schema_version' is not null or a u32");
+    }
+    snapshot.schema_version = static_cast<uint32_t>(v);
+  }
+
+  ROCKY_ASSIGN_OR_RETURN(array watermarks, reader.Array(root, "watermarks"));
+  for (element e : watermarks) {
+    const Reader item("state export: watermarks[" + std::to_string(snapshot.watermarks.size()) + "]", false);
+    ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
+    Watermark w;
+    ROCKY_ASSIGN_OR_RETURN(w.table, item.String(o, "table"));
+    ROCKY_ASSIGN_OR_RETURN(w.last_value, item.String(o, "last_value"));
+    ROCKY_ASSIGN_OR_RETURN(w.updated_at, item.String(o, "updated_at"));
+    snapshot.watermarks.push_back(std::move(w));
+  }
+  ROCKY_ASSIGN_OR_RETURN(array checks, reader.Array(root, "check_history"));
+  for (element e : checks) {
+    const Reader item("state export: check_history[" + std::to_string(snapshot.check_history.size()) + "]", false);
+    ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
+    TableChecks c;
+    ROCKY_ASSIGN_OR_RETURN(c.table, item.String(o, "table"));
+    ROCKY_ASSIGN_OR_RETURN(array entries, item.Array(o, "entries"));
+    for (element entry : entries) {
+      ROCKY_ASSIGN_OR_RETURN(CheckEntry ce, internal::ReadCheck(entry, item));
+      c.entries.push_back(std::move(ce));
+    }
+    snapshot.check_history.push_back(std::move(c));
+  }
+  ROCKY_ASSIGN_OR_RETURN(array runs, reader.Array(root, "run_history"));
+  for (element e : runs) {
+    const Reader item("state export: run_history[" + std::to_string(snapshot.run_history.size()) + "]", false);
+    ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
+    ROCKY_ASSIGN_OR_RETURN(RunRecord run, internal::ReadRun(o, item));
+    snapshot.run_history.push_back(std::move(run));
+  }
+  return internal::ValidateSnapshot(snapshot);
+}
+
+}  // namespace rocky::state

@@ -1,0 +1,28 @@
+// The JSON form of each record the store keeps, and its validation. Internal to the state library.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/state/store.h"
+
+namespace rocky::state::internal {
+
+// {"last_value": T, "updated_at": T}; the table is the key, not part of the value.
+std::string WatermarkValueJson(const Watermark& w);
+// Corruption naming the key when the stored value is not what WatermarkValueJson writes.
+Result<Watermark> ParseWatermarkValue(std::string_view table, std::string_view json);
+
+std::string CheckListJson(const std::vector<CheckEntry>& entries);
+Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::string_view json);
+
+std::string RunValueJson(const RunRecord& run);
+Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json);
+
+// A run needs an id, a status and a start time; finished_at may be empty (a run still going).
+Status ValidateRun(const RunRecord& run);
+// The snapshot with every timestamp normalized, or kInvalidArgument naming the first bad field.
+Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& snapshot);
+
+}  // namespace rocky::state::internal

@@ -1,0 +1,248 @@
+// End to end: runs the built `rocky state ...` ($ROCKY_BUILD_ROOT/cli/rocky) in a temporary folder and checks
+// what it prints, how it exits, and that failed commands leave the state file alone.
+#include <doctest/doctest.h>
+#include <simdjson.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') FAIL(name << " is not set; run through scripts/test or meson test");
+  return value;
+}
+
+std::string Quote(const std::string& s) {
+  std::string quoted = "'";
+  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// A temporary working folder; `rocky` runs inside it so the default state path lands there.
+class Sandbox {
+ public:
+  Sandbox() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-state-cli-XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+  }
+  ~Sandbox() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string File(const std::string& name) const { return dir_ + "/" + name; }
+
+  // Runs `rocky ARGS` (shell syntax) in the folder, stdout to a pipe (so not a terminal).
+  Run Rocky(const std::string& args) const {
+    const std::string binary = Env("ROCKY_BUILD_ROOT") + "/cli/rocky";
+    REQUIRE_MESSAGE(access(binary.c_str(), X_OK) == 0, binary << " is not an executable");
+    const std::string err_path = File(".stderr");
+    const std::string command = "cd " + Quote(dir_) + " && " + Quote(binary) + " " + args + " 2>" +
+                                Quote(err_path) + " </dev/null";
+    Run run;
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
+    const int status = pclose(pipe);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run.err = ReadFile(err_path);
+    std::remove(err_path.c_str());
+    return run;
+  }
+
+ private:
+  std::string dir_;
+};
+
+#define CHECK_RUN(run, code)                                                     \
+  do {                                                                           \
+    INFO("stdout:\n" << (run).out << "stderr:\n" << (run).err);                  \
+    CHECK((run).exit_code == (code));                                            \
+  } while (0)
+
+TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
+  Sandbox box;
+  Run empty = box.Rocky("state --output table");
+  CHECK_RUN(empty, 0);
+  CHECK(empty.out == "No watermarks stored.\n");
+  CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));  // show never creates the file
+
+  Run set = box.Rocky("state set --table acme.staging.orders --value 2025-03-15T16:30:00+02:00 --output table");
+  CHECK_RUN(set, 0);
+  CHECK(std::filesystem::exists(box.File(".rocky-state.redb")));
+  CHECK_RUN(box.Rocky("--output table state set --table acme.staging.customers_long_name --value 2025-03-01T00:00:00Z"), 0);
+
+  Run table = box.Rocky("state show --output table");
+  CHECK_RUN(table, 0);
+  CHECK(table.err.empty());
+  // Columns are as wide as their widest cell (32 characters for the longest table name) plus two spaces.
+  CHECK(table.out.starts_with("table" + std::string(29, ' ') + "last_value            updated_at\n"));
+  CHECK(Contains(table.out, "\nacme.staging.orders" + std::string(15, ' ') + "2025-03-15T14:30:00Z  "));
+  CHECK(box.Rocky("state --output table").out == table.out);
+
+  Run filtered = box.Rocky("state --output table --table '*.orders'");
+  CHECK_RUN(filtered, 0);
+  CHECK(Contains(filtered.out, "acme.staging.orders"));
+  CHECK(!Contains(filtered.out, "customers"));
+
+  // Default output to a pipe is JSON; check it against the shape of state.schema.json.
+  Run json = box.Rocky("state");
+  CHECK_RUN(json, 0);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(json.out).get(doc) == simdjson::SUCCESS);
+  std::string_view text;
+  CHECK(doc["version"].get_string().get(text) == simdjson::SUCCESS);
+  CHECK(doc["command"].get_string().get(text) == simdjson::SUCCESS);
+  CHECK(text == "state");
+  uint64_t number = 0;
+  CHECK(doc["schema_version_supported"].get_uint64().get(number) == simdjson::SUCCESS);
+  CHECK(number == 1);
+  CHECK(doc["schema_version_on_disk"].get_uint64().get(number) == simdjson::SUCCESS);
+  CHECK(number == 1);
+  simdjson::dom::array watermarks;
+  REQUIRE(doc["watermarks"].get_array().get(watermarks) == simdjson::SUCCESS);
+  CHECK(watermarks.size() == 2);
+  for (simdjson::dom::element w : watermarks) {
+    for (const char* field : {"table", "last_value", "updated_at"}) {
+      CHECK_MESSAGE(w[field].get_string().get(text) == simdjson::SUCCESS, field);
+    }
+  }
+  CHECK(watermarks.at(1)["last_value"].get_string().value_unsafe() == "2025-03-15T14:30:00Z");
+
+  Run del = box.Rocky("state delete --table acme.staging.orders");
+  CHECK_RUN(del, 0);
+  Run after = box.Rocky("--output table state");
+  CHECK(!Contains(after.out, "acme.staging.orders"));
+  CHECK(Contains(after.out, "customers_long_name"));
+}
+
+TEST_CASE("rocky state show on a missing file: JSON with null schema_version_on_disk") {
+  Sandbox box;
+  Run run = box.Rocky("--state-path " + Quote(box.File("nothing-here.redb")) + " state show --output json");
+  CHECK_RUN(run, 0);
+  CHECK(Contains(run.out, "\"schema_version_on_disk\":null"));
+  CHECK(Contains(run.out, "\"watermarks\":[]"));
+}
+
+TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --all needs --yes") {
+  Sandbox box;
+  const std::string path = box.File("s.redb");
+  Run missing_file = box.Rocky("state delete --table a.b.c --state-path " + Quote(path));
+  CHECK_RUN(missing_file, 1);
+  CHECK(Contains(missing_file.err, "no watermark stored for table 'a.b.c'"));
+  CHECK(!std::filesystem::exists(path));
+
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + Quote(path)), 0);
+  const std::string before = ReadFile(path);
+  Run missing = box.Rocky("state delete --table a.b.x --state-path " + Quote(path));
+  CHECK_RUN(missing, 1);
+  CHECK(missing.err == "rocky: no watermark stored for table 'a.b.x'\n");
+  CHECK(ReadFile(path) == before);
+
+  Run all = box.Rocky("state delete --all --state-path " + Quote(path));
+  CHECK_RUN(all, 2);
+  CHECK(Contains(all.err, "--yes"));
+  CHECK(ReadFile(path) == before);
+  CHECK_RUN(box.Rocky("state delete --all --yes --state-path " + Quote(path)), 0);
+  CHECK(Contains(box.Rocky("--output table state --state-path " + Quote(path)).out, "No watermarks stored."));
+}
+
+TEST_CASE("rocky state set: invalid timestamp or table name fails without touching the file") {
+  Sandbox box;
+  Run bad_time = box.Rocky("state set --table a.b.c --value yesterday");
+  CHECK_RUN(bad_time, 1);
+  CHECK(Contains(bad_time.err, "invalid timestamp 'yesterday'"));
+  CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));
+  Run bad_table = box.Rocky("state set --table orders --value 2025-03-15T14:30:00Z");
+  CHECK_RUN(bad_table, 1);
+  CHECK(Contains(bad_table.err, "invalid table name 'orders'"));
+  CHECK_RUN(box.Rocky("state set --table a.b.c"), 2);
+}
+
+TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail with one clear line") {
+  Sandbox box;
+  std::filesystem::create_directory(box.File("adir"));
+  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state export"}) {
+    Run run = box.Rocky(std::string(command) + " --state-path " + Quote(box.File("adir")));
+    CHECK_RUN(run, 1);
+    CHECK(Contains(run.err, "is a directory"));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  }
+  const std::string garbage = box.File("garbage.redb");
+  { std::ofstream(garbage, std::ios::binary) << std::string(8192, 'g'); }
+  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state history --table a.b.c"}) {
+    Run run = box.Rocky(std::string(command) + " --state-path " + Quote(garbage));
+    CHECK_RUN(run, 1);
+    CHECK(Contains(run.err, "garbage.redb"));
+    CHECK(Contains(run.err, "corrupt or not a rocky state file"));
+  }
+  CHECK(ReadFile(garbage) == std::string(8192, 'g'));
+}
+
+TEST_CASE("rocky state export / import round trip; a bad import changes nothing") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path one.redb"), 0);
+  CHECK_RUN(box.Rocky("state set --table a.b.d --value 2025-03-16T14:30:00Z --state-path one.redb"), 0);
+  Run exported = box.Rocky("state export --state-path one.redb");
+  CHECK_RUN(exported, 0);
+  CHECK(Contains(exported.out, "\"format\":\"rocky-state\""));
+  CHECK_RUN(box.Rocky("state export dump.json --state-path one.redb"), 0);
+  CHECK(ReadFile(box.File("dump.json")) == exported.out);
+
+  CHECK_RUN(box.Rocky("state import dump.json --state-path two.redb"), 0);
+  CHECK(box.Rocky("state export --state-path two.redb").out == exported.out);
+
+  const std::string before = ReadFile(box.File("two.redb"));
+  { std::ofstream(box.File("bad.json")) << R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"nope","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})"; }
+  Run bad = box.Rocky("state import bad.json --state-path two.redb");
+  CHECK_RUN(bad, 1);
+  CHECK(Contains(bad.err, "invalid timestamp 'nope'"));
+  CHECK(ReadFile(box.File("two.redb")) == before);
+  CHECK_RUN(box.Rocky("state import missing.json --state-path two.redb"), 1);
+}
+
+TEST_CASE("rocky state history prints counts and the moving average; --help works on every command") {
+  Sandbox box;
+  Run none = box.Rocky("state history --table a.b.c --output table");
+  CHECK_RUN(none, 0);
+  CHECK(Contains(none.out, "No row-count history stored for a.b.c."));
+  for (const char* command : {"state", "state show", "state set", "state delete", "state history", "state export",
+                              "state import"}) {
+    Run help = box.Rocky(std::string(command) + " --help");
+    CHECK_RUN(help, 0);
+    CHECK(Contains(help.out, "Usage: rocky " + std::string(command)));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,312 @@
+// The state store over a real file: records, history, schema versions, file mode, locking, export/import.
+#include "rocky/state/store.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "rocky/engine/db.h"
+#include "rocky/state/timestamp.h"
+#include "state_test_util.h"
+
+namespace {
+
+using namespace rocky::state;
+using rocky::state::testing::ReadBytes;
+using rocky::state::testing::TempDir;
+using rocky::state::testing::WriteBytes;
+
+std::unique_ptr<StateStore> OpenOrFail(const std::string& path, StoreOptions options) {
+  auto store = StateStore::Open(path, options);
+  REQUIRE_MESSAGE(store.ok(), store.status().message());
+  return std::move(*store);
+}
+
+StoreOptions Rw() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
+StoreOptions Ro() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
+
+// Writes metadata.schema_version = version (or no metadata at all when version is 0) plus one watermark, through
+// the engine directly, as another rocky build would.
+void WriteEngineFile(const std::string& path, uint32_t version) {
+  auto db = rocky::engine::Database::Open(path, rocky::engine::Options{});
+  REQUIRE(db.ok());
+  auto w = (*db)->BeginWrite();
+  REQUIRE(w.ok());
+  auto t = (*w)->OpenTable("watermarks");
+  REQUIRE(t.ok());
+  REQUIRE((*t)->Insert("a.b.c", R"({"last_value":"2025-01-01T00:00:00Z","updated_at":"2025-01-02T00:00:00Z"})").ok());
+  if (version != 0) {
+    auto m = (*w)->OpenTable("metadata");
+    REQUIRE(m.ok());
+    std::string bytes(4, '\0');
+    for (int i = 0; i < 4; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xFF);
+    REQUIRE((*m)->Insert("schema_version", bytes).ok());
+  }
+  REQUIRE((*w)->Commit().ok());
+  REQUIRE((*db)->Close().ok());
+}
+
+TEST_CASE("watermarks round trip; updated_at is the write time, not last_value") {
+  TempDir dir;
+  const std::string path = dir.File("nested/deeper/state.redb");  // parent folders are created
+  StoreOptions options = Rw();
+  options.clock = [] { return std::chrono::system_clock::time_point(std::chrono::seconds(1893553445)); };
+  {
+    auto store = OpenOrFail(path, options);
+    auto w = store->SetWatermark("acme.staging.orders", "2025-03-15T16:30:00+02:00");
+    REQUIRE_MESSAGE(w.ok(), w.status().message());
+    CHECK(w->last_value == "2025-03-15T14:30:00Z");
+    CHECK(w->updated_at == "2030-01-02T03:04:05Z");
+    REQUIRE(store->SetWatermark("acme.staging.customers", "2025-03-14T00:00:00Z").ok());
+    // Moving a watermark replaces it.
+    REQUIRE(store->SetWatermark("acme.staging.customers", "2025-03-16T00:00:00Z").ok());
+  }
+  auto store = OpenOrFail(path, Ro());
+  auto list = store->ListWatermarks();
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].table == "acme.staging.customers");
+  CHECK((*list)[0].last_value == "2025-03-16T00:00:00Z");
+  CHECK((*list)[1].table == "acme.staging.orders");
+  CHECK((*list)[1].updated_at == "2030-01-02T03:04:05Z");
+  auto one = store->GetWatermark("acme.staging.orders");
+  REQUIRE(one.ok());
+  REQUIRE(one->has_value());
+  CHECK((*one)->last_value == "2025-03-15T14:30:00Z");
+  CHECK(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").status().message().find("read-only") !=
+        std::string::npos);
+}
+
+TEST_CASE("updated_at with the real clock is now") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  const std::string before = FormatUtc(std::chrono::system_clock::now());
+  auto w = store->SetWatermark("a.b.c", "2001-01-01T00:00:00Z");
+  const std::string after = FormatUtc(std::chrono::system_clock::now());
+  REQUIRE(w.ok());
+  CHECK(w->updated_at >= before);
+  CHECK(w->updated_at <= after);
+}
+
+TEST_CASE("bad table names and timestamps are refused and nothing is written") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  for (const char* bad : {"orders", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", ""}) {
+    auto r = store->SetWatermark(bad, "2025-03-15T14:30:00Z");
+    CHECK_MESSAGE(!r.ok(), bad);
+  }
+  auto r = store->SetWatermark("a.b.c", "not-a-time");
+  REQUIRE(!r.ok());
+  CHECK(r.status().message().find("'not-a-time'") != std::string::npos);
+  CHECK(store->ListWatermarks()->empty());
+  CHECK(!store->SchemaVersionOnDisk()->has_value());
+}
+
+TEST_CASE("delete removes one watermark; a missing one is NotFound") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  REQUIRE(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok());
+  REQUIRE(store->SetWatermark("a.b.d", "2025-03-15T14:30:00Z").ok());
+  CHECK(store->DeleteWatermark("a.b.c").ok());
+  Status missing = store->DeleteWatermark("a.b.c");
+  CHECK(missing.IsNotFound());
+  CHECK(missing.message().find("'a.b.c'") != std::string::npos);
+  CHECK(store->ListWatermarks()->size() == 1);
+  CHECK(*store->DeleteAllWatermarks() == 1);
+  CHECK(store->ListWatermarks()->empty());
+}
+
+TEST_CASE("check history keeps the newest entries up to the cap, oldest first") {
+  TempDir dir;
+  StoreOptions options = Rw();
+  options.check_history_cap = 3;
+  auto store = OpenOrFail(dir.File("s.redb"), options);
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(store->AppendCheck("a.b.c", 100 * static_cast<uint64_t>(i),
+                               "2025-03-1" + std::to_string(i) + "T10:00:00+00:00")
+                .ok());
+  }
+  auto history = store->CheckHistory("a.b.c");
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 3);
+  CHECK((*history)[0].count == 300);
+  CHECK((*history)[0].timestamp == "2025-03-13T10:00:00Z");
+  CHECK((*history)[2].count == 500);
+  CHECK(store->CheckHistory("x.y.z")->empty());
+
+  // The default cap is 10.
+  auto defaults = OpenOrFail(dir.File("d.redb"), Rw());
+  for (int i = 0; i < 12; ++i) REQUIRE(defaults->AppendCheck("a.b.c", static_cast<uint64_t>(i), "2025-03-15T10:00:00Z").ok());
+  CHECK(defaults->CheckHistory("a.b.c")->size() == 10);
+  CHECK(defaults->CheckHistory("a.b.c")->front().count == 2);
+}
+
+TEST_CASE("run history is appended and listed in order") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  REQUIRE(store->AppendRun(RunRecord{"run-1", "2025-03-15T10:00:00Z", "2025-03-15T10:05:00Z", "success", 3, 0, 1}).ok());
+  REQUIRE(store->AppendRun(RunRecord{"run-2", "2025-03-16T12:00:00+02:00", "", "running", 0, 0, 0}).ok());
+  CHECK(!store->AppendRun(RunRecord{"", "2025-03-15T10:00:00Z", "", "x", 0, 0, 0}).ok());
+  auto runs = store->ListRuns();
+  REQUIRE(runs.ok());
+  REQUIRE(runs->size() == 2);
+  CHECK((*runs)[0].id == "run-1");
+  CHECK((*runs)[0].anomalies == 1);
+  CHECK((*runs)[1].started_at == "2025-03-16T10:00:00Z");
+  CHECK((*runs)[1].finished_at.empty());
+}
+
+TEST_CASE("the schema version is stamped on the first write, also on a version-less file") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  {
+    auto store = OpenOrFail(path, Rw());
+    CHECK(!store->SchemaVersionOnDisk()->has_value());
+    REQUIRE(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok());
+    CHECK(store->SchemaVersionOnDisk()->value() == kSchemaVersion);
+  }
+  const std::string legacy = dir.File("legacy.redb");
+  WriteEngineFile(legacy, 0);
+  {
+    auto store = OpenOrFail(legacy, Ro());
+    CHECK(!store->SchemaVersionOnDisk()->has_value());
+    CHECK(store->ListWatermarks()->size() == 1);
+  }
+  auto store = OpenOrFail(legacy, Rw());
+  CHECK(!store->SchemaVersionOnDisk()->has_value());  // opening writes nothing
+  REQUIRE(store->SetWatermark("a.b.d", "2025-03-15T14:30:00Z").ok());
+  CHECK(store->SchemaVersionOnDisk()->value() == 1);
+  CHECK(store->ListWatermarks()->size() == 2);
+}
+
+TEST_CASE("a newer schema version is refused by readers and writers and the file is unchanged") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  WriteEngineFile(path, 3);
+  const std::string before = ReadBytes(path);
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    auto store = StateStore::Open(path, StoreOptions{.mode = mode});
+    REQUIRE(!store.ok());
+    CHECK(store.status().message() == "state file schema version 3 is newer than this rocky supports (1)");
+  }
+  CHECK(ReadBytes(path) == before);
+}
+
+TEST_CASE("the state file is created with mode 0600") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  const mode_t old_umask = umask(0);  // the engine, not the umask, must keep the file private
+  { auto store = OpenOrFail(path, Rw()); REQUIRE(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok()); }
+  umask(old_umask);
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("missing, directory and corrupt paths") {
+  TempDir dir;
+  // Read-only on a missing file: an empty store, and the file is not created.
+  auto missing = OpenOrFail(dir.File("none.redb"), Ro());
+  CHECK(missing->ListWatermarks()->empty());
+  CHECK(!missing->SchemaVersionOnDisk()->has_value());
+  CHECK(access(dir.File("none.redb").c_str(), F_OK) != 0);
+
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    auto d = StateStore::Open(dir.path(), StoreOptions{.mode = mode});
+    REQUIRE(!d.ok());
+    CHECK(d.status().message().find("is a directory") != std::string::npos);
+  }
+  const std::string garbage = dir.File("garbage.redb");
+  WriteBytes(garbage, std::string(10000, 'x'));
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    auto g = StateStore::Open(garbage, StoreOptions{.mode = mode});
+    REQUIRE(!g.ok());
+    CHECK(g.status().message().find("garbage.redb") != std::string::npos);
+  }
+  CHECK(ReadBytes(garbage) == std::string(10000, 'x'));
+}
+
+TEST_CASE("a writer held by another process: retries, then an error naming its pid") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  int ready[2], release[2];
+  REQUIRE(pipe(ready) == 0);
+  REQUIRE(pipe(release) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(ready[0]);
+    close(release[1]);
+    auto store = StateStore::Open(path, StoreOptions{.mode = OpenMode::kReadWrite});
+    const char ok = store.ok() ? 'y' : 'n';
+    (void)!write(ready[1], &ok, 1);
+    char c;
+    (void)!read(release[0], &c, 1);  // returns when the parent closes its end
+    _exit(0);
+  }
+  close(ready[1]);
+  close(release[0]);
+  char ok = 0;
+  REQUIRE(read(ready[0], &ok, 1) == 1);
+  REQUIRE(ok == 'y');
+
+  StoreOptions options = Rw();
+  options.busy_timeout = std::chrono::milliseconds(400);
+  const auto start = std::chrono::steady_clock::now();
+  auto store = StateStore::Open(path, options);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  close(release[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+
+  REQUIRE(!store.ok());
+  CHECK(store.status().IsBusy());
+  CHECK(store.status().message().find("locked by process " + std::to_string(child)) != std::string::npos);
+  CHECK(waited >= std::chrono::milliseconds(400));
+  // Readers never wait for the writer.
+  CHECK(StateStore::Open(path, Ro()).ok());
+  // Once the holder is gone the writer gets in.
+  CHECK(StateStore::Open(path, Rw()).ok());
+}
+
+TEST_CASE("export and import round trip; a bad import changes nothing") {
+  TempDir dir;
+  auto source = OpenOrFail(dir.File("a.redb"), Rw());
+  REQUIRE(source->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok());
+  REQUIRE(source->SetWatermark("a.b.\"quoted\\", "2025-03-15T14:30:00Z").ok());
+  REQUIRE(source->AppendCheck("a.b.c", 42, "2025-03-15T10:00:00Z").ok());
+  REQUIRE(source->AppendRun(RunRecord{"r1", "2025-03-15T10:00:00Z", "2025-03-15T10:01:00Z", "success", 1, 0, 0}).ok());
+  auto exported = source->Export();
+  REQUIRE(exported.ok());
+  const std::string json = SnapshotToJson(*exported);
+
+  auto parsed = SnapshotFromJson(json);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+  auto target = OpenOrFail(dir.File("b.redb"), Rw());
+  REQUIRE(target->SetWatermark("x.y.z", "2025-03-15T14:30:00Z").ok());  // replaced by the import
+  REQUIRE(target->Import(*parsed).ok());
+  auto again = target->Export();
+  REQUIRE(again.ok());
+  CHECK(SnapshotToJson(*again) == json);
+
+  for (const char* bad : {"", "{", "[]", R"({"format":"rocky-state"})",
+                          R"({"format":"other","schema_version":1,"watermarks":[],"check_history":[],"run_history":[]})",
+                          R"({"format":"rocky-state","schema_version":2,"watermarks":[],"check_history":[],"run_history":[]})",
+                          R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"bad","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
+                          R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"abc","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
+                          R"({"format":"rocky-state","schema_version":1,"watermarks":[],"check_history":[{"table":"a.b.c","entries":[{"count":-1,"timestamp":"2025-03-15T14:30:00Z"}]}],"run_history":[]})"}) {
+    CHECK_MESSAGE(!SnapshotFromJson(bad).ok(), bad);
+  }
+  // Import validates again, so a snapshot built in code cannot slip a bad record in either.
+  StateSnapshot invalid;
+  invalid.watermarks.push_back(Watermark{"a.b.c", "2025-03-15T14:30:00Z", "garbage"});
+  CHECK(!target->Import(invalid).ok());
+  CHECK(SnapshotToJson(*target->Export()) == json);
+}
+
+}  // namespace
