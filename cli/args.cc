@@ -99,7 +99,8 @@ std::string UsageLine(const CommandChain& chain) {
   const CommandSpec& command = *chain.back();
   std::string line = Cat("Usage: ", ChainName(chain), " [OPTIONS]");
   if (DispatchesToSubcommands(command)) {
-    line += " COMMAND";
+    // A command with a handler of its own runs it when no subcommand is given (`rocky state`).
+    line += command.handler ? " [COMMAND]" : " COMMAND";
   } else {
     for (const PositionalSpec& positional : command.positionals) {
       line += Cat(" ", PositionalUsage(positional));
@@ -212,7 +213,7 @@ ParseResult ParseCommandLine(const CommandSpec& root, const std::vector<std::str
   }
 
   const CommandSpec& command = invocation.command();
-  if (DispatchesToSubcommands(command)) return Error("no command given", invocation.chain);
+  if (DispatchesToSubcommands(command) && !command.handler) return Error("no command given", invocation.chain);
   if (invocation.positionals.size() < command.positionals.size()) {
     const PositionalSpec& missing = command.positionals[invocation.positionals.size()];
     if (missing.required) return Error(Cat("missing argument ", missing.name), invocation.chain);

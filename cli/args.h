@@ -62,7 +62,8 @@ struct CommandSpec {
   std::vector<FlagSpec> flags{};
   std::vector<PositionalSpec> positionals{};
   std::vector<CommandSpec> subcommands{};
-  // Set on commands that do something themselves; a command without one needs a subcommand.
+  // Set on commands that do something themselves; a command without one needs a subcommand. A command with
+  // both a handler and subcommands runs its handler when no subcommand is given (and takes no positionals).
   CommandHandler handler{};
 };
 

@@ -2,6 +2,7 @@
 // command added under the root accepts them.
 #include "app.h"
 #include "output.h"
+#include "state_commands.h"
 
 namespace {
 
@@ -16,6 +17,7 @@ rocky::cli::CommandSpec RockyCommand() {
       .flags = {FlagSpec{.name = "config", .value_name = "PATH", .help = "Configuration file"},
                 FlagSpec{.name = "state-path", .value_name = "PATH", .help = "State file (a rocky database)"},
                 rocky::cli::OutputFlag()},
+      .subcommands = {rocky::cli::StateCommand()},
   };
 }
 

@@ -81,7 +81,8 @@ TEST_CASE("rocky --help lists the global options and only commands that exist") 
   CHECK(Contains(run.out, "--state-path PATH"));
   CHECK(Contains(run.out, "--output table|json"));
   CHECK(Contains(run.out, "--version"));
-  CHECK(Contains(run.out, "\nCommands:\n  help [COMMAND]  "));
+  CHECK(Contains(run.out, "\nCommands:\n  state           Show and edit the replication state (watermarks)\n"
+                          "  help [COMMAND]  "));
   CHECK_FALSE(Contains(run.out, "not implemented"));
 }
 
@@ -152,14 +153,14 @@ TEST_CASE("rocky-inspect --help says it is a read-only dumper") {
   CHECK(run.exit_code == 0);
   CHECK(run.err.empty());
   CHECK(Contains(run.out, "offline dumper of a state file; never modifies it"));
-  CHECK(Contains(run.out, "Usage: rocky-inspect [OPTIONS] COMMAND\n"));
+  CHECK(Contains(run.out, "Usage: rocky-inspect [OPTIONS] FILE\n"));
   CHECK(Contains(run.out, "--output table|json"));
 }
 
-TEST_CASE("rocky-inspect: an unknown command exits 2 with a message naming it") {
-  const ProgramRun run = RunProgram("rocky-inspect", "frobnicate");
+TEST_CASE("rocky-inspect: an extra argument exits 2 with a message naming it") {
+  const ProgramRun run = RunProgram("rocky-inspect", "one.redb frobnicate");
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "rocky-inspect: unknown command 'frobnicate'\nRun 'rocky-inspect --help' for usage.\n");
+  CHECK(run.err == "rocky-inspect: unexpected argument 'frobnicate'\nRun 'rocky-inspect --help' for usage.\n");
 }
 
 }  // namespace
