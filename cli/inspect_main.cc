@@ -449,7 +449,10 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
       if (p.kind_name == "freemap directory") {
         t.AddRow({"next directory", std::to_string(p.directory_next)});
         std::string ids;
-        for (uint64_t b : p.directory_ids) ids += (ids.empty() ? "" : " ") + std::to_string(b);
+        for (uint64_t b : p.directory_ids) {
+          if (!ids.empty()) ids += ' ';
+          ids += std::to_string(b);
+        }
         t.AddRow({"bitmap pages", ids.empty() ? "(none)" : ids});
       }
       if (!p.structure.ok()) t.AddRow({"problem", p.structure.message()});

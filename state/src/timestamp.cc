@@ -91,7 +91,7 @@ Result<std::string> NormalizeTimestamp(std::string_view text) {
                                    " (expected RFC 3339, e.g. 2025-03-15T14:30:00Z)");
   };
   size_t pos = 0;
-  int64_t year, month, day, hour, minute, second;
+  int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!Digits(text, pos, 4, &year) || !Expect(text, pos, '-') || !Digits(text, pos, 2, &month) ||
       !Expect(text, pos, '-') || !Digits(text, pos, 2, &day)) {
     return bad("no YYYY-MM-DD date");
