@@ -10,12 +10,6 @@
 #include "rocky/state/timestamp.h"
 
 namespace rocky::state::internal {
-namespace {
-
-// simdjson is used through its error-code API only: no exception may leave the state library.
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::object;
 
 // Built by appending: gcc 12 at -O3 falsely warns (-Wrestrict) about "literal" + std::string.
 std::string Quoted(std::string_view s) {
@@ -26,6 +20,13 @@ std::string Quoted(std::string_view s) {
   out += '\'';
   return out;
 }
+
+namespace {
+
+// simdjson is used through its error-code API only: no exception may leave the state library.
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
 
 // Reads a required member; `what` names the record in error messages. `make_error` decides the code:
 // stored records are corruption, an import document is invalid input.

@@ -9,6 +9,9 @@
 
 namespace rocky::state::internal {
 
+// 'text' in single quotes, for error messages that name a table, key or field.
+std::string Quoted(std::string_view s);
+
 // {"last_value": T, "updated_at": T}; the table is the key, not part of the value.
 std::string WatermarkValueJson(const Watermark& w);
 // Corruption naming the key when the stored value is not what WatermarkValueJson writes.

@@ -31,15 +31,7 @@ constexpr std::string_view kRunHistory = "run_history";
 constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 
-// Built by appending: gcc 12 at -O3 falsely warns (-Wrestrict) about "literal" + std::string.
-std::string Quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
+using internal::Quoted;
 
 std::string EncodeU32(uint32_t v) {
   std::string out(4, '\0');
