@@ -1,0 +1,180 @@
+// rocky.toml: the configuration of a rocky project, loaded and validated in one place so that every command
+// and every layer sees the same typed values (or one clear error naming the file, line and column).
+//
+//   auto config = config::LoadConfigFile("rocky.toml", config::ProcessEnvironment());
+//   if (!config.ok()) { print config.status().message(); exit 1; }
+//
+// The file, with every key this build knows (defaults shown; unknown keys are errors, so a typo never
+// silently falls back to a default):
+//
+//   [adapter]
+//   type = "sqlite"                      # the embedded default warehouse (the only adapter so far)
+//   path = "warehouse"                   # folder, relative to the folder holding rocky.toml
+//
+//   [state]
+//   backend = "local"                    # local | s3 | valkey | tiered
+//   s3_bucket = "${ROCKY_STATE_BUCKET}"  # required by s3 and tiered
+//   s3_prefix = "rocky/state/"
+//   s3_region = "..."                    # optional; else AWS_REGION / AWS_DEFAULT_REGION
+//   s3_endpoint = "http://127.0.0.1:9000"  # optional; path-style custom endpoint (MinIO, Ceph, R2...)
+//   valkey_url = "${VALKEY_URL}"         # required by valkey and tiered
+//   valkey_prefix = "rocky:state:"
+//   transfer_timeout_seconds = 300
+//   on_upload_failure = "skip"           # skip | fail
+//   [state.retry]
+//   max_retries = 3
+//   initial_backoff_ms = 1000
+//   max_backoff_ms = 30000
+//   backoff_multiplier = 2.0
+//   jitter = true
+//   circuit_breaker_threshold = 5        # 0 disables the breaker
+//   circuit_breaker_recovery_timeout_seconds = 60
+//   max_retries_per_run = 10
+//
+//   [pipeline.bronze]                    # any number of pipelines, each named
+//   type = "replication"                 # the only pipeline type so far
+//   timestamp_column = "_fivetran_synced"
+//   metadata_columns = [{ name = "_loaded_by", type = "STRING", value = "NULL" }]
+//   [pipeline.bronze.source]
+//   catalog = "fivetran_catalog"         # required
+//   schema_pattern = { prefix = "src__", separator = "__", components = ["tenant", "regions...", "source"] }
+//   [pipeline.bronze.target]
+//   catalog_template = "{tenant}_warehouse"            # required
+//   schema_template = "staging__{regions}__{source}"   # required
+//   [pipeline.bronze.checks]
+//   enabled = false
+//   row_count = false
+//   freshness = { threshold_seconds = 86400 }          # optional
+//   anomaly_threshold_pct = 50.0
+//   history_length = 10                  # row counts kept per table
+//   min_history = 3                      # previous counts needed before an anomaly verdict
+//
+// Any string value may use ${VAR} (an unset variable is an error naming it and the line) and ${VAR:-default}
+// (the default when VAR is unset or empty); `$$` is a literal `$`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/engine/status.h"
+
+namespace rocky::config {
+
+using engine::Result;
+using engine::Status;
+
+// The file commands read when --config is not given (relative to the working directory).
+inline constexpr std::string_view kDefaultConfigPath = "rocky.toml";
+
+enum class StateBackend : unsigned char { kLocal, kS3, kValkey, kTiered };
+enum class UploadFailurePolicy : unsigned char { kSkip, kFail };
+
+// "local", "s3", "valkey", "tiered" / "skip", "fail": the spellings the file uses.
+std::string_view ToString(StateBackend backend);
+std::string_view ToString(UploadFailurePolicy policy);
+
+struct RetryConfig {
+  uint32_t max_retries = 3;  // per transfer
+  uint64_t initial_backoff_ms = 1000;
+  uint64_t max_backoff_ms = 30000;  // >= initial_backoff_ms
+  double backoff_multiplier = 2.0;  // >= 1.0
+  bool jitter = true;
+  uint32_t circuit_breaker_threshold = 5;  // consecutive failures that open the breaker; 0 disables it
+  uint64_t circuit_breaker_recovery_timeout_seconds = 60;
+  uint32_t max_retries_per_run = 10;  // shared by every transfer of one run
+};
+
+struct StateConfig {
+  StateBackend backend = StateBackend::kLocal;
+  std::string s3_bucket;  // non-empty when backend is s3 or tiered
+  std::string s3_prefix = "rocky/state/";
+  std::string s3_region;    // empty: from the environment at transfer time
+  std::string s3_endpoint;  // empty: AWS (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL at transfer time)
+  std::string valkey_url;   // non-empty when backend is valkey or tiered; holds a password: never print it
+  std::string valkey_prefix = "rocky:state:";
+  uint64_t transfer_timeout_seconds = 300;  // > 0
+  UploadFailurePolicy on_upload_failure = UploadFailurePolicy::kSkip;
+  RetryConfig retry;
+};
+
+struct AdapterConfig {
+  std::string type = "sqlite";
+  // The warehouse folder, already resolved against the folder holding the config file (so it is usable as
+  // is from any working directory).
+  std::string path;
+};
+
+// How source schema names are split into named components: "src__acme__us_west__shopify" with prefix
+// "src__", separator "__" and components ["tenant", "regions...", "source"] gives tenant=acme,
+// regions=us_west, source=shopify. A component ending in "..." takes one or more parts (at most one such
+// component per pattern).
+struct SchemaPattern {
+  std::string prefix;
+  std::string separator = "__";
+  std::vector<std::string> components;  // non-empty, names unique (without the "..." suffix)
+};
+
+// A column added to every copied row: `SELECT *, CAST(<value> AS <type>) AS <name>`.
+struct MetadataColumn {
+  std::string name;
+  std::string type;   // SQL type name, e.g. "STRING"
+  std::string value;  // SQL expression, e.g. "NULL" or "'rocky'"
+};
+
+struct FreshnessCheck {
+  uint64_t threshold_seconds = 0;  // > 0
+};
+
+struct ChecksConfig {
+  bool enabled = false;    // master switch: nothing below runs when false
+  bool row_count = false;  // source count must equal target count after the copy
+  std::optional<FreshnessCheck> freshness;
+  double anomaly_threshold_pct = 50.0;  // > 0
+  uint32_t history_length = 10;         // >= 1
+  uint32_t min_history = 3;             // >= 1, <= history_length
+};
+
+struct PipelineConfig {
+  std::string name;  // the NAME of [pipeline.NAME]
+  std::string type = "replication";
+  std::string timestamp_column = "_fivetran_synced";
+  std::vector<MetadataColumn> metadata_columns;
+  std::string source_catalog;
+  SchemaPattern schema_pattern;
+  std::string catalog_template;  // placeholders {component} from schema_pattern; unknown ones are errors
+  std::string schema_template;
+  ChecksConfig checks;
+};
+
+struct Config {
+  std::string source_path;  // the file it was loaded from
+  AdapterConfig adapter;
+  StateConfig state;
+  std::vector<PipelineConfig> pipelines;  // in name order
+};
+
+// Looks up an environment variable; nullopt when unset. Tests pass a map-backed one.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// getenv. Thread-safe as long as nobody calls setenv concurrently.
+EnvLookup ProcessEnvironment();
+
+// Parses and validates `text` as rocky.toml. `source_name` is used in messages ("rocky.toml:12:5: ...") and
+// `base_dir` resolves adapter.path. Every error is kInvalidArgument, one line, naming the file, line and column
+// (and the key, the variable or the allowed values as relevant); it never contains the value of a variable
+// (it may be a secret).
+Result<Config> ParseConfig(std::string_view text, std::string_view source_name, std::string_view base_dir,
+                           const EnvLookup& env);
+
+// Reads and parses a file. A missing file is kNotFound naming the path; an unreadable one or a directory is
+// kIOError naming it.
+Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
+
+// The valkey_url with any password replaced by "***", for printing.
+std::string RedactUrl(std::string_view url);
+
+}  // namespace rocky::config
