@@ -50,7 +50,10 @@
 //   min_history = 3                      # previous counts needed before an anomaly verdict
 //
 // Any string value may use ${VAR} (an unset variable is an error naming it and the line) and ${VAR:-default}
-// (the default when VAR is unset or empty); `$$` is a literal `$`.
+// (the default when VAR is unset or empty); `$$` is a literal `$`. Substitution runs on string values after
+// TOML parsing, so a value can never change the file's structure, and it is not re-scanned. A default is
+// literal text (no nested ${...}); any other `$` is an error, so a shell-style `$HOME` never silently stays
+// as text. Numbers and booleans are TOML values and cannot come from the environment.
 #pragma once
 
 #include <cstdint>
@@ -78,14 +81,14 @@ std::string_view ToString(StateBackend backend);
 std::string_view ToString(UploadFailurePolicy policy);
 
 struct RetryConfig {
-  uint32_t max_retries = 3;  // per transfer
-  uint64_t initial_backoff_ms = 1000;
-  uint64_t max_backoff_ms = 30000;  // >= initial_backoff_ms
-  double backoff_multiplier = 2.0;  // >= 1.0
+  uint32_t max_retries = 3;            // per transfer
+  uint64_t initial_backoff_ms = 1000;  // 0 allowed: retry at once
+  uint64_t max_backoff_ms = 30000;     // >= initial_backoff_ms
+  double backoff_multiplier = 2.0;     // >= 1.0
   bool jitter = true;
   uint32_t circuit_breaker_threshold = 5;  // consecutive failures that open the breaker; 0 disables it
-  uint64_t circuit_breaker_recovery_timeout_seconds = 60;
-  uint32_t max_retries_per_run = 10;  // shared by every transfer of one run
+  uint64_t circuit_breaker_recovery_timeout_seconds = 60;  // > 0
+  uint32_t max_retries_per_run = 10;                       // shared by every transfer of one run
 };
 
 struct StateConfig {
@@ -104,7 +107,8 @@ struct StateConfig {
 struct AdapterConfig {
   std::string type = "sqlite";
   // The warehouse folder, already resolved against the folder holding the config file (so it is usable as
-  // is from any working directory).
+  // is from any working directory): LoadConfigFile makes that folder absolute; ParseConfig uses base_dir as
+  // given (relative stays relative). Never empty.
   std::string path;
 };
 
@@ -115,10 +119,11 @@ struct AdapterConfig {
 struct SchemaPattern {
   std::string prefix;
   std::string separator = "__";
-  std::vector<std::string> components;  // non-empty, names unique (without the "..." suffix)
+  std::vector<std::string> components;  // non-empty, names of [A-Za-z0-9_] unique (without the "..." suffix)
 };
 
-// A column added to every copied row: `SELECT *, CAST(<value> AS <type>) AS <name>`.
+// A column added to every copied row: `SELECT *, CAST(<value> AS <type>) AS <name>`. All three keys are
+// required and non-empty; names are unique within a pipeline.
 struct MetadataColumn {
   std::string name;
   std::string type;   // SQL type name, e.g. "STRING"
@@ -139,13 +144,15 @@ struct ChecksConfig {
 };
 
 struct PipelineConfig {
-  std::string name;  // the NAME of [pipeline.NAME]
+  std::string name;  // the NAME of [pipeline.NAME]; [A-Za-z0-9_-]+, so it needs no quoting anywhere
   std::string type = "replication";
   std::string timestamp_column = "_fivetran_synced";
   std::vector<MetadataColumn> metadata_columns;
   std::string source_catalog;
   SchemaPattern schema_pattern;
-  std::string catalog_template;  // placeholders {component} from schema_pattern; unknown ones are errors
+  // Placeholders {component} from schema_pattern (without "..."); unknown ones and unbalanced braces are
+  // errors.
+  std::string catalog_template;
   std::string schema_template;
   ChecksConfig checks;
 };
@@ -164,9 +171,10 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 EnvLookup ProcessEnvironment();
 
 // Parses and validates `text` as rocky.toml. `source_name` is used in messages ("rocky.toml:12:5: ...") and
-// `base_dir` resolves adapter.path. Every error is kInvalidArgument, one line, naming the file, line and column
-// (and the key, the variable or the allowed values as relevant); it never contains the value of a variable
-// (it may be a secret).
+// `base_dir` resolves adapter.path. Every error is kInvalidArgument, one line, naming the file, line and
+// column (and the key, the variable or the allowed values as relevant); it never contains the value of a
+// variable (it may be a secret): a bad value that came from ${VAR} is reported as "a value from ${VAR} (not
+// shown)". Never throws (toml++'s exceptions, and any thrown by `env`, become kInvalidArgument).
 Result<Config> ParseConfig(std::string_view text, std::string_view source_name, std::string_view base_dir,
                            const EnvLookup& env);
 
@@ -174,7 +182,9 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source_name, 
 // kIOError naming it.
 Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
 
-// The valkey_url with any password replaced by "***", for printing.
+// The valkey_url with any password replaced by "***", for printing: "redis://user:secret@host:6379/0" ->
+// "redis://user:***@host:6379/0". The password runs from the first ':' of the userinfo to the LAST '@', so an
+// unescaped '@' or '/' in it is hidden too; a URL without a password (or with an empty one) is unchanged.
 std::string RedactUrl(std::string_view url);
 
 }  // namespace rocky::config

@@ -1,0 +1,711 @@
+#include "rocky/config/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "substitute.h"
+
+namespace rocky::config {
+namespace {
+
+using internal::SubstituteVariables;
+
+// Built by appending: gcc 12 at -O3 falsely warns (-Wrestrict) about "literal" + std::string.
+std::string Quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '\'';
+  out += s;
+  out += '\'';
+  return out;
+}
+
+// Every message is one line: keys, file names and TOML text may hold newlines or other control characters.
+std::string OneLine(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// A key as TOML would spell it: bare when it can be, else in double quotes.
+std::string KeyText(std::string_view key) {
+  bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  if (bare) return std::string(key);
+  std::string out = "\"";
+  for (char c : key) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string Join(std::string_view path, std::string_view key) {
+  std::string out(path);
+  if (!out.empty()) out += '.';
+  out += KeyText(key);
+  return out;
+}
+
+std::string JoinList(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+std::string_view TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// A string value after substitution, with what is needed to report on it without leaking a secret.
+struct StrValue {
+  std::string text;
+  std::vector<std::string> from_env;  // non-empty: `text` holds an environment value and is never shown
+  toml::source_region where;
+
+  // The value for a message: quoted, or which variables it came from when it may be a secret.
+  std::string Shown() const { return Shown(text); }
+  // `part` is a piece of `text` (a placeholder, a component name).
+  std::string Shown(std::string_view part) const {
+    if (from_env.empty()) return Quoted(part);
+    std::string out = "a value from ";
+    for (size_t i = 0; i < from_env.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += "${" + from_env[i] + "}";
+    }
+    out += " (not shown)";
+    return out;
+  }
+};
+
+// A table being read, named by its dotted path for messages ("state.retry"; empty for the top level).
+struct TableRef {
+  const toml::table* table;
+  std::string path;
+};
+
+// Reads and validates the parsed document into a Config. Every check returns the first error as a
+// kInvalidArgument "SOURCE:LINE:COL: ..." naming the key.
+class Reader {
+ public:
+  Reader(std::string_view source_name, std::string_view base_dir, const EnvLookup& env)
+      : source_name_(source_name), base_dir_(base_dir), env_(env) {}
+
+  Result<Config> Read(const toml::table& root) {
+    Config config;
+    config.source_path = source_name_;
+    TableRef top{&root, ""};
+    ROCKY_RETURN_IF_ERROR(CheckKeys(top, {"adapter", "state", "pipeline"}));
+    ROCKY_RETURN_IF_ERROR(ReadAdapter(top, &config.adapter));
+    ROCKY_RETURN_IF_ERROR(ReadState(top, &config.state));
+    ROCKY_RETURN_IF_ERROR(ReadPipelines(top, &config.pipelines));
+    return config;
+  }
+
+ private:
+  Status Error(const toml::source_region& where, std::string_view what) const {
+    // Nodes always carry a position; 1:1 only guards against a parser that leaves one out.
+    uint32_t line = where.begin.line == 0 ? 1 : where.begin.line;
+    uint32_t column = where.begin.column == 0 ? 1 : where.begin.column;
+    return Status::InvalidArgument(OneLine(source_name_ + ":" + std::to_string(line) + ":" +
+                                           std::to_string(column) + ": " + std::string(what)));
+  }
+
+  Status TypeError(const toml::node& node, const std::string& key, std::string_view expected) const {
+    return Error(node.source(),
+                 key + ": expected " + std::string(expected) + ", got " + std::string(TypeName(node.type())));
+  }
+
+  // Unknown keys are errors so that a typo never silently falls back to a default.
+  Status CheckKeys(const TableRef& t, std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, node] : *t.table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+      std::string where = t.path.empty() ? "at the top level" : "in " + t.path;
+      return Error(key.source(), "unknown key " + Quoted(KeyText(key.str())) + " " + where +
+                                     " (allowed: " + JoinList(allowed) + ")");
+    }
+    return Status::OK();
+  }
+
+  // The sub-table `key` of `t`, or a null table when absent.
+  Result<TableRef> SubTable(const TableRef& t, std::string_view key) const {
+    TableRef sub{nullptr, Join(t.path, key)};
+    const toml::node* node = t.table->get(key);
+    if (node == nullptr) return sub;
+    sub.table = node->as_table();
+    if (sub.table == nullptr) return TypeError(*node, sub.path, "a table");
+    return sub;
+  }
+
+  Result<StrValue> StringOf(const toml::node& node, const std::string& key) const {
+    const toml::value<std::string>* value = node.as_string();
+    if (value == nullptr) return TypeError(node, key, "a string");
+    auto expanded = SubstituteVariables(value->get(), env_);
+    if (!expanded.ok()) return Error(node.source(), key + ": " + expanded.status().message());
+    return StrValue{std::move(expanded->text), std::move(expanded->from_env), node.source()};
+  }
+
+  // The string `key` of `t`, or nullopt when absent.
+  Result<std::optional<StrValue>> OptString(const TableRef& t, std::string_view key) const {
+    const toml::node* node = t.table->get(key);
+    if (node == nullptr) return std::optional<StrValue>();
+    ROCKY_ASSIGN_OR_RETURN(StrValue value, StringOf(*node, Join(t.path, key)));
+    return std::optional<StrValue>(std::move(value));
+  }
+
+  // Sets *out when `key` is present.
+  Status String(const TableRef& t, std::string_view key, std::string* out) const {
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, key));
+    if (value.has_value()) *out = std::move(value->text);
+    return Status::OK();
+  }
+
+  // A string that must be present and non-empty (after substitution).
+  Result<StrValue> RequiredString(const TableRef& t, std::string_view key) const {
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, key));
+    if (!value.has_value()) return Error(t.table->source(), "missing required key " + Join(t.path, key));
+    if (value->text.empty()) return Error(value->where, Join(t.path, key) + " must not be empty");
+    return std::move(*value);
+  }
+
+  // Sets *out when `key` is present; `allowed` are the only spellings accepted.
+  Status Enum(const TableRef& t, std::string_view key, std::initializer_list<std::string_view> allowed,
+              std::string* out) const {
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, key));
+    if (!value.has_value()) return Status::OK();
+    if (std::find(allowed.begin(), allowed.end(), value->text) == allowed.end()) {
+      return Error(value->where,
+                   Join(t.path, key) + " must be one of " + JoinList(allowed) + "; got " + value->Shown());
+    }
+    *out = std::move(value->text);
+    return Status::OK();
+  }
+
+  // Sets *out when `key` is present; the integer must lie in [min, max].
+  template <typename T>
+  Status Integer(const TableRef& t, std::string_view key, T min, T* out) const {
+    const toml::node* node = t.table->get(key);
+    if (node == nullptr) return Status::OK();
+    std::string name = Join(t.path, key);
+    const toml::value<int64_t>* value = node->as_integer();
+    if (value == nullptr) return TypeError(*node, name, "an integer");
+    int64_t v = value->get();
+    constexpr uint64_t kMax = std::numeric_limits<T>::max();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > kMax) {
+      std::string range = kMax >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+                              ? "at least " + std::to_string(min)
+                              : "between " + std::to_string(min) + " and " + std::to_string(kMax);
+      return Error(node->source(), name + " must be " + range + ", got " + std::to_string(v));
+    }
+    *out = static_cast<T>(v);
+    return Status::OK();
+  }
+
+  // Sets *out when `key` is present. An integer is accepted for a float key (backoff_multiplier = 2).
+  Status Number(const TableRef& t, std::string_view key, double* out, const toml::node** where) const {
+    const toml::node* node = t.table->get(key);
+    if (node == nullptr) return Status::OK();
+    std::string name = Join(t.path, key);
+    double v = 0;
+    if (const auto* i = node->as_integer()) {
+      v = static_cast<double>(i->get());
+    } else if (const auto* f = node->as_floating_point()) {
+      v = f->get();
+    } else {
+      return TypeError(*node, name, "a number");
+    }
+    if (!std::isfinite(v)) return Error(node->source(), name + " must be a finite number");
+    *out = v;
+    *where = node;
+    return Status::OK();
+  }
+
+  Status Bool(const TableRef& t, std::string_view key, bool* out) const {
+    const toml::node* node = t.table->get(key);
+    if (node == nullptr) return Status::OK();
+    const toml::value<bool>* value = node->as_boolean();
+    if (value == nullptr) return TypeError(*node, Join(t.path, key), "a boolean");
+    *out = value->get();
+    return Status::OK();
+  }
+
+  Status ReadAdapter(const TableRef& top, AdapterConfig* out) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(top, "adapter"));
+    std::string path = "warehouse";
+    if (t.table != nullptr) {
+      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"type", "path"}));
+      ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"sqlite"}, &out->type));
+      ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, "path"));
+      if (value.has_value()) {
+        if (value->text.empty()) return Error(value->where, "adapter.path must not be empty");
+        path = std::move(value->text);
+      }
+    }
+    // operator/ keeps an absolute `path` as is.
+    out->path = (std::filesystem::path(base_dir_) / path).string();
+    return Status::OK();
+  }
+
+  Status ReadState(const TableRef& top, StateConfig* out) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(top, "state"));
+    if (t.table == nullptr) return Status::OK();
+    ROCKY_RETURN_IF_ERROR(
+        CheckKeys(t, {"backend", "s3_bucket", "s3_prefix", "s3_region", "s3_endpoint", "valkey_url",
+                      "valkey_prefix", "transfer_timeout_seconds", "on_upload_failure", "retry"}));
+    std::string backend = "local";
+    ROCKY_RETURN_IF_ERROR(Enum(t, "backend", {"local", "s3", "valkey", "tiered"}, &backend));
+    out->backend = backend == "s3"       ? StateBackend::kS3
+                   : backend == "valkey" ? StateBackend::kValkey
+                   : backend == "tiered" ? StateBackend::kTiered
+                                         : StateBackend::kLocal;
+    ROCKY_RETURN_IF_ERROR(String(t, "s3_bucket", &out->s3_bucket));
+    ROCKY_RETURN_IF_ERROR(String(t, "s3_prefix", &out->s3_prefix));
+    ROCKY_RETURN_IF_ERROR(String(t, "s3_region", &out->s3_region));
+    ROCKY_RETURN_IF_ERROR(String(t, "s3_endpoint", &out->s3_endpoint));
+    ROCKY_RETURN_IF_ERROR(String(t, "valkey_url", &out->valkey_url));
+    ROCKY_RETURN_IF_ERROR(String(t, "valkey_prefix", &out->valkey_prefix));
+    ROCKY_RETURN_IF_ERROR(
+        Integer<uint64_t>(t, "transfer_timeout_seconds", 1, &out->transfer_timeout_seconds));
+    std::string policy = "skip";
+    ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
+    out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;
+    ROCKY_RETURN_IF_ERROR(ReadRetry(t, &out->retry));
+
+    // Only reached with an explicit backend (local needs nothing), so `backend` has a position.
+    bool needs_s3 = out->backend == StateBackend::kS3 || out->backend == StateBackend::kTiered;
+    bool needs_valkey = out->backend == StateBackend::kValkey || out->backend == StateBackend::kTiered;
+    const toml::node* backend_node = t.table->get("backend");
+    if (needs_s3 && out->s3_bucket.empty()) {
+      return Error(backend_node->source(),
+                   "state.backend = \"" + backend + "\" requires state.s3_bucket (missing or empty)");
+    }
+    if (needs_valkey && out->valkey_url.empty()) {
+      return Error(backend_node->source(),
+                   "state.backend = \"" + backend + "\" requires state.valkey_url (missing or empty)");
+    }
+    return Status::OK();
+  }
+
+  Status ReadRetry(const TableRef& state, RetryConfig* out) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(state, "retry"));
+    if (t.table == nullptr) return Status::OK();
+    ROCKY_RETURN_IF_ERROR(CheckKeys(
+        t, {"max_retries", "initial_backoff_ms", "max_backoff_ms", "backoff_multiplier", "jitter",
+            "circuit_breaker_threshold", "circuit_breaker_recovery_timeout_seconds", "max_retries_per_run"}));
+    ROCKY_RETURN_IF_ERROR(Integer<uint32_t>(t, "max_retries", 0, &out->max_retries));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "initial_backoff_ms", 0, &out->initial_backoff_ms));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "max_backoff_ms", 0, &out->max_backoff_ms));
+    const toml::node* multiplier = nullptr;
+    ROCKY_RETURN_IF_ERROR(Number(t, "backoff_multiplier", &out->backoff_multiplier, &multiplier));
+    if (multiplier != nullptr && out->backoff_multiplier < 1.0) {
+      return Error(multiplier->source(), "state.retry.backoff_multiplier must be at least 1.0, got " +
+                                             FormatNumber(out->backoff_multiplier));
+    }
+    ROCKY_RETURN_IF_ERROR(Bool(t, "jitter", &out->jitter));
+    ROCKY_RETURN_IF_ERROR(
+        Integer<uint32_t>(t, "circuit_breaker_threshold", 0, &out->circuit_breaker_threshold));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "circuit_breaker_recovery_timeout_seconds", 1,
+                                            &out->circuit_breaker_recovery_timeout_seconds));
+    ROCKY_RETURN_IF_ERROR(Integer<uint32_t>(t, "max_retries_per_run", 0, &out->max_retries_per_run));
+    if (out->max_backoff_ms < out->initial_backoff_ms) {
+      const toml::node* at = t.table->get("max_backoff_ms");
+      if (at == nullptr) at = t.table->get("initial_backoff_ms");
+      return Error(at->source(), "state.retry.max_backoff_ms (" + std::to_string(out->max_backoff_ms) +
+                                     ") must be at least state.retry.initial_backoff_ms (" +
+                                     std::to_string(out->initial_backoff_ms) + ")");
+    }
+    return Status::OK();
+  }
+
+  static std::string FormatNumber(double v) {
+    std::string s = std::to_string(v);  // "0.500000": trim the zeros
+    while (s.size() > 1 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+    return s;
+  }
+
+  Status ReadPipelines(const TableRef& top, std::vector<PipelineConfig>* out) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(top, "pipeline"));
+    if (t.table == nullptr) return Status::OK();
+    for (auto&& [key, node] : *t.table) {
+      std::string_view name = key.str();
+      std::string path = Join(t.path, name);
+      bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-';
+      });
+      // Names show up in commands and state keys, so they are kept to what needs no quoting anywhere.
+      if (!valid_name) {
+        return Error(key.source(), "pipeline name " + Quoted(KeyText(name)) +
+                                       " must be made of letters, digits, '_' and '-'");
+      }
+      const toml::table* table = node.as_table();
+      if (table == nullptr) return TypeError(node, path, "a table");
+      PipelineConfig pipeline;
+      pipeline.name = std::string(name);
+      ROCKY_RETURN_IF_ERROR(ReadPipeline(TableRef{table, path}, &pipeline));
+      out->push_back(std::move(pipeline));
+    }
+    std::sort(out->begin(), out->end(),
+              [](const PipelineConfig& a, const PipelineConfig& b) { return a.name < b.name; });
+    return Status::OK();
+  }
+
+  Status ReadPipeline(const TableRef& t, PipelineConfig* out) const {
+    ROCKY_RETURN_IF_ERROR(
+        CheckKeys(t, {"type", "timestamp_column", "metadata_columns", "source", "target", "checks"}));
+    ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"replication"}, &out->type));
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> ts, OptString(t, "timestamp_column"));
+    if (ts.has_value()) {
+      if (ts->text.empty()) return Error(ts->where, t.path + ".timestamp_column must not be empty");
+      out->timestamp_column = std::move(ts->text);
+    }
+    ROCKY_RETURN_IF_ERROR(ReadMetadataColumns(t, &out->metadata_columns));
+
+    ROCKY_ASSIGN_OR_RETURN(TableRef source, SubTable(t, "source"));
+    if (source.table == nullptr) return Error(t.table->source(), "missing required table " + source.path);
+    ROCKY_RETURN_IF_ERROR(CheckKeys(source, {"catalog", "schema_pattern"}));
+    ROCKY_ASSIGN_OR_RETURN(StrValue catalog, RequiredString(source, "catalog"));
+    out->source_catalog = std::move(catalog.text);
+    bool components_from_env = false;
+    ROCKY_RETURN_IF_ERROR(ReadSchemaPattern(source, &out->schema_pattern, &components_from_env));
+
+    ROCKY_ASSIGN_OR_RETURN(TableRef target, SubTable(t, "target"));
+    if (target.table == nullptr) return Error(t.table->source(), "missing required table " + target.path);
+    ROCKY_RETURN_IF_ERROR(CheckKeys(target, {"catalog_template", "schema_template"}));
+    ROCKY_ASSIGN_OR_RETURN(StrValue catalog_template, RequiredString(target, "catalog_template"));
+    ROCKY_RETURN_IF_ERROR(CheckTemplate(catalog_template, target.path + ".catalog_template",
+                                        out->schema_pattern, components_from_env));
+    out->catalog_template = std::move(catalog_template.text);
+    ROCKY_ASSIGN_OR_RETURN(StrValue schema_template, RequiredString(target, "schema_template"));
+    ROCKY_RETURN_IF_ERROR(CheckTemplate(schema_template, target.path + ".schema_template",
+                                        out->schema_pattern, components_from_env));
+    out->schema_template = std::move(schema_template.text);
+
+    return ReadChecks(t, &out->checks);
+  }
+
+  Status ReadMetadataColumns(const TableRef& pipeline, std::vector<MetadataColumn>* out) const {
+    const toml::node* node = pipeline.table->get("metadata_columns");
+    if (node == nullptr) return Status::OK();
+    std::string path = Join(pipeline.path, "metadata_columns");
+    const toml::array* array = node->as_array();
+    if (array == nullptr) return TypeError(*node, path, "an array of tables");
+    std::set<std::string> names;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& entry = *array->get(i);
+      std::string entry_path = path + "[" + std::to_string(i) + "]";
+      const toml::table* table = entry.as_table();
+      if (table == nullptr) return TypeError(entry, entry_path, "a table");
+      TableRef t{table, entry_path};
+      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"name", "type", "value"}));
+      MetadataColumn column;
+      ROCKY_ASSIGN_OR_RETURN(StrValue name, RequiredString(t, "name"));
+      ROCKY_ASSIGN_OR_RETURN(StrValue type, RequiredString(t, "type"));
+      ROCKY_ASSIGN_OR_RETURN(StrValue value, RequiredString(t, "value"));
+      if (!names.insert(name.text).second) {
+        return Error(name.where, entry_path + ".name: column " + name.Shown() + " is listed twice");
+      }
+      out->push_back(MetadataColumn{std::move(name.text), std::move(type.text), std::move(value.text)});
+    }
+    return Status::OK();
+  }
+
+  // *from_env: whether a component name came from the environment (so names must not be listed in messages).
+  Status ReadSchemaPattern(const TableRef& source, SchemaPattern* out, bool* from_env) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(source, "schema_pattern"));
+    if (t.table == nullptr) return Error(source.table->source(), "missing required key " + t.path);
+    ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"prefix", "separator", "components"}));
+    ROCKY_RETURN_IF_ERROR(String(t, "prefix", &out->prefix));
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> separator, OptString(t, "separator"));
+    if (separator.has_value()) {
+      if (separator->text.empty()) return Error(separator->where, t.path + ".separator must not be empty");
+      out->separator = std::move(separator->text);
+    }
+    std::string path = Join(t.path, "components");
+    const toml::node* node = t.table->get("components");
+    if (node == nullptr) return Error(t.table->source(), "missing required key " + path);
+    const toml::array* array = node->as_array();
+    if (array == nullptr) return TypeError(*node, path, "an array of strings");
+    if (array->empty()) return Error(node->source(), path + " must list at least one component");
+    std::set<std::string> names;
+    bool variadic_seen = false;
+    for (size_t i = 0; i < array->size(); ++i) {
+      std::string entry_path = path + "[" + std::to_string(i) + "]";
+      ROCKY_ASSIGN_OR_RETURN(StrValue component, StringOf(*array->get(i), entry_path));
+      std::string_view name = WithoutEllipsis(component.text);
+      bool variadic = name.size() != component.text.size();
+      *from_env = *from_env || !component.from_env.empty();
+      if (!IsComponentName(name)) {
+        return Error(component.where, entry_path + ": component name " + component.Shown(name) +
+                                          " must be letters, digits and '_' (optionally ending in \"...\")");
+      }
+      if (variadic && variadic_seen) {
+        return Error(component.where,
+                     entry_path + ": only one component may end in \"...\" (take several parts)");
+      }
+      variadic_seen = variadic_seen || variadic;
+      if (!names.insert(std::string(name)).second) {
+        return Error(component.where,
+                     entry_path + ": component " + component.Shown(name) + " is listed twice");
+      }
+      out->components.push_back(std::move(component.text));
+    }
+    return Status::OK();
+  }
+
+  static std::string_view WithoutEllipsis(std::string_view component) {
+    if (component.ends_with("...")) component.remove_suffix(3);
+    return component;
+  }
+
+  static std::string ComponentNames(const SchemaPattern& pattern) {
+    std::string list;
+    for (const std::string& c : pattern.components) {
+      if (!list.empty()) list += ", ";
+      list += WithoutEllipsis(c);
+    }
+    return list;
+  }
+
+  static bool IsComponentName(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+  }
+
+  // Every {placeholder} must name a component of the pattern (without its "..."), braces balanced.
+  // `components_from_env`: the component names hold environment values and are not listed.
+  Status CheckTemplate(const StrValue& value, const std::string& key, const SchemaPattern& pattern,
+                       bool components_from_env) const {
+    std::string_view text = value.text;
+    size_t i = 0;
+    while (i < text.size()) {
+      if (text[i] == '}') return Error(value.where, key + ": '}' without a matching '{'");
+      if (text[i] != '{') {
+        ++i;
+        continue;
+      }
+      size_t close = text.find_first_of("{}", i + 1);
+      if (close == std::string_view::npos || text[close] != '}') {
+        return Error(value.where, key + ": '{' without a matching '}'");
+      }
+      std::string_view name = text.substr(i + 1, close - i - 1);
+      bool known = std::any_of(pattern.components.begin(), pattern.components.end(),
+                               [&](const std::string& c) { return WithoutEllipsis(c) == name; });
+      if (!known) {
+        std::string placeholder = value.from_env.empty() ? "placeholder {" + std::string(name) + "}"
+                                                         : "a placeholder in " + value.Shown();
+        std::string list = components_from_env ? "" : " (components: " + ComponentNames(pattern) + ")";
+        return Error(value.where,
+                     key + ": " + placeholder + " is not a component of the schema pattern" + list);
+      }
+      i = close + 1;
+    }
+    return Status::OK();
+  }
+
+  Status ReadChecks(const TableRef& pipeline, ChecksConfig* out) const {
+    ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(pipeline, "checks"));
+    if (t.table == nullptr) return Status::OK();
+    ROCKY_RETURN_IF_ERROR(CheckKeys(
+        t, {"enabled", "row_count", "freshness", "anomaly_threshold_pct", "history_length", "min_history"}));
+    ROCKY_RETURN_IF_ERROR(Bool(t, "enabled", &out->enabled));
+    ROCKY_RETURN_IF_ERROR(Bool(t, "row_count", &out->row_count));
+    ROCKY_ASSIGN_OR_RETURN(TableRef freshness, SubTable(t, "freshness"));
+    if (freshness.table != nullptr) {
+      ROCKY_RETURN_IF_ERROR(CheckKeys(freshness, {"threshold_seconds"}));
+      if (freshness.table->get("threshold_seconds") == nullptr) {
+        return Error(freshness.table->source(),
+                     "missing required key " + freshness.path + ".threshold_seconds");
+      }
+      FreshnessCheck check;
+      ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(freshness, "threshold_seconds", 1, &check.threshold_seconds));
+      out->freshness = check;
+    }
+    const toml::node* pct = nullptr;
+    ROCKY_RETURN_IF_ERROR(Number(t, "anomaly_threshold_pct", &out->anomaly_threshold_pct, &pct));
+    if (pct != nullptr && out->anomaly_threshold_pct <= 0) {
+      return Error(pct->source(), t.path + ".anomaly_threshold_pct must be greater than 0, got " +
+                                      FormatNumber(out->anomaly_threshold_pct));
+    }
+    ROCKY_RETURN_IF_ERROR(Integer<uint32_t>(t, "history_length", 1, &out->history_length));
+    ROCKY_RETURN_IF_ERROR(Integer<uint32_t>(t, "min_history", 1, &out->min_history));
+    if (out->min_history > out->history_length) {
+      const toml::node* at = t.table->get("min_history");
+      if (at == nullptr) at = t.table->get("history_length");
+      return Error(at->source(), t.path + ".min_history (" + std::to_string(out->min_history) +
+                                     ") must be at most " + t.path + ".history_length (" +
+                                     std::to_string(out->history_length) + ")");
+    }
+    return Status::OK();
+  }
+
+  std::string source_name_;
+  std::string base_dir_;
+  const EnvLookup& env_;
+};
+
+Result<toml::table> ParseToml(std::string_view text, std::string_view source_name) {
+  auto error = [&](const toml::parse_error& e) {
+    const toml::source_position& at = e.source().begin;
+    return Status::InvalidArgument(OneLine(std::string(source_name) + ":" + std::to_string(at.line) + ":" +
+                                           std::to_string(at.column) + ": " + std::string(e.description())));
+  };
+#if TOML_EXCEPTIONS
+  try {
+    return toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    return error(e);
+  }
+#else
+  toml::parse_result result = toml::parse(text, source_name);
+  if (!result) return error(result.error());
+  return std::move(result).table();
+#endif
+}
+
+std::string ErrnoText(int err) { return std::system_category().message(err); }
+
+}  // namespace
+
+std::string_view ToString(StateBackend backend) {
+  switch (backend) {
+    case StateBackend::kLocal: return "local";
+    case StateBackend::kS3: return "s3";
+    case StateBackend::kValkey: return "valkey";
+    case StateBackend::kTiered: return "tiered";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(UploadFailurePolicy policy) {
+  switch (policy) {
+    case UploadFailurePolicy::kSkip: return "skip";
+    case UploadFailurePolicy::kFail: return "fail";
+  }
+  return "unknown";
+}
+
+EnvLookup ProcessEnvironment() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Result<Config> ParseConfig(std::string_view text, std::string_view source_name, std::string_view base_dir,
+                           const EnvLookup& env) {
+  // toml++ reports syntax errors by exception, and `env` is the caller's code: nothing may escape.
+  try {
+    ROCKY_ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source_name));
+    return Reader(source_name, base_dir, env).Read(root);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(OneLine(std::string(source_name) + ": " + e.what()));
+  } catch (...) {
+    return Status::InvalidArgument(OneLine(std::string(source_name) + ": unexpected error while reading"));
+  }
+}
+
+Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOENT) return Status::NotFound(OneLine("config file " + Quoted(path) + " not found"));
+    return Status::IOError(OneLine("cannot read config file " + Quoted(path) + ": " + ErrnoText(err)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status::IOError(OneLine("cannot read config file " + Quoted(path) + ": " + ErrnoText(EISDIR)));
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return Status::IOError(OneLine("cannot read config file " + Quoted(path) + ": " + ErrnoText(err)));
+  }
+  std::string text;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::IOError(OneLine("cannot read config file " + Quoted(path) + ": " + ErrnoText(err)));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+
+  // adapter.path is relative to the folder holding the file, made absolute so that it works from any
+  // working directory.
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  std::filesystem::path base = ec ? std::filesystem::path(path).parent_path() : absolute.parent_path();
+  return ParseConfig(text, path, base.string(), env);
+}
+
+std::string RedactUrl(std::string_view url) {
+  // The userinfo runs to the last '@' (a password may hold an unescaped '@' or '/': hiding too much beats
+  // printing part of a secret); the password is what follows its first ':'.
+  size_t scheme = url.find("://");
+  size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  size_t at = url.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  size_t colon = url.find(':', start);
+  if (colon == std::string_view::npos || colon > at || colon + 1 == at) return std::string(url);
+  std::string out(url.substr(0, colon + 1));
+  out += "***";
+  out += url.substr(at);
+  return out;
+}
+
+}  // namespace rocky::config
