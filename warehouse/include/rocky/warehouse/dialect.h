@@ -29,7 +29,9 @@ class SqlDialect {
   virtual ~SqlDialect() = default;
   virtual std::string_view name() const = 0;  // "sqlite", "databricks"
   // The SELECT that reads the rows to copy, exactly as executed (or as it would be, for dialects that only
-  // render). Identifiers are quoted only where the dialect needs it; string literals are always escaped.
+  // render). Identifiers are quoted where the dialect needs it (Databricks: only names that are not
+  // [A-Za-z_][A-Za-z0-9_]*; SQLite: always, so keywords are safe); string literals are always escaped.
+  // Metadata column values are SQL expressions from the config and are embedded as written.
   virtual std::string RenderSelect(const SelectSpec& spec) const = 0;
 };
 
