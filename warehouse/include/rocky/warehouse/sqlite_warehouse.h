@@ -7,14 +7,27 @@
 // alias the SQLite dialect renders), so a copy is one SQLite transaction on the target file. Catalog and
 // schema names must be usable as file names ([A-Za-z0-9_-], not starting with '.'); others are refused.
 //
+// The source file is attached read-only (mode=ro): it keeps only a read lock, and the commit touches one file,
+// so no super-journal is needed for atomicity. The target uses a rollback journal with synchronous=FULL, and
+// every connection waits up to 5 s for a lock held by a concurrent reader or writer. Copies within one
+// catalog+schema (one file attached twice) are refused with kInvalidArgument. Views are not tables here.
+// An incremental copy whose target table does not exist is kNotFound naming the target: copying only the
+// window into a fresh table would silently drop every older row, so the caller must do a full refresh
+// (delete the watermark) instead. Missing source tables and columns are found before the target file is
+// created; a first copy into a new schema that fails later (a bad value) leaves that schema's file empty.
+//
 // Timestamps: every connection registers rocky_ts(x), a deterministic SQL function mapping any ISO-8601
-// date-time text (T or space separator, optional fraction up to 9 digits, `Z`, ±HH:MM, ±HHMM or no offset —
-// no offset means UTC, SQLite's own convention) to fixed-width UTC text "YYYY-MM-DDTHH:MM:SS.fffffffffZ",
-// which orders as the instants do. NULL stays NULL; anything else raises an SQL error naming the value.
+// date-time text (T or space separator, optional fraction up to 9 digits after '.' or ',', `Z`, ±HH:MM,
+// ±HHMM, ±HH or no offset — no offset means UTC, SQLite's own convention) to fixed-width UTC text
+// "YYYY-MM-DDTHH:MM:SS.fffffffffZ", which orders as the instants do. Dates without a time, leap seconds and
+// instants outside years 0000-9999 (in UTC) are not timestamps. NULL stays NULL; anything else (including
+// numbers) raises an SQL error naming the value.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "warehouse.h"
 

@@ -23,7 +23,8 @@ struct CopyRequest {
   // nullopt: full refresh — the target is created or replaced by all the source's rows.
   // A watermark (normalized UTC): incremental — target rows with a timestamp above it are deleted and the
   // source's rows above it inserted, in the same transaction. Re-running the same request after a crash
-  // that lost the watermark update therefore duplicates nothing.
+  // that lost the watermark update therefore duplicates nothing. Rows that arrive late with a timestamp at or
+  // below the watermark are not copied: a known limitation of timestamp watermarks (a full refresh takes them).
   std::optional<std::string> watermark;
   std::vector<config::MetadataColumn> metadata_columns;
 };
