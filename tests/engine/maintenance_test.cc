@@ -256,11 +256,11 @@ TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the
     NodePage node(page, ps);
     if (node.count() < 2) continue;
     const LeafEntry e = node.leaf_entry(0);
-    if (e.key.substr(0, 4) != "key-") continue;  // a catalog leaf
-    const int i = std::stoi(std::string(e.key.substr(4)));
+    if (e.key.bytes.substr(0, 4) != "key-") continue;  // a catalog leaf
+    const int i = std::stoi(std::string(e.key.bytes.substr(4)));
     if (i < 100 || e.inline_value != MakeValue(i, 30)) continue;
     target = id;
-    first_key = std::string(e.key);
+    first_key = std::string(e.key.bytes);
   }
   REQUIRE(target.has_value());
   // Flip one byte of a value in that page.
@@ -430,7 +430,7 @@ TEST_CASE("maintenance: files that are not ours, truncated or too new are refuse
     WriteImage(env.get(), "/n.redb", image);
     for (const Status& s : open_both_ways("/n.redb")) {
       CHECK(s.code() == Status::Code::kNotSupported);
-      CHECK_MESSAGE(Contains(s.message(), "version 2"), s.ToString());
+      CHECK_MESSAGE(Contains(s.message(), "version " + std::to_string(kFormatVersion + 1)), s.ToString());
     }
     CHECK(ReadImage(env.get(), "/n.redb") == image);
   }

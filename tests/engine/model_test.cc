@@ -40,25 +40,42 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Key number i: a prefix from a small set (so prefix ranges select something), a unique middle, and for a few
-// keys padding up to the largest key the page size allows. Key 0 is the empty key.
+// A prefix that many keys share: `len` bytes, a function of len alone. Keys that share one longer than the
+// inline key limit differ only past the bytes their leaf entries store, so comparing them reads key runs.
+std::string SharedPrefix(size_t len) {
+  std::string p(len, '\0');
+  for (size_t j = 0; j < len; ++j) p[j] = static_cast<char>('P' + (j * 7) % 23);
+  return p;
+}
+
+// Key number i: a prefix (a short one from a small set, so prefix ranges select something, or a long shared one
+// at or past the inline key limit), a unique middle, and for one key in long_every padding to a length near
+// the inline key limit (one byte either side included) or to several pages. Key 0 is the empty key.
 std::string KeyFor(uint64_t i, uint32_t page_size, uint64_t long_every = 40) {
   if (i == 0) return "";
   static const std::string kPrefixes[] = {
       "a", "ab", "abc", "b/", "b/x", std::string("\xff", 1), std::string("\xff\xff", 2), std::string("\0", 1),
       std::string("\0\xff", 2), "k"};
   const uint64_t h = Mix(i);
-  std::string k = kPrefixes[h % 10];
+  const size_t limit = InlineKeyLimit(page_size);
+  std::string k;
+  switch ((h >> 40) % 16) {
+    case 0:
+    case 1: k = SharedPrefix(page_size + page_size / 2); break;  // past the limit: only the runs decide
+    case 2: k = SharedPrefix(limit - 20); break;                 // keys on both sides of the limit
+    case 3: k = SharedPrefix(limit + 3); break;                  // the inline prefix is all shared
+    default: k = kPrefixes[h % 10]; break;
+  }
   for (uint64_t v = i; v != 0; v >>= 5) k.push_back(static_cast<char>('0' + (v & 31)));
-  const uint32_t max = MaxKeySize(page_size);
   if ((h >> 8) % long_every == 0) {
-    const size_t want = max - (h >> 16) % 4;
+    const uint64_t r = (h >> 16) % 8;
+    // Half of them straddle the limit (limit-2 .. limit+2 bytes), the rest span up to three pages.
+    const size_t want = r < 4 ? limit - 2 + (h >> 24) % 5 : limit + 1 + (h >> 24) % (3 * page_size);
     while (k.size() < want) k.push_back(static_cast<char>(h >> (k.size() % 56)));
   } else {
     const size_t extra = (h >> 16) % 12;
     for (size_t j = 0; j < extra; ++j) k.push_back(static_cast<char>(Mix(h + j)));
   }
-  if (k.size() > max) k.resize(max);
   return k;
 }
 
@@ -122,7 +139,7 @@ struct Workload {
   double nosync_share;    // share of transactions committed kNoSync
   bool reopen = true;     // random Close + Open between transactions
   bool huge_values = true;
-  uint64_t long_key_every = 40;  // one key in this many is close to MaxKeySize
+  uint64_t long_key_every = 40;  // one key in this many is near the inline key limit or several pages long
 };
 
 class ModelTest {
@@ -156,7 +173,10 @@ class ModelTest {
  private:
   std::string RandomTableName() {
     static const char* kNames[] = {"t0", "t1", "t2", "orders", "a.very.long.table.name.for.the.catalog"};
-    return kNames[rng_.Uniform(5)];
+    const uint64_t pick = rng_.Uniform(6);
+    // A name of two pages: its catalog entry holds a key run and its record goes to a run of its own.
+    if (pick == 5) return "long." + SharedPrefix(2 * w_.page_size);
+    return kNames[pick];
   }
 
   std::string RandomKey() { return KeyFor(rng_.Uniform(w_.key_space), w_.page_size, w_.long_key_every); }
@@ -356,10 +376,17 @@ class ModelTest {
         REQUIRE(r.value() == (model.erase(victim) == 1));
         open.erase(victim);
       } else if (roll < 955) {
-        // Keys past the limit are refused and change nothing.
-        const std::string k(MaxKeySize(w_.page_size) + 1 + rng_.Uniform(3), 'x');
-        auto r = t->Insert(k, "v");
-        REQUIRE(r.status().code() == Status::Code::kInvalidArgument);
+        // A key of several pages sharing a long prefix with others, inserted and read back at once.
+        const std::string k = SharedPrefix(InlineKeyLimit(w_.page_size) + 1) +
+                              std::to_string(rng_.Uniform(w_.key_space)) + std::string(rng_.Uniform(3 * w_.page_size), 'z');
+        const std::string v = MakeValue(rng_.Next(), rng_.Uniform(40));
+        auto r = t->Insert(k, v);
+        REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+        REQUIRE(r.value() == m.contains(k));
+        m[k] = v;
+        std::string got;
+        REQUIRE(t->Get(k, &got).value());
+        REQUIRE(got == v);
       } else {
         // A full scan in both directions.
         auto c = t->NewCursor();
@@ -468,6 +495,16 @@ TEST_CASE("model: long keys make deep trees with many branch splits and merges")
   w.huge_values = false;
   ModelTest t(w);
   t.Run();
+}
+
+TEST_CASE("model: keys from empty to several pages, many sharing prefixes longer than a leaf stores") {
+  for (uint32_t ps : {512u, 4096u}) {
+    CAPTURE(ps);
+    Workload w{707 + ps, ps, 200, 1500, 60, 0.2};
+    w.long_key_every = 3;
+    ModelTest t(w);
+    t.Run();
+  }
 }
 
 TEST_CASE("model: random operations on 4096-byte pages") {

@@ -1,5 +1,6 @@
 #include "btree/btree.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +26,7 @@ Status DescendWritable(PageSink& sink, TreeRoot& tree, std::string_view key, std
   while (GetPageKind(node->data()) == PageKind::kBranch) {
     if (path.size() >= kMaxTreeDepth) return TooDeep();
     NodePage branch(node->data(), sink.page_size());
-    const int idx = branch.BranchChildFor(key);
+    ROCKY_ASSIGN_OR_RETURN(const int idx, BranchChildFor(sink, branch, key));
     const uint64_t child_id = branch.branch_child(idx);
     ROCKY_ASSIGN_OR_RETURN(PageRef child, sink.WritableNode(child_id));
     if (child->id != child_id) branch.set_branch_child(idx, child->id);
@@ -47,10 +48,42 @@ std::vector<std::string_view> Views(const std::vector<std::string>& v, size_t be
   return {v.begin() + static_cast<std::ptrdiff_t>(begin), v.begin() + static_cast<std::ptrdiff_t>(end)};
 }
 
-std::string_view RawLeafKey(const std::string& raw) {
-  const uint16_t klen = DecodeU16(raw.data());
-  const size_t header = raw[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader;
-  return {raw.data() + header, klen};
+size_t CommonPrefix(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  return static_cast<size_t>(std::mismatch(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), b.begin()).first -
+                             a.begin());
+}
+
+// The branch entry (pointing at child) that separates a split leaf whose last key is l from its new right
+// sibling whose first key is r: the shortest prefix of r that is greater than l. Every key of the left node is
+// <= l < separator <= r <= every key of the right one, so it routes exactly as r would, and a long shared
+// prefix is the only thing that makes it long. The whole keys are read only when the stored bytes do not
+// decide; a separator longer than the inline limit gets its own run (a branch entry owns its run).
+Result<std::string> SeparatorEntry(PageSink& sink, const StoredKey& l, const StoredKey& r, uint64_t child) {
+  std::string l_whole;
+  std::string r_whole;
+  std::string_view lv = l.bytes;
+  std::string_view rv = r.bytes;
+  size_t cp = CommonPrefix(lv, rv);
+  if (cp == std::min(lv.size(), rv.size()) && (l.overflow || r.overflow)) {
+    if (l.overflow) {
+      ROCKY_RETURN_IF_ERROR(LoadKey(sink, l, &l_whole));
+      lv = l_whole;
+    }
+    if (r.overflow) {
+      ROCKY_RETURN_IF_ERROR(LoadKey(sink, r, &r_whole));
+      rv = r_whole;
+    }
+    cp = CommonPrefix(lv, rv);
+  }
+  if (cp >= rv.size() || (cp < lv.size() && static_cast<unsigned char>(lv[cp]) > static_cast<unsigned char>(rv[cp]))) {
+    return Status::Corruption("keys out of order in a leaf being split");
+  }
+  const std::string_view sep = rv.substr(0, cp + 1);
+  const uint32_t ps = sink.page_size();
+  if (sep.size() <= InlineKeyLimitFor(ps)) return EncodeBranchEntry(StoredKey::Inline(sep), child);
+  const uint64_t run = sink.WriteOverflow(sep);
+  return EncodeBranchEntry(StoredKey{sep.substr(0, KeyPrefixLen(ps)), true, run, sep.size()}, child);
 }
 
 // Where to cut a full node holding `entries`, of which entries[inserted] is the new one: appends and
@@ -68,38 +101,38 @@ size_t SplitPoint(const std::vector<std::string>& entries, size_t inserted) {
   return entries.size() / 2;
 }
 
-// Inserts (separator -> right) into the parent at the top of path, splitting upwards as needed.
+// Inserts sep_entry (a branch entry: separator -> the new right node) into the parent at the top of path,
+// splitting upwards as needed. left_id is the node the separator's right node was split from. Entries move
+// between branches as raw bytes, so an overflow separator's run moves with its entry and is never copied.
 Status InsertIntoParent(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, uint64_t left_id,
-                        std::string separator, uint64_t right_id) {
+                        std::string sep_entry) {
   const uint32_t ps = sink.page_size();
   for (;;) {
     if (path.empty()) {
       PageRef root = sink.NewNode();
       NodePage::InitBranch(root->data(), ps, left_id);
-      NodePage(root->data(), ps).InsertRaw(0, EncodeBranchEntry(separator, right_id));
+      NodePage(root->data(), ps).InsertRaw(0, sep_entry);
       tree.root = root->id;
       return Status::OK();
     }
     PathStep step = path.back();
     path.pop_back();
     NodePage parent(step.page->data(), ps);
-    std::string entry = EncodeBranchEntry(separator, right_id);
-    if (parent.InsertRaw(step.child, entry)) return Status::OK();
+    if (parent.InsertRaw(step.child, sep_entry)) return Status::OK();
 
-    // Split the branch: the middle key moves up.
+    // Split the branch: the middle entry moves up, its child becoming the right node's leftmost.
     std::vector<std::string> entries = RawEntries(parent);
-    entries.insert(entries.begin() + step.child, std::move(entry));
+    entries.insert(entries.begin() + step.child, std::move(sep_entry));
     const uint64_t leftmost = parent.branch_child(0);
     const size_t mid = std::max<size_t>(1, std::min(SplitPoint(entries, step.child), entries.size() - 2));
-    const std::string up = entries[mid];
-    const uint16_t up_klen = DecodeU16(up.data());
+    std::string up = entries[mid];
     const uint64_t up_child = DecodeU64(up.data() + 2);
     BuildNode(step.page->data(), ps, PageKind::kBranch, leftmost, Views(entries, 0, mid));
     PageRef right = sink.NewNode();
     BuildNode(right->data(), ps, PageKind::kBranch, up_child, Views(entries, mid + 1, entries.size()));
     left_id = step.page->id;
-    separator.assign(up.data() + kBranchEntryHeader, up_klen);
-    right_id = right->id;
+    SetRawBranchChild(up, right->id);
+    sep_entry = std::move(up);
   }
 }
 
@@ -144,8 +177,11 @@ Status Rebalance(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, Pa
       std::vector<std::string> merged = RawEntries(l);
       uint64_t merged_leftmost = 0;
       if (!l.is_leaf()) {
+        // The parent's separator comes down between the two (with its run, if any, which it keeps owning).
         merged_leftmost = l.branch_child(0);
-        merged.push_back(EncodeBranchEntry(parent.branch_key(candidate), r.branch_child(0)));
+        std::string down(parent.raw_entry(candidate));
+        SetRawBranchChild(down, r.branch_child(0));
+        merged.push_back(std::move(down));
       }
       for (int i = 0; i < r.count(); ++i) merged.emplace_back(r.raw_entry(i));
       size_t need = 0;
@@ -171,6 +207,12 @@ Status Rebalance(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, Pa
     }
     BuildNode(left->data(), ps, kind, leftmost, Views(entries, 0, entries.size()));
     sink.FreeNode(right_id);
+    if (kind == PageKind::kLeaf) {
+      // Merged leaves need no separator between them: its run (if any) goes with it. (A branch merge moved
+      // the separator down into the merged node above.)
+      const StoredKey sep = parent.branch_key(left_idx);
+      if (sep.overflow) sink.FreeOverflow(sep.page, sep.len);
+    }
     parent.RemoveAt(left_idx);  // drops key left_idx and the child to its right (the freed page)
     path.pop_back();
     node = step.page;
@@ -194,6 +236,75 @@ Status LoadValue(PageSource& src, const LeafEntry& entry, std::string* value) {
   return Status::OK();
 }
 
+Result<PageRef> ReadKeyRun(PageSource& src, const StoredKey& key) {
+  ROCKY_ASSIGN_OR_RETURN(PageRef run, src.ReadOverflow(key.page));
+  const std::string where = "key overflow run at page " + std::to_string(key.page);
+  if (DecodeU64(run->data() + kOverflowLengthOffset) != key.len) {
+    return Status::Corruption(where + ": length differs from its entry");
+  }
+  if (std::memcmp(run->data() + kOverflowDataOffset, key.bytes.data(), key.bytes.size()) != 0) {
+    return Status::Corruption(where + ": the key differs from the prefix its entry stores");
+  }
+  return run;
+}
+
+Status LoadKey(PageSource& src, const StoredKey& key, std::string* out) {
+  if (!key.overflow) {
+    out->assign(key.bytes.data(), key.bytes.size());
+    return Status::OK();
+  }
+  ROCKY_ASSIGN_OR_RETURN(PageRef run, ReadKeyRun(src, key));
+  out->assign(run->data() + kOverflowDataOffset, key.len);
+  return Status::OK();
+}
+
+Result<int> CompareKey(PageSource& src, const StoredKey& key, std::string_view target) {
+  const size_t n = std::min(key.bytes.size(), target.size());
+  const int c = n == 0 ? 0 : std::memcmp(key.bytes.data(), target.data(), n);
+  if (c != 0) return c < 0 ? -1 : 1;
+  if (!key.overflow) return key.bytes.size() < target.size() ? -1 : (key.bytes.size() == target.size() ? 0 : 1);
+  // target starts like the stored prefix; when it is no longer than the prefix, it is a proper prefix of the
+  // (longer) whole key.
+  if (target.size() <= key.bytes.size()) return 1;
+  ROCKY_ASSIGN_OR_RETURN(PageRef run, ReadKeyRun(src, key));
+  const std::string_view whole(run->data() + kOverflowDataOffset, key.len);
+  const int w = whole.compare(target);
+  return w < 0 ? -1 : (w == 0 ? 0 : 1);
+}
+
+Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_view key, bool* found) {
+  int lo = 0;
+  int hi = node.count();
+  *found = false;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    ROCKY_ASSIGN_OR_RETURN(const int c, CompareKey(src, node.leaf_entry(mid).key, key));
+    if (c < 0) {
+      lo = mid + 1;
+    } else {
+      if (c == 0) *found = true;
+      hi = mid;
+    }
+  }
+  // Keys in a leaf are distinct, so an equal key met during the search is the one at lo.
+  return lo;
+}
+
+Result<int> BranchChildFor(PageSource& src, const NodePage& node, std::string_view key) {
+  int lo = 0;
+  int hi = node.count();
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    ROCKY_ASSIGN_OR_RETURN(const int c, CompareKey(src, node.branch_key(mid), key));
+    if (c <= 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
 Result<bool> TreeGet(PageSource& src, uint64_t root, std::string_view key, std::string* value) {
   if (root == 0) return false;
   uint64_t id = root;
@@ -202,11 +313,12 @@ Result<bool> TreeGet(PageSource& src, uint64_t root, std::string_view key, std::
     ROCKY_ASSIGN_OR_RETURN(PageRef page, src.ReadNode(id));
     NodePage node(page->data(), src.page_size());
     if (!node.is_leaf()) {
-      id = node.branch_child(node.BranchChildFor(key));
+      ROCKY_ASSIGN_OR_RETURN(const int child, BranchChildFor(src, node, key));
+      id = node.branch_child(child);
       continue;
     }
     bool found = false;
-    const int idx = node.LeafLowerBound(key, &found);
+    ROCKY_ASSIGN_OR_RETURN(const int idx, LeafLowerBound(src, node, key, &found));
     if (!found) return false;
     if (value != nullptr) ROCKY_RETURN_IF_ERROR(LoadValue(src, node.leaf_entry(idx), value));
     return true;
@@ -215,14 +327,19 @@ Result<bool> TreeGet(PageSource& src, uint64_t root, std::string_view key, std::
 
 Result<bool> TreeInsert(PageSink& sink, TreeRoot& tree, std::string_view key, std::string_view value) {
   const uint32_t ps = sink.page_size();
-  auto encode = [&]() {
-    if (FitsInline(key.size(), value.size(), ps)) return EncodeLeafInline(key, value);
-    return EncodeLeafOverflow(key, sink.WriteOverflow(value), value.size());
+  // The key as a new entry stores it: whole, or its prefix and a run holding the whole key.
+  auto new_key = [&]() -> StoredKey {
+    if (key.size() <= InlineKeyLimitFor(ps)) return StoredKey::Inline(key);
+    return StoredKey{key.substr(0, KeyPrefixLen(ps)), true, sink.WriteOverflow(key), key.size()};
+  };
+  auto encode = [&](const StoredKey& k) {
+    if (FitsInline(k, value.size(), ps)) return EncodeLeafInline(k, value);
+    return EncodeLeafOverflow(k, sink.WriteOverflow(value), value.size());
   };
   if (tree.root == 0) {
     PageRef leaf = sink.NewNode();
     NodePage::InitLeaf(leaf->data(), ps);
-    NodePage(leaf->data(), ps).InsertRaw(0, encode());
+    NodePage(leaf->data(), ps).InsertRaw(0, encode(new_key()));
     tree.root = leaf->id;
     tree.len = 1;
     return false;
@@ -232,14 +349,21 @@ Result<bool> TreeInsert(PageSink& sink, TreeRoot& tree, std::string_view key, st
   ROCKY_RETURN_IF_ERROR(DescendWritable(sink, tree, key, path, leaf));
   NodePage node(leaf->data(), ps);
   bool found = false;
-  const int idx = node.LeafLowerBound(key, &found);
+  ROCKY_ASSIGN_OR_RETURN(const int idx, LeafLowerBound(sink, node, key, &found));
+  std::string entry;
   if (found) {
+    // A replace keeps the key's run (only the value changes), so a long key is never written twice.
     const LeafEntry old = node.leaf_entry(idx);
     if (old.overflow) sink.FreeOverflow(old.overflow_page, old.value_len);
+    const std::string stored(old.key.bytes);  // RemoveAt zeroes the bytes old.key points at
+    StoredKey k = old.key;
+    k.bytes = stored;
     node.RemoveAt(idx);
+    entry = encode(k);
+  } else {
+    entry = encode(new_key());
+    ++tree.len;
   }
-  std::string entry = encode();
-  if (!found) ++tree.len;
   if (node.InsertRaw(idx, entry)) return found;
 
   std::vector<std::string> entries = RawEntries(node);
@@ -248,8 +372,9 @@ Result<bool> TreeInsert(PageSink& sink, TreeRoot& tree, std::string_view key, st
   BuildNode(leaf->data(), ps, PageKind::kLeaf, 0, Views(entries, 0, cut));
   PageRef right = sink.NewNode();
   BuildNode(right->data(), ps, PageKind::kLeaf, 0, Views(entries, cut, entries.size()));
-  ROCKY_RETURN_IF_ERROR(
-      InsertIntoParent(sink, tree, path, leaf->id, std::string(RawLeafKey(entries[cut])), right->id));
+  ROCKY_ASSIGN_OR_RETURN(std::string sep,
+                         SeparatorEntry(sink, RawLeafKey(entries[cut - 1]), RawLeafKey(entries[cut]), right->id));
+  ROCKY_RETURN_IF_ERROR(InsertIntoParent(sink, tree, path, leaf->id, std::move(sep)));
   return found;
 }
 
@@ -261,10 +386,11 @@ Result<bool> TreeRemove(PageSink& sink, TreeRoot& tree, std::string_view key) {
   ROCKY_RETURN_IF_ERROR(DescendWritable(sink, tree, key, path, leaf));
   NodePage node(leaf->data(), sink.page_size());
   bool found = false;
-  const int idx = node.LeafLowerBound(key, &found);
+  ROCKY_ASSIGN_OR_RETURN(const int idx, LeafLowerBound(sink, node, key, &found));
   if (!found) return Status::Corruption("key vanished between lookup and removal");
   const LeafEntry old = node.leaf_entry(idx);
   if (old.overflow) sink.FreeOverflow(old.overflow_page, old.value_len);
+  if (old.key.overflow) sink.FreeOverflow(old.key.page, old.key.len);
   node.RemoveAt(idx);
   --tree.len;
   ROCKY_RETURN_IF_ERROR(Rebalance(sink, tree, path, leaf));
@@ -288,8 +414,13 @@ Status TreeFreeAll(PageSink& sink, uint64_t root) {
       for (int i = 0; i < node.count(); ++i) {
         const LeafEntry e = node.leaf_entry(i);
         if (e.overflow) sink.FreeOverflow(e.overflow_page, e.value_len);
+        if (e.key.overflow) sink.FreeOverflow(e.key.page, e.key.len);
       }
     } else {
+      for (int i = 0; i < node.count(); ++i) {
+        const StoredKey sep = node.branch_key(i);
+        if (sep.overflow) sink.FreeOverflow(sep.page, sep.len);
+      }
       for (int i = 0; i <= node.count(); ++i) stack.push_back({node.branch_child(i), item.depth + 1});
     }
     sink.FreeNode(item.id);

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "btree/node.h"
 #include "page/page.h"
 #include "rocky/engine/status.h"
 
@@ -34,8 +35,9 @@ class PageSink : public PageSource {
   // A zeroed page under a newly allocated id, owned by the transaction.
   virtual PageRef NewNode() = 0;
   virtual void FreeNode(uint64_t id) = 0;
-  // Stores value on a new overflow run; returns its first page.
+  // Stores value (or a whole long key) on a new overflow run; returns its first page.
   virtual uint64_t WriteOverflow(std::string_view value) = 0;
+  // Frees the run at first that holds value_len bytes (a value, or a key of that length).
   virtual void FreeOverflow(uint64_t first, uint64_t value_len) = 0;
 };
 
@@ -57,7 +59,20 @@ Result<bool> TreeRemove(PageSink& sink, TreeRoot& tree, std::string_view key);
 Status TreeFreeAll(PageSink& sink, uint64_t root);
 
 // Reads the value of a leaf entry (inline or from its overflow run) into *value.
-struct LeafEntry;
 Status LoadValue(PageSource& src, const LeafEntry& entry, std::string* value);
+
+// --- Keys that may live on overflow runs (format-spec: "Keys longer than the inline limit"). ---
+// The run holding an overflow key, checked against the entry's reference (length and stored prefix); the key
+// is at run->data() + kOverflowDataOffset, key.len bytes.
+Result<PageRef> ReadKeyRun(PageSource& src, const StoredKey& key);
+// The whole key into *out (reading its run only when the key overflows).
+Status LoadKey(PageSource& src, const StoredKey& key, std::string* out);
+// Sign of (the whole key that `key` stands for) compared with target: the stored bytes decide unless they are
+// an equal prefix of target, and only then is the run read.
+Result<int> CompareKey(PageSource& src, const StoredKey& key, std::string_view target);
+// Index of the first leaf entry whose key >= key; *found when equal.
+Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_view key, bool* found);
+// Index of the child of a branch that may hold key (the number of separators <= key).
+Result<int> BranchChildFor(PageSource& src, const NodePage& node, std::string_view key);
 
 }  // namespace rocky::engine

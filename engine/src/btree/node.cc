@@ -7,49 +7,65 @@ namespace rocky::engine {
 
 namespace {
 
-std::string_view EntryKeyLeaf(const char* e) {
-  const uint16_t klen = DecodeU16(e);
-  const size_t header = e[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader;
-  return {e + header, klen};
+// Byte offset of the key reference (when the key overflows) within an entry: right after the fixed header.
+size_t LeafHeaderSize(const char* e) {
+  return e[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader;
 }
 
-std::string_view EntryKeyBranch(const char* e) { return {e + kBranchEntryHeader, DecodeU16(e)}; }
+// Decodes the key of an entry whose fixed header starts at e and is `header` bytes long.
+StoredKey DecodeKeyAt(const char* e, size_t header) {
+  const uint16_t field = DecodeU16(e);
+  StoredKey k;
+  const size_t stored = field & kKeyStoredMask;
+  if (field & kKeyOverflowFlag) {
+    k.overflow = true;
+    k.page = DecodeU64(e + header);
+    k.len = DecodeU64(e + header + 8);
+    k.bytes = {e + header + kKeyRefSize, stored};
+  } else {
+    k.len = stored;
+    k.bytes = {e + header, stored};
+  }
+  return k;
+}
+
+StoredKey EntryKeyLeaf(const char* e) { return DecodeKeyAt(e, LeafHeaderSize(e)); }
+StoredKey EntryKeyBranch(const char* e) { return DecodeKeyAt(e, kBranchEntryHeader); }
+
+// Writes the key field, the reference (if any) and the stored bytes at e, whose fixed header is `header` bytes.
+void EncodeKeyAt(char* e, size_t header, const StoredKey& key) {
+  EncodeU16(e, static_cast<uint16_t>(key.bytes.size() | (key.overflow ? kKeyOverflowFlag : 0)));
+  char* bytes = e + header;
+  if (key.overflow) {
+    EncodeU64(e + header, key.page);
+    EncodeU64(e + header + 8, key.len);
+    bytes += kKeyRefSize;
+  }
+  if (!key.bytes.empty()) std::memcpy(bytes, key.bytes.data(), key.bytes.size());
+}
 
 }  // namespace
+
+StoredKey RawLeafKey(std::string_view raw) { return EntryKeyLeaf(raw.data()); }
+StoredKey RawBranchKey(std::string_view raw) { return EntryKeyBranch(raw.data()); }
+void SetRawBranchChild(std::string& raw, uint64_t child) { EncodeU64(raw.data() + 2, child); }
 
 LeafEntry NodePage::leaf_entry(int i) const {
   const char* e = p_ + offset(i);
   LeafEntry out;
-  const uint16_t klen = DecodeU16(e);
+  out.key = EntryKeyLeaf(e);
   if (e[2] == kLeafEntryOverflow) {
     out.overflow = true;
     out.overflow_page = DecodeU64(e + 3);
     out.value_len = DecodeU64(e + 11);
-    out.key = {e + kLeafOverflowEntryHeader, klen};
   } else {
     out.value_len = DecodeU32(e + 3);
-    out.key = {e + kLeafInlineEntryHeader, klen};
-    out.inline_value = {e + kLeafInlineEntryHeader + klen, out.value_len};
+    out.inline_value = {out.key.bytes.data() + out.key.bytes.size(), out.value_len};
   }
   return out;
 }
 
-int NodePage::LeafLowerBound(std::string_view key, bool* found) const {
-  int lo = 0;
-  int hi = count();
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (EntryKeyLeaf(p_ + offset(mid)) < key) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  *found = lo < count() && EntryKeyLeaf(p_ + offset(lo)) == key;
-  return lo;
-}
-
-std::string_view NodePage::branch_key(int i) const { return EntryKeyBranch(p_ + offset(i)); }
+StoredKey NodePage::branch_key(int i) const { return EntryKeyBranch(p_ + offset(i)); }
 
 uint64_t NodePage::branch_child(int i) const {
   if (i == 0) return DecodeU64(p_ + kBranchLeftChildOffset);
@@ -66,19 +82,9 @@ void NodePage::set_branch_child(int i, uint64_t child) {
 
 void NodePage::set_overflow_page(int i, uint64_t first_page) { EncodeU64(p_ + offset(i) + 3, first_page); }
 
-int NodePage::BranchChildFor(std::string_view key) const {
-  // Number of keys <= key: child i holds keys in [key(i-1), key(i)).
-  int lo = 0;
-  int hi = count();
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (EntryKeyBranch(p_ + offset(mid)) <= key) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
+void NodePage::set_key_page(int i, uint64_t first_page) {
+  char* e = p_ + offset(i);
+  EncodeU64(e + (is_leaf() ? LeafHeaderSize(e) : kBranchEntryHeader), first_page);
 }
 
 void NodePage::InitLeaf(char* page, uint32_t page_size) {
@@ -95,10 +101,11 @@ void NodePage::InitBranch(char* page, uint32_t page_size, uint64_t leftmost_chil
 }
 
 size_t NodePage::EntrySize(const char* e) const {
-  const uint16_t klen = DecodeU16(e);
-  if (!is_leaf()) return kBranchEntryHeader + klen;
-  if (e[2] == kLeafEntryOverflow) return kLeafOverflowEntryHeader + klen;
-  return kLeafInlineEntryHeader + klen + DecodeU32(e + 3);
+  const uint16_t field = DecodeU16(e);
+  const size_t key = (field & kKeyStoredMask) + ((field & kKeyOverflowFlag) ? kKeyRefSize : 0);
+  if (!is_leaf()) return kBranchEntryHeader + key;
+  if (e[2] == kLeafEntryOverflow) return kLeafOverflowEntryHeader + key;
+  return kLeafInlineEntryHeader + key + DecodeU32(e + 3);
 }
 
 std::string_view NodePage::raw_entry(int i) const {
@@ -172,64 +179,78 @@ Status CheckNodeStructure(const char* page, uint32_t page_size, uint64_t page_id
   const uint16_t count = PageCount(page);
   const uint32_t heap = PageAux(page);
   if (offsets_start + 2 * size_t{count} > heap || heap > page_size) return bad("entry area out of bounds");
-  std::string_view prev;
+  StoredKey prev;
   for (int i = 0; i < count; ++i) {
     const uint16_t off = DecodeU16(page + offsets_start + 2 * i);
     if (off < heap || size_t{off} + 3 > page_size) return bad("entry offset out of bounds");
     const char* e = page + off;
-    const uint16_t klen = DecodeU16(e);
+    const uint16_t field = DecodeU16(e);
+    const bool key_overflow = (field & kKeyOverflowFlag) != 0;
+    const size_t key_bytes = (field & kKeyStoredMask) + (key_overflow ? kKeyRefSize : 0);
+    size_t header;
     size_t size;
-    std::string_view key;
     if (leaf) {
       if (e[2] == kLeafEntryOverflow) {
-        size = kLeafOverflowEntryHeader + size_t{klen};
+        header = kLeafOverflowEntryHeader;
+        size = header + key_bytes;
         if (off + size > page_size) return bad("entry runs past the page end");
-        key = {e + kLeafOverflowEntryHeader, klen};
         if (DecodeU64(e + 3) < kFirstDataPageId) return bad("overflow pointer into the header");
       } else if (e[2] == kLeafEntryInline) {
-        if (size_t{off} + kLeafInlineEntryHeader > page_size) return bad("entry runs past the page end");
-        size = kLeafInlineEntryHeader + size_t{klen} + DecodeU32(e + 3);
+        header = kLeafInlineEntryHeader;
+        if (size_t{off} + header > page_size) return bad("entry runs past the page end");
+        size = header + key_bytes + DecodeU32(e + 3);
         if (off + size > page_size) return bad("entry runs past the page end");
-        key = {e + kLeafInlineEntryHeader, klen};
       } else {
         return bad("unknown entry type");
       }
     } else {
-      size = kBranchEntryHeader + size_t{klen};
+      header = kBranchEntryHeader;
+      size = header + key_bytes;
       if (off + size > page_size) return bad("entry runs past the page end");
-      key = {e + kBranchEntryHeader, klen};
     }
-    if (i > 0 && !(prev < key)) return bad("keys out of order");
+    const StoredKey key = DecodeKeyAt(e, header);
+    if (key.overflow) {
+      if (key.page < kFirstDataPageId) return bad("key overflow pointer into the header");
+      // The run holds the whole key, of which the entry stores a proper prefix.
+      if (key.len <= key.bytes.size()) return bad("overflow key no longer than its stored prefix");
+    }
+    if (i > 0) {
+      // Stored prefixes cut keys at different lengths; truncating two keys to a common length keeps their
+      // order weakly, so that is what can be checked here (CheckIntegrity compares the whole keys).
+      if (!prev.overflow && !key.overflow) {
+        if (!(prev.bytes < key.bytes)) return bad("keys out of order");
+      } else {
+        const size_t n = std::min(prev.bytes.size(), key.bytes.size());
+        if (prev.bytes.substr(0, n) > key.bytes.substr(0, n)) return bad("keys out of order");
+      }
+    }
     prev = key;
   }
   return Status::OK();
 }
 
-std::string EncodeLeafInline(std::string_view key, std::string_view value) {
-  std::string e(kLeafInlineEntryHeader + key.size() + value.size(), '\0');
-  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+std::string EncodeLeafInline(const StoredKey& key, std::string_view value) {
+  std::string e(kLeafInlineEntryHeader + key.entry_bytes() + value.size(), '\0');
   e[2] = static_cast<char>(kLeafEntryInline);
   EncodeU32(e.data() + 3, static_cast<uint32_t>(value.size()));
-  std::memcpy(e.data() + kLeafInlineEntryHeader, key.data(), key.size());
-  if (!value.empty()) std::memcpy(e.data() + kLeafInlineEntryHeader + key.size(), value.data(), value.size());
+  EncodeKeyAt(e.data(), kLeafInlineEntryHeader, key);
+  if (!value.empty()) std::memcpy(e.data() + kLeafInlineEntryHeader + key.entry_bytes(), value.data(), value.size());
   return e;
 }
 
-std::string EncodeLeafOverflow(std::string_view key, uint64_t first_page, uint64_t value_len) {
-  std::string e(kLeafOverflowEntryHeader + key.size(), '\0');
-  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+std::string EncodeLeafOverflow(const StoredKey& key, uint64_t first_page, uint64_t value_len) {
+  std::string e(kLeafOverflowEntryHeader + key.entry_bytes(), '\0');
   e[2] = static_cast<char>(kLeafEntryOverflow);
   EncodeU64(e.data() + 3, first_page);
   EncodeU64(e.data() + 11, value_len);
-  std::memcpy(e.data() + kLeafOverflowEntryHeader, key.data(), key.size());
+  EncodeKeyAt(e.data(), kLeafOverflowEntryHeader, key);
   return e;
 }
 
-std::string EncodeBranchEntry(std::string_view key, uint64_t child) {
-  std::string e(kBranchEntryHeader + key.size(), '\0');
-  EncodeU16(e.data(), static_cast<uint16_t>(key.size()));
+std::string EncodeBranchEntry(const StoredKey& key, uint64_t child) {
+  std::string e(kBranchEntryHeader + key.entry_bytes(), '\0');
   EncodeU64(e.data() + 2, child);
-  std::memcpy(e.data() + kBranchEntryHeader, key.data(), key.size());
+  EncodeKeyAt(e.data(), kBranchEntryHeader, key);
   return e;
 }
 

@@ -14,9 +14,22 @@
 
 namespace rocky::engine {
 
+// A key as an entry stores it: whole, or (overflow) its first KeyPrefixLen bytes plus a reference to the
+// overflow run that holds the whole key. Comparing needs the run only when the prefix does not decide.
+struct StoredKey {
+  std::string_view bytes;  // the whole key, or its prefix when overflow
+  bool overflow = false;
+  uint64_t page = 0;       // when overflow: first page of the run holding the whole key
+  uint64_t len = 0;        // the whole key's length (bytes.size() when !overflow)
+
+  static StoredKey Inline(std::string_view k) { return {k, false, 0, k.size()}; }
+  // Bytes the entry spends on the key: the stored bytes plus the reference.
+  size_t entry_bytes() const { return bytes.size() + (overflow ? kKeyRefSize : 0); }
+};
+
 // A leaf entry as stored: the value is either inline or an overflow run.
 struct LeafEntry {
-  std::string_view key;
+  StoredKey key;
   bool overflow = false;
   std::string_view inline_value;  // when !overflow
   uint64_t overflow_page = 0;     // when overflow
@@ -38,17 +51,16 @@ class NodePage {
 
   // --- Leaf ---
   LeafEntry leaf_entry(int i) const;
-  // Index of the first entry whose key >= key; *found when equal.
-  int LeafLowerBound(std::string_view key, bool* found) const;
+  // (Searches that compare keys need the key runs, so they live in btree.h: LeafLowerBound, BranchChildFor.)
 
   // --- Branch ---
-  std::string_view branch_key(int i) const;    // i in [0, count)
+  StoredKey branch_key(int i) const;           // i in [0, count)
   uint64_t branch_child(int i) const;          // i in [0, count]: 0 = leftmost, i = right of key i-1
   void set_branch_child(int i, uint64_t child);
   // Repoints leaf entry i (an overflow entry) at a moved run.
   void set_overflow_page(int i, uint64_t first_page);
-  // Index of the child that may hold key.
-  int BranchChildFor(std::string_view key) const;
+  // Repoints the key reference of entry i (leaf or branch; its key must be an overflow key) at a moved run.
+  void set_key_page(int i, uint64_t first_page);
 
   // --- Editing (writable pages) ---
   // Initialises an empty node.
@@ -80,13 +92,18 @@ class NodePage {
 Status CheckNodeStructure(const char* page, uint32_t page_size, uint64_t page_id);
 
 // Encoders for raw entries.
-std::string EncodeLeafInline(std::string_view key, std::string_view value);
-std::string EncodeLeafOverflow(std::string_view key, uint64_t first_page, uint64_t value_len);
-std::string EncodeBranchEntry(std::string_view key, uint64_t child);
+std::string EncodeLeafInline(const StoredKey& key, std::string_view value);
+std::string EncodeLeafOverflow(const StoredKey& key, uint64_t first_page, uint64_t value_len);
+std::string EncodeBranchEntry(const StoredKey& key, uint64_t child);
+// The key of a raw entry (as RawEntries copies them out of a page).
+StoredKey RawLeafKey(std::string_view raw);
+StoredKey RawBranchKey(std::string_view raw);
+// Sets the child of a raw branch entry.
+void SetRawBranchChild(std::string& raw, uint64_t child);
 
-// True when a key/value pair is stored inline in a leaf of this page size.
-inline bool FitsInline(size_t key_len, size_t value_len, uint32_t page_size) {
-  return kLeafInlineEntryHeader + key_len + value_len <= MaxInlineEntry(page_size);
+// True when a value of value_len bytes is stored inline beside `key` in a leaf of this page size.
+inline bool FitsInline(const StoredKey& key, size_t value_len, uint32_t page_size) {
+  return kLeafInlineEntryHeader + key.entry_bytes() + value_len <= MaxInlineEntry(page_size);
 }
 
 // Builds a fresh node of `kind` from raw entries (for splits and merges). For a branch, leftmost is the

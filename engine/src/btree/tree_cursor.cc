@@ -24,13 +24,16 @@ void TreeCursor::DescendTo(std::string_view target, bool forward) {
     if (!page.ok()) return Fail(page.status());
     NodePage node(page.value()->data(), src_->page_size());
     if (!node.is_leaf()) {
-      const int idx = node.BranchChildFor(target);
-      stack_.push_back({page.value(), idx});
-      id = node.branch_child(idx);
+      auto idx = BranchChildFor(*src_, node, target);
+      if (!idx.ok()) return Fail(idx.status());
+      stack_.push_back({page.value(), idx.value()});
+      id = node.branch_child(idx.value());
       continue;
     }
     bool found = false;
-    int idx = node.LeafLowerBound(target, &found);
+    auto lower = LeafLowerBound(*src_, node, target, &found);
+    if (!lower.ok()) return Fail(lower.status());
+    int idx = lower.value();
     if (!forward && !found) --idx;  // last key <= target
     stack_.push_back({page.value(), idx});
     break;
@@ -85,17 +88,24 @@ void TreeCursor::Settle(bool forward) {
       continue;
     }
     const LeafEntry e = node.leaf_entry(leaf.index);
-    if (range_.lower && e.key < *range_.lower) {
+    // The cursor hands out whole keys, so an overflow key is read here once and the bounds compared with it.
+    if (e.key.overflow) {
+      Status s = LoadKey(*src_, e.key, &overflow_key_);
+      if (!s.ok()) return Fail(s);
+      key_ = overflow_key_;
+    } else {
+      key_ = e.key.bytes;
+    }
+    if (range_.lower && key_ < *range_.lower) {
       if (!forward) return;  // walked below the range
       ++leaf.index;
       continue;
     }
-    if (range_.upper && e.key >= *range_.upper) {
+    if (range_.upper && key_ >= *range_.upper) {
       if (forward) return;  // walked past the range
       --leaf.index;
       continue;
     }
-    key_ = e.key;
     if (e.overflow) {
       Status s = LoadValue(*src_, e, &overflow_value_);
       if (!s.ok()) return Fail(s);

@@ -57,6 +57,7 @@ class TreeCursor final : public Cursor {
   Status status_;
   std::string_view key_;
   std::string_view value_;
+  std::string overflow_key_;    // owns key_ when the key lives on an overflow run
   std::string overflow_value_;  // owns value_ when it came from an overflow run
 };
 

@@ -3,7 +3,7 @@
 // Used by CheckIntegrity (reading every page from disk, so every checksum is really verified) and by
 // GetStats (through the cache). Checks: checksums, node structure, key order within and across pages
 // (each subtree's keys lie between its separators), equal leaf depth, table lengths against their catalog
-// records, overflow run lengths, every page referenced once, page txn ids not newer than the commit, and
+// records, overflow run lengths (of values, keys and separators), every page referenced once, page txn ids not newer than the commit, and
 // that the allocator's bitmaps mark exactly the reachable pages as used.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "btree/node.h"
 #include "db/commit_slot.h"
 #include "page/pager.h"
 #include "rocky/engine/db.h"
@@ -32,6 +33,9 @@ class CommitWalker {
  private:
   Status Mark(uint64_t first, uint64_t n, const std::string& what);
   Result<PageRef> ReadNode(uint64_t id, const std::string& what);
+  // The whole key an entry stands for; an overflow key's run is marked, read from disk, checked against the
+  // entry (length, stored prefix) and counted. `where` names the page holding the entry.
+  Result<std::string> WholeKey(const StoredKey& key, const std::string& where);
   Status WalkTree(uint64_t root, const std::string& what, bool is_catalog, uint64_t* entries);
   Status WalkNode(uint64_t id, const std::string& what, bool is_catalog, int depth,
                   const std::optional<std::string>& lower, const std::optional<std::string>& upper,

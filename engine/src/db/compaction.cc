@@ -22,6 +22,21 @@ bool RunReaches(const LeafEntry& e, uint64_t threshold, uint32_t page_size) {
   return e.overflow_page + OverflowRunPages(e.value_len, page_size) > threshold;
 }
 
+// The same for the run of an overflow key (a leaf's key or a branch's separator).
+bool KeyRunReaches(const StoredKey& k, uint64_t threshold, uint32_t page_size) {
+  return k.overflow && k.page + OverflowRunPages(k.len, page_size) > threshold;
+}
+
+// Rewrites the run of entry i's overflow key below threshold (lowest free pages) and repoints the entry.
+Status MoveKeyRun(WriteTxnImpl& txn, NodePage& w, int i, const StoredKey& k) {
+  std::string key;
+  ROCKY_RETURN_IF_ERROR(LoadKey(txn, k, &key));
+  const uint64_t moved = txn.WriteOverflow(key);
+  txn.FreeOverflow(k.page, k.len);
+  w.set_key_page(i, moved);
+  return Status::OK();
+}
+
 // Copies the subtree at id so that no page of it lies at or past threshold (as far as free space allows);
 // returns the subtree's new root id (id itself when nothing moved).
 Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold, int depth) {
@@ -37,10 +52,13 @@ Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold
       ROCKY_ASSIGN_OR_RETURN(uint64_t moved, RelocateTree(txn, child, threshold, depth + 1));
       if (moved != child) moved_children.emplace_back(i, moved);
     }
+    for (int i = 0; i < node.count(); ++i) {
+      if (KeyRunReaches(node.branch_key(i), threshold, ps)) move_self = true;
+    }
   } else {
     for (int i = 0; i < node.count(); ++i) {
       const LeafEntry e = node.leaf_entry(i);
-      if (e.overflow && RunReaches(e, threshold, ps)) move_self = true;
+      if ((e.overflow && RunReaches(e, threshold, ps)) || KeyRunReaches(e.key, threshold, ps)) move_self = true;
     }
   }
   if (!move_self && moved_children.empty()) return id;
@@ -50,12 +68,18 @@ Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold
   if (w.is_leaf()) {
     for (int i = 0; i < w.count(); ++i) {
       const LeafEntry e = w.leaf_entry(i);
+      if (KeyRunReaches(e.key, threshold, ps)) ROCKY_RETURN_IF_ERROR(MoveKeyRun(txn, w, i, e.key));
       if (!e.overflow || !RunReaches(e, threshold, ps)) continue;
       std::string value;
       ROCKY_RETURN_IF_ERROR(LoadValue(txn, e, &value));
       const uint64_t moved = txn.WriteOverflow(value);
       txn.FreeOverflow(e.overflow_page, e.value_len);
       w.set_overflow_page(i, moved);
+    }
+  } else {
+    for (int i = 0; i < w.count(); ++i) {
+      const StoredKey k = w.branch_key(i);
+      if (KeyRunReaches(k, threshold, ps)) ROCKY_RETURN_IF_ERROR(MoveKeyRun(txn, w, i, k));
     }
   }
   return copy->id;
@@ -76,7 +100,7 @@ Status RelocateAll(WriteTxnImpl& txn, uint64_t threshold) {
   for (auto& [name, meta] : tables) {
     if (meta.root == 0) continue;
     auto moved = RelocateTree(txn, meta.root, threshold, 1);
-    if (!moved.ok()) return moved.status().WithContext("table '" + name + "'");
+    if (!moved.ok()) return moved.status().WithContext(TableLabel(name));
     if (moved.value() == meta.root) continue;
     meta.root = moved.value();
     auto r = TreeInsert(txn, txn.catalog(), name, EncodeTableMeta(meta));

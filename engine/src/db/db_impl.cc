@@ -158,6 +158,7 @@ Status DatabaseImpl::Recover() {
   size_t n = 0;
   ROCKY_RETURN_IF_ERROR(file_->Read(0, head.size(), head.data(), &n));
   ROCKY_ASSIGN_OR_RETURN(SuperHeader header, DecodeSuperHeader(head.data(), n, path_));
+  format_version_ = header.format_version;
   if (pager_ == nullptr || page_size_ != header.page_size) {
     page_size_ = header.page_size;
     // A read-only handle may share the file with a writer in another process, which reuses page ids:

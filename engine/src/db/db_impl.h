@@ -69,6 +69,10 @@ class DatabaseImpl final : public Database {
   Pager& pager() { return *pager_; }
   uint32_t page_size() const { return page_size_; }
   FreeMap& freemap() { return freemap_; }
+  // Longest key and table name this file accepts: unbounded (kMaxKeySize) in format version 2; version 1's
+  // limits in a version-1 file, whose older readers know no overflow keys (format-spec/FORMAT.md, "Versions").
+  uint64_t max_key_size() const;
+  uint64_t max_table_name_size() const;
   // Writes the transaction's pages and, when durable, a commit slot; publishes the new snapshot.
   Status CommitTransaction(WriteTxnImpl& txn);
   // Ends the current write transaction (committed or not), letting the next writer in.
@@ -116,6 +120,7 @@ class DatabaseImpl final : public Database {
   // Shared by all read transactions; thread-safe because the pager is.
   CommittedPages committed_pages_{nullptr};
   uint32_t page_size_ = 0;
+  uint32_t format_version_ = kFormatVersion;  // of the open file, from its super-header
   bool closed_ = false;
 
   // Writer state: touched only by the thread holding the writer (writer_active_).

@@ -24,6 +24,15 @@ inline std::string EncodeTableMeta(const TableMeta& m) {
   return out;
 }
 
+// "table 'name'" for messages. A name may be megabytes long (format version 2), so a long one is cut to its
+// first 64 bytes and its length, keeping error messages readable and small.
+inline std::string TableLabel(std::string_view name) {
+  constexpr size_t kShown = 64;
+  if (name.size() <= 2 * kShown) return "table '" + std::string(name) + "'";
+  return "table '" + std::string(name.substr(0, kShown)) + "...' (a name of " + std::to_string(name.size()) +
+         " bytes)";
+}
+
 // False when the record has the wrong size (corruption).
 inline bool DecodeTableMeta(std::string_view bytes, TableMeta* m) {
   if (bytes.size() != kTableMetaSize) return false;

@@ -11,8 +11,6 @@ namespace rocky::engine {
 
 namespace {
 
-constexpr uint64_t kMaxValueSize = uint64_t{1} << 40;
-
 // Walks the catalog tree of a snapshot and returns every table name.
 Result<std::vector<std::string>> CatalogNames(PageSource* src, uint64_t catalog_root) {
   std::vector<std::string> names;
@@ -29,24 +27,33 @@ Result<std::optional<TableMeta>> LookupTable(PageSource* src, uint64_t catalog_r
   if (!found.value()) return std::optional<TableMeta>();
   TableMeta meta;
   if (!DecodeTableMeta(value, &meta)) {
-    return Status::Corruption("catalog entry of table '" + std::string(name) + "' has a malformed record");
+    return Status::Corruption("catalog entry of " + TableLabel(name) + " has a malformed record");
   }
   return std::optional<TableMeta>(meta);
 }
 
 }  // namespace
 
-Status CheckKeySize(std::string_view key, uint32_t page_size, const char* what) {
-  if (key.size() > MaxKeySize(page_size)) {
+Status CheckKeySize(std::string_view key, uint64_t max, uint32_t page_size, const char* what) {
+  if (key.size() > max) {
     return Status::InvalidArgument(std::string(what) + " of " + std::to_string(key.size()) +
-                                   " bytes exceeds the maximum of " + std::to_string(MaxKeySize(page_size)) +
-                                   " bytes for page size " + std::to_string(page_size));
+                                   " bytes exceeds the maximum of " + std::to_string(max) + " bytes" +
+                                   (max < kMaxKeySize ? " for a format version 1 file with page size " +
+                                                            std::to_string(page_size)
+                                                      : std::string()));
   }
   return Status::OK();
 }
 
-uint32_t MaxKeySize(uint32_t page_size) {
-  return static_cast<uint32_t>(MaxInlineEntry(page_size) - kLeafOverflowEntryHeader);
+uint32_t InlineKeyLimit(uint32_t page_size) { return static_cast<uint32_t>(InlineKeyLimitFor(page_size)); }
+
+uint64_t DatabaseImpl::max_key_size() const {
+  return format_version_ >= 2 ? kMaxKeySize : InlineKeyLimitFor(page_size_);
+}
+
+uint64_t DatabaseImpl::max_table_name_size() const {
+  // Version 1 kept the 16-byte table record inline beside the name, and its integrity check insists on it.
+  return format_version_ >= 2 ? kMaxKeySize : MaxInlineEntry(page_size_) - kLeafInlineEntryHeader - kTableMetaSize;
 }
 
 KeyRange KeyRange::Prefix(std::string_view prefix) {
@@ -85,7 +92,7 @@ std::unique_ptr<Cursor> TableImpl::NewCursor(KeyRange range) const {
 
 Result<bool> TableImpl::Insert(std::string_view key, std::string_view value) {
   ROCKY_RETURN_IF_ERROR(CheckWritable());
-  ROCKY_RETURN_IF_ERROR(CheckKeySize(key, src_->page_size(), "key").WithContext(Context()));
+  ROCKY_RETURN_IF_ERROR(CheckKeySize(key, max_key_, src_->page_size(), "key").WithContext(Context()));
   if (value.size() > kMaxValueSize) {
     return Status::InvalidArgument(Context() + ": value of " + std::to_string(value.size()) +
                                    " bytes exceeds the maximum of 2^40 bytes");
@@ -138,8 +145,8 @@ ReadTxnImpl::~ReadTxnImpl() {
 Result<const ReadableTable*> ReadTxnImpl::OpenTable(std::string_view name) {
   if (auto it = tables_.find(name); it != tables_.end()) return static_cast<const ReadableTable*>(it->second.get());
   ROCKY_ASSIGN_OR_RETURN(std::optional<TableMeta> meta, LookupTable(src_, snapshot_->catalog_root, name));
-  if (!meta) return Status::NotFound("table '" + std::string(name) + "' does not exist");
-  auto table = std::make_unique<TableImpl>(std::string(name), TreeRoot{meta->root, meta->len}, src_, nullptr);
+  if (!meta) return Status::NotFound(TableLabel(name) + " does not exist");
+  auto table = std::make_unique<TableImpl>(std::string(name), TreeRoot{meta->root, meta->len}, src_, nullptr, 0);
   const ReadableTable* out = table.get();
   tables_.emplace(std::string(name), std::move(table));
   return out;
@@ -166,16 +173,10 @@ Result<WritableTable*> WriteTxnImpl::OpenTable(std::string_view name) {
   ROCKY_RETURN_IF_ERROR(CheckOpen());
   if (auto it = tables_.find(name); it != tables_.end()) return static_cast<WritableTable*>(it->second.get());
   if (name.empty()) return Status::InvalidArgument("a table name must not be empty");
-  // The catalog stores the table's record inline beside its name (CheckIntegrity rejects a record on an
-  // overflow run), so a name may be at most what leaves room for the record in a leaf entry.
-  const size_t max_name = MaxInlineEntry(page_size()) - kLeafInlineEntryHeader - kTableMetaSize;
-  if (name.size() > max_name) {
-    return Status::InvalidArgument("table name of " + std::to_string(name.size()) + " bytes exceeds the maximum of " +
-                                   std::to_string(max_name) + " bytes for page size " + std::to_string(page_size()));
-  }
+  ROCKY_RETURN_IF_ERROR(CheckKeySize(name, db_->max_table_name_size(), page_size(), "table name"));
   ROCKY_ASSIGN_OR_RETURN(std::optional<TableMeta> meta, LookupTable(this, catalog_.root, name));
   TreeRoot tree = meta ? TreeRoot{meta->root, meta->len} : TreeRoot{};
-  auto table = std::make_unique<TableImpl>(std::string(name), tree, this, this);
+  auto table = std::make_unique<TableImpl>(std::string(name), tree, this, this, db_->max_key_size());
   if (!meta) table->set_meta_dirty();  // created on first use
   WritableTable* out = table.get();
   tables_.emplace(std::string(name), std::move(table));
@@ -187,7 +188,7 @@ Result<bool> WriteTxnImpl::DeleteTable(std::string_view name) {
   bool existed = false;
   if (auto it = tables_.find(name); it != tables_.end()) {
     existed = true;
-    ROCKY_RETURN_IF_ERROR(TreeFreeAll(*this, it->second->tree().root).WithContext("table '" + std::string(name) + "'"));
+    ROCKY_RETURN_IF_ERROR(TreeFreeAll(*this, it->second->tree().root).WithContext(TableLabel(name)));
     it->second->Drop();
     dropped_tables_.push_back(std::move(it->second));
     tables_.erase(it);
@@ -195,7 +196,7 @@ Result<bool> WriteTxnImpl::DeleteTable(std::string_view name) {
     ROCKY_ASSIGN_OR_RETURN(std::optional<TableMeta> meta, LookupTable(this, catalog_.root, name));
     if (meta) {
       existed = true;
-      ROCKY_RETURN_IF_ERROR(TreeFreeAll(*this, meta->root).WithContext("table '" + std::string(name) + "'"));
+      ROCKY_RETURN_IF_ERROR(TreeFreeAll(*this, meta->root).WithContext(TableLabel(name)));
     }
   }
   auto removed = TreeRemove(*this, catalog_, name);

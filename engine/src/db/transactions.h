@@ -9,6 +9,7 @@
 
 #include "btree/btree.h"
 #include "db/db_impl.h"
+#include "db/table_meta.h"
 #include "rocky/engine/db.h"
 
 namespace rocky::engine {
@@ -16,8 +17,9 @@ namespace rocky::engine {
 // A table of one transaction: its name and tree; reads go through the transaction's page source.
 class TableImpl : public WritableTable {
  public:
-  TableImpl(std::string name, TreeRoot tree, PageSource* src, PageSink* sink)
-      : name_(std::move(name)), tree_(tree), src_(src), sink_(sink) {}
+  // max_key: the longest key Insert accepts in this file (DatabaseImpl::max_key_size).
+  TableImpl(std::string name, TreeRoot tree, PageSource* src, PageSink* sink, uint64_t max_key)
+      : name_(std::move(name)), tree_(tree), src_(src), sink_(sink), max_key_(max_key) {}
 
   const std::string& name() const override { return name_; }
   uint64_t Len() const override { return tree_.len; }
@@ -35,12 +37,13 @@ class TableImpl : public WritableTable {
 
  private:
   Status CheckWritable() const;
-  std::string Context() const { return "table '" + name_ + "'"; }
+  std::string Context() const { return TableLabel(name_); }
 
   std::string name_;
   TreeRoot tree_;
   PageSource* src_;
   PageSink* sink_;  // nullptr in a read transaction
+  uint64_t max_key_;
   bool meta_dirty_ = false;
   bool dropped_ = false;
 };
@@ -111,7 +114,7 @@ class WriteTxnImpl final : public WriteTransaction, public PageSink {
   bool finished_ = false;
 };
 
-// Validates a table name or key length for the page size; names what is wrong.
-Status CheckKeySize(std::string_view key, uint32_t page_size, const char* what);
+// Validates a table name or key length against max; names what is wrong.
+Status CheckKeySize(std::string_view key, uint64_t max, uint32_t page_size, const char* what);
 
 }  // namespace rocky::engine

@@ -35,8 +35,26 @@ struct TreeWalk {
   uint64_t leaf_pages = 0;
   uint64_t branch_pages = 0;
   uint64_t overflow_pages = 0;
+  uint64_t key_overflow_pages = 0;
   const InspectVisitor* visitor = nullptr;  // null: count only, overflow runs are not read
   bool stopped = false;                     // the visitor asked to stop
+};
+
+// Tree pages read straight from disk for the btree key helpers (LoadKey): nothing is cached, every checksum
+// is checked.
+class UncachedPages final : public PageSource {
+ public:
+  explicit UncachedPages(Pager* pager) : pager_(pager) {}
+  uint32_t page_size() const override { return pager_->page_size(); }
+  Result<PageRef> ReadNode(uint64_t id) override {
+    ROCKY_ASSIGN_OR_RETURN(PageRef page, pager_->ReadPageUncached(id));
+    ROCKY_RETURN_IF_ERROR(CheckNodeStructure(page->data(), pager_->page_size(), id));
+    return page;
+  }
+  Result<PageRef> ReadOverflow(uint64_t first) override { return pager_->ReadOverflowRun(first); }
+
+ private:
+  Pager* pager_;
 };
 
 }  // namespace
@@ -213,6 +231,17 @@ Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth
   NodePage node(page->data(), page_size);
   if (!node.is_leaf()) {
     ++w->branch_pages;
+    // Long separators live on runs of their own: read each, so damage there is found and named too.
+    UncachedPages src(pager.get());
+    for (int i = 0; i < node.count(); ++i) {
+      const StoredKey sep = node.branch_key(i);
+      if (!sep.overflow) continue;
+      std::string whole;
+      Status s = LoadKey(src, sep, &whole);
+      if (!s.ok()) return s.WithContext(what + ": " + PageName(id) + ": separator " + std::to_string(i));
+      w->overflow_pages += OverflowRunPages(sep.len, page_size);
+      w->key_overflow_pages += OverflowRunPages(sep.len, page_size);
+    }
     for (int i = 0; i <= node.count() && !w->stopped; ++i) {
       ROCKY_RETURN_IF_ERROR(WalkNode(node.branch_child(i), what, depth + 1, page_count, w));
     }
@@ -221,8 +250,19 @@ Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth
   ++w->leaf_pages;
   if (w->leaf_depth < 0) w->leaf_depth = depth;
   if (w->leaf_depth != depth) return Status::Corruption(what + ": " + PageName(id) + ": leaves at different depths");
+  UncachedPages src(pager.get());
   for (int i = 0; i < node.count() && !w->stopped; ++i) {
     const LeafEntry e = node.leaf_entry(i);
+    // Overflow keys are always read (even when only counting), so damage to a key's run is reported.
+    std::string whole_key;
+    std::string_view key = e.key.bytes;
+    if (e.key.overflow) {
+      Status s = LoadKey(src, e.key, &whole_key);
+      if (!s.ok()) return s.WithContext(what + ": " + PageName(id) + ": entry " + std::to_string(i));
+      key = whole_key;
+      w->overflow_pages += OverflowRunPages(e.key.len, page_size);
+      w->key_overflow_pages += OverflowRunPages(e.key.len, page_size);
+    }
     std::string_view value = e.inline_value;
     PageRef run;
     if (e.overflow) {
@@ -239,7 +279,7 @@ Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth
       }
     }
     ++w->entries;
-    if (w->visitor != nullptr && !(*w->visitor)(e.key, value)) w->stopped = true;
+    if (w->visitor != nullptr && !(*w->visitor)(key, value)) w->stopped = true;
   }
   return Status::OK();
 }
@@ -265,21 +305,22 @@ Status Inspector::Impl::ListTablesInto(std::vector<InspectedTable>* tables) {
     t.name = name;
     TableMeta meta;
     if (!DecodeTableMeta(record, &meta)) {
-      t.status = Status::Corruption("catalog entry of table '" + name + "' has a malformed record");
+      t.status = Status::Corruption("catalog entry of " + TableLabel(name) + " has a malformed record");
       tables->push_back(std::move(t));
       continue;
     }
     t.root = meta.root;
     t.entries = meta.len;
     TreeWalk w;
-    t.status = WalkTree(meta.root, "table '" + name + "'", &w);
+    t.status = WalkTree(meta.root, TableLabel(name), &w);
     t.counted = w.entries;
     t.leaf_pages = w.leaf_pages;
     t.branch_pages = w.branch_pages;
     t.overflow_pages = w.overflow_pages;
+    t.key_overflow_pages = w.key_overflow_pages;
     t.depth = w.leaf_depth < 0 ? 0 : static_cast<uint32_t>(w.leaf_depth);
     if (t.status.ok() && t.counted != t.entries) {
-      t.status = Status::Corruption("table '" + name + "': its catalog record says " + std::to_string(t.entries) +
+      t.status = Status::Corruption(TableLabel(name) + ": its catalog record says " + std::to_string(t.entries) +
                                     " keys but its tree holds " + std::to_string(t.counted));
     }
     tables->push_back(std::move(t));
@@ -301,7 +342,7 @@ Result<TableMeta> Inspector::Impl::FindTable(std::string_view name) {
   if (!record) return Status::NotFound("no table named '" + std::string(name) + "'");
   TableMeta meta;
   if (!DecodeTableMeta(*record, &meta)) {
-    return Status::Corruption("catalog entry of table '" + std::string(name) + "' has a malformed record");
+    return Status::Corruption("catalog entry of " + TableLabel(name) + " has a malformed record");
   }
   return meta;
 }
@@ -365,17 +406,30 @@ Result<InspectedPage> Inspector::DescribePage(uint64_t id) {
       if (!page.structure.ok()) break;
       NodePage node(buf.data(), d.page_size);
       if (!node.is_leaf()) page.leftmost_child = node.branch_child(0);
+      UncachedPages src(d.pager.get());
       for (int i = 0; i < node.count(); ++i) {
         InspectedEntry e;
+        const StoredKey key = node.is_leaf() ? node.leaf_entry(i).key : node.branch_key(i);
+        e.key = std::string(key.bytes);
+        e.key_overflow = key.overflow;
+        e.key_overflow_page = key.page;
+        e.key_len = key.len;
+        if (key.overflow) {
+          std::string whole;
+          e.key_status = LoadKey(src, key, &whole);
+          if (e.key_status.ok()) {
+            e.key = std::move(whole);
+          } else {
+            e.key_status = e.key_status.WithContext(PageName(id) + ": entry " + std::to_string(i));
+          }
+        }
         if (node.is_leaf()) {
           const LeafEntry le = node.leaf_entry(i);
-          e.key = std::string(le.key);
           e.overflow = le.overflow;
           e.value = std::string(le.inline_value);
           e.overflow_page = le.overflow_page;
           e.value_len = le.value_len;
         } else {
-          e.key = std::string(node.branch_key(i));
           e.child = node.branch_child(i + 1);
         }
         page.entries.push_back(std::move(e));
@@ -427,7 +481,7 @@ Status Inspector::WalkTable(std::string_view name, const InspectVisitor& visitor
   ROCKY_ASSIGN_OR_RETURN(TableMeta meta, impl_->FindTable(name));
   TreeWalk w;
   w.visitor = &visitor;
-  return impl_->WalkTree(meta.root, "table '" + std::string(name) + "'", &w);
+  return impl_->WalkTree(meta.root, TableLabel(name), &w);
 }
 
 InspectionReport Inspector::Inspect() {
@@ -472,6 +526,7 @@ InspectionReport Inspector::Inspect() {
       st.leaf_pages += t.leaf_pages;
       st.branch_pages += t.branch_pages;
       st.overflow_pages += t.overflow_pages;
+      st.key_overflow_pages += t.key_overflow_pages;
       st.tree_depth = std::max(st.tree_depth, t.depth);
       st.entries += t.counted;
       ++st.tables;

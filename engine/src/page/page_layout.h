@@ -34,7 +34,12 @@ inline constexpr uint32_t kMaxPageSize = 65536;
 // --- Super-header (page 0): written once, at creation. ---
 // 8 bytes: 0x89 'R' 'K' 'Y' '\r' '\n' 0x1A '\n' (catches text-mode mangling, like PNG's).
 inline constexpr char kMagic[8] = {'\x89', 'R', 'K', 'Y', '\r', '\n', '\x1a', '\n'};
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added keys longer than a leaf can hold (a key-overflow flag in the key length field, format-spec
+// "Keys longer than the inline limit"). Version 1 files are a subset of version 2 (no entry sets the flag), so
+// this build reads and writes both; it keeps version 1's key limits on a version-1 file so that the older
+// builds which read it never meet a flag they do not know. New files are created as version 2.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr size_t kHeaderMagicOffset = 0;
 inline constexpr size_t kHeaderVersionOffset = 8;    // u32
 inline constexpr size_t kHeaderPageSizeOffset = 12;  // u32
@@ -81,11 +86,15 @@ inline size_t SlotVerifyCapacity(uint32_t page_size) { return (page_size - kSlot
 
 // --- Leaf and branch (slotted pages). aux = heap start: entries are packed at [aux, page_size); the u16
 // offset array (sorted by key) follows the fixed part. ---
+// Every entry starts with the u16 key field: bits 0-14 = key bytes stored in the entry (`s`), bit 15 = the key
+// is longer than the inline limit and lives whole on an overflow run; the entry then stores only its first
+// KeyPrefixLen bytes, and a 16-byte key reference [u64 first page of the key's run | u64 full key length]
+// follows the entry's fixed header (written `ref` below; absent when bit 15 is clear).
 // Leaf: offsets at [24, 24 + 2*count).
-//   inline entry:   u16 key_len | u8 0 | u32 value_len | key | value
-//   overflow entry: u16 key_len | u8 1 | u64 first_page | u64 value_len | key
+//   inline entry:   u16 key field | u8 0 | u32 value_len | ref | key bytes | value
+//   overflow entry: u16 key field | u8 1 | u64 first_page | u64 value_len | ref | key bytes
 // Branch: u64 leftmost child at [24, 32); offsets at [32, 32 + 2*count).
-//   entry: u16 key_len | u64 child | key        (child holds the keys >= key, up to the next key)
+//   entry: u16 key field | u64 child | ref | key bytes   (child holds the keys >= key, up to the next key)
 inline constexpr size_t kLeafOffsetsStart = kPageHeaderSize;
 inline constexpr size_t kBranchLeftChildOffset = kPageHeaderSize;
 inline constexpr size_t kBranchOffsetsStart = kPageHeaderSize + 8;
@@ -94,6 +103,9 @@ inline constexpr uint8_t kLeafEntryOverflow = 1;
 inline constexpr size_t kLeafInlineEntryHeader = 7;
 inline constexpr size_t kLeafOverflowEntryHeader = 19;
 inline constexpr size_t kBranchEntryHeader = 10;
+inline constexpr uint16_t kKeyOverflowFlag = 0x8000;
+inline constexpr uint16_t kKeyStoredMask = 0x7fff;
+inline constexpr size_t kKeyRefSize = 16;
 
 // --- Overflow run: aux = pages in the run; u64 value length at [24, 32); value bytes from 32. One checksum
 // covers the whole run. ---
@@ -113,6 +125,13 @@ inline size_t DirectoryCapacity(uint32_t page_size) { return (page_size - kDirec
 
 // Largest leaf entry stored inline: a leaf must hold at least four of them.
 inline size_t MaxInlineEntry(uint32_t page_size) { return (page_size - kPageHeaderSize) / 4 - 2; }
+
+// Keys up to this length are stored whole in their entry (997 bytes at 4 KiB pages, 101 at 512): the largest
+// key whose leaf entry still fits with its value on an overflow run. It was version 1's key size limit.
+inline size_t InlineKeyLimitFor(uint32_t page_size) { return MaxInlineEntry(page_size) - kLeafOverflowEntryHeader; }
+// Bytes of a longer key kept in its entry: the limit less the key reference, so an entry holding a prefix is
+// never larger than one holding a key at the limit (four entries per leaf still fit).
+inline size_t KeyPrefixLen(uint32_t page_size) { return InlineKeyLimitFor(page_size) - kKeyRefSize; }
 
 // --- Header accessors. ---
 inline uint64_t PageTxn(const char* page) { return DecodeU64(page + kPageTxnOffset); }

@@ -77,14 +77,22 @@ class ReadableTable {
   virtual std::unique_ptr<Cursor> NewCursor(KeyRange range = {}) const = 0;
 };
 
-// Largest key the engine accepts, for a given page size (about a quarter page less overheads).
-uint32_t MaxKeySize(uint32_t page_size);
+// Keys (and table names) may be of any length up to kMaxKeySize, values up to kMaxValueSize; both are
+// bounded only so that a length can never overflow a size computation.
+inline constexpr uint64_t kMaxKeySize = uint64_t{1} << 40;
+inline constexpr uint64_t kMaxValueSize = uint64_t{1} << 40;
+
+// Keys up to this many bytes are stored whole in their leaf (about a quarter page less overheads: 997 bytes at
+// 4 KiB pages); a longer key keeps a prefix in the leaf and the whole key on overflow pages, which costs
+// reading those pages whenever a search key shares the whole stored prefix. Files of format version 1 (written before long keys existed)
+// still accept keys and table names only up to their old limits, InlineKeyLimit() and InlineKeyLimit() - 4
+// bytes, so that older builds can keep reading them.
+uint32_t InlineKeyLimit(uint32_t page_size);
 
 class WritableTable : public ReadableTable {
  public:
-  // Inserts key, or replaces its value. Returns true when a value was replaced.
-  // Keys longer than MaxKeySize() are rejected (kInvalidArgument); values may be of any size up to 2^40 bytes
-  // (large ones are stored on overflow pages).
+  // Inserts key, or replaces its value. Returns true when a value was replaced. Keys and values may be of any
+  // size up to kMaxKeySize and kMaxValueSize (large ones are stored on overflow pages).
   virtual Result<bool> Insert(std::string_view key, std::string_view value) = 0;
   // Returns true when the key existed.
   virtual Result<bool> Remove(std::string_view key) = 0;
@@ -129,7 +137,8 @@ struct Stats {
   uint64_t header_pages = 0;    // the super-header and the two commit slots
   uint64_t branch_pages = 0;
   uint64_t leaf_pages = 0;
-  uint64_t overflow_pages = 0;  // pages of values too large for a leaf
+  uint64_t overflow_pages = 0;  // pages of values and keys too large for a leaf
+  uint64_t key_overflow_pages = 0;  // of overflow_pages, those holding keys (and long branch separators)
   uint64_t freemap_pages = 0;   // the allocator's bitmaps and their directory
   uint64_t free_pages = 0;      // reusable now, or once no snapshot needs them
   uint32_t tree_depth = 0;      // deepest table tree (a lone leaf is depth 1)

@@ -67,14 +67,21 @@ struct InspectedTable {
   uint64_t counted = 0;      // keys actually reached in the tree (short of entries when damaged)
   uint64_t leaf_pages = 0;
   uint64_t branch_pages = 0;
-  uint64_t overflow_pages = 0;
+  uint64_t overflow_pages = 0;      // runs of values, keys and separators
+  uint64_t key_overflow_pages = 0;  // of overflow_pages, the runs of long keys and separators
   uint32_t depth = 0;        // a lone leaf is 1
   Status status;             // the first damage found in this table; OK when none
 };
 
 // One entry of a leaf (key -> value) or a branch (key -> child).
 struct InspectedEntry {
+  // The whole key. For a key longer than the inline limit, read from its overflow run; when that run cannot be
+  // read, only the prefix the entry stores, and key_status says why.
   std::string key;
+  bool key_overflow = false;      // the key lives whole on an overflow run; the entry stores a prefix
+  uint64_t key_overflow_page = 0; // key_overflow: first page of the key's run
+  uint64_t key_len = 0;           // the whole key's length either way
+  Status key_status;              // damage reading the key's run (naming its page); OK otherwise
   std::string value;          // leaf inline value
   bool overflow = false;      // leaf: value lives in an overflow run
   uint64_t overflow_page = 0; // leaf overflow: first page of the run
