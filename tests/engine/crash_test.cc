@@ -53,6 +53,13 @@ std::string Key(uint64_t i) {
   return buf;
 }
 
+// Key i made longer than a leaf stores (101 bytes at 512-byte pages, 997 at 4096): its leaf entry holds a
+// prefix and a run of up to several pages holds the whole key. Big keys of different i share all but their
+// last bytes, so separators between them are long too.
+std::string BigKey(uint64_t i, uint32_t page_size) {
+  return Key(i) + "/" + std::string(page_size / 4 + i % 3 * page_size, 'b') + std::to_string(i);
+}
+
 // Runs the workload (deterministic for a given seed) on env until a step fails.
 // `extra_base`: a phase-2 workload starting from whatever state the file is in (after a crash and recovery);
 // its steps then use different keys and values.
@@ -128,7 +135,8 @@ class Workload {
       const uint64_t key_base = base ? 1000000 : 0;
       const int inserts = big ? 150 : 3 + static_cast<int>(rng() % 8);
       for (int i = 0; i < inserts; ++i) {
-        const std::string k = Key(key_base + rng() % 600);
+        const uint64_t n = key_base + rng() % 600;
+        const std::string k = n % 7 == 0 ? BigKey(n, page_size_) : Key(n);
         size_t len = rng() % 60;
         if (rng() % 20 == 0) len = 600 + rng() % 3000;  // an overflow run
         if (big) len = 100 + rng() % 200;
@@ -138,7 +146,8 @@ class Workload {
       }
       const int removes = purge ? 0 : static_cast<int>(rng() % 5);
       for (int i = 0; i < removes; ++i) {
-        const std::string k = Key(key_base + rng() % 600);
+        const uint64_t n = key_base + rng() % 600;
+        const std::string k = n % 7 == 0 ? BigKey(n, page_size_) : Key(n);
         REQUIRE((*t)->Remove(k).ok());
         m.erase(k);
       }
