@@ -12,7 +12,9 @@ using namespace rocky::engine;
 
 namespace {
 
-bool Make(const std::string& path, uint32_t page_size, int keys, int value_size, bool compact) {
+// long_keys: keys past the inline key limit (a prefix in the leaf, the whole key on an overflow run), sharing
+// a prefix longer than a leaf stores, so branch separators get runs too.
+bool Make(const std::string& path, uint32_t page_size, int keys, int value_size, bool compact, bool long_keys = false) {
   std::remove(path.c_str());
   Options o;
   o.page_size = page_size;
@@ -26,7 +28,8 @@ bool Make(const std::string& path, uint32_t page_size, int keys, int value_size,
     auto t = (*w)->OpenTable(round == 2 ? "history" : "watermarks");
     if (!t.ok()) return false;
     for (int i = 0; i < keys; ++i) {
-      const std::string key = "acme.schema.table_" + std::to_string(i * 7 % keys);
+      const std::string key = (long_keys ? std::string(2 * page_size, 'p') : std::string()) + "acme.schema.table_" +
+                              std::to_string(i * 7 % keys);
       if (!(*t)->Insert(key, std::string(static_cast<size_t>(value_size + i % 5), static_cast<char>('a' + i % 26))).ok()) {
         return false;
       }
@@ -56,7 +59,8 @@ int main(int argc, char** argv) {
             Make(dir + "/tree-512.redb", 512, 60, 30, false) &&
             Make(dir + "/overflow-512.redb", 512, 6, 700, false) &&
             Make(dir + "/compacted-1024.redb", 1024, 40, 20, true) &&
-            Make(dir + "/mixed-4096.redb", 4096, 30, 200, false);
+            Make(dir + "/mixed-4096.redb", 4096, 30, 200, false) &&
+            Make(dir + "/long-keys-512.redb", 512, 20, 40, false, true);
   if (!ok) {
     std::fprintf(stderr, "make_corpus: failed\n");
     return 1;
