@@ -237,8 +237,10 @@ Status LoadValue(PageSource& src, const LeafEntry& entry, std::string* value) {
 }
 
 Result<PageRef> ReadKeyRun(PageSource& src, const StoredKey& key) {
-  ROCKY_ASSIGN_OR_RETURN(PageRef run, src.ReadOverflow(key.page));
   const std::string where = "key overflow run at page " + std::to_string(key.page);
+  // CheckNodeStructure guarantees this for every page read; checked again because the memcmp below relies on it.
+  if (key.len <= key.bytes.size()) return Status::Corruption(where + ": key no longer than its stored prefix");
+  ROCKY_ASSIGN_OR_RETURN(PageRef run, src.ReadOverflow(key.page));
   if (DecodeU64(run->data() + kOverflowLengthOffset) != key.len) {
     return Status::Corruption(where + ": length differs from its entry");
   }

@@ -117,7 +117,8 @@ class WriteTransaction {
   virtual ~WriteTransaction() = default;
 
   virtual uint64_t id() const = 0;
-  // Opens the table, creating it when missing. The table belongs to the transaction.
+  // Opens the table, creating it when missing. The table belongs to the transaction. A name is any non-empty
+  // byte string up to kMaxKeySize bytes (in a format version 1 file, up to InlineKeyLimit() - 4 bytes).
   virtual Result<WritableTable*> OpenTable(std::string_view name) = 0;
   // Returns true when the table existed. Tables opened under that name become unusable.
   virtual Result<bool> DeleteTable(std::string_view name) = 0;
