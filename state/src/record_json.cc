@@ -190,6 +190,24 @@ Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json) {
   return ReadRun(o, reader);
 }
 
+std::string PlanValueJson(std::string_view created_at, std::string_view plan_json) {
+  JsonWriter json;
+  json.BeginObject().Key("created_at").String(created_at).Key("plan").String(plan_json).EndObject();
+  return json.str();
+}
+
+Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json) {
+  const Reader reader("stored plan " + Quoted(id), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
+  StoredPlan plan;
+  ROCKY_ASSIGN_OR_RETURN(plan.created_at, reader.String(o, "created_at"));
+  ROCKY_ASSIGN_OR_RETURN(plan.plan_json, reader.String(o, "plan"));
+  return plan;
+}
+
 Status ValidateRun(const RunRecord& run) {
   if (run.id.empty()) return Status::InvalidArgument("run record has an empty id");
   if (run.status.empty()) return Status::InvalidArgument("run " + Quoted(run.id) + " has an empty status");

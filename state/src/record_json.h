@@ -23,6 +23,15 @@ Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::stri
 std::string RunValueJson(const RunRecord& run);
 Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json);
 
+// A stored plan: when it was saved and the planner's JSON (kept as raw text, not interpreted here).
+struct StoredPlan {
+  std::string created_at;
+  std::string plan_json;
+};
+// {"created_at": T, "plan": "<plan_json as a JSON string>"}: kept as text so this layer never reinterprets it.
+std::string PlanValueJson(std::string_view created_at, std::string_view plan_json);
+Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json);
+
 // A run needs an id, a status and a start time; finished_at may be empty (a run still going).
 Status ValidateRun(const RunRecord& run);
 // The snapshot with every timestamp normalized, or kInvalidArgument naming the first bad field.

@@ -28,6 +28,7 @@ using engine::WriteTransaction;
 constexpr std::string_view kWatermarks = "watermarks";
 constexpr std::string_view kCheckHistory = "check_history";
 constexpr std::string_view kRunHistory = "run_history";
+constexpr std::string_view kPlans = "plans";
 constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 
@@ -319,6 +320,90 @@ Result<std::vector<CheckEntry>> StateStore::CheckHistory(std::string_view table)
   ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
   if (!found) return std::vector<CheckEntry>();
   return internal::ParseCheckList(table, value);
+}
+
+Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view table,
+                                                             std::optional<std::string_view> last_value,
+                                                             std::optional<uint64_t> row_count, size_t history_cap) {
+  ROCKY_RETURN_IF_ERROR(ValidateTable(table));
+  std::optional<std::string> normalized;
+  if (last_value) {
+    ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeTimestamp(*last_value));
+  }
+  const std::string now = Now();
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  std::optional<Watermark> stored;
+  {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
+    if (normalized) {
+      stored = Watermark{std::string(table), std::move(*normalized), now};
+      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::WatermarkValueJson(*stored)));
+      (void)replaced;
+    } else {
+      std::string value;
+      ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
+      if (found) {
+        ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
+        stored = std::move(w);
+      }
+    }
+  }
+  if (row_count) {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kCheckHistory));
+    std::string value;
+    std::vector<CheckEntry> entries;
+    ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
+    if (found) {
+      ROCKY_ASSIGN_OR_RETURN(entries, internal::ParseCheckList(table, value));
+    }
+    entries.push_back(CheckEntry{*row_count, now});
+    const size_t cap = std::max<size_t>(history_cap != 0 ? history_cap : options_.check_history_cap, 1);
+    if (entries.size() > cap) entries.erase(entries.begin(), entries.end() - static_cast<std::ptrdiff_t>(cap));
+    ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::CheckListJson(entries)));
+    (void)replaced;
+  }
+  ROCKY_RETURN_IF_ERROR(txn->Commit());
+  return stored;
+}
+
+Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json) {
+  if (plan_id.empty()) return Status::InvalidArgument("plan id is empty");
+  const std::string now = Now();
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kPlans));
+  ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(plan_id, internal::PlanValueJson(now, plan_json)));
+  (void)replaced;
+  // Drop the oldest plans (by creation time, then id for a stable order) beyond the cap.
+  std::vector<std::pair<std::string, std::string>> by_age;  // (created_at, id)
+  {
+    auto cursor = t->NewCursor();
+    for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
+      ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan, internal::ParsePlanValue(cursor->key(), cursor->value()));
+      by_age.emplace_back(std::move(plan.created_at), std::string(cursor->key()));
+    }
+    ROCKY_RETURN_IF_ERROR(cursor->status());
+  }
+  if (by_age.size() > kMaxStoredPlans) {
+    std::sort(by_age.begin(), by_age.end());
+    for (size_t i = 0; i + kMaxStoredPlans < by_age.size(); ++i) {
+      if (by_age[i].second == plan_id) continue;  // never drop the plan just saved
+      ROCKY_ASSIGN_OR_RETURN(bool removed, t->Remove(by_age[i].second));
+      (void)removed;
+    }
+  }
+  return txn->Commit();
+}
+
+Result<std::optional<std::string>> StateStore::LoadPlan(std::string_view plan_id) {
+  if (db_ == nullptr) return std::optional<std::string>();
+  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
+  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kPlans));
+  if (t == nullptr) return std::optional<std::string>();
+  std::string value;
+  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(plan_id, &value));
+  if (!found) return std::optional<std::string>();
+  ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan, internal::ParsePlanValue(plan_id, value));
+  return std::optional<std::string>(std::move(plan.plan_json));
 }
 
 Status StateStore::AppendRun(const RunRecord& run) {

@@ -310,3 +310,77 @@ TEST_CASE("export and import round trip; a bad import changes nothing") {
 }
 
 }  // namespace
+
+TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit") {
+  TempDir dir;
+  StoreOptions options = Rw();
+  int64_t now_s = 1893553445;  // 2030-01-02T03:04:05Z
+  options.clock = [&now_s] { return std::chrono::system_clock::time_point(std::chrono::seconds(now_s)); };
+  auto store = OpenOrFail(dir.File("s.redb"), options);
+
+  auto first = store->RecordTableCopy("a.b.c", "2025-03-15T16:30:00+02:00", 42);
+  REQUIRE_MESSAGE(first.ok(), first.status().message());
+  REQUIRE(first->has_value());
+  CHECK((*first)->last_value == "2025-03-15T14:30:00Z");
+  CHECK((*first)->updated_at == "2030-01-02T03:04:05Z");
+  auto history = store->CheckHistory("a.b.c");
+  REQUIRE(history->size() == 1);
+  CHECK((*history)[0].count == 42);
+  CHECK((*history)[0].timestamp == "2030-01-02T03:04:05Z");
+
+  // No new last value (an empty target): the watermark stays as it was, the count is still recorded.
+  now_s += 60;
+  auto second = store->RecordTableCopy("a.b.c", std::nullopt, 0);
+  REQUIRE(second.ok());
+  REQUIRE(second->has_value());
+  CHECK((*second)->last_value == "2025-03-15T14:30:00Z");
+  CHECK((*second)->updated_at == "2030-01-02T03:04:05Z");
+  CHECK(store->CheckHistory("a.b.c")->size() == 2);
+
+  // A per-call cap trims the history; no count leaves it alone.
+  for (int i = 0; i < 4; ++i) REQUIRE(store->RecordTableCopy("a.b.c", std::nullopt, 7, 3).ok());
+  CHECK(store->CheckHistory("a.b.c")->size() == 3);
+  REQUIRE(store->RecordTableCopy("a.b.c", "2025-03-16T00:00:00Z", std::nullopt).ok());
+  CHECK(store->CheckHistory("a.b.c")->size() == 3);
+  CHECK(store->GetWatermark("a.b.c")->value().last_value == "2025-03-16T00:00:00Z");
+
+  // Bad input writes nothing.
+  CHECK(store->RecordTableCopy("a.b.c", "yesterday", 1).status().code() == Status::Code::kInvalidArgument);
+  CHECK(store->RecordTableCopy("nodots", "2025-03-16T00:00:00Z", 1).status().code() ==
+        Status::Code::kInvalidArgument);
+  CHECK(store->CheckHistory("a.b.c")->size() == 3);
+  CHECK(store->GetWatermark("a.b.c")->value().last_value == "2025-03-16T00:00:00Z");
+  // No watermark and no value: nothing to report.
+  auto none = store->RecordTableCopy("x.y.z", std::nullopt, std::nullopt);
+  REQUIRE(none.ok());
+  CHECK(!none->has_value());
+}
+
+TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans are kept") {
+  TempDir dir;
+  StoreOptions options = Rw();
+  int64_t now_s = 1893553445;
+  options.clock = [&now_s] { return std::chrono::system_clock::time_point(std::chrono::seconds(now_s)); };
+  const std::string path = dir.File("s.redb");
+  {
+    auto store = OpenOrFail(path, options);
+    CHECK(!store->LoadPlan("p0")->has_value());
+    for (size_t i = 0; i < kMaxStoredPlans + 5; ++i) {
+      ++now_s;
+      const std::string json = R"({"tables":[{"n":)" + std::to_string(i) + R"(,"q":"it's \"quoted\""}]})";
+      REQUIRE(store->SavePlan("p" + std::to_string(i), json).ok());
+    }
+    CHECK(store->SavePlan("", "{}").code() == Status::Code::kInvalidArgument);
+  }
+  auto reader = OpenOrFail(path, Ro());
+  for (size_t i = 0; i < 5; ++i) CHECK_MESSAGE(!reader->LoadPlan("p" + std::to_string(i))->has_value(), i);
+  for (size_t i = 5; i < kMaxStoredPlans + 5; ++i) {
+    auto plan = reader->LoadPlan("p" + std::to_string(i));
+    REQUIRE(plan.ok());
+    REQUIRE(plan->has_value());
+    CHECK(**plan == R"({"tables":[{"n":)" + std::to_string(i) + R"(,"q":"it's \"quoted\""}]})");
+  }
+  // A missing file has no plans, and reading them does not create it.
+  auto missing = OpenOrFail(dir.File("none.redb"), Ro());
+  CHECK(!missing->LoadPlan("p5")->has_value());
+}

@@ -9,6 +9,8 @@
 //   check_history  "catalog.schema.table" -> [{"count": N, "timestamp": T}, ...] oldest first, capped
 //   run_history    20-digit sequence number -> {"id", "started_at", "finished_at", "status", "tables_copied",
 //                  "tables_failed", "anomalies"} (the sequence keeps runs in append order)
+//   plans          plan id -> {"created_at": T, "plan": "<the planner's JSON, as a string>"}; the newest
+//                  kMaxStoredPlans are kept
 //   metadata       "schema_version" -> u32, 4 bytes little-endian
 // Timestamps are stored as NormalizeTimestamp returns them (UTC, `Z`).
 #pragma once
@@ -37,6 +39,8 @@ using engine::Status;
 // The state-schema version this build reads and writes. A file stamped with a larger one is refused, by
 // readers too, because its records may mean something this build does not know.
 inline constexpr uint32_t kSchemaVersion = 1;
+// Plans kept for `rocky apply`; saving one more drops the oldest, so the file does not grow with every plan.
+inline constexpr size_t kMaxStoredPlans = 20;
 // The file the CLI uses when --state-path is not given (relative to the working directory).
 inline constexpr std::string_view kDefaultStatePath = ".rocky-state.redb";
 
@@ -124,6 +128,18 @@ class StateStore {
   Status AppendCheck(std::string_view table, uint64_t count, std::string_view timestamp);
   // Oldest first; empty when the table has none.
   Result<std::vector<CheckEntry>> CheckHistory(std::string_view table);
+
+  // What one table's finished copy leaves behind, written in ONE commit so that a crash never separates the
+  // watermark from the row count it goes with. `last_value` nullopt keeps the current watermark (an empty
+  // target has none to offer); `row_count` nullopt appends nothing to the check history. `history_cap`
+  // overrides StoreOptions::check_history_cap when non-zero. Returns the watermark now stored, if any.
+  Result<std::optional<Watermark>> RecordTableCopy(std::string_view table, std::optional<std::string_view> last_value,
+                                                   std::optional<uint64_t> row_count, size_t history_cap = 0);
+
+  // Stores a plan under its id (replacing one with the same id), dropping the oldest beyond kMaxStoredPlans.
+  Status SavePlan(std::string_view plan_id, std::string_view plan_json);
+  // The plan's JSON as saved, or nullopt when no plan has that id.
+  Result<std::optional<std::string>> LoadPlan(std::string_view plan_id);
 
   Status AppendRun(const RunRecord& run);
   // Append order.
