@@ -83,9 +83,13 @@ std::string Format(int64_t epoch_seconds, std::string_view fraction) {
   return out;
 }
 
-}  // namespace
+// A parsed instant: whole seconds since the epoch (UTC) and the fractional digits, trailing zeros dropped.
+struct Instant {
+  int64_t utc_seconds = 0;
+  std::string_view fraction;
+};
 
-Result<std::string> NormalizeTimestamp(std::string_view text) {
+Result<Instant> ParseInstant(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return Status::InvalidArgument("invalid timestamp '" + std::string(text) + "': " + std::string(why) +
                                    " (expected RFC 3339, e.g. 2025-03-15T14:30:00Z)");
@@ -144,7 +148,20 @@ Result<std::string> NormalizeTimestamp(std::string_view text) {
   if (utc < DaysFromCivil(0, 1, 1) * 86400 || utc >= DaysFromCivil(10000, 1, 1) * 86400) {
     return bad("year out of range in UTC");
   }
-  return Format(utc, fraction);
+  return Instant{utc, fraction};
+}
+
+}  // namespace
+
+Result<std::string> NormalizeTimestamp(std::string_view text) {
+  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text));
+  return Format(instant.utc_seconds, instant.fraction);
+}
+
+Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text) {
+  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text));
+  // Whole seconds are all callers need (ages, freshness), and they fit any clock's range.
+  return std::chrono::system_clock::time_point(std::chrono::seconds(instant.utc_seconds));
 }
 
 std::string FormatUtc(std::chrono::system_clock::time_point time) {

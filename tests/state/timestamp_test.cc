@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 namespace {
@@ -51,3 +52,11 @@ TEST_CASE("FormatUtc writes whole seconds with Z") {
 }
 
 }  // namespace
+
+TEST_CASE("ParseTimestamp gives the instant in whole seconds") {
+  auto t = rocky::state::ParseTimestamp("2025-03-15T16:30:00.75+02:00");
+  REQUIRE(t.ok());
+  CHECK(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count() == 1742049000);
+  CHECK(rocky::state::FormatUtc(*t) == "2025-03-15T14:30:00Z");
+  CHECK(!rocky::state::ParseTimestamp("2025-02-30T00:00:00Z").ok());
+}

@@ -15,6 +15,9 @@ namespace rocky::state {
 // offset is refused because its instant is ambiguous.
 engine::Result<std::string> NormalizeTimestamp(std::string_view text);
 
+// The instant `text` names (any form NormalizeTimestamp accepts), truncated to whole seconds; the same errors.
+engine::Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
+
 // "2025-03-15T14:35:12Z" (whole seconds: updated_at needs no more precision).
 std::string FormatUtc(std::chrono::system_clock::time_point time);
 
