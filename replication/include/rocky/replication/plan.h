@@ -1,0 +1,79 @@
+// Planning: what a run will do to each table, decided before anything is copied, so that it can be shown
+// (`rocky plan`), stored in the state file under a content hash, and applied later (`rocky apply PLAN_ID`)
+// only if the watermarks it was built on have not moved.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/config/config.h"
+#include "rocky/engine/status.h"
+#include "rocky/warehouse/table_ref.h"
+#include "rocky/warehouse/warehouse.h"
+
+namespace rocky::state {
+class StateStore;
+}
+
+namespace rocky::replication {
+
+using engine::Result;
+using engine::Status;
+
+enum class CopyMode : unsigned char {
+  kFull,         // no watermark: copy every row, replacing the target
+  kIncremental,  // copy the rows above the stored watermark
+  kRederived,    // the state was lost but the target exists: incremental from MAX(timestamp) of the target
+};
+
+// "full", "incremental", "rederived".
+std::string_view ToString(CopyMode mode);
+
+struct TablePlan {
+  std::string pipeline;
+  warehouse::TableRef source;
+  warehouse::TableRef target;
+  std::string timestamp_column;
+  std::vector<config::MetadataColumn> metadata_columns;
+  CopyMode mode = CopyMode::kFull;
+  // The watermark the state store held when planning (normalized UTC); apply refuses if it changed.
+  std::optional<std::string> state_watermark;
+  // Where the copy starts: state_watermark for kIncremental, the target's MAX for kRederived, none for kFull.
+  std::optional<std::string> start_watermark;
+  std::string sql;  // the SELECT the copy runs, in the warehouse's dialect
+};
+
+struct Plan {
+  std::string plan_id;  // 32 hex digits: XXH3-128 of the canonical JSON of `tables`
+  std::vector<TablePlan> tables;  // sorted by target
+};
+
+struct PlanOptions {
+  // Only tables whose target (catalog.schema.table) matches this glob (`*`, `?`) are planned; empty: all.
+  std::string table_pattern{};
+  // Set by the sync layer when the remote state could not be downloaded and the run starts from an empty
+  // state: tables whose target exists re-derive their watermark from it instead of reloading everything.
+  bool state_lost = false;
+};
+
+// Discovers every pipeline's source tables and decides each one's copy. Two sources mapping to the same
+// target are an error naming both. A pipeline whose source catalog does not exist is an error naming it.
+Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse, state::StateStore& store,
+                       const PlanOptions& options);
+
+// The plan as JSON: {"plan_id", "tables": [{"pipeline", "source", "target", "timestamp_column",
+// "metadata_columns", "mode", "state_watermark", "start_watermark", "sql"}]}; the stored form and `rocky plan
+// --output json`'s body.
+std::string PlanToJson(const Plan& plan);
+// Parses PlanToJson's output and checks the id matches the content: kCorruption naming the field otherwise.
+Result<Plan> PlanFromJson(std::string_view json);
+
+// The id of `tables` (what BuildPlan puts in plan_id).
+std::string ComputePlanId(const std::vector<TablePlan>& tables);
+
+// `*` matches any run of characters (dots included), `?` any one character.
+bool GlobMatch(std::string_view pattern, std::string_view text);
+
+}  // namespace rocky::replication

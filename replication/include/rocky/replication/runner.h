@@ -1,0 +1,80 @@
+// Applying a plan: the watermark lifecycle of every table, then the checks, then the run record.
+//
+// Per table, in plan order:
+//   1. copy (full, incremental or re-derived) in ONE warehouse transaction: the incremental copy replaces the
+//      target's rows above the start watermark, so a run killed after the copy but before step 2 copies the
+//      same window again next time and duplicates nothing;
+//   2. one state commit: the new watermark = the largest timestamp now in the target (never the wall clock,
+//      so rows the source stamps late but still above the old watermark are not skipped) and the source's row
+//      count appended to the check history;
+//   3. checks (row_count, freshness, anomaly against the PREVIOUS counts) — reported, never failing the run.
+// A failed table keeps its old watermark and the run goes on with the others.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checks.h"
+#include "plan.h"
+
+namespace rocky::replication {
+
+struct TableOutcome {
+  enum class Status : unsigned char { kCopied, kFailed, kSkipped };
+  Status status = Status::kSkipped;
+  std::string pipeline;
+  std::string source;  // catalog.schema.table
+  std::string target;
+  CopyMode mode = CopyMode::kFull;
+  uint64_t rows_copied = 0;
+  std::optional<std::string> watermark_before;  // the state's watermark when the table started
+  std::optional<std::string> watermark_after;   // the state's watermark when it finished
+  std::string error;                            // kFailed: why (one line), kSkipped: why not run
+  int64_t duration_ms = 0;
+};
+
+// "copied", "failed", "skipped".
+std::string_view ToString(TableOutcome::Status status);
+
+struct RunReport {
+  std::string run_id;
+  std::string plan_id;
+  std::string status;  // "success", "partial_failure" (some tables failed), "failed" (all), "interrupted"
+  std::string started_at;
+  std::string finished_at;
+  std::vector<TableOutcome> tables;
+  std::vector<CheckResult> check_results;
+  std::vector<Anomaly> anomalies;
+  int64_t duration_ms = 0;
+
+  uint64_t tables_copied() const;
+  uint64_t tables_failed() const;
+};
+
+struct RunOptions {
+  // Polled between tables: once set, the remaining tables are skipped and the run ends "interrupted" (the
+  // table being copied finishes or rolls back as a whole first). Ctrl-C sets it. Not owned; may be null.
+  const std::atomic<bool>* stop = nullptr;
+  // Called after each table with the number of tables done so far (for a terminal progress line).
+  std::function<void(const TableOutcome& outcome, size_t done, size_t total)> on_table_done;
+  // Source of timestamps (updated_at, freshness, run times); empty means the system clock.
+  std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+// Refuses (kInvalidArgument naming the table and both values) when a watermark the plan was built on has
+// changed in `store` since planning, before copying anything.
+Status VerifyPlanIsCurrent(const Plan& plan, state::StateStore& store);
+
+// Runs `plan` (after VerifyPlanIsCurrent) and appends the run record. Errors of single tables are in the
+// report; the returned status is an error only when the run could not be recorded at all (the state file
+// failed), in which case the tables already copied keep their watermarks (each was its own commit).
+// `config` supplies each pipeline's checks (a plan's pipeline missing from it runs without checks).
+Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, warehouse::Warehouse& warehouse,
+                            state::StateStore& store, const RunOptions& options);
+
+}  // namespace rocky::replication

@@ -1,0 +1,218 @@
+#include "rocky/replication/runner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <utility>
+
+#include "rocky/state/store.h"
+#include "rocky/state/timestamp.h"
+
+namespace rocky::replication {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+std::string Quoted(std::string_view s) {
+  std::string out = "'";
+  out += s;
+  out += '\'';
+  return out;
+}
+
+std::string Show(const std::optional<std::string>& watermark) { return watermark ? *watermark : "none"; }
+
+int64_t MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "20250315T143000Z-9f2c41d7": sortable by start time, unique across runs started in the same second.
+std::string NewRunId(const std::string& started_at) {
+  std::string compact;
+  for (char c : started_at) {
+    if (c != '-' && c != ':') compact += c;
+  }
+  std::random_device device;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "-%08x", static_cast<unsigned>(device()));
+  return compact + suffix;
+}
+
+const config::ChecksConfig* ChecksOf(const config::Config& config, std::string_view pipeline) {
+  for (const config::PipelineConfig& p : config.pipelines) {
+    if (p.name == pipeline && p.checks.enabled) return &p.checks;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string_view ToString(TableOutcome::Status status) {
+  switch (status) {
+    case TableOutcome::Status::kCopied:
+      return "copied";
+    case TableOutcome::Status::kFailed:
+      return "failed";
+    case TableOutcome::Status::kSkipped:
+      return "skipped";
+  }
+  return "unknown";
+}
+
+uint64_t RunReport::tables_copied() const {
+  return static_cast<uint64_t>(std::count_if(tables.begin(), tables.end(), [](const TableOutcome& t) {
+    return t.status == TableOutcome::Status::kCopied;
+  }));
+}
+
+uint64_t RunReport::tables_failed() const {
+  return static_cast<uint64_t>(std::count_if(tables.begin(), tables.end(), [](const TableOutcome& t) {
+    return t.status == TableOutcome::Status::kFailed;
+  }));
+}
+
+Status VerifyPlanIsCurrent(const Plan& plan, state::StateStore& store) {
+  for (const TablePlan& t : plan.tables) {
+    const std::string target = t.target.Qualified();
+    ROCKY_ASSIGN_OR_RETURN(std::optional<state::Watermark> now, store.GetWatermark(target));
+    const std::optional<std::string> current = now ? std::optional<std::string>(now->last_value) : std::nullopt;
+    if (current != t.state_watermark) {
+      return Status::InvalidArgument("plan " + plan.plan_id + " is out of date: the watermark of " + Quoted(target) +
+                                     " was " + Show(t.state_watermark) + " when planned and is now " + Show(current) +
+                                     "; run 'rocky plan' again");
+    }
+  }
+  return Status::OK();
+}
+
+Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, warehouse::Warehouse& warehouse,
+                            state::StateStore& store, const RunOptions& options) {
+  auto now = [&options] { return options.clock ? options.clock() : Clock::now(); };
+  const auto run_start = std::chrono::steady_clock::now();
+  RunReport report;
+  report.plan_id = plan.plan_id;
+  report.started_at = state::FormatUtc(now());
+  report.run_id = NewRunId(report.started_at);
+  bool interrupted = false;
+
+  for (size_t i = 0; i < plan.tables.size(); ++i) {
+    const TablePlan& t = plan.tables[i];
+    const auto table_start = std::chrono::steady_clock::now();
+    TableOutcome outcome;
+    outcome.pipeline = t.pipeline;
+    outcome.source = t.source.Qualified();
+    outcome.target = t.target.Qualified();
+    outcome.mode = t.mode;
+    outcome.watermark_before = t.state_watermark;
+    outcome.watermark_after = t.state_watermark;
+    if (interrupted || (options.stop != nullptr && options.stop->load())) {
+      interrupted = true;
+      outcome.error = "the run was interrupted before this table";
+      report.tables.push_back(std::move(outcome));
+      continue;
+    }
+
+    auto copied = warehouse.Copy(warehouse::CopyRequest{
+        .source = t.source,
+        .target = t.target,
+        .timestamp_column = t.timestamp_column,
+        .watermark = t.start_watermark,
+        .metadata_columns = t.metadata_columns,
+    });
+    if (!copied.ok()) {
+      outcome.status = TableOutcome::Status::kFailed;
+      outcome.error = copied.status().message();
+      outcome.duration_ms = MillisSince(table_start);
+      report.tables.push_back(std::move(outcome));
+      if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
+      continue;
+    }
+    outcome.rows_copied = copied->rows_copied;
+
+    // The source's count is what the history tracks: an incremental target never shrinks, so only the
+    // source shows a truncation, and it shows a duplication or a stall first.
+    const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
+    std::optional<uint64_t> source_count;
+    std::vector<uint64_t> previous;
+    auto count = warehouse.CountRows(t.source);
+    if (count.ok()) {
+      source_count = *count;
+      auto history = store.CheckHistory(outcome.target);
+      if (history.ok()) {
+        for (const state::CheckEntry& e : *history) previous.push_back(e.count);
+      }
+    }
+
+    std::optional<std::string_view> new_watermark;
+    if (copied->max_timestamp) new_watermark = *copied->max_timestamp;
+    auto recorded = store.RecordTableCopy(outcome.target, new_watermark, source_count,
+                                          checks != nullptr ? checks->history_length : 0);
+    if (!recorded.ok()) {
+      // The copy committed but its watermark did not: the next run copies the same window again, which
+      // the replace-above-the-watermark copy makes harmless.
+      outcome.status = TableOutcome::Status::kFailed;
+      outcome.error = "copied, but the watermark could not be saved: " + recorded.status().message();
+      outcome.duration_ms = MillisSince(table_start);
+      report.tables.push_back(std::move(outcome));
+      if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
+      continue;
+    }
+    outcome.status = TableOutcome::Status::kCopied;
+    outcome.watermark_after = *recorded ? std::optional<std::string>((*recorded)->last_value) : std::nullopt;
+
+    if (checks != nullptr) {
+      if (checks->row_count) {
+        if (source_count) {
+          report.check_results.push_back(CheckRowCount(outcome.target, *source_count, copied->target_rows));
+        } else {
+          report.check_results.push_back(CheckResult{outcome.target, "row_count", false,
+                                                     "Cannot count the source: " + count.status().message()});
+        }
+      }
+      if (checks->freshness) {
+        report.check_results.push_back(CheckFreshness(outcome.target, copied->max_timestamp, state::FormatUtc(now()),
+                                                      checks->freshness->threshold_seconds));
+      }
+      if (source_count) {
+        std::optional<Anomaly> anomaly = DetectAnomaly(outcome.target, previous, *source_count, *checks);
+        report.check_results.push_back(CheckResult{
+            outcome.target, "anomaly", !anomaly.has_value(),
+            anomaly ? anomaly->reason
+                    : (previous.size() < checks->min_history
+                           ? "No verdict yet: " + std::to_string(previous.size()) + " of " +
+                                 std::to_string(checks->min_history) + " previous counts recorded."
+                           : "Row count " + std::to_string(*source_count) + " is in line with its history.")});
+        if (anomaly) report.anomalies.push_back(std::move(*anomaly));
+      }
+    }
+    outcome.duration_ms = MillisSince(table_start);
+    report.tables.push_back(std::move(outcome));
+    if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
+  }
+
+  const uint64_t failed = report.tables_failed();
+  if (interrupted) {
+    report.status = "interrupted";
+  } else if (failed == 0) {
+    report.status = "success";
+  } else if (failed == report.tables.size()) {
+    report.status = "failed";
+  } else {
+    report.status = "partial_failure";
+  }
+  report.finished_at = state::FormatUtc(now());
+  report.duration_ms = MillisSince(run_start);
+  ROCKY_RETURN_IF_ERROR(store.AppendRun(state::RunRecord{
+      .id = report.run_id,
+      .started_at = report.started_at,
+      .finished_at = report.finished_at,
+      .status = report.status,
+      .tables_copied = report.tables_copied(),
+      .tables_failed = failed,
+      .anomalies = report.anomalies.size(),
+  }));
+  return report;
+}
+
+}  // namespace rocky::replication

@@ -1,0 +1,353 @@
+// The watermark lifecycle end to end on a real SQLite warehouse (the sample `rocky init` writes) and a real
+// state file: full refresh, incremental copies, failures that keep the old watermark, stored plans, lost
+// state, anomalies and interruption.
+#include "rocky/replication/runner.h"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "rocky/replication/plan.h"
+#include "rocky/state/store.h"
+#include "rocky/state/timestamp.h"
+#include "rocky/warehouse/sample_warehouse.h"
+#include "rocky/warehouse/sqlite_warehouse.h"
+
+namespace {
+
+using namespace rocky;
+using replication::CopyMode;
+using replication::Plan;
+using replication::RunReport;
+using replication::TableOutcome;
+
+constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders";
+constexpr const char* kCharges = "acme_warehouse.staging__eu_central__stripe.charges";
+
+// A fixed "now" for the sample data; the sample's newest row is five minutes before it.
+const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1742049000));  // 2025-03-15T14:30:00Z
+
+class Project {
+ public:
+  Project() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-repl-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+    auto sample = warehouse::CreateSampleWarehouse(dir_ + "/warehouse", false, kNow);
+    REQUIRE_MESSAGE(sample.ok(), sample.status().message());
+    auto wh = warehouse::OpenSqliteWarehouse(dir_ + "/warehouse");
+    REQUIRE_MESSAGE(wh.ok(), wh.status().message());
+    warehouse_ = std::move(*wh);
+
+    config_.source_path = dir_ + "/rocky.toml";
+    config_.adapter.path = dir_ + "/warehouse";
+    config::PipelineConfig p;
+    p.name = "bronze";
+    p.source_catalog = "fivetran_catalog";
+    p.schema_pattern = config::SchemaPattern{"src__", "__", {"tenant", "regions...", "source"}};
+    p.catalog_template = "{tenant}_warehouse";
+    p.schema_template = "staging__{regions}__{source}";
+    p.metadata_columns = {config::MetadataColumn{"_loaded_by", "STRING", "NULL"}};
+    p.checks.enabled = true;
+    p.checks.row_count = true;
+    p.checks.freshness = config::FreshnessCheck{86400};
+    config_.pipelines.push_back(p);
+    OpenStore();
+  }
+  ~Project() {
+    store_.reset();
+    warehouse_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void OpenStore() {
+    store_.reset();
+    state::StoreOptions options{.mode = state::OpenMode::kReadWrite};
+    options.clock = [this] { return clock_; };
+    auto store = state::StateStore::Open(dir_ + "/state.redb", options);
+    REQUIRE_MESSAGE(store.ok(), store.status().message());
+    store_ = std::move(*store);
+  }
+
+  Plan MakePlan(replication::PlanOptions options = {}) {
+    auto plan = replication::BuildPlan(config_, *warehouse_, *store_, options);
+    REQUIRE_MESSAGE(plan.ok(), plan.status().message());
+    return *plan;
+  }
+
+  RunReport Run(replication::PlanOptions plan_options = {}, const std::atomic<bool>* stop = nullptr) {
+    clock_ += std::chrono::minutes(1);
+    Plan plan = MakePlan(plan_options);
+    replication::RunOptions options;
+    options.stop = stop;
+    options.clock = [this] { return clock_; };
+    auto report = replication::ApplyPlan(plan, config_, *warehouse_, *store_, options);
+    REQUIRE_MESSAGE(report.ok(), report.status().message());
+    return *report;
+  }
+
+  // Runs SQL on a schema's file (source or target), as a connector or a person would.
+  void Sql(const std::string& catalog, const std::string& schema, const std::string& sql) {
+    const std::string file = dir_ + "/warehouse/" + catalog + "/" + schema + ".sqlite";
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    INFO(sql << ": " << (error != nullptr ? error : ""));
+    sqlite3_free(error);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  void SourceSql(const std::string& schema, const std::string& sql) { Sql("fivetran_catalog", schema, sql); }
+
+  uint64_t Count(const std::string& qualified) {
+    auto ref = warehouse::ParseTableRef(qualified);
+    REQUIRE(ref.ok());
+    auto n = warehouse_->CountRows(*ref);
+    REQUIRE_MESSAGE(n.ok(), n.status().message());
+    return *n;
+  }
+
+  std::optional<std::string> Watermark(const std::string& table) {
+    auto w = store_->GetWatermark(table);
+    REQUIRE(w.ok());
+    return *w ? std::optional<std::string>((*w)->last_value) : std::nullopt;
+  }
+
+  config::Config& config() { return config_; }
+  state::StateStore& store() { return *store_; }
+  warehouse::Warehouse& wh() { return *warehouse_; }
+  std::chrono::system_clock::time_point clock_ = kNow;
+
+ private:
+  std::string dir_;
+  config::Config config_;
+  std::unique_ptr<warehouse::Warehouse> warehouse_;
+  std::unique_ptr<state::StateStore> store_;
+};
+
+const TableOutcome& Outcome(const RunReport& report, const std::string& target) {
+  for (const TableOutcome& t : report.tables) {
+    if (t.target == target) return t;
+  }
+  FAIL("no outcome for " << target);
+  return report.tables.front();
+}
+
+TEST_CASE("discovery maps every sample schema to its target; the documented example holds") {
+  Project p;
+  Plan plan = p.MakePlan();
+  REQUIRE(plan.tables.size() == 4);
+  std::map<std::string, std::string> targets;
+  for (const auto& t : plan.tables) targets[t.target.Qualified()] = t.source.Qualified();
+  CHECK(targets.at(kOrders) == "fivetran_catalog.src__acme__us_west__shopify.orders");
+  CHECK(targets.at("acme_warehouse.staging__us_west__shopify.customers") ==
+        "fivetran_catalog.src__acme__us_west__shopify.customers");
+  CHECK(targets.at(kCharges) == "fivetran_catalog.src__acme__eu_central__stripe.charges");
+  CHECK(targets.at("globex_warehouse.staging__us_east__shopify.orders") ==
+        "fivetran_catalog.src__globex__us_east__shopify.orders");
+  for (const auto& t : plan.tables) {
+    CHECK(t.mode == CopyMode::kFull);
+    CHECK(!t.start_watermark.has_value());
+  }
+  // The id is a content hash: the same inputs plan the same id; a filter plans fewer tables.
+  CHECK(p.MakePlan().plan_id == plan.plan_id);
+  CHECK(plan.plan_id.size() == 32);
+  Plan filtered = p.MakePlan({.table_pattern = "acme_warehouse.*.orders"});
+  REQUIRE(filtered.tables.size() == 1);
+  CHECK(filtered.plan_id != plan.plan_id);
+}
+
+TEST_CASE("first run is a full refresh; the next copies only new rows and advances the watermark") {
+  Project p;
+  RunReport first = p.Run();
+  CHECK(first.status == "success");
+  CHECK(first.tables_copied() == 4);
+  const TableOutcome& orders = Outcome(first, kOrders);
+  CHECK(orders.mode == CopyMode::kFull);
+  CHECK(orders.rows_copied == 2000);
+  CHECK(!orders.watermark_before.has_value());
+  // The watermark is the newest timestamp in the target (five minutes before the sample's "now"), not the
+  // time of the run.
+  CHECK(orders.watermark_after == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  CHECK(p.Watermark(kOrders) == orders.watermark_after);
+  CHECK(p.Count(kOrders) == 2000);
+  for (const auto& c : first.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
+
+  // Three new rows, stamped in two other ISO-8601 spellings, and one late row below the watermark.
+  p.SourceSql("src__acme__us_west__shopify",
+              "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15 16:40:00+02:00');"
+              "INSERT INTO orders VALUES (2002, 2, 20.0, '2025-03-15T14:41:00.5Z');"
+              "INSERT INTO orders VALUES (2003, 3, 30.0, '2025-03-15 14:42:00');");
+  RunReport second = p.Run();
+  CHECK(second.status == "success");
+  const TableOutcome& inc = Outcome(second, kOrders);
+  CHECK(inc.mode == CopyMode::kIncremental);
+  CHECK(inc.rows_copied == 3);
+  CHECK(inc.watermark_before == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  CHECK(inc.watermark_after == std::optional<std::string>("2025-03-15T14:42:00Z"));
+  CHECK(p.Count(kOrders) == 2003);
+  CHECK(Outcome(second, kCharges).rows_copied == 0);
+  CHECK(Outcome(second, kCharges).mode == CopyMode::kIncremental);
+
+  // Nothing new: nothing copied, nothing duplicated, watermark unchanged.
+  RunReport third = p.Run();
+  CHECK(Outcome(third, kOrders).rows_copied == 0);
+  CHECK(p.Count(kOrders) == 2003);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:42:00Z"));
+
+  // Each run appended the source's count to the history and a run record.
+  auto history = p.store().CheckHistory(kOrders);
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 3);
+  CHECK((*history)[0].count == 2000);
+  CHECK((*history)[2].count == 2003);
+  auto runs = p.store().ListRuns();
+  REQUIRE(runs->size() == 3);
+  CHECK((*runs)[2].status == "success");
+  CHECK((*runs)[2].tables_copied == 4);
+}
+
+TEST_CASE("deleting a watermark means a full refresh, with no duplicates") {
+  Project p;
+  p.Run();
+  REQUIRE(p.store().DeleteWatermark(kOrders).ok());
+  RunReport again = p.Run();
+  CHECK(Outcome(again, kOrders).mode == CopyMode::kFull);
+  CHECK(Outcome(again, kOrders).rows_copied == 2000);
+  CHECK(p.Count(kOrders) == 2000);
+}
+
+TEST_CASE("a watermark moved back re-copies the window without duplicating it") {
+  Project p;
+  p.Run();
+  REQUIRE(p.store().SetWatermark(kOrders, "2025-03-14T14:25:00Z").ok());  // a day back: ~67 rows
+  RunReport again = p.Run();
+  const TableOutcome& t = Outcome(again, kOrders);
+  CHECK(t.mode == CopyMode::kIncremental);
+  CHECK(t.rows_copied > 0);
+  CHECK(t.rows_copied < 2000);
+  CHECK(p.Count(kOrders) == 2000);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+}
+
+TEST_CASE("a failed table keeps its watermark; the others go on") {
+  Project p;
+  p.Run();
+  const auto before = p.Watermark(kOrders);
+  // A value that is not a timestamp makes the orders copy fail; a missing source table fails charges.
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (9001, 1, 1.0, 'not a time');");
+  Plan plan = p.MakePlan();
+  p.SourceSql("src__acme__eu_central__stripe", "DROP TABLE charges;");
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO customers VALUES (501, 'x@example.com', 'US', '2025-03-15T15:00:00Z');");
+  auto report = replication::ApplyPlan(plan, p.config(), p.wh(), p.store(), {});
+  REQUIRE(report.ok());
+  CHECK(report->status == "partial_failure");
+  CHECK(report->tables_failed() == 2);
+  const TableOutcome& orders = Outcome(*report, kOrders);
+  CHECK(orders.status == TableOutcome::Status::kFailed);
+  CHECK(orders.error.find("not a time") != std::string::npos);
+  CHECK(orders.watermark_after == before);
+  CHECK(p.Watermark(kOrders) == before);
+  CHECK(p.Count(kOrders) == 2000);  // the failed copy rolled back as a whole
+  const TableOutcome& charges = Outcome(*report, kCharges);
+  CHECK(charges.status == TableOutcome::Status::kFailed);
+  CHECK(charges.error.find("charges") != std::string::npos);
+  const TableOutcome& customers = Outcome(*report, "acme_warehouse.staging__us_west__shopify.customers");
+  CHECK(customers.status == TableOutcome::Status::kCopied);
+  CHECK(customers.rows_copied == 1);
+  CHECK(p.store().ListRuns()->back().status == "partial_failure");
+}
+
+TEST_CASE("a stored plan applies only while its watermarks are unchanged") {
+  Project p;
+  Plan plan = p.MakePlan();
+  REQUIRE(p.store().SavePlan(plan.plan_id, replication::PlanToJson(plan)).ok());
+  auto loaded = p.store().LoadPlan(plan.plan_id);
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->has_value());
+  auto parsed = replication::PlanFromJson(**loaded);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+  CHECK(parsed->plan_id == plan.plan_id);
+  CHECK(parsed->tables.size() == plan.tables.size());
+  CHECK(replication::VerifyPlanIsCurrent(*parsed, p.store()).ok());
+
+  REQUIRE(p.store().SetWatermark(kOrders, "2025-01-01T00:00:00Z").ok());
+  engine::Status stale = replication::VerifyPlanIsCurrent(*parsed, p.store());
+  CHECK(!stale.ok());
+  CHECK(stale.message().find(kOrders) != std::string::npos);
+  CHECK(stale.message().find("2025-01-01T00:00:00Z") != std::string::npos);
+
+  // A stored plan whose content was altered no longer matches its id.
+  std::string tampered = **loaded;
+  tampered.replace(tampered.find("\"full\""), 6, "\"incremental\"");
+  CHECK(replication::PlanFromJson(tampered).status().IsCorruption());
+}
+
+TEST_CASE("lost state: a target that exists re-derives its watermark instead of reloading") {
+  Project p;
+  p.Run();
+  REQUIRE(p.store().DeleteAllWatermarks().ok());
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T15:00:00Z');");
+  RunReport report = p.Run({.state_lost = true});
+  const TableOutcome& orders = Outcome(report, kOrders);
+  CHECK(orders.mode == CopyMode::kRederived);
+  CHECK(orders.rows_copied == 1);
+  CHECK(p.Count(kOrders) == 2001);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T15:00:00Z"));
+  // Without the flag, a missing watermark is a deliberate full refresh.
+  REQUIRE(p.store().DeleteWatermark(kOrders).ok());
+  CHECK(Outcome(p.Run(), kOrders).mode == CopyMode::kFull);
+  CHECK(p.Count(kOrders) == 2001);
+}
+
+TEST_CASE("anomalies: a truncated source is reported and the run still succeeds") {
+  Project p;
+  for (int i = 0; i < 3; ++i) CHECK(p.Run().anomalies.empty());
+  p.SourceSql("src__acme__us_west__shopify", "DELETE FROM orders WHERE id > 10;");
+  RunReport report = p.Run();
+  CHECK(report.status == "success");
+  REQUIRE(report.anomalies.size() == 1);
+  CHECK(report.anomalies[0].table == kOrders);
+  CHECK(report.anomalies[0].kind == replication::Anomaly::Kind::kDrop);
+  CHECK(report.anomalies[0].current_count == 10);
+  CHECK(report.anomalies[0].baseline_avg == doctest::Approx(2000.0));
+  // The row-count check sees the target still holding the old rows.
+  bool row_count_failed = false;
+  for (const auto& c : report.check_results) {
+    if (c.table == kOrders && c.check == "row_count") row_count_failed = !c.passed;
+  }
+  CHECK(row_count_failed);
+  CHECK(p.store().ListRuns()->back().anomalies == 1);
+}
+
+TEST_CASE("freshness flags a table whose newest row is older than the threshold") {
+  Project p;
+  p.clock_ = kNow + std::chrono::hours(48);
+  RunReport report = p.Run();
+  int stale = 0;
+  for (const auto& c : report.check_results) {
+    if (c.check == "freshness" && !c.passed) ++stale;
+  }
+  CHECK(stale == 4);
+}
+
+TEST_CASE("a stop request skips the remaining tables and ends the run as interrupted") {
+  Project p;
+  std::atomic<bool> stop{true};
+  RunReport report = p.Run({}, &stop);
+  CHECK(report.status == "interrupted");
+  CHECK(report.tables_copied() == 0);
+  for (const auto& t : report.tables) CHECK(t.status == TableOutcome::Status::kSkipped);
+  CHECK(!p.Watermark(kOrders).has_value());
+}
+
+}  // namespace
