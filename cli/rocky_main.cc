@@ -2,6 +2,7 @@
 // command added under the root accepts them.
 #include "app.h"
 #include "output.h"
+#include "replication_commands.h"
 #include "state_commands.h"
 
 namespace {
@@ -12,12 +13,13 @@ rocky::cli::CommandSpec RockyCommand() {
       .name = "rocky",
       .summary = "State management for incremental warehouse replication",
       .description =
-          "rocky keeps the state of incremental warehouse replication: the watermarks that let each\n"
-          "run copy only what changed, in a crash-safe single-file database.",
+          "rocky copies warehouse tables incrementally: each run copies only the rows newer than the\n"
+          "table's watermark, kept in a crash-safe single-file state database. Start with `rocky init`.",
       .flags = {FlagSpec{.name = "config", .value_name = "PATH", .help = "Configuration file"},
                 FlagSpec{.name = "state-path", .value_name = "PATH", .help = "State file (a rocky database)"},
                 rocky::cli::OutputFlag()},
-      .subcommands = {rocky::cli::StateCommand()},
+      .subcommands = {rocky::cli::InitCommand(), rocky::cli::PlanCommand(), rocky::cli::ApplyCommand(),
+                      rocky::cli::RunCommand(), rocky::cli::StateCommand()},
   };
 }
 

@@ -15,10 +15,11 @@
 #include <system_error>
 #include <vector>
 
+#include "command_support.h"
 #include "output.h"
+#include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
-#include "version.h"
 
 namespace rocky::cli {
 namespace {
@@ -27,63 +28,6 @@ using state::OpenMode;
 using state::StateStore;
 using state::Status;
 using state::StoreOptions;
-
-std::string StatePath(const Invocation& invocation) {
-  return std::string(invocation.Get("state-path").value_or(state::kDefaultStatePath));
-}
-
-// --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
-OutputFormat FormatOf(const Invocation& invocation) {
-  if (invocation.Has("output")) return OutputFormatOf(invocation);
-  return isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kJson;
-}
-
-int Fail(const CommandContext& ctx, std::string_view message) {
-  ctx.err << "rocky: " << message << '\n';
-  return kExitFailure;
-}
-
-int Fail(const CommandContext& ctx, const Status& status) { return Fail(ctx, status.message()); }
-
-// Refuses a command line that parsed but does not make sense, the same way the parser does.
-int Usage(const CommandContext& ctx, std::string_view message) {
-  ctx.err << "rocky: " << message << "\nRun '" << ChainName(ctx.invocation.chain) << " --help' for usage.\n";
-  return kExitUsage;
-}
-
-// Starts the JSON object every state command prints: {"version": ..., "command": ...}.
-JsonWriter BeginJson(std::string_view command) {
-  JsonWriter json;
-  json.BeginObject().Key("version").String(kVersion).Key("command").String(command);
-  return json;
-}
-
-bool FileExists(const std::string& path) {
-  std::error_code ec;
-  // Any other failure counts as existing, so that opening the file reports the real error.
-  return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
-}
-
-// `*` matches any run of characters (dots included), `?` any one character.
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 Status ValidateTableName(std::string_view table) {
   if (state::IsQualifiedTableName(table)) return Status::OK();
@@ -106,7 +50,7 @@ int RunShow(const CommandContext& ctx) {
   std::vector<state::Watermark> shown;
   const std::optional<std::string_view> pattern = inv.Get("table");
   for (state::Watermark& w : *watermarks) {
-    if (!pattern || GlobMatch(*pattern, w.table)) shown.push_back(std::move(w));
+    if (!pattern || replication::GlobMatch(*pattern, w.table)) shown.push_back(std::move(w));
   }
 
   if (FormatOf(inv) == OutputFormat::kJson) {
@@ -228,14 +172,16 @@ int RunHistory(const CommandContext& ctx) {
   auto entries = (*store)->CheckHistory(*table);
   if (!entries.ok()) return Fail(ctx, entries.status());
 
-  // The moving average at each entry is the mean of the stored counts up to it: what an anomaly check run at
-  // that point compared against.
-  std::vector<double> averages;
+  // What the anomaly check compares each count with: the mean of the counts BEFORE it (the current one is
+  // never part of its own baseline). The top-level moving_average is what the next run will be judged by.
+  std::vector<std::optional<double>> baselines;
   double sum = 0;
-  for (const state::CheckEntry& e : *entries) {
-    sum += static_cast<double>(e.count);
-    averages.push_back(sum / static_cast<double>(averages.size() + 1));
+  for (size_t i = 0; i < entries->size(); ++i) {
+    baselines.push_back(i == 0 ? std::nullopt : std::optional<double>(sum / static_cast<double>(i)));
+    sum += static_cast<double>((*entries)[i].count);
   }
+  const std::optional<double> next_baseline =
+      entries->empty() ? std::nullopt : std::optional<double>(sum / static_cast<double>(entries->size()));
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state history");
@@ -244,14 +190,19 @@ int RunHistory(const CommandContext& ctx) {
       json.BeginObject()
           .Key("count").UInt((*entries)[i].count)
           .Key("timestamp").String((*entries)[i].timestamp)
-          .Key("moving_average").Double(averages[i])
-          .EndObject();
+          .Key("baseline_avg");
+      if (baselines[i]) {
+        json.Double(*baselines[i]);
+      } else {
+        json.Null();
+      }
+      json.EndObject();
     }
     json.EndArray().Key("moving_average");
-    if (averages.empty()) {
-      json.Null();
+    if (next_baseline) {
+      json.Double(*next_baseline);
     } else {
-      json.Double(averages.back());
+      json.Null();
     }
     json.EndObject();
     ctx.out << json.str() << '\n';
@@ -261,17 +212,30 @@ int RunHistory(const CommandContext& ctx) {
     ctx.out << "No row-count history stored for " << *table << ".\n";
     return kExitOk;
   }
-  Table out({"timestamp", "count", "moving_average"});
+  auto fixed = [](double v) {
+    std::ostringstream text;
+    text.setf(std::ios::fixed);
+    text.precision(1);
+    text << v;
+    return text.str();
+  };
+  Table out({"timestamp", "count", "baseline_avg", "deviation"});
   out.SetAlign(1, Table::Align::kRight);
   out.SetAlign(2, Table::Align::kRight);
+  out.SetAlign(3, Table::Align::kRight);
   for (size_t i = 0; i < entries->size(); ++i) {
-    std::ostringstream avg;
-    avg.setf(std::ios::fixed);
-    avg.precision(1);
-    avg << averages[i];
-    out.AddRow({(*entries)[i].timestamp, std::to_string((*entries)[i].count), avg.str()});
+    const double count = static_cast<double>((*entries)[i].count);
+    std::string deviation = "-";
+    if (baselines[i] && *baselines[i] > 0) {
+      const double pct = (count - *baselines[i]) / *baselines[i] * 100.0;
+      deviation = (pct >= 0 ? "+" : "") + fixed(pct) + "%";
+    }
+    out.AddRow({(*entries)[i].timestamp, std::to_string((*entries)[i].count),
+                baselines[i] ? fixed(*baselines[i]) : "-", deviation});
   }
   ctx.out << out.Render();
+  ctx.out << "Moving average for the next run: " << fixed(*next_baseline) << " over " << entries->size()
+          << (entries->size() == 1 ? " run" : " runs") << ".\n";
   return kExitOk;
 }
 

@@ -14,81 +14,11 @@
 #include <sstream>
 #include <string>
 
+#include "program_runner.h"
+
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') FAIL(name << " is not set; run through scripts/test or meson test");
-  return value;
-}
-
-std::string Quote(const std::string& s) {
-  std::string quoted = "'";
-  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// A temporary working folder; `rocky` runs inside it so the default state path lands there.
-class Sandbox {
- public:
-  Sandbox() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-state-cli-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    dir_ = tmpl;
-  }
-  ~Sandbox() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  std::string File(const std::string& name) const { return dir_ + "/" + name; }
-
-  // Runs `rocky ARGS` (shell syntax) in the folder, stdout to a pipe (so not a terminal).
-  Run Rocky(const std::string& args) const {
-    const std::string binary = Env("ROCKY_BUILD_ROOT") + "/cli/rocky";
-    REQUIRE_MESSAGE(access(binary.c_str(), X_OK) == 0, binary << " is not an executable");
-    const std::string err_path = File(".stderr");
-    const std::string command = "cd " + Quote(dir_) + " && " + Quote(binary) + " " + args + " 2>" +
-                                Quote(err_path) + " </dev/null";
-    Run run;
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-    const int status = pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    run.err = ReadFile(err_path);
-    std::remove(err_path.c_str());
-    return run;
-  }
-
- private:
-  std::string dir_;
-};
-
-#define CHECK_RUN(run, code)                                                     \
-  do {                                                                           \
-    INFO("stdout:\n" << (run).out << "stderr:\n" << (run).err);                  \
-    CHECK((run).exit_code == (code));                                            \
-  } while (0)
+using namespace rocky::cli::testing;
 
 TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
   Sandbox box;
@@ -149,7 +79,7 @@ TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
 
 TEST_CASE("rocky state show on a missing file: JSON with null schema_version_on_disk") {
   Sandbox box;
-  Run run = box.Rocky("--state-path " + Quote(box.File("nothing-here.redb")) + " state show --output json");
+  Run run = box.Rocky("--state-path " + ShellQuote(box.File("nothing-here.redb")) + " state show --output json");
   CHECK_RUN(run, 0);
   CHECK(Contains(run.out, "\"schema_version_on_disk\":null"));
   CHECK(Contains(run.out, "\"watermarks\":[]"));
@@ -158,24 +88,24 @@ TEST_CASE("rocky state show on a missing file: JSON with null schema_version_on_
 TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --all needs --yes") {
   Sandbox box;
   const std::string path = box.File("s.redb");
-  Run missing_file = box.Rocky("state delete --table a.b.c --state-path " + Quote(path));
+  Run missing_file = box.Rocky("state delete --table a.b.c --state-path " + ShellQuote(path));
   CHECK_RUN(missing_file, 1);
   CHECK(Contains(missing_file.err, "no watermark stored for table 'a.b.c'"));
   CHECK(!std::filesystem::exists(path));
 
-  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + Quote(path)), 0);
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + ShellQuote(path)), 0);
   const std::string before = ReadFile(path);
-  Run missing = box.Rocky("state delete --table a.b.x --state-path " + Quote(path));
+  Run missing = box.Rocky("state delete --table a.b.x --state-path " + ShellQuote(path));
   CHECK_RUN(missing, 1);
   CHECK(missing.err == "rocky: no watermark stored for table 'a.b.x'\n");
   CHECK(ReadFile(path) == before);
 
-  Run all = box.Rocky("state delete --all --state-path " + Quote(path));
+  Run all = box.Rocky("state delete --all --state-path " + ShellQuote(path));
   CHECK_RUN(all, 2);
   CHECK(Contains(all.err, "--yes"));
   CHECK(ReadFile(path) == before);
-  CHECK_RUN(box.Rocky("state delete --all --yes --state-path " + Quote(path)), 0);
-  CHECK(Contains(box.Rocky("--output table state --state-path " + Quote(path)).out, "No watermarks stored."));
+  CHECK_RUN(box.Rocky("state delete --all --yes --state-path " + ShellQuote(path)), 0);
+  CHECK(Contains(box.Rocky("--output table state --state-path " + ShellQuote(path)).out, "No watermarks stored."));
 }
 
 TEST_CASE("rocky state set: invalid timestamp or table name fails without touching the file") {
@@ -194,7 +124,7 @@ TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail wit
   Sandbox box;
   std::filesystem::create_directory(box.File("adir"));
   for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state export"}) {
-    Run run = box.Rocky(std::string(command) + " --state-path " + Quote(box.File("adir")));
+    Run run = box.Rocky(std::string(command) + " --state-path " + ShellQuote(box.File("adir")));
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, "is a directory"));
     CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
@@ -202,7 +132,7 @@ TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail wit
   const std::string garbage = box.File("garbage.redb");
   { std::ofstream(garbage, std::ios::binary) << std::string(8192, 'g'); }
   for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state history --table a.b.c"}) {
-    Run run = box.Rocky(std::string(command) + " --state-path " + Quote(garbage));
+    Run run = box.Rocky(std::string(command) + " --state-path " + ShellQuote(garbage));
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, "garbage.redb"));
     CHECK(Contains(run.err, "corrupt or not a rocky state file"));

@@ -1,0 +1,425 @@
+#include "replication_commands.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <string>
+
+#include "command_support.h"
+#include "output.h"
+#include "rocky/replication/plan.h"
+#include "rocky/replication/runner.h"
+#include "rocky/state/store.h"
+#include "rocky/warehouse/sample_warehouse.h"
+#include "rocky/warehouse/sqlite_warehouse.h"
+
+namespace rocky::cli {
+namespace {
+
+using engine::Result;
+using engine::Status;
+using replication::Plan;
+using replication::RunReport;
+using replication::TableOutcome;
+
+// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+constexpr int kExitInterrupted = 130;
+
+// Set by SIGINT/SIGTERM while a run is going; the runner polls it between tables so the table being copied
+// commits or rolls back as a whole and its watermark stays consistent.
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
+
+// Installs the handlers for the lifetime of a run and restores the previous ones afterwards.
+class StopSignalScope {
+ public:
+  StopSignalScope() {
+    g_stop_requested.store(false);
+    struct sigaction action {};
+    action.sa_handler = OnStopSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+// What plan, apply and run all need open: the configuration, the warehouse and the state file (for writing:
+// plans are saved into it, runs advance its watermarks).
+struct Session {
+  config::Config config;
+  std::unique_ptr<warehouse::Warehouse> warehouse;
+  std::unique_ptr<state::StateStore> store;
+};
+
+Result<Session> OpenSession(const Invocation& inv) {
+  Session session;
+  ROCKY_ASSIGN_OR_RETURN(session.config, LoadConfig(inv));
+  if (session.config.adapter.type != "sqlite") {
+    return Status::NotSupported("adapter type '" + session.config.adapter.type + "' in " +
+                                session.config.source_path + " is not supported (only sqlite)");
+  }
+  ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenSqliteWarehouse(session.config.adapter.path));
+  ROCKY_ASSIGN_OR_RETURN(session.store,
+                         state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
+  return session;
+}
+
+replication::PlanOptions PlanOptionsOf(const Invocation& inv) {
+  return replication::PlanOptions{.table_pattern = std::string(inv.Get("table").value_or(""))};
+}
+
+void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
+  json.Key(key);
+  if (value) {
+    json.String(*value);
+  } else {
+    json.Null();
+  }
+}
+
+std::string OrNone(const std::optional<std::string>& value) { return value ? *value : "-"; }
+
+std::string Grouped(uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (size_t i = digits.size(); i > 3; i -= 3) digits.insert(i - 3, ",");
+  return digits;
+}
+
+void WritePlanTables(JsonWriter& json, const Plan& plan) {
+  json.Key("tables").BeginArray();
+  for (const replication::TablePlan& t : plan.tables) {
+    json.BeginObject()
+        .Key("pipeline").String(t.pipeline)
+        .Key("source").String(t.source.Qualified())
+        .Key("target").String(t.target.Qualified())
+        .Key("mode").String(replication::ToString(t.mode));
+    WriteOptional(json, "watermark", t.state_watermark);
+    WriteOptional(json, "start_from", t.start_watermark);
+    json.Key("sql").String(t.sql).EndObject();
+  }
+  json.EndArray();
+}
+
+int PrintPlan(const CommandContext& ctx, const Plan& plan) {
+  if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("plan");
+    json.Key("plan_id").String(plan.plan_id);
+    WritePlanTables(json, plan);
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+    return kExitOk;
+  }
+  if (plan.tables.empty()) {
+    ctx.out << "No source tables match the pipelines in the configuration.\n";
+  } else {
+    Table table({"target", "mode", "start_from", "source"});
+    for (const replication::TablePlan& t : plan.tables) {
+      table.AddRow({t.target.Qualified(), std::string(replication::ToString(t.mode)), OrNone(t.start_watermark),
+                    t.source.Qualified()});
+    }
+    ctx.out << table.Render() << '\n';
+    for (const replication::TablePlan& t : plan.tables) ctx.out << t.target.Qualified() << ":\n  " << t.sql << "\n";
+    ctx.out << '\n';
+  }
+  ctx.out << "Plan " << plan.plan_id << " (" << plan.tables.size() << (plan.tables.size() == 1 ? " table" : " tables")
+          << "); apply it with: rocky apply " << plan.plan_id << '\n';
+  return kExitOk;
+}
+
+void WriteReportJson(JsonWriter& json, const RunReport& report) {
+  json.Key("run_id").String(report.run_id)
+      .Key("plan_id").String(report.plan_id)
+      .Key("status").String(report.status)
+      .Key("started_at").String(report.started_at)
+      .Key("finished_at").String(report.finished_at)
+      .Key("tables_copied").UInt(report.tables_copied());
+  json.Key("tables_failed").BeginArray();
+  for (const TableOutcome& t : report.tables) {
+    if (t.status == TableOutcome::Status::kFailed) {
+      json.BeginObject().Key("table").String(t.target).Key("error").String(t.error).EndObject();
+    }
+  }
+  json.EndArray();
+  json.Key("tables").BeginArray();
+  for (const TableOutcome& t : report.tables) {
+    json.BeginObject()
+        .Key("table").String(t.target)
+        .Key("source").String(t.source)
+        .Key("pipeline").String(t.pipeline)
+        .Key("status").String(replication::ToString(t.status))
+        .Key("mode").String(replication::ToString(t.mode))
+        .Key("rows_copied").UInt(t.rows_copied);
+    WriteOptional(json, "watermark_before", t.watermark_before);
+    WriteOptional(json, "watermark_after", t.watermark_after);
+    if (!t.error.empty()) json.Key("error").String(t.error);
+    json.Key("duration_ms").Int(t.duration_ms).EndObject();
+  }
+  json.EndArray();
+  json.Key("check_results").BeginArray();
+  for (const replication::CheckResult& c : report.check_results) {
+    json.BeginObject()
+        .Key("table").String(c.table)
+        .Key("check").String(c.check)
+        .Key("passed").Bool(c.passed)
+        .Key("detail").String(c.detail)
+        .EndObject();
+  }
+  json.EndArray();
+  json.Key("anomalies").BeginArray();
+  for (const replication::Anomaly& a : report.anomalies) {
+    json.BeginObject()
+        .Key("table").String(a.table)
+        .Key("kind").String(replication::ToString(a.kind))
+        .Key("current_count").UInt(a.current_count)
+        .Key("baseline_avg").Double(a.baseline_avg)
+        .Key("deviation_pct").Double(a.deviation_pct)
+        .Key("reason").String(a.reason)
+        .EndObject();
+  }
+  json.EndArray();
+  json.Key("duration_ms").Int(report.duration_ms);
+}
+
+int PrintReport(const CommandContext& ctx, std::string_view command, const RunReport& report) {
+  if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson(command);
+    WriteReportJson(json, report);
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+  } else {
+    uint64_t rows = 0;
+    Table table({"table", "status", "mode", "rows", "watermark_before", "watermark_after"});
+    table.SetAlign(3, Table::Align::kRight);
+    for (const TableOutcome& t : report.tables) {
+      rows += t.rows_copied;
+      table.AddRow({t.target, std::string(replication::ToString(t.status)), std::string(replication::ToString(t.mode)),
+                    Grouped(t.rows_copied), OrNone(t.watermark_before), OrNone(t.watermark_after)});
+    }
+    if (!report.tables.empty()) ctx.out << table.Render();
+    for (const TableOutcome& t : report.tables) {
+      if (t.status == TableOutcome::Status::kFailed) ctx.out << "FAILED " << t.target << ": " << t.error << '\n';
+    }
+    for (const TableOutcome& t : report.tables) {
+      if (t.mode == replication::CopyMode::kRederived && t.status == TableOutcome::Status::kCopied) {
+        ctx.out << "Re-derived the watermark of " << t.target
+                << " from the target (the state was lost), instead of reloading it.\n";
+      }
+    }
+    for (const replication::CheckResult& c : report.check_results) {
+      if (!c.passed) ctx.out << "CHECK " << c.check << " " << c.table << ": " << c.detail << '\n';
+    }
+    for (const replication::Anomaly& a : report.anomalies) {
+      ctx.out << "ANOMALY " << a.table << ": " << a.reason << '\n';
+    }
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(report.duration_ms) / 1000.0);
+    ctx.out << "Run " << report.run_id << ": " << report.status << ", " << report.tables_copied() << " copied, "
+            << report.tables_failed() << " failed, " << Grouped(rows) << " rows in " << seconds << " s (plan "
+            << report.plan_id << ").\n";
+  }
+  if (report.status == "interrupted") return kExitInterrupted;
+  return report.tables_failed() > 0 ? kExitFailure : kExitOk;
+}
+
+// Applies a plan with Ctrl-C handling and, on a terminal, a progress line per table on stderr.
+int Execute(const CommandContext& ctx, std::string_view command, Session& session, const Plan& plan) {
+  StopSignalScope signals;
+  replication::RunOptions options;
+  options.stop = &g_stop_requested;
+  const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
+  if (progress) {
+    options.on_table_done = [&ctx](const TableOutcome& t, size_t done, size_t total) {
+      ctx.err << "[" << done << "/" << total << "] " << t.target << ": " << replication::ToString(t.status) << ", "
+              << Grouped(t.rows_copied) << " rows\n";
+    };
+  }
+  auto report = replication::ApplyPlan(plan, session.config, *session.warehouse, *session.store, options);
+  if (!report.ok()) return Fail(ctx, report.status());
+  return PrintReport(ctx, command, *report);
+}
+
+int RunPlan(const CommandContext& ctx) {
+  auto session = OpenSession(ctx.invocation);
+  if (!session.ok()) return Fail(ctx, session.status());
+  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store, PlanOptionsOf(ctx.invocation));
+  if (!plan.ok()) return Fail(ctx, plan.status());
+  if (Status s = session->store->SavePlan(plan->plan_id, replication::PlanToJson(*plan)); !s.ok()) return Fail(ctx, s);
+  return PrintPlan(ctx, *plan);
+}
+
+int RunApply(const CommandContext& ctx) {
+  const std::string& plan_id = ctx.invocation.positionals.at(0);
+  auto session = OpenSession(ctx.invocation);
+  if (!session.ok()) return Fail(ctx, session.status());
+  auto stored = session->store->LoadPlan(plan_id);
+  if (!stored.ok()) return Fail(ctx, stored.status());
+  if (!*stored) {
+    return Fail(ctx, "no plan with id '" + plan_id + "' in state file '" + StatePath(ctx.invocation) +
+                         "' (plans are kept by 'rocky plan'; only the newest " +
+                         std::to_string(state::kMaxStoredPlans) + " are kept)");
+  }
+  auto plan = replication::PlanFromJson(**stored);
+  if (!plan.ok()) return Fail(ctx, plan.status());
+  if (Status s = replication::VerifyPlanIsCurrent(*plan, *session->store); !s.ok()) return Fail(ctx, s);
+  return Execute(ctx, "apply", *session, *plan);
+}
+
+int RunRun(const CommandContext& ctx) {
+  auto session = OpenSession(ctx.invocation);
+  if (!session.ok()) return Fail(ctx, session.status());
+  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store, PlanOptionsOf(ctx.invocation));
+  if (!plan.ok()) return Fail(ctx, plan.status());
+  return Execute(ctx, "run", *session, *plan);
+}
+
+// The rocky.toml `rocky init` writes: the sample warehouse's pipeline, with checks on.
+constexpr std::string_view kSampleConfig = R"(# rocky.toml written by `rocky init`: replicate the sample warehouse's source schemas
+# (fivetran_catalog.src__<tenant>__<regions...>__<source>) into <tenant>_warehouse.staging__<regions>__<source>.
+
+[adapter]
+type = "sqlite"
+path = "warehouse"           # one SQLite file per catalog+schema: warehouse/<catalog>/<schema>.sqlite
+
+[state]
+backend = "local"            # the state file is --state-path (default .rocky-state.redb)
+
+[pipeline.bronze]
+type = "replication"
+timestamp_column = "_fivetran_synced"
+metadata_columns = [{ name = "_loaded_by", type = "STRING", value = "NULL" }]
+
+[pipeline.bronze.source]
+catalog = "fivetran_catalog"
+schema_pattern = { prefix = "src__", separator = "__", components = ["tenant", "regions...", "source"] }
+
+[pipeline.bronze.target]
+catalog_template = "{tenant}_warehouse"
+schema_template = "staging__{regions}__{source}"
+
+[pipeline.bronze.checks]
+enabled = true
+row_count = true
+freshness = { threshold_seconds = 86400 }
+anomaly_threshold_pct = 50
+)";
+
+int RunInit(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const std::string config_path = ConfigPath(inv);
+  const bool force = inv.Has("force");
+  if (FileExists(config_path) && !force) {
+    return Fail(ctx, "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
+  }
+  const std::filesystem::path base = std::filesystem::path(config_path).parent_path();
+  const std::string warehouse_dir = (base / "warehouse").string();
+  std::error_code ec;
+  if (!base.empty()) std::filesystem::create_directories(base, ec);
+  if (ec) return Fail(ctx, "cannot create the folder '" + base.string() + "': " + ec.message());
+
+  auto summary = warehouse::CreateSampleWarehouse(warehouse_dir, force);
+  if (!summary.ok()) return Fail(ctx, summary.status());
+  {
+    const std::string tmp = config_path + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << kSampleConfig;
+    out.close();
+    if (!out) return Fail(ctx, "cannot write '" + tmp + "'");
+    std::filesystem::rename(tmp, config_path, ec);
+    if (ec) return Fail(ctx, "cannot write '" + config_path + "': " + ec.message());
+  }
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("init");
+    json.Key("config").String(config_path).Key("warehouse").String(warehouse_dir).Key("source_tables").BeginArray();
+    for (const auto& t : summary->tables) {
+      json.BeginObject().Key("table").String(t.table.Qualified()).Key("rows").UInt(t.rows).EndObject();
+    }
+    json.EndArray().EndObject();
+    ctx.out << json.str() << '\n';
+    return kExitOk;
+  }
+  ctx.out << "Wrote " << config_path << " and a sample warehouse in " << warehouse_dir << ":\n";
+  Table table({"source table", "rows"});
+  table.SetAlign(1, Table::Align::kRight);
+  for (const auto& t : summary->tables) table.AddRow({t.table.Qualified(), Grouped(t.rows)});
+  ctx.out << table.Render(2) << "Next: rocky plan, then rocky run.\n";
+  return kExitOk;
+}
+
+FlagSpec TablePatternFlag() {
+  return FlagSpec{.name = "table",
+                  .value_name = "PATTERN",
+                  .help = "Only target tables matching PATTERN (catalog.schema.table; * matches anything)"};
+}
+
+}  // namespace
+
+CommandSpec PlanCommand() {
+  return CommandSpec{
+      .name = "plan",
+      .summary = "Show what a run would copy, and save the plan",
+      .description =
+          "Discover the source tables of every pipeline in rocky.toml and decide, per target table, a full\n"
+          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL.\n"
+          "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`.",
+      .flags = {TablePatternFlag()},
+      .handler = RunPlan,
+  };
+}
+
+CommandSpec ApplyCommand() {
+  return CommandSpec{
+      .name = "apply",
+      .summary = "Run a saved plan",
+      .description =
+          "Run the plan `rocky plan` saved under PLAN_ID. Refused when a watermark it was planned from has\n"
+          "changed since (run `rocky plan` again). Exit code 1 when any table failed, 130 when interrupted.",
+      .positionals = {PositionalSpec{.name = "PLAN_ID", .help = "The plan_id printed by rocky plan"}},
+      .handler = RunApply,
+  };
+}
+
+CommandSpec RunCommand() {
+  return CommandSpec{
+      .name = "run",
+      .summary = "Plan and apply in one step",
+      .description =
+          "Copy every source table to its target: a full refresh without a watermark, else only the rows\n"
+          "above it; then advance each watermark to the largest timestamp in the target, record row counts\n"
+          "and run the configured checks. A failed table keeps its watermark and the others go on.\n"
+          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.",
+      .flags = {TablePatternFlag()},
+      .handler = RunRun,
+  };
+}
+
+CommandSpec InitCommand() {
+  return CommandSpec{
+      .name = "init",
+      .summary = "Write a sample rocky.toml and warehouse",
+      .description =
+          "Write a working rocky.toml (at --config, default ./rocky.toml) and, beside it, a sample SQLite\n"
+          "warehouse with a few source schemas and tables, so `rocky run` works with nothing else.",
+      .flags = {FlagSpec{.name = "force", .help = "Overwrite an existing rocky.toml and sample warehouse"}},
+      .handler = RunInit,
+  };
+}
+
+}  // namespace rocky::cli

@@ -1,0 +1,268 @@
+// End to end: `rocky init`, `plan`, `apply`, `run` as a user types them, on the sample SQLite warehouse, in
+// a temporary folder; including the failure paths (bad rocky.toml, unknown plan, stale plan, locked state,
+// missing source table) and runs killed at random instants.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "program_runner.h"
+#include "rocky/state/store.h"
+
+namespace {
+
+using namespace rocky::cli::testing;
+
+constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders";
+
+// Runs SQL on a warehouse schema file inside the sandbox; returns the first column of the last row, if any.
+std::string Sql(const Sandbox& box, const std::string& catalog_schema_file, const std::string& sql) {
+  const std::string file = box.File("warehouse/" + catalog_schema_file);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  std::string last;
+  char* error = nullptr;
+  const int rc = sqlite3_exec(
+      db, sql.c_str(),
+      [](void* out, int columns, char** values, char**) {
+        if (columns > 0) *static_cast<std::string*>(out) = values[0] != nullptr ? values[0] : "NULL";
+        return 0;
+      },
+      &last, &error);
+  INFO(sql << ": " << (error != nullptr ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+  return last;
+}
+
+const std::string kShopify = "fivetran_catalog/src__acme__us_west__shopify.sqlite";
+const std::string kShopifyTarget = "acme_warehouse/staging__us_west__shopify.sqlite";
+
+simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
+  simdjson::dom::element doc;
+  const auto error = parser.parse(text).get(doc);
+  REQUIRE_MESSAGE(error == simdjson::SUCCESS, "not JSON: " << text);
+  return doc;
+}
+
+TEST_CASE("init, plan, apply, run: full refresh, then only the new rows") {
+  Sandbox box;
+  Run init = box.Rocky("init --output table");
+  CHECK_RUN(init, 0);
+  CHECK(Contains(init.out, "fivetran_catalog.src__acme__us_west__shopify.orders"));
+  CHECK(std::filesystem::exists(box.File("rocky.toml")));
+  CHECK(std::filesystem::exists(box.File("warehouse/" + kShopify)));
+  Run again = box.Rocky("init");
+  CHECK_RUN(again, 1);
+  CHECK(Contains(again.err, "already exists"));
+  CHECK_RUN(box.Rocky("init --force --output table"), 0);
+
+  // plan --output json | jq -r .plan_id; apply "$plan_id"
+  Run plan = box.Rocky("plan --output json");
+  CHECK_RUN(plan, 0);
+  simdjson::dom::parser parser;
+  auto doc = ParseJson(parser, plan.out);
+  std::string_view plan_id;
+  REQUIRE(doc["plan_id"].get_string().get(plan_id) == simdjson::SUCCESS);
+  CHECK(plan_id.size() == 32);
+  simdjson::dom::array tables;
+  REQUIRE(doc["tables"].get_array().get(tables) == simdjson::SUCCESS);
+  CHECK(tables.size() == 4);
+  for (auto t : tables) {
+    CHECK(std::string_view(t["mode"].get_string().value()) == "full");
+    CHECK(!std::string_view(t["sql"].get_string().value()).empty());
+  }
+  const std::string id(plan_id);
+
+  Run apply = box.Rocky("apply " + id + " --output json");
+  CHECK_RUN(apply, 0);
+  simdjson::dom::parser parser2;
+  auto report = ParseJson(parser2, apply.out);
+  CHECK(std::string_view(report["command"].get_string().value()) == "apply");
+  CHECK(std::string_view(report["status"].get_string().value()) == "success");
+  CHECK(std::string_view(report["plan_id"].get_string().value()) == id);
+  CHECK(report["tables_copied"].get_uint64().value() == 4);
+  CHECK(report["tables_failed"].get_array().value().size() == 0);
+  CHECK(report["anomalies"].get_array().value().size() == 0);
+  CHECK(report["check_results"].get_array().value().size() > 0);
+  CHECK(report["duration_ms"].get_int64().value() >= 0);
+  CHECK(Sql(box, kShopifyTarget, "SELECT count(*) FROM orders") == "2000");
+
+  // The same plan again is refused: the watermarks it was built on have moved.
+  Run stale = box.Rocky("apply " + id);
+  CHECK_RUN(stale, 1);
+  CHECK(Contains(stale.err, "out of date"));
+  Run unknown = box.Rocky("apply 0123456789abcdef0123456789abcdef");
+  CHECK_RUN(unknown, 1);
+  CHECK(Contains(unknown.err, "no plan with id '0123456789abcdef0123456789abcdef'"));
+  CHECK_RUN(box.Rocky("apply"), 2);
+
+  // New rows in the source: the next run copies exactly those.
+  Sql(box, kShopify,
+      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
+      "(5001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (5002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+  Run incremental = box.Rocky("run --output table");
+  CHECK_RUN(incremental, 0);
+  CHECK(Contains(incremental.out, "success, 4 copied, 0 failed, 2 rows"));
+  CHECK(Contains(incremental.out, "incremental"));
+  CHECK(Sql(box, kShopifyTarget, "SELECT count(*) FROM orders") == "2002");
+
+  Run state = box.Rocky("state --output table");
+  CHECK_RUN(state, 0);
+  CHECK(Contains(state.out, kOrders));
+
+  // Progress lines only go to a terminal; a pipe gets just the report.
+  Run json = box.Rocky("run --table 'acme_warehouse.*'");
+  CHECK_RUN(json, 0);
+  CHECK(json.err.empty());
+  simdjson::dom::parser parser3;
+  CHECK(ParseJson(parser3, json.out)["tables"].get_array().value().size() == 3);
+}
+
+TEST_CASE("bad or missing rocky.toml: one clear line, exit 1, nothing written") {
+  Sandbox box;
+  Run missing = box.Rocky("run");
+  CHECK_RUN(missing, 1);
+  CHECK(Contains(missing.err, "rocky.toml"));
+  CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));
+
+  WriteFile(box.File("bad.toml"), "[state]\nbackend = \"local\"\nbakend = 3\n");
+  Run bad = box.Rocky("--config bad.toml plan");
+  CHECK_RUN(bad, 1);
+  CHECK(Contains(bad.err, "bad.toml:3:"));
+  CHECK(Contains(bad.err, "bakend"));
+  CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));
+
+  WriteFile(box.File("syntax.toml"), "[state\n");
+  Run syntax = box.Rocky("plan --config syntax.toml");
+  CHECK_RUN(syntax, 1);
+  CHECK(Contains(syntax.err, "syntax.toml:1:"));
+}
+
+TEST_CASE("a missing source table fails that table only; a locked state file is a clear error") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  Run plan = box.Rocky("plan --output json");
+  CHECK_RUN(plan, 0);
+  simdjson::dom::parser parser;
+  const std::string id(ParseJson(parser, plan.out)["plan_id"].get_string().value());
+  Sql(box, "fivetran_catalog/src__acme__eu_central__stripe.sqlite", "DROP TABLE charges");
+  Run apply = box.Rocky("apply " + id + " --output json");
+  CHECK_RUN(apply, 1);
+  simdjson::dom::parser parser2;
+  auto report = ParseJson(parser2, apply.out);
+  CHECK(std::string_view(report["status"].get_string().value()) == "partial_failure");
+  CHECK(report["tables_copied"].get_uint64().value() == 3);
+  auto failed = report["tables_failed"].get_array().value();
+  REQUIRE(failed.size() == 1);
+  CHECK(std::string_view(failed.at(0)["table"].get_string().value()) ==
+        "acme_warehouse.staging__eu_central__stripe.charges");
+  CHECK(Contains(std::string(failed.at(0)["error"].get_string().value()), "charges"));
+
+  // Another process holds the state file for writing: rocky waits briefly, then names it.
+  auto holder = rocky::state::StateStore::Open(box.File(".rocky-state.redb"),
+                                               rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
+  REQUIRE(holder.ok());
+  Run locked = box.Rocky("run");
+  CHECK_RUN(locked, 1);
+  CHECK(Contains(locked.err, "in use by another rocky"));
+  CHECK(Contains(locked.err, std::to_string(getpid())));
+}
+
+// Starts `rocky run` in the sandbox with output discarded; returns its pid.
+pid_t StartRun(const Sandbox& box) {
+  const std::string binary = ProgramPath("rocky");
+  std::fflush(nullptr);  // nothing buffered in this process may be written twice by the child
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (chdir(box.dir().c_str()) != 0) _exit(127);
+    const int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd < 0 || dup2(null_fd, STDOUT_FILENO) < 0 || dup2(null_fd, STDERR_FILENO) < 0) _exit(127);
+    execl(binary.c_str(), binary.c_str(), "run", "--output", "json", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Every target holds exactly its source's rows: same count, same ids, no id twice.
+void CheckTargetsMatchSources(const Sandbox& box) {
+  struct Pair {
+    std::string source_file, target_file, table;
+  };
+  const std::vector<Pair> pairs = {
+      {kShopify, kShopifyTarget, "orders"},
+      {kShopify, kShopifyTarget, "customers"},
+      {"fivetran_catalog/src__acme__eu_central__stripe.sqlite", "acme_warehouse/staging__eu_central__stripe.sqlite",
+       "charges"},
+      {"fivetran_catalog/src__globex__us_east__shopify.sqlite", "globex_warehouse/staging__us_east__shopify.sqlite",
+       "orders"},
+  };
+  for (const Pair& p : pairs) {
+    INFO(p.target_file << " " << p.table);
+    const std::string q = "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || total(id) FROM " + p.table;
+    const std::string source = Sql(box, p.source_file, q);
+    const std::string target = Sql(box, p.target_file, q);
+    CHECK(source == target);
+  }
+}
+
+TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then run again: no row lost or doubled") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  // Enough rows that a run takes long enough to be killed in the middle of a copy.
+  Sql(box, kShopify,
+      "WITH RECURSIVE n(i) AS (SELECT 3000 UNION ALL SELECT i + 1 FROM n WHERE i < 150000) "
+      "INSERT INTO orders SELECT i, i % 500, i / 100.0, "
+      "strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || (i * 10) || ' seconds') FROM n");
+  std::mt19937 rng(12345);
+  int64_t next_id = 200000;
+  int killed_mid_run = 0;
+  for (int round = 0; round < 12; ++round) {
+    // Rows keep arriving between runs, newer than everything before (as a connector writes them).
+    Sql(box, kShopify,
+        "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(next_id) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
+            std::to_string(next_id + 20000) + ") INSERT INTO orders SELECT i, i % 500, 1.0, " +
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (" + std::to_string(round) + " * 100000 + i - " +
+            std::to_string(next_id) + ") || ' seconds') FROM n");
+    next_id += 20001;
+    const pid_t pid = StartRun(box);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
+    const int signal = round % 3 == 2 ? SIGINT : SIGKILL;
+    kill(pid, signal);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++killed_mid_run;
+    if (signal == SIGINT && WIFEXITED(status)) {
+      // Ctrl-C stops cleanly: 130 after skipping the remaining tables, or 0 if it had just finished.
+      CHECK_MESSAGE((WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 0), "exit " << WEXITSTATUS(status));
+    }
+    // Every other round, run again right away: the targets must match the sources exactly. The other rounds
+    // pile a second kill on top of the first before recovering.
+    if (round % 2 == 1) {
+      CHECK_RUN(box.Rocky("run --output table"), 0);
+      CheckTargetsMatchSources(box);
+    }
+  }
+  CHECK(killed_mid_run > 0);
+  CHECK_RUN(box.Rocky("run --output table"), 0);
+  CheckTargetsMatchSources(box);
+  // The state file is intact after all those kills.
+  Run inspect = box.Program("rocky-inspect", ".rocky-state.redb");
+  CHECK_RUN(inspect, 0);
+}
+
+}  // namespace
