@@ -223,11 +223,19 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
                 << " from the target (the state was lost), instead of reloading it.\n";
       }
     }
+    size_t checks_failed = 0;
     for (const replication::CheckResult& c : report.check_results) {
-      if (!c.passed) ctx.out << "CHECK " << c.check << " " << c.table << ": " << c.detail << '\n';
+      if (c.passed) continue;
+      ++checks_failed;
+      ctx.out << "CHECK " << c.check << " " << c.table << ": " << c.detail << '\n';
     }
     for (const replication::Anomaly& a : report.anomalies) {
       ctx.out << "ANOMALY " << a.table << ": " << a.reason << '\n';
+    }
+    if (!report.check_results.empty()) {
+      ctx.out << "Checks: " << report.check_results.size() - checks_failed << " passed, " << checks_failed
+              << " failed; " << report.anomalies.size() << (report.anomalies.size() == 1 ? " anomaly" : " anomalies")
+              << ".\n";
     }
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(report.duration_ms) / 1000.0);
