@@ -23,6 +23,16 @@ engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
   return config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
 }
 
+CommandHandler ValidatingConfigIfPresent(CommandHandler handler) {
+  return [handler = std::move(handler)](const CommandContext& ctx) {
+    if (ctx.invocation.Has("config") || FileExists(std::string(config::kDefaultConfigPath))) {
+      auto loaded = LoadConfig(ctx.invocation);
+      if (!loaded.ok()) return Fail(ctx, loaded.status());
+    }
+    return handler(ctx);
+  };
+}
+
 OutputFormat FormatOf(const Invocation& invocation) {
   if (invocation.Has("output")) return OutputFormatOf(invocation);
   return isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kJson;

@@ -19,6 +19,12 @@ std::string ConfigPath(const Invocation& invocation);
 // Loads and validates --config with the process environment; errors name the file, line and column.
 engine::Result<config::Config> LoadConfig(const Invocation& invocation);
 
+// Wraps a handler that can work without rocky.toml (the state commands on a local file) so that a
+// configuration that IS there is still loaded and validated first: an explicit --config, or rocky.toml in the
+// working directory. A broken one fails the command with its file:line:col error instead of being ignored
+// (it decides, e.g., which backend holds the state).
+CommandHandler ValidatingConfigIfPresent(CommandHandler handler);
+
 // --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
 OutputFormat FormatOf(const Invocation& invocation);
 

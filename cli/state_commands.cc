@@ -321,7 +321,7 @@ CommandSpec StateCommand() {
       .summary = "Show stored watermarks (the default)",
       .description = show_description,
       .flags = {PatternFlag()},
-      .handler = RunShow,
+      .handler = ValidatingConfigIfPresent(RunShow),
   };
   CommandSpec set{
       .name = "set",
@@ -331,7 +331,7 @@ CommandSpec StateCommand() {
           "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
       .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
                 FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"}},
-      .handler = RunSet,
+      .handler = ValidatingConfigIfPresent(RunSet),
   };
   CommandSpec del{
       .name = "delete",
@@ -342,20 +342,20 @@ CommandSpec StateCommand() {
       .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
                 FlagSpec{.name = "all", .help = "Delete every watermark (needs --yes)"},
                 FlagSpec{.name = "yes", .help = "Confirm --all"}},
-      .handler = RunDelete,
+      .handler = ValidatingConfigIfPresent(RunDelete),
   };
   CommandSpec history{
       .name = "history",
       .summary = "Show a table's row-count history and moving average",
       .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"}},
-      .handler = RunHistory,
+      .handler = ValidatingConfigIfPresent(RunHistory),
   };
   CommandSpec export_command{
       .name = "export",
       .summary = "Write the whole state as JSON",
       .description = "Write the whole state (watermarks, check history, run history, schema version) as JSON.",
       .positionals = {PositionalSpec{.name = "FILE", .help = "Where to write (default: stdout)", .required = false}},
-      .handler = RunExport,
+      .handler = ValidatingConfigIfPresent(RunExport),
   };
   CommandSpec import_command{
       .name = "import",
@@ -364,7 +364,7 @@ CommandSpec StateCommand() {
           "Replace the whole state with a file written by `rocky state export`. Everything is validated\n"
           "first and written in one transaction: on any error the state file is unchanged.",
       .positionals = {PositionalSpec{.name = "FILE", .help = "An export (- for stdin)"}},
-      .handler = RunImport,
+      .handler = ValidatingConfigIfPresent(RunImport),
   };
   return CommandSpec{
       .name = "state",
@@ -374,7 +374,7 @@ CommandSpec StateCommand() {
           "Without a command, shows every watermark.",
       .flags = {PatternFlag()},
       .subcommands = {show, set, del, history, export_command, import_command},
-      .handler = RunShow,
+      .handler = ValidatingConfigIfPresent(RunShow),
   };
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "program_runner.h"
+#include "rocky/state/store.h"
 
 namespace {
 
@@ -173,6 +174,58 @@ TEST_CASE("rocky state history prints counts and the moving average; --help work
     CHECK_RUN(help, 0);
     CHECK(Contains(help.out, "Usage: rocky " + std::string(command)));
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("rocky state: a locked state file and an unreachable path are one clear line, exit 1") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
+  const std::string before = ReadFile(box.File(".rocky-state.redb"));
+  {
+    // This test process holds the writer lock, as a running `rocky run` would.
+    auto holder = rocky::state::StateStore::Open(box.File(".rocky-state.redb"),
+                                                 rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
+    REQUIRE(holder.ok());
+    for (const char* command : {"state set --table a.b.c --value 2025-03-16T00:00:00Z", "state delete --table a.b.c"}) {
+      Run run = box.Rocky(command);
+      CHECK_RUN(run, 1);
+      CHECK(Contains(run.err, "in use by another rocky"));
+      CHECK(Contains(run.err, "process " + std::to_string(getpid())));
+      CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    }
+    // Readers never wait for a writer.
+    Run show = box.Rocky("state --output table");
+    CHECK_RUN(show, 0);
+    CHECK(Contains(show.out, "2025-03-15T14:30:00Z"));
+  }
+  CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
+
+  // A path through a regular file can't be created nor read.
+  WriteFile(box.File("plainfile"), "x");
+  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z"}) {
+    Run run = box.Rocky(std::string(command) + " --state-path plainfile/state.redb");
+    CHECK_RUN(run, 1);
+    CHECK(Contains(run.err, "plainfile/state.redb"));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("rocky state: a rocky.toml that is present is validated first; a broken one fails the command") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
+  WriteFile(box.File("rocky.toml"), "[state]\nbackend = \"floppy\"\n");
+  Run broken = box.Rocky("state --output table");
+  CHECK_RUN(broken, 1);
+  CHECK(Contains(broken.err, "rocky.toml:2:"));
+  CHECK(Contains(broken.err, "backend"));
+  Run explicit_missing = box.Rocky("state --config nowhere.toml");
+  CHECK_RUN(explicit_missing, 1);
+  CHECK(Contains(explicit_missing.err, "nowhere.toml"));
+  WriteFile(box.File("rocky.toml"), "[state]\nbackend = \"local\"\n");
+  CHECK_RUN(box.Rocky("state --output table"), 0);
 }
 
 }  // namespace
