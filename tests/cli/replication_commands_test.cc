@@ -124,6 +124,17 @@ TEST_CASE("init, plan, apply, run: full refresh, then only the new rows") {
   CHECK_RUN(state, 0);
   CHECK(Contains(state.out, kOrders));
 
+  // Every run appended the source's row count: the history shows them with the anomaly check's baseline.
+  Run history = box.Rocky(std::string("state history --output json --table ") + kOrders);
+  CHECK_RUN(history, 0);
+  simdjson::dom::parser parser4;
+  auto entries = ParseJson(parser4, history.out)["entries"].get_array().value();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries.at(0)["count"].get_uint64().value() == 2000);
+  CHECK(entries.at(0)["baseline_avg"].is_null());
+  CHECK(entries.at(1)["count"].get_uint64().value() == 2002);
+  CHECK(entries.at(1)["baseline_avg"].get_double().value() == doctest::Approx(2000.0));
+
   // Progress lines only go to a terminal; a pipe gets just the report.
   Run json = box.Rocky("run --table 'acme_warehouse.*'");
   CHECK_RUN(json, 0);
