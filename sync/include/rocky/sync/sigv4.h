@@ -52,6 +52,9 @@ struct SigningParams {
   std::string payload_hash;
   // Adds x-amz-content-sha256 to the request (S3 requires it; the generic test vectors do not have it).
   bool add_content_sha256_header = false;
+  // Whether the session token is part of what is signed. S3 and STS sign it; a few services (IoT) want it
+  // sent but left out of the signature, which the test suite's "omit_session_token" cases exercise.
+  bool sign_session_token = true;
 };
 
 // Every intermediate of a signature, for tests and for debugging (none of them contains the secret).
@@ -59,7 +62,7 @@ struct Signature {
   std::string canonical_request;
   std::string string_to_sign;
   std::string signature;      // lowercase hex
-  std::string authorization;  // the Authorization header value
+  std::string authorization;  // the Authorization header value (empty for a presigned request)
 };
 
 // Computes the signature and adds to `request` the headers SigV4 needs: X-Amz-Date, X-Amz-Security-Token
