@@ -47,10 +47,10 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   SelectSpec spec = OrdersSpec();
   CHECK(dialect->RenderSelect(spec) ==
         "SELECT *, CAST(NULL AS TEXT) AS \"_loaded_by\" FROM \"source\".\"orders\" "
-        "WHERE rocky_ts(\"_fivetran_synced\") > '2025-03-15T14:30:00.000000000Z'");
+        "WHERE rocky_ts(\"_fivetran_synced\") >= '2025-03-15T14:30:00.000000000Z'");
   // Any spelling of the same instant renders the same literal.
   spec.watermark = "2025-03-15 16:30:00+02:00";
-  CHECK(dialect->RenderSelect(spec).ends_with("> '2025-03-15T14:30:00.000000000Z'"));
+  CHECK(dialect->RenderSelect(spec).ends_with(">= '2025-03-15T14:30:00.000000000Z'"));
   spec.watermark.reset();
   spec.metadata_columns = {{"n", "BIGINT", "42"}, {"d", "DECIMAL(10,2)", "1.5"}, {"x", "DOUBLE", "0.5"},
                            {"q\"", "BOOLEAN", "1"}};
@@ -62,7 +62,7 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   spec.watermark = "yesterday'";
   spec.metadata_columns.clear();
   CHECK(dialect->RenderSelect(spec) ==
-        "SELECT * FROM \"source\".\"or\"\"ders\" WHERE rocky_ts(\"_fivetran_synced\") > rocky_ts('yesterday''')");
+        "SELECT * FROM \"source\".\"or\"\"ders\" WHERE rocky_ts(\"_fivetran_synced\") >= rocky_ts('yesterday''')");
 }
 
 }  // namespace

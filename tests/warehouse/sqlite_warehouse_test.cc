@@ -197,8 +197,9 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
   CHECK(target.Rows("PRAGMA journal_mode") == std::vector<std::string>{"delete"});
   CHECK_FALSE(std::filesystem::exists(WarehouseFolder(dir) + "/acme_warehouse/staging__us_west__shopify.sqlite-wal"));
 
-  // New rows in mixed spellings; row 7 equals the watermark's instant and row 8 arrives late with an older
-  // timestamp: timestamp watermarks cannot see either (a known limitation), so neither is copied.
+  // New rows in mixed spellings. Row 7 equals the watermark's instant: the inclusive boundary copies it (and
+  // row 4, already there at that instant, replaces itself). Row 8 arrives late with an older timestamp and
+  // row 9 has none: timestamp watermarks cannot see them (a known limitation), so neither is copied.
   source.Exec(
       "INSERT INTO orders VALUES (5, 50, 'e', '2025-03-15T17:00:00+02:00');"  // 15:00
       "INSERT INTO orders VALUES (6, 60, 'f', '2025-03-15T14:30:00.5000001Z');"
@@ -207,14 +208,16 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
       "INSERT INTO orders VALUES (9, 90, 'i', NULL);");
   Result<CopyResult> incremental = warehouse->Copy(Request(full->max_timestamp));
   REQUIRE_MESSAGE(incremental.ok(), incremental.status().ToString());
-  CHECK(incremental->rows_copied == 2);
-  CHECK(incremental->target_rows == 6);
+  CHECK(incremental->rows_copied == 4);
+  CHECK(incremental->rows_replaced == 1);
+  CHECK(incremental->source_rows == 9);
+  CHECK(incremental->target_rows == 7);
   CHECK(incremental->max_timestamp == "2025-03-15T15:00:00Z");
   CHECK(incremental->sql ==
         "SELECT *, CAST('rocky' AS TEXT) AS \"_loaded_by\" FROM \"source\".\"orders\" "
-        "WHERE rocky_ts(\"_fivetran_synced\") > '2025-03-15T14:30:00.500000000Z'");
+        "WHERE rocky_ts(\"_fivetran_synced\") >= '2025-03-15T14:30:00.500000000Z'");
   CHECK(target.Rows("SELECT id FROM orders ORDER BY id") ==
-        std::vector<std::string>{"1", "2", "3", "4", "5", "6"});
+        std::vector<std::string>{"1", "2", "3", "4", "5", "6", "7"});
 
   // A full refresh replaces the target with exactly the source.
   target.Exec("INSERT INTO orders (id) VALUES (100)");
@@ -241,7 +244,8 @@ TEST_CASE("SqliteWarehouse: re-running the same incremental request duplicates n
   for (int run = 0; run < 2; ++run) {
     Result<CopyResult> copy = warehouse->Copy(request);
     REQUIRE_MESSAGE(copy.ok(), copy.status().ToString());
-    CHECK(copy->rows_copied == 2);
+    CHECK(copy->rows_copied == 3);  // rows 5 and 6, and row 4 at the watermark
+    CHECK(copy->rows_replaced == (run == 0 ? 1 : 3));
     CHECK(copy->target_rows == 6);
     CHECK(copy->max_timestamp == "2025-03-16T00:00:01Z");
     const std::vector<std::string> rows = target.Rows("SELECT * FROM orders ORDER BY id");
@@ -397,7 +401,8 @@ TEST_CASE("SqliteWarehouse: odd table and column names are quoted") {
   request.watermark = "2025-01-01T00:00:00Z";
   copy = warehouse->Copy(request);
   REQUIRE_MESSAGE(copy.ok(), copy.status().ToString());
-  CHECK(copy->rows_copied == 1);
+  CHECK(copy->rows_copied == 2);  // both rows are at or above the watermark
+  CHECK(copy->rows_replaced == 2);
   CHECK(copy->max_timestamp == "2025-01-02T00:00:00Z");
   CHECK(warehouse->ListTables("dst", "s-2").value() == std::vector<std::string>{"my \"table"});
   CHECK(warehouse->CountRows(request.target).value() == 2);

@@ -72,7 +72,8 @@ class SqliteDialect final : public SqlDialect {
       // The watermark is compared in rocky_ts()'s fixed-width form, converted here once rather than per row.
       // A watermark that is not a timestamp is left to rocky_ts(), whose error names it when the SQL runs.
       const std::optional<std::string> canonical = CanonicalTimestamp(*spec.watermark);
-      sql += " WHERE rocky_ts(" + SqliteIdent(spec.timestamp_column) + ") > " +
+      // >=, not >: see CopyRequest::watermark (the boundary rows are re-copied, replacing themselves).
+      sql += " WHERE rocky_ts(" + SqliteIdent(spec.timestamp_column) + ") >= " +
              (canonical ? internal::SqliteString(*canonical)
                         : "rocky_ts(" + internal::SqliteString(*spec.watermark) + ")");
     }

@@ -435,12 +435,19 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
                               " does not exist but a watermark is set; delete the watermark to run a full refresh");
     }
     ROCKY_RETURN_IF_ERROR(Exec(db,
-                               "DELETE FROM " + target_sql + " WHERE rocky_ts(" + ts + ") > " +
+                               "DELETE FROM " + target_sql + " WHERE rocky_ts(" + ts + ") >= " +
                                    SqliteString(*canonical_watermark),
-                               "deleting rows above the watermark from " + target.Qualified()));
+                               "deleting rows at or above the watermark from " + target.Qualified()));
   }
 
   CopyResult result;
+  if (request.watermark) result.rows_replaced = static_cast<uint64_t>(sqlite3_changes64(db));
+  // Counted in the same transaction as the INSERT ... SELECT below, so it describes the very snapshot copied
+  // even while a connector keeps writing to the source.
+  ROCKY_RETURN_IF_ERROR(Query(
+      db, "SELECT COUNT(*) FROM source." + SqliteIdent(source.table), {},
+      [&](sqlite3_stmt* stmt) { result.source_rows = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)); },
+      "counting the rows of " + source.Qualified()));
   SelectSpec spec{source, request.timestamp_column, request.watermark, request.metadata_columns};
   result.sql = dialect_->RenderSelect(spec);
   std::string insert = "INSERT INTO " + target_sql + " (";

@@ -18,7 +18,8 @@ namespace rocky::warehouse {
 struct SelectSpec {
   TableRef source;
   std::string timestamp_column;
-  // Normalized UTC watermark ("2025-03-15T14:30:00Z"): only rows whose timestamp is greater are selected.
+  // Normalized UTC watermark ("2025-03-15T14:30:00Z"): only rows whose timestamp is greater are selected
+  // (Databricks, as Rocky documents it), or greater or equal (SQLite, whose copy replaces that window).
   // nullopt: every row (full refresh).
   std::optional<std::string> watermark;
   std::vector<config::MetadataColumn> metadata_columns;

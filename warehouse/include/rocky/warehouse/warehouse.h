@@ -21,17 +21,23 @@ struct CopyRequest {
   TableRef target;
   std::string timestamp_column;
   // nullopt: full refresh — the target is created or replaced by all the source's rows.
-  // A watermark (normalized UTC): incremental — target rows with a timestamp above it are deleted and the
-  // source's rows above it inserted, in the same transaction. Re-running the same request after a crash
-  // that lost the watermark update therefore duplicates nothing. Rows that arrive late with a timestamp at or
-  // below the watermark are not copied: a known limitation of timestamp watermarks (a full refresh takes them).
+  // A watermark (normalized UTC): incremental — target rows with a timestamp AT OR above it are deleted and
+  // the source's rows at or above it inserted, in the same transaction. The boundary is inclusive because
+  // the watermark is the newest timestamp already copied: a row committed later with that same timestamp
+  // (two connector batches in one second) would otherwise never be copied; replacing the window makes the
+  // re-copy of the boundary rows harmless. Re-running the same request after a crash that lost the
+  // watermark update therefore duplicates nothing. Rows that arrive late with a timestamp below the
+  // watermark, or with no timestamp, are not copied: a limitation of timestamp watermarks (a full refresh
+  // takes them, and the row_count check shows the difference).
   std::optional<std::string> watermark;
   std::vector<config::MetadataColumn> metadata_columns;
 };
 
 struct CopyResult {
-  uint64_t rows_copied = 0;   // rows inserted into the target by this copy
-  uint64_t target_rows = 0;   // the target's row count after the copy, read in the same transaction
+  uint64_t rows_copied = 0;    // rows inserted into the target by this copy
+  uint64_t rows_replaced = 0;  // incremental: target rows at or above the watermark deleted first (re-copied)
+  uint64_t target_rows = 0;    // the target's row count after the copy, read in the same transaction
+  uint64_t source_rows = 0;    // the source's row count, read in the same transaction (the snapshot copied)
   // The largest timestamp now in the target, in the state store's form (state::NormalizeTimestamp: RFC 3339
   // UTC with `Z`, trailing fraction zeros dropped); nullopt when the target is empty or every timestamp is
   // NULL. This, not the wall clock, becomes the new watermark.
