@@ -166,7 +166,8 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
         .Key("pipeline").String(t.pipeline)
         .Key("status").String(replication::ToString(t.status))
         .Key("mode").String(replication::ToString(t.mode))
-        .Key("rows_copied").UInt(t.rows_copied);
+        .Key("rows_copied").UInt(t.rows_copied)
+        .Key("rows_replaced").UInt(t.rows_replaced);
     WriteOptional(json, "watermark_before", t.watermark_before);
     WriteOptional(json, "watermark_after", t.watermark_after);
     if (!t.error.empty()) json.Key("error").String(t.error);
@@ -202,16 +203,19 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
   if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
     JsonWriter json = BeginJson(command);
     WriteReportJson(json, report);
+    json.Key("rows_copied").UInt(report.rows_copied()).Key("rows_new").UInt(report.rows_new());
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
-    uint64_t rows = 0;
-    Table table({"table", "status", "mode", "rows", "watermark_before", "watermark_after"});
+    // "copied" counts every row inserted; "new" leaves out the rows at the watermark that were copied again
+    // (replacing themselves), which is what the target gained.
+    Table table({"table", "status", "mode", "copied", "new", "watermark_before", "watermark_after"});
     table.SetAlign(3, Table::Align::kRight);
+    table.SetAlign(4, Table::Align::kRight);
     for (const TableOutcome& t : report.tables) {
-      rows += t.rows_copied;
+      const uint64_t fresh = t.rows_copied > t.rows_replaced ? t.rows_copied - t.rows_replaced : 0;
       table.AddRow({t.target, std::string(replication::ToString(t.status)), std::string(replication::ToString(t.mode)),
-                    Grouped(t.rows_copied), OrNone(t.watermark_before), OrNone(t.watermark_after)});
+                    Grouped(t.rows_copied), Grouped(fresh), OrNone(t.watermark_before), OrNone(t.watermark_after)});
     }
     if (!report.tables.empty()) ctx.out << table.Render();
     for (const TableOutcome& t : report.tables) {
@@ -240,7 +244,8 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(report.duration_ms) / 1000.0);
     ctx.out << "Run " << report.run_id << ": " << report.status << ", " << report.tables_copied() << " copied, "
-            << report.tables_failed() << " failed, " << Grouped(rows) << " rows in " << seconds << " s (plan "
+            << report.tables_failed() << " failed, " << Grouped(report.rows_copied()) << " rows copied ("
+            << Grouped(report.rows_new()) << " new) in " << seconds << " s (plan "
             << report.plan_id << ").\n";
   }
   if (report.status == "interrupted") return kExitInterrupted;
@@ -248,15 +253,16 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
 }
 
 // Applies a plan with Ctrl-C handling and, on a terminal, a progress line per table on stderr.
+// Requires a StopSignalScope alive in the caller, installed before anything was opened, so that a Ctrl-C
+// arriving while the plan is built is not lost either.
 int Execute(const CommandContext& ctx, std::string_view command, Session& session, const Plan& plan) {
-  StopSignalScope signals;
   replication::RunOptions options;
   options.stop = &g_stop_requested;
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
   if (progress) {
     options.on_table_done = [&ctx](const TableOutcome& t, size_t done, size_t total) {
       ctx.err << "[" << done << "/" << total << "] " << t.target << ": " << replication::ToString(t.status) << ", "
-              << Grouped(t.rows_copied) << " rows\n";
+              << Grouped(t.rows_copied) << " rows copied\n";
     };
   }
   auto report = replication::ApplyPlan(plan, session.config, *session.warehouse, *session.store, options);
@@ -275,6 +281,7 @@ int RunPlan(const CommandContext& ctx) {
 
 int RunApply(const CommandContext& ctx) {
   const std::string& plan_id = ctx.invocation.positionals.at(0);
+  StopSignalScope signals;
   auto session = OpenSession(ctx.invocation);
   if (!session.ok()) return Fail(ctx, session.status());
   auto stored = session->store->LoadPlan(plan_id);
@@ -291,6 +298,7 @@ int RunApply(const CommandContext& ctx) {
 }
 
 int RunRun(const CommandContext& ctx) {
+  StopSignalScope signals;
   auto session = OpenSession(ctx.invocation);
   if (!session.ok()) return Fail(ctx, session.status());
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store, PlanOptionsOf(ctx.invocation));
@@ -342,6 +350,20 @@ int RunInit(const CommandContext& ctx) {
   if (!base.empty()) std::filesystem::create_directories(base, ec);
   if (ec) return Fail(ctx, "cannot create the folder '" + base.string() + "': " + ec.message());
 
+  uint64_t watermarks_removed = 0;
+  if (force) {
+    // A fresh sample has new timestamps: old targets and watermarks would no longer match it (the next run
+    // would append to the old targets). Start the sample project over: warehouse and watermarks.
+    std::filesystem::remove_all(warehouse_dir, ec);
+    if (ec) return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
+    if (FileExists(StatePath(inv))) {
+      auto store = state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
+      if (!store.ok()) return Fail(ctx, store.status());
+      auto removed = (*store)->DeleteAllWatermarks();
+      if (!removed.ok()) return Fail(ctx, removed.status());
+      watermarks_removed = *removed;
+    }
+  }
   auto summary = warehouse::CreateSampleWarehouse(warehouse_dir, force);
   if (!summary.ok()) return Fail(ctx, summary.status());
   {
@@ -359,7 +381,7 @@ int RunInit(const CommandContext& ctx) {
     for (const auto& t : summary->tables) {
       json.BeginObject().Key("table").String(t.table.Qualified()).Key("rows").UInt(t.rows).EndObject();
     }
-    json.EndArray().EndObject();
+    json.EndArray().Key("watermarks_deleted").UInt(watermarks_removed).EndObject();
     ctx.out << json.str() << '\n';
     return kExitOk;
   }
@@ -367,7 +389,12 @@ int RunInit(const CommandContext& ctx) {
   Table table({"source table", "rows"});
   table.SetAlign(1, Table::Align::kRight);
   for (const auto& t : summary->tables) table.AddRow({t.table.Qualified(), Grouped(t.rows)});
-  ctx.out << table.Render(2) << "Next: rocky plan, then rocky run.\n";
+  ctx.out << table.Render(2);
+  if (watermarks_removed > 0) {
+    ctx.out << "Deleted " << watermarks_removed << " watermarks of the previous sample from " << StatePath(inv)
+            << ": the next run is a full refresh.\n";
+  }
+  ctx.out << "Next: rocky plan, then rocky run.\n";
   return kExitOk;
 }
 
@@ -425,7 +452,8 @@ CommandSpec InitCommand() {
       .description =
           "Write a working rocky.toml (at --config, default ./rocky.toml) and, beside it, a sample SQLite\n"
           "warehouse with a few source schemas and tables, so `rocky run` works with nothing else.",
-      .flags = {FlagSpec{.name = "force", .help = "Overwrite an existing rocky.toml and sample warehouse"}},
+      .flags = {FlagSpec{.name = "force",
+                         .help = "Start the sample over: overwrite rocky.toml, recreate the warehouse, delete watermarks"}},
       .handler = RunInit,
   };
 }

@@ -72,6 +72,18 @@ uint64_t RunReport::tables_failed() const {
   }));
 }
 
+uint64_t RunReport::rows_copied() const {
+  uint64_t n = 0;
+  for (const TableOutcome& t : tables) n += t.rows_copied;
+  return n;
+}
+
+uint64_t RunReport::rows_new() const {
+  uint64_t n = 0;
+  for (const TableOutcome& t : tables) n += t.rows_copied > t.rows_replaced ? t.rows_copied - t.rows_replaced : 0;
+  return n;
+}
+
 Status VerifyPlanIsCurrent(const Plan& plan, state::StateStore& store) {
   for (const TablePlan& t : plan.tables) {
     const std::string target = t.target.Qualified();
@@ -129,19 +141,20 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       continue;
     }
     outcome.rows_copied = copied->rows_copied;
+    outcome.rows_replaced = copied->rows_replaced;
 
-    // The source's count is what the history tracks: an incremental target never shrinks, so only the
-    // source shows a truncation, and it shows a duplication or a stall first.
+    // The source's count (read in the copy's own transaction) is what the history tracks: an incremental
+    // target never shrinks, so only the source shows a truncation, and it shows a duplication or a stall
+    // first.
     const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
-    std::optional<uint64_t> source_count;
+    const uint64_t source_count = copied->source_rows;
     std::vector<uint64_t> previous;
-    auto count = warehouse.CountRows(t.source);
-    if (count.ok()) {
-      source_count = *count;
-      auto history = store.CheckHistory(outcome.target);
-      if (history.ok()) {
-        for (const state::CheckEntry& e : *history) previous.push_back(e.count);
-      }
+    std::optional<Status> history_error;
+    auto history = store.CheckHistory(outcome.target);
+    if (history.ok()) {
+      for (const state::CheckEntry& e : *history) previous.push_back(e.count);
+    } else {
+      history_error = history.status();
     }
 
     std::optional<std::string_view> new_watermark;
@@ -163,26 +176,24 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
 
     if (checks != nullptr) {
       if (checks->row_count) {
-        if (source_count) {
-          report.check_results.push_back(CheckRowCount(outcome.target, *source_count, copied->target_rows));
-        } else {
-          report.check_results.push_back(CheckResult{outcome.target, "row_count", false,
-                                                     "Cannot count the source: " + count.status().message()});
-        }
+        report.check_results.push_back(CheckRowCount(outcome.target, source_count, copied->target_rows));
       }
       if (checks->freshness) {
         report.check_results.push_back(CheckFreshness(outcome.target, copied->max_timestamp, state::FormatUtc(now()),
                                                       checks->freshness->threshold_seconds));
       }
-      if (source_count) {
-        std::optional<Anomaly> anomaly = DetectAnomaly(outcome.target, previous, *source_count, *checks);
+      if (history_error) {
+        report.check_results.push_back(CheckResult{outcome.target, "anomaly", false,
+                                                   "Cannot read the row-count history: " + history_error->message()});
+      } else {
+        std::optional<Anomaly> anomaly = DetectAnomaly(outcome.target, previous, source_count, *checks);
         report.check_results.push_back(CheckResult{
             outcome.target, "anomaly", !anomaly.has_value(),
             anomaly ? anomaly->reason
                     : (previous.size() < checks->min_history
                            ? "No verdict yet: " + std::to_string(previous.size()) + " of " +
                                  std::to_string(checks->min_history) + " previous counts recorded."
-                           : "Row count " + std::to_string(*source_count) + " is in line with its history.")});
+                           : "Row count " + std::to_string(source_count) + " is in line with its history.")});
         if (anomaly) report.anomalies.push_back(std::move(*anomaly));
       }
     }

@@ -182,7 +182,7 @@ TEST_CASE("first run is a full refresh; the next copies only new rows and advanc
   CHECK(p.Count(kOrders) == 2000);
   for (const auto& c : first.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
 
-  // Three new rows, stamped in two other ISO-8601 spellings, and one late row below the watermark.
+  // Three new rows, stamped in two other ISO-8601 spellings.
   p.SourceSql("src__acme__us_west__shopify",
               "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15 16:40:00+02:00');"
               "INSERT INTO orders VALUES (2002, 2, 20.0, '2025-03-15T14:41:00.5Z');"
@@ -191,16 +191,21 @@ TEST_CASE("first run is a full refresh; the next copies only new rows and advanc
   CHECK(second.status == "success");
   const TableOutcome& inc = Outcome(second, kOrders);
   CHECK(inc.mode == CopyMode::kIncremental);
-  CHECK(inc.rows_copied == 3);
+  // The three new rows, and the one row exactly at the watermark, copied again in place of itself.
+  CHECK(inc.rows_copied == 4);
+  CHECK(inc.rows_replaced == 1);
   CHECK(inc.watermark_before == std::optional<std::string>("2025-03-15T14:25:00Z"));
   CHECK(inc.watermark_after == std::optional<std::string>("2025-03-15T14:42:00Z"));
   CHECK(p.Count(kOrders) == 2003);
-  CHECK(Outcome(second, kCharges).rows_copied == 0);
+  CHECK(Outcome(second, kCharges).rows_copied == 1);
+  CHECK(Outcome(second, kCharges).rows_replaced == 1);
   CHECK(Outcome(second, kCharges).mode == CopyMode::kIncremental);
 
   // Nothing new: nothing copied, nothing duplicated, watermark unchanged.
   RunReport third = p.Run();
-  CHECK(Outcome(third, kOrders).rows_copied == 0);
+  CHECK(Outcome(third, kOrders).rows_copied == 1);
+  CHECK(Outcome(third, kOrders).rows_replaced == 1);
+  CHECK(third.rows_new() == 0);
   CHECK(p.Count(kOrders) == 2003);
   CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:42:00Z"));
 
@@ -263,7 +268,8 @@ TEST_CASE("a failed table keeps its watermark; the others go on") {
   CHECK(charges.error.find("charges") != std::string::npos);
   const TableOutcome& customers = Outcome(*report, "acme_warehouse.staging__us_west__shopify.customers");
   CHECK(customers.status == TableOutcome::Status::kCopied);
-  CHECK(customers.rows_copied == 1);
+  CHECK(customers.rows_copied == 2);  // the new row and the one at the watermark
+  CHECK(customers.rows_replaced == 1);
   CHECK(p.store().ListRuns()->back().status == "partial_failure");
 }
 
@@ -300,7 +306,7 @@ TEST_CASE("lost state: a target that exists re-derives its watermark instead of 
   RunReport report = p.Run({.state_lost = true});
   const TableOutcome& orders = Outcome(report, kOrders);
   CHECK(orders.mode == CopyMode::kRederived);
-  CHECK(orders.rows_copied == 1);
+  CHECK(orders.rows_copied - orders.rows_replaced == 1);
   CHECK(p.Count(kOrders) == 2001);
   CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T15:00:00Z"));
   // Without the flag, a missing watermark is a deliberate full refresh.
@@ -348,6 +354,44 @@ TEST_CASE("a stop request skips the remaining tables and ends the run as interru
   CHECK(report.tables_copied() == 0);
   for (const auto& t : report.tables) CHECK(t.status == TableOutcome::Status::kSkipped);
   CHECK(!p.Watermark(kOrders).has_value());
+}
+
+TEST_CASE("a row committed after a run with exactly the watermark's timestamp is still copied") {
+  Project p;
+  p.Run();
+  const auto watermark = p.Watermark(kOrders);
+  REQUIRE(watermark == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  // A second connector batch in the same second as the last row copied.
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T14:25:00Z');");
+  RunReport next = p.Run();
+  CHECK(Outcome(next, kOrders).rows_copied == 2);
+  CHECK(Outcome(next, kOrders).rows_replaced == 1);
+  CHECK(p.Count(kOrders) == 2001);
+  for (const auto& c : next.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
+}
+
+TEST_CASE("crash window: the copy committed but its watermark was never saved; the next run duplicates nothing") {
+  Project p;
+  p.Run();
+  p.SourceSql("src__acme__us_west__shopify",
+              "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T15:00:00Z'), (2002, 2, 20.0, '2025-03-15T15:01:00Z');");
+  // What a run killed between its two commits leaves: the target has the new rows, the state does not know.
+  Plan plan = p.MakePlan({.table_pattern = kOrders});
+  REQUIRE(plan.tables.size() == 1);
+  const replication::TablePlan& t = plan.tables[0];
+  auto copied = p.wh().Copy(warehouse::CopyRequest{t.source, t.target, t.timestamp_column, t.start_watermark,
+                                                   t.metadata_columns});
+  REQUIRE_MESSAGE(copied.ok(), copied.status().message());
+  CHECK(copied->rows_copied == 3);
+  CHECK(p.Count(kOrders) == 2002);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  // More rows arrive, then the next run starts from the old watermark again.
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (2003, 3, 30.0, '2025-03-15T15:02:00Z');");
+  RunReport next = p.Run();
+  CHECK(Outcome(next, kOrders).status == TableOutcome::Status::kCopied);
+  CHECK(p.Count(kOrders) == 2003);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T15:02:00Z"));
+  for (const auto& c : next.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
 }
 
 }  // namespace

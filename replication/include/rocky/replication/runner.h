@@ -31,7 +31,8 @@ struct TableOutcome {
   std::string source;  // catalog.schema.table
   std::string target;
   CopyMode mode = CopyMode::kFull;
-  uint64_t rows_copied = 0;
+  uint64_t rows_copied = 0;    // rows the copy inserted into the target
+  uint64_t rows_replaced = 0;  // of the target's rows at or above the watermark, deleted and copied again
   std::optional<std::string> watermark_before;  // the state's watermark when the table started
   std::optional<std::string> watermark_after;   // the state's watermark when it finished
   std::string error;                            // kFailed: why (one line), kSkipped: why not run
@@ -54,6 +55,9 @@ struct RunReport {
 
   uint64_t tables_copied() const;
   uint64_t tables_failed() const;
+  uint64_t rows_copied() const;
+  // Rows the target gained: copied minus replaced, per table, never below zero.
+  uint64_t rows_new() const;
 };
 
 struct RunOptions {
