@@ -228,6 +228,23 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
   CHECK(target.Rows("SELECT count(*) FROM orders WHERE id = 100") == std::vector<std::string>{"0"});
 }
 
+TEST_CASE("SqliteWarehouse: a source that gained a column fails the incremental copy with the way out") {
+  TempDir dir;
+  std::unique_ptr<Warehouse> warehouse = Open(dir);
+  SchemaFile source(WarehouseFolder(dir), kSource.catalog, kSource.schema);
+  FillSource(source);
+  REQUIRE(warehouse->Copy(Request(std::nullopt)).ok());
+  source.Exec("ALTER TABLE orders ADD COLUMN vip INTEGER; INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z', 1);");
+  Result<CopyResult> copy = warehouse->Copy(Request("2025-03-15T14:30:00.5Z"));
+  REQUIRE(!copy.ok());
+  CHECK(copy.status().message().find("lacks (vip)") != std::string::npos);
+  CHECK(copy.status().message().find("rocky state delete --table " + kTarget.Qualified()) != std::string::npos);
+  CHECK(warehouse->CountRows(kTarget).value() == 4);  // unchanged
+  // The way out works: a full refresh takes the new column.
+  REQUIRE(warehouse->Copy(Request(std::nullopt)).ok());
+  CHECK(warehouse->CountRows(kTarget).value() == 5);
+}
+
 TEST_CASE("SqliteWarehouse: re-running the same incremental request duplicates nothing") {
   TempDir dir;
   std::unique_ptr<Warehouse> warehouse = Open(dir);

@@ -434,6 +434,18 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
       return Status::NotFound("target table " + target.Qualified() +
                               " does not exist but a watermark is set; delete the watermark to run a full refresh");
     }
+    // A source that gained columns since the target was created (schema drift) cannot be appended to it;
+    // say so, with the way out, instead of SQLite's bare "has no column named".
+    std::string missing;
+    for (const ColumnInfo& column : source_columns) {
+      if (!HasColumn(target_columns, column.name)) missing += (missing.empty() ? "" : ", ") + column.name;
+    }
+    if (!missing.empty()) {
+      return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
+                                     target.Qualified() + " lacks (" + missing +
+                                     "): its schema changed; run 'rocky state delete --table " + target.Qualified() +
+                                     "' for a full refresh");
+    }
     ROCKY_RETURN_IF_ERROR(Exec(db,
                                "DELETE FROM " + target_sql + " WHERE rocky_ts(" + ts + ") >= " +
                                    SqliteString(*canonical_watermark),
