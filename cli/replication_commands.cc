@@ -293,7 +293,7 @@ int RunApply(const CommandContext& ctx) {
   }
   auto plan = replication::PlanFromJson(**stored);
   if (!plan.ok()) return Fail(ctx, plan.status());
-  if (Status s = replication::VerifyPlanIsCurrent(*plan, *session->store); !s.ok()) return Fail(ctx, s);
+  if (Status s = replication::VerifyPlanIsCurrent(*plan, session->config, *session->store); !s.ok()) return Fail(ctx, s);
   return Execute(ctx, "apply", *session, *plan);
 }
 

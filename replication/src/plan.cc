@@ -126,9 +126,13 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
-std::string ComputePlanId(const std::vector<TablePlan>& tables) {
+std::string WarehouseId(const config::Config& config) { return config.adapter.type + ":" + config.adapter.path; }
+
+std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables) {
   JsonWriter json;
+  json.BeginObject().Key("warehouse").String(warehouse).Key("tables");
   WriteTables(json, tables);
+  json.EndObject();
   const XXH128_hash_t h = XXH3_128bits(json.str().data(), json.str().size());
   char hex[33];
   std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
@@ -138,7 +142,7 @@ std::string ComputePlanId(const std::vector<TablePlan>& tables) {
 
 std::string PlanToJson(const Plan& plan) {
   JsonWriter json;
-  json.BeginObject().Key("plan_id").String(plan.plan_id).Key("tables");
+  json.BeginObject().Key("plan_id").String(plan.plan_id).Key("warehouse").String(plan.warehouse).Key("tables");
   WriteTables(json, plan.tables);
   json.EndObject();
   return json.str();
@@ -154,6 +158,7 @@ Result<Plan> PlanFromJson(std::string_view text) {
   if (doc.get_object().get(root) != simdjson::SUCCESS) return reader.Error("not a JSON object");
   Plan plan;
   ROCKY_ASSIGN_OR_RETURN(plan.plan_id, reader.String(root, "plan_id"));
+  ROCKY_ASSIGN_OR_RETURN(plan.warehouse, reader.String(root, "warehouse"));
   simdjson::dom::array tables;
   if (root["tables"].get_array().get(tables) != simdjson::SUCCESS) return reader.Error("no 'tables' list");
   for (simdjson::dom::element e : tables) {
@@ -184,7 +189,7 @@ Result<Plan> PlanFromJson(std::string_view text) {
     ROCKY_ASSIGN_OR_RETURN(t.sql, reader.String(o, "sql"));
     plan.tables.push_back(std::move(t));
   }
-  if (ComputePlanId(plan.tables) != plan.plan_id) {
+  if (ComputePlanId(plan.warehouse, plan.tables) != plan.plan_id) {
     return reader.Error("plan " + Quoted(plan.plan_id) + " does not match its content");
   }
   return plan;
@@ -193,6 +198,7 @@ Result<Plan> PlanFromJson(std::string_view text) {
 Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse, state::StateStore& store,
                        const PlanOptions& options) {
   Plan plan;
+  plan.warehouse = WarehouseId(config);
   std::map<std::string, std::string> source_of_target;  // target -> source, to catch two sources on one target
   for (const config::PipelineConfig& pipeline : config.pipelines) {
     const std::string where = "pipeline " + Quoted(pipeline.name);
@@ -246,7 +252,7 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
   }
   std::sort(plan.tables.begin(), plan.tables.end(),
             [](const TablePlan& a, const TablePlan& b) { return a.target < b.target; });
-  plan.plan_id = ComputePlanId(plan.tables);
+  plan.plan_id = ComputePlanId(plan.warehouse, plan.tables);
   return plan;
 }
 

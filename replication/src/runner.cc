@@ -84,7 +84,12 @@ uint64_t RunReport::rows_new() const {
   return n;
 }
 
-Status VerifyPlanIsCurrent(const Plan& plan, state::StateStore& store) {
+Status VerifyPlanIsCurrent(const Plan& plan, const config::Config& config, state::StateStore& store) {
+  if (plan.warehouse != WarehouseId(config)) {
+    return Status::InvalidArgument("plan " + plan.plan_id + " was made for warehouse " + Quoted(plan.warehouse) +
+                                   ", but " + config.source_path + " now names " + Quoted(WarehouseId(config)) +
+                                   "; run 'rocky plan' again");
+  }
   for (const TablePlan& t : plan.tables) {
     const std::string target = t.target.Qualified();
     ROCKY_ASSIGN_OR_RETURN(std::optional<state::Watermark> now, store.GetWatermark(target));

@@ -284,13 +284,22 @@ TEST_CASE("a stored plan applies only while its watermarks are unchanged") {
   REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
   CHECK(parsed->plan_id == plan.plan_id);
   CHECK(parsed->tables.size() == plan.tables.size());
-  CHECK(replication::VerifyPlanIsCurrent(*parsed, p.store()).ok());
+  CHECK(replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store()).ok());
 
   REQUIRE(p.store().SetWatermark(kOrders, "2025-01-01T00:00:00Z").ok());
-  engine::Status stale = replication::VerifyPlanIsCurrent(*parsed, p.store());
+  engine::Status stale = replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store());
   CHECK(!stale.ok());
   CHECK(stale.message().find(kOrders) != std::string::npos);
   CHECK(stale.message().find("2025-01-01T00:00:00Z") != std::string::npos);
+
+  // A plan made for another warehouse is refused, naming both.
+  config::Config moved = p.config();
+  moved.adapter.path += "-elsewhere";
+  REQUIRE(p.store().DeleteWatermark(kOrders).ok());
+  CHECK(replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store()).ok());
+  engine::Status elsewhere = replication::VerifyPlanIsCurrent(*parsed, moved, p.store());
+  CHECK(!elsewhere.ok());
+  CHECK(elsewhere.message().find("-elsewhere") != std::string::npos);
 
   // A stored plan whose content was altered no longer matches its id.
   std::string tampered = **loaded;

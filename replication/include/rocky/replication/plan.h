@@ -46,7 +46,10 @@ struct TablePlan {
 };
 
 struct Plan {
-  std::string plan_id;  // 32 hex digits: XXH3-128 of the canonical JSON of `tables`
+  std::string plan_id;  // 32 hex digits: XXH3-128 of the canonical JSON of `warehouse` and `tables`
+  // The warehouse it was planned against ("sqlite:<adapter.path>"): a plan applied to another warehouse
+  // would copy between tables it never looked at.
+  std::string warehouse;
   std::vector<TablePlan> tables;  // sorted by target
 };
 
@@ -63,15 +66,18 @@ struct PlanOptions {
 Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse, state::StateStore& store,
                        const PlanOptions& options);
 
-// The plan as JSON: {"plan_id", "tables": [{"pipeline", "source", "target", "timestamp_column",
+// The plan as JSON: {"plan_id", "warehouse", "tables": [{"pipeline", "source", "target", "timestamp_column",
 // "metadata_columns", "mode", "state_watermark", "start_watermark", "sql"}]}; the stored form and `rocky plan
 // --output json`'s body.
 std::string PlanToJson(const Plan& plan);
 // Parses PlanToJson's output and checks the id matches the content: kCorruption naming the field otherwise.
 Result<Plan> PlanFromJson(std::string_view json);
 
-// The id of `tables` (what BuildPlan puts in plan_id).
-std::string ComputePlanId(const std::vector<TablePlan>& tables);
+// The id of a plan's content (what BuildPlan puts in plan_id).
+std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables);
+
+// "sqlite:/abs/path/warehouse": how a plan names the warehouse of `config`.
+std::string WarehouseId(const config::Config& config);
 
 // `*` matches any run of characters (dots included), `?` any one character.
 bool GlobMatch(std::string_view pattern, std::string_view text);

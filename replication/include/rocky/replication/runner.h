@@ -72,7 +72,8 @@ struct RunOptions {
 
 // Refuses (kInvalidArgument naming the table and both values) when a watermark the plan was built on has
 // changed in `store` since planning, before copying anything.
-Status VerifyPlanIsCurrent(const Plan& plan, state::StateStore& store);
+// Also refuses a plan made against another warehouse than `config`'s (naming both).
+Status VerifyPlanIsCurrent(const Plan& plan, const config::Config& config, state::StateStore& store);
 
 // Runs `plan` (after VerifyPlanIsCurrent) and appends the run record. Errors of single tables are in the
 // report; the returned status is an error only when the run could not be recorded at all (the state file
