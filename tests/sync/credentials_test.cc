@@ -702,3 +702,14 @@ TEST_CASE("credentials: no error message from any source ever contains a secret 
 
   CHECK(RedactedCredentials({"AKIDX", kSecret, kToken, {}}) == "AKIDX / secret *** / token ***");
 }
+
+TEST_CASE("credentials: AWS_CA_BUNDLE is the trust store of HTTPS credential endpoints") {
+  // A bundle that does not exist must fail the TLS setup, naming it; proof that the variable reaches TLS.
+  TestServer plain([](const SeenRequest&) { return Reply{200, "{}"}; });
+  std::string https = "https" + plain.url().substr(4);
+  auto r = CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", https + "/c"},
+                                             {"AWS_CA_BUNDLE", "/nonexistent/rocky-ca.pem"}}));
+  REQUIRE(!r.ok());
+  CHECK(r.status().code() == Status::Code::kIOError);
+  CHECK(Contains(r.status().message(), "/nonexistent/rocky-ca.pem"));
+}
