@@ -1,0 +1,67 @@
+// One HTTP(S) request over libcurl (OpenSSL): what the S3 client (and the credential providers) send. Bodies
+// go from memory or stream from a file range, and responses into memory or stream into a file, so an object of
+// any size moves with bounded memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rocky/engine/status.h"
+
+namespace rocky::sync {
+
+using engine::Result;
+using engine::Status;
+
+struct TransportOptions {
+  // How long establishing the connection (TCP + TLS) may take.
+  std::chrono::seconds connect_timeout{10};
+  // A transfer that moves fewer than low_speed_bytes per second for low_speed_time is stalled and aborted:
+  // a dead peer must not hang a run forever, yet a slow large transfer has no total deadline.
+  std::chrono::seconds low_speed_time{30};
+  long low_speed_bytes = 1;
+  // Certificate and host-name verification; only a test against a self-signed server may turn it off.
+  bool verify_tls = true;
+  // A PEM bundle of trusted CAs; empty: AWS_CA_BUNDLE when set, else the system's store.
+  std::string ca_bundle;
+};
+
+struct HttpCall {
+  std::string method;  // GET, PUT, POST, HEAD, DELETE
+  std::string url;     // scheme://host[:port]/path?query, already encoded
+  std::vector<std::pair<std::string, std::string>> headers;  // sent as given (Host included)
+  // The body, from memory unless upload_path is set, in which case upload_length bytes from upload_offset of
+  // that file are streamed.
+  std::string body;
+  std::string upload_path;
+  uint64_t upload_offset = 0;
+  uint64_t upload_length = 0;
+  // When set, a 2xx response body is written to this file (created or truncated); other bodies (S3 error XML)
+  // stay in memory so they can be reported.
+  std::string download_path;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, values trimmed
+  std::string body;  // empty when streamed to download_path
+  uint64_t body_bytes = 0;
+
+  // The first header of that (lowercase) name.
+  std::optional<std::string> Header(std::string_view lowercase_name) const;
+};
+
+// Sends one request. A response of any status (404, 503...) is a Response; only a failure to get one (DNS,
+// connect, TLS, timeout, a local file error) is a Status: kIOError naming the method and host, never the URL's
+// query nor any header (they may carry signatures or tokens).
+Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options);
+
+// "host[:port]" of a URL, for messages.
+std::string UrlHost(std::string_view url);
+
+}  // namespace rocky::sync

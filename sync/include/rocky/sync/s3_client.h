@@ -1,0 +1,129 @@
+// The S3 client of the remote state: object PUT (multipart above a threshold) / GET / HEAD / DELETE, signed
+// with SigV4 (sigv4.h), sent with http_transport.h; and UploadState / DownloadState, the two calls the sync
+// lifecycle uses, which move a verified envelope (state_envelope.h) of the state under `<prefix>state.redb`.
+//
+// Errors are Status values whose code says what the caller may do:
+//   kBusy             a conditional write lost: another run wrote the state in between (never retry blindly)
+//   kInvalidArgument  authentication or permission refused (wrong secret, expired token): retrying won't help
+//   kNotFound         no such object (or bucket)
+//   kCorruption       a downloaded object failed verification (the local state is untouched)
+//   kIOError          network, timeout, or a server-side (5xx) failure: may be retried
+// Messages carry S3's error code, message and request id, never a secret.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "rocky/engine/status.h"
+#include "rocky/sync/credentials.h"
+#include "rocky/sync/http_transport.h"
+#include "rocky/sync/s3_error.h"
+#include "rocky/sync/sigv4.h"
+
+namespace rocky::sync {
+
+using engine::Result;
+using engine::Status;
+
+// Where the state lives and how to reach it.
+struct S3Config {
+  std::string bucket;
+  std::string prefix = "rocky/state/";  // the object key is prefix + "state.redb"
+  std::string region;                   // required (SigV4 signs it)
+  // Empty: AWS, virtual-hosted style (https://<bucket>.s3.<region>.amazonaws.com/<key>). Otherwise a custom
+  // endpoint ("http://127.0.0.1:9000", "https://minio.local"), path style (<endpoint>/<bucket>/<key>), which
+  // MinIO, Ceph, R2 and friends accept whatever the bucket's name.
+  std::string endpoint;
+  // Objects larger than this go up in parts, so one failed request does not restart a huge upload and no
+  // single request exceeds S3's 5 GiB PUT limit.
+  uint64_t multipart_threshold = uint64_t{64} << 20;
+  // Size of each part but the last (S3 wants at least 5 MiB; 10,000 parts at most).
+  uint64_t part_size = uint64_t{16} << 20;
+  TransportOptions transport;
+};
+
+// Fills what the configuration left empty from the environment as the AWS SDKs do: the endpoint from
+// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; the region from AWS_REGION, then AWS_DEFAULT_REGION.
+// kInvalidArgument naming the missing setting when there is no bucket or no region.
+Result<S3Config> ResolveS3Config(S3Config config);
+
+// Where credentials come from: called before each request, so temporary credentials that a provider refreshes
+// are picked up. A std::function rather than CredentialsProvider itself, so tests can hand in fixed (or failing)
+// credentials.
+using CredentialsSource = std::function<Result<Credentials>()>;
+CredentialsSource FixedCredentials(Credentials credentials);
+// The credential chain with its refresh (credentials.h); `provider` must outlive the source.
+CredentialsSource FromProvider(CredentialsProvider& provider);
+
+// How a PUT is conditioned, so that an upload never silently overwrites a state another run wrote.
+struct WriteCondition {
+  enum class Kind : unsigned char {
+    kNone,         // unconditional
+    kIfMatch,      // only if the object's ETag is still `etag`
+    kIfNoneMatch,  // only if there is no object (If-None-Match: *)
+  };
+  Kind kind = Kind::kNone;
+  std::string etag;
+
+  static WriteCondition None() { return {}; }
+  static WriteCondition IfMatch(std::string etag) { return {Kind::kIfMatch, std::move(etag)}; }
+  static WriteCondition IfAbsent() { return {Kind::kIfNoneMatch, {}}; }
+};
+
+struct ObjectInfo {
+  std::string etag;  // as S3 returns it, quotes included
+  uint64_t size = 0;
+};
+
+class S3Client {
+ public:
+  // `config` should come from ResolveS3Config.
+  S3Client(S3Config config, CredentialsSource credentials);
+
+  // Uploads the whole file at `path` as `key`: one PUT up to the multipart threshold, a
+  // multipart upload above it (parts streamed from the file; aborted on any failure so no parts are left).
+  Result<ObjectInfo> PutObject(const std::string& key, const std::string& path, const WriteCondition& condition);
+  // Writes the object to `path` (created or replaced; a partial file on failure).
+  Result<ObjectInfo> GetObject(const std::string& key, const std::string& path);
+  // nullopt when there is no such object.
+  Result<std::optional<ObjectInfo>> HeadObject(const std::string& key);
+  // Succeeds when the object is gone (also when it never existed, as S3 does).
+  Status DeleteObject(const std::string& key);
+
+  // The state object's key: prefix + "state.redb".
+  std::string StateKey() const;
+
+  // Takes a consistent snapshot of the state database at `state_path` (which may be open and written by
+  // others), wraps it in an envelope and uploads it under StateKey(), conditional on the object still having
+  // `expected_etag` (the ETag DownloadState returned), or on there being no object when it is nullopt.
+  // Returns the new object's ETag. Temporary files go next to the state file and are removed.
+  Result<ObjectInfo> UploadState(const std::string& state_path, const std::optional<std::string>& expected_etag);
+  // Downloads the state object and, once verified in full, replaces `state_path` with it atomically. Returns
+  // nullopt, touching nothing, when there is no object yet (a first run); the ETag to pass to the next
+  // UploadState otherwise.
+  Result<std::optional<ObjectInfo>> DownloadState(const std::string& state_path);
+
+ private:
+  struct Target;
+  Target TargetFor(const std::string& key) const;
+  Result<HttpResponse> Send(const std::string& method, const std::string& key,
+                            const std::vector<std::pair<std::string, std::string>>& query,
+                            std::vector<std::pair<std::string, std::string>> headers, HttpCall call,
+                            const std::string& payload_hash);
+  Result<ObjectInfo> PutSingle(const std::string& key, const std::string& path, uint64_t size,
+                               const WriteCondition& condition);
+  Result<ObjectInfo> PutMultipart(const std::string& key, const std::string& path, uint64_t size,
+                                  const WriteCondition& condition);
+
+  S3Config config_;
+  CredentialsSource credentials_;
+};
+
+// An S3 error response (parsed by s3_error.h) as a Status (see the codes above); `what` says which operation
+// on which key failed.
+S3Error ParseS3ErrorResponse(const HttpResponse& response);
+Status S3ErrorStatus(const HttpResponse& response, const std::string& what);
+
+}  // namespace rocky::sync

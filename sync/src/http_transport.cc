@@ -1,0 +1,248 @@
+#include "rocky/sync/http_transport.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+namespace rocky::sync {
+namespace {
+
+// curl_global_init is not thread-safe and must run once before any handle exists.
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// State shared with curl's callbacks for one request.
+struct Transfer {
+  CURL* curl = nullptr;
+  const HttpCall* call = nullptr;
+  HttpResponse* response = nullptr;
+  // Upload source.
+  int upload_fd = -1;
+  uint64_t upload_pos = 0;  // bytes of the body sent so far
+  uint64_t upload_total = 0;
+  // Download sink, opened on the first byte of a 2xx body.
+  int download_fd = -1;
+  std::string local_error;  // a file error inside a callback, reported instead of curl's "aborted"
+};
+
+size_t ReadBody(char* buffer, size_t size, size_t nitems, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t want = size * nitems;
+  uint64_t left = t->upload_total - t->upload_pos;
+  if (want > left) want = static_cast<size_t>(left);
+  if (want == 0) return 0;
+  if (t->upload_fd < 0) {
+    std::memcpy(buffer, t->call->body.data() + t->upload_pos, want);
+  } else {
+    ssize_t r;
+    do {
+      r = ::pread(t->upload_fd, buffer, want, static_cast<off_t>(t->call->upload_offset + t->upload_pos));
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+      t->local_error = "reading " + t->call->upload_path + ": " +
+                       (r < 0 ? std::string(std::strerror(errno)) : std::string("file shorter than expected"));
+      return CURL_READFUNC_ABORT;
+    }
+    want = static_cast<size_t>(r);
+  }
+  t->upload_pos += want;
+  return want;
+}
+
+// Rewinds the body when curl must send it again (a redirect or an authentication round).
+int SeekBody(void* userdata, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(userdata);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->upload_total) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  t->upload_pos = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  t->response->body_bytes += n;
+  if (t->call->download_path.empty() || status < 200 || status > 299) {
+    t->response->body.append(data, n);
+    return n;
+  }
+  if (t->download_fd < 0) {
+    t->download_fd = ::open(t->call->download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (t->download_fd < 0) {
+      t->local_error = "creating " + t->call->download_path + ": " + std::strerror(errno);
+      return 0;
+    }
+  }
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = ::write(t->download_fd, data + done, n - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      t->local_error = "writing " + t->call->download_path + ": " + std::strerror(errno);
+      return 0;
+    }
+    done += static_cast<size_t>(w);
+  }
+  return n;
+}
+
+size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t n = size * nitems;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->response->headers.clear();  // a new response (after 100 Continue or a redirect) starts over
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    t->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+  }
+  return n;
+}
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::Header(std::string_view lowercase_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lowercase_name) return value;
+  }
+  return std::nullopt;
+}
+
+std::string UrlHost(std::string_view url) {
+  size_t start = url.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  size_t end = url.find_first_of("/?#", start);
+  std::string_view host = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  size_t at = host.rfind('@');  // never echo userinfo
+  if (at != std::string_view::npos) host.remove_prefix(at + 1);
+  return std::string(host);
+}
+
+Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
+  GlobalInit();
+  const std::string where = call.method + " to " + UrlHost(call.url);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) return Status::IOError(where + ": could not create a curl handle");
+  HttpResponse response;
+  Transfer t;
+  t.curl = curl.get();
+  t.call = &call;
+  t.response = &response;
+  struct Closer {
+    Transfer* t;
+    ~Closer() {
+      if (t->upload_fd >= 0) ::close(t->upload_fd);
+      if (t->download_fd >= 0) ::close(t->download_fd);
+    }
+  } closer{&t};
+
+  const bool has_body = call.method == "PUT" || call.method == "POST";
+  if (has_body) {
+    if (!call.upload_path.empty()) {
+      t.upload_fd = ::open(call.upload_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (t.upload_fd < 0) {
+        return Status::IOError(where + ": opening " + call.upload_path + ": " + std::strerror(errno));
+      }
+      t.upload_total = call.upload_length;
+    } else {
+      t.upload_total = call.body.size();
+    }
+  }
+
+  CURL* h = curl.get();
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h, CURLOPT_URL, call.url.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM, safe in threads
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count() * 1000));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
+  std::string ca_bundle = options.ca_bundle;
+  if (ca_bundle.empty()) {
+    const char* env = std::getenv("AWS_CA_BUNDLE");
+    if (env != nullptr) ca_bundle = env;
+  }
+  if (!ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle.c_str());
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect would need a new signature
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &WriteHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+
+  if (call.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (has_body) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.upload_total));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
+    curl_easy_setopt(h, CURLOPT_READDATA, &t);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+    if (call.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
+  } else if (call.method != "GET") {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
+  }
+
+  struct curl_slist* list = nullptr;
+  for (const auto& [name, value] : call.headers) {
+    std::string line = name + ": " + value;
+    list = curl_slist_append(list, line.c_str());
+  }
+  // No "Expect: 100-continue" round trip: the body is signed and sent anyway, and some servers mishandle it.
+  list = curl_slist_append(list, "Expect:");
+  // curl would add a Content-Type to a POST; it would not be signed, and S3 does not need it.
+  list = curl_slist_append(list, "Content-Type:");
+  std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+
+  CURLcode rc = curl_easy_perform(h);
+  if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
+  if (rc != CURLE_OK) {
+    std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
+    return Status::IOError(where + " failed: " + detail + " (curl error " + std::to_string(static_cast<int>(rc)) +
+                           ")");
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  if (t.download_fd >= 0) {
+    if (::fsync(t.download_fd) != 0) {
+      return Status::IOError(where + ": syncing " + call.download_path + ": " + std::strerror(errno));
+    }
+  } else if (!call.download_path.empty() && response.status >= 200 && response.status <= 299) {
+    // An empty 2xx body still yields the (empty) file the caller asked for.
+    t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (t.download_fd < 0) {
+      return Status::IOError(where + ": creating " + call.download_path + ": " + std::strerror(errno));
+    }
+  }
+  return response;
+}
+
+}  // namespace rocky::sync

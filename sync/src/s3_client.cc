@@ -1,0 +1,393 @@
+#include "rocky/sync/s3_client.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "rocky/sync/s3_error.h"
+#include "rocky/sync/state_envelope.h"
+
+namespace rocky::sync {
+namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::string EnvOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+std::string Hex(const unsigned char* data, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 15]);
+  }
+  return out;
+}
+
+// SHA-256 of a file range, streamed: the payload hash SigV4 signs, without holding the body in memory.
+Result<std::string> Sha256OfFileRange(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("opening " + path + ": " + std::strerror(errno));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  std::vector<char> buf(size_t{1} << 20);
+  Status status;
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    status = Status::IOError("hashing " + path + ": OpenSSL SHA-256 unavailable");
+  }
+  uint64_t done = 0;
+  while (status.ok() && done < length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+    ssize_t r = ::pread(fd, buf.data(), want, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      status = Status::IOError("reading " + path + ": " + (r < 0 ? std::strerror(errno) : "shorter than expected"));
+      break;
+    }
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(r));
+    done += static_cast<uint64_t>(r);
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &md_len);
+  return Hex(md, md_len);
+}
+
+Result<uint64_t> FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::IOError("stat " + path + ": " + std::strerror(errno));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+std::string XmlUnescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '&') {
+      static const std::pair<std::string_view, char> entities[] = {
+          {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
+      bool matched = false;
+      for (const auto& [name, ch] : entities) {
+        if (s.substr(i, name.size()) == name) {
+          out.push_back(ch);
+          i += name.size() - 1;
+          matched = true;
+          break;
+        }
+      }
+      if (matched) continue;
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// The text of the first <tag>...</tag> in an XML document (S3's responses are flat enough for this).
+std::string XmlElement(std::string_view xml, std::string_view tag) {
+  std::string open = "<" + std::string(tag) + ">";
+  std::string close = "</" + std::string(tag) + ">";
+  size_t start = xml.find(open);
+  if (start == std::string_view::npos) return {};
+  start += open.size();
+  size_t end = xml.find(close, start);
+  if (end == std::string_view::npos) return {};
+  return XmlUnescape(xml.substr(start, end - start));
+}
+
+// A unique path next to `path` for a temporary file (same filesystem, so renames are atomic).
+std::string TempNextTo(const std::string& path, const char* tag) {
+  static std::atomic<uint64_t> counter{0};
+  return path + "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+// Removes a file when the scope ends, whatever happened.
+struct Unlinker {
+  std::string path;
+  ~Unlinker() { ::unlink(path.c_str()); }
+};
+
+}  // namespace
+
+S3Error ParseS3ErrorResponse(const HttpResponse& response) {
+  return ParseS3Error(static_cast<int>(response.status), response.body,
+                      response.Header("x-amz-request-id").value_or(""));
+}
+
+Status S3ErrorStatus(const HttpResponse& response, const std::string& what) {
+  S3Error e = ParseS3ErrorResponse(response);
+  const std::string detail = e.ToString();
+  switch (e.kind) {
+    case S3ErrorKind::kPreconditionFailed:
+    case S3ErrorKind::kConflict:
+      return Status::Busy(what + ": conflict: another run wrote the remote state in between (its ETag is no "
+                                 "longer the one this run read), so this upload was refused rather than "
+                                 "overwrite it; " +
+                          detail);
+    case S3ErrorKind::kBadCredentials:
+    case S3ErrorKind::kAccessDenied:
+      return Status::InvalidArgument(what + ": authentication or permission refused by S3, check the "
+                                            "credentials and the bucket policy; " +
+                                     detail);
+    case S3ErrorKind::kNotFound:
+    case S3ErrorKind::kNoSuchBucket:
+      return Status::NotFound(what + ": " + detail);
+    case S3ErrorKind::kBadRequest:
+      return Status::InvalidArgument(what + ": " + detail);
+    default:
+      return Status::IOError(what + ": " + detail);
+  }
+}
+
+CredentialsSource FromProvider(CredentialsProvider& provider) {
+  return [&provider]() -> Result<Credentials> {
+    auto sourced = provider.Get();
+    if (!sourced.ok()) return sourced.status();
+    return sourced->credentials;
+  };
+}
+
+Result<S3Config> ResolveS3Config(S3Config config) {
+  if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL_S3");
+  if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL");
+  while (!config.endpoint.empty() && config.endpoint.back() == '/') config.endpoint.pop_back();
+  if (config.region.empty()) config.region = EnvOr("AWS_REGION");
+  if (config.region.empty()) config.region = EnvOr("AWS_DEFAULT_REGION");
+  if (config.bucket.empty()) return Status::InvalidArgument("S3 state: no bucket configured (s3_bucket in [state])");
+  if (config.region.empty()) {
+    return Status::InvalidArgument("S3 state: no region (s3_region in [state], AWS_REGION or AWS_DEFAULT_REGION)");
+  }
+  if (!config.endpoint.empty() && config.endpoint.rfind("http://", 0) != 0 &&
+      config.endpoint.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("S3 state: the endpoint must start with http:// or https://");
+  }
+  if (config.part_size == 0) return Status::InvalidArgument("S3 state: part size must be positive");
+  return config;
+}
+
+CredentialsSource FixedCredentials(Credentials credentials) {
+  return [credentials = std::move(credentials)]() -> Result<Credentials> { return credentials; };
+}
+
+struct S3Client::Target {
+  std::string base;  // scheme://host[:port]
+  std::string host;  // the Host header
+  std::string path;  // encoded, as sent
+};
+
+S3Client::S3Client(S3Config config, CredentialsSource credentials)
+    : config_(std::move(config)), credentials_(std::move(credentials)) {}
+
+std::string S3Client::StateKey() const { return config_.prefix + "state.redb"; }
+
+S3Client::Target S3Client::TargetFor(const std::string& key) const {
+  Target t;
+  if (config_.endpoint.empty()) {
+    t.host = config_.bucket + ".s3." + config_.region + ".amazonaws.com";
+    t.base = "https://" + t.host;
+    t.path = "/" + UriEncode(key, false);
+    return t;
+  }
+  size_t scheme_end = config_.endpoint.find("://") + 3;
+  size_t path_start = config_.endpoint.find('/', scheme_end);
+  t.host = config_.endpoint.substr(scheme_end, path_start == std::string::npos ? std::string::npos
+                                                                                : path_start - scheme_end);
+  t.base = config_.endpoint.substr(0, path_start);
+  std::string base_path = path_start == std::string::npos ? "" : config_.endpoint.substr(path_start);
+  t.path = base_path + "/" + UriEncode(config_.bucket, false) + "/" + UriEncode(key, false);
+  return t;
+}
+
+Result<HttpResponse> S3Client::Send(const std::string& method, const std::string& key, const Headers& query,
+                                    Headers headers, HttpCall call, const std::string& payload_hash) {
+  auto credentials = credentials_();
+  if (!credentials.ok()) return credentials.status().WithContext("S3 credentials");
+  Target target = TargetFor(key);
+  HttpRequest request;
+  request.method = method;
+  request.path = target.path;
+  request.query = query;
+  request.headers = std::move(headers);
+  request.headers.emplace_back("Host", target.host);
+  SigningParams params;
+  params.region = config_.region;
+  params.service = "s3";
+  params.time = std::chrono::system_clock::now();
+  params.mode = SigningMode::kS3;
+  params.payload_hash = payload_hash;
+  params.add_content_sha256_header = true;
+  auto signature = SignRequest(request, *credentials, params);
+  if (!signature.ok()) return signature.status().WithContext("signing the S3 request");
+
+  call.method = method;
+  call.url = target.base + target.path;
+  for (size_t i = 0; i < query.size(); ++i) {
+    call.url += (i == 0 ? "?" : "&") + UriEncode(query[i].first, true) + "=" + UriEncode(query[i].second, true);
+  }
+  call.headers = std::move(request.headers);
+  return SendHttp(call, config_.transport);
+}
+
+Result<ObjectInfo> S3Client::PutObject(const std::string& key, const std::string& path,
+                                       const WriteCondition& condition) {
+  auto size = FileSize(path);
+  if (!size.ok()) return size.status();
+  if (*size > config_.multipart_threshold) return PutMultipart(key, path, *size, condition);
+  return PutSingle(key, path, *size, condition);
+}
+
+namespace {
+void AddCondition(Headers& headers, const WriteCondition& condition) {
+  if (condition.kind == WriteCondition::Kind::kIfMatch) headers.emplace_back("If-Match", condition.etag);
+  if (condition.kind == WriteCondition::Kind::kIfNoneMatch) headers.emplace_back("If-None-Match", "*");
+}
+}  // namespace
+
+Result<ObjectInfo> S3Client::PutSingle(const std::string& key, const std::string& path, uint64_t size,
+                                       const WriteCondition& condition) {
+  const std::string what = "uploading s3://" + config_.bucket + "/" + key;
+  auto hash = Sha256OfFileRange(path, 0, size);
+  if (!hash.ok()) return hash.status().WithContext(what);
+  Headers headers;
+  AddCondition(headers, condition);
+  HttpCall call;
+  call.upload_path = path;
+  call.upload_length = size;
+  auto response = Send("PUT", key, {}, std::move(headers), std::move(call), *hash);
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status != 200) return S3ErrorStatus(*response, what);
+  return ObjectInfo{response->Header("etag").value_or(""), size};
+}
+
+Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::string& path, uint64_t size,
+                                          const WriteCondition& condition) {
+  const std::string what = "multipart upload of s3://" + config_.bucket + "/" + key;
+  const std::string empty_hash = Sha256Hex("");
+  auto created = Send("POST", key, {{"uploads", ""}}, {}, HttpCall{}, empty_hash);
+  if (!created.ok()) return created.status().WithContext(what);
+  if (created->status != 200) return S3ErrorStatus(*created, what + ": starting");
+  const std::string upload_id = XmlElement(created->body, "UploadId");
+  if (upload_id.empty()) return Status::IOError(what + ": S3 returned no UploadId");
+
+  // Every failure from here aborts the upload, so S3 keeps (and bills) no orphaned parts.
+  auto abort_with = [&](Status error) -> Status {
+    auto aborted = Send("DELETE", key, {{"uploadId", upload_id}}, {}, HttpCall{}, empty_hash);
+    if (!aborted.ok() || (aborted->status != 204 && aborted->status != 200)) {
+      std::string why = aborted.ok() ? "HTTP " + std::to_string(aborted->status) : aborted.status().ToString();
+      return Status(error).WithContext("(aborting upload " + upload_id + " also failed: " + why + ")");
+    }
+    return error;
+  };
+
+  std::string complete = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  uint64_t offset = 0;
+  for (int part = 1; offset < size; ++part) {
+    if (part > 10000) return abort_with(Status::InvalidArgument(what + ": more than 10000 parts; raise part_size"));
+    uint64_t length = std::min(config_.part_size, size - offset);
+    auto hash = Sha256OfFileRange(path, offset, length);
+    if (!hash.ok()) return abort_with(hash.status().WithContext(what));
+    HttpCall call;
+    call.upload_path = path;
+    call.upload_offset = offset;
+    call.upload_length = length;
+    auto response = Send("PUT", key, {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}, {},
+                         std::move(call), *hash);
+    if (!response.ok()) return abort_with(response.status().WithContext(what + ", part " + std::to_string(part)));
+    if (response->status != 200) {
+      return abort_with(S3ErrorStatus(*response, what + ", part " + std::to_string(part)));
+    }
+    auto etag = response->Header("etag");
+    if (!etag) return abort_with(Status::IOError(what + ": part " + std::to_string(part) + " returned no ETag"));
+    complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + *etag + "</ETag></Part>";
+    offset += length;
+  }
+  complete += "</CompleteMultipartUpload>";
+
+  Headers headers;
+  AddCondition(headers, condition);
+  HttpCall call;
+  call.body = complete;
+  auto done = Send("POST", key, {{"uploadId", upload_id}}, std::move(headers), std::move(call), Sha256Hex(complete));
+  if (!done.ok()) return abort_with(done.status().WithContext(what + ": completing"));
+  // S3 may answer 200 with an <Error> body when completion fails late.
+  if (done->status != 200 || done->body.find("<Error>") != std::string::npos) {
+    return abort_with(S3ErrorStatus(*done, what + ": completing"));
+  }
+  std::string etag = XmlElement(done->body, "ETag");
+  if (etag.empty()) etag = done->Header("etag").value_or("");
+  return ObjectInfo{etag, size};
+}
+
+Result<ObjectInfo> S3Client::GetObject(const std::string& key, const std::string& path) {
+  const std::string what = "downloading s3://" + config_.bucket + "/" + key;
+  HttpCall call;
+  call.download_path = path;
+  auto response = Send("GET", key, {}, {}, std::move(call), Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status != 200) return S3ErrorStatus(*response, what);
+  return ObjectInfo{response->Header("etag").value_or(""), response->body_bytes};
+}
+
+Result<std::optional<ObjectInfo>> S3Client::HeadObject(const std::string& key) {
+  const std::string what = "looking up s3://" + config_.bucket + "/" + key;
+  auto response = Send("HEAD", key, {}, {}, HttpCall{}, Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status == 404) return std::optional<ObjectInfo>();
+  if (response->status != 200) return S3ErrorStatus(*response, what);
+  ObjectInfo info;
+  info.etag = response->Header("etag").value_or("");
+  info.size = std::strtoull(response->Header("content-length").value_or("0").c_str(), nullptr, 10);
+  return std::optional<ObjectInfo>(info);
+}
+
+Status S3Client::DeleteObject(const std::string& key) {
+  const std::string what = "deleting s3://" + config_.bucket + "/" + key;
+  auto response = Send("DELETE", key, {}, {}, HttpCall{}, Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status != 204 && response->status != 200) return S3ErrorStatus(*response, what);
+  return Status::OK();
+}
+
+Result<ObjectInfo> S3Client::UploadState(const std::string& state_path,
+                                         const std::optional<std::string>& expected_etag) {
+  Unlinker snapshot{TempNextTo(state_path, "upload-snapshot")};
+  Unlinker envelope{TempNextTo(state_path, "upload-envelope")};
+  ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
+  auto info = EncodeEnvelope(snapshot.path, envelope.path);
+  if (!info.ok()) return info.status();
+  ::unlink(snapshot.path.c_str());  // not needed any more: free the space before the upload
+  WriteCondition condition = expected_etag ? WriteCondition::IfMatch(*expected_etag) : WriteCondition::IfAbsent();
+  return PutObject(StateKey(), envelope.path, condition);
+}
+
+Result<std::optional<ObjectInfo>> S3Client::DownloadState(const std::string& state_path) {
+  Unlinker envelope{TempNextTo(state_path, "download-envelope")};
+  const std::string key = StateKey();
+  const std::string what = "downloading s3://" + config_.bucket + "/" + key;
+  HttpCall call;
+  call.download_path = envelope.path;
+  auto response = Send("GET", key, {}, {}, std::move(call), Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status == 404 && ParseS3ErrorResponse(*response).code == "NoSuchKey") {
+    return std::optional<ObjectInfo>();  // a first run: nothing stored yet
+  }
+  if (response->status != 200) return S3ErrorStatus(*response, what);
+  auto decoded = DecodeEnvelope(envelope.path, state_path);
+  if (!decoded.ok()) return decoded.status().WithContext(what);
+  return std::optional<ObjectInfo>(ObjectInfo{response->Header("etag").value_or(""), response->body_bytes});
+}
+
+}  // namespace rocky::sync
