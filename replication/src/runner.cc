@@ -112,6 +112,13 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   report.started_at = state::FormatUtc(now());
   report.run_id = NewRunId(report.started_at);
   bool interrupted = false;
+  // Recorded before the first copy, so a run killed half way leaves a trace (the next run marks it
+  // "crashed"); a store that cannot even record the start is not one to copy into.
+  ROCKY_ASSIGN_OR_RETURN(const uint64_t run_sequence,
+                         store.BeginRun(state::RunRecord{.id = report.run_id,
+                                                         .started_at = report.started_at,
+                                                         .finished_at = {},
+                                                         .status = "running"}));
 
   for (size_t i = 0; i < plan.tables.size(); ++i) {
     const TablePlan& t = plan.tables[i];
@@ -219,7 +226,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   }
   report.finished_at = state::FormatUtc(now());
   report.duration_ms = MillisSince(run_start);
-  ROCKY_RETURN_IF_ERROR(store.AppendRun(state::RunRecord{
+  ROCKY_RETURN_IF_ERROR(store.FinishRun(run_sequence, state::RunRecord{
       .id = report.run_id,
       .started_at = report.started_at,
       .finished_at = report.finished_at,

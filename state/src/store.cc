@@ -426,6 +426,53 @@ Status StateStore::AppendRun(const RunRecord& run) {
   return txn->Commit();
 }
 
+Result<uint64_t> StateStore::BeginRun(const RunRecord& run) {
+  ROCKY_RETURN_IF_ERROR(internal::ValidateRun(run));
+  RunRecord normalized = run;
+  ROCKY_ASSIGN_OR_RETURN(normalized.started_at, NormalizeTimestamp(run.started_at));
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
+  uint64_t next = 0;
+  std::vector<std::pair<std::string, RunRecord>> crashed;
+  {
+    auto cursor = t->NewCursor();
+    for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
+      next = std::stoull(std::string(cursor->key())) + 1;
+      ROCKY_ASSIGN_OR_RETURN(RunRecord earlier, internal::ParseRunValue(cursor->key(), cursor->value()));
+      if (earlier.status == "running") {
+        earlier.status = "crashed";
+        crashed.emplace_back(std::string(cursor->key()), std::move(earlier));
+      }
+    }
+    ROCKY_RETURN_IF_ERROR(cursor->status());
+  }
+  for (const auto& [key, record] : crashed) {
+    ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(key, internal::RunValueJson(record)));
+    (void)replaced;
+  }
+  ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(next), internal::RunValueJson(normalized)));
+  (void)replaced;
+  ROCKY_RETURN_IF_ERROR(txn->Commit());
+  return next;
+}
+
+Status StateStore::FinishRun(uint64_t sequence, const RunRecord& run) {
+  ROCKY_RETURN_IF_ERROR(internal::ValidateRun(run));
+  RunRecord normalized = run;
+  ROCKY_ASSIGN_OR_RETURN(normalized.started_at, NormalizeTimestamp(run.started_at));
+  if (!run.finished_at.empty()) {
+    ROCKY_ASSIGN_OR_RETURN(normalized.finished_at, NormalizeTimestamp(run.finished_at));
+  }
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
+  std::string existing;
+  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(RunKey(sequence), &existing));
+  if (!found) return Status::NotFound("no run record number " + std::to_string(sequence) + " to finish");
+  ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(sequence), internal::RunValueJson(normalized)));
+  (void)replaced;
+  return txn->Commit();
+}
+
 Result<std::vector<RunRecord>> StateStore::ListRuns() {
   if (db_ == nullptr) return std::vector<RunRecord>();
   ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());

@@ -384,3 +384,30 @@ TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans ar
   auto missing = OpenOrFail(dir.File("none.redb"), Ro());
   CHECK(!missing->LoadPlan("p5")->has_value());
 }
+
+TEST_CASE("a run recorded from its start: finished in place; one left running by a killed writer becomes crashed") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  auto first = store->BeginRun(RunRecord{.id = "r1", .started_at = "2025-03-15T14:00:00Z", .status = "running"});
+  REQUIRE(first.ok());
+  // Killed here: no FinishRun. The next run's start marks it.
+  auto second = store->BeginRun(RunRecord{.id = "r2", .started_at = "2025-03-15T15:00:00Z", .status = "running"});
+  REQUIRE(second.ok());
+  CHECK(*second == *first + 1);
+  REQUIRE(store->FinishRun(*second, RunRecord{.id = "r2",
+                                              .started_at = "2025-03-15T15:00:00Z",
+                                              .finished_at = "2025-03-15T15:00:05Z",
+                                              .status = "success",
+                                              .tables_copied = 4})
+              .ok());
+  auto runs = store->ListRuns();
+  REQUIRE(runs.ok());
+  REQUIRE(runs->size() == 2);
+  CHECK((*runs)[0].id == "r1");
+  CHECK((*runs)[0].status == "crashed");
+  CHECK((*runs)[1].status == "success");
+  CHECK((*runs)[1].tables_copied == 4);
+  CHECK((*runs)[1].finished_at == "2025-03-15T15:00:05Z");
+  CHECK(store->FinishRun(99, RunRecord{.id = "x", .started_at = "2025-03-15T15:00:00Z", .status = "success"})
+            .IsNotFound());
+}

@@ -60,11 +60,12 @@ struct TableChecks {
   std::vector<CheckEntry> entries;  // oldest first
 };
 
+// Members have default initializers so designated initializers may leave any of them out.
 struct RunRecord {
-  std::string id;
-  std::string started_at;
-  std::string finished_at;
-  std::string status;  // free text chosen by the runner ("success", "failed", ...)
+  std::string id{};
+  std::string started_at{};
+  std::string finished_at{};  // empty while the run is going
+  std::string status{};       // chosen by the runner: "running", "success", "partial_failure", "crashed", ...
   uint64_t tables_copied = 0;
   uint64_t tables_failed = 0;
   uint64_t anomalies = 0;
@@ -142,6 +143,13 @@ class StateStore {
   Result<std::optional<std::string>> LoadPlan(std::string_view plan_id);
 
   Status AppendRun(const RunRecord& run);
+  // A run's record from its start, so that a run killed half way still leaves one: appends `run` (status
+  // typically "running", finished_at empty) and returns its sequence number for FinishRun. In the same commit,
+  // records an earlier writer left "running" become "crashed": only one writer exists at a time (the lock),
+  // so none of them can still be going.
+  Result<uint64_t> BeginRun(const RunRecord& run);
+  // Replaces the record BeginRun returned `sequence` for (kNotFound when there is none).
+  Status FinishRun(uint64_t sequence, const RunRecord& run);
   // Append order.
   Result<std::vector<RunRecord>> ListRuns();
 
