@@ -21,7 +21,9 @@ def main():
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
-        sys.exit(f"rocky-bench exited {proc.returncode}")
+        print(f"bench_smoke: rocky-bench exited {proc.returncode}")
+        print("[check] 0 passed, 1 failed")
+        sys.exit(1)
     with open(out) as f:
         doc = json.load(f)
     problems = list(doc["errors"])
@@ -38,8 +40,11 @@ def main():
     if sorted(doc["engines"]) != sorted(ENGINES) or sorted(doc["durability"]) != sorted(ENGINES):
         problems.append("engine list or durability notes incomplete")
     if problems:
-        sys.exit("bench_smoke: " + "; ".join(problems))
+        print("bench_smoke: " + "; ".join(problems))
+        print("[check] 0 passed, 1 failed")  # the summary line scripts/test counts
+        sys.exit(1)
     print("bench_smoke: OK")
+    print("[check] 1 passed, 0 failed")
 
 
 if __name__ == "__main__":
