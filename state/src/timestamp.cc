@@ -89,7 +89,7 @@ struct Instant {
   std::string_view fraction;
 };
 
-Result<Instant> ParseInstant(std::string_view text) {
+Result<Instant> ParseInstant(std::string_view text, MissingOffset missing_offset) {
   auto bad = [&](std::string_view why) {
     return Status::InvalidArgument("invalid timestamp '" + std::string(text) + "': " + std::string(why) +
                                    " (expected RFC 3339, e.g. 2025-03-15T14:30:00Z)");
@@ -136,7 +136,7 @@ Result<Instant> ParseInstant(std::string_view text) {
     }
     if (oh > 23 || om > 59) return bad("UTC offset out of range");
     offset_seconds = sign * (oh * 3600 + om * 60);
-  } else {
+  } else if (missing_offset == MissingOffset::kRefuse) {
     return bad("missing UTC offset (Z or +HH:MM)");
   }
   if (pos != text.size()) return bad("unexpected text after the offset");
@@ -154,12 +154,16 @@ Result<Instant> ParseInstant(std::string_view text) {
 }  // namespace
 
 Result<std::string> NormalizeTimestamp(std::string_view text) {
-  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text));
+  return NormalizeTimestamp(text, MissingOffset::kRefuse);
+}
+
+Result<std::string> NormalizeTimestamp(std::string_view text, MissingOffset missing_offset) {
+  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text, missing_offset));
   return Format(instant.utc_seconds, instant.fraction);
 }
 
 Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text) {
-  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text));
+  ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text, MissingOffset::kRefuse));
   // Whole seconds are all callers need (ages, freshness), and they fit any clock's range.
   return std::chrono::system_clock::time_point(std::chrono::seconds(instant.utc_seconds));
 }

@@ -15,6 +15,13 @@ namespace rocky::state {
 // offset is refused because its instant is ambiguous.
 engine::Result<std::string> NormalizeTimestamp(std::string_view text);
 
+// What a timestamp without an offset means: refused (the state store: its instant is ambiguous), or UTC
+// (warehouse data, SQLite's own convention for datetime text).
+enum class MissingOffset : unsigned char { kRefuse, kUtc };
+
+// NormalizeTimestamp with the choice above; the one parser behind every timestamp rocky reads.
+engine::Result<std::string> NormalizeTimestamp(std::string_view text, MissingOffset missing_offset);
+
 // The instant `text` names (any form NormalizeTimestamp accepts), truncated to whole seconds; the same errors.
 engine::Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
 
