@@ -13,6 +13,8 @@ std::string_view CodeName(Status::Code code) {
     case Status::Code::kBusy: return "Busy";
     case Status::Code::kNotSupported: return "Not supported";
     case Status::Code::kPoisoned: return "Database poisoned";
+    case Status::Code::kTimedOut: return "Timed out";
+    case Status::Code::kPermissionDenied: return "Permission denied";
   }
   return "Unknown";
 }

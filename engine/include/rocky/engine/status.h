@@ -25,6 +25,10 @@ class Status {
     kBusy,             // locked by another writer (process or thread)
     kNotSupported,     // e.g. a file written by a newer format version
     kPoisoned,         // an earlier I/O error latched the database read-only until reopen
+    // The two below are not produced by the engine; they exist because Status is the error type of every
+    // layer (the sync layer decides retries on the code, and these two need a different decision than kIOError).
+    kTimedOut,          // a deadline passed before the operation finished (worth retrying while time remains)
+    kPermissionDenied,  // credentials refused or access denied: retrying with the same credentials won't help
   };
 
   Status() = default;  // OK
@@ -38,6 +42,8 @@ class Status {
   static Status Busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
   static Status NotSupported(std::string msg) { return {Code::kNotSupported, std::move(msg)}; }
   static Status Poisoned(std::string msg) { return {Code::kPoisoned, std::move(msg)}; }
+  static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

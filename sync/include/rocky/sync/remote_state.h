@@ -1,0 +1,101 @@
+// Where the state lives remotely: one interface over S3, Valkey and the tiered pair, so the lifecycle
+// (state_sync.h: download before a run, upload after, retries, circuit breaker, events) and `rocky doctor` never
+// care which backend they talk to.
+//
+// Every backend moves the same thing: the verified, compressed envelope of a consistent snapshot of the state
+// file (state_envelope.h), stored under `<prefix>state.redb`. A download is verified in full before it replaces
+// the local file (atomically); an upload is conditional on the remote copy still being the one this run
+// downloaded, so another run's state is never silently overwritten.
+//
+// Errors are Status values whose code is the contract the lifecycle's retry policy acts on (IsTransient below):
+//   kIOError           network failure, connection refused or reset, HTTP 5xx / 429 / SlowDown: transient
+//   kTimedOut          the deadline passed (or a transfer stalled): transient while time remains
+//   kPermissionDenied  credentials refused, access denied: permanent
+//   kNotFound          the bucket (or database) does not exist: permanent (a missing object is not an error)
+//   kBusy              a conditional write lost: another run wrote the state in between: permanent
+//   kInvalidArgument   a bad request or configuration, a value above the backend's size limit: permanent
+//   kCorruption        a downloaded object failed verification (the local state is untouched): permanent
+//   kNotSupported      a newer envelope or state format: permanent
+//   kNoSpace           the local disk is full: permanent
+// Messages name the backend, the host and the key, never a password, a secret key or a token.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/engine/status.h"
+
+namespace rocky::sync {
+
+using engine::Result;
+using engine::Status;
+
+// The wall-clock instant by which an operation must be finished, retries included. Backends cap every network
+// wait (connect, each read) at what remains, and fail with kTimedOut once it has passed.
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Whether repeating the same call may succeed (kIOError, kTimedOut); everything else fails the same way again.
+bool IsTransient(const Status& status);
+
+// What one successful transfer moved.
+struct TransferReport {
+  // Identifies the remote copy this run holds, for the next conditional upload: S3's ETag, the generation
+  // token stored beside a Valkey value. Opaque to callers.
+  std::string generation;
+  uint64_t bytes = 0;  // envelope bytes sent or received
+  // Things that went wrong without failing the transfer (tiered: "Valkey unreachable, read from S3"). Already
+  // free of secrets; the lifecycle logs them.
+  std::vector<std::string> warnings;
+};
+
+// One leg of a `rocky doctor --check state_rw` probe: a uniquely named object written, read back and deleted.
+struct ProbeLeg {
+  std::string backend;  // "s3" or "valkey"
+  std::string location;  // as Location() prints it, redacted
+  Status status;         // the first step that failed, or OK
+  std::chrono::milliseconds latency{0};  // the whole write + read + delete
+  // What to do about a failure, for people: the permissions an access-denied needs, "check the endpoint's
+  // host name" for a name-resolution failure, ... Empty when there is nothing useful to add.
+  std::string hint;
+};
+
+// A remote home for the state. Implementations: S3StateBackend (s3_state_backend.h), ValkeyStateBackend
+// (valkey_state_backend.h), TieredStateBackend (tiered_state_backend.h). Not thread-safe: one caller at a time.
+class RemoteStateBackend {
+ public:
+  virtual ~RemoteStateBackend() = default;
+
+  // "s3", "valkey" or "tiered": the `backend` value of rocky.toml, and the `backend` field of events.
+  virtual std::string_view Kind() const = 0;
+  // The key the state is stored under ("rocky/state/state.redb", "rocky:state:state.redb").
+  virtual std::string Key() const = 0;
+  // Where, for people: "s3://bucket/rocky/state/state.redb", "redis://:***@cache:6379/0 key rocky:state:state.redb".
+  // Never holds a secret.
+  virtual std::string Location() const = 0;
+
+  // Fetches the remote state and, once verified in full, replaces the file at `state_path` with it atomically
+  // (the caller holds the state's writer lock). nullopt, touching nothing, when there is no remote state yet.
+  // On any error the local file is exactly as it was.
+  virtual Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) = 0;
+
+  // Uploads a consistent snapshot of the state file at `state_path` (which may be open and written by this
+  // process), conditional on the remote copy still being `expected_generation` (what Download returned), or on
+  // there being none when nullopt. kBusy when that condition fails.
+  virtual Result<TransferReport> Upload(const std::string& state_path,
+                                        const std::optional<std::string>& expected_generation,
+                                        Deadline deadline) = 0;
+
+  // The current remote generation without downloading it; nullopt when there is no remote state.
+  virtual Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) = 0;
+
+  // Writes, reads back and deletes a uniquely named probe object next to the state (never the state itself),
+  // without retries: one leg per backend (two for tiered).
+  virtual std::vector<ProbeLeg> Probe(Deadline deadline) = 0;
+};
+
+}  // namespace rocky::sync
