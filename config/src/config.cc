@@ -299,7 +299,7 @@ class Reader {
     if (t.table == nullptr) return Status::OK();
     ROCKY_RETURN_IF_ERROR(
         CheckKeys(t, {"backend", "s3_bucket", "s3_prefix", "s3_region", "s3_endpoint", "valkey_url",
-                      "valkey_prefix", "transfer_timeout_seconds", "on_upload_failure", "retry"}));
+                      "valkey_prefix", "valkey_ca_file", "transfer_timeout_seconds", "on_upload_failure", "retry"}));
     std::string backend = "local";
     ROCKY_RETURN_IF_ERROR(Enum(t, "backend", {"local", "s3", "valkey", "tiered"}, &backend));
     out->backend = backend == "s3"       ? StateBackend::kS3
@@ -312,6 +312,11 @@ class Reader {
     ROCKY_RETURN_IF_ERROR(String(t, "s3_endpoint", &out->s3_endpoint));
     ROCKY_RETURN_IF_ERROR(String(t, "valkey_url", &out->valkey_url));
     ROCKY_RETURN_IF_ERROR(String(t, "valkey_prefix", &out->valkey_prefix));
+    ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> ca_file, OptString(t, "valkey_ca_file"));
+    // Empty (e.g. "${VALKEY_CA_FILE:-}" unset) means the system store, so it is not resolved to the folder.
+    if (ca_file.has_value() && !ca_file->text.empty()) {
+      out->valkey_ca_file = (std::filesystem::path(base_dir_) / ca_file->text).string();
+    }
     ROCKY_RETURN_IF_ERROR(
         Integer<uint64_t>(t, "transfer_timeout_seconds", 1, &out->transfer_timeout_seconds));
     std::string policy = "skip";

@@ -289,6 +289,14 @@ TEST_CASE("adapter.path is resolved against the base folder; absolute paths are 
   ExpectMessage(ErrorOf("[adapter]\npath = \"\"\n"), "2:8", {"adapter.path", "empty"});
 }
 
+TEST_CASE("state.valkey_ca_file: resolved against the base folder, absolute kept, empty means the system store") {
+  CHECK(ParseOk("").state.valkey_ca_file.empty());
+  CHECK(ParseOk("[state]\nvalkey_ca_file = \"certs/ca.pem\"\n").state.valkey_ca_file == "/proj/certs/ca.pem");
+  CHECK(ParseOk("[state]\nvalkey_ca_file = \"/etc/ca.pem\"\n").state.valkey_ca_file == "/etc/ca.pem");
+  CHECK(ParseOk("[state]\nvalkey_ca_file = \"${CA:-}\"\n").state.valkey_ca_file.empty());
+  ExpectMessage(ErrorOf("[state]\nvalkey_ca_file = 3\n"), "2:18", {"state.valkey_ca_file", "expected a string", "got an integer"});
+}
+
 TEST_CASE("integers are accepted for float keys") {
   Config c = ParseOk("[state.retry]\nbackoff_multiplier = 2\n" +
                      WithPipeline("[pipeline.p.checks]\nanomaly_threshold_pct = 30\n"));

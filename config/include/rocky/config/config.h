@@ -19,6 +19,7 @@
 //   s3_endpoint = "http://127.0.0.1:9000"  # optional; path-style custom endpoint (MinIO, Ceph, R2...)
 //   valkey_url = "${VALKEY_URL}"         # required by valkey and tiered
 //   valkey_prefix = "rocky:state:"
+//   valkey_ca_file = "certs/ca.pem"      # optional; rediss:// trusts it instead of the system store
 //   transfer_timeout_seconds = 300
 //   on_upload_failure = "skip"           # skip | fail
 //   [state.retry]
@@ -99,6 +100,9 @@ struct StateConfig {
   std::string s3_endpoint;  // empty: AWS (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL at transfer time)
   std::string valkey_url;   // non-empty when backend is valkey or tiered; holds a password: never print it
   std::string valkey_prefix = "rocky:state:";
+  // The PEM file of the CA(s) a TLS Valkey URL (rediss://, valkeys://) is verified against, resolved like
+  // adapter.path against the folder holding the config file. Empty: the system's trust store.
+  std::string valkey_ca_file;
   uint64_t transfer_timeout_seconds = 300;  // > 0
   UploadFailurePolicy on_upload_failure = UploadFailurePolicy::kSkip;
   RetryConfig retry;

@@ -1,0 +1,114 @@
+// A small synchronous Valkey (Redis-protocol) client over Debian's hiredis 0.14: connect (plaintext or TLS,
+// tls_tunnel), AUTH, SELECT, then one command at a time. What the Valkey state backend needs, nothing more.
+//
+// Errors follow the retry contract of remote_state.h, each naming the server ("Valkey at host:port") and never
+// the password:
+//   kIOError           the host name does not resolve, connection refused, the connection was lost
+//   kTimedOut          connect, handshake or a reply did not come within its timeout (or the Deadline)
+//   kPermissionDenied  WRONGPASS / NOAUTH / NOPERM, or the server's TLS certificate is not trusted
+//   kNotFound          the database number does not exist on the server
+//   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE)
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocky/engine/status.h"
+#include "rocky/sync/remote_state.h"
+#include "rocky/sync/valkey_url.h"
+
+struct redisContext;
+struct redisReply;
+
+namespace rocky::sync {
+
+class TlsTunnel;
+
+// A read-only view of one reply (or one element of an array reply); valid while the ValkeyReply it came from
+// lives.
+class ValkeyReplyView {
+ public:
+  enum class Type : unsigned char { kString, kArray, kInteger, kNil, kStatus, kError };
+
+  explicit ValkeyReplyView(const redisReply* reply) : reply_(reply) {}
+
+  Type type() const;
+  bool is_nil() const { return type() == Type::kNil; }
+  // The bytes of a string, status or error reply (binary safe); empty for the others.
+  std::string_view str() const;
+  long long integer() const;  // 0 unless an integer reply
+  size_t size() const;        // elements of an array reply; 0 for the others
+  ValkeyReplyView operator[](size_t i) const;  // requires i < size()
+
+ private:
+  const redisReply* reply_;
+};
+
+// An owned reply. Movable, not copyable (a value may be hundreds of megabytes).
+class ValkeyReply : public ValkeyReplyView {
+ public:
+  explicit ValkeyReply(redisReply* reply);
+  ~ValkeyReply();
+  ValkeyReply(ValkeyReply&& other) noexcept;
+  ValkeyReply& operator=(ValkeyReply&&) = delete;
+  ValkeyReply(const ValkeyReply&) = delete;
+  ValkeyReply& operator=(const ValkeyReply&) = delete;
+
+ private:
+  redisReply* owned_;
+};
+
+struct ValkeyClientOptions {
+  ValkeyUrl url;
+  std::string ca_file;  // PEM CAs for TLS; empty: the system's store. Verification is always on.
+  std::chrono::milliseconds connect_timeout{10'000};  // TCP connect + TLS handshake + AUTH + SELECT
+  // Each wait for the server while sending a command or reading its reply (a stall, not the total: a 500 MB
+  // value may take longer than this to move, as long as bytes keep flowing).
+  std::chrono::milliseconds command_timeout{60'000};
+};
+
+// Not thread-safe: one caller at a time (it owns one connection; TLS adds a pump thread it owns).
+class ValkeyClient {
+ public:
+  // Does not connect: the first Command (or Connect) does.
+  explicit ValkeyClient(ValkeyClientOptions options);
+  ~ValkeyClient();
+  ValkeyClient(const ValkeyClient&) = delete;
+  ValkeyClient& operator=(const ValkeyClient&) = delete;
+
+  // Connects, logs in and selects the database, unless already connected. Every wait is capped by what remains
+  // until `deadline`.
+  Status Connect(Deadline deadline);
+
+  // Sends one command (binary-safe arguments) and reads its reply, connecting first if needed. An error reply
+  // is a Status (see the codes above; the server's text is in the message, which never holds an argument). Any
+  // failure other than an error reply drops the connection, so the next call starts afresh; so does a
+  // kTimedOut (the reply may still arrive and would be taken for the next command's).
+  Result<ValkeyReply> Command(const std::vector<std::string_view>& args, Deadline deadline);
+
+  // Closes the connection (discarding any WATCH or MULTI state on the server). Harmless when not connected.
+  void Disconnect();
+
+  // "Valkey at host:port", the prefix of every message.
+  const std::string& what() const { return what_; }
+  const ValkeyUrl& url() const { return options_.url; }
+
+ private:
+  Result<int> ConnectTcp(Deadline deadline);
+  Status Login(Deadline deadline);
+  // Sets hiredis's socket timeouts to min(`limit`, what remains until `deadline`); kTimedOut when none remains.
+  Status ArmTimeout(std::chrono::milliseconds limit, Deadline deadline);
+  // A Status for a failed redisCommandArgv (context error) or an error reply.
+  Status ContextError(int saved_errno);
+  Status ReplyError(std::string_view text) const;
+
+  ValkeyClientOptions options_;
+  std::string what_;
+  redisContext* context_ = nullptr;
+  std::unique_ptr<TlsTunnel> tunnel_;  // TLS only; outlives context_ (destroyed after it)
+};
+
+}  // namespace rocky::sync
