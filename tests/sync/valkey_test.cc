@@ -368,6 +368,21 @@ TEST_CASE("valkey over TLS: round trip verified against the test CA, by IP addre
   CHECK(g->has_value());
 }
 
+TEST_CASE("valkey over TLS: a state of tens of megabytes crosses the tunnel intact both ways") {
+  RedisServer server(/*tls=*/true);
+  TempDir dir;
+  auto backend = Open(server.Url(), server.ca_file());
+  Contents want = MakeState(dir.File("state.redb"), "big", 24 << 20);  // incompressible: ~24 MB on the wire
+  auto up = backend->Upload(dir.File("state.redb"), std::nullopt, Soon(60));
+  REQUIRE_MESSAGE(up.ok(), up.status().ToString());
+  CHECK(up->bytes > (24u << 20));
+  auto down = backend->Download(dir.File("copy.redb"), Soon(60));
+  REQUIRE_MESSAGE(down.ok(), down.status().ToString());
+  REQUIRE(down->has_value());
+  CHECK((*down)->bytes == up->bytes);
+  CHECK(ReadState(dir.File("copy.redb")) == want);
+}
+
 TEST_CASE("valkey over TLS: an untrusted certificate is a clear, permanent error") {
   RedisServer server(/*tls=*/true);
   TempDir other;
