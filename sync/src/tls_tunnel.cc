@@ -40,27 +40,30 @@ bool IsIpAddress(const std::string& host) {
 }
 
 int RemainingMs(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) return 0;
   return static_cast<int>(std::min<int64_t>(left.count(), 1 << 30));
 }
 
 }  // namespace
 
-Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string& host, const std::string& ca_file,
-                                                   Deadline deadline, const std::string& what) {
+Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string& host,
+                                                   const std::string& ca_file, Deadline deadline,
+                                                   const std::string& what) {
   // The destructor frees whatever was set up when we return early.
   std::unique_ptr<TlsTunnel> tunnel(new TlsTunnel());
   tunnel->tcp_fd_ = tcp_fd;
   ERR_clear_error();
   tunnel->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (tunnel->ctx_ == nullptr) return Status::IOError(what + ": cannot create a TLS context: " + OpenSslError());
+  if (tunnel->ctx_ == nullptr)
+    return Status::IOError(what + ": cannot create a TLS context: " + OpenSslError());
   SSL_CTX_set_min_proto_version(tunnel->ctx_, TLS1_2_VERSION);
   SSL_CTX_set_verify(tunnel->ctx_, SSL_VERIFY_PEER, nullptr);
   if (!ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(tunnel->ctx_, ca_file.c_str(), nullptr) != 1) {
-      return Status::InvalidArgument(what + ": cannot load the CA file " + ca_file + " (valkey_ca_file): " +
-                                     OpenSslError());
+      return Status::InvalidArgument(what + ": cannot load the CA file " + ca_file +
+                                     " (valkey_ca_file): " + OpenSslError());
     }
   } else if (SSL_CTX_set_default_verify_paths(tunnel->ctx_) != 1) {
     return Status::IOError(what + ": cannot load the system's trusted CAs: " + OpenSslError());
@@ -99,12 +102,12 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string
     }
     long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
-      return Status::PermissionDenied(what + ": TLS certificate verification failed: " +
-                                      X509_verify_cert_error_string(verify) +
-                                      (ca_file.empty() ? " (checked against the system's trusted CAs; set "
-                                                         "valkey_ca_file to the CA that signed the server's "
-                                                         "certificate)"
-                                                       : " (checked against " + ca_file + ")"));
+      return Status::PermissionDenied(
+          what + ": TLS certificate verification failed: " + X509_verify_cert_error_string(verify) +
+          (ca_file.empty() ? " (checked against the system's trusted CAs; set "
+                             "valkey_ca_file to the CA that signed the server's "
+                             "certificate)"
+                           : " (checked against " + ca_file + ")"));
     }
     int saved_errno = errno;
     std::string detail = OpenSslError();
@@ -206,7 +209,8 @@ void TlsTunnel::Pump() {
     }
     if (to_server_done < to_server.size()) {
       ERR_clear_error();
-      int n = SSL_write(ssl_, to_server.data() + to_server_done, static_cast<int>(to_server.size() - to_server_done));
+      int n = SSL_write(ssl_, to_server.data() + to_server_done,
+                        static_cast<int>(to_server.size() - to_server_done));
       if (n > 0) {
         to_server_done += static_cast<size_t>(n);
         progress = true;

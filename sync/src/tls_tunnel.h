@@ -17,16 +17,18 @@ namespace rocky::sync {
 
 class TlsTunnel {
  public:
-  // Takes ownership of `tcp_fd` (connected to the server) and completes the TLS handshake on it by `deadline`,
-  // verifying the server's certificate against `ca_file` (PEM; empty: the system's store) and its name or IP
-  // address against `host`. Then starts the pump. Errors (`what` prefixes them: "Valkey at host:port"):
+  // Takes ownership of `tcp_fd` (connected to the server) and completes the TLS handshake on it by
+  // `deadline`, verifying the server's certificate against `ca_file` (PEM; empty: the system's store) and its
+  // name or IP address against `host`. Then starts the pump. Errors (`what` prefixes them: "Valkey at
+  // host:port"):
   //   kInvalidArgument  the CA file cannot be read
   //   kPermissionDenied the certificate is not trusted or does not name `host` (retrying cannot help)
   //   kTimedOut         the handshake did not finish by the deadline
   //   kIOError          any other handshake failure (reset, a server that does not speak TLS)
   // On error `tcp_fd` is closed.
-  static Result<std::unique_ptr<TlsTunnel>> Open(int tcp_fd, const std::string& host, const std::string& ca_file,
-                                                 Deadline deadline, const std::string& what);
+  static Result<std::unique_ptr<TlsTunnel>> Open(int tcp_fd, const std::string& host,
+                                                 const std::string& ca_file, Deadline deadline,
+                                                 const std::string& what);
 
   // Stops the pump and closes everything it owns (not the fd TakePlaintextFd handed out).
   ~TlsTunnel();

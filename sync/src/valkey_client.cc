@@ -50,7 +50,9 @@ std::string_view ValkeyReplyView::str() const {
   }
 }
 
-long long ValkeyReplyView::integer() const { return reply_->type == REDIS_REPLY_INTEGER ? reply_->integer : 0; }
+long long ValkeyReplyView::integer() const {
+  return reply_->type == REDIS_REPLY_INTEGER ? reply_->integer : 0;
+}
 
 size_t ValkeyReplyView::size() const { return reply_->type == REDIS_REPLY_ARRAY ? reply_->elements : 0; }
 
@@ -109,7 +111,8 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
         if (ready == 0) {
           ::close(fd);
           ::freeaddrinfo(addresses);
-          return Status::TimedOut(what_ + ": connecting timed out after " + std::to_string(wait.count()) + " ms");
+          return Status::TimedOut(what_ + ": connecting timed out after " + std::to_string(wait.count()) +
+                                  " ms");
         }
         socklen_t len = sizeof err;
         if (ready < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -125,8 +128,9 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
   }
   ::freeaddrinfo(addresses);
   if (result < 0) {
-    return Status::IOError(what_ + (refused ? ": connection refused (is the server up, and is the port right?)"
-                                            : ": cannot connect: " + last_error));
+    return Status::IOError(what_ + (refused
+                                        ? ": connection refused (is the server up, and is the port right?)"
+                                        : ": cannot connect: " + last_error));
   }
   // hiredis reads and writes in blocking mode, bounded by socket timeouts (ArmTimeout).
   int flags = ::fcntl(result, F_GETFL, 0);
@@ -138,7 +142,8 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
 
 Status ValkeyClient::Connect(Deadline deadline) {
   if (context_ != nullptr) return Status::OK();
-  const Deadline connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + options_.connect_timeout);
+  const Deadline connect_deadline =
+      std::min(deadline, std::chrono::steady_clock::now() + options_.connect_timeout);
   if (Remaining(connect_deadline).count() <= 0) {
     return Status::TimedOut(what_ + ": no time left to connect before the transfer's deadline");
   }
@@ -177,12 +182,13 @@ Status ValkeyClient::Login(Deadline deadline) {
     if (!reply.ok()) {
       const Status& s = reply.status();
       if (s.code() != Status::Code::kPermissionDenied) return s;
-      // The server's words ("invalid username-password pair") plus which login was refused: never the password.
+      // The server's words ("invalid username-password pair") plus which login was refused: never the
+      // password.
       return Status::PermissionDenied(
           what_ + ": the password was refused for " +
           (url.user.empty() ? std::string("the default user") : "user '" + url.user + "'") +
-          ": check the password in valkey_url (" + s.message().substr(std::min(s.message().size(), what_.size() + 2)) +
-          ")");
+          ": check the password in valkey_url (" +
+          s.message().substr(std::min(s.message().size(), what_.size() + 2)) + ")");
     }
   }
   if (url.db != 0) {
@@ -205,7 +211,8 @@ Status ValkeyClient::ArmTimeout(std::chrono::milliseconds limit, Deadline deadli
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(wait.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((wait.count() % 1000) * 1000);
-  if (redisSetTimeout(context_, tv) != REDIS_OK) return Status::IOError(what_ + ": cannot set the socket timeout");
+  if (redisSetTimeout(context_, tv) != REDIS_OK)
+    return Status::IOError(what_ + ": cannot set the socket timeout");
   return Status::OK();
 }
 
@@ -226,12 +233,13 @@ Status ValkeyClient::ContextError(int saved_errno) {
 
 Status ValkeyClient::ReplyError(std::string_view text) const {
   const std::string message = what_ + ": " + std::string(text);
-  if (StartsWith(text, "WRONGPASS") || StartsWith(text, "NOPERM") || StartsWith(text, "ERR invalid password") ||
-      StartsWith(text, "ERR invalid username-password")) {
+  if (StartsWith(text, "WRONGPASS") || StartsWith(text, "NOPERM") ||
+      StartsWith(text, "ERR invalid password") || StartsWith(text, "ERR invalid username-password")) {
     return Status::PermissionDenied(message);
   }
   if (StartsWith(text, "NOAUTH")) {
-    return Status::PermissionDenied(message + " (the server needs a password: redis://:PASSWORD@host in valkey_url)");
+    return Status::PermissionDenied(message +
+                                    " (the server needs a password: redis://:PASSWORD@host in valkey_url)");
   }
   // Transient states of the server: worth a retry.
   if (StartsWith(text, "LOADING") || StartsWith(text, "BUSY") || StartsWith(text, "TRYAGAIN") ||

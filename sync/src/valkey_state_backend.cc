@@ -72,7 +72,8 @@ Status ReadFile(const std::string& path, uint64_t limit, const std::string& what
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       ::close(fd);
-      return Status::IOError("reading " + path + ": " + (n < 0 ? std::strerror(errno) : "shorter than expected"));
+      return Status::IOError("reading " + path + ": " +
+                             (n < 0 ? std::strerror(errno) : "shorter than expected"));
     }
     done += static_cast<size_t>(n);
   }
@@ -110,9 +111,10 @@ std::string ProbeHint(const Status& status, const ValkeyUrl& url) {
         return "the server's TLS certificate is not trusted or does not name " + url.host +
                ": set valkey_ca_file to the CA that signed it, or connect by the name it was issued for";
       }
-      if (Contains(m, "NOPERM")) return "the Valkey user lacks permissions: it needs SET, GET, DEL, HSET, HMGET, WATCH";
-      return "check the user name and password in valkey_url (redis://USER:PASSWORD@host, or :PASSWORD@ for the "
-             "default user)";
+      if (Contains(m, "NOPERM"))
+        return "the Valkey user lacks permissions: it needs SET, GET, DEL, HSET, HMGET, WATCH";
+      return "check the user name and password in valkey_url (redis://USER:PASSWORD@host, or "
+             ":PASSWORD@host for the default user)";
     case Status::Code::kNotFound:
       return "the database number in valkey_url does not exist on the server (its `databases` setting)";
     case Status::Code::kTimedOut:
@@ -120,11 +122,11 @@ std::string ProbeHint(const Status& status, const ValkeyUrl& url) {
              (url.tls ? " and that it is the server's TLS port" : "");
     case Status::Code::kIOError:
       if (Contains(m, "resolve")) return "the host name does not resolve: check valkey_url's host and DNS";
-      if (Contains(m, "refused")) return "nothing listens at " + url.HostPort() + ": is Valkey up, and the port right?";
+      if (Contains(m, "refused"))
+        return "nothing listens at " + url.HostPort() + ": is Valkey up, and the port right?";
       if (Contains(m, "TLS")) return "the TLS handshake failed: is this the server's TLS port (tls-port)?";
       return "";
-    default:
-      return "";
+    default: return "";
   }
 }
 
@@ -170,17 +172,17 @@ Result<std::optional<ValkeyStateBackend::StoredEntry>> ValkeyStateBackend::Fetch
 }
 
 Result<std::string> ValkeyStateBackend::StoreEnvelope(const std::string& envelope_path,
-                                                      const WriteCondition& condition, const std::string& s3_etag,
-                                                      Deadline deadline) {
+                                                      const WriteCondition& condition,
+                                                      const std::string& s3_etag, Deadline deadline) {
   const std::string key = Key();
   std::string envelope;
-  ROCKY_RETURN_IF_ERROR(ReadFile(envelope_path, max_value_bytes_, client_.what() + ", key " + key, &envelope));
+  ROCKY_RETURN_IF_ERROR(
+      ReadFile(envelope_path, max_value_bytes_, client_.what() + ", key " + key, &envelope));
   const std::string generation = RandomHex(16);
   if (condition.kind == WriteCondition::Kind::kNone) {
     // One HSET sets all three fields together: no reader sees an envelope with another's generation or ETag.
-    auto reply = client_.Command({"HSET", key, kEnvelopeField, envelope, kGenerationField, generation, kEtagField,
-                                  s3_etag},
-                                 deadline);
+    auto reply = client_.Command(
+        {"HSET", key, kEnvelopeField, envelope, kGenerationField, generation, kEtagField, s3_etag}, deadline);
     if (!reply.ok()) return reply.status().WithContext("writing key " + key);
     return generation;
   }
@@ -190,7 +192,8 @@ Result<std::string> ValkeyStateBackend::StoreEnvelope(const std::string& envelop
   return stored;
 }
 
-Result<std::string> ValkeyStateBackend::ConditionalStore(std::string_view envelope, const std::string& generation,
+Result<std::string> ValkeyStateBackend::ConditionalStore(std::string_view envelope,
+                                                         const std::string& generation,
                                                          const WriteCondition& condition,
                                                          const std::string& s3_etag, Deadline deadline) {
   const std::string key = Key();
@@ -200,30 +203,33 @@ Result<std::string> ValkeyStateBackend::ConditionalStore(std::string_view envelo
   auto current = client_.Command({"HGET", key, kGenerationField}, deadline);
   if (!current.ok()) return current.status().WithContext(what);
   if (condition.kind == WriteCondition::Kind::kIfNoneMatch && !current->is_nil()) {
-    return Status::Busy(client_.what() + ", key " + key +
-                        ": conflict: another run wrote the state in between (this run found no state, now there "
-                        "is one); the local state was not uploaded");
+    return Status::Busy(
+        client_.what() + ", key " + key +
+        ": conflict: another run wrote the state in between (this run found no state, now there "
+        "is one); the local state was not uploaded");
   }
-  if (condition.kind == WriteCondition::Kind::kIfMatch && (current->is_nil() || current->str() != condition.etag)) {
-    return Status::Busy(client_.what() + ", key " + key +
-                        ": conflict: another run wrote the state in between (its generation is no longer the one "
-                        "this run downloaded); the local state was not uploaded");
+  if (condition.kind == WriteCondition::Kind::kIfMatch &&
+      (current->is_nil() || current->str() != condition.etag)) {
+    return Status::Busy(
+        client_.what() + ", key " + key +
+        ": conflict: another run wrote the state in between (its generation is no longer the one "
+        "this run downloaded); the local state was not uploaded");
   }
   auto multi = client_.Command({"MULTI"}, deadline);
   if (!multi.ok()) return multi.status().WithContext(what);
   // DEL first so that no field of an older entry survives (e.g. an s3_etag, were this ever written by hand).
   auto del = client_.Command({"DEL", key}, deadline);
   if (!del.ok()) return del.status().WithContext(what);
-  auto set = client_.Command({"HSET", key, kEnvelopeField, envelope, kGenerationField, generation, kEtagField,
-                              s3_etag},
-                             deadline);
+  auto set = client_.Command(
+      {"HSET", key, kEnvelopeField, envelope, kGenerationField, generation, kEtagField, s3_etag}, deadline);
   if (!set.ok()) return set.status().WithContext(what);
   auto exec = client_.Command({"EXEC"}, deadline);
   if (!exec.ok()) return exec.status().WithContext(what);
   if (exec->is_nil()) {
-    return Status::Busy(client_.what() + ", key " + key +
-                        ": conflict: another run wrote the state in between (it changed while this upload was "
-                        "being written); the local state was not uploaded");
+    return Status::Busy(
+        client_.what() + ", key " + key +
+        ": conflict: another run wrote the state in between (it changed while this upload was "
+        "being written); the local state was not uploaded");
   }
   return generation;
 }
@@ -276,12 +282,13 @@ std::vector<ProbeLeg> ValkeyStateBackend::Probe(Deadline deadline) {
   const auto start = std::chrono::steady_clock::now();
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  const std::string key = prefix_ + "rocky-doctor-probe-" + std::string(host) + "-" + std::to_string(::getpid()) +
-                          "-" + RandomHex(8);
+  const std::string key = prefix_ + "rocky-doctor-probe-" + std::string(host) + "-" +
+                          std::to_string(::getpid()) + "-" + RandomHex(8);
   const std::string payload = "rocky doctor probe " + RandomHex(16);
   auto finish = [&](Status status) {
     leg.status = std::move(status);
-    leg.latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    leg.latency =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     if (!leg.status.ok()) leg.hint = ProbeHint(leg.status, client_.url());
     return std::vector<ProbeLeg>{leg};
   };

@@ -55,8 +55,8 @@ std::string Lower(std::string_view text) {
   return out;
 }
 
-// config::RedactUrl hides what follows the userinfo's first ':'. A userinfo without ':' ("redis://secret@host",
-// a common slip for ":secret@") is most likely a password too, so it is hidden whole.
+// config::RedactUrl hides what follows the userinfo's first ':'. A userinfo without ':'
+// ("redis://secret@host", a common slip for ":secret@") is most likely a password too, so it is hidden whole.
 std::string Redact(std::string_view url) {
   size_t scheme = url.find("://");
   size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;

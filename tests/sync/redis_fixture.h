@@ -94,7 +94,8 @@ class TestPki {
     X509_gmtime_adj(X509_getm_notAfter(cert), 7 * 24 * 3600);
     X509_set_pubkey(cert, key);
     X509_NAME* subject = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1,
+                               -1, 0);
     X509_set_issuer_name(cert, issuer != nullptr ? X509_get_subject_name(issuer) : subject);
     if (is_ca) {
       AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:TRUE");
@@ -118,17 +119,19 @@ class TestPki {
   std::string dir_;
 };
 
-// redis-server with `--requirepass kRedisPassword` and the ACL user kRedisUser, no persistence, in a temporary
-// folder. With `tls`, it listens only on a TLS port (tls-port, port 0) with a TestPki certificate.
+// redis-server with `--requirepass kRedisPassword` and the ACL user kRedisUser, no persistence, in a
+// temporary folder. With `tls`, it listens only on a TLS port (tls-port, port 0) with a TestPki certificate.
 class RedisServer {
  public:
   explicit RedisServer(bool tls = false) : tls_(tls), port_(FreePort()) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
     const std::string user_rule = std::string(">") + kRedisUserPassword;
-    std::vector<std::string> args = {"redis-server", "--bind", "127.0.0.1", "--requirepass", kRedisPassword,
-                                     "--user", kRedisUser, "on", user_rule, "~*", "&*", "+@all",
-                                     "--save", "", "--appendonly", "no", "--dir", dir_.path(),
-                                     "--logfile", dir_.File("redis.log"), "--daemonize", "no"};
+    std::vector<std::string> args = {"redis-server", "--bind",    "127.0.0.1",    "--requirepass",
+                                     kRedisPassword, "--user",    kRedisUser,     "on",
+                                     user_rule,      "~*",        "&*",           "+@all",
+                                     "--save",       "",          "--appendonly", "no",
+                                     "--dir",        dir_.path(), "--logfile",    dir_.File("redis.log"),
+                                     "--daemonize",  "no"};
     if (tls_) {
       args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
                                pki_->cert_file(), "--tls-key-file", pki_->key_file(), "--tls-ca-cert-file",
@@ -154,8 +157,8 @@ class RedisServer {
   std::string ca_file() const { return pki_ ? pki_->ca_file() : ""; }
   // "redis://:PASSWORD@127.0.0.1:PORT" (the password escaped), "rediss://" with TLS; `path` e.g. "/2".
   std::string Url(const std::string& path = "") const {
-    return std::string(tls_ ? "rediss" : "redis") + "://:" + kRedisPasswordEscaped + "@127.0.0.1:" +
-           std::to_string(port_) + path;
+    return std::string(tls_ ? "rediss" : "redis") + "://:" + kRedisPasswordEscaped +
+           "@127.0.0.1:" + std::to_string(port_) + path;
   }
   std::string UserUrl() const {
     return std::string(tls_ ? "rediss" : "redis") + "://" + kRedisUser + ":" + kRedisUserPassword +
@@ -186,7 +189,8 @@ class RedisServer {
       if (up) return;
       ::usleep(50 * 1000);
     }
-    FAIL("redis-server did not listen on port " << port_ << " within 10 s: " << ReadBytes(dir_.File("redis.log")));
+    FAIL("redis-server did not listen on port " << port_
+                                                << " within 10 s: " << ReadBytes(dir_.File("redis.log")));
   }
 
   TempDir dir_;

@@ -1,5 +1,5 @@
-// Shared by the remote-state backend tests: a state file with a few tables, and its whole contents, so a round
-// trip can be compared table by table, entry by entry.
+// Shared by the remote-state backend tests: a state file with a few tables, and its whole contents, so a
+// round trip can be compared table by table, entry by entry.
 #pragma once
 
 #include <doctest/doctest.h>

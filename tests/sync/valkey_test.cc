@@ -150,8 +150,8 @@ TEST_CASE("valkey: round trip with the default user's password, and with an ACL 
     auto backend = Open(server.Url("/2"));
     CHECK(backend->Kind() == "valkey");
     CHECK(backend->Key() == "rocky:state:state.redb");
-    CHECK(backend->Location() == "redis://:***@127.0.0.1:" + std::to_string(server.port()) +
-                                     "/2 key rocky:state:state.redb");
+    CHECK(backend->Location() ==
+          "redis://:***@127.0.0.1:" + std::to_string(server.port()) + "/2 key rocky:state:state.redb");
     RoundTrip(*backend, dir);
     // Database 2 holds it; database 0 does not.
     auto other = Open(server.Url("/0"));
@@ -159,9 +159,7 @@ TEST_CASE("valkey: round trip with the default user's password, and with an ACL 
     REQUIRE(g.ok());
     CHECK_FALSE(g->has_value());
   }
-  SUBCASE("ACL user (AUTH user password)") {
-    RoundTrip(*Open(server.UserUrl()), dir);
-  }
+  SUBCASE("ACL user (AUTH user password)") { RoundTrip(*Open(server.UserUrl()), dir); }
 }
 
 TEST_CASE("valkey: a wrong password is kPermissionDenied, not retried, and names no password") {
@@ -169,8 +167,8 @@ TEST_CASE("valkey: a wrong password is kPermissionDenied, not retried, and names
   TempDir dir;
   MakeState(dir.File("state.redb"), "v1");
   const std::string wrong = "redis://:not-the-pw-77@127.0.0.1:" + std::to_string(server.port());
-  const std::string wrong_user = std::string("redis://") + kRedisUser + ":not-the-pw-77@127.0.0.1:" +
-                                 std::to_string(server.port());
+  const std::string wrong_user =
+      std::string("redis://") + kRedisUser + ":not-the-pw-77@127.0.0.1:" + std::to_string(server.port());
   for (const std::string& url : {wrong, wrong_user}) {
     CAPTURE(url);
     auto up = Open(url)->Upload(dir.File("state.redb"), std::nullopt, Soon());
@@ -256,7 +254,8 @@ TEST_CASE("valkey: server down, unknown host and a silent server are clear, tran
     int fd2 = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(::bind(fd2, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(fd2, 4) == 0);
-    auto capped = Open(slow)->CurrentGeneration(std::chrono::steady_clock::now() + std::chrono::milliseconds(400));
+    auto capped =
+        Open(slow)->CurrentGeneration(std::chrono::steady_clock::now() + std::chrono::milliseconds(400));
     ::close(fd2);
     REQUIRE_FALSE(capped.ok());
     CHECK(capped.status().code() == Status::Code::kTimedOut);
@@ -360,9 +359,9 @@ TEST_CASE("valkey over TLS: round trip verified against the test CA, by IP addre
   RedisServer server(/*tls=*/true);
   TempDir dir;
   RoundTrip(*Open(server.Url(), server.ca_file()), dir);
-  auto by_name = Open("rediss://:" + std::string(kRedisPasswordEscaped) + "@localhost:" +
-                          std::to_string(server.port()),
-                      server.ca_file());
+  auto by_name =
+      Open("rediss://:" + std::string(kRedisPasswordEscaped) + "@localhost:" + std::to_string(server.port()),
+           server.ca_file());
   auto g = by_name->CurrentGeneration(Soon());
   REQUIRE_MESSAGE(g.ok(), g.status().ToString());
   CHECK(g->has_value());
@@ -403,7 +402,8 @@ TEST_CASE("valkey over TLS: an untrusted certificate is a clear, permanent error
     CHECK(Has(r.status().message(), "valkey_ca_file"));
   }
   SUBCASE("plaintext client against the TLS port") {
-    auto plain = "redis://:" + std::string(kRedisPasswordEscaped) + "@127.0.0.1:" + std::to_string(server.port());
+    auto plain =
+        "redis://:" + std::string(kRedisPasswordEscaped) + "@127.0.0.1:" + std::to_string(server.port());
     ValkeyOptions options;
     options.url = plain;
     options.command_timeout = std::chrono::seconds(2);

@@ -1,8 +1,8 @@
 // A small synchronous Valkey (Redis-protocol) client over Debian's hiredis 0.14: connect (plaintext or TLS,
 // tls_tunnel), AUTH, SELECT, then one command at a time. What the Valkey state backend needs, nothing more.
 //
-// Errors follow the retry contract of remote_state.h, each naming the server ("Valkey at host:port") and never
-// the password:
+// Errors follow the retry contract of remote_state.h, each naming the server ("Valkey at host:port") and
+// never the password:
 //   kIOError           the host name does not resolve, connection refused, the connection was lost
 //   kTimedOut          connect, handshake or a reply did not come within its timeout (or the Deadline)
 //   kPermissionDenied  WRONGPASS / NOAUTH / NOPERM, or the server's TLS certificate is not trusted
@@ -39,8 +39,8 @@ class ValkeyReplyView {
   bool is_nil() const { return type() == Type::kNil; }
   // The bytes of a string, status or error reply (binary safe); empty for the others.
   std::string_view str() const;
-  long long integer() const;  // 0 unless an integer reply
-  size_t size() const;        // elements of an array reply; 0 for the others
+  long long integer() const;                   // 0 unless an integer reply
+  size_t size() const;                         // elements of an array reply; 0 for the others
   ValkeyReplyView operator[](size_t i) const;  // requires i < size()
 
  private:
@@ -79,13 +79,13 @@ class ValkeyClient {
   ValkeyClient(const ValkeyClient&) = delete;
   ValkeyClient& operator=(const ValkeyClient&) = delete;
 
-  // Connects, logs in and selects the database, unless already connected. Every wait is capped by what remains
-  // until `deadline`.
+  // Connects, logs in and selects the database, unless already connected. Every wait is capped by what
+  // remains until `deadline`.
   Status Connect(Deadline deadline);
 
   // Sends one command (binary-safe arguments) and reads its reply, connecting first if needed. An error reply
-  // is a Status (see the codes above; the server's text is in the message, which never holds an argument). Any
-  // failure other than an error reply drops the connection, so the next call starts afresh; so does a
+  // is a Status (see the codes above; the server's text is in the message, which never holds an argument).
+  // Any failure other than an error reply drops the connection, so the next call starts afresh; so does a
   // kTimedOut (the reply may still arrive and would be taken for the next command's).
   Result<ValkeyReply> Command(const std::vector<std::string_view>& args, Deadline deadline);
 
@@ -99,7 +99,8 @@ class ValkeyClient {
  private:
   Result<int> ConnectTcp(Deadline deadline);
   Status Login(Deadline deadline);
-  // Sets hiredis's socket timeouts to min(`limit`, what remains until `deadline`); kTimedOut when none remains.
+  // Sets hiredis's socket timeouts to min(`limit`, what remains until `deadline`); kTimedOut when none
+  // remains.
   Status ArmTimeout(std::chrono::milliseconds limit, Deadline deadline);
   // A Status for a failed redisCommandArgv (context error) or an error reply.
   Status ContextError(int saved_errno);

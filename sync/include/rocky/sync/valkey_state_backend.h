@@ -1,15 +1,17 @@
 // The state in Valkey (or Redis): RemoteStateBackend over ValkeyClient. The state is one hash at
-// `<prefix>state.redb` with three fields, written and read in one command each so they always belong together:
+// `<prefix>state.redb` with three fields, written and read in one command each so they always belong
+// together:
 //   envelope    the verified, compressed envelope of a state snapshot (state_envelope.h), as for S3
 //   generation  a random 128-bit hex token, new at every write: what a conditional upload compares
 //   s3_etag     the S3 ETag this envelope was copied from (tiered_state_backend.h); empty when not tiered
 //
-// A conditional write WATCHes the key, checks the generation, then replaces the hash in MULTI/EXEC, so a write
-// by another run in between aborts it (kBusy) instead of being overwritten.
+// A conditional write WATCHes the key, checks the generation, then replaces the hash in MULTI/EXEC, so a
+// write by another run in between aborts it (kBusy) instead of being overwritten.
 //
-// Memory: hiredis needs a whole value in memory, so an upload holds the envelope twice (our copy and hiredis's
-// formatted command) and a download about twice (the reader's buffer and the reply). That is bounded by the
-// value limit below (Valkey's own 512 MB maximum), checked on the file's size before anything is read.
+// Memory: hiredis needs a whole value in memory, so an upload holds the envelope twice (our copy and
+// hiredis's formatted command) and a download about twice (the reader's buffer and the reply). That is
+// bounded by the value limit below (Valkey's own 512 MB maximum), checked on the file's size before anything
+// is read.
 #pragma once
 
 #include <chrono>
@@ -50,7 +52,8 @@ class ValkeyStateBackend final : public RemoteStateBackend {
   std::string Location() const override;
 
   Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) override;
-  Result<TransferReport> Upload(const std::string& state_path, const std::optional<std::string>& expected_generation,
+  Result<TransferReport> Upload(const std::string& state_path,
+                                const std::optional<std::string>& expected_generation,
                                 Deadline deadline) override;
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   std::vector<ProbeLeg> Probe(Deadline deadline) override;
@@ -61,8 +64,8 @@ class ValkeyStateBackend final : public RemoteStateBackend {
     std::string s3_etag;  // empty when written by the Valkey backend itself
     uint64_t bytes = 0;   // of the envelope
   };
-  // Writes the stored envelope to `envelope_path` (replacing it, unverified: the caller decodes it) and returns
-  // its fields; nullopt, writing nothing, when there is no entry.
+  // Writes the stored envelope to `envelope_path` (replacing it, unverified: the caller decodes it) and
+  // returns its fields; nullopt, writing nothing, when there is no entry.
   Result<std::optional<StoredEntry>> FetchEnvelope(const std::string& envelope_path, Deadline deadline);
   // Stores the envelope file at `envelope_path` with `s3_etag` under a new generation, returned.
   // `condition`: None (tiered: S3 decides, this is a cache), IfMatch(generation), or IfAbsent; kBusy when it

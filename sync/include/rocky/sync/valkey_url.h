@@ -5,7 +5,8 @@
 //   rediss://... and valkeys://...                  TLS (verified: valkey_client.h)
 //
 // The host may be a name, an IPv4 address or an IPv6 address in brackets ("redis://[::1]:6380"); the port
-// defaults to 6379 and the database to 0. The user name and password are percent-decoded, so a password holding
+// defaults to 6379 and the database to 0. The user name and password are percent-decoded, so a password
+// holding
 // ':' '@' or '/' is written %3A %40 %2F. No user name means Valkey's default user (AUTH <password>).
 #pragma once
 
