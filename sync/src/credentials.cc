@@ -375,7 +375,8 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
     if (!e.message.empty()) msg += ": " + e.message;
     if (!e.request_id.empty()) msg += " [request id " + e.request_id + "]";
     msg = Scrub(msg, {token, UriEncode(token, true)});
-    return e.transient() ? Status::IOError(msg) : Status::InvalidArgument(msg);
+    // The same codes as every S3 error (S3Error::ToStatus), with the scrubbed message.
+    return Status::FromCode(e.ToStatus().code(), msg);
   }
   std::optional<std::string_view> creds = xml::FindElement(resp->body, "Credentials");
   if (!creds) return Status::Corruption(what + ": the response has no <Credentials>");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -180,7 +181,15 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM, safe in threads
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count() * 1000));
+  long connect_ms = static_cast<long>(options.connect_timeout.count() * 1000);
+  if (options.deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*options.deadline -
+                                                                      std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Status::TimedOut(where + ": the transfer's time budget ran out before it began");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
+    connect_ms = std::min(connect_ms, static_cast<long>(left.count()));
+  }
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
@@ -227,6 +236,10 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      return Status::TimedOut(where + " timed out: " + detail + " (curl error " + std::to_string(static_cast<int>(rc)) +
+                              ")");
+    }
     return Status::IOError(where + " failed: " + detail + " (curl error " + std::to_string(static_cast<int>(rc)) +
                            ")");
   }

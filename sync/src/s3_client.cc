@@ -130,25 +130,25 @@ S3Error ParseS3ErrorResponse(const HttpResponse& response) {
 Status S3ErrorStatus(const HttpResponse& response, const std::string& what) {
   S3Error e = ParseS3ErrorResponse(response);
   const std::string detail = e.ToString();
+  // The code is S3Error::ToStatus's (one mapping for every S3 caller); the message adds what to do about it.
+  const Status::Code code = e.ToStatus().code();
   switch (e.kind) {
     case S3ErrorKind::kPreconditionFailed:
     case S3ErrorKind::kConflict:
-      return Status::Busy(what + ": conflict: another run wrote the remote state in between (its ETag is no "
-                                 "longer the one this run read), so this upload was refused rather than "
-                                 "overwrite it; " +
-                          detail);
+      return Status::FromCode(code, what + ": conflict: another run wrote the remote state in between (its ETag is "
+                                           "no longer the one this run read), so this upload was refused rather "
+                                           "than overwrite it; " +
+                                        detail);
     case S3ErrorKind::kBadCredentials:
+      return Status::FromCode(code, what + ": S3 refused the credentials (check the access key, the secret and, "
+                                           "for temporary credentials, the session token); " +
+                                        detail);
     case S3ErrorKind::kAccessDenied:
-      return Status::InvalidArgument(what + ": authentication or permission refused by S3, check the "
-                                            "credentials and the bucket policy; " +
-                                     detail);
-    case S3ErrorKind::kNotFound:
-    case S3ErrorKind::kNoSuchBucket:
-      return Status::NotFound(what + ": " + detail);
-    case S3ErrorKind::kBadRequest:
-      return Status::InvalidArgument(what + ": " + detail);
+      return Status::FromCode(code, what + ": access denied (the identity needs s3:GetObject, s3:PutObject and "
+                                           "s3:DeleteObject on the state's prefix); " +
+                                        detail);
     default:
-      return Status::IOError(what + ": " + detail);
+      return Status::FromCode(code, what + ": " + detail);
   }
 }
 

@@ -355,9 +355,18 @@ engine::Status S3Error::ToStatus() const {
     case S3ErrorKind::kPreconditionFailed:
     case S3ErrorKind::kConflict:
       return engine::Status::Busy(ToString());
-    default:
+    case S3ErrorKind::kBadCredentials:
+    case S3ErrorKind::kAccessDenied:
+      return engine::Status::PermissionDenied(ToString());
+    case S3ErrorKind::kBadRequest:
+    case S3ErrorKind::kOther:
+      return engine::Status::InvalidArgument(ToString());
+    case S3ErrorKind::kThrottled:
+    case S3ErrorKind::kTimeout:
+    case S3ErrorKind::kServerError:
       return engine::Status::IOError(ToString());
   }
+  return engine::Status::IOError(ToString());
 }
 
 }  // namespace rocky::sync

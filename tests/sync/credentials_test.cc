@@ -380,7 +380,7 @@ TEST_CASE("credentials, web identity: STS AssumeRoleWithWebIdentity request, res
   o.sts_endpoint = refusing.url();
   auto err = CredentialsFromWebIdentity(o);
   REQUIRE(!err.ok());
-  CHECK(err.status().code() == Status::Code::kInvalidArgument);
+  CHECK(err.status().code() == Status::Code::kPermissionDenied);
   CHECK(Contains(err.status().message(), "InvalidIdentityToken"));
   CHECK(Contains(err.status().message(), "req-1"));
   CheckNoSecret(err.status());

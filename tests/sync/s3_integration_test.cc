@@ -170,15 +170,15 @@ TEST_CASE("s3: a wrong secret is a clear authentication error that names no secr
   MakeState(dir.File("state.redb"), "x-");
   auto up = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_FALSE(up.ok());
-  CHECK(up.status().code() == Status::Code::kInvalidArgument);
+  CHECK(up.status().code() == Status::Code::kPermissionDenied);
   const std::string text = up.status().ToString();
   CHECK(text.find("SignatureDoesNotMatch") != std::string::npos);
-  CHECK(text.find("authentication") != std::string::npos);
+  CHECK(text.find("refused the credentials") != std::string::npos);
   CHECK(text.find(wrong) == std::string::npos);
   CHECK(text.find(kSecret) == std::string::npos);
   auto down = client.DownloadState(dir.File("local.redb"));
   REQUIRE_FALSE(down.ok());
-  CHECK(down.status().code() == Status::Code::kInvalidArgument);
+  CHECK(down.status().code() == Status::Code::kPermissionDenied);
   CHECK_FALSE(std::filesystem::exists(dir.File("local.redb")));
 }
 

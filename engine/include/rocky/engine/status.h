@@ -44,6 +44,11 @@ class Status {
   static Status Poisoned(std::string msg) { return {Code::kPoisoned, std::move(msg)}; }
   static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
   static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
+  // The same code with another message (e.g. one scrubbed of a secret). Requires code != kOk.
+  static Status FromCode(Code code, std::string msg) {
+    assert(code != Code::kOk);
+    return {code, std::move(msg)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

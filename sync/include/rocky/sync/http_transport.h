@@ -29,6 +29,9 @@ struct TransportOptions {
   bool verify_tls = true;
   // A PEM bundle of trusted CAs; empty: AWS_CA_BUNDLE when set, else the system's store.
   std::string ca_bundle;
+  // When set, the whole request (connect included) must finish by then: the lifecycle's per-transfer
+  // wall-clock budget. A request started after it fails at once.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct HttpCall {
@@ -56,9 +59,10 @@ struct HttpResponse {
   std::optional<std::string> Header(std::string_view lowercase_name) const;
 };
 
-// Sends one request. A response of any status (404, 503...) is a Response; only a failure to get one (DNS,
-// connect, TLS, timeout, a local file error) is a Status: kIOError naming the method and host, never the URL's
-// query nor any header (they may carry signatures or tokens).
+// Sends one request. A response of any status (404, 503...) is a Response; only a failure to get one is a
+// Status, naming the method and host, never the URL's query nor any header (they may carry signatures or
+// tokens): kTimedOut when the deadline passed or the transfer stalled (low_speed_time), kIOError for the rest
+// (name resolution, connection refused or reset, TLS, a local file error).
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options);
 
 // "host[:port]" of a URL, for messages.

@@ -95,6 +95,13 @@ class S3Client {
   // The state object's key: prefix + "state.redb".
   std::string StateKey() const;
 
+  // Every later request must finish by `deadline` (kTimedOut otherwise); nullopt: only the transport's connect
+  // and stall timeouts apply. How the lifecycle's per-transfer wall-clock budget reaches the network.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    config_.transport.deadline = deadline;
+  }
+  const S3Config& config() const { return config_; }
+
   // Takes a consistent snapshot of the state database at `state_path` (which may be open and written by
   // others), wraps it in an envelope and uploads it under StateKey(), conditional on the object still having
   // `expected_etag` (the ETag DownloadState returned), or on there being no object when it is nullopt.

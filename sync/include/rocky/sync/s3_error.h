@@ -46,8 +46,10 @@ struct S3Error {
   // One line: "S3 NoSuchBucket (HTTP 404): The specified bucket does not exist [request id 4442587FB7D0A2F9]".
   std::string ToString() const;
 
-  // For callers that speak Status: kNotFound for a missing key or bucket, kBusy for a precondition failure or
-  // conflict (another writer got there first), kIOError otherwise; the message is ToString().
+  // For callers that speak Status, with the codes of remote_state.h's retry contract: kNotFound for a missing
+  // key or bucket, kBusy for a precondition failure or conflict (another writer got there first),
+  // kPermissionDenied for bad credentials or access denied, kInvalidArgument for another client error, kIOError
+  // for the transient kinds (throttling, timeouts, 5xx). The message is ToString().
   engine::Status ToStatus() const;
 };
 
