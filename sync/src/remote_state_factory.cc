@@ -4,6 +4,8 @@
 
 #include "rocky/sync/s3_state_backend.h"
 #include "rocky/sync/state_sync.h"
+#include "rocky/sync/tiered_state_backend.h"
+#include "rocky/sync/valkey_state_backend.h"
 
 namespace rocky::sync {
 
@@ -35,6 +37,14 @@ Result<std::unique_ptr<S3StateBackend>> OpenS3(const config::StateConfig& state,
   return std::make_unique<S3StateBackend>(std::move(*resolved), std::move(source), std::move(provider));
 }
 
+Result<std::unique_ptr<ValkeyStateBackend>> OpenValkey(const config::StateConfig& state) {
+  ValkeyOptions options;
+  options.url = state.valkey_url;
+  options.prefix = state.valkey_prefix;
+  options.ca_file = state.valkey_ca_file;
+  return ValkeyStateBackend::Open(options);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<RemoteStateBackend>> OpenRemoteStateBackend(const config::StateConfig& state,
@@ -47,12 +57,21 @@ Result<std::unique_ptr<RemoteStateBackend>> OpenRemoteStateBackend(const config:
       if (!s3.ok()) return s3.status();
       return std::unique_ptr<RemoteStateBackend>(std::move(*s3));
     }
-    case config::StateBackend::kValkey:
-    case config::StateBackend::kTiered:
-      break;
+    case config::StateBackend::kValkey: {
+      auto valkey = OpenValkey(state);
+      if (!valkey.ok()) return valkey.status();
+      return std::unique_ptr<RemoteStateBackend>(std::move(*valkey));
+    }
+    case config::StateBackend::kTiered: {
+      auto s3 = OpenS3(state, env);
+      if (!s3.ok()) return s3.status();
+      auto valkey = OpenValkey(state);
+      if (!valkey.ok()) return valkey.status();
+      return std::unique_ptr<RemoteStateBackend>(
+          std::make_unique<TieredStateBackend>(std::move(*s3), std::move(*valkey)));
+    }
   }
-  return Status::NotSupported(std::string("[state] backend \"") + std::string(config::ToString(state.backend)) +
-                              "\" is not available in this build yet");
+  return Status::InvalidArgument("[state] backend: unknown value");
 }
 
 }  // namespace rocky::sync
