@@ -1,12 +1,17 @@
-// PageCache: clean pages kept in memory, least recently used evicted first.
+// PageCache: clean pages kept in memory, evicted by CLOCK (second chance).
+//
 // Thread-safe. Pages are looked up by id; the writer replaces an entry when it reuses a page id, which is safe
 // because no snapshot that could reach the old contents is alive by then.
+//
+// Built for the read path: the cache is split into shards by page id, each with its own mutex, a frame array
+// and an open-addressing index, all sized at construction. A hit sets the frame's reference bit (no list to
+// reorder); a miss reuses a frame the clock hand passes over. Neither Get nor Put allocates.
 #pragma once
 
 #include <cstdint>
-#include <list>
+#include <memory>
 #include <mutex>
-#include <unordered_map>
+#include <vector>
 
 #include "page/page.h"
 
@@ -15,19 +20,46 @@ namespace rocky::engine {
 class PageCache {
  public:
   // capacity_pages == 0 disables caching.
-  explicit PageCache(size_t capacity_pages) : capacity_(capacity_pages) {}
+  explicit PageCache(size_t capacity_pages);
 
+  // The cached page, or nullptr. The returned reference keeps the page alive after eviction.
   PageRef Get(uint64_t id);
+  // Caches page (replacing any page cached under its id), evicting another when the shard is full.
   void Put(const PageRef& page);
   void Erase(uint64_t id);
   void Clear();
 
  private:
-  using Lru = std::list<PageRef>;
-  std::mutex mu_;
-  size_t capacity_;
-  Lru lru_;  // front = most recent
-  std::unordered_map<uint64_t, Lru::iterator> index_;
+  // One shard: frames hold the pages, index maps id -> frame + 1 (0 = empty slot), linear probing from the
+  // slot the id's hash picks. Every member is guarded by mu.
+  struct Frame {
+    uint64_t id = 0;
+    PageRef page;  // nullptr: the frame is free
+    bool referenced = false;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::vector<Frame> frames;     // size == capacity, fixed
+    std::vector<uint32_t> index;   // power-of-two size >= 2 * capacity
+    std::vector<uint32_t> free;    // frames holding no page
+    size_t hand = 0;
+
+    // Index slot holding id, or the empty slot where it would go.
+    size_t Probe(uint64_t id) const;
+    void Unindex(size_t slot);
+    void Drop(uint32_t frame);  // unindexes and frees the frame
+  };
+
+  Shard& ShardOf(uint64_t id) { return shards_[Mix(id) & (shard_count_ - 1)]; }
+  static uint64_t Mix(uint64_t id) {
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return id;
+  }
+
+  size_t shard_count_ = 0;  // a power of two; 0 when caching is disabled
+  std::unique_ptr<Shard[]> shards_;
 };
 
 }  // namespace rocky::engine
