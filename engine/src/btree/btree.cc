@@ -274,13 +274,31 @@ Result<int> CompareKey(PageSource& src, const StoredKey& key, std::string_view t
   return w < 0 ? -1 : (w == 0 ? 0 : 1);
 }
 
+namespace {
+
+// CompareKey for entry i of node. Searches compare many keys per page; an inline key (the common case) is
+// compared in place, without decoding its entry or building a Result on the way.
+Result<int> CompareStored(PageSource& src, const NodePage& node, int i, std::string_view target) {
+  bool overflow = false;
+  const std::string_view stored = node.stored_key(i, &overflow);
+  if (!overflow) {
+    const size_t n = std::min(stored.size(), target.size());
+    const int c = n == 0 ? 0 : std::memcmp(stored.data(), target.data(), n);
+    if (c != 0) return c < 0 ? -1 : 1;
+    return stored.size() < target.size() ? -1 : (stored.size() == target.size() ? 0 : 1);
+  }
+  return CompareKey(src, node.is_leaf() ? node.leaf_entry(i).key : node.branch_key(i), target);
+}
+
+}  // namespace
+
 Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_view key, bool* found) {
   int lo = 0;
   int hi = node.count();
   *found = false;
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    ROCKY_ASSIGN_OR_RETURN(const int c, CompareKey(src, node.leaf_entry(mid).key, key));
+    ROCKY_ASSIGN_OR_RETURN(const int c, CompareStored(src, node, mid, key));
     if (c < 0) {
       lo = mid + 1;
     } else {
@@ -297,7 +315,7 @@ Result<int> BranchChildFor(PageSource& src, const NodePage& node, std::string_vi
   int hi = node.count();
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    ROCKY_ASSIGN_OR_RETURN(const int c, CompareKey(src, node.branch_key(mid), key));
+    ROCKY_ASSIGN_OR_RETURN(const int c, CompareStored(src, node, mid, key));
     if (c <= 0) {
       lo = mid + 1;
     } else {

@@ -53,6 +53,18 @@ class NodePage {
   LeafEntry leaf_entry(int i) const;
   // (Searches that compare keys need the key runs, so they live in btree.h: LeafLowerBound, BranchChildFor.)
 
+  // The stored key bytes of entry i (leaf or branch) without decoding the rest of the entry; *overflow is set
+  // when they are only a prefix of a key on an overflow run (then use leaf_entry / branch_key for the run).
+  // For searches, which compare many keys of a page and need the whole entry of one.
+  std::string_view stored_key(int i, bool* overflow) const {
+    const char* e = p_ + offset(i);
+    const uint16_t field = DecodeU16(e);
+    *overflow = (field & kKeyOverflowFlag) != 0;
+    size_t header = kBranchEntryHeader;
+    if (is_leaf()) header = e[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader;
+    return {e + header + (*overflow ? kKeyRefSize : 0), size_t{field} & kKeyStoredMask};
+  }
+
   // --- Branch ---
   StoredKey branch_key(int i) const;           // i in [0, count)
   uint64_t branch_child(int i) const;          // i in [0, count]: 0 = leftmost, i = right of key i-1
