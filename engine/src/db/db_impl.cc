@@ -493,10 +493,10 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   }
   std::vector<PageRef> pages;
   pages.reserve(txn.dirty_pages().size() + 8);
-  for (auto& [id, page] : txn.dirty_pages()) {
-    SealPage(page->data(), page->size, id, txn.id());
+  txn.dirty_pages().ForEach([&](const PageRef& page) {
+    SealPage(page->data(), page->size, page->id, txn.id());
     pages.push_back(page);
-  }
+  });
   if (durable) {
     std::vector<PageRef> fm_pages = freemap_.PersistChanges(txn.id());
     pages.insert(pages.end(), fm_pages.begin(), fm_pages.end());

@@ -92,7 +92,8 @@ std::unique_ptr<Cursor> TableImpl::NewCursor(KeyRange range) const {
 
 Result<bool> TableImpl::Insert(std::string_view key, std::string_view value) {
   ROCKY_RETURN_IF_ERROR(CheckWritable());
-  ROCKY_RETURN_IF_ERROR(CheckKeySize(key, max_key_, src_->page_size(), "key").WithContext(Context()));
+  // The context names the table; built only for an error, since Insert is on the bulk-load path.
+  if (Status s = CheckKeySize(key, max_key_, src_->page_size(), "key"); !s.ok()) return s.WithContext(Context());
   if (value.size() > kMaxValueSize) {
     return Status::InvalidArgument(Context() + ": value of " + std::to_string(value.size()) +
                                    " bytes exceeds the maximum of 2^40 bytes");
@@ -226,7 +227,7 @@ Status WriteTxnImpl::Commit() {
   Status s = FlushTableMetas();
   if (s.ok()) s = db_->CommitTransaction(*this);
   finished_ = true;
-  dirty_.clear();
+  dirty_.Clear();
   db_->EndWrite(s.ok());
   return s;
 }
@@ -234,29 +235,29 @@ Status WriteTxnImpl::Commit() {
 void WriteTxnImpl::Abort() {
   if (finished_) return;
   finished_ = true;
-  dirty_.clear();
+  dirty_.Clear();
   db_->EndWrite(false);
 }
 
 Result<PageRef> WriteTxnImpl::ReadNode(uint64_t id) {
-  if (auto it = dirty_.find(id); it != dirty_.end()) return it->second;
+  if (const PageRef* owned = dirty_.Find(id)) return *owned;
   return committed_.ReadNode(id);
 }
 
 Result<PageRef> WriteTxnImpl::ReadOverflow(uint64_t first) {
-  if (auto it = dirty_.find(first); it != dirty_.end()) return it->second;
+  if (const PageRef* owned = dirty_.Find(first)) return *owned;
   return committed_.ReadOverflow(first);
 }
 
 Result<PageRef> WriteTxnImpl::WritableNode(uint64_t id) {
-  if (auto it = dirty_.find(id); it != dirty_.end()) return it->second;
+  if (const PageRef* owned = dirty_.Find(id)) return *owned;
   ROCKY_ASSIGN_OR_RETURN(PageRef committed, committed_.ReadNode(id));
   modified_ = true;
   auto copy = std::make_shared<Page>(db_->freemap().Allocate(), page_size(), false);
   std::memcpy(copy->data(), committed->data(), page_size());
   copy->structure_checked.store(true, std::memory_order_relaxed);
   db_->freemap().FreeCommitted(id);
-  dirty_.emplace(copy->id, copy);
+  dirty_.Insert(copy);
   return copy;
 }
 
@@ -264,13 +265,13 @@ PageRef WriteTxnImpl::NewNode() {
   modified_ = true;
   auto page = std::make_shared<Page>(db_->freemap().Allocate(), page_size(), true);
   page->structure_checked.store(true, std::memory_order_relaxed);
-  dirty_.emplace(page->id, page);
+  dirty_.Insert(page);
   return page;
 }
 
 void WriteTxnImpl::FreeNode(uint64_t id) {
   modified_ = true;
-  if (dirty_.erase(id) > 0) {
+  if (dirty_.Erase(id)) {
     db_->freemap().FreeUncommitted(id);
   } else {
     db_->freemap().FreeCommitted(id);
@@ -289,14 +290,14 @@ uint64_t WriteTxnImpl::WriteOverflow(std::string_view value) {
   EncodeU64(p + kOverflowLengthOffset, value.size());
   if (!value.empty()) std::memcpy(p + kOverflowDataOffset, value.data(), value.size());
   std::memset(p + kOverflowDataOffset + value.size(), 0, run->size - kOverflowDataOffset - value.size());
-  dirty_.emplace(first, std::move(run));
+  dirty_.Insert(std::move(run));
   return first;
 }
 
 void WriteTxnImpl::FreeOverflow(uint64_t first, uint64_t value_len) {
   modified_ = true;
   const uint64_t pages = OverflowRunPages(value_len, page_size());
-  if (dirty_.erase(first) > 0) {
+  if (dirty_.Erase(first)) {
     db_->freemap().FreeUncommitted(first, pages);
   } else {
     db_->freemap().FreeCommitted(first, pages);

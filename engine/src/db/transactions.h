@@ -4,10 +4,10 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "btree/btree.h"
+#include "db/dirty_pages.h"
 #include "db/db_impl.h"
 #include "db/table_meta.h"
 #include "rocky/engine/db.h"
@@ -91,7 +91,7 @@ class WriteTxnImpl final : public WriteTransaction, public PageSink {
   // --- For the commit protocol and maintenance. ---
   // Writes the metadata of changed tables into the catalog tree.
   Status FlushTableMetas();
-  std::unordered_map<uint64_t, PageRef>& dirty_pages() { return dirty_; }
+  DirtyPages& dirty_pages() { return dirty_; }
   uint64_t catalog_root() const { return catalog_.root; }
   Durability durability() const { return durability_; }
   bool modified() const { return modified_; }
@@ -107,7 +107,7 @@ class WriteTxnImpl final : public WriteTransaction, public PageSink {
   Durability durability_;
   CommittedPages committed_;
   TreeRoot catalog_;
-  std::unordered_map<uint64_t, PageRef> dirty_;  // pages and overflow runs this transaction owns
+  DirtyPages dirty_;  // pages and overflow runs this transaction owns
   std::map<std::string, std::unique_ptr<TableImpl>, std::less<>> tables_;
   std::vector<std::unique_ptr<TableImpl>> dropped_tables_;  // kept alive: callers may hold pointers
   bool modified_ = false;
