@@ -156,6 +156,7 @@ Status DatabaseImpl::Compact() {
   ROCKY_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
   const uint64_t target = freemap_.page_count() * page_size_;
   if (size > target) {
+    pager_->WillTruncate(target);  // readers must not touch mapped pages past the new end
     Status s = file_->Truncate(target);
     if (s.ok()) s = file_->Sync();
     if (!s.ok()) return Poison(s);

@@ -31,7 +31,7 @@ Result<PageRef> CommittedPages::ReadNode(uint64_t id) {
   ROCKY_ASSIGN_OR_RETURN(PageRef page, pager_->ReadPage(id));
   if (!page->structure_checked.load(std::memory_order_acquire)) {
     ROCKY_RETURN_IF_ERROR(CheckNodeStructure(page->data(), pager_->page_size(), id));
-    page->structure_checked.store(true, std::memory_order_release);
+    page->MarkStructureChecked();
   }
   return page;
 }
@@ -177,6 +177,7 @@ Status DatabaseImpl::Recover() {
     // one ever completed (slot A may be torn: the power failed while it was written).
     if (!options_.read_only && IsAllZero(b.data(), nb)) {
       // Creation was interrupted before the first commit: no data can be lost by starting again.
+      pager_->WillTruncate(0);
       ROCKY_RETURN_IF_ERROR(file_->Truncate(0));
       pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_, options_.cache_bytes);
       ROCKY_RETURN_IF_ERROR(InitializeNewFile());

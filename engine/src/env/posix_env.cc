@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "env/lock_table.h"
+#include "env/posix_file.h"
 #include "rocky/engine/env.h"
 #include "rocky/engine/status.h"
 
@@ -81,6 +82,8 @@ class PosixFile final : public File {
 
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;
+
+  int fd() const { return fd_; }
 
   Status Read(uint64_t offset, size_t n, char* dst, size_t* bytes_read) override {
     *bytes_read = 0;
@@ -318,6 +321,11 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+int PosixFileDescriptor(File* file) {
+  const auto* posix = dynamic_cast<const PosixFile*>(file);
+  return posix == nullptr ? -1 : posix->fd();
+}
 
 Env* Env::Default() {
   // Leaked on purpose: a function-local static would be destroyed at exit while detached threads or other

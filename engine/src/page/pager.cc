@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "env/posix_file.h"
 #include "page/page_layout.h"
 
 namespace rocky::engine {
@@ -18,7 +19,14 @@ constexpr uint64_t kMaxRunBytes = (uint64_t{1} << 40) + kMaxPageSize;
 }  // namespace
 
 Pager::Pager(File* file, std::string path, uint32_t page_size, size_t cache_bytes)
-    : file_(file), path_(std::move(path)), page_size_(page_size), cache_(cache_bytes / page_size) {}
+    : file_(file), path_(std::move(path)), page_size_(page_size), cache_(cache_bytes / page_size) {
+  const int fd = PosixFileDescriptor(file);
+  if (cache_bytes / page_size > 0 && fd >= 0) {
+    auto size = file->Size();
+    // Without the size (or the map) every page is read with pread, as without a mapping.
+    if (size.ok()) mapping_ = FileMapping::Create(fd, page_size, size.value());
+  }
+}
 
 Status Pager::ReadRaw(uint64_t id, char* dst, size_t* bytes_read) {
   return file_->Read(id * page_size_, page_size_, dst, bytes_read);
@@ -27,6 +35,19 @@ Status Pager::ReadRaw(uint64_t id, char* dst, size_t* bytes_read) {
 Result<PageRef> Pager::Load(uint64_t id) {
   if (id < kFirstDataPageId) {
     return Status::Corruption("page " + std::to_string(id) + " is referenced as data but is a header page");
+  }
+  if (mapping_ != nullptr) {
+    if (const char* mapped = mapping_->PageAt(id)) {
+      std::atomic<uint8_t>& state = mapping_->state(id);
+      const uint8_t verified = state.load(std::memory_order_acquire);
+      if ((verified & kMapChecksumOk) == 0) {
+        if (!PageChecksumOk(mapped, page_size_, id)) {
+          return Status::Corruption("page " + std::to_string(id) + ": checksum mismatch");
+        }
+        state.fetch_or(kMapChecksumOk, std::memory_order_release);
+      }
+      return std::make_shared<Page>(id, page_size_, mapped, &state, (verified & kMapStructureOk) != 0);
+    }
   }
   auto page = std::make_shared<Page>(id, page_size_, false);
   size_t n = 0;
@@ -74,6 +95,11 @@ Result<PageRef> Pager::ReadOverflowRun(uint64_t first) {
 }
 
 Status Pager::WritePages(const std::vector<PageRef>& pages) {
+  // The pages' bytes change: forget that they were verified before the first byte is written, so no state
+  // survives a write that fails half way.
+  if (mapping_ != nullptr) {
+    for (const PageRef& p : pages) mapping_->ClearVerified(p->id, p->size / page_size_);
+  }
   std::string batch;
   uint64_t batch_start = 0;
   auto flush = [&]() -> Status {
@@ -98,6 +124,11 @@ Status Pager::WritePages(const std::vector<PageRef>& pages) {
     (void)pages_in;
   }
   ROCKY_RETURN_IF_ERROR(flush());
+  if (mapping_ != nullptr) {
+    uint64_t end = 0;
+    for (const PageRef& p : pages) end = std::max(end, p->id * page_size_ + p->size);
+    mapping_->GrowReadable(end);
+  }
   for (const PageRef& p : pages) {
     if (p->size == page_size_) {
       cache_.Put(p);
@@ -113,5 +144,9 @@ Status Pager::WriteRaw(uint64_t id, const char* data, size_t size) {
 }
 
 Status Pager::Sync() { return file_->Sync(); }
+
+void Pager::WillTruncate(uint64_t bytes) {
+  if (mapping_ != nullptr) mapping_->ShrinkReadable(bytes);
+}
 
 }  // namespace rocky::engine

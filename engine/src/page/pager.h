@@ -3,6 +3,12 @@
 // Every page read goes through a checksum check (seeded with its id); a page that fails it is reported as
 // Corruption naming the page, never returned. Writes are coalesced into large sequential writes.
 // Thread-safe for reads; writes come from the single writer.
+//
+// With a cache (a handle that is the file's only writer) and a file of the POSIX Env, pages are read through a
+// read-only memory map of the file instead of pread: no copy and no allocation of page bytes, and a page's
+// checksum is verified the first time it is used after this process last wrote it (page/file_mapping.h),
+// instead of at every load. Handles without a cache (read-only ones, which may share the file with a writer
+// in another process) keep reading and verifying every page with pread.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "page/file_mapping.h"
 #include "page/page.h"
 #include "page/page_cache.h"
 #include "rocky/engine/env.h"
@@ -42,6 +49,9 @@ class Pager {
   Status WritePages(const std::vector<PageRef>& pages);
   Status WriteRaw(uint64_t id, const char* data, size_t size);
   Status Sync();
+  // Writer: the file is about to be cut to `bytes` (call before truncating it), so that readers stop using
+  // mapped pages past that length.
+  void WillTruncate(uint64_t bytes);
 
   void ForgetCached(uint64_t id) { cache_.Erase(id); }
   void ClearCache() { cache_.Clear(); }
@@ -52,6 +62,8 @@ class Pager {
   File* file_;
   std::string path_;
   uint32_t page_size_;
+  // Declared before the cache, so cached pages that view the map are released before it is unmapped.
+  std::unique_ptr<FileMapping> mapping_;  // nullptr: read with pread
   PageCache cache_;
 };
 
