@@ -33,7 +33,9 @@ class FileMapping {
   const char* PageAt(uint64_t id) const;
   // The verification state of page id (kMapChecksumOk | kMapStructureOk bits, page/page.h); requires
   // PageAt(id) != nullptr.
-  std::atomic<uint8_t>& state(uint64_t id) const { return chunks_[id / kChunkPages].load(std::memory_order_acquire)[id % kChunkPages]; }
+  std::atomic<uint8_t>& state(uint64_t id) const {
+    return chunks_[id / kChunkPages].load(std::memory_order_acquire)[id % kChunkPages];
+  }
   // Writer only: the page's bytes change (it was just written); its next use verifies it again.
   void ClearVerified(uint64_t first, uint64_t pages);
   // Writer only: the file now holds at least `bytes` bytes that readers may use (grows the map when needed;

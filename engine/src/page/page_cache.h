@@ -39,9 +39,9 @@ class PageCache {
   };
   struct Shard {
     std::mutex mu;
-    std::vector<Frame> frames;     // size == capacity, fixed
-    std::vector<uint32_t> index;   // power-of-two size >= 2 * capacity
-    std::vector<uint32_t> free;    // frames holding no page
+    std::vector<Frame> frames;    // size == capacity, fixed
+    std::vector<uint32_t> index;  // power-of-two size >= 2 * capacity
+    std::vector<uint32_t> free;   // frames holding no page
     size_t hand = 0;
 
     // Index slot holding id, or the empty slot where it would go.
