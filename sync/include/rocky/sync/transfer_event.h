@@ -4,8 +4,13 @@
 //   {"event":"state.upload","backend":"s3","key":"rocky/state/state.redb","bytes":18342,"duration_ms":412,
 //    "retries":1,"outcome":"ok"}
 //
-// A failed transfer adds "error" (the message, already free of secrets) and, for a transfer that carried on
-// despite it, "warnings".
+// A failed transfer adds "error" (the message, already free of secrets); a failed download adds
+// "state_lost":true (the command goes on from the local file); a transfer with something to say despite its
+// outcome adds "warnings".
+//
+// A failed download's outcome names why it failed when the policy ended it (timeout, transient_exhausted,
+// budget_exhausted, circuit_open) and is error_then_fresh when the backend refused for good (credentials,
+// access, corrupt object); "state_lost" is on all of them, so an alert on state loss needs only that field.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +39,12 @@ enum class TransferOutcome : unsigned char {
 // "skipped_after_failure", "conflict", "error".
 std::string_view OutcomeName(TransferOutcome outcome);
 
+// The name a failed transfer's error message starts with ("RetryBudgetExhausted: upload to s3://..."), for
+// the CLI's JSON and for people: "RetryBudgetExhausted" for kTimeout, kTransientExhausted and
+// kBudgetExhausted (the retry policy gave up), "CircuitOpen", "Conflict", "SkippedAfterFailure"; "" for kOk,
+// kAbsent, and the permanent failures (kError, kErrorThenFresh), whose message is the backend's own.
+std::string_view FailureName(TransferOutcome outcome);
+
 struct TransferEvent {
   std::string event;    // "state.upload" or "state.download"
   std::string backend;  // "s3", "valkey", "tiered"
@@ -42,6 +53,7 @@ struct TransferEvent {
   uint64_t duration_ms = 0;  // wall clock, retries and backoff included
   uint32_t retries = 0;      // attempts after the first
   TransferOutcome outcome = TransferOutcome::kOk;
+  bool state_lost = false;            // a download that failed: the command goes on from the local file
   std::string error;                  // empty on success; never a secret
   std::vector<std::string> warnings;  // e.g. tiered's "Valkey unreachable"
 };
