@@ -244,6 +244,19 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
                            ")");
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  // curl accepts a connection closed before the promised Content-Length in some cases (a cut inside the
+  // headers, for one). A short body is a network failure, worth retrying, never a complete (and then
+  // "corrupt") object.
+  if (call.method != "HEAD") {
+    if (auto length = response.Header("content-length")) {
+      char* end = nullptr;
+      const unsigned long long promised = std::strtoull(length->c_str(), &end, 10);
+      if (end != length->c_str() && *end == '\0' && promised != response.body_bytes) {
+        return Status::IOError(where + ": the response was cut short (" + std::to_string(response.body_bytes) +
+                               " of " + std::to_string(promised) + " bytes)");
+      }
+    }
+  }
   if (t.download_fd >= 0) {
     if (::fsync(t.download_fd) != 0) {
       return Status::IOError(where + ": syncing " + call.download_path + ": " + std::strerror(errno));
