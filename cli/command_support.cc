@@ -33,6 +33,15 @@ CommandHandler ValidatingConfigIfPresent(CommandHandler handler) {
   };
 }
 
+engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation) {
+  if (!invocation.Has("config") && !FileExists(std::string(config::kDefaultConfigPath))) {
+    return std::optional<config::Config>();
+  }
+  auto loaded = LoadConfig(invocation);
+  if (!loaded.ok()) return loaded.status();
+  return std::optional<config::Config>(std::move(*loaded));
+}
+
 OutputFormat FormatOf(const Invocation& invocation) {
   if (invocation.Has("output")) return OutputFormatOf(invocation);
   return isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kJson;

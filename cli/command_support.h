@@ -2,6 +2,7 @@
 // was asked for, and how to report a failure (one line on stderr, exit 1) or a misuse (exit 2).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,10 @@ engine::Result<config::Config> LoadConfig(const Invocation& invocation);
 // working directory. A broken one fails the command with its file:line:col error instead of being ignored
 // (it decides, e.g., which backend holds the state).
 CommandHandler ValidatingConfigIfPresent(CommandHandler handler);
+
+// rocky.toml when there is one to read (--config given, or rocky.toml in the working directory), loaded and
+// validated; nullopt when there is none (the state commands then work on the local file alone).
+engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation);
 
 // --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
 OutputFormat FormatOf(const Invocation& invocation);

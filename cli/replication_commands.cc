@@ -14,6 +14,7 @@
 
 #include "command_support.h"
 #include "output.h"
+#include "remote_state_session.h"
 #include "rocky/replication/plan.h"
 #include "rocky/replication/runner.h"
 #include "rocky/state/store.h"
@@ -61,30 +62,44 @@ class StopSignalScope {
   struct sigaction old_term_ {};
 };
 
-// What plan, apply and run all need open: the configuration, the warehouse and the state file (for writing:
-// plans are saved into it, runs advance its watermarks).
+// What plan, apply and run all need open: the configuration, the remote state (downloaded into the local file
+// first when [state] names a remote backend), the warehouse and the state file (for writing: plans are saved
+// into it, runs advance its watermarks).
 struct Session {
   config::Config config;
+  std::unique_ptr<RemoteStateSession> remote;
   std::unique_ptr<warehouse::Warehouse> warehouse;
   std::unique_ptr<state::StateStore> store;
 };
 
-Result<Session> OpenSession(const Invocation& inv) {
+Result<Session> OpenSession(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
   Session session;
   ROCKY_ASSIGN_OR_RETURN(session.config, LoadConfig(inv));
   if (session.config.adapter.type != "sqlite") {
     return Status::NotSupported("adapter type '" + session.config.adapter.type + "' in " +
                                 session.config.source_path + " is not supported (only sqlite)");
   }
+  // Before the store opens it: the download replaces the local file.
+  ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
   ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenSqliteWarehouse(session.config.adapter.path));
   ROCKY_ASSIGN_OR_RETURN(session.store,
                          state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
   return session;
 }
 
-replication::PlanOptions PlanOptionsOf(const Invocation& inv) {
-  return replication::PlanOptions{.table_pattern = std::string(inv.Get("table").value_or(""))};
+// Closes the state file and uploads it (a no-op for "local"). The upload's failure under on_upload_failure =
+// "fail"; OK otherwise.
+Status CloseSession(Session& session) {
+  session.store.reset();
+  return session.remote->Finish();
 }
+
+replication::PlanOptions PlanOptionsOf(const Invocation& inv, const Session& session) {
+  return replication::PlanOptions{.table_pattern = std::string(inv.Get("table").value_or("")),
+                                  .state_lost = session.remote->state_lost()};
+}
+
 
 void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
   json.Key(key);
@@ -118,11 +133,12 @@ void WritePlanTables(JsonWriter& json, const Plan& plan) {
   json.EndArray();
 }
 
-int PrintPlan(const CommandContext& ctx, const Plan& plan) {
+int PrintPlan(const CommandContext& ctx, const Plan& plan, const RemoteStateSession& remote) {
   if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("plan");
     json.Key("plan_id").String(plan.plan_id);
     WritePlanTables(json, plan);
+    remote.WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';
     return kExitOk;
@@ -141,6 +157,7 @@ int PrintPlan(const CommandContext& ctx, const Plan& plan) {
   }
   ctx.out << "Plan " << plan.plan_id << " (" << plan.tables.size() << (plan.tables.size() == 1 ? " table" : " tables")
           << "); apply it with: rocky apply " << plan.plan_id << '\n';
+  if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   return kExitOk;
 }
 
@@ -199,11 +216,13 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
   json.Key("duration_ms").Int(report.duration_ms);
 }
 
-int PrintReport(const CommandContext& ctx, std::string_view command, const RunReport& report) {
+int PrintReport(const CommandContext& ctx, std::string_view command, const RunReport& report,
+                const RemoteStateSession& remote) {
   if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
     JsonWriter json = BeginJson(command);
     WriteReportJson(json, report);
     json.Key("rows_copied").UInt(report.rows_copied()).Key("rows_new").UInt(report.rows_new());
+    remote.WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
@@ -247,6 +266,7 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
             << report.tables_failed() << " failed, " << Grouped(report.rows_copied()) << " rows copied ("
             << Grouped(report.rows_new()) << " new) in " << seconds << " s (plan "
             << report.plan_id << ").\n";
+    if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   }
   if (report.status == "interrupted") return kExitInterrupted;
   return report.tables_failed() > 0 ? kExitFailure : kExitOk;
@@ -259,30 +279,41 @@ int Execute(const CommandContext& ctx, std::string_view command, Session& sessio
   replication::RunOptions options;
   options.stop = &g_stop_requested;
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
-  if (progress) {
-    options.on_table_done = [&ctx](const TableOutcome& t, size_t done, size_t total) {
+  options.on_table_done = [&ctx, &session, progress](const TableOutcome& t, size_t done, size_t total) {
+    if (progress) {
       ctx.err << "[" << done << "/" << total << "] " << t.target << ": " << replication::ToString(t.status) << ", "
               << Grouped(t.rows_copied) << " rows copied\n";
-    };
-  }
+    }
+    // A long run also uploads between tables, so a crash loses little from the remote copy.
+    session.remote->CheckpointIfDue(*session.store);
+  };
   auto report = replication::ApplyPlan(plan, session.config, *session.warehouse, *session.store, options);
-  if (!report.ok()) return Fail(ctx, report.status());
-  return PrintReport(ctx, command, *report);
+  // Uploaded whatever happened: a failed or interrupted run still advanced the watermarks of the tables it
+  // finished, and those must not be copied again by the next run elsewhere.
+  const Status upload = CloseSession(session);
+  if (!report.ok()) {
+    if (!upload.ok()) Fail(ctx, upload);
+    return Fail(ctx, report.status());
+  }
+  return WithUploadStatus(ctx, PrintReport(ctx, command, *report, *session.remote), upload);
 }
 
 int RunPlan(const CommandContext& ctx) {
-  auto session = OpenSession(ctx.invocation);
+  auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
-  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store, PlanOptionsOf(ctx.invocation));
+  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
+                                     PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
   if (Status s = session->store->SavePlan(plan->plan_id, replication::PlanToJson(*plan)); !s.ok()) return Fail(ctx, s);
-  return PrintPlan(ctx, *plan);
+  // The saved plan goes up with the state, so `rocky apply PLAN_ID` works on another machine too.
+  const Status upload = CloseSession(*session);
+  return WithUploadStatus(ctx, PrintPlan(ctx, *plan, *session->remote), upload);
 }
 
 int RunApply(const CommandContext& ctx) {
   const std::string& plan_id = ctx.invocation.positionals.at(0);
   StopSignalScope signals;
-  auto session = OpenSession(ctx.invocation);
+  auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
   auto stored = session->store->LoadPlan(plan_id);
   if (!stored.ok()) return Fail(ctx, stored.status());
@@ -299,9 +330,10 @@ int RunApply(const CommandContext& ctx) {
 
 int RunRun(const CommandContext& ctx) {
   StopSignalScope signals;
-  auto session = OpenSession(ctx.invocation);
+  auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
-  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store, PlanOptionsOf(ctx.invocation));
+  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
+                                     PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
   return Execute(ctx, "run", *session, *plan);
 }

@@ -1,6 +1,7 @@
 // rocky: the command-line front of the state-management system. Global options are declared here so every
 // command added under the root accepts them.
 #include "app.h"
+#include "doctor_command.h"
 #include "output.h"
 #include "replication_commands.h"
 #include "state_commands.h"
@@ -17,9 +18,13 @@ rocky::cli::CommandSpec RockyCommand() {
           "table's watermark, kept in a crash-safe single-file state database. Start with `rocky init`.",
       .flags = {FlagSpec{.name = "config", .value_name = "PATH", .help = "Configuration file"},
                 FlagSpec{.name = "state-path", .value_name = "PATH", .help = "State file (a rocky database)"},
+                FlagSpec{.name = "events",
+                         .value_name = "FILE",
+                         .help = "Append remote-state transfer events (JSON lines) to FILE instead of stderr"},
                 rocky::cli::OutputFlag()},
       .subcommands = {rocky::cli::InitCommand(), rocky::cli::PlanCommand(), rocky::cli::ApplyCommand(),
-                      rocky::cli::RunCommand(), rocky::cli::StateCommand()},
+                      rocky::cli::RunCommand(), rocky::cli::StateCommand(),
+                      rocky::cli::DoctorCommand()},
   };
 }
 

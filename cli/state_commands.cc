@@ -17,9 +17,12 @@
 
 #include "command_support.h"
 #include "output.h"
+#include "remote_state_session.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
+#include "rocky/sync/state_sync.h"
+#include "rocky/sync/transfer_event.h"
 
 namespace rocky::cli {
 namespace {
@@ -38,9 +41,10 @@ Status ValidateTableName(std::string_view table) {
 StoreOptions ReadOnly() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
 StoreOptions ReadWrite() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
 
-int RunShow(const CommandContext& ctx) {
+// Shows the state file at `path`; `remote_location` is where it was fetched from (empty: the local file).
+int ShowState(const CommandContext& ctx, const std::string& path, const std::string& remote_location) {
   const Invocation& inv = ctx.invocation;
-  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  auto store = StateStore::Open(path, ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
@@ -55,6 +59,8 @@ int RunShow(const CommandContext& ctx) {
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state");
+    json.Key("source").String(remote_location.empty() ? "local" : "remote");
+    json.Key("location").String(remote_location.empty() ? path : remote_location);
     json.Key("schema_version_supported").UInt(state::kSchemaVersion).Key("schema_version_on_disk");
     if (*version) {
       json.UInt(**version);
@@ -73,6 +79,7 @@ int RunShow(const CommandContext& ctx) {
     ctx.out << json.str() << '\n';
     return kExitOk;
   }
+  if (!remote_location.empty()) ctx.out << "Remote state " << remote_location << ":\n";
   if (shown.empty()) {
     ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n" : "No watermarks stored.\n");
     return kExitOk;
@@ -81,6 +88,47 @@ int RunShow(const CommandContext& ctx) {
   for (const state::Watermark& w : shown) table.AddRow({w.table, w.last_value, w.updated_at});
   ctx.out << table.Render();
   return kExitOk;
+}
+
+// Removes a folder and what is in it when the scope ends.
+struct TempFolder {
+  std::string path;
+  ~TempFolder() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+int RunShow(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  if (!inv.Has("remote")) return ShowState(ctx, StatePath(inv), "");
+  // --remote: what the configured backend holds now, fetched into a temporary file (the local one is left
+  // alone), so people on ephemeral pods can see the state every runner shares.
+  auto config = LoadConfigIfPresent(inv);
+  if (!config.ok()) return Fail(ctx, config.status());
+  if (!config->has_value() || (*config)->state.backend == config::StateBackend::kLocal) {
+    return Usage(ctx, "--remote needs a rocky.toml whose [state] backend is s3, valkey or tiered");
+  }
+  std::ostream* events = &ctx.err;
+  std::unique_ptr<std::ofstream> events_file;
+  if (auto events_path = inv.Get("events")) {
+    events_file = std::make_unique<std::ofstream>(std::string(*events_path), std::ios::app);
+    if (!events_file->is_open()) return Fail(ctx, "cannot open the events file '" + std::string(*events_path) + "'");
+    events = events_file.get();
+  }
+  auto sync = sync::StateSync::Create(
+      (*config)->state, sync::ProcessEnvironment(),
+      [events](const sync::TransferEvent& e) { *events << sync::TransferEventJson(e) << '\n'; },
+      [&ctx](std::string_view line) { ctx.err << "rocky: warning: " << line << '\n'; });
+  if (!sync.ok()) return Fail(ctx, sync.status());
+  std::string tmpl = (std::filesystem::temp_directory_path() / "rocky-remote-state-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return Fail(ctx, "cannot create a temporary folder: " + std::string(std::strerror(errno)));
+  TempFolder folder{tmpl};
+  const std::string fetched = folder.path + "/state.redb";
+  auto report = (*sync)->Fetch(fetched);
+  if (!report.ok()) return Fail(ctx, report.status());
+  // Nothing stored yet shows as an empty state (a missing file opens as one).
+  return ShowState(ctx, fetched, (*sync)->backend().Location());
 }
 
 int RunSet(const CommandContext& ctx) {
@@ -92,10 +140,14 @@ int RunSet(const CommandContext& ctx) {
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
   if (auto normalized = state::NormalizeTimestamp(*value); !normalized.ok()) return Fail(ctx, normalized.status());
 
+  auto remote = BeginRemoteState(ctx, StatePath(inv));
+  if (!remote.ok()) return Fail(ctx, remote.status());
   auto store = StateStore::Open(StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   auto written = (*store)->SetWatermark(*table, *value);
   if (!written.ok()) return Fail(ctx, written.status());
+  store->reset();
+  const Status upload = (*remote)->Finish();
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state set");
@@ -104,13 +156,15 @@ int RunSet(const CommandContext& ctx) {
         .Key("table").String(written->table)
         .Key("last_value").String(written->last_value)
         .Key("updated_at").String(written->updated_at)
-        .EndObject()
         .EndObject();
+    (*remote)->WriteJson(json);
+    json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
     ctx.out << "Watermark of " << written->table << " set to " << written->last_value << ".\n";
+    if (std::string line = (*remote)->Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  return kExitOk;
+  return WithUploadStatus(ctx, kExitOk, upload);
 }
 
 int RunDelete(const CommandContext& ctx) {
@@ -127,6 +181,11 @@ int RunDelete(const CommandContext& ctx) {
   const std::string path = StatePath(inv);
   if (table) {
     if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
+  }
+  // The remote state first: the watermark to delete may exist only there.
+  auto remote = BeginRemoteState(ctx, path);
+  if (!remote.ok()) return Fail(ctx, remote.status());
+  if (table) {
     // A missing file holds no watermark; opening it for writing would create it.
     if (!FileExists(path)) {
       return Fail(ctx, "no watermark stored for table '" + std::string(*table) + "' (state file '" + path +
@@ -146,20 +205,25 @@ int RunDelete(const CommandContext& ctx) {
       removed = *count;
     }
   }
+  const Status upload = (*remote)->Finish();
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state delete");
     json.Key("deleted").UInt(removed);
     if (table) json.Key("table").String(*table);
+    (*remote)->WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';
-  } else if (table) {
-    ctx.out << "Deleted the watermark of " << *table << "; its next run will be a full refresh.\n";
   } else {
-    ctx.out << "Deleted " << removed << " watermark" << (removed == 1 ? "" : "s")
-            << "; every table's next run will be a full refresh.\n";
+    if (table) {
+      ctx.out << "Deleted the watermark of " << *table << "; its next run will be a full refresh.\n";
+    } else {
+      ctx.out << "Deleted " << removed << " watermark" << (removed == 1 ? "" : "s")
+              << "; every table's next run will be a full refresh.\n";
+    }
+    if (std::string line = (*remote)->Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  return kExitOk;
+  return WithUploadStatus(ctx, kExitOk, upload);
 }
 
 int RunHistory(const CommandContext& ctx) {
@@ -286,22 +350,30 @@ int RunImport(const CommandContext& ctx) {
   // Everything is validated before the state file is opened; the import itself is one transaction.
   auto snapshot = state::SnapshotFromJson(text);
   if (!snapshot.ok()) return Fail(ctx, snapshot.status().WithContext("import file '" + file + "'"));
+  // Downloaded first even though the import replaces it: the upload is conditional on the remote copy this
+  // command saw, so an import never silently overwrites a state another run wrote meanwhile.
+  auto remote = BeginRemoteState(ctx, StatePath(inv));
+  if (!remote.ok()) return Fail(ctx, remote.status());
   auto store = StateStore::Open(StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   if (Status s = (*store)->Import(*snapshot); !s.ok()) return Fail(ctx, s);
+  store->reset();
+  const Status upload = (*remote)->Finish();
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state import");
     json.Key("watermarks").UInt(snapshot->watermarks.size())
         .Key("check_history").UInt(snapshot->check_history.size())
-        .Key("run_history").UInt(snapshot->run_history.size())
-        .EndObject();
+        .Key("run_history").UInt(snapshot->run_history.size());
+    (*remote)->WriteJson(json);
+    json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
     ctx.out << "Imported " << snapshot->watermarks.size() << " watermarks, " << snapshot->check_history.size()
             << " check histories and " << snapshot->run_history.size() << " runs; the previous state was replaced.\n";
+    if (std::string line = (*remote)->Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  return kExitOk;
+  return WithUploadStatus(ctx, kExitOk, upload);
 }
 
 FlagSpec PatternFlag() {
@@ -310,17 +382,23 @@ FlagSpec PatternFlag() {
                   .help = "Only tables matching PATTERN (catalog.schema.table; * matches anything)"};
 }
 
+FlagSpec RemoteFlag() {
+  return FlagSpec{.name = "remote",
+                  .help = "Show the remote state ([state] backend in rocky.toml) instead of the local file"};
+}
+
 }  // namespace
 
 CommandSpec StateCommand() {
   const std::string show_description =
       "Show every stored watermark: the table, the last replicated value and when it was written.\n"
-      "Opens the state file read-only; a missing state file shows no watermarks.";
+      "Opens the state file read-only; a missing state file shows no watermarks. With --remote, shows\n"
+      "what the configured remote backend holds instead (the local file is not touched).";
   CommandSpec show{
       .name = "show",
       .summary = "Show stored watermarks (the default)",
       .description = show_description,
-      .flags = {PatternFlag()},
+      .flags = {PatternFlag(), RemoteFlag()},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
   CommandSpec set{
@@ -372,7 +450,7 @@ CommandSpec StateCommand() {
       .description =
           "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
           "Without a command, shows every watermark.",
-      .flags = {PatternFlag()},
+      .flags = {PatternFlag(), RemoteFlag()},
       .subcommands = {show, set, del, history, export_command, import_command},
       .handler = ValidatingConfigIfPresent(RunShow),
   };

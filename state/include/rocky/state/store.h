@@ -111,6 +111,11 @@ class StateStore {
 
   const std::string& path() const { return path_; }
 
+  // The open database, for what works on the whole file while the store holds it (a consistent snapshot for
+  // an upload between tables: the engine opens a file once per process, so it cannot be reopened by path
+  // meanwhile). Null for a read-only store over a missing file. Owned by the store.
+  engine::Database* database() { return db_.get(); }
+
   // The version stamped in the file; nullopt for a missing file or one no write has stamped yet.
   Result<std::optional<uint32_t>> SchemaVersionOnDisk();
 

@@ -1,0 +1,327 @@
+#include "doctor_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "command_support.h"
+#include "output.h"
+#include "rocky/engine/db.h"
+#include "rocky/state/store.h"
+#include "rocky/sync/state_sync.h"
+
+namespace rocky::cli {
+namespace {
+
+using engine::Status;
+
+enum class Health : unsigned char { kHealthy, kWarning, kCritical };
+
+std::string_view HealthName(Health h) {
+  switch (h) {
+    case Health::kHealthy: return "healthy";
+    case Health::kWarning: return "warning";
+    case Health::kCritical: return "critical";
+  }
+  return "critical";
+}
+
+struct Check {
+  std::string name;
+  Health status = Health::kHealthy;
+  std::string message;
+  uint64_t duration_ms = 0;
+  std::vector<std::pair<std::string, std::string>> details;
+};
+
+// Runs `body` and records how long it took.
+template <typename Body>
+Check Timed(std::string name, Body body) {
+  const auto start = std::chrono::steady_clock::now();
+  Check check;
+  check.name = std::move(name);
+  body(check);
+  check.duration_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  return check;
+}
+
+// What every check after `config` needs: the configuration, or why there is none.
+struct Context {
+  std::optional<config::Config> config;
+  Status config_status;  // the load error, OK when loaded or absent
+  std::string state_path;
+};
+
+Check CheckConfig(const Context& c, const Invocation& inv, std::vector<std::string>& suggestions) {
+  return Timed("config", [&](Check& check) {
+    if (!c.config_status.ok()) {
+      check.status = Health::kCritical;
+      check.message = c.config_status.message();
+      suggestions.push_back("Fix " + ConfigPath(inv) + " as the message says (file:line:column).");
+      return;
+    }
+    if (!c.config) {
+      check.status = Health::kWarning;
+      check.message = "no " + ConfigPath(inv) + ": the state is local and there are no pipelines";
+      suggestions.push_back("Run `rocky init` to write a rocky.toml with a sample pipeline.");
+      return;
+    }
+    check.message = c.config->source_path + " is valid: " + std::to_string(c.config->pipelines.size()) +
+                    (c.config->pipelines.size() == 1 ? " pipeline" : " pipelines") + ", state backend " +
+                    std::string(config::ToString(c.config->state.backend));
+    check.details.emplace_back("path", c.config->source_path);
+    check.details.emplace_back("backend", std::string(config::ToString(c.config->state.backend)));
+  });
+}
+
+Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("state_file", [&](Check& check) {
+    check.details.emplace_back("path", c.state_path);
+    if (!FileExists(c.state_path)) {
+      check.message = "no state file at " + c.state_path + " yet (the first run creates it)";
+      return;
+    }
+    engine::Options options;
+    options.read_only = true;
+    options.create_if_missing = false;
+    auto db = engine::Database::Open(c.state_path, options);
+    if (!db.ok()) {
+      check.status = Health::kCritical;
+      check.message = db.status().message();
+      suggestions.push_back("Inspect the state file with `rocky-inspect " + c.state_path +
+                            "`; a remote backend or `rocky state import` of an export can restore it.");
+      return;
+    }
+    auto report = (*db)->CheckIntegrity();
+    if (!report.ok()) {
+      check.status = Health::kCritical;
+      check.message = "integrity check failed: " + report.status().message();
+      suggestions.push_back("The state file " + c.state_path + " is damaged: run `rocky-inspect " + c.state_path +
+                            "` for details and restore it from the remote backend or an export.");
+      return;
+    }
+    check.message = "opens and passes the integrity check (" + std::to_string(report->tables_checked) +
+                    " tables, " + std::to_string(report->entries_checked) + " entries, " +
+                    std::to_string(report->pages_checked) + " pages)";
+    check.details.emplace_back("tables", std::to_string(report->tables_checked));
+    check.details.emplace_back("entries", std::to_string(report->entries_checked));
+    check.details.emplace_back("pages", std::to_string(report->pages_checked));
+  });
+}
+
+Check CheckStateSchema(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("state_schema", [&](Check& check) {
+    check.details.emplace_back("supported", std::to_string(state::kSchemaVersion));
+    auto store = state::StateStore::Open(c.state_path, state::StoreOptions{.mode = state::OpenMode::kReadOnly});
+    if (!store.ok()) {
+      check.status = Health::kCritical;
+      check.message = store.status().message();
+      if (store.status().code() == Status::Code::kNotSupported) {
+        suggestions.push_back("The state was written by a newer rocky: upgrade rocky on this machine.");
+      }
+      return;
+    }
+    auto version = (*store)->SchemaVersionOnDisk();
+    if (!version.ok()) {
+      check.status = Health::kCritical;
+      check.message = version.status().message();
+      return;
+    }
+    if (!*version) {
+      check.message = "no schema version stamped yet (stamped by the first write); this build writes version " +
+                      std::to_string(state::kSchemaVersion);
+      return;
+    }
+    check.details.emplace_back("on_disk", std::to_string(**version));
+    check.message = "schema version " + std::to_string(**version) + " (this build supports up to " +
+                    std::to_string(state::kSchemaVersion) + ")";
+  });
+}
+
+std::string RandomHex(size_t bytes) {
+  std::random_device device;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    unsigned v = device() & 0xffu;
+    out += kHex[v >> 4];
+    out += kHex[v & 0xfu];
+  }
+  return out;
+}
+
+// For the local backend: the folder of the state file must take a new file (the engine writes the state in
+// place, but the remote download and `state import` need to create files beside it).
+void ProbeLocal(const Context& c, Check& check, std::vector<std::string>& suggestions) {
+  std::filesystem::path dir = std::filesystem::path(c.state_path).parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string probe = (dir / (".rocky-doctor-probe-" + RandomHex(8))).string();
+  check.details.emplace_back("backend", "local");
+  check.details.emplace_back("location", dir.string());
+  const std::string payload = "rocky doctor probe " + RandomHex(16);
+  {
+    std::ofstream out(probe, std::ios::binary);
+    out << payload;
+    out.flush();
+    if (!out.good()) {
+      std::filesystem::remove(probe);
+      check.status = Health::kCritical;
+      check.message = "cannot write a file in " + dir.string() + " (the state's folder)";
+      suggestions.push_back("Make " + dir.string() + " writable by this user, or pass --state-path elsewhere.");
+      return;
+    }
+  }
+  std::ifstream in(probe, std::ios::binary);
+  std::ostringstream back;
+  back << in.rdbuf();
+  std::error_code ec;
+  std::filesystem::remove(probe, ec);
+  if (back.str() != payload) {
+    check.status = Health::kCritical;
+    check.message = "a probe file in " + dir.string() + " read back differently than written";
+    return;
+  }
+  if (ec) {
+    check.status = Health::kWarning;
+    check.message = "cannot delete the probe file " + probe + ": " + ec.message();
+    return;
+  }
+  check.message = "wrote, read back and deleted a probe file in " + dir.string();
+}
+
+Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("state_rw", [&](Check& check) {
+    if (!c.config || c.config->state.backend == config::StateBackend::kLocal) {
+      ProbeLocal(c, check, suggestions);
+      return;
+    }
+    const config::StateConfig& state = c.config->state;
+    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
+    if (!backend.ok()) {
+      check.status = Health::kCritical;
+      check.message = backend.status().message();
+      suggestions.push_back("Complete [state] in " + c.config->source_path + " as the message says.");
+      return;
+    }
+    check.details.emplace_back("backend", std::string((*backend)->Kind()));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    std::vector<sync::ProbeLeg> legs = (*backend)->Probe(deadline);
+    std::string message;
+    for (const sync::ProbeLeg& leg : legs) {
+      check.details.emplace_back(leg.backend + "_location", leg.location);
+      check.details.emplace_back(leg.backend + "_latency_ms", std::to_string(leg.latency.count()));
+      if (!message.empty()) message += "; ";
+      if (leg.status.ok()) {
+        message += leg.backend + ": wrote, read back and deleted a probe object in " +
+                   std::to_string(leg.latency.count()) + " ms";
+        continue;
+      }
+      // For tiered, Valkey is the cache: its failure slows runs down but loses nothing.
+      const bool cache_leg = (*backend)->Kind() == "tiered" && leg.backend == "valkey";
+      const Health leg_health = cache_leg ? Health::kWarning : Health::kCritical;
+      if (leg_health > check.status) check.status = leg_health;
+      message += leg.backend + " failed (" + std::string(engine::CodeName(leg.status.code())) +
+                 "): " + leg.status.message();
+      check.details.emplace_back(leg.backend + "_error", std::string(engine::CodeName(leg.status.code())));
+      if (!leg.hint.empty()) suggestions.push_back(leg.backend + ": " + leg.hint);
+    }
+    check.message = message.empty() ? "the backend reported no probe" : message;
+    if (legs.empty()) check.status = Health::kCritical;
+  });
+}
+
+int RunDoctor(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  // The parser has already refused a name that is not one of kCheckNames (the flag's choices).
+  std::optional<std::string_view> only = inv.Get("check");
+  Context c;
+  c.state_path = StatePath(inv);
+  auto loaded = LoadConfigIfPresent(inv);
+  if (loaded.ok()) {
+    c.config = std::move(*loaded);
+  } else {
+    c.config_status = loaded.status();
+  }
+
+  std::vector<std::string> suggestions;
+  std::vector<Check> checks;
+  auto wanted = [&](std::string_view name) { return !only || *only == name; };
+  if (wanted("config")) checks.push_back(CheckConfig(c, inv, suggestions));
+  if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
+  if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
+  if (wanted("state_rw")) {
+    if (!c.config_status.ok()) {
+      checks.push_back(Check{.name = "state_rw",
+                             .status = Health::kCritical,
+                             .message = "not run: the configuration does not load (" + c.config_status.message() + ")",
+                             .duration_ms = 0,
+                             .details = {}});
+    } else {
+      checks.push_back(CheckStateRw(c, suggestions));
+    }
+  }
+  Health overall = Health::kHealthy;
+  for (const Check& check : checks) overall = std::max(overall, check.status);
+
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("doctor");
+    json.Key("overall").String(HealthName(overall));
+    json.Key("checks").BeginArray();
+    for (const Check& check : checks) {
+      json.BeginObject()
+          .Key("name").String(check.name)
+          .Key("status").String(HealthName(check.status))
+          .Key("message").String(check.message)
+          .Key("duration_ms").UInt(check.duration_ms);
+      json.Key("details").BeginArray();
+      for (const auto& [key, value] : check.details) json.BeginArray().String(key).String(value).EndArray();
+      json.EndArray().EndObject();
+    }
+    json.EndArray();
+    json.Key("suggestions").BeginArray();
+    for (const std::string& s : suggestions) json.String(s);
+    json.EndArray().EndObject();
+    ctx.out << json.str() << '\n';
+  } else {
+    Table table({"check", "status", "ms", "message"});
+    table.SetAlign(2, Table::Align::kRight);
+    for (const Check& check : checks) {
+      table.AddRow({check.name, std::string(HealthName(check.status)), std::to_string(check.duration_ms),
+                    check.message});
+    }
+    ctx.out << table.Render();
+    for (const std::string& s : suggestions) ctx.out << "Suggestion: " << s << '\n';
+    ctx.out << "Overall: " << HealthName(overall) << '\n';
+  }
+  return overall == Health::kCritical ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+CommandSpec DoctorCommand() {
+  return CommandSpec{
+      .name = "doctor",
+      .summary = "Check the configuration, the state file and the state backend",
+      .description =
+          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens and\n"
+          "passes the integrity check), state_schema (a supported version), state_rw (a probe object\n"
+          "written, read back and deleted on the configured backend, without retries, bounded by\n"
+          "transfer_timeout_seconds). Exit 1 when any check is critical.",
+      .flags = {FlagSpec{.name = "check",
+                         .value_name = "NAME",
+                         .help = "Run only this check",
+                         .choices = {"config", "state_file", "state_schema", "state_rw"}}},
+      .handler = RunDoctor,
+  };
+}
+
+}  // namespace rocky::cli

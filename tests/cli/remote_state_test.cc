@@ -1,0 +1,316 @@
+// `rocky` with [state] backend = "s3", end to end against the real S3 fixture (s3rver behind the SigV4-verifying
+// proxy, tests/sync/s3_fixture.h): two project folders on "two machines" sharing one warehouse and one remote
+// state, so the second folder's run is incremental only because it downloaded the first one's watermarks; the
+// transfer events; `rocky state --remote`; `state delete` going up; a wrong secret (state lost, upload skipped);
+// and `rocky doctor` against the backend.
+#include <doctest/doctest.h>
+#include <simdjson.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "../sync/s3_fixture.h"
+#include "program_runner.h"
+
+namespace {
+
+using namespace rocky::cli::testing;  // NOLINT(google-build-using-namespace): the runner's helpers
+namespace s3test = rocky_sync_test;
+
+constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders";
+const std::string kShopify = "fivetran_catalog/src__acme__us_west__shopify.sqlite";
+const std::string kShopifyTarget = "acme_warehouse/staging__us_west__shopify.sqlite";
+
+// Sets environment variables for the programs the test runs (they inherit them) and restores them after.
+class ScopedEnv {
+ public:
+  void Set(const std::string& name, const std::string& value) {
+    const char* old = std::getenv(name.c_str());
+    saved_.emplace_back(name, old != nullptr ? std::optional<std::string>(old) : std::nullopt);
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second) {
+        ::setenv(it->first.c_str(), it->second->c_str(), 1);
+      } else {
+        ::unsetenv(it->first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Credentials for the fixture, as a pod would have them.
+void UseFixtureCredentials(ScopedEnv& env, const std::string& secret = s3test::kSecret) {
+  env.Set("AWS_ACCESS_KEY_ID", s3test::kAccessKey);
+  env.Set("AWS_SECRET_ACCESS_KEY", secret);
+  env.Set("AWS_REGION", s3test::kRegion);
+  env.Set("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+std::string Sql(const std::string& warehouse, const std::string& file, const std::string& sql) {
+  const std::string path = warehouse + "/" + file;
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  std::string last;
+  char* error = nullptr;
+  const int rc = sqlite3_exec(
+      db, sql.c_str(),
+      [](void* out, int columns, char** values, char**) {
+        if (columns > 0) *static_cast<std::string*>(out) = values[0] != nullptr ? values[0] : "NULL";
+        return 0;
+      },
+      &last, &error);
+  INFO(sql << ": " << (error != nullptr ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+  return last;
+}
+
+simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
+  simdjson::dom::element doc;
+  const auto error = parser.parse(text).get(doc);
+  REQUIRE_MESSAGE(error == simdjson::SUCCESS, "not JSON: " << text);
+  return doc;
+}
+
+// A string field of a JSON object (an element, or a lookup result that holds one).
+template <typename Json>
+std::string_view Str(Json e, const char* key) {
+  std::string_view out;
+  REQUIRE_MESSAGE(e[key].get_string().get(out) == simdjson::SUCCESS, "no string field " << key);
+  return out;
+}
+
+// Rewrites the [state] section `rocky init` wrote so the project keeps its state in the fixture, and points the
+// warehouse at `warehouse` (shared by both "machines").
+void UseS3State(const Sandbox& box, const s3test::S3Fixture& s3, const std::string& warehouse) {
+  std::string text = ReadFile(box.File("rocky.toml"));
+  const std::string local = "backend = \"local\"";
+  auto at = text.find(local);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, text.find('\n', at) - at,
+               "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) + "\"\ns3_prefix = \"team/bronze/\"\n"
+               "s3_endpoint = \"" + s3.Endpoint() + "\"\ntransfer_timeout_seconds = 20\n"
+               "[state.retry]\nmax_retries = 1\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\n");
+  const std::string adapter = "path = \"warehouse\"";
+  at = text.find(adapter);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, text.find('\n', at) - at, "path = \"" + warehouse + "\"");
+  std::ofstream(box.File("rocky.toml"), std::ios::trunc) << text;
+}
+
+// The JSON lines of an --events file.
+std::vector<std::string> Lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("remote state on S3: a second machine's run is incremental because it downloaded the watermarks") {
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  Sandbox machine_a;
+  Sandbox machine_b;
+  CHECK_RUN(machine_a.Rocky("init --output table"), 0);
+  const std::string warehouse = machine_a.File("warehouse");
+  UseS3State(machine_a, s3, warehouse);
+  std::filesystem::copy_file(machine_a.File("rocky.toml"), machine_b.File("rocky.toml"));
+
+  // Machine A: nothing remote yet (absent), a full refresh, the state uploaded.
+  Run first = machine_a.Rocky("run --output json --events events.jsonl");
+  CHECK_RUN(first, 0);
+  simdjson::dom::parser p1;
+  auto report = ParseJson(p1, first.out);
+  CHECK(report["tables_copied"].get_uint64().value() == 4);
+  auto remote = report["remote_state"];
+  CHECK(Str(remote, "backend") == "s3");
+  CHECK(Str(remote, "download") == "absent");
+  CHECK(Str(remote, "upload") == "ok");
+  CHECK(remote["state_lost"].get_bool().value() == false);
+  auto events = Lines(machine_a.File("events.jsonl"));
+  REQUIRE(events.size() == 2);
+  simdjson::dom::parser pe;
+  auto down = ParseJson(pe, events[0]);
+  CHECK(Str(down, "event") == "state.download");
+  CHECK(Str(down, "outcome") == "absent");
+  CHECK(Str(down, "key") == "team/bronze/state.redb");
+  simdjson::dom::parser pu;
+  auto up = ParseJson(pu, events[1]);
+  CHECK(Str(up, "event") == "state.upload");
+  CHECK(Str(up, "outcome") == "ok");
+  CHECK(up["bytes"].get_uint64().value() > 0);
+  CHECK((std::filesystem::status(machine_a.File("events.jsonl")).permissions() & std::filesystem::perms::others_read) ==
+        std::filesystem::perms::none);
+
+  // New source rows; machine B has no local state at all.
+  Sql(warehouse, kShopify,
+      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
+      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (9002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+  CHECK_FALSE(std::filesystem::exists(machine_b.File(".rocky-state.redb")));
+  Run second = machine_b.Rocky("run --output json");
+  CHECK_RUN(second, 0);
+  simdjson::dom::parser p2;
+  auto incremental = ParseJson(p2, second.out);
+  CHECK(Str(incremental["remote_state"], "download") == "ok");
+  CHECK(Str(incremental["remote_state"], "upload") == "ok");
+  simdjson::dom::array tables;
+  REQUIRE(incremental["tables"].get_array().get(tables) == simdjson::SUCCESS);
+  REQUIRE(tables.size() == 4);
+  for (auto t : tables) CHECK(Str(t, "mode") == "incremental");
+  CHECK(incremental["rows_new"].get_uint64().value() == 2);
+  CHECK(Sql(warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") == "2002 2002");
+  // Events went to stderr without --events, one JSON line each.
+  CHECK(Contains(second.err, "\"event\":\"state.download\""));
+  CHECK(Contains(second.err, "\"outcome\":\"ok\""));
+
+  // `rocky state` shows the local file; --remote what the bucket holds (here the same watermarks).
+  Run shown = machine_a.Rocky("state --remote --output json");
+  CHECK_RUN(shown, 0);
+  simdjson::dom::parser p3;
+  auto state = ParseJson(p3, shown.out);
+  CHECK(Str(state, "source") == "remote");
+  CHECK(Contains(std::string(Str(state, "location")), "s3://rocky-test/team/bronze/state.redb"));
+  CHECK(state["watermarks"].get_array().value().size() == 4);
+
+  // A delete on machine B goes up; machine A sees it remotely, and its next run reloads that table in full.
+  Run deleted = machine_b.Rocky(std::string("state delete --table ") + kOrders + " --output table");
+  CHECK_RUN(deleted, 0);
+  CHECK(Contains(deleted.out, "uploaded (ok)"));
+  Run after = machine_a.Rocky("state --remote --output json");
+  CHECK_RUN(after, 0);
+  simdjson::dom::parser p4;
+  CHECK(ParseJson(p4, after.out)["watermarks"].get_array().value().size() == 3);
+  Run full = machine_a.Rocky("run --output json --table '*.orders'");
+  CHECK_RUN(full, 0);
+  simdjson::dom::parser p5;
+  auto reload = ParseJson(p5, full.out);
+  CHECK(Str(reload["tables"].at(0).value(), "mode") == "full");
+}
+
+TEST_CASE("remote state on S3: a wrong secret loses nothing: state lost, re-derived, upload skipped") {
+  s3test::S3Fixture s3;
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  UseS3State(box, s3, box.File("warehouse"));
+  {
+    ScopedEnv env;
+    UseFixtureCredentials(env);
+    CHECK_RUN(box.Rocky("run --output json"), 0);
+  }
+  // The local state file is gone (an ephemeral pod), and the credentials are wrong.
+  std::filesystem::remove(box.File(".rocky-state.redb"));
+  const std::string wrong = "WRONG-secret-never-printed-0123456789";
+  ScopedEnv env;
+  UseFixtureCredentials(env, wrong);
+  Run run = box.Rocky("run --output json --events events.jsonl");
+  CHECK_RUN(run, 0);  // on_upload_failure = "skip" (the default)
+  CHECK_FALSE(Contains(run.out + run.err + ReadFile(box.File("events.jsonl")), wrong));
+  simdjson::dom::parser parser;
+  auto report = ParseJson(parser, run.out);
+  CHECK(report["remote_state"]["state_lost"].get_bool().value() == true);
+  CHECK(Str(report["remote_state"], "upload") == "skipped_after_failure");
+  // The targets exist, so their watermarks were re-derived from them instead of reloading everything.
+  simdjson::dom::array tables;
+  REQUIRE(report["tables"].get_array().get(tables) == simdjson::SUCCESS);
+  for (auto t : tables) CHECK(Str(t, "mode") == "rederived");
+  CHECK(report["rows_new"].get_uint64().value() == 0);
+  auto events = Lines(box.File("events.jsonl"));
+  REQUIRE(events.size() == 2);
+  CHECK(Contains(events[0], "\"state_lost\":true"));
+  CHECK(Contains(events[1], "\"outcome\":\"skipped_after_failure\""));
+  CHECK(Contains(run.err, "warning"));
+
+  // The same with on_upload_failure = "fail": the run fails, and says why.
+  std::string text = ReadFile(box.File("rocky.toml"));
+  const std::string timeout_line = "transfer_timeout_seconds = 20\n";
+  REQUIRE(text.find(timeout_line) != std::string::npos);
+  text.replace(text.find(timeout_line), timeout_line.size(), timeout_line + "on_upload_failure = \"fail\"\n");
+  std::ofstream(box.File("rocky.toml"), std::ios::trunc) << text;
+  Run failing = box.Rocky("run --output json");
+  CHECK_RUN(failing, 1);
+  CHECK_FALSE(Contains(failing.out + failing.err, wrong));
+  CHECK(std::filesystem::exists(box.File(".rocky-state.redb")));  // the local state is kept
+}
+
+TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
+  s3test::S3Fixture s3;
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  UseS3State(box, s3, box.File("warehouse"));
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  CHECK_RUN(box.Rocky("run --output json"), 0);
+
+  Run doctor = box.Rocky("doctor --output json");
+  CHECK_RUN(doctor, 0);
+  simdjson::dom::parser parser;
+  auto doc = ParseJson(parser, doctor.out);
+  CHECK(Str(doc, "command") == "doctor");
+  CHECK(Str(doc, "overall") == "healthy");
+  simdjson::dom::array checks;
+  REQUIRE(doc["checks"].get_array().get(checks) == simdjson::SUCCESS);
+  std::vector<std::string> names;
+  for (auto c : checks) {
+    names.emplace_back(Str(c, "name"));
+    CHECK_MESSAGE(Str(c, "status") == "healthy", Str(c, "message"));
+    uint64_t ms = 0;
+    CHECK(c["duration_ms"].get_uint64().get(ms) == simdjson::SUCCESS);
+    simdjson::dom::array details;
+    REQUIRE(c["details"].get_array().get(details) == simdjson::SUCCESS);
+    for (auto pair : details) CHECK(pair.get_array().value().size() == 2);
+  }
+  CHECK(names == std::vector<std::string>{"config", "state_file", "state_schema", "state_rw"});
+  CHECK(doc["suggestions"].get_array().value().size() == 0);
+
+  Run table = box.Rocky("doctor --check state_rw --output table");
+  CHECK_RUN(table, 0);
+  CHECK(Contains(table.out, "state_rw"));
+  CHECK(Contains(table.out, "wrote, read back and deleted a probe object"));
+  CHECK(Contains(table.out, "Overall: healthy"));
+
+  // Wrong credentials: critical, exit 1, a hint about credentials, no secret anywhere.
+  const std::string wrong = "WRONG-secret-never-printed-0123456789";
+  env.Set("AWS_SECRET_ACCESS_KEY", wrong);
+  Run bad = box.Rocky("doctor --check state_rw --output json");
+  CHECK_RUN(bad, 1);
+  CHECK_FALSE(Contains(bad.out + bad.err, wrong));
+  simdjson::dom::parser p2;
+  auto failed = ParseJson(p2, bad.out);
+  CHECK(Str(failed, "overall") == "critical");
+  CHECK(Contains(std::string(Str(failed["checks"].at(0).value(), "message")), "SignatureDoesNotMatch"));
+  CHECK(Contains(std::string(failed["suggestions"].at(0).value().get_string().value()), "credentials"));
+
+  // A damaged state file is critical in state_file: every byte after the first two pages flipped, so whatever
+  // pages the last commit reaches are damaged.
+  {
+    const std::string path = box.File(".rocky-state.redb");
+    std::string bytes = ReadFile(path);
+    REQUIRE(bytes.size() > 8192);
+    for (size_t i = 8192; i < bytes.size(); ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  Run damaged = box.Rocky("doctor --check state_file --output table");
+  CHECK_RUN(damaged, 1);
+  CHECK(Contains(damaged.out, "critical"));
+  CHECK(Contains(damaged.out, "rocky-inspect"));
+
+  // A broken rocky.toml is critical in config.
+  std::ofstream(box.File("rocky.toml"), std::ios::app) << "\n[state]\nbackend = \"nope\"\n";
+  Run broken = box.Rocky("doctor --output json");
+  CHECK_RUN(broken, 1);
+  simdjson::dom::parser p3;
+  CHECK(Str(ParseJson(p3, broken.out)["checks"].at(0).value(), "status") == "critical");
+}
