@@ -50,6 +50,7 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
   auto created = sync::StateSync::Create(config->state, sync::ProcessEnvironment(), sink, warn);
   if (!created.ok()) return created.status().WithContext("[state] in " + config->source_path);
   session->sync_ = std::move(*created);
+  session->upload_interval_ = std::chrono::seconds(config->state.upload_interval_seconds);
   if (session->sync_ == nullptr) return session;
 
   auto pulled = session->sync_->Pull(state_path);
@@ -102,7 +103,7 @@ std::string RemoteStateSession::Summary() const {
 
 void RemoteStateSession::CheckpointIfDue(state::StateStore& store) {
   if (sync_ == nullptr || state_lost_) return;
-  if (std::chrono::steady_clock::now() - last_upload_ < kPeriodicUploadInterval) return;
+  if (std::chrono::steady_clock::now() - last_upload_ < upload_interval_) return;
   last_upload_ = std::chrono::steady_clock::now();
   engine::Database* db = store.database();
   if (db == nullptr) return;

@@ -20,10 +20,6 @@
 
 namespace rocky::cli {
 
-// How often a long run uploads the state between tables (and once more at the end): a crash loses at most this
-// much progress from the remote copy.
-inline constexpr std::chrono::seconds kPeriodicUploadInterval{60};
-
 class RemoteStateSession {
  public:
   // Downloads the remote state into `state_path` when `config` (may be null: no rocky.toml) names a remote
@@ -43,8 +39,8 @@ class RemoteStateSession {
   // success, and (with on_upload_failure = "skip") after a warning; the failure otherwise.
   engine::Status Finish();
 
-  // Between tables of a run, with the store open: when kPeriodicUploadInterval has passed since the last
-  // upload, snapshots the open store and uploads the snapshot. A failure is only a warning here (the final
+  // Between tables of a run, with the store open: when [state] upload_interval_seconds has passed since the
+  // last upload, snapshots the open store and uploads the snapshot. A failure is only a warning here (the final
   // upload decides the command's outcome).
   void CheckpointIfDue(state::StateStore& store);
 
@@ -61,6 +57,7 @@ class RemoteStateSession {
   std::string state_path_;
   std::unique_ptr<std::ofstream> events_file_;  // --events; null: events go to stderr
   std::unique_ptr<sync::StateSync> sync_;       // null: backend "local"
+  std::chrono::seconds upload_interval_{60};
   bool state_lost_ = false;
   // The outcome of the last transfer each way (from the events), and the final upload's error, for the output.
   std::optional<sync::TransferOutcome> download_;

@@ -314,3 +314,33 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
   simdjson::dom::parser p3;
   CHECK(Str(ParseJson(p3, broken.out)["checks"].at(0).value(), "status") == "critical");
 }
+
+TEST_CASE("remote state on S3: a long run uploads between tables (upload_interval_seconds = 0: after each)") {
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  UseS3State(box, s3, box.File("warehouse"));
+  std::string text = ReadFile(box.File("rocky.toml"));
+  const std::string timeout_line = "transfer_timeout_seconds = 20\n";
+  REQUIRE(text.find(timeout_line) != std::string::npos);
+  text.replace(text.find(timeout_line), timeout_line.size(), timeout_line + "upload_interval_seconds = 0\n");
+  std::ofstream(box.File("rocky.toml"), std::ios::trunc) << text;
+
+  Run run = box.Rocky("run --output json --events events.jsonl");
+  CHECK_RUN(run, 0);
+  // One download, one upload after each of the 4 tables (each conditional on the one before, so none is a
+  // conflict), and the final one.
+  auto events = Lines(box.File("events.jsonl"));
+  REQUIRE(events.size() == 6);
+  CHECK(Contains(events[0], "\"event\":\"state.download\""));
+  for (size_t i = 1; i < events.size(); ++i) {
+    CHECK(Contains(events[i], "\"event\":\"state.upload\""));
+    CHECK(Contains(events[i], "\"outcome\":\"ok\""));
+  }
+  Run remote = box.Rocky("state --remote --output json");
+  CHECK_RUN(remote, 0);
+  simdjson::dom::parser parser;
+  CHECK(ParseJson(parser, remote.out)["watermarks"].get_array().value().size() == 4);
+}

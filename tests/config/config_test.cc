@@ -121,6 +121,7 @@ s3_endpoint = "http://127.0.0.1:9000"
 valkey_url = "${VALKEY_URL}"
 valkey_prefix = "team:state:"
 transfer_timeout_seconds = 120
+upload_interval_seconds = 0
 on_upload_failure = "fail"
 
 [state.retry]
@@ -173,6 +174,7 @@ schema_template = "{source}"
   CHECK(c.state.valkey_url == "redis://u:pw@cache:6379/0");
   CHECK(c.state.valkey_prefix == "team:state:");
   CHECK(c.state.transfer_timeout_seconds == 120);
+  CHECK(c.state.upload_interval_seconds == 0);
   CHECK(c.state.on_upload_failure == UploadFailurePolicy::kFail);
   CHECK(c.state.retry.max_retries == 5);
   CHECK(c.state.retry.initial_backoff_ms == 200);
@@ -237,6 +239,7 @@ TEST_CASE("an empty file is a valid config with every default and no pipelines")
   CHECK(c.state.valkey_url.empty());
   CHECK(c.state.valkey_prefix == "rocky:state:");
   CHECK(c.state.transfer_timeout_seconds == 300);
+  CHECK(c.state.upload_interval_seconds == 60);
   CHECK(c.state.on_upload_failure == UploadFailurePolicy::kSkip);
   CHECK(c.state.retry.max_retries == 3);
   CHECK(c.state.retry.initial_backoff_ms == 1000);

@@ -21,6 +21,7 @@
 //   valkey_prefix = "rocky:state:"
 //   valkey_ca_file = "certs/ca.pem"      # optional; rediss:// trusts it instead of the system store
 //   transfer_timeout_seconds = 300
+//   upload_interval_seconds = 60         # a run also uploads between tables this often; 0: after every table
 //   on_upload_failure = "skip"           # skip | fail
 //   [state.retry]
 //   max_retries = 3
@@ -104,6 +105,9 @@ struct StateConfig {
   // adapter.path against the folder holding the config file. Empty: the system's trust store.
   std::string valkey_ca_file;
   uint64_t transfer_timeout_seconds = 300;  // > 0
+  // How often a long run uploads the state between tables (as well as at the end), bounding what a crash loses
+  // from the remote copy; 0 uploads after every table.
+  uint64_t upload_interval_seconds = 60;
   UploadFailurePolicy on_upload_failure = UploadFailurePolicy::kSkip;
   RetryConfig retry;
 };
