@@ -20,6 +20,7 @@
 #include "engine_test_util.h"
 #include "rocky/engine/db.h"
 #include "rocky/engine/env.h"
+#include "rocky/engine/inspect.h"
 
 namespace rocky::engine::testing {
 namespace {
@@ -154,6 +155,121 @@ TEST_CASE("locking: a second open of the same file in one process is refused") {
   Fill(**db, "t", 0, 10, 'a');
   REQUIRE((*db)->Close().ok());
   auto reopened = Database::Open(dir.path() + "/link.redb", Options{});
+  REQUIRE_MESSAGE(reopened.ok(), reopened.status().ToString());
+}
+
+// Env::Default() except that FileIdentity never finds the file: as if the file appeared at the path between the
+// engine's stat of the path and its open() (created, renamed over or linked there by someone else).
+class FileAppearsLateEnv final : public Env {
+ public:
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
+    return base_->OpenFile(path, options);
+  }
+  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
+  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override { return base_->RenameFile(from, to); }
+  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
+  Result<std::string> FileIdentity(const std::string& path) override {
+    return Status::NotFound(path + ": stat: No such file or directory (simulated)");
+  }
+
+ private:
+  Env* const base_ = Env::Default();
+};
+
+// POSIX record locks belong to the process and are all dropped when ANY descriptor of the file is closed, so a
+// refused second open must never open-and-close a descriptor of the file this process holds. Checked from
+// another process, the only place the writer lock is visible: after each refused (or inspecting) open here,
+// the child's read-write open must still fail with "locked by process <this pid>".
+TEST_CASE("locking: refused second opens and inspections in one process keep the writer lock") {
+  TempDir dir;
+  const std::string path = dir.path() + "/held.redb";
+  Pipe to_parent;
+  Pipe to_child;
+  // Forked before this process opens anything: the child inherits no descriptor and no registry entry.
+  const pid_t child = Fork([&] {
+    to_parent.CloseRead();
+    to_child.CloseWrite();
+    const std::string expected = "locked by process " + std::to_string(::getppid());
+    for (;;) {
+      const std::string cmd = to_child.Receive();
+      if (cmd == "exit") return 0;
+      if (cmd != "probe") return 1;
+      auto db = Database::Open(path, Options{});
+      if (db.ok()) {
+        to_parent.Send("opened");
+        (void)(*db)->Close();
+      } else if (db.status().IsBusy() && Contains(db.status().message(), expected)) {
+        to_parent.Send("locked");
+      } else {
+        to_parent.Send("unexpected: " + db.status().ToString());
+      }
+    }
+  });
+  to_parent.CloseWrite();
+  to_child.CloseRead();
+  auto probe = [&] {
+    REQUIRE(to_child.Send("probe"));
+    return to_parent.Receive();
+  };
+
+  auto db = Database::Open(path, Options{});
+  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+  Fill(**db, "t", 0, 10, 'a');
+  CHECK(probe() == "locked");
+
+  SUBCASE("read-only open of the same path") {
+    Options ro;
+    ro.read_only = true;
+    auto again = Database::Open(path, ro);
+    REQUIRE_FALSE(again.ok());
+    CHECK_MESSAGE(again.status().IsBusy(), again.status().ToString());
+    CHECK(probe() == "locked");
+  }
+  SUBCASE("read-write open of the same path") {
+    auto again = Database::Open(path, Options{});
+    REQUIRE_FALSE(again.ok());
+    CHECK_MESSAGE(again.status().IsBusy(), again.status().ToString());
+    CHECK(probe() == "locked");
+  }
+  SUBCASE("open through a hard link") {
+    REQUIRE(::link(path.c_str(), (dir.path() + "/hard.redb").c_str()) == 0);
+    auto again = Database::Open(dir.path() + "/hard.redb", Options{});
+    REQUIRE_FALSE(again.ok());
+    CHECK_MESSAGE(again.status().IsBusy(), again.status().ToString());
+    CHECK(probe() == "locked");
+  }
+  SUBCASE("the file appears at the path between the identity check and the open") {
+    FileAppearsLateEnv env;
+    for (bool read_only : {true, false}) {
+      Options o;
+      o.env = &env;
+      o.read_only = read_only;
+      auto again = Database::Open(path, o);
+      REQUIRE_FALSE(again.ok());
+      CHECK_MESSAGE(again.status().IsBusy(), again.status().ToString());
+      CHECK(probe() == "locked");
+    }
+  }
+  SUBCASE("an Inspector of the open file, opened and destroyed") {
+    {
+      auto in = Inspector::Open(path);
+      REQUIRE_MESSAGE(in.ok(), in.status().ToString());
+      CHECK((*in)->current_slot() >= 0);
+    }
+    CHECK(probe() == "locked");
+  }
+
+  // The database still works, and closing it releases the lock (and any descriptor kept for it).
+  Fill(**db, "t", 100, 10, 'b');
+  RequireIntegrity(**db);
+  CHECK(probe() == "locked");
+  REQUIRE((*db)->Close().ok());
+  CHECK(probe() == "opened");  // the lock went with the Close
+  REQUIRE(to_child.Send("exit"));
+  CHECK(Wait(child) == 0);
+  auto reopened = Database::Open(path, Options{});
   REQUIRE_MESSAGE(reopened.ok(), reopened.status().ToString());
 }
 

@@ -51,7 +51,12 @@ Result<std::unique_ptr<Database>> DatabaseImpl::OpenImpl(const std::string& path
   Status s = db->OpenFile();
   if (!s.ok()) {
     db->closed_ = true;  // nothing to flush
+    // The descriptor goes before the registration: once released, another open may lock the file, and
+    // closing a descriptor of it then would drop that open's locks.
+    db->pager_.reset();
+    db->file_.reset();
     if (!db->registry_key_.empty()) OpenRegistry::Release(db->registry_key_);
+    db->registry_key_.clear();
     return s;
   }
   return std::unique_ptr<Database>(std::move(db));
@@ -70,14 +75,9 @@ Status DatabaseImpl::OpenFile() {
   FileOpenOptions fo;
   fo.create = !options_.read_only && options_.create_if_missing;
   fo.read_only = options_.read_only;
-  ROCKY_ASSIGN_OR_RETURN(file_, env_->OpenFile(path_, fo));
-
-  ROCKY_ASSIGN_OR_RETURN(std::string identity, env_->FileIdentity(path_));
-  registry_key_ = OpenRegistry::Key(env_, identity);
-  if (!OpenRegistry::Acquire(registry_key_)) {
-    registry_key_.clear();
-    return Status::Busy(path_ + " is already open in this process");
-  }
+  // Refused (kBusy) when this process has the file open already, without closing any descriptor of it:
+  // that would drop the other handle's locks (see open_registry.h).
+  ROCKY_ASSIGN_OR_RETURN(file_, OpenRegistry::OpenAndAcquire(env_, path_, fo, &registry_key_));
   if (!options_.read_only) {
     Status lock = file_->TryLock(LockKind::kExclusive, kWriterLockOffset, 1);
     if (!lock.ok()) {

@@ -155,7 +155,7 @@ class PosixFile final : public File {
   // which turns "database is locked" into "locked by process 1234". The price is POSIX's per-process
   // semantics: locks are not exclusive between File objects of one process, and closing any descriptor of the
   // file drops all of the process's locks on it; the engine avoids both by opening a file once per process
-  // (Env::FileIdentity).
+  // and never closing a descriptor of a file another handle of the process holds (db/open_registry.h).
   Status TryLock(LockKind kind, uint64_t start, uint64_t length) override {
     ROCKY_RETURN_IF_ERROR(env_internal::CheckLockAllowed(path_, read_only_, kind));
     ROCKY_RETURN_IF_ERROR(CheckRange(path_, "lock", start, length));

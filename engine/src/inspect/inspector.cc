@@ -11,6 +11,7 @@
 #include "btree/node.h"
 #include "db/commit_slot.h"
 #include "db/commit_walker.h"
+#include "db/open_registry.h"
 #include "db/table_meta.h"
 #include "page/page_layout.h"
 #include "page/pager.h"
@@ -70,6 +71,14 @@ struct Inspector::Impl {
   uint32_t page_size = kFallbackPageSize;
   // Over `file`, with a token cache: every read here uses the uncached calls.
   std::unique_ptr<Pager> pager;
+  // The file's identity in the OpenRegistry. A Database of this process may hold the file: closing this
+  // descriptor would drop its locks, so Dispose keeps it open until that Database lets go.
+  std::string registry_key;
+
+  ~Impl() {
+    pager.reset();
+    if (file != nullptr) OpenRegistry::Dispose(registry_key, std::move(file));
+  }
 
   // Reads up to n bytes at offset; *n_read says how many the file had.
   Status ReadAt(uint64_t offset, size_t n, char* dst, size_t* n_read) {
@@ -353,7 +362,9 @@ Inspector::~Inspector() = default;
 Result<std::unique_ptr<Inspector>> Inspector::Open(const std::string& path, Env* env) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  ROCKY_ASSIGN_OR_RETURN(impl->file, env->OpenFile(path, FileOpenOptions{.create = false, .read_only = true}));
+  ROCKY_ASSIGN_OR_RETURN(impl->file, OpenRegistry::OpenUnregistered(
+                                         env, path, FileOpenOptions{.create = false, .read_only = true},
+                                         &impl->registry_key));
   ROCKY_ASSIGN_OR_RETURN(impl->file_size, impl->file->Size());
   impl->ReadHeader();
   impl->pager = std::make_unique<Pager>(impl->file.get(), path, impl->page_size, impl->page_size);

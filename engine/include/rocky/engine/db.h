@@ -163,6 +163,13 @@ class Database {
   // Opens (or creates) the database file at path. Recovery after a crash happens here and costs about the
   // same whatever the file's size. Fails, changing nothing, on a file that is not ours, is truncated, or has
   // a newer format version.
+  //
+  // One Database per file per process: opening a file this process already has open as a Database (by the
+  // same path or any other name of it, read-only or not) fails with kBusy "already open in this process",
+  // and the refusal leaves the open one's locks intact. (Locks are POSIX record locks, which closing any
+  // descriptor of the file would drop for the whole process; the engine never closes a descriptor of a file
+  // another Database of the process holds. Code outside the engine must not open and close the file either
+  // while it is open here.)
   static Result<std::unique_ptr<Database>> Open(const std::string& path, const Options& options);
 
   // Closes, making kNoSync commits durable first. Errors are lost; call Close() to see them.

@@ -143,6 +143,8 @@ class Inspector {
  public:
   // Opens `path` read-only through `env` and reads the header and slots. Fails only when the file cannot be
   // opened or sized; a damaged or foreign file opens and reports its damage through header() and slots().
+  // Safe on a file a Database of this process has open: its descriptor is then kept open until that Database
+  // closes, as closing it would drop the Database's POSIX record locks.
   static Result<std::unique_ptr<Inspector>> Open(const std::string& path, Env* env = Env::Default());
 
   ~Inspector();
