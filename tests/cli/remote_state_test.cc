@@ -14,6 +14,7 @@
 
 #include "../sync/s3_fixture.h"
 #include "program_runner.h"
+#include "remote_test_support.h"
 
 namespace {
 
@@ -21,99 +22,14 @@ using namespace rocky::cli::testing;  // NOLINT(google-build-using-namespace): t
 namespace s3test = rocky_sync_test;
 
 constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders";
-const std::string kShopify = "fivetran_catalog/src__acme__us_west__shopify.sqlite";
-const std::string kShopifyTarget = "acme_warehouse/staging__us_west__shopify.sqlite";
 
-// Sets environment variables for the programs the test runs (they inherit them) and restores them after.
-class ScopedEnv {
- public:
-  void Set(const std::string& name, const std::string& value) {
-    const char* old = std::getenv(name.c_str());
-    saved_.emplace_back(name, old != nullptr ? std::optional<std::string>(old) : std::nullopt);
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) {
-        ::setenv(it->first.c_str(), it->second->c_str(), 1);
-      } else {
-        ::unsetenv(it->first.c_str());
-      }
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-// Credentials for the fixture, as a pod would have them.
-void UseFixtureCredentials(ScopedEnv& env, const std::string& secret = s3test::kSecret) {
-  env.Set("AWS_ACCESS_KEY_ID", s3test::kAccessKey);
-  env.Set("AWS_SECRET_ACCESS_KEY", secret);
-  env.Set("AWS_REGION", s3test::kRegion);
-  env.Set("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-std::string Sql(const std::string& warehouse, const std::string& file, const std::string& sql) {
-  const std::string path = warehouse + "/" + file;
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  std::string last;
-  char* error = nullptr;
-  const int rc = sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        if (columns > 0) *static_cast<std::string*>(out) = values[0] != nullptr ? values[0] : "NULL";
-        return 0;
-      },
-      &last, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-  return last;
-}
-
-simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
-  simdjson::dom::element doc;
-  const auto error = parser.parse(text).get(doc);
-  REQUIRE_MESSAGE(error == simdjson::SUCCESS, "not JSON: " << text);
-  return doc;
-}
-
-// A string field of a JSON object (an element, or a lookup result that holds one).
-template <typename Json>
-std::string_view Str(Json e, const char* key) {
-  std::string_view out;
-  REQUIRE_MESSAGE(e[key].get_string().get(out) == simdjson::SUCCESS, "no string field " << key);
-  return out;
-}
-
-// Rewrites the [state] section `rocky init` wrote so the project keeps its state in the fixture, and points the
-// warehouse at `warehouse` (shared by both "machines").
+// Points the project at the S3 fixture (prefix team/bronze/) and its warehouse at `warehouse` (shared by both
+// "machines").
 void UseS3State(const Sandbox& box, const s3test::S3Fixture& s3, const std::string& warehouse) {
-  std::string text = ReadFile(box.File("rocky.toml"));
-  const std::string local = "backend = \"local\"";
-  auto at = text.find(local);
-  REQUIRE(at != std::string::npos);
-  text.replace(at, text.find('\n', at) - at,
-               "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) + "\"\ns3_prefix = \"team/bronze/\"\n"
-               "s3_endpoint = \"" + s3.Endpoint() + "\"\ntransfer_timeout_seconds = 20\n"
-               "[state.retry]\nmax_retries = 1\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\n");
-  const std::string adapter = "path = \"warehouse\"";
-  at = text.find(adapter);
-  REQUIRE(at != std::string::npos);
-  text.replace(at, text.find('\n', at) - at, "path = \"" + warehouse + "\"");
-  std::ofstream(box.File("rocky.toml"), std::ios::trunc) << text;
-}
-
-// The JSON lines of an --events file.
-std::vector<std::string> Lines(const std::string& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
+  UseRemoteState(box,
+                 "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) +
+                     "\"\ns3_prefix = \"team/bronze/\"\ns3_endpoint = \"" + s3.Endpoint() + "\"\n",
+                 warehouse);
 }
 
 }  // namespace
@@ -156,9 +72,7 @@ TEST_CASE("remote state on S3: a second machine's run is incremental because it 
         std::filesystem::perms::none);
 
   // New source rows; machine B has no local state at all.
-  Sql(warehouse, kShopify,
-      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
-      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (9002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+  AddOrders(warehouse);
   CHECK_FALSE(std::filesystem::exists(machine_b.File(".rocky-state.redb")));
   Run second = machine_b.Rocky("run --output json");
   CHECK_RUN(second, 0);

@@ -18,94 +18,12 @@
 #include "../sync/redis_fixture.h"
 #include "../sync/s3_fixture.h"
 #include "program_runner.h"
+#include "remote_test_support.h"
 
 namespace {
 
 using namespace rocky::cli::testing;  // NOLINT(google-build-using-namespace): the runner's helpers
 namespace fx = rocky_sync_test;
-
-const std::string kShopify = "fivetran_catalog/src__acme__us_west__shopify.sqlite";
-const std::string kShopifyTarget = "acme_warehouse/staging__us_west__shopify.sqlite";
-
-// Sets environment variables for the programs the test runs (they inherit them) and restores them after.
-class ScopedEnv {
- public:
-  void Set(const std::string& name, const std::string& value) {
-    const char* old = std::getenv(name.c_str());
-    saved_.emplace_back(name, old != nullptr ? std::optional<std::string>(old) : std::nullopt);
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) {
-        ::setenv(it->first.c_str(), it->second->c_str(), 1);
-      } else {
-        ::unsetenv(it->first.c_str());
-      }
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-void UseFixtureCredentials(ScopedEnv& env, const std::string& secret = fx::kSecret) {
-  env.Set("AWS_ACCESS_KEY_ID", fx::kAccessKey);
-  env.Set("AWS_SECRET_ACCESS_KEY", secret);
-  env.Set("AWS_REGION", fx::kRegion);
-  env.Set("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-void Sql(const std::string& warehouse, const std::string& file, const std::string& sql) {
-  const std::string path = warehouse + "/" + file;
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-// New source rows, so the next run has something to copy incrementally.
-void AddOrders(const std::string& warehouse) {
-  Sql(warehouse, kShopify,
-      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
-      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (9002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
-}
-
-simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
-  simdjson::dom::element doc;
-  const auto error = parser.parse(text).get(doc);
-  REQUIRE_MESSAGE(error == simdjson::SUCCESS, "not JSON: " << text);
-  return doc;
-}
-
-template <typename Json>
-std::string_view Str(Json e, const char* key) {
-  std::string_view out;
-  REQUIRE_MESSAGE(e[key].get_string().get(out) == simdjson::SUCCESS, "no string field " << key);
-  return out;
-}
-
-// Replaces the `backend = "local"` line `rocky init` wrote with `state` (the rest of the [state] section), and
-// points the warehouse at `warehouse` (shared by both folders).
-void UseRemoteState(const Sandbox& box, const std::string& state, const std::string& warehouse) {
-  std::string text = ReadFile(box.File("rocky.toml"));
-  const std::string local = "backend = \"local\"";
-  auto at = text.find(local);
-  REQUIRE(at != std::string::npos);
-  text.replace(at, text.find('\n', at) - at,
-               state + "transfer_timeout_seconds = 20\n"
-                       "[state.retry]\nmax_retries = 1\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\n");
-  const std::string adapter = "path = \"warehouse\"";
-  at = text.find(adapter);
-  REQUIRE(at != std::string::npos);
-  text.replace(at, text.find('\n', at) - at, "path = \"" + warehouse + "\"");
-  WriteFile(box.File("rocky.toml"), text);
-}
 
 // Two folders sharing `warehouse` (in the first) and the same rocky.toml.
 void SetUpPair(const Sandbox& a, const Sandbox& b, const std::string& state) {

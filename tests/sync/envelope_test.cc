@@ -19,8 +19,12 @@
 
 #include "rocky/engine/db.h"
 #include "rocky/sync/state_envelope.h"
+#include "state_contents.h"
 
 namespace {
+
+using rocky_sync_test::Contents;
+using rocky_sync_test::ReadState;
 
 using rocky::engine::Database;
 using rocky::engine::Options;
@@ -66,30 +70,6 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
   REQUIRE(out.good());
-}
-
-using Contents = std::map<std::string, std::map<std::string, std::string>>;
-
-Contents ReadAll(const std::string& path) {
-  Options options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto db = Database::Open(path, options);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  auto r = (*db)->BeginRead();
-  REQUIRE(r.ok());
-  Contents out;
-  auto names = (*r)->ListTables();
-  REQUIRE(names.ok());
-  for (const auto& name : *names) {
-    auto t = (*r)->OpenTable(name);
-    REQUIRE(t.ok());
-    auto& table = out[name];
-    auto c = (*t)->NewCursor();
-    for (c->SeekToFirst(); c->Valid(); c->Next()) table[std::string(c->key())] = std::string(c->value());
-    REQUIRE(c->status().ok());
-  }
-  return out;
 }
 
 // A state database with a few tables, an empty one, and a value large enough for overflow pages.
@@ -181,7 +161,7 @@ TEST_CASE("envelope: a snapshot round-trips exactly and the header says what it 
   CHECK(dec->content_length == enc->content_length);
   CHECK(dec->content_xxh3 == enc->content_xxh3);
   CHECK(ReadBytes(dir.File("restored.redb")) == snap);
-  CHECK(ReadAll(dir.File("restored.redb")) == want);
+  CHECK(ReadState(dir.File("restored.redb")) == want);
   // Replacing an existing file works too, and leaves nothing else behind.
   REQUIRE(DecodeEnvelope(dir.File("env"), dir.File("restored.redb")).ok());
   CHECK(dir.Names() == std::vector<std::string>{"env", "restored.redb", "snap.redb", "state.redb"});
@@ -211,7 +191,7 @@ TEST_CASE("envelope: the snapshot is one commit even while a writer keeps commit
   for (int i = 0; i < 5; ++i) {
     std::string snap = dir.File("snap" + std::to_string(i) + ".redb");
     REQUIRE(WriteStateSnapshot(**db, snap).ok());
-    Contents got = ReadAll(snap);
+    Contents got = ReadState(snap);
     REQUIRE(got.size() == 2);
     REQUIRE(got["a"].size() == 200);
     const std::string n = got["a"]["k0"];

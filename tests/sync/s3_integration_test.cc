@@ -24,11 +24,15 @@
 #include "rocky/engine/db.h"
 #include "rocky/sync/s3_client.h"
 #include "rocky/sync/state_envelope.h"
+#include "state_contents.h"
 #include "s3_fixture.h"
 
 extern char** environ;
 
 namespace {
+
+using rocky_sync_test::Contents;
+using rocky_sync_test::ReadState;
 
 using namespace rocky_sync_test;  // NOLINT(google-build-using-namespace): the fixture's helpers
 using rocky::engine::Database;
@@ -39,31 +43,8 @@ using rocky::sync::S3Client;
 using rocky::sync::S3Config;
 using rocky::sync::WriteCondition;
 
-using Contents = std::map<std::string, std::map<std::string, std::string>>;
-
-Contents ReadAll(const std::string& path) {
-  Options options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto db = Database::Open(path, options);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  auto r = (*db)->BeginRead();
-  REQUIRE(r.ok());
-  Contents out;
-  auto names = (*r)->ListTables();
-  REQUIRE(names.ok());
-  for (const auto& name : *names) {
-    auto t = (*r)->OpenTable(name);
-    REQUIRE(t.ok());
-    auto& table = out[name];
-    auto c = (*t)->NewCursor();
-    for (c->SeekToFirst(); c->Valid(); c->Next()) table[std::string(c->key())] = std::string(c->value());
-  }
-  return out;
-}
-
 // A state database with `tag` in its watermarks and `random_bytes` of incompressible data.
-Contents MakeState(const std::string& path, const std::string& tag, size_t random_bytes = 0) {
+Contents MakeTaggedState(const std::string& path, const std::string& tag, size_t random_bytes = 0) {
   std::filesystem::remove(path);
   auto db = Database::Open(path, Options{});
   REQUIRE(db.ok());
@@ -84,7 +65,7 @@ Contents MakeState(const std::string& path, const std::string& tag, size_t rando
   }
   REQUIRE((*w)->Commit().ok());
   REQUIRE((*db)->Close().ok());
-  return ReadAll(path);
+  return ReadState(path);
 }
 
 TEST_CASE("s3: upload and download round-trip the state; HEAD and DELETE") {
@@ -100,7 +81,7 @@ TEST_CASE("s3: upload and download round-trip the state; HEAD and DELETE") {
   CHECK_FALSE(none->has_value());
   CHECK(ReadBytes(dir.File("local.redb")) == "untouched");
 
-  Contents want = MakeState(dir.File("state.redb"), "v1-");
+  Contents want = MakeTaggedState(dir.File("state.redb"), "v1-");
   auto up = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_MESSAGE(up.ok(), up.status().ToString());
   CHECK_FALSE(up->etag.empty());
@@ -109,7 +90,7 @@ TEST_CASE("s3: upload and download round-trip the state; HEAD and DELETE") {
   REQUIRE_MESSAGE(down.ok(), down.status().ToString());
   REQUIRE(down->has_value());
   CHECK((*down)->etag == up->etag);
-  CHECK(ReadAll(dir.File("local.redb")) == want);
+  CHECK(ReadState(dir.File("local.redb")) == want);
 
   auto head = client.HeadObject(client.StateKey());
   REQUIRE(head.ok());
@@ -131,7 +112,7 @@ TEST_CASE("s3: a conditional upload never overwrites a state another run wrote")
   S3Fixture s3;
   TempDir dir;
   S3Client client = s3.Client();
-  MakeState(dir.File("state.redb"), "a-");
+  MakeTaggedState(dir.File("state.redb"), "a-");
   auto first = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_MESSAGE(first.ok(), first.status().ToString());
 
@@ -145,10 +126,10 @@ TEST_CASE("s3: a conditional upload never overwrites a state another run wrote")
   auto seen = client.DownloadState(dir.File("b.redb"));
   REQUIRE(seen.ok());
   REQUIRE(seen->has_value());
-  MakeState(dir.File("state.redb"), "run-a-");
+  MakeTaggedState(dir.File("state.redb"), "run-a-");
   auto a = client.UploadState(dir.File("state.redb"), (*seen)->etag);
   REQUIRE_MESSAGE(a.ok(), a.status().ToString());
-  MakeState(dir.File("b.redb"), "run-b-");
+  MakeTaggedState(dir.File("b.redb"), "run-b-");
   auto b = client.UploadState(dir.File("b.redb"), (*seen)->etag);
   REQUIRE_FALSE(b.ok());
   CHECK(b.status().IsBusy());
@@ -156,7 +137,7 @@ TEST_CASE("s3: a conditional upload never overwrites a state another run wrote")
 
   auto now = client.DownloadState(dir.File("check.redb"));
   REQUIRE(now.ok());
-  CHECK(ReadAll(dir.File("check.redb"))["watermarks"]["acme.orders0"] == "run-a-0");
+  CHECK(ReadState(dir.File("check.redb"))["watermarks"]["acme.orders0"] == "run-a-0");
   // With the current ETag the upload goes through.
   auto b2 = client.UploadState(dir.File("b.redb"), (*now)->etag);
   REQUIRE_MESSAGE(b2.ok(), b2.status().ToString());
@@ -167,7 +148,7 @@ TEST_CASE("s3: a wrong secret is a clear authentication error that names no secr
   TempDir dir;
   const std::string wrong = "WRONG-secret-value-do-not-print";
   S3Client client = s3.Client(wrong);
-  MakeState(dir.File("state.redb"), "x-");
+  MakeTaggedState(dir.File("state.redb"), "x-");
   auto up = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_FALSE(up.ok());
   CHECK(up.status().code() == Status::Code::kPermissionDenied);
@@ -189,17 +170,17 @@ TEST_CASE("s3: multipart upload above the threshold, and a failed one is aborted
   config.multipart_threshold = 6 << 20;
   config.part_size = 5 << 20;
   S3Client client = s3.Client(config);
-  Contents want = MakeState(dir.File("state.redb"), "big-", 13 << 20);  // incompressible: 3 parts
+  Contents want = MakeTaggedState(dir.File("state.redb"), "big-", 13 << 20);  // incompressible: 3 parts
   auto up = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_MESSAGE(up.ok(), up.status().ToString());
   CHECK(up->size > (12u << 20));
   CHECK(s3.Uploads() == "{\"open\":[],\"completed\":1}");
   auto down = client.DownloadState(dir.File("local.redb"));
   REQUIRE_MESSAGE(down.ok(), down.status().ToString());
-  CHECK(ReadAll(dir.File("local.redb")) == want);
+  CHECK(ReadState(dir.File("local.redb")) == want);
 
   // A multipart upload whose completion is refused (stale ETag) leaves the object as it was.
-  MakeState(dir.File("state.redb"), "other-", 13 << 20);
+  MakeTaggedState(dir.File("state.redb"), "other-", 13 << 20);
   auto stale = client.UploadState(dir.File("state.redb"), std::string("\"0123456789abcdef0123456789abcdef\""));
   REQUIRE_FALSE(stale.ok());
   CHECK(stale.status().IsBusy());
@@ -231,11 +212,11 @@ TEST_CASE("s3: a truncated, corrupt or foreign object is refused and the local s
   S3Fixture s3;
   TempDir dir;
   S3Client client = s3.Client();
-  MakeState(dir.File("state.redb"), "good-");
+  MakeTaggedState(dir.File("state.redb"), "good-");
   REQUIRE(rocky::sync::WriteStateSnapshot(dir.File("state.redb"), dir.File("snap.redb")).ok());
   REQUIRE(rocky::sync::EncodeEnvelope(dir.File("snap.redb"), dir.File("env")).ok());
   const std::string good = ReadBytes(dir.File("env"));
-  Contents local = MakeState(dir.File("local.redb"), "local-");
+  Contents local = MakeTaggedState(dir.File("local.redb"), "local-");
   const std::string local_bytes = ReadBytes(dir.File("local.redb"));
 
   std::string corrupt = good;
@@ -253,7 +234,7 @@ TEST_CASE("s3: a truncated, corrupt or foreign object is refused and the local s
     CHECK(down.status().message().find(words) != std::string::npos);
     CHECK(ReadBytes(dir.File("local.redb")) == local_bytes);
   }
-  CHECK(ReadAll(dir.File("local.redb")) == local);
+  CHECK(ReadState(dir.File("local.redb")) == local);
 }
 
 TEST_CASE("s3: interoperability with the official AWS SDK for JavaScript") {
@@ -262,17 +243,17 @@ TEST_CASE("s3: interoperability with the official AWS SDK for JavaScript") {
   S3Client client = s3.Client();
 
   // Ours up, the SDK's down: the SDK reads the exact envelope, which decodes to our state.
-  Contents want = MakeState(dir.File("state.redb"), "ours-");
+  Contents want = MakeTaggedState(dir.File("state.redb"), "ours-");
   auto up = client.UploadState(dir.File("state.redb"), std::nullopt);
   REQUIRE_MESSAGE(up.ok(), up.status().ToString());
   REQUIRE(s3.Sdk("get", client.StateKey(), dir.File("sdk-got.env")) == 0);
   CHECK(ReadBytes(dir.File("sdk-got.env.etag")) == up->etag + "\n");
   auto decoded = rocky::sync::DecodeEnvelope(dir.File("sdk-got.env"), dir.File("sdk-state.redb"));
   REQUIRE_MESSAGE(decoded.ok(), decoded.status().ToString());
-  CHECK(ReadAll(dir.File("sdk-state.redb")) == want);
+  CHECK(ReadState(dir.File("sdk-state.redb")) == want);
 
   // The SDK's up, ours down.
-  Contents theirs = MakeState(dir.File("theirs.redb"), "sdk-");
+  Contents theirs = MakeTaggedState(dir.File("theirs.redb"), "sdk-");
   REQUIRE(rocky::sync::WriteStateSnapshot(dir.File("theirs.redb"), dir.File("theirs.snap")).ok());
   REQUIRE(rocky::sync::EncodeEnvelope(dir.File("theirs.snap"), dir.File("theirs.env")).ok());
   REQUIRE(s3.Sdk("put", client.StateKey(), dir.File("theirs.env")) == 0);
@@ -280,7 +261,7 @@ TEST_CASE("s3: interoperability with the official AWS SDK for JavaScript") {
   REQUIRE_MESSAGE(down.ok(), down.status().ToString());
   REQUIRE(down->has_value());
   CHECK((*down)->etag + "\n" == ReadBytes(dir.File("theirs.env.etag")));
-  CHECK(ReadAll(dir.File("local.redb")) == theirs);
+  CHECK(ReadState(dir.File("local.redb")) == theirs);
 
   // And a plain object with a key that needs encoding, both ways.
   const std::string key = "team/odd key+chars=~(1).bin";
