@@ -15,9 +15,9 @@ namespace rocky::cli {
 using engine::Result;
 using engine::Status;
 
-Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const CommandContext& ctx,
-                                                                      const config::Config* config,
-                                                                      const std::string& state_path) {
+Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const CommandContext& ctx,
+                                                                        const config::Config* config,
+                                                                        const std::string& state_path) {
   std::unique_ptr<RemoteStateSession> session(new RemoteStateSession(ctx, state_path));
   if (config == nullptr || config->state.backend == config::StateBackend::kLocal) return session;
 
@@ -51,14 +51,27 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
   if (!created.ok()) return created.status().WithContext("[state] in " + config->source_path);
   session->sync_ = std::move(*created);
   session->upload_interval_ = std::chrono::seconds(config->state.upload_interval_seconds);
-  if (session->sync_ == nullptr) return session;
+  return session;
+}
 
+Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const CommandContext& ctx,
+                                                                      const config::Config* config,
+                                                                      const std::string& state_path) {
+  ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<RemoteStateSession> session, Connect(ctx, config, state_path));
+  if (session->sync_ == nullptr) return session;
   auto pulled = session->sync_->Pull(state_path);
   if (!pulled.ok()) return pulled.status();
   session->state_lost_ = pulled->state_lost;
   session->last_upload_ = std::chrono::steady_clock::now();
   return session;
 }
+
+Result<std::optional<sync::TransferReport>> RemoteStateSession::Fetch(const std::string& destination) {
+  if (sync_ == nullptr) return Status::InvalidArgument("[state] backend is \"local\": there is no remote state");
+  return sync_->Fetch(destination);
+}
+
+std::string RemoteStateSession::Location() const { return sync_ == nullptr ? state_path_ : sync_->backend().Location(); }
 
 Status RemoteStateSession::Finish() {
   if (sync_ == nullptr) return Status::OK();

@@ -31,6 +31,18 @@ class RemoteStateSession {
                                                                    const config::Config* config,
                                                                    const std::string& state_path);
 
+  // Begin without the download: the backend, the events and the warnings set up, for a command that only
+  // reads the remote state (`rocky state --remote`).
+  static engine::Result<std::unique_ptr<RemoteStateSession>> Connect(const CommandContext& ctx,
+                                                                     const config::Config* config,
+                                                                     const std::string& state_path);
+
+  // Downloads the remote state into `destination` (not the state file), with the lifecycle's retries; nullopt
+  // when there is none. kInvalidArgument for "local".
+  engine::Result<std::optional<sync::TransferReport>> Fetch(const std::string& destination);
+  // Where the remote state lives (redacted), or the local state path for "local".
+  std::string Location() const;
+
   // True when the remote state could not be downloaded and the command goes on from the local file.
   bool state_lost() const { return state_lost_; }
   bool remote() const { return sync_ != nullptr; }

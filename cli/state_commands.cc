@@ -21,8 +21,6 @@
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
-#include "rocky/sync/state_sync.h"
-#include "rocky/sync/transfer_event.h"
 
 namespace rocky::cli {
 namespace {
@@ -109,26 +107,16 @@ int RunShow(const CommandContext& ctx) {
   if (!config->has_value() || (*config)->state.backend == config::StateBackend::kLocal) {
     return Usage(ctx, "--remote needs a rocky.toml whose [state] backend is s3, valkey or tiered");
   }
-  std::ostream* events = &ctx.err;
-  std::unique_ptr<std::ofstream> events_file;
-  if (auto events_path = inv.Get("events")) {
-    events_file = std::make_unique<std::ofstream>(std::string(*events_path), std::ios::app);
-    if (!events_file->is_open()) return Fail(ctx, "cannot open the events file '" + std::string(*events_path) + "'");
-    events = events_file.get();
-  }
-  auto sync = sync::StateSync::Create(
-      (*config)->state, sync::ProcessEnvironment(),
-      [events](const sync::TransferEvent& e) { *events << sync::TransferEventJson(e) << '\n'; },
-      [&ctx](std::string_view line) { ctx.err << "rocky: warning: " << line << '\n'; });
-  if (!sync.ok()) return Fail(ctx, sync.status());
+  auto remote = RemoteStateSession::Connect(ctx, &**config, StatePath(inv));
+  if (!remote.ok()) return Fail(ctx, remote.status());
   std::string tmpl = (std::filesystem::temp_directory_path() / "rocky-remote-state-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) return Fail(ctx, "cannot create a temporary folder: " + std::string(std::strerror(errno)));
   TempFolder folder{tmpl};
   const std::string fetched = folder.path + "/state.redb";
-  auto report = (*sync)->Fetch(fetched);
+  auto report = (*remote)->Fetch(fetched);
   if (!report.ok()) return Fail(ctx, report.status());
   // Nothing stored yet shows as an empty state (a missing file opens as one).
-  return ShowState(ctx, fetched, (*sync)->backend().Location());
+  return ShowState(ctx, fetched, (*remote)->Location());
 }
 
 int RunSet(const CommandContext& ctx) {
