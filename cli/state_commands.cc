@@ -33,7 +33,7 @@ using state::StoreOptions;
 Status ValidateTableName(std::string_view table) {
   if (state::IsQualifiedTableName(table)) return Status::OK();
   return Status::InvalidArgument("invalid table name '" + std::string(table) +
-                                 "': expected catalog.schema.table (three non-empty parts separated by dots)");
+                                 "': expected catalog.schema.table (catalog and schema without dots)");
 }
 
 StoreOptions ReadOnly() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
@@ -126,7 +126,7 @@ int RunSet(const CommandContext& ctx) {
   if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  if (auto normalized = state::NormalizeTimestamp(*value); !normalized.ok()) return Fail(ctx, normalized.status());
+  if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());

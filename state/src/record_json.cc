@@ -227,7 +227,11 @@ Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
       return Status::InvalidArgument(where + ": table name is not catalog.schema.table");
     }
     if (!seen.insert(w.table).second) return Status::InvalidArgument(where + " appears twice");
-    ROCKY_ASSIGN_OR_RETURN(w.last_value, NormalizeField(where + " last_value", w.last_value));
+    if (auto value = NormalizeWatermarkValue(w.last_value); value.ok()) {
+      w.last_value = std::move(*value);
+    } else {
+      return value.status().WithContext(where + " last_value");
+    }
     ROCKY_ASSIGN_OR_RETURN(w.updated_at, NormalizeField(where + " updated_at", w.updated_at));
   }
   seen.clear();

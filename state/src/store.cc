@@ -135,18 +135,22 @@ std::string RunKey(uint64_t sequence) {
 
 Status ValidateTable(std::string_view table) {
   if (IsQualifiedTableName(table)) return Status::OK();
-  return Status::InvalidArgument("invalid table name " + Quoted(table) +
-                                 ": expected catalog.schema.table (three non-empty parts separated by dots)");
+  return Status::InvalidArgument(
+      "invalid table name " + Quoted(table) +
+      ": expected catalog.schema.table (non-empty catalog and schema without dots, then a "
+      "non-empty table name)");
 }
 
 }  // namespace
 
 bool IsQualifiedTableName(std::string_view table) {
+  // The first two dots end the catalog and the schema; the table name is the rest and may hold dots itself
+  // (a source table "weird.a.b" is a real SQLite table name), so "c.s.weird.a.b" is table "weird.a.b".
   const size_t first = table.find('.');
   if (first == std::string_view::npos || first == 0) return false;
   const size_t second = table.find('.', first + 1);
   if (second == std::string_view::npos || second == first + 1) return false;
-  return second + 1 < table.size() && table.find('.', second + 1) == std::string_view::npos;
+  return second + 1 < table.size();
 }
 
 StateStore::StateStore(std::string path, StoreOptions options, std::unique_ptr<Database> db)
@@ -265,7 +269,7 @@ Result<std::optional<Watermark>> StateStore::GetWatermark(std::string_view table
 
 Result<Watermark> StateStore::SetWatermark(std::string_view table, std::string_view last_value) {
   ROCKY_RETURN_IF_ERROR(ValidateTable(table));
-  ROCKY_ASSIGN_OR_RETURN(std::string normalized, NormalizeTimestamp(last_value));
+  ROCKY_ASSIGN_OR_RETURN(std::string normalized, NormalizeWatermarkValue(last_value));
   Watermark w{std::string(table), std::move(normalized), Now()};
   ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
   ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
@@ -328,7 +332,7 @@ Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view ta
   ROCKY_RETURN_IF_ERROR(ValidateTable(table));
   std::optional<std::string> normalized;
   if (last_value) {
-    ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeTimestamp(*last_value));
+    ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeWatermarkValue(*last_value));
   }
   const std::string now = Now();
   ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());

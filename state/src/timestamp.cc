@@ -157,6 +157,29 @@ Result<std::string> NormalizeTimestamp(std::string_view text) {
   return NormalizeTimestamp(text, MissingOffset::kRefuse);
 }
 
+bool IsIntegerWatermark(std::string_view text) {
+  std::string_view digits = text;
+  const bool negative = !digits.empty() && digits.front() == '-';
+  if (negative) digits.remove_prefix(1);
+  if (digits.empty() || digits.size() > 19) return false;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  if (digits.size() < 19) return true;
+  // 19 digits: compare with the int64 limits as text (same width, so text order is numeric order).
+  return digits <=
+         (negative ? std::string_view("9223372036854775808") : std::string_view("9223372036854775807"));
+}
+
+Result<std::string> NormalizeWatermarkValue(std::string_view text) {
+  if (!IsIntegerWatermark(text)) return NormalizeTimestamp(text);
+  const bool negative = text.front() == '-';
+  std::string_view digits = text.substr(negative ? 1 : 0);
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  if (digits == "0") return std::string("0");
+  return (negative ? "-" : "") + std::string(digits);
+}
+
 Result<std::string> NormalizeTimestamp(std::string_view text, MissingOffset missing_offset) {
   ROCKY_ASSIGN_OR_RETURN(Instant instant, ParseInstant(text, missing_offset));
   return Format(instant.utc_seconds, instant.fraction);

@@ -23,7 +23,12 @@ TEST_CASE("TableRef: Qualified and ParseTableRef round-trip; malformed names are
   CHECK(ref->schema == "staging__us_west__shopify");
   CHECK(ref->table == "orders");
   CHECK(ref->Qualified() == "acme_warehouse.staging__us_west__shopify.orders");
-  for (const char* bad : {"", "a", "a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "..", "a.b.c."}) {
+  // The table name is everything after the second dot: source tables may have dots in their names.
+  Result<TableRef> dotted = ParseTableRef("acme.staging.weird.a.b");
+  REQUIRE(dotted.ok());
+  CHECK(dotted->table == "weird.a.b");
+  CHECK(dotted->Qualified() == "acme.staging.weird.a.b");
+  for (const char* bad : {"", "a", "a.b", ".b.c", "a..c", "a.b.", ".."}) {
     Result<TableRef> parsed = ParseTableRef(bad);
     CHECK_MESSAGE(!parsed.ok(), bad);
     if (!parsed.ok()) {

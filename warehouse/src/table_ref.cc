@@ -7,13 +7,12 @@ std::string TableRef::Qualified() const { return catalog + "." + schema + "." + 
 Result<TableRef> ParseTableRef(std::string_view qualified) {
   auto bad = [&] {
     return Status::InvalidArgument("invalid table '" + std::string(qualified) +
-                                   "': expected catalog.schema.table (three non-empty parts)");
+                                   "': expected catalog.schema.table (catalog and schema without dots)");
   };
   const size_t first = qualified.find('.');
   if (first == std::string_view::npos) return bad();
   const size_t second = qualified.find('.', first + 1);
   if (second == std::string_view::npos) return bad();
-  if (qualified.find('.', second + 1) != std::string_view::npos) return bad();
   TableRef ref{std::string(qualified.substr(0, first)),
                std::string(qualified.substr(first + 1, second - first - 1)),
                std::string(qualified.substr(second + 1))};

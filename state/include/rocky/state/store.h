@@ -93,7 +93,8 @@ struct StoreOptions {
   std::function<std::chrono::system_clock::time_point()> clock{};
 };
 
-// True when `table` has the form catalog.schema.table: three non-empty parts separated by dots.
+// True when `table` has the form catalog.schema.table: a non-empty catalog and schema without dots, then a
+// non-empty table name, which may contain dots ("acme.staging.weird.a.b" is table "weird.a.b").
 bool IsQualifiedTableName(std::string_view table);
 
 class StateStore {
@@ -123,7 +124,8 @@ class StateStore {
   Result<std::vector<Watermark>> ListWatermarks();
   Result<std::optional<Watermark>> GetWatermark(std::string_view table);
   // Sets or moves the watermark of `table` (catalog.schema.table) to `last_value` (any accepted timestamp,
-  // stored normalized); updated_at is the time of this write. Returns the stored record.
+  // stored normalized, or an integer cursor's value, kept exactly: NormalizeWatermarkValue); updated_at is
+  // the time of this write. Returns the stored record.
   Result<Watermark> SetWatermark(std::string_view table, std::string_view last_value);
   // kNotFound naming the table when it has no watermark (nothing is written then).
   Status DeleteWatermark(std::string_view table);

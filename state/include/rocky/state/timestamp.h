@@ -25,6 +25,15 @@ engine::Result<std::string> NormalizeTimestamp(std::string_view text, MissingOff
 // The instant `text` names (any form NormalizeTimestamp accepts), truncated to whole seconds; the same errors.
 engine::Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
 
+// A watermark's last_value: an integer cursor's value (optional '-', decimal digits, within int64; returned
+// without leading zeros or '+', so that equal values are equal text) or else a timestamp as
+// NormalizeTimestamp returns it. The integer is kept exactly: a 19-digit counter does not pass through a
+// double.
+engine::Result<std::string> NormalizeWatermarkValue(std::string_view text);
+
+// True when `text` is an integer as NormalizeWatermarkValue accepts it.
+bool IsIntegerWatermark(std::string_view text);
+
 // "2025-03-15T14:35:12Z" (whole seconds: updated_at needs no more precision).
 std::string FormatUtc(std::chrono::system_clock::time_point time);
 

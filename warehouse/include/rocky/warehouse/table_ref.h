@@ -22,7 +22,8 @@ struct TableRef {
   friend auto operator<=>(const TableRef&, const TableRef&) = default;
 };
 
-// Splits "catalog.schema.table" (three non-empty parts, no further dots); kInvalidArgument naming the text.
+// Splits "catalog.schema.table" at its first two dots: the table name is the rest and may hold dots (as
+// state::IsQualifiedTableName). Three non-empty parts; kInvalidArgument naming the text.
 Result<TableRef> ParseTableRef(std::string_view qualified);
 
 }  // namespace rocky::warehouse
