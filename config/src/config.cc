@@ -407,13 +407,15 @@ class Reader {
 
   Status ReadPipeline(const TableRef& t, PipelineConfig* out) const {
     ROCKY_RETURN_IF_ERROR(
-        CheckKeys(t, {"type", "timestamp_column", "metadata_columns", "source", "target", "checks"}));
+        CheckKeys(t, {"type", "timestamp_column", "cursor_type", "strategy", "merge_keys", "lookback_seconds",
+                      "metadata_columns", "source", "target", "checks"}));
     ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"replication"}, &out->type));
     ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> ts, OptString(t, "timestamp_column"));
     if (ts.has_value()) {
       if (ts->text.empty()) return Error(ts->where, t.path + ".timestamp_column must not be empty");
       out->timestamp_column = std::move(ts->text);
     }
+    ROCKY_RETURN_IF_ERROR(ReadStrategy(t, out));
     ROCKY_RETURN_IF_ERROR(ReadMetadataColumns(t, &out->metadata_columns));
 
     ROCKY_ASSIGN_OR_RETURN(TableRef source, SubTable(t, "source"));
@@ -437,6 +439,66 @@ class Reader {
     out->schema_template = std::move(schema_template.text);
 
     return ReadChecks(t, &out->checks);
+  }
+
+  // cursor_type, strategy, merge_keys and lookback_seconds, and the rules that tie them together; each error
+  // points at the key that is wrong (or at the pipeline's table when a required key is missing).
+  Status ReadStrategy(const TableRef& t, PipelineConfig* out) const {
+    std::string cursor_type = "timestamp";
+    ROCKY_RETURN_IF_ERROR(Enum(t, "cursor_type", {"timestamp", "integer"}, &cursor_type));
+    out->cursor_type = cursor_type == "integer" ? CursorType::kInteger : CursorType::kTimestamp;
+    std::string strategy = "incremental";
+    ROCKY_RETURN_IF_ERROR(Enum(t, "strategy", {"incremental", "full_refresh", "merge"}, &strategy));
+    out->strategy = strategy == "merge"          ? Strategy::kMerge
+                    : strategy == "full_refresh" ? Strategy::kFullRefresh
+                                                 : Strategy::kIncremental;
+    const toml::node* keys = t.table->get("merge_keys");
+    if (keys != nullptr) {
+      const std::string path = Join(t.path, "merge_keys");
+      const toml::array* array = keys->as_array();
+      if (array == nullptr) return TypeError(*keys, path, "an array of strings");
+      if (out->strategy != Strategy::kMerge) {
+        return Error(keys->source(),
+                     path + " is only used by strategy = \"merge\" (this pipeline's strategy is \"" +
+                         strategy + "\")");
+      }
+      if (array->empty()) return Error(keys->source(), path + " must list at least one column");
+      std::set<std::string> seen;
+      for (size_t i = 0; i < array->size(); ++i) {
+        const std::string entry_path = path + "[" + std::to_string(i) + "]";
+        ROCKY_ASSIGN_OR_RETURN(StrValue key, StringOf(*array->get(i), entry_path));
+        if (key.text.empty()) return Error(key.where, entry_path + " must not be empty");
+        if (!seen.insert(key.text).second)
+          return Error(key.where, entry_path + ": column " + key.Shown() + " is listed twice");
+        out->merge_keys.push_back(std::move(key.text));
+      }
+    } else if (out->strategy == Strategy::kMerge) {
+      return Error(t.table->get("strategy")->source(),
+                   t.path +
+                       ": strategy = \"merge\" requires merge_keys (the columns that identify a row, e.g. "
+                       "merge_keys = [\"id\"])");
+    }
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "lookback_seconds", 0, &out->lookback_seconds));
+    if (out->lookback_seconds > 0) {
+      const toml::node* at = t.table->get("lookback_seconds");
+      if (out->strategy != Strategy::kMerge) {
+        return Error(at->source(),
+                     t.path +
+                         ".lookback_seconds re-reads rows already copied, which only strategy = "
+                         "\"merge\" replaces on its keys; with strategy = \"" +
+                         strategy + "\" they would " +
+                         (out->strategy == Strategy::kIncremental
+                              ? "be appended again (duplicates)"
+                              : "gain nothing (every run reloads the whole table)"));
+      }
+      if (out->cursor_type != CursorType::kTimestamp) {
+        return Error(at->source(),
+                     t.path +
+                         ".lookback_seconds needs cursor_type = \"timestamp\" (an integer cursor "
+                         "has no seconds)");
+      }
+    }
+    return Status::OK();
   }
 
   Status ReadMetadataColumns(const TableRef& pipeline, std::vector<MetadataColumn>* out) const {
@@ -629,6 +691,23 @@ std::string_view ToString(StateBackend backend) {
     case StateBackend::kS3: return "s3";
     case StateBackend::kValkey: return "valkey";
     case StateBackend::kTiered: return "tiered";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(Strategy strategy) {
+  switch (strategy) {
+    case Strategy::kIncremental: return "incremental";
+    case Strategy::kFullRefresh: return "full_refresh";
+    case Strategy::kMerge: return "merge";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(CursorType type) {
+  switch (type) {
+    case CursorType::kTimestamp: return "timestamp";
+    case CursorType::kInteger: return "integer";
   }
   return "unknown";
 }

@@ -35,7 +35,11 @@
 //
 //   [pipeline.bronze]                    # any number of pipelines, each named
 //   type = "replication"                 # the only pipeline type so far
-//   timestamp_column = "_fivetran_synced"
+//   timestamp_column = "_fivetran_synced"   # the cursor column (Rocky's name, whatever its type)
+//   cursor_type = "timestamp"            # timestamp | integer (an auto-increment id, a version counter)
+//   strategy = "incremental"             # incremental | full_refresh | merge (Rocky's names)
+//   merge_keys = ["id"]                  # required by strategy = "merge", refused otherwise
+//   lookback_seconds = 0                 # merge + timestamp only: re-read from watermark - N (late rows)
 //   metadata_columns = [{ name = "_loaded_by", type = "STRING", value = "NULL" }]
 //   [pipeline.bronze.source]
 //   catalog = "fivetran_catalog"         # required
@@ -151,10 +155,31 @@ struct ChecksConfig {
   uint32_t min_history = 3;             // >= 1, <= history_length
 };
 
+// How a pipeline's tables are copied (rocky.toml `strategy`, Rocky's names):
+//   incremental   append the source's rows at or above the watermark that the target does not hold yet
+//   full_refresh  every run replaces the target with the whole source
+//   merge         upsert the rows at or above the watermark on merge_keys (an updated row replaces its old
+//                 version instead of appearing twice)
+enum class Strategy : unsigned char { kIncremental, kFullRefresh, kMerge };
+// What the cursor column (timestamp_column) holds: ISO-8601 timestamps compared as instants, or integers
+// compared as numbers (the watermark then keeps the integer exactly).
+enum class CursorType : unsigned char { kTimestamp, kInteger };
+
+// "incremental", "full_refresh", "merge" / "timestamp", "integer".
+std::string_view ToString(Strategy strategy);
+std::string_view ToString(CursorType type);
+
 struct PipelineConfig {
   std::string name;  // the NAME of [pipeline.NAME]; [A-Za-z0-9_-]+, so it needs no quoting anywhere
   std::string type = "replication";
   std::string timestamp_column = "_fivetran_synced";
+  CursorType cursor_type = CursorType::kTimestamp;
+  Strategy strategy = Strategy::kIncremental;
+  // Non-empty exactly when strategy is kMerge (checked at load, with file:line:column); unique names.
+  std::vector<std::string> merge_keys;
+  // Non-zero only with strategy kMerge and a timestamp cursor (checked at load): an incremental table would
+  // append the re-read rows a second time, and an integer has no seconds.
+  uint64_t lookback_seconds = 0;
   std::vector<MetadataColumn> metadata_columns;
   std::string source_catalog;
   SchemaPattern schema_pattern;
