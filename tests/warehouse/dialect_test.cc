@@ -1,7 +1,11 @@
 // The SQL each dialect renders, pinned exactly.
+#include "rocky/warehouse/dialect.h"
+
 #include <doctest/doctest.h>
 
-#include "rocky/warehouse/dialect.h"
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 namespace rocky::warehouse {
 namespace {
@@ -45,9 +49,11 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   const std::unique_ptr<SqlDialect> dialect = MakeSqliteDialect();
   CHECK(dialect->name() == "sqlite");
   SelectSpec spec = OrdersSpec();
+  // The date bound (the day before) keeps the read on an index; rocky_ts() makes it exact.
   CHECK(dialect->RenderSelect(spec) ==
         "SELECT *, CAST(NULL AS TEXT) AS \"_loaded_by\" FROM \"source\".\"orders\" "
-        "WHERE rocky_ts(\"_fivetran_synced\") >= '2025-03-15T14:30:00.000000000Z'");
+        "WHERE \"_fivetran_synced\" >= '2025-03-14' AND rocky_ts(\"_fivetran_synced\") >= "
+        "'2025-03-15T14:30:00.000000000Z'");
   // Any spelling of the same instant renders the same literal.
   spec.watermark = "2025-03-15 16:30:00+02:00";
   CHECK(dialect->RenderSelect(spec).ends_with(">= '2025-03-15T14:30:00.000000000Z'"));
@@ -63,6 +69,39 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   spec.metadata_columns.clear();
   CHECK(dialect->RenderSelect(spec) ==
         "SELECT * FROM \"source\".\"or\"\"ders\" WHERE rocky_ts(\"_fivetran_synced\") >= rocky_ts('yesterday''')");
+}
+
+TEST_CASE("Databricks dialect: MERGE INTO ... USING ... ON keys, pinned by a golden file") {
+  const std::unique_ptr<SqlDialect> dialect = MakeDatabricksDialect();
+  SelectSpec select = OrdersSpec();
+  select.lookback_seconds = 3600;
+  const std::string merge = dialect->RenderMerge(
+      MergeSpec{select, {"acme_warehouse", "staging__us_west__shopify", "orders"}, {"id", "order line"}});
+  const char* root = std::getenv("ROCKY_SOURCE_ROOT");
+  REQUIRE_MESSAGE(root != nullptr, "ROCKY_SOURCE_ROOT is not set");
+  std::ifstream golden(std::string(root) + "/tests/warehouse/golden/databricks_merge.sql");
+  REQUIRE(golden.good());
+  std::string expected;
+  std::getline(golden, expected);
+  CHECK(merge == expected);
+}
+
+TEST_CASE("Integer cursors: compared as numbers, lookback shifts a timestamp window") {
+  SelectSpec spec = OrdersSpec();
+  spec.cursor_type = config::CursorType::kInteger;
+  spec.timestamp_column = "version";
+  spec.watermark = "9007199254740993";  // above 2^53: kept exactly, never through a double
+  spec.metadata_columns.clear();
+  CHECK(MakeSqliteDialect()->RenderSelect(spec) ==
+        "SELECT * FROM \"source\".\"orders\" WHERE \"version\" >= 9007199254740993");
+  CHECK(MakeDatabricksDialect()->RenderSelect(spec) ==
+        "SELECT * FROM fivetran_catalog.src__acme__us_west__shopify.orders WHERE version > 9007199254740993");
+  SelectSpec late = OrdersSpec();
+  late.metadata_columns.clear();
+  late.lookback_seconds = 7200;
+  CHECK(MakeSqliteDialect()->RenderSelect(late) ==
+        "SELECT * FROM \"source\".\"orders\" WHERE \"_fivetran_synced\" >= '2025-03-14' AND "
+        "rocky_ts(\"_fivetran_synced\") >= '2025-03-15T12:30:00.000000000Z'");
 }
 
 }  // namespace

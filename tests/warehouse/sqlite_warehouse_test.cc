@@ -198,8 +198,9 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
   CHECK_FALSE(std::filesystem::exists(WarehouseFolder(dir) + "/acme_warehouse/staging__us_west__shopify.sqlite-wal"));
 
   // New rows in mixed spellings. Row 7 equals the watermark's instant: the inclusive boundary copies it (and
-  // row 4, already there at that instant, replaces itself). Row 8 arrives late with an older timestamp and
-  // row 9 has none: timestamp watermarks cannot see them (a known limitation), so neither is copied.
+  // row 4, already there at that instant, is read again and skipped). Row 8 arrives late with an older
+  // timestamp and row 9 has none: timestamp watermarks cannot see them (a known limitation), so neither is
+  // copied. Rows 5 and 7 sort below the watermark's text, so the guard sends this copy to instants.
   source.Exec(
       "INSERT INTO orders VALUES (5, 50, 'e', '2025-03-15T17:00:00+02:00');"  // 15:00
       "INSERT INTO orders VALUES (6, 60, 'f', '2025-03-15T14:30:00.5000001Z');"
@@ -208,14 +209,16 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
       "INSERT INTO orders VALUES (9, 90, 'i', NULL);");
   Result<CopyResult> incremental = warehouse->Copy(Request(full->max_timestamp));
   REQUIRE_MESSAGE(incremental.ok(), incremental.status().ToString());
-  CHECK(incremental->rows_copied == 4);
-  CHECK(incremental->rows_replaced == 1);
+  CHECK(incremental->rows_copied == 3);
+  CHECK(incremental->rows_replaced == 0);
   CHECK(incremental->source_rows == 9);
   CHECK(incremental->target_rows == 7);
   CHECK(incremental->max_timestamp == "2025-03-15T15:00:00Z");
+  CHECK(incremental->cursor_compare == "instant");
   CHECK(incremental->sql ==
         "SELECT *, CAST('rocky' AS TEXT) AS \"_loaded_by\" FROM \"source\".\"orders\" "
-        "WHERE rocky_ts(\"_fivetran_synced\") >= '2025-03-15T14:30:00.500000000Z'");
+        "WHERE likelihood(\"_fivetran_synced\" >= '2025-03-14', 0.001) AND rocky_ts(\"_fivetran_synced\") >= "
+        "'2025-03-15T14:30:00.500000000Z'");
   CHECK(target.Rows("SELECT id FROM orders ORDER BY id") ==
         std::vector<std::string>{"1", "2", "3", "4", "5", "6", "7"});
 
@@ -234,11 +237,14 @@ TEST_CASE("SqliteWarehouse: a source that gained a column fails the incremental 
   SchemaFile source(WarehouseFolder(dir), kSource.catalog, kSource.schema);
   FillSource(source);
   REQUIRE(warehouse->Copy(Request(std::nullopt)).ok());
-  source.Exec("ALTER TABLE orders ADD COLUMN vip INTEGER; INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z', 1);");
+  source.Exec(
+      "ALTER TABLE orders ADD COLUMN vip INTEGER; INSERT INTO orders VALUES (5, 50, 'e', "
+      "'2025-03-16T00:00:00Z', 1);");
   Result<CopyResult> copy = warehouse->Copy(Request("2025-03-15T14:30:00.5Z"));
   REQUIRE(!copy.ok());
   CHECK(copy.status().message().find("lacks (vip)") != std::string::npos);
-  CHECK(copy.status().message().find("rocky state delete --table " + kTarget.Qualified()) != std::string::npos);
+  CHECK(copy.status().message().find("rocky run --full-refresh --table " + kTarget.Qualified()) !=
+        std::string::npos);
   CHECK(warehouse->CountRows(kTarget).value() == 4);  // unchanged
   // The way out works: a full refresh takes the new column.
   REQUIRE(warehouse->Copy(Request(std::nullopt)).ok());
@@ -261,8 +267,8 @@ TEST_CASE("SqliteWarehouse: re-running the same incremental request duplicates n
   for (int run = 0; run < 2; ++run) {
     Result<CopyResult> copy = warehouse->Copy(request);
     REQUIRE_MESSAGE(copy.ok(), copy.status().ToString());
-    CHECK(copy->rows_copied == 3);  // rows 5 and 6, and row 4 at the watermark
-    CHECK(copy->rows_replaced == (run == 0 ? 1 : 3));
+    CHECK(copy->rows_copied == (run == 0 ? 2 : 0));  // rows 5 and 6; row 4 at the watermark is already there
+    CHECK(copy->rows_replaced == 0);
     CHECK(copy->target_rows == 6);
     CHECK(copy->max_timestamp == "2025-03-16T00:00:01Z");
     const std::vector<std::string> rows = target.Rows("SELECT * FROM orders ORDER BY id");
@@ -418,8 +424,8 @@ TEST_CASE("SqliteWarehouse: odd table and column names are quoted") {
   request.watermark = "2025-01-01T00:00:00Z";
   copy = warehouse->Copy(request);
   REQUIRE_MESSAGE(copy.ok(), copy.status().ToString());
-  CHECK(copy->rows_copied == 2);  // both rows are at or above the watermark
-  CHECK(copy->rows_replaced == 2);
+  CHECK(copy->rows_copied == 0);  // both rows are at or above the watermark, and both already there
+  CHECK(copy->rows_replaced == 0);
   CHECK(copy->max_timestamp == "2025-01-02T00:00:00Z");
   CHECK(warehouse->ListTables("dst", "s-2").value() == std::vector<std::string>{"my \"table"});
   CHECK(warehouse->CountRows(request.target).value() == 2);

@@ -27,9 +27,27 @@ class DatabricksDialect final : public SqlDialect {
     }
     sql += " FROM " + Ident(spec.source.catalog) + "." + Ident(spec.source.schema) + "." + Ident(spec.source.table);
     if (spec.watermark) {
-      sql += " WHERE " + Ident(spec.timestamp_column) + " > TIMESTAMP " + String(*spec.watermark);
+      const std::string c = Ident(spec.timestamp_column);
+      if (spec.cursor_type == config::CursorType::kInteger) {
+        sql += " WHERE " + c + " > " + *spec.watermark;  // validated integer digits
+      } else if (spec.lookback_seconds > 0) {
+        sql += " WHERE " + c + " > TIMESTAMP " + String(*spec.watermark) + " - INTERVAL " +
+               std::to_string(spec.lookback_seconds) + " SECONDS";
+      } else {
+        sql += " WHERE " + c + " > TIMESTAMP " + String(*spec.watermark);
+      }
     }
     return sql;
+  }
+
+  std::string RenderMerge(const MergeSpec& spec) const override {
+    std::string on;
+    for (const std::string& key : spec.merge_keys) {
+      on += (on.empty() ? "" : " AND ") + std::string("t.") + Ident(key) + " = s." + Ident(key);
+    }
+    return "MERGE INTO " + Ident(spec.target.catalog) + "." + Ident(spec.target.schema) + "." +
+           Ident(spec.target.table) + " AS t USING (" + RenderSelect(spec.select) + ") AS s ON " + on +
+           " WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *";
   }
 
  private:
@@ -69,15 +87,33 @@ class SqliteDialect final : public SqlDialect {
     }
     sql += " FROM " + SqliteIdent("source") + "." + SqliteIdent(spec.source.table);
     if (spec.watermark) {
-      // The watermark is compared in rocky_ts()'s fixed-width form, converted here once rather than per row.
-      // A watermark that is not a timestamp is left to rocky_ts(), whose error names it when the SQL runs.
-      const std::optional<std::string> canonical = CanonicalTimestamp(*spec.watermark);
-      // >=, not >: see CopyRequest::watermark (the boundary rows are re-copied, replacing themselves).
-      sql += " WHERE rocky_ts(" + SqliteIdent(spec.timestamp_column) + ") >= " +
-             (canonical ? internal::SqliteString(*canonical)
-                        : "rocky_ts(" + internal::SqliteString(*spec.watermark) + ")");
+      // >=, not >: see CopyRequest::watermark (the boundary rows are read again; the copy skips those the
+      // target already holds).
+      const std::string c = SqliteIdent(spec.timestamp_column);
+      if (spec.cursor_type == config::CursorType::kInteger) {
+        sql += " WHERE " + c + " >= " + *spec.watermark;  // the plan validated the integer
+      } else if (std::optional<std::string> canonical = CanonicalTimestamp(*spec.watermark)) {
+        // Compared in rocky_ts()'s fixed-width form, converted here once rather than per row.
+        std::string start = *canonical;
+        if (spec.lookback_seconds > 0) {
+          start = internal::CanonicalMinusSeconds(start, static_cast<int64_t>(spec.lookback_seconds))
+                      .value_or("0000-01-01T00:00:00.000000000Z");
+        }
+        sql += " WHERE " + internal::InstantWindow(c, start);
+      } else {
+        // Not a timestamp: rocky_ts() names it when the SQL runs.
+        sql += " WHERE rocky_ts(" + c + ") >= rocky_ts(" + internal::SqliteString(*spec.watermark) + ")";
+      }
     }
     return sql;
+  }
+
+  std::string RenderMerge(const MergeSpec& spec) const override {
+    using internal::SqliteIdent;
+    std::string keys;
+    for (const std::string& key : spec.merge_keys) keys += (keys.empty() ? "" : ", ") + SqliteIdent(key);
+    return "INSERT INTO " + SqliteIdent(spec.target.table) + " " + RenderSelect(spec.select) +
+           (spec.select.watermark ? "" : " WHERE true") + " ON CONFLICT (" + keys + ") DO UPDATE SET ...";
   }
 };
 

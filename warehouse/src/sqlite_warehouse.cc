@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "rocky/state/timestamp.h"
 #include "sql_text.h"
 
 namespace rocky::warehouse {
@@ -115,20 +116,29 @@ Result<Db> OpenDb(const std::string& path, std::string_view mode) {
   return db;
 }
 
-Status Exec(sqlite3* db, const std::string& sql, const std::string& context) {
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  sqlite3_free(error);  // sqlite3_errmsg() still holds the same text
-  if (rc != SQLITE_OK) return SqlError(db, rc, context);
-  return Status::OK();
-}
-
 Result<Stmt> Prepare(sqlite3* db, const std::string& sql, const std::string& context) {
   sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
   Stmt stmt(raw);
   if (rc != SQLITE_OK) return SqlError(db, rc, context);
+  // Exactly one statement: text after it (a second statement smuggled in through a name or a type) is refused
+  // rather than run or silently dropped.
+  const std::string_view rest(tail, static_cast<size_t>(sql.c_str() + sql.size() - tail));
+  if (stmt == nullptr || rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+    return Status::InvalidArgument(context + ": refusing SQL that is not exactly one statement");
+  }
   return stmt;
+}
+
+// Runs one statement (through Prepare, never sqlite3_exec) to completion, ignoring any result rows.
+Status Exec(sqlite3* db, const std::string& sql, const std::string& context) {
+  ROCKY_ASSIGN_OR_RETURN(Stmt stmt, Prepare(db, sql, context));
+  while (true) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) return Status::OK();
+    if (rc != SQLITE_ROW) return SqlError(db, rc, context);
+  }
 }
 
 // Runs `sql` with text parameters ?1.. and calls `row` for every result row.
@@ -155,6 +165,8 @@ std::string ColumnText(sqlite3_stmt* stmt, int column) {
 struct ColumnInfo {
   std::string name;
   std::string declared_type;
+  bool not_null = false;
+  int pk = 0;  // 1-based position in the primary key, 0 when not part of it
 };
 
 // The columns `SELECT *` returns from `schema_alias`.`table`, in order; empty when there is no such table.
@@ -167,10 +179,14 @@ Result<std::vector<ColumnInfo>> TableColumns(sqlite3* db, std::string_view schem
   const std::string alias(schema_alias);
   ROCKY_RETURN_IF_ERROR(Query(
       db,
-      "SELECT name, type FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 AND EXISTS (SELECT 1 FROM " + alias +
-          ".sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE) ORDER BY cid",
+      "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 AND EXISTS (SELECT 1 "
+      "FROM " + alias + ".sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE) ORDER BY cid",
       {table, alias},
-      [&](sqlite3_stmt* stmt) { columns.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1)}); }, context));
+      [&](sqlite3_stmt* stmt) {
+        columns.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1), sqlite3_column_int(stmt, 2) != 0,
+                           sqlite3_column_int(stmt, 3)});
+      },
+      context));
   return columns;
 }
 
@@ -183,6 +199,150 @@ bool SameIdentifier(std::string_view a, std::string_view b) {
 
 bool HasColumn(const std::vector<ColumnInfo>& columns, std::string_view name) {
   return std::any_of(columns.begin(), columns.end(), [&](const ColumnInfo& c) { return SameIdentifier(c.name, name); });
+}
+
+const ColumnInfo* FindColumn(const std::vector<ColumnInfo>& columns, std::string_view name) {
+  for (const ColumnInfo& c : columns) {
+    if (SameIdentifier(c.name, name)) return &c;
+  }
+  return nullptr;
+}
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// SQLite's affinity rules (datatype3 §3.1): TEXT affinity unless the declared type names an integer first.
+bool TextAffinity(std::string_view declared) {
+  const std::string upper = Upper(declared);
+  if (upper.find("INT") != std::string::npos) return false;
+  return upper.find("CHAR") != std::string::npos || upper.find("CLOB") != std::string::npos ||
+         upper.find("TEXT") != std::string::npos;
+}
+
+// `quoted_column >= bound`, marked as selective: without statistics SQLite guesses that a range keeps a
+// quarter of the table, and for a window read with row_number() OVER (PARTITION BY the rowid, ...) it then
+// prefers scanning the whole table in rowid order to a range read plus a sort. A window is the newest few
+// rows, so the hint is what is true; the EXPLAIN QUERY PLAN test holds the planner to it.
+std::string IndexRange(const std::string& quoted_column, const std::string& bound) {
+  return "likelihood(" + quoted_column + " >= " + bound + ", 0.001)";
+}
+
+// Runs a copy's statements; with an explain connection (tests), first records each one's EXPLAIN QUERY PLAN,
+// so a test can check that the statements rocky really runs are served by indexes.
+class StatementLog {
+ public:
+  explicit StatementLog(sqlite3* explain_db) : db_(explain_db) {}
+
+  void Note(std::string_view purpose, const std::string& sql, const std::vector<std::string>& params = {}) {
+    if (db_ == nullptr) return;
+    StatementPlan entry{std::string(purpose), sql, {}};
+    Result<Stmt> stmt = Prepare(db_, "EXPLAIN QUERY PLAN " + sql, "explaining");
+    if (!stmt.ok()) {
+      entry.plan.push_back("(no plan: " + stmt.status().message() + ")");
+    } else {
+      for (size_t i = 0; i < params.size(); ++i) {
+        sqlite3_bind_text(stmt->get(), static_cast<int>(i + 1), params[i].data(),
+                          static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
+      }
+      while (sqlite3_step(stmt->get()) == SQLITE_ROW) entry.plan.push_back(ColumnText(stmt->get(), 3));
+    }
+    plans_.push_back(std::move(entry));
+  }
+
+  Status Run(std::string_view purpose, const std::string& sql, const std::string& context) {
+    Note(purpose, sql);
+    return Exec(db_for_run_ != nullptr ? db_for_run_ : nullptr, sql, context);
+  }
+
+  void set_db(sqlite3* db) { db_for_run_ = db; }
+  std::vector<StatementPlan> Take() { return std::move(plans_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3* db_for_run_ = nullptr;
+  std::vector<StatementPlan> plans_;
+};
+
+Result<uint64_t> CountWhere(sqlite3* db, const std::string& table_sql, const std::string& where,
+                            const std::vector<std::string>& params, std::string_view purpose,
+                            StatementLog& log, const std::string& context) {
+  const std::string sql = "SELECT COUNT(*) FROM " + table_sql + (where.empty() ? "" : " WHERE " + where);
+  log.Note(purpose, sql, params);
+  uint64_t count = 0;
+  ROCKY_RETURN_IF_ERROR(Query(
+      db, sql, params,
+      [&](sqlite3_stmt* stmt) { count = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)); }, context));
+  return count;
+}
+
+// The largest cursor value of `table_sql` in the state store's form, read through the cursor index:
+//   integer:   MAX(column), which must be an integer;
+//   timestamp: MAX(rocky_ts(column)) over `window` when given (the copy's window: every row at or above the
+//              watermark is in it); else over the rows from the day before the largest TEXT (MAX(column),
+//              index-served): a row with a later instant spelled with a negative offset sorts below that
+//              text, but not below its date minus one day.
+Result<std::optional<std::string>> MaxCursor(sqlite3* db, const std::string& table_sql,
+                                             const std::string& column, config::CursorType type,
+                                             const std::optional<std::string>& window,
+                                             const std::string& table_name, StatementLog& log) {
+  const std::string c = SqliteIdent(column);
+  const std::string context = "reading MAX(" + column + ") of " + table_name;
+  std::optional<std::string> max;
+  if (type == config::CursorType::kInteger) {
+    const std::string sql = "SELECT MAX(" + c + ") FROM " + table_sql;
+    log.Note("max", sql);
+    Status bad;
+    ROCKY_RETURN_IF_ERROR(Query(
+        db, sql, {},
+        [&](sqlite3_stmt* stmt) {
+          const int t = sqlite3_column_type(stmt, 0);
+          if (t == SQLITE_NULL) return;
+          const std::string text = ColumnText(stmt, 0);
+          if (t != SQLITE_INTEGER || !state::IsIntegerWatermark(text)) {
+            bad = Status::InvalidArgument(context + ": '" + text +
+                                          "' is not an integer (cursor_type is \"integer\")");
+          } else {
+            max = text;
+          }
+        },
+        context));
+    ROCKY_RETURN_IF_ERROR(bad);
+    return max;
+  }
+  std::string where;
+  if (window) {
+    where = *window;
+  } else {
+    const std::string newest_sql = "SELECT MAX(" + c + ") FROM " + table_sql;
+    log.Note("max", newest_sql);
+    std::optional<std::string> newest;
+    ROCKY_RETURN_IF_ERROR(Query(
+        db, newest_sql, {},
+        [&](sqlite3_stmt* stmt) {
+          if (sqlite3_column_type(stmt, 0) != SQLITE_NULL) newest = ColumnText(stmt, 0);
+        },
+        context));
+    if (!newest) return max;
+    const std::optional<std::string> canonical = CanonicalTimestamp(*newest);
+    if (!canonical) {
+      return Status::InvalidArgument(context + ": '" + *newest +
+                                     "' is not a timestamp (expected ISO-8601, e.g. 2025-03-15T14:30:00Z)");
+    }
+    where = IndexRange(c, SqliteString(internal::DayBefore(*canonical)));
+  }
+  const std::string sql = "SELECT MAX(rocky_ts(" + c + ")) FROM " + table_sql + " WHERE " + where;
+  log.Note("max", sql);
+  ROCKY_RETURN_IF_ERROR(Query(
+      db, sql, {},
+      [&](sqlite3_stmt* stmt) {
+        if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+          max = internal::StateFormFromCanonical(ColumnText(stmt, 0));
+      },
+      context));
+  return max;
 }
 
 // Catalog and schema names become a folder and a file name.
@@ -274,19 +434,39 @@ class SqliteWarehouse final : public Warehouse {
     return count;
   }
 
-  Result<std::optional<std::string>> MaxTimestamp(const TableRef& table, std::string_view column) override {
+  Result<std::optional<std::string>> MaxTimestamp(const TableRef& table, std::string_view column,
+                                                  config::CursorType type) override {
     ROCKY_RETURN_IF_ERROR(ValidateColumnName("timestamp column", column));
     ROCKY_ASSIGN_OR_RETURN(Db db, OpenExistingTable(table, column));
-    std::optional<std::string> max;
+    StatementLog log(nullptr);
+    return MaxCursor(db.get(), "main." + SqliteIdent(table.table), std::string(column), type, std::nullopt,
+                     table.Qualified(), log);
+  }
+
+  Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
+                                                       std::string_view column) override {
+    ROCKY_RETURN_IF_ERROR(ValidateColumnName("timestamp column", column));
+    ROCKY_ASSIGN_OR_RETURN(Db db, OpenExistingTable(table, column, "source table"));
+    const std::string context = "looking up the indexes of " + table.Qualified();
+    ROCKY_ASSIGN_OR_RETURN(std::vector<ColumnInfo> columns,
+                           TableColumns(db.get(), "main", table.table, context));
+    const ColumnInfo* cursor = FindColumn(columns, column);
+    const bool single_pk =
+        std::count_if(columns.begin(), columns.end(), [](const ColumnInfo& c) { return c.pk > 0; }) == 1;
+    if (cursor != nullptr && cursor->pk == 1 && single_pk && Upper(cursor->declared_type) == "INTEGER") {
+      return std::optional<IndexAdvice>();  // the rowid itself
+    }
+    bool served = false;
     ROCKY_RETURN_IF_ERROR(Query(
-        db.get(), "SELECT MAX(rocky_ts(" + SqliteIdent(column) + ")) FROM main." + SqliteIdent(table.table), {},
-        [&](sqlite3_stmt* stmt) {
-          if (sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-            max = internal::StateFormFromCanonical(ColumnText(stmt, 0));
-          }
-        },
-        "reading MAX(" + std::string(column) + ") of " + table.Qualified()));
-    return max;
+        db.get(),
+        "SELECT 1 FROM pragma_index_list(?1) AS il WHERE il.partial = 0 AND (SELECT ii.name FROM "
+        "pragma_index_info(il.name) AS ii WHERE ii.seqno = 0) = ?2 COLLATE NOCASE",
+        {table.table, std::string(column)}, [&](sqlite3_stmt*) { served = true; }, context));
+    if (served) return std::optional<IndexAdvice>();
+    return std::optional<IndexAdvice>(
+        IndexAdvice{"CREATE INDEX " + SqliteIdent(table.table + "__" + std::string(column)) + " ON " +
+                        SqliteIdent(table.table) + " (" + SqliteIdent(column) + ")",
+                    SchemaPath(table.catalog, table.schema)});
   }
 
   Result<CopyResult> Copy(const CopyRequest& request) override;
@@ -316,8 +496,7 @@ class SqliteWarehouse final : public Warehouse {
   }
 
   // The body of Copy() between BEGIN IMMEDIATE and COMMIT; the caller rolls back on error.
-  Result<CopyResult> CopyInTransaction(sqlite3* db, const CopyRequest& request,
-                                       const std::optional<std::string>& canonical_watermark);
+  Result<CopyResult> CopyInTransaction(sqlite3* db, const CopyRequest& request, StatementLog& log);
 
   std::string folder_;
   std::unique_ptr<SqlDialect> dialect_;
@@ -343,11 +522,29 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
       return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
     }
   }
-  std::optional<std::string> canonical_watermark;
+  if (request.strategy == config::Strategy::kMerge && request.merge_keys.empty()) {
+    return fail(Status::InvalidArgument("strategy merge needs merge_keys"));
+  }
+  for (const std::string& key : request.merge_keys) {
+    if (Status s = ValidateColumnName("merge key", key); !s.ok()) return fail(s);
+  }
+  if (request.lookback_seconds > 0 && (request.strategy != config::Strategy::kMerge ||
+                                       request.cursor_type != config::CursorType::kTimestamp)) {
+    return fail(
+        Status::InvalidArgument("lookback_seconds needs strategy merge and a timestamp cursor (it would "
+                                "otherwise copy rows again)"));
+  }
   if (request.watermark) {
-    canonical_watermark = CanonicalTimestamp(*request.watermark);
-    if (!canonical_watermark) {
-      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not a timestamp"));
+    const bool valid = request.cursor_type == config::CursorType::kInteger
+                           ? state::IsIntegerWatermark(*request.watermark)
+                           : CanonicalTimestamp(*request.watermark).has_value();
+    if (!valid) {
+      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +
+                                          (request.cursor_type == config::CursorType::kInteger
+                                               ? "an integer, but cursor_type is \"integer\""
+                                               : "a timestamp, but cursor_type is \"timestamp\"") +
+                                          "; run 'rocky run --full-refresh --table " + target.Qualified() +
+                                          "' to reload the table"));
     }
   }
   if (source.catalog == target.catalog && source.schema == target.schema) {
@@ -373,22 +570,31 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   sqlite3* db = opened->get();
   // A rollback journal with full syncs: a copy is durable at COMMIT and a crash at any point rolls back to
   // the state before it. (WAL would be crash-safe too, but adds -wal/-shm files next to every schema.)
-  if (Status s = Exec(db, "PRAGMA main.journal_mode=DELETE; PRAGMA main.synchronous=FULL", "configuring target");
-      !s.ok()) {
-    return fail(s);
+  for (const char* pragma : {"PRAGMA main.journal_mode=DELETE", "PRAGMA main.synchronous=FULL",
+                             // A bigger page cache than the 2 MiB default for the index builds of a full
+                             // refresh; a fixed size, so memory stays flat in the table's size.
+                             "PRAGMA cache_size=-65536"}) {
+    if (Status s = Exec(db, pragma, "configuring target"); !s.ok()) return fail(s);
   }
   // Read-only: the copy writes only the target file, so its commit is atomic without a super-journal, and the
   // source keeps no write lock.
-  if (Status s = Query(db, "ATTACH DATABASE ?1 AS source", {FileUri(source_path, "ro")}, [](sqlite3_stmt*) {},
-                       "attaching " + source_path);
+  if (Status s = Query(
+          db, "ATTACH DATABASE ?1 AS source", {FileUri(source_path, "ro")}, [](sqlite3_stmt*) {},
+          "attaching " + source_path);
       !s.ok()) {
     return fail(s);
   }
+  StatementLog log(request.explain ? db : nullptr);
+  log.set_db(db);
   if (Status s = Exec(db, "BEGIN IMMEDIATE", "starting the transaction"); !s.ok()) return fail(s);
-  Result<CopyResult> result = CopyInTransaction(db, request, canonical_watermark);
+  Result<CopyResult> result = CopyInTransaction(db, request, log);
   if (result.ok()) {
-    if (Status s = Exec(db, "COMMIT", "committing"); s.ok()) return result;
-    else result = s;
+    if (Status s = Exec(db, "COMMIT", "committing"); s.ok()) {
+      result->plans = log.Take();
+      return result;
+    } else {
+      result = s;
+    }
   }
   if (sqlite3_get_autocommit(db) == 0) {
     // The status already says what failed; a failed ROLLBACK is undone by SQLite's hot-journal recovery.
@@ -398,92 +604,305 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
 }
 
 Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyRequest& request,
-                                                      const std::optional<std::string>& canonical_watermark) {
+                                                      StatementLog& log) {
   const TableRef& source = request.source;
   const TableRef& target = request.target;
+  const bool integer = request.cursor_type == config::CursorType::kInteger;
+  const bool merge = request.strategy == config::Strategy::kMerge;
   // Read again inside the transaction: the source may have changed since the check in Copy().
   ROCKY_ASSIGN_OR_RETURN(std::vector<ColumnInfo> source_columns,
                          TableColumns(db, "source", source.table, "reading columns of " + source.Qualified()));
   if (source_columns.empty()) return Status::NotFound("source table " + source.Qualified() + " not found");
-  if (!HasColumn(source_columns, request.timestamp_column)) {
+  const ColumnInfo* cursor = FindColumn(source_columns, request.timestamp_column);
+  if (cursor == nullptr) {
     return Status::NotFound("column '" + request.timestamp_column + "' not found in source table " +
                             source.Qualified());
   }
+  // Declared types are pasted into CREATE TABLE: only plain type names pass (no quotes, no second statement).
+  for (const ColumnInfo& column : source_columns) {
+    if (!column.declared_type.empty() && !internal::IsSafeTypeName(column.declared_type)) {
+      return Status::InvalidArgument("source table " + source.Qualified() + " column '" + column.name +
+                                     "' has a declared type rocky does not copy: '" + column.declared_type +
+                                     "' (allowed: letters, digits, '_', spaces and one parenthesised list)");
+    }
+    for (const config::MetadataColumn& m : request.metadata_columns) {
+      if (SameIdentifier(m.name, column.name)) {
+        return Status::InvalidArgument("metadata column '" + m.name +
+                                       "' has the name of a column of source table " + source.Qualified());
+      }
+    }
+  }
+  if (integer && TextAffinity(cursor->declared_type)) {
+    return Status::InvalidArgument("cursor_type is \"integer\" but column '" + cursor->name +
+                                   "' of source table " + source.Qualified() + " is declared '" +
+                                   cursor->declared_type +
+                                   "' (text: its values would compare as text, \"9\" above \"10\")");
+  }
+  for (const std::string& key : request.merge_keys) {
+    if (!HasColumn(source_columns, key)) {
+      return Status::NotFound("merge key '" + key + "' not found in source table " + source.Qualified());
+    }
+  }
   ROCKY_ASSIGN_OR_RETURN(std::vector<ColumnInfo> target_columns,
                          TableColumns(db, "main", target.table, "reading columns of " + target.Qualified()));
+  const std::string src_sql =
+      SqliteIdent("source") + "." + SqliteIdent(source.table);  // as the dialect spells it
   const std::string target_sql = "main." + SqliteIdent(target.table);
-  const std::string ts = SqliteIdent(request.timestamp_column);
+  const std::string c = SqliteIdent(request.timestamp_column);
+  // SQLite puts the schema on the index's name and wants the table's bare: CREATE INDEX main."i" ON "t"
+  // (...).
+  const std::string cursor_index = "main." + SqliteIdent("rocky_cursor__" + target.table);
+  const std::string keys_index = "main." + SqliteIdent("rocky_merge_keys__" + target.table);
+  const std::string target_bare = SqliteIdent(target.table);
+  std::string key_list;
+  for (const std::string& key : request.merge_keys)
+    key_list += (key_list.empty() ? "" : ", ") + SqliteIdent(key);
+
+  std::string columns_list;  // the source's columns, in order
+  for (const ColumnInfo& column : source_columns) {
+    columns_list += (columns_list.empty() ? "" : ", ") + SqliteIdent(column.name);
+  }
+  std::string metadata_names, metadata_values;
+  for (const config::MetadataColumn& m : request.metadata_columns) {
+    metadata_names += ", " + SqliteIdent(m.name);
+    metadata_values +=
+        ", CAST(" + m.value + " AS " + internal::SqliteType(m.type) + ") AS " + SqliteIdent(m.name);
+  }
+  const std::string insert_head = "INSERT INTO " + target_sql + " (" + columns_list + metadata_names + ") ";
+  // kMerge: the upsert clause; a row replaces the target's only when its cursor is not older, so re-reading
+  // an old version (lookback) never undoes a newer one.
+  std::string upsert;
+  if (merge) {
+    const std::string existing = SqliteIdent(target.table) + "." + c;
+    std::string set;
+    for (const ColumnInfo& column : source_columns) {
+      if (std::any_of(request.merge_keys.begin(), request.merge_keys.end(),
+                      [&](const std::string& k) { return SameIdentifier(k, column.name); })) {
+        continue;
+      }
+      set += (set.empty() ? "" : ", ") + SqliteIdent(column.name) + " = excluded." + SqliteIdent(column.name);
+    }
+    for (const config::MetadataColumn& m : request.metadata_columns) {
+      set += (set.empty() ? "" : ", ") + SqliteIdent(m.name) + " = excluded." + SqliteIdent(m.name);
+    }
+    upsert = set.empty() ? " ON CONFLICT (" + key_list + ") DO NOTHING"
+                         : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE " + existing +
+                               " IS NULL OR " +
+                               (integer ? "excluded." + c + " >= " + existing
+                                        : "rocky_ts(excluded." + c + ") >= rocky_ts(" + existing + ")");
+  }
+
+  CopyResult result;
+  // Counted in the same transaction as the copy, so it describes the very snapshot copied even while a
+  // connector keeps writing to the source. (The one statement of a run that reads a whole table's index.)
+  ROCKY_ASSIGN_OR_RETURN(result.source_rows, CountWhere(db, src_sql, "", {}, "count", log,
+                                                        "counting the rows of " + source.Qualified()));
 
   if (!request.watermark) {
     std::string create = "CREATE TABLE " + target_sql + " (";
     std::string separator;
+    std::vector<const ColumnInfo*> pk(source_columns.size(), nullptr);
+    size_t pk_count = 0;
     for (const ColumnInfo& column : source_columns) {
-      create += separator + SqliteIdent(column.name) + (column.declared_type.empty() ? "" : " " + column.declared_type);
+      if (column.pk > 0 && static_cast<size_t>(column.pk) <= pk.size()) {
+        pk[static_cast<size_t>(column.pk) - 1] = &column;
+        ++pk_count;
+      }
+    }
+    // A single INTEGER PRIMARY KEY stays a column definition, so it stays the rowid as in the source.
+    const bool rowid_pk = pk_count == 1 && pk[0] != nullptr && Upper(pk[0]->declared_type) == "INTEGER";
+    for (const ColumnInfo& column : source_columns) {
+      create += separator + SqliteIdent(column.name) +
+                (column.declared_type.empty() ? "" : " " + column.declared_type);
+      if (rowid_pk && &column == pk[0]) create += " PRIMARY KEY";
+      if (column.not_null) create += " NOT NULL";
       separator = ", ";
     }
     for (const config::MetadataColumn& column : request.metadata_columns) {
       create += separator + SqliteIdent(column.name) + " " + internal::SqliteType(column.type);
     }
+    if (pk_count > 0 && !rowid_pk) {
+      std::string list;
+      for (size_t i = 0; i < pk_count && pk[i] != nullptr; ++i)
+        list += (i > 0 ? ", " : "") + SqliteIdent(pk[i]->name);
+      create += ", PRIMARY KEY (" + list + ")";
+    }
     create += ")";
-    ROCKY_RETURN_IF_ERROR(Exec(db, "DROP TABLE IF EXISTS " + target_sql, "dropping " + target.Qualified()));
-    ROCKY_RETURN_IF_ERROR(Exec(db, create, "creating " + target.Qualified()));
-  } else {
-    if (target_columns.empty()) {
-      // Copying only the window into a new table would silently lose every older row: a missing target with
-      // a watermark means the state and the warehouse disagree, and a full refresh is the fix.
-      return Status::NotFound("target table " + target.Qualified() +
-                              " does not exist but a watermark is set; delete the watermark to run a full refresh");
+    ROCKY_RETURN_IF_ERROR(
+        log.Run("schema", "DROP TABLE IF EXISTS " + target_sql, "dropping " + target.Qualified()));
+    ROCKY_RETURN_IF_ERROR(log.Run("schema", create, "creating " + target.Qualified()));
+    if (merge) {
+      // Before the rows, so the upsert can resolve keys the source holds twice (the newest row wins).
+      ROCKY_RETURN_IF_ERROR(log.Run(
+          "schema", "CREATE UNIQUE INDEX " + keys_index + " ON " + target_bare + " (" + key_list + ")",
+          "creating the unique index on merge_keys of " + target.Qualified()));
     }
-    // A source that gained columns since the target was created (schema drift) cannot be appended to it;
-    // say so, with the way out, instead of SQLite's bare "has no column named".
-    std::string missing;
-    for (const ColumnInfo& column : source_columns) {
-      if (!HasColumn(target_columns, column.name)) missing += (missing.empty() ? "" : ", ") + column.name;
+    result.sql = "SELECT *" + metadata_values + " FROM " + src_sql;
+    result.cursor_compare = "full";
+    ROCKY_RETURN_IF_ERROR(log.Run("full",
+                                  insert_head + "SELECT " + columns_list + metadata_values + " FROM " +
+                                      src_sql + (merge ? " WHERE true" + upsert : ""),
+                                  "inserting into " + target.Qualified()));
+    result.rows_copied = static_cast<uint64_t>(sqlite3_changes64(db));
+    // After the rows: one sorted build is cheaper than maintaining the index row by row.
+    ROCKY_RETURN_IF_ERROR(log.Run("schema",
+                                  "CREATE INDEX " + cursor_index + " ON " + target_bare + " (" + c + ")",
+                                  "creating the cursor index of " + target.Qualified()));
+    if (merge) {
+      ROCKY_ASSIGN_OR_RETURN(result.target_rows, CountWhere(db, target_sql, "", {}, "count", log,
+                                                            "counting the rows of " + target.Qualified()));
+    } else {
+      result.target_rows = result.rows_copied;
     }
-    if (!missing.empty()) {
-      return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
-                                     target.Qualified() + " lacks (" + missing +
-                                     "): its schema changed; run 'rocky state delete --table " + target.Qualified() +
-                                     "' for a full refresh");
-    }
-    ROCKY_RETURN_IF_ERROR(Exec(db,
-                               "DELETE FROM " + target_sql + " WHERE rocky_ts(" + ts + ") >= " +
-                                   SqliteString(*canonical_watermark),
-                               "deleting rows at or above the watermark from " + target.Qualified()));
+    ROCKY_ASSIGN_OR_RETURN(result.max_timestamp,
+                           MaxCursor(db, target_sql, request.timestamp_column, request.cursor_type,
+                                     std::nullopt, target.Qualified(), log));
+    return result;
   }
 
-  CopyResult result;
-  if (request.watermark) result.rows_replaced = static_cast<uint64_t>(sqlite3_changes64(db));
-  // Counted in the same transaction as the INSERT ... SELECT below, so it describes the very snapshot copied
-  // even while a connector keeps writing to the source.
-  ROCKY_RETURN_IF_ERROR(Query(
-      db, "SELECT COUNT(*) FROM source." + SqliteIdent(source.table), {},
-      [&](sqlite3_stmt* stmt) { result.source_rows = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)); },
-      "counting the rows of " + source.Qualified()));
-  SelectSpec spec{source, request.timestamp_column, request.watermark, request.metadata_columns};
-  result.sql = dialect_->RenderSelect(spec);
-  std::string insert = "INSERT INTO " + target_sql + " (";
-  std::string separator;
+  if (target_columns.empty()) {
+    // Copying only the window into a new table would silently lose every older row: a missing target with
+    // a watermark means the state and the warehouse disagree, and a full refresh is the fix.
+    return Status::NotFound("target table " + target.Qualified() +
+                            " does not exist but a watermark is set; run 'rocky run --full-refresh --table " +
+                            target.Qualified() + "' to reload it");
+  }
+  // A source that gained columns since the target was created (schema drift) cannot be appended to it;
+  // say so, with the way out, instead of SQLite's bare "has no column named".
+  std::string missing;
   for (const ColumnInfo& column : source_columns) {
-    insert += separator + SqliteIdent(column.name);
-    separator = ", ";
+    if (!HasColumn(target_columns, column.name)) missing += (missing.empty() ? "" : ", ") + column.name;
   }
-  for (const config::MetadataColumn& column : request.metadata_columns) {
-    insert += separator + SqliteIdent(column.name);
+  if (!missing.empty()) {
+    return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
+                                   target.Qualified() + " lacks (" + missing +
+                                   "): its schema changed; run 'rocky run --full-refresh --table " +
+                                   target.Qualified() + "' to reload it");
   }
-  insert += ") " + result.sql;
-  ROCKY_RETURN_IF_ERROR(Exec(db, insert, "inserting into " + target.Qualified()));
-  result.rows_copied = static_cast<uint64_t>(sqlite3_changes64(db));
+  // Targets made before rocky indexed them (or by hand) get their indexes once; IF NOT EXISTS is free after.
+  ROCKY_RETURN_IF_ERROR(
+      log.Run("schema", "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_bare + " (" + c + ")",
+              "creating the cursor index of " + target.Qualified()));
+  if (merge) {
+    if (Status s = log.Run(
+            "schema",
+            "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_bare + " (" + key_list + ")",
+            "creating the unique index on merge_keys of " + target.Qualified());
+        !s.ok()) {
+      return Status::InvalidArgument(s.message() +
+                                     " (the target holds rows that share merge_keys, e.g. from "
+                                     "before strategy = \"merge\"; run 'rocky run --full-refresh --table " +
+                                     target.Qualified() + "')");
+    }
+  }
+  ROCKY_ASSIGN_OR_RETURN(
+      const uint64_t target_before,
+      CountWhere(db, target_sql, "", {}, "count", log, "counting the rows of " + target.Qualified()));
 
-  ROCKY_RETURN_IF_ERROR(Query(
-      db, "SELECT COUNT(*), MAX(rocky_ts(" + ts + ")) FROM " + target_sql, {},
-      [&](sqlite3_stmt* stmt) {
-        result.target_rows = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
-        if (sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
-          result.max_timestamp = internal::StateFormFromCanonical(ColumnText(stmt, 1));
-        }
-      },
-      "reading the row count and MAX(" + request.timestamp_column + ") of " + target.Qualified()));
+  // The window predicate, the same on both sides (see CursorWindow in the header comment).
+  std::string where;
+  std::vector<std::string> params;
+  if (integer) {
+    result.cursor_compare = "integer";
+    where = IndexRange(c, *request.watermark);  // validated: an int64's decimal digits
+  } else {
+    std::string start = *CanonicalTimestamp(*request.watermark);
+    if (request.lookback_seconds > 0) {
+      std::optional<std::string> back =
+          internal::CanonicalMinusSeconds(start, static_cast<int64_t>(request.lookback_seconds));
+      start = back ? *back : std::string("0000-01-01T00:00:00.000000000Z");
+    }
+    // Text comparison when the target's newest value has a plain UTC spelling the start can be written in,
+    // and the source has no row below that text that the target lacks (one could be an instant at or above
+    // the start spelled another way). Counts on both sides are index-served: window and NULLs only.
+    std::optional<std::string> newest;
+    const std::string newest_sql = "SELECT MAX(" + c + ") FROM " + target_sql;
+    log.Note("max", newest_sql);
+    ROCKY_RETURN_IF_ERROR(Query(
+        db, newest_sql, {},
+        [&](sqlite3_stmt* stmt) {
+          if (sqlite3_column_type(stmt, 0) == SQLITE_TEXT) newest = ColumnText(stmt, 0);
+        },
+        "reading the newest cursor value of " + target.Qualified()));
+    std::optional<std::string> threshold;
+    if (newest) {
+      if (std::optional<internal::TextShape> shape = internal::ShapeOf(*newest)) {
+        threshold = internal::RenderInShape(start, *shape);
+      }
+    }
+    if (threshold) {
+      const std::string at = IndexRange(c, "?1");
+      const std::string null = c + " IS NULL";
+      const std::string context =
+          "comparing the rows below the watermark of " + source.Qualified() + " and " + target.Qualified();
+      // A NOT NULL column has no NULLs to count (and SQLite would walk the whole index to find none).
+      const ColumnInfo* target_cursor = FindColumn(target_columns, request.timestamp_column);
+      const bool target_not_null = target_cursor != nullptr && target_cursor->not_null;
+      ROCKY_ASSIGN_OR_RETURN(uint64_t src_window, CountWhere(db, src_sql, at, {*threshold}, "guard", log, context));
+      uint64_t src_null = 0;
+      if (!cursor->not_null) {
+        ROCKY_ASSIGN_OR_RETURN(src_null, CountWhere(db, src_sql, null, {}, "guard", log, context));
+      }
+      ROCKY_ASSIGN_OR_RETURN(uint64_t tgt_window, CountWhere(db, target_sql, at, {*threshold}, "guard", log, context));
+      uint64_t tgt_null = 0;
+      if (!target_not_null) {
+        ROCKY_ASSIGN_OR_RETURN(tgt_null, CountWhere(db, target_sql, null, {}, "guard", log, context));
+      }
+      const uint64_t src_below = result.source_rows - std::min(result.source_rows, src_window + src_null);
+      const uint64_t tgt_below = target_before - std::min(target_before, tgt_window + tgt_null);
+      if (src_below > tgt_below) threshold.reset();
+    }
+    if (threshold) {
+      result.cursor_compare = "text";
+      where = IndexRange(c, SqliteString(*threshold));
+    } else {
+      // Every spelling of an instant at or after `start` begins with a local date no earlier than the day
+      // before it (offsets are under 24 h), so this text bound keeps the scan on the index.
+      result.cursor_compare = "instant";
+      where = IndexRange(c, SqliteString(internal::DayBefore(start))) + " AND rocky_ts(" + c +
+              ") >= " + SqliteString(start);
+    }
+  }
+  result.sql = "SELECT *" + metadata_values + " FROM " + src_sql + " WHERE " + where;
+
+  std::string insert;
+  if (merge) {
+    insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM " + src_sql + " WHERE " +
+             where + upsert;
+  } else {
+    // Multiset difference on the source's columns: each row numbered among its identical copies, so a row
+    // the target already holds (the boundary, a re-run after a crash) is not appended again, and two
+    // identical source rows stay two.
+    const std::string numbered = "row_number() OVER (PARTITION BY " + columns_list + ")";
+    insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM (SELECT " + columns_list +
+             ", " + numbered + " AS " + SqliteIdent("_rocky_copy_number_") + " FROM " + src_sql + " WHERE " +
+             where + " EXCEPT SELECT " + columns_list + ", " + numbered + " FROM " + target_sql + " WHERE " +
+             where + ")";
+  }
+  if (Status s = log.Run("window", insert, "inserting into " + target.Qualified()); !s.ok()) {
+    if (!merge && (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+                   sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE)) {
+      return Status::InvalidArgument(
+          s.message() +
+          " (the source changed a row already copied, keeping its primary key; an "
+          "incremental table only appends: use strategy = \"merge\" with merge_keys)");
+    }
+    return s;
+  }
+  const uint64_t changed = static_cast<uint64_t>(sqlite3_changes64(db));
+  if (merge) {
+    ROCKY_ASSIGN_OR_RETURN(result.target_rows, CountWhere(db, target_sql, "", {}, "count", log,
+                                                          "counting the rows of " + target.Qualified()));
+    const uint64_t inserted = result.target_rows - std::min(result.target_rows, target_before);
+    result.rows_copied = changed;
+    result.rows_replaced = changed - std::min(changed, inserted);
+  } else {
+    result.rows_copied = changed;
+    result.target_rows = target_before + changed;
+  }
+  ROCKY_ASSIGN_OR_RETURN(result.max_timestamp,
+                         MaxCursor(db, target_sql, request.timestamp_column, request.cursor_type, where,
+                                   target.Qualified(), log));
   return result;
 }
 

@@ -19,30 +19,66 @@ namespace rocky::warehouse {
 struct CopyRequest {
   TableRef source;
   TableRef target;
-  std::string timestamp_column;
-  // nullopt: full refresh — the target is created or replaced by all the source's rows.
-  // A watermark (normalized UTC): incremental — target rows with a timestamp AT OR above it are deleted and
-  // the source's rows at or above it inserted, in the same transaction. The boundary is inclusive because
-  // the watermark is the newest timestamp already copied: a row committed later with that same timestamp
-  // (two connector batches in one second) would otherwise never be copied; replacing the window makes the
-  // re-copy of the boundary rows harmless. Re-running the same request after a crash that lost the
-  // watermark update therefore duplicates nothing. Rows that arrive late with a timestamp below the
-  // watermark, or with no timestamp, are not copied: a limitation of timestamp watermarks (a full refresh
-  // takes them, and the row_count check shows the difference).
+  std::string timestamp_column;  // the cursor column (Rocky's key name, whatever cursor_type says)
+  config::CursorType cursor_type = config::CursorType::kTimestamp;
+  config::Strategy strategy = config::Strategy::kIncremental;
+  std::vector<std::string> merge_keys;  // kMerge: the columns of the target's unique index and of the upsert
+  // nullopt: full refresh — the target is created or replaced by all the source's rows (keeping the source's
+  // primary key and NOT NULL constraints), with an index on the cursor column (and a unique one on
+  // merge_keys).
+  // A watermark (normalized UTC timestamp, or an integer's decimal text): the WINDOW is the source's rows
+  // whose cursor is at or above it (for kMerge, at or above it minus lookback_seconds). The boundary is
+  // inclusive because the watermark is the newest value already copied: a row committed later with that
+  // same value (two connector batches in one second) would otherwise never be copied.
+  //   kIncremental: the window's rows that the target does not already hold are appended (a multiset
+  //     difference on the source's columns: SELECT ... EXCEPT SELECT ..., each row numbered among its
+  //     identical copies), so re-reading the boundary duplicates nothing and NOTHING is deleted: rows the
+  //     source no longer has (a truncation, a resync) stay in the target.
+  //   kMerge: the window is upserted on merge_keys (INSERT ... ON CONFLICT DO UPDATE), a row replacing its
+  //     target row only when its cursor is not older.
+  // Rows that arrive late with a cursor below the window, or with a NULL cursor, are not copied (the
+  // row_count check shows the difference; lookback_seconds or a full refresh takes them).
   std::optional<std::string> watermark;
+  uint64_t lookback_seconds = 0;  // kMerge with a timestamp cursor only (refused otherwise)
   std::vector<config::MetadataColumn> metadata_columns;
+  // Diagnostics for tests: record EXPLAIN QUERY PLAN of every statement the copy runs (CopyResult::plans).
+  bool explain = false;
+};
+
+// How a copy compared the cursor (CopyResult::cursor_compare), decided per table on every run:
+//   "text":    the bare column against the watermark spelled as the target's newest value (index range)
+//   "instant": an index range from a date bound, then rocky_ts() on the rows in it (mixed spellings)
+//   "integer": the bare column against the integer (index range)
+//   "full":    no comparison (full refresh)
+
+struct StatementPlan {
+  // "count" (a whole-table COUNT(*) for the row_count check) and "full" (a full refresh's copy) read whole
+  // tables by design; "schema" is DDL; "window" (the incremental read), "guard" (the window and NULL counts
+  // of the text comparison's check) and "max" (the new watermark) are served by indexes.
+  std::string purpose;
+  std::string sql;
+  std::vector<std::string> plan;  // EXPLAIN QUERY PLAN detail lines
 };
 
 struct CopyResult {
-  uint64_t rows_copied = 0;    // rows inserted into the target by this copy
-  uint64_t rows_replaced = 0;  // incremental: target rows at or above the watermark deleted first (re-copied)
+  uint64_t rows_copied = 0;    // rows written into the target: inserted, plus (kMerge) updated in place
+  uint64_t rows_replaced = 0;  // kMerge: of rows_copied, target rows replaced by a newer version
   uint64_t target_rows = 0;    // the target's row count after the copy, read in the same transaction
   uint64_t source_rows = 0;    // the source's row count, read in the same transaction (the snapshot copied)
-  // The largest timestamp now in the target, in the state store's form (state::NormalizeTimestamp: RFC 3339
-  // UTC with `Z`, trailing fraction zeros dropped); nullopt when the target is empty or every timestamp is
-  // NULL. This, not the wall clock, becomes the new watermark.
+  // The largest cursor value in the target's window (the whole target for a full refresh), in the state
+  // store's form (timestamps: RFC 3339 UTC with `Z`, trailing fraction zeros dropped; integers: decimal);
+  // nullopt when the window is empty or every cursor in it is NULL. The runner makes the new watermark from
+  // it, never from the wall clock, and never moves a watermark back.
   std::optional<std::string> max_timestamp;
-  std::string sql;            // the SELECT that was executed (the dialect's rendering)
+  std::string cursor_compare;        // see above
+  std::string sql;                   // the SELECT that reads the source (the dialect's rendering)
+  std::vector<StatementPlan> plans;  // when CopyRequest::explain
+};
+
+// An index that would let incremental reads of a source table be served by an index (no full scan).
+struct IndexAdvice {
+  std::string create_index;  // the statement that adds it, to run in `location`
+  std::string location;      // where to run it (for SQLite: the schema's file)
 };
 
 class Warehouse {
@@ -57,9 +93,18 @@ class Warehouse {
   virtual Result<bool> TableExists(const TableRef& table) = 0;
   // kNotFound naming the table when it does not exist.
   virtual Result<uint64_t> CountRows(const TableRef& table) = 0;
-  // Largest value of `column`, in the state store's form (as CopyResult::max_timestamp); nullopt when the
-  // table has no non-NULL value. kNotFound for a missing table or column; kInvalidArgument naming the value when one is not a timestamp.
-  virtual Result<std::optional<std::string>> MaxTimestamp(const TableRef& table, std::string_view column) = 0;
+  // Largest value of the cursor `column`, in the state store's form (as CopyResult::max_timestamp), read
+  // through an index on the column when there is one; nullopt when the table has no non-NULL value.
+  // kNotFound for a missing table or column; kInvalidArgument naming the value when it is not a timestamp
+  // (or an integer, for kInteger).
+  virtual Result<std::optional<std::string>> MaxTimestamp(
+      const TableRef& table, std::string_view column,
+      config::CursorType type = config::CursorType::kTimestamp) = 0;
+  // nullopt when an index serves range reads on `column` of `table` (an index whose first column it is, not
+  // partial; or the rowid, for an INTEGER PRIMARY KEY); otherwise the index to create. kNotFound for a
+  // missing table or column.
+  virtual Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
+                                                               std::string_view column) = 0;
   // Performs the copy (see CopyRequest). On any error the target is unchanged and the status names the
   // table and what failed (missing source, SQL error with SQLite's message, a value that is not a timestamp).
   virtual Result<CopyResult> Copy(const CopyRequest& request) = 0;

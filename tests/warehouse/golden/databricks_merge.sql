@@ -1,0 +1,1 @@
+MERGE INTO acme_warehouse.staging__us_west__shopify.orders AS t USING (SELECT *, CAST(NULL AS STRING) AS _loaded_by FROM fivetran_catalog.src__acme__us_west__shopify.orders WHERE _fivetran_synced > TIMESTAMP '2025-03-15T14:30:00Z' - INTERVAL 3600 SECONDS) AS s ON t.id = s.id AND t.`order line` = s.`order line` WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *
