@@ -10,6 +10,7 @@
 
 #include "rocky/state/json_writer.h"
 #include "rocky/state/store.h"
+#include "rocky/state/timestamp.h"
 #include "rocky/warehouse/schema_pattern.h"
 
 namespace rocky::replication {
@@ -48,6 +49,17 @@ void WriteTables(JsonWriter& json, const std::vector<TablePlan>& tables) {
       json.BeginObject().Key("name").String(c.name).Key("type").String(c.type).Key("value").String(c.value).EndObject();
     }
     json.EndArray();
+    if (t.cursor_type != config::CursorType::kTimestamp)
+      json.Key("cursor_type").String(config::ToString(t.cursor_type));
+    if (t.strategy != config::Strategy::kIncremental)
+      json.Key("strategy").String(config::ToString(t.strategy));
+    if (!t.merge_keys.empty()) {
+      json.Key("merge_keys").BeginArray();
+      for (const std::string& k : t.merge_keys) json.String(k);
+      json.EndArray();
+    }
+    if (t.lookback_seconds != 0) json.Key("lookback_seconds").UInt(t.lookback_seconds);
+    if (t.full_refresh_requested) json.Key("full_refresh_requested").Bool(true);
     json.Key("mode").String(ToString(t.mode));
     WriteOptional(json, "state_watermark", t.state_watermark);
     WriteOptional(json, "start_watermark", t.start_watermark);
@@ -126,6 +138,37 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
+std::vector<std::string> ClosestNames(std::string_view pattern, const std::vector<std::string>& names,
+                                      size_t limit) {
+  // Levenshtein distance with the glob's wildcards removed, so "acme.*.ordrs" still finds the orders tables.
+  std::string needle;
+  for (const char c : pattern) {
+    if (c != '*' && c != '?') needle += c;
+  }
+  auto distance = [&](std::string_view name) {
+    std::vector<size_t> row(name.size() + 1);
+    for (size_t j = 0; j <= name.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= needle.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= name.size(); ++j) {
+        const size_t above = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (needle[i - 1] == name[j - 1] ? 0 : 1)});
+        diagonal = above;
+      }
+    }
+    return row[name.size()];
+  };
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const std::string& name : names) scored.emplace_back(distance(name), name);
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && out.size() < limit; ++i) {
+    if (std::find(out.begin(), out.end(), scored[i].second) == out.end()) out.push_back(scored[i].second);
+  }
+  return out;
+}
+
 std::string WarehouseId(const config::Config& config) { return config.adapter.type + ":" + config.adapter.path; }
 
 std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables) {
@@ -182,6 +225,40 @@ Result<Plan> PlanFromJson(std::string_view text) {
       ROCKY_ASSIGN_OR_RETURN(column.value, reader.String(co, "value"));
       t.metadata_columns.push_back(std::move(column));
     }
+    {
+      std::string_view text;
+      if (o["cursor_type"].get_string().get(text) == simdjson::SUCCESS) {
+        if (text == "integer") {
+          t.cursor_type = config::CursorType::kInteger;
+        } else if (text != "timestamp") {
+          return reader.Error("unknown cursor_type " + Quoted(text));
+        }
+      }
+      if (o["strategy"].get_string().get(text) == simdjson::SUCCESS) {
+        if (text == "merge") {
+          t.strategy = config::Strategy::kMerge;
+        } else if (text == "full_refresh") {
+          t.strategy = config::Strategy::kFullRefresh;
+        } else if (text != "incremental") {
+          return reader.Error("unknown strategy " + Quoted(text));
+        }
+      }
+      simdjson::dom::array keys;
+      if (o["merge_keys"].get_array().get(keys) == simdjson::SUCCESS) {
+        for (simdjson::dom::element k : keys) {
+          if (k.get_string().get(text) != simdjson::SUCCESS)
+            return reader.Error("a merge key is not a string");
+          t.merge_keys.emplace_back(text);
+        }
+      }
+      uint64_t lookback = 0;
+      if (o["lookback_seconds"].get_uint64().get(lookback) == simdjson::SUCCESS)
+        t.lookback_seconds = lookback;
+      bool requested = false;
+      if (o["full_refresh_requested"].get_bool().get(requested) == simdjson::SUCCESS) {
+        t.full_refresh_requested = requested;
+      }
+    }
     ROCKY_ASSIGN_OR_RETURN(std::string mode, reader.String(o, "mode"));
     ROCKY_ASSIGN_OR_RETURN(t.mode, ModeFromString(mode));
     ROCKY_ASSIGN_OR_RETURN(t.state_watermark, reader.OptionalString(o, "state_watermark"));
@@ -218,7 +295,10 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
         t.source = TableRef{pipeline.source_catalog, schema, table};
         t.target = TableRef{target_catalog, target_schema, table};
         const std::string target = t.target.Qualified();
-        if (!options.table_pattern.empty() && !GlobMatch(options.table_pattern, target)) continue;
+        if (!options.table_pattern.empty() && !GlobMatch(options.table_pattern, target)) {
+          plan.unmatched_targets.push_back(target);
+          continue;
+        }
         auto [it, inserted] = source_of_target.emplace(target, t.source.Qualified());
         if (!inserted) {
           return Status::InvalidArgument("two source tables map to the same target " + Quoted(target) + ": " +
@@ -227,25 +307,57 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
         }
         t.timestamp_column = pipeline.timestamp_column;
         t.metadata_columns = pipeline.metadata_columns;
+        t.cursor_type = pipeline.cursor_type;
+        t.strategy = pipeline.strategy;
+        t.merge_keys = pipeline.merge_keys;
+        t.lookback_seconds = pipeline.lookback_seconds;
+        t.full_refresh_requested = options.full_refresh;
         ROCKY_ASSIGN_OR_RETURN(std::optional<state::Watermark> watermark, store.GetWatermark(target));
-        if (watermark) {
+        if (watermark) t.state_watermark = watermark->last_value;
+        const bool reload = options.full_refresh || pipeline.strategy == config::Strategy::kFullRefresh;
+        if (watermark && !reload) {
+          // A watermark of the other kind means cursor_type changed since it was written: comparing an
+          // integer with a timestamp would copy nothing or everything, silently.
+          const bool is_integer = state::IsIntegerWatermark(watermark->last_value);
+          if (is_integer != (t.cursor_type == config::CursorType::kInteger)) {
+            return Status::InvalidArgument(
+                "the watermark of " + Quoted(target) + " is " + Quoted(watermark->last_value) + ", " +
+                (is_integer ? "an integer" : "a timestamp") + ", but pipeline " + Quoted(pipeline.name) +
+                " has cursor_type = \"" + std::string(config::ToString(t.cursor_type)) +
+                "\"; run 'rocky run --full-refresh --table " + target + "' to reload it");
+          }
           t.mode = CopyMode::kIncremental;
-          t.state_watermark = watermark->last_value;
           t.start_watermark = watermark->last_value;
-        } else if (options.state_lost) {
+        } else if (!watermark && !reload && options.state_lost) {
           ROCKY_ASSIGN_OR_RETURN(bool exists, warehouse.TableExists(t.target));
           if (exists) {
-            ROCKY_ASSIGN_OR_RETURN(t.start_watermark, warehouse.MaxTimestamp(t.target, t.timestamp_column));
+            ROCKY_ASSIGN_OR_RETURN(t.start_watermark,
+                                   warehouse.MaxTimestamp(t.target, t.timestamp_column, t.cursor_type));
             // An empty target has nothing to derive from: copying everything is then the right thing.
             t.mode = t.start_watermark ? CopyMode::kRederived : CopyMode::kFull;
           }
         }
-        t.sql = warehouse.dialect().RenderSelect(warehouse::SelectSpec{
+        const warehouse::SelectSpec select{
             .source = t.source,
             .timestamp_column = t.timestamp_column,
             .watermark = t.start_watermark,
             .metadata_columns = t.metadata_columns,
-        });
+            .cursor_type = t.cursor_type,
+            .lookback_seconds = t.lookback_seconds,
+        };
+        t.sql = t.strategy == config::Strategy::kMerge
+                    ? warehouse.dialect().RenderMerge(warehouse::MergeSpec{select, t.target, t.merge_keys})
+                    : warehouse.dialect().RenderSelect(select);
+        if (t.strategy != config::Strategy::kFullRefresh) {
+          // Looked up for every table that will read windows, including its first (full) run: the advice is
+          // most useful before the table is big.
+          auto advice = warehouse.CursorIndexAdvice(t.source, t.timestamp_column);
+          if (advice.ok()) {
+            t.index_advice = *advice;
+          } else if (!advice.status().IsNotFound()) {
+            return advice.status();
+          }
+        }
         plan.tables.push_back(std::move(t));
       }
     }

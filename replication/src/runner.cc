@@ -8,6 +8,7 @@
 
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
+#include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::replication {
 namespace {
@@ -37,6 +38,19 @@ std::string NewRunId(const std::string& started_at) {
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "-%08x", static_cast<unsigned>(device()));
   return compact + suffix;
+}
+
+// a < b as cursor values: integers numerically, timestamps as instants. Values of different kinds (a
+// cursor_type change the plan let through with --full-refresh) count as different, so the new one is taken.
+bool WatermarkLess(const std::string& a, const std::string& b) {
+  const bool ai = state::IsIntegerWatermark(a);
+  const bool bi = state::IsIntegerWatermark(b);
+  if (ai != bi) return true;
+  if (ai) return std::stoll(a) < std::stoll(b);
+  const std::optional<std::string> ca = warehouse::CanonicalTimestamp(a);
+  const std::optional<std::string> cb = warehouse::CanonicalTimestamp(b);
+  if (!ca || !cb) return true;
+  return *ca < *cb;
 }
 
 const config::ChecksConfig* ChecksOf(const config::Config& config, std::string_view pipeline) {
@@ -141,7 +155,11 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
         .source = t.source,
         .target = t.target,
         .timestamp_column = t.timestamp_column,
+        .cursor_type = t.cursor_type,
+        .strategy = t.strategy,
+        .merge_keys = t.merge_keys,
         .watermark = t.start_watermark,
+        .lookback_seconds = t.lookback_seconds,
         .metadata_columns = t.metadata_columns,
     });
     if (!copied.ok()) {
@@ -154,25 +172,41 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
     }
     outcome.rows_copied = copied->rows_copied;
     outcome.rows_replaced = copied->rows_replaced;
+    outcome.cursor_compare = copied->cursor_compare;
 
     // The source's count (read in the copy's own transaction) is what the history tracks: an incremental
     // target never shrinks, so only the source shows a truncation, and it shows a duplication or a stall
     // first.
     const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
     const uint64_t source_count = copied->source_rows;
-    std::vector<uint64_t> previous;
+    std::vector<state::CheckEntry> previous;
     std::optional<Status> history_error;
     auto history = store.CheckHistory(outcome.target);
     if (history.ok()) {
-      for (const state::CheckEntry& e : *history) previous.push_back(e.count);
+      previous = std::move(*history);
     } else {
       history_error = history.status();
     }
 
+    // Never back: the state's CURRENT watermark (it may have moved since planning only through this run's
+    // own plan check) is the floor, except for a reload the user asked for.
     std::optional<std::string_view> new_watermark;
-    if (copied->max_timestamp) new_watermark = *copied->max_timestamp;
-    auto recorded = store.RecordTableCopy(outcome.target, new_watermark, source_count,
-                                          checks != nullptr ? checks->history_length : 0);
+    if (copied->max_timestamp) {
+      const bool reset = t.mode == CopyMode::kFull && (t.full_refresh_requested || !t.state_watermark);
+      new_watermark = reset || !t.state_watermark || WatermarkLess(*t.state_watermark, *copied->max_timestamp)
+                          ? std::string_view(*copied->max_timestamp)
+                          : std::string_view(*t.state_watermark);
+    }
+    // A reload the user asked for that left the target empty has no newest value: the old watermark goes
+    // (first, so that a crash before the next commit leaves no watermark, which means a full refresh).
+    Status cleared;
+    if (!copied->max_timestamp && t.full_refresh_requested && t.state_watermark) {
+      cleared = store.DeleteWatermark(outcome.target);
+      if (cleared.IsNotFound()) cleared = Status::OK();
+    }
+    auto recorded = cleared.ok() ? store.RecordTableCopy(outcome.target, new_watermark, source_count,
+                                                         checks != nullptr ? checks->history_length : 0)
+                                 : Result<std::optional<state::Watermark>>(cleared);
     if (!recorded.ok()) {
       // The copy committed but its watermark did not: the next run copies the same window again, which
       // the replace-above-the-watermark copy makes harmless.
@@ -198,7 +232,8 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
         report.check_results.push_back(CheckResult{outcome.target, "anomaly", false,
                                                    "Cannot read the row-count history: " + history_error->message()});
       } else {
-        std::optional<Anomaly> anomaly = DetectAnomaly(outcome.target, previous, source_count, *checks);
+        std::optional<Anomaly> anomaly =
+            DetectAnomaly(outcome.target, previous, source_count, state::FormatUtc(now()), *checks);
         report.check_results.push_back(CheckResult{
             outcome.target, "anomaly", !anomaly.has_value(),
             anomaly ? anomaly->reason

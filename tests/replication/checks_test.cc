@@ -1,9 +1,16 @@
-// The checks' rules, on plain numbers: anomaly detection (drop, spike, stalled), row count, freshness.
+// The checks' rules, on plain numbers: anomaly detection (drop, spike, stalled) on counts with the times they
+// were taken, row count, freshness.
 #include "rocky/replication/checks.h"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
+
+#include "rocky/state/timestamp.h"
 
 namespace {
 
@@ -12,6 +19,7 @@ using rocky::replication::Anomaly;
 using rocky::replication::CheckFreshness;
 using rocky::replication::CheckRowCount;
 using rocky::replication::DetectAnomaly;
+using rocky::state::CheckEntry;
 
 ChecksConfig Checks(double threshold = 50, uint32_t min_history = 3, uint32_t history_length = 10) {
   ChecksConfig c;
@@ -24,80 +32,121 @@ ChecksConfig Checks(double threshold = 50, uint32_t min_history = 3, uint32_t hi
 
 bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-TEST_CASE("a truncated source is a drop, with the numbers in the reason") {
-  const std::vector<uint64_t> previous{150432, 151200, 152100};
-  auto a = DetectAnomaly("acme.s.orders", previous, 12, Checks());
-  REQUIRE(a.has_value());
-  CHECK(a->kind == Anomaly::Kind::kDrop);
-  CHECK(a->table == "acme.s.orders");
-  CHECK(a->current_count == 12);
-  CHECK(a->baseline_avg == doctest::Approx(151244.0));
-  CHECK(a->deviation_pct == doctest::Approx(-99.99207).epsilon(1e-4));
-  CHECK(Contains(a->reason, "dropped to 12 from the average of 151,244 over the previous 3 runs"));
-  CHECK(Contains(a->reason, "-100.0%"));
-  CHECK(Contains(a->reason, "truncated"));
+// Counts taken `seconds_apart` from each other, from 2025-03-01T00:00:00Z.
+std::string At(int64_t seconds) {
+  return rocky::state::FormatUtc(
+      std::chrono::system_clock::time_point(std::chrono::seconds(1740787200 + seconds)));
 }
 
-TEST_CASE("a duplicating sync is a spike") {
-  const std::vector<uint64_t> previous{1000, 1010, 1020, 1030};
-  auto a = DetectAnomaly("t", previous, 2100, Checks());
+std::vector<CheckEntry> History(const std::vector<uint64_t>& counts, int64_t seconds_apart = 3600) {
+  std::vector<CheckEntry> out;
+  for (size_t i = 0; i < counts.size(); ++i)
+    out.push_back(CheckEntry{counts[i], At(static_cast<int64_t>(i) * seconds_apart)});
+  return out;
+}
+
+// Runs the detector the way the runner does, run after run: each count judged against the ones before it
+// (capped at history_length), then appended. Returns each run's verdict.
+std::vector<std::optional<Anomaly>> Replay(const std::vector<std::pair<uint64_t, int64_t>>& runs,
+                                           const ChecksConfig& checks = Checks()) {
+  std::vector<CheckEntry> history;
+  std::vector<std::optional<Anomaly>> verdicts;
+  for (const auto& [count, at] : runs) {
+    verdicts.push_back(DetectAnomaly("t", history, count, At(at), checks));
+    history.push_back(CheckEntry{count, At(at)});
+    if (history.size() > checks.history_length) history.erase(history.begin());
+  }
+  return verdicts;
+}
+
+TEST_CASE("steady growth stays quiet (+1,000 rows per hourly run on 2,000), run after run") {
+  std::vector<std::pair<uint64_t, int64_t>> runs;
+  for (int i = 0; i < 30; ++i) runs.emplace_back(2000 + 1000 * i, 3600 * i);
+  for (const auto& verdict : Replay(runs)) CHECK_FALSE(verdict.has_value());
+}
+
+TEST_CASE("a steadily growing table run twice seconds apart is not a stopped connector") {
+  std::vector<std::pair<uint64_t, int64_t>> runs;
+  for (int i = 0; i < 6; ++i) runs.emplace_back(2000 + 1000 * i, 3600 * i);
+  runs.emplace_back(7000, 3600 * 5 + 5);   // 5 s later, nothing new yet
+  runs.emplace_back(7000, 3600 * 5 + 10);  // and again
+  for (const auto& verdict : Replay(runs)) CHECK_FALSE(verdict.has_value());
+}
+
+TEST_CASE("a connector that stopped: flat for three times its usual growth is flagged, with the numbers") {
+  std::vector<std::pair<uint64_t, int64_t>> runs;
+  for (int i = 0; i < 6; ++i) runs.emplace_back(2000 + 1000 * i, 3600 * i);
+  runs.emplace_back(7000, 3600 * 6);  // 1 h flat: expected 1,000
+  runs.emplace_back(7000, 3600 * 7);  // 2 h flat
+  runs.emplace_back(7000, 3600 * 8);  // 3 h flat: three hours' growth missing
+  const auto verdicts = Replay(runs);
+  for (size_t i = 0; i + 1 < verdicts.size(); ++i) CHECK_FALSE(verdicts[i].has_value());
+  REQUIRE(verdicts.back().has_value());
+  CHECK(verdicts.back()->kind == Anomaly::Kind::kStalled);
+  CHECK(Contains(verdicts.back()->reason, "stayed at 7,000 for 3.0 h (4 runs)"));
+  CHECK(Contains(verdicts.back()->reason, "1,000 rows per hour"));
+  CHECK(Contains(verdicts.back()->reason, "stopped syncing"));
+  // A static lookup table stays flat forever and is fine; so is one that grew only once.
+  CHECK_FALSE(
+      DetectAnomaly("t", History({500, 500, 500, 500, 500}), 500, At(3600 * 100), Checks()).has_value());
+  CHECK_FALSE(
+      DetectAnomaly("t", History({500, 500, 600, 600, 600}), 600, At(3600 * 100), Checks()).has_value());
+}
+
+TEST_CASE("a truncated source is a drop; the zero does not poison later baselines") {
+  std::vector<std::pair<uint64_t, int64_t>> runs;
+  for (int i = 0; i < 6; ++i) runs.emplace_back(10000 + 1000 * i, 3600 * i);
+  runs.emplace_back(0, 3600 * 6);       // truncated
+  runs.emplace_back(0, 3600 * 6 + 60);  // still empty a minute later: already reported
+  runs.emplace_back(17000, 3600 * 7);   // resynced: everything back, plus an hour's growth
+  for (int i = 8; i < 20; ++i) runs.emplace_back(10000 + 1000 * i, 3600 * i);  // steady again
+  runs.emplace_back(2 * 29000, 3600 * 20);  // and then a sync that duplicated everything
+  const auto verdicts = Replay(runs);
+  REQUIRE(verdicts[6].has_value());
+  CHECK(verdicts[6]->kind == Anomaly::Kind::kDrop);
+  CHECK(Contains(verdicts[6]->reason,
+                 "dropped to 0 from 15,000 at the previous run (-100.0%, threshold 50.0%)"));
+  CHECK(Contains(verdicts[6]->reason, "truncated"));
+  CHECK_FALSE(verdicts[7].has_value());
+  CHECK_FALSE(verdicts[8].has_value());  // the refill is not a spike
+  for (size_t i = 9; i + 1 < verdicts.size(); ++i) CHECK_FALSE(verdicts[i].has_value());
+  REQUIRE(verdicts.back().has_value());
+  CHECK(verdicts.back()->kind == Anomaly::Kind::kSpike);
+}
+
+TEST_CASE("a duplicating sync is a spike: growth far beyond what the earlier rate predicts") {
+  const auto previous = History({7000, 8000, 9000, 10000});
+  auto a = DetectAnomaly("t", previous, 21000, At(3600 * 4), Checks());
   REQUIRE(a.has_value());
   CHECK(a->kind == Anomaly::Kind::kSpike);
-  CHECK(a->baseline_avg == doctest::Approx(1015.0));
-  CHECK(a->deviation_pct == doctest::Approx(106.896).epsilon(1e-3));
-  CHECK(Contains(a->reason, "jumped to 2,100"));
+  CHECK(a->baseline_avg == doctest::Approx(11000.0));
+  CHECK(a->deviation_pct == doctest::Approx(90.909).epsilon(1e-3));
+  CHECK(Contains(a->reason, "jumped to 21,000 from 10,000 in 1.0 h"));
+  CHECK(Contains(a->reason, "predicts about 11,000"));
+  CHECK(Contains(a->reason, "duplicate"));
+  // The same jump over a long gap is what the rate predicts: not a spike.
+  CHECK_FALSE(DetectAnomaly("t", previous, 21000, At(3600 * 14), Checks()).has_value());
 }
 
-TEST_CASE("the baseline is the previous counts only; including the current one would hide the spike") {
-  // Mean of previous = 100; the current 155 is +55% (an anomaly at 50%). Had 155 been part of its own
-  // baseline (mean 113.75), it would be +36% and pass unnoticed.
-  const std::vector<uint64_t> previous{100, 100, 100};
-  auto a = DetectAnomaly("t", previous, 155, Checks());
-  REQUIRE(a.has_value());
-  CHECK(a->baseline_avg == doctest::Approx(100.0));
-  CHECK(a->deviation_pct == doctest::Approx(55.0));
-}
-
-TEST_CASE("no verdict before min_history previous counts, nor on a zero baseline") {
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{100, 100}, 1, Checks()).has_value());
-  CHECK(DetectAnomaly("t", std::vector<uint64_t>{100, 100}, 1, Checks(50, 2)).has_value());
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{0, 0, 0}, 5000, Checks()).has_value());
-}
-
-TEST_CASE("the threshold is exclusive and configurable") {
-  const std::vector<uint64_t> previous{100, 100, 100};
-  CHECK(!DetectAnomaly("t", previous, 150, Checks()).has_value());  // exactly +50%
-  CHECK(!DetectAnomaly("t", previous, 50, Checks()).has_value());   // exactly -50%
-  CHECK(DetectAnomaly("t", previous, 151, Checks()).has_value());
-  CHECK(DetectAnomaly("t", previous, 121, Checks(20)).has_value());
-  CHECK(!DetectAnomaly("t", previous, 121, Checks(25)).has_value());
+TEST_CASE("no verdict before min_history previous counts; the threshold is exclusive and configurable") {
+  CHECK_FALSE(DetectAnomaly("t", History({100, 100}), 1, At(7200), Checks()).has_value());
+  CHECK(DetectAnomaly("t", History({100, 100}), 1, At(7200), Checks(50, 2)).has_value());
+  CHECK_FALSE(DetectAnomaly("t", History({0, 0, 0}), 5000, At(3 * 3600), Checks()).has_value());
+  // No growth so far: any growth is excess. Exactly 50% of the previous count is not over the threshold.
+  const auto flat = History({100, 100, 100});
+  CHECK_FALSE(DetectAnomaly("t", flat, 150, At(3 * 3600), Checks()).has_value());
+  CHECK_FALSE(DetectAnomaly("t", flat, 50, At(3 * 3600), Checks()).has_value());
+  CHECK(DetectAnomaly("t", flat, 151, At(3 * 3600), Checks()).has_value());
+  CHECK(DetectAnomaly("t", flat, 49, At(3 * 3600), Checks()).has_value());
+  CHECK(DetectAnomaly("t", flat, 121, At(3 * 3600), Checks(20)).has_value());
+  CHECK_FALSE(DetectAnomaly("t", flat, 121, At(3 * 3600), Checks(25)).has_value());
 }
 
 TEST_CASE("only the newest history_length previous counts form the baseline") {
-  // Old counts of 10 would drag the mean down; with a window of 3 only the 1000s count.
-  const std::vector<uint64_t> previous{10, 10, 10, 1000, 1000, 1000};
-  CHECK(!DetectAnomaly("t", previous, 1000, Checks(50, 3, 3)).has_value());
-  auto whole = DetectAnomaly("t", previous, 1000, Checks(50, 3, 10));
-  REQUIRE(whole.has_value());
-  CHECK(whole->kind == Anomaly::Kind::kSpike);
-}
-
-TEST_CASE("a connector that stopped: flat after growing is flagged; a table that never grew is not") {
-  const std::vector<uint64_t> growing_then_flat{100, 110, 120, 130, 130};
-  auto a = DetectAnomaly("t", growing_then_flat, 130, Checks());
-  REQUIRE(a.has_value());
-  CHECK(a->kind == Anomaly::Kind::kStalled);
-  CHECK(Contains(a->reason, "stayed at 130 for 3 runs after growing from 100"));
-  CHECK(Contains(a->reason, "stopped syncing"));
-
-  // Two flat runs are not yet "several" with min_history 3.
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{100, 110, 120, 130}, 130, Checks()).has_value());
-  // A static lookup table stays flat forever and is fine.
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{500, 500, 500, 500, 500}, 500, Checks()).has_value());
-  // One increase before the flat run is not a growth trend.
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{500, 500, 600, 600, 600}, 600, Checks()).has_value());
-  // Still growing: nothing to report.
-  CHECK(!DetectAnomaly("t", std::vector<uint64_t>{100, 110, 120, 130, 140}, 150, Checks()).has_value());
+  // Fast growth long ago would excuse a jump now; with a window of 3 only the recent slow growth counts.
+  const auto previous = History({1000, 5000, 9000, 9010, 9020, 9030});
+  CHECK(DetectAnomaly("t", previous, 15000, At(6 * 3600), Checks(50, 3, 3)).has_value());
+  CHECK_FALSE(DetectAnomaly("t", previous, 15000, At(6 * 3600), Checks(50, 3, 10)).has_value());
 }
 
 TEST_CASE("row count check compares source and target") {

@@ -346,6 +346,176 @@ TEST_CASE("anomalies: a truncated source is reported and the run still succeeds"
   CHECK(p.store().ListRuns()->back().anomalies == 1);
 }
 
+TEST_CASE("a truncated source: the target keeps its rows, the watermark never moves back") {
+  Project p;
+  p.Run();
+  // The newest sync batch shares one _fivetran_synced, the watermark's instant.
+  p.SourceSql("src__acme__us_west__shopify", "UPDATE orders SET _fivetran_synced = '2025-03-15T14:25:00Z' WHERE id > 1500;");
+  REQUIRE(p.store().DeleteWatermark(kOrders).ok());
+  p.Run();  // a full refresh with the batch
+  REQUIRE(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  p.SourceSql("src__acme__us_west__shopify", "DELETE FROM orders WHERE id > 1500;");  // the batch vanished
+  for (int run = 0; run < 2; ++run) {
+    RunReport report = p.Run();
+    const TableOutcome& t = Outcome(report, kOrders);
+    CHECK(t.status == TableOutcome::Status::kCopied);
+    CHECK(t.rows_copied == 0);
+    CHECK(p.Count(kOrders) == 2000);
+    CHECK(t.watermark_after == std::optional<std::string>("2025-03-15T14:25:00Z"));
+    for (const auto& c : report.check_results) {
+      if (c.table == kOrders && c.check == "row_count") {
+        CHECK_FALSE(c.passed);
+        CHECK(c.detail.find("Source has 1,500 rows but the target has 2,000") != std::string::npos);
+      }
+    }
+  }
+  // Everything gone: still nothing deleted, nothing moved back.
+  p.SourceSql("src__acme__us_west__shopify", "DELETE FROM orders;");
+  RunReport empty = p.Run();
+  CHECK(Outcome(empty, kOrders).status == TableOutcome::Status::kCopied);
+  CHECK(p.Count(kOrders) == 2000);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  // Only a reload the user asks for follows the source down.
+  RunReport reload = p.Run({.table_pattern = kOrders, .full_refresh = true});
+  REQUIRE(reload.tables.size() == 1);
+  CHECK(Outcome(reload, kOrders).mode == CopyMode::kFull);
+  CHECK(p.Count(kOrders) == 0);
+  CHECK_FALSE(p.Watermark(kOrders).has_value());  // an empty target has no newest value: the next run reloads
+}
+
+TEST_CASE("--full-refresh reloads the matching tables whatever their watermarks, and only those") {
+  Project p;
+  p.Run();
+  p.Sql("acme_warehouse", "staging__us_west__shopify", "DELETE FROM orders WHERE id <= 100;");  // damaged target
+  REQUIRE(p.store().SetWatermark(kOrders, "2025-03-16T00:00:00Z").ok());  // and a watermark too far ahead
+  Plan plan = p.MakePlan({.table_pattern = "*.orders", .full_refresh = true});
+  REQUIRE(plan.tables.size() == 2);
+  for (const auto& t : plan.tables) {
+    CHECK(t.mode == CopyMode::kFull);
+    CHECK(t.full_refresh_requested);
+  }
+  // The option is part of the stored plan and its id.
+  auto parsed = replication::PlanFromJson(replication::PlanToJson(plan));
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+  CHECK(parsed->tables[0].full_refresh_requested);
+  CHECK(parsed->plan_id == plan.plan_id);
+  CHECK(p.MakePlan({.table_pattern = "*.orders"}).plan_id != plan.plan_id);
+
+  RunReport report = p.Run({.table_pattern = "*.orders", .full_refresh = true});
+  CHECK(report.tables.size() == 2);
+  CHECK(p.Count(kOrders) == 2000);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));  // back, as asked
+}
+
+TEST_CASE("a pattern that matches nothing plans nothing and keeps the names to suggest") {
+  Project p;
+  Plan plan = p.MakePlan({.table_pattern = "acme_warehouse.*.ordrs"});
+  CHECK(plan.tables.empty());
+  CHECK(plan.unmatched_targets.size() == 4);
+  const std::vector<std::string> closest = replication::ClosestNames("acme_warehouse.*.ordrs", plan.unmatched_targets);
+  REQUIRE_FALSE(closest.empty());
+  CHECK(closest[0] == kOrders);
+}
+
+TEST_CASE("strategy full_refresh replaces the target on every run; the watermark still never moves back") {
+  Project p;
+  p.config().pipelines[0].strategy = config::Strategy::kFullRefresh;
+  p.Run();
+  p.SourceSql("src__acme__us_west__shopify", "DELETE FROM orders WHERE id > 1000;");
+  RunReport report = p.Run();
+  CHECK(Outcome(report, kOrders).mode == CopyMode::kFull);
+  CHECK(p.Count(kOrders) == 1000);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+  // No index advice for a table that never reads a window.
+  for (const auto& t : p.MakePlan().tables) CHECK_FALSE(t.index_advice.has_value());
+}
+
+TEST_CASE("strategy merge: an updated source row replaces its target row; the plan carries the keys") {
+  Project p;
+  p.config().pipelines[0].strategy = config::Strategy::kMerge;
+  p.config().pipelines[0].merge_keys = {"id"};
+  p.Run();
+  p.SourceSql("src__acme__us_west__shopify",
+              "UPDATE orders SET total = 1.25, _fivetran_synced = '2025-03-15T15:00:00Z' WHERE id = 7;"
+              "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T15:00:01Z');");
+  Plan plan = p.MakePlan({.table_pattern = kOrders});
+  REQUIRE(plan.tables.size() == 1);
+  CHECK(plan.tables[0].strategy == config::Strategy::kMerge);
+  CHECK(plan.tables[0].sql.find("ON CONFLICT (\"id\")") != std::string::npos);
+  auto parsed = replication::PlanFromJson(replication::PlanToJson(plan));
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+  CHECK(parsed->tables[0].merge_keys == std::vector<std::string>{"id"});
+  RunReport report = p.Run();
+  const TableOutcome& t = Outcome(report, kOrders);
+  CHECK(t.rows_copied - t.rows_replaced == 1);  // one new row; row 7 (and the boundary row) replaced
+  CHECK(p.Count(kOrders) == 2001);
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T15:00:01Z"));
+  for (const auto& c : report.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
+}
+
+TEST_CASE("integer cursors: the watermark is the exact integer; a watermark of the other kind is refused") {
+  Project p;
+  p.config().pipelines[0].timestamp_column = "id";
+  p.config().pipelines[0].cursor_type = config::CursorType::kInteger;
+  p.config().pipelines[0].checks.freshness.reset();
+  p.Run();
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2000"));
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (9007199254740993, 1, 1.0, 'x');");
+  RunReport report = p.Run();
+  CHECK(Outcome(report, kOrders).rows_copied == 1);
+  CHECK(Outcome(report, kOrders).cursor_compare == "integer");
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("9007199254740993"));
+
+  REQUIRE(p.store().SetWatermark(kOrders, "2025-03-15T14:25:00Z").ok());
+  auto plan = replication::BuildPlan(p.config(), p.wh(), p.store(), {});
+  REQUIRE_FALSE(plan.ok());
+  CHECK(plan.status().message().find(kOrders) != std::string::npos);
+  CHECK(plan.status().message().find("cursor_type = \"integer\"") != std::string::npos);
+  CHECK(plan.status().message().find("--full-refresh") != std::string::npos);
+  // The way out it names works.
+  p.Run({.table_pattern = kOrders, .full_refresh = true});
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("9007199254740993"));
+}
+
+TEST_CASE("a source table with dots, quotes and spaces in its name gets a watermark like any other") {
+  Project p;
+  p.SourceSql("src__acme__us_west__shopify",
+              "CREATE TABLE \"weird.a.b\" (id INTEGER PRIMARY KEY, _fivetran_synced TEXT);"
+              "INSERT INTO \"weird.a.b\" VALUES (1, '2025-03-15T14:00:00Z');"
+              "CREATE TABLE \"it's a \"\"t\"\"\" (id INTEGER PRIMARY KEY, _fivetran_synced TEXT);"
+              "INSERT INTO \"it's a \"\"t\"\"\" VALUES (1, '2025-03-15T14:00:00Z');");
+  const std::string weird = "acme_warehouse.staging__us_west__shopify.weird.a.b";
+  const std::string quoted = "acme_warehouse.staging__us_west__shopify.it's a \"t\"";
+  RunReport first = p.Run();
+  CHECK(first.status == "success");
+  CHECK(p.Watermark(weird) == std::optional<std::string>("2025-03-15T14:00:00Z"));
+  CHECK(p.Watermark(quoted) == std::optional<std::string>("2025-03-15T14:00:00Z"));
+  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO \"weird.a.b\" VALUES (2, '2025-03-15T15:00:00Z');");
+  RunReport second = p.Run();
+  CHECK(second.status == "success");
+  CHECK(Outcome(second, weird).mode == CopyMode::kIncremental);
+  CHECK(Outcome(second, weird).rows_copied == 1);
+  CHECK(p.Watermark(weird) == std::optional<std::string>("2025-03-15T15:00:00Z"));
+  // The plan with those names round-trips through its stored form.
+  Plan plan = p.MakePlan();
+  auto parsed = replication::PlanFromJson(replication::PlanToJson(plan));
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+}
+
+TEST_CASE("plan names each source without an index on its cursor column, with the CREATE INDEX") {
+  Project p;
+  p.SourceSql("src__acme__us_west__shopify", "CREATE INDEX orders_synced ON orders (_fivetran_synced);");
+  for (const auto& t : p.MakePlan().tables) {
+    if (t.target.Qualified() == kOrders) {
+      CHECK_FALSE(t.index_advice.has_value());
+    } else {
+      REQUIRE(t.index_advice.has_value());
+      CHECK(t.index_advice->create_index.find("CREATE INDEX") == 0);
+      CHECK(t.index_advice->create_index.find("(\"_fivetran_synced\")") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("freshness flags a table whose newest row is older than the threshold") {
   Project p;
   p.clock_ = kNow + std::chrono::hours(48);

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "rocky/config/config.h"
+#include "rocky/state/store.h"
 
 namespace rocky::replication {
 
@@ -19,23 +20,41 @@ struct Anomaly {
   Kind kind = Kind::kDrop;
   std::string table;  // target, catalog.schema.table
   uint64_t current_count = 0;
-  double baseline_avg = 0;   // mean of the previous counts considered
-  double deviation_pct = 0;  // (current - baseline) / baseline * 100, signed
+  double baseline_avg = 0;   // the count the history predicts for now (previous count + expected growth)
+  double deviation_pct = 0;  // (current - baseline_avg) / baseline_avg * 100, signed
   std::string reason;        // one plain sentence with the numbers
 };
 
 // "drop", "spike", "stalled".
 std::string_view ToString(Anomaly::Kind kind);
 
-// Judges `current` against `previous` (the table's earlier counts, oldest first, NOT including `current`:
-// including it would dilute the very signal being measured). Only the newest checks.history_length previous
-// counts form the baseline. No verdict (nullopt) with fewer than checks.min_history previous counts or a
-// zero baseline (a table that was empty has no meaningful percentage).
-//   drop:    deviation below -anomaly_threshold_pct (a truncated source).
-//   spike:   deviation above +anomaly_threshold_pct (a sync that duplicated rows).
-//   stalled: the count is unchanged for the last min_history runs counting this one, after at least two
-//            consecutive increases just before (a connector that stopped while the table had been growing).
-std::optional<Anomaly> DetectAnomaly(std::string_view table, std::span<const uint64_t> previous, uint64_t current,
+// How the table has been growing, from its earlier counts (oldest first, with the times they were taken).
+// Intervals in which the count fell (a truncation, deletions) and the ones that only refilled the table up to
+// its earlier high-water mark (a resync after a truncation) are left out, so a zero never poisons the
+// baseline.
+struct GrowthBaseline {
+  size_t intervals = 0;        // intervals the rate is made of
+  size_t growing = 0;          // of those, the ones in which the count grew
+  double rows_per_second = 0;  // total growth / total time over those intervals
+  double rows_per_growth = 0;  // average growth of a growing interval
+  uint64_t high_water = 0;     // the largest earlier count
+};
+GrowthBaseline ComputeGrowthBaseline(std::span<const state::CheckEntry> previous);
+
+// Judges `current` (counted at `now_utc`) against `previous` (the table's earlier counts, oldest first, NOT
+// including `current`), judging GROWTH against earlier growth and the time between runs rather than totals
+// against a mean of totals, so a table growing steadily stays quiet. Only the newest checks.history_length
+// previous counts are used; no verdict (nullopt) with fewer than checks.min_history of them.
+//   drop:    the count fell by more than anomaly_threshold_pct of the previous count (a truncated source);
+//   spike:   it grew by more than the earlier rate predicts for the time since the previous run, and the
+//   excess
+//            is more than anomaly_threshold_pct of the previous count (or of the high-water mark, after a
+//            drop) — a sync that duplicated rows;
+//   stalled: it has not changed for so long that the earlier rate predicts at least three times an average
+//            growth by now (a connector that stopped), with at least two earlier growths: two runs seconds
+//            apart, or a table that never grew, are never flagged.
+std::optional<Anomaly> DetectAnomaly(std::string_view table, std::span<const state::CheckEntry> previous,
+                                     uint64_t current, std::string_view now_utc,
                                      const config::ChecksConfig& checks);
 
 // One check's verdict on one table, as `rocky run` reports it.

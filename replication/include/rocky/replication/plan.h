@@ -37,12 +37,23 @@ struct TablePlan {
   warehouse::TableRef target;
   std::string timestamp_column;
   std::vector<config::MetadataColumn> metadata_columns;
+  config::CursorType cursor_type = config::CursorType::kTimestamp;
+  config::Strategy strategy = config::Strategy::kIncremental;
+  std::vector<std::string> merge_keys;
+  uint64_t lookback_seconds = 0;
+  // `--full-refresh` asked for this table: the copy reloads it and the new watermark is the reloaded
+  // target's newest value, even below the old one (a reload, like `rocky state delete` then run). Without
+  // it a watermark never moves back.
+  bool full_refresh_requested = false;
   CopyMode mode = CopyMode::kFull;
   // The watermark the state store held when planning (normalized UTC); apply refuses if it changed.
   std::optional<std::string> state_watermark;
   // Where the copy starts: state_watermark for kIncremental, the target's MAX for kRederived, none for kFull.
   std::optional<std::string> start_watermark;
-  std::string sql;  // the SELECT the copy runs, in the warehouse's dialect
+  std::string sql;  // the SELECT (merge: the upsert) the copy runs, in the warehouse's dialect
+  // Not part of the plan's identity (nor of its stored JSON): the index the source lacks for index-served
+  // incremental reads, when it lacks one (only looked up for tables that read a window).
+  std::optional<warehouse::IndexAdvice> index_advice;
 };
 
 struct Plan {
@@ -51,6 +62,8 @@ struct Plan {
   // would copy between tables it never looked at.
   std::string warehouse;
   std::vector<TablePlan> tables;  // sorted by target
+  // Targets discovered but left out by PlanOptions::table_pattern (for the "did you mean" of an empty match).
+  std::vector<std::string> unmatched_targets;
 };
 
 struct PlanOptions {
@@ -59,6 +72,8 @@ struct PlanOptions {
   // Set by the sync layer when the remote state could not be downloaded and the run starts from an empty
   // state: tables whose target exists re-derive their watermark from it instead of reloading everything.
   bool state_lost = false;
+  // `rocky run --full-refresh`: every planned table (those matching table_pattern) is reloaded in full.
+  bool full_refresh = false;
 };
 
 // Discovers every pipeline's source tables and decides each one's copy. Two sources mapping to the same
@@ -67,8 +82,9 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
                        const PlanOptions& options);
 
 // The plan as JSON: {"plan_id", "warehouse", "tables": [{"pipeline", "source", "target", "timestamp_column",
-// "metadata_columns", "mode", "state_watermark", "start_watermark", "sql"}]}; the stored form and `rocky plan
-// --output json`'s body.
+// "metadata_columns", "mode", "state_watermark", "start_watermark", "sql"}]}; the stored form. Fields added
+// since (cursor_type, strategy, merge_keys, lookback_seconds, full_refresh_requested) are written only when
+// they differ from their defaults, so a plan saved by an earlier rocky keeps its id.
 std::string PlanToJson(const Plan& plan);
 // Parses PlanToJson's output and checks the id matches the content: kCorruption naming the field otherwise.
 Result<Plan> PlanFromJson(std::string_view json);
@@ -81,5 +97,9 @@ std::string WarehouseId(const config::Config& config);
 
 // `*` matches any run of characters (dots included), `?` any one character.
 bool GlobMatch(std::string_view pattern, std::string_view text);
+
+// Up to `limit` of `names` closest to `pattern` (edit distance, ties by name), for "no table matches" errors.
+std::vector<std::string> ClosestNames(std::string_view pattern, const std::vector<std::string>& names,
+                                      size_t limit = 3);
 
 }  // namespace rocky::replication

@@ -1,12 +1,15 @@
 // Applying a plan: the watermark lifecycle of every table, then the checks, then the run record.
 //
 // Per table, in plan order:
-//   1. copy (full, incremental or re-derived) in ONE warehouse transaction: the incremental copy replaces the
-//      target's rows above the start watermark, so a run killed after the copy but before step 2 copies the
-//      same window again next time and duplicates nothing;
-//   2. one state commit: the new watermark = the largest timestamp now in the target (never the wall clock,
-//      so rows the source stamps late but still above the old watermark are not skipped) and the source's row
-//      count appended to the check history;
+//   1. copy (full, incremental, merge or re-derived) in ONE warehouse transaction: an incremental copy
+//   appends
+//      only the window's rows the target does not hold yet and a merge upserts on its keys, so a run killed
+//      after the copy but before step 2 reads the same window again next time and duplicates nothing, and
+//      nothing the source lost (a truncation) is deleted from the target;
+//   2. one state commit: the new watermark = the largest cursor value in the target's window (never the wall
+//      clock, so rows the source stamps late but still above the old watermark are not skipped), but never
+//      below the old watermark (only `rocky state set`/`delete` and a requested full refresh move one back),
+//      and the source's row count appended to the check history;
 //   3. checks (row_count, freshness, anomaly against the PREVIOUS counts) — reported, never failing the run.
 // A failed table keeps its old watermark and the run goes on with the others.
 #pragma once
@@ -31,8 +34,9 @@ struct TableOutcome {
   std::string source;  // catalog.schema.table
   std::string target;
   CopyMode mode = CopyMode::kFull;
-  uint64_t rows_copied = 0;    // rows the copy inserted into the target
-  uint64_t rows_replaced = 0;  // of the target's rows at or above the watermark, deleted and copied again
+  uint64_t rows_copied = 0;    // rows the copy wrote into the target (inserted, plus merge's updates)
+  uint64_t rows_replaced = 0;  // merge: of rows_copied, target rows replaced by a newer version
+  std::string cursor_compare;  // how the window was read (warehouse.h: "text", "instant", "integer", "full")
   std::optional<std::string> watermark_before;  // the state's watermark when the table started
   std::optional<std::string> watermark_after;   // the state's watermark when it finished
   std::string error;                            // kFailed: why (one line), kSkipped: why not run
@@ -56,7 +60,7 @@ struct RunReport {
   uint64_t tables_copied() const;
   uint64_t tables_failed() const;
   uint64_t rows_copied() const;
-  // Rows the target gained: copied minus replaced, per table, never below zero.
+  // Rows the target gained: copied minus replaced (merge's updates), per table, never below zero.
   uint64_t rows_new() const;
 };
 
