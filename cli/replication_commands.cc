@@ -97,7 +97,24 @@ Status CloseSession(Session& session) {
 
 replication::PlanOptions PlanOptionsOf(const Invocation& inv, const Session& session) {
   return replication::PlanOptions{.table_pattern = std::string(inv.Get("table").value_or("")),
-                                  .state_lost = session.remote->state_lost()};
+                                  .state_lost = session.remote->state_lost(),
+                                  .full_refresh = inv.Has("full-refresh")};
+}
+
+// `--table PATTERN` that matched no table is a mistake in the command line (exit 2), named with the closest
+// names, and nothing is saved or run. nullopt when the plan is fine.
+std::optional<int> RefuseEmptyMatch(const CommandContext& ctx, const Plan& plan) {
+  const std::string pattern(ctx.invocation.Get("table").value_or(""));
+  if (pattern.empty() || !plan.tables.empty()) return std::nullopt;
+  std::string message = "--table '" + pattern + "' matches no table";
+  const std::vector<std::string> closest = replication::ClosestNames(pattern, plan.unmatched_targets);
+  if (closest.empty()) {
+    message += " (the pipelines found no source tables at all)";
+  } else {
+    message += "; closest: ";
+    for (size_t i = 0; i < closest.size(); ++i) message += (i > 0 ? ", " : "") + closest[i];
+  }
+  return Usage(ctx, message);
 }
 
 
@@ -125,10 +142,21 @@ void WritePlanTables(JsonWriter& json, const Plan& plan) {
         .Key("pipeline").String(t.pipeline)
         .Key("source").String(t.source.Qualified())
         .Key("target").String(t.target.Qualified())
-        .Key("mode").String(replication::ToString(t.mode));
+        .Key("mode").String(replication::ToString(t.mode))
+        .Key("strategy").String(config::ToString(t.strategy))
+        .Key("cursor_type").String(config::ToString(t.cursor_type));
     WriteOptional(json, "watermark", t.state_watermark);
     WriteOptional(json, "start_from", t.start_watermark);
-    json.Key("sql").String(t.sql).EndObject();
+    json.Key("sql").String(t.sql).Key("index_advice");
+    if (t.index_advice) {
+      json.BeginObject()
+          .Key("create_index").String(t.index_advice->create_index)
+          .Key("location").String(t.index_advice->location)
+          .EndObject();
+    } else {
+      json.Null();
+    }
+    json.EndObject();
   }
   json.EndArray();
 }
@@ -146,14 +174,22 @@ int PrintPlan(const CommandContext& ctx, const Plan& plan, const RemoteStateSess
   if (plan.tables.empty()) {
     ctx.out << "No source tables match the pipelines in the configuration.\n";
   } else {
-    Table table({"target", "mode", "start_from", "source"});
+    Table table({"target", "mode", "strategy", "start_from", "source"});
     for (const replication::TablePlan& t : plan.tables) {
-      table.AddRow({t.target.Qualified(), std::string(replication::ToString(t.mode)), OrNone(t.start_watermark),
-                    t.source.Qualified()});
+      table.AddRow({t.target.Qualified(), std::string(replication::ToString(t.mode)),
+                    std::string(config::ToString(t.strategy)), OrNone(t.start_watermark), t.source.Qualified()});
     }
     ctx.out << table.Render() << '\n';
     for (const replication::TablePlan& t : plan.tables) ctx.out << t.target.Qualified() << ":\n  " << t.sql << "\n";
     ctx.out << '\n';
+    // A source without an index on its cursor column makes every incremental read a full scan: say so, with
+    // the statement that fixes it. The run still works.
+    for (const replication::TablePlan& t : plan.tables) {
+      if (!t.index_advice) continue;
+      ctx.out << "NO INDEX on " << t.source.Qualified() << " (" << t.timestamp_column
+              << "): every incremental run reads the whole source table. Fix, in " << t.index_advice->location
+              << ":\n  " << t.index_advice->create_index << ";\n";
+    }
   }
   ctx.out << "Plan " << plan.plan_id << " (" << plan.tables.size() << (plan.tables.size() == 1 ? " table" : " tables")
           << "); apply it with: rocky apply " << plan.plan_id << '\n';
@@ -184,7 +220,8 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
         .Key("status").String(replication::ToString(t.status))
         .Key("mode").String(replication::ToString(t.mode))
         .Key("rows_copied").UInt(t.rows_copied)
-        .Key("rows_replaced").UInt(t.rows_replaced);
+        .Key("rows_replaced").UInt(t.rows_replaced)
+        .Key("cursor_compare").String(t.cursor_compare);
     WriteOptional(json, "watermark_before", t.watermark_before);
     WriteOptional(json, "watermark_after", t.watermark_after);
     if (!t.error.empty()) json.Key("error").String(t.error);
@@ -226,8 +263,8 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
-    // "copied" counts every row inserted; "new" leaves out the rows at the watermark that were copied again
-    // (replacing themselves), which is what the target gained.
+    // "copied" counts every row written; "new" leaves out merge's in-place updates, which is what the target
+    // gained.
     Table table({"table", "status", "mode", "copied", "new", "watermark_before", "watermark_after"});
     table.SetAlign(3, Table::Align::kRight);
     table.SetAlign(4, Table::Align::kRight);
@@ -304,6 +341,10 @@ int RunPlan(const CommandContext& ctx) {
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
+  if (std::optional<int> refused = RefuseEmptyMatch(ctx, *plan)) {
+    (void)CloseSession(*session);
+    return *refused;
+  }
   if (Status s = session->store->SavePlan(plan->plan_id, replication::PlanToJson(*plan)); !s.ok()) return Fail(ctx, s);
   // The saved plan goes up with the state, so `rocky apply PLAN_ID` works on another machine too.
   const Status upload = CloseSession(*session);
@@ -335,6 +376,11 @@ int RunRun(const CommandContext& ctx) {
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
+  if (std::optional<int> refused = RefuseEmptyMatch(ctx, *plan)) {
+    // Before Execute: no run is begun, so none is recorded.
+    (void)CloseSession(*session);
+    return *refused;
+  }
   return Execute(ctx, "run", *session, *plan);
 }
 
@@ -433,7 +479,14 @@ int RunInit(const CommandContext& ctx) {
 FlagSpec TablePatternFlag() {
   return FlagSpec{.name = "table",
                   .value_name = "PATTERN",
-                  .help = "Only target tables matching PATTERN (catalog.schema.table; * matches anything)"};
+                  .help = "Only target tables matching PATTERN (catalog.schema.table; * matches anything); "
+                          "matching none is an error"};
+}
+
+FlagSpec FullRefreshFlag() {
+  return FlagSpec{.name = "full-refresh",
+                  .help = "Reload the tables (those matching --table) in full, whatever their watermarks; the "
+                          "new watermark is the reloaded target's newest value"};
 }
 
 }  // namespace
@@ -444,9 +497,10 @@ CommandSpec PlanCommand() {
       .summary = "Show what a run would copy, and save the plan",
       .description =
           "Discover the source tables of every pipeline in rocky.toml and decide, per target table, a full\n"
-          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL.\n"
+          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL, and\n"
+          "name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
           "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`.",
-      .flags = {TablePatternFlag()},
+      .flags = {TablePatternFlag(), FullRefreshFlag()},
       .handler = RunPlan,
   };
 }
@@ -468,11 +522,13 @@ CommandSpec RunCommand() {
       .name = "run",
       .summary = "Plan and apply in one step",
       .description =
-          "Copy every source table to its target: a full refresh without a watermark, else only the rows\n"
-          "above it; then advance each watermark to the largest timestamp in the target, record row counts\n"
-          "and run the configured checks. A failed table keeps its watermark and the others go on.\n"
+          "Copy every source table to its target: a full refresh without a watermark (or with --full-refresh,\n"
+          "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: upserted\n"
+          "on merge_keys); then advance each watermark to the largest cursor value copied (never back), record\n"
+          "row counts and run the configured checks. A failed table keeps its watermark and the others go on.\n"
+          "--table PATTERN matching no table exits 2 and records no run.\n"
           "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.",
-      .flags = {TablePatternFlag()},
+      .flags = {TablePatternFlag(), FullRefreshFlag()},
       .handler = RunRun,
   };
 }
