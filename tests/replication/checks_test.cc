@@ -149,6 +149,34 @@ TEST_CASE("only the newest history_length previous counts form the baseline") {
   CHECK_FALSE(DetectAnomaly("t", previous, 15000, At(6 * 3600), Checks(50, 3, 10)).has_value());
 }
 
+TEST_CASE("the README's worked example") {
+  // Hourly runs from 10:00 (At(0)): 2,000, 3,000, 4,000, 5,000.
+  const auto history = History({2000, 3000, 4000, 5000});
+  const auto h = [](double hours) { return At(static_cast<int64_t>(hours * 3600)); };
+  CHECK_FALSE(DetectAnomaly("t", history, 6000, h(4), Checks()).has_value());  // 14:00
+  auto with = [&](std::vector<std::pair<uint64_t, double>> more) {
+    std::vector<CheckEntry> out = history;
+    for (const auto& [count, hours] : more) out.push_back(CheckEntry{count, h(hours)});
+    return out;
+  };
+  CHECK_FALSE(DetectAnomaly("t", with({{6000, 4}}), 6000, At(4 * 3600 + 5), Checks()).has_value());  // 14:00:05
+  auto spike = DetectAnomaly("t", with({{6000, 4}}), 13000, h(5), Checks());  // 15:00
+  REQUIRE(spike.has_value());
+  CHECK(spike->kind == Anomaly::Kind::kSpike);
+  CHECK(Contains(spike->reason, "jumped to 13,000 from 6,000 in 1.0 h, where its growth of 1,000 rows per hour "
+                                "predicts about 7,000"));
+  auto drop = DetectAnomaly("t", with({{6000, 4}}), 0, h(5), Checks());
+  REQUIRE(drop.has_value());
+  CHECK(drop->kind == Anomaly::Kind::kDrop);
+  CHECK_FALSE(DetectAnomaly("t", with({{6000, 4}, {0, 5}}), 8000, h(6), Checks()).has_value());  // refilled
+  CHECK_FALSE(DetectAnomaly("t", with({{6000, 4}}), 6000, h(5), Checks()).has_value());
+  CHECK_FALSE(DetectAnomaly("t", with({{6000, 4}, {6000, 5}}), 6000, h(6), Checks()).has_value());
+  auto stalled = DetectAnomaly("t", with({{6000, 4}, {6000, 5}, {6000, 6}}), 6000, h(7), Checks());
+  REQUIRE(stalled.has_value());
+  CHECK(stalled->kind == Anomaly::Kind::kStalled);
+  CHECK(Contains(stalled->reason, "predicts about 3,000 new rows by now"));
+}
+
 TEST_CASE("row count check compares source and target") {
   auto ok = CheckRowCount("t", 1500, 1500);
   CHECK(ok.passed);

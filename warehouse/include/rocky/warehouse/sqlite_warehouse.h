@@ -16,6 +16,35 @@
 // (delete the watermark) instead. Missing source tables and columns are found before the target file is
 // created; a first copy into a new schema that fails later (a bad value) leaves that schema's file empty.
 //
+// What a copy reads (a run costs what it copies). A full refresh reads the whole source, creates the target
+// with the source's primary key and NOT NULL constraints, and indexes the target's cursor column (and, for
+// merge, makes a unique index on merge_keys). An incremental or merge copy reads a WINDOW, the rows whose
+// cursor is at or above the watermark, with the same predicate on the source and on the target, served by an
+// index on the cursor column of each (`rocky plan` names a source that lacks one, with the CREATE INDEX);
+// the new watermark's MAX reads the target's window too. How the predicate compares, decided per table on
+// every copy from the data (so the decision never goes stale) and reported as CopyResult::cursor_compare:
+//   integer  `col >= N`.
+//   text     `col >= 'T'`, the bare column, when the target's newest value (MAX(col), one index probe) has a
+//            plain UTC spelling ("YYYY-MM-DD[T ]HH:MM:SS[.f...][Z]", ShapeOf in sql_text.h) and the start of
+//            the window can be written exactly in that spelling (T). Among texts of one such spelling, text
+//            order is instant order. A row spelled another way could be an instant at or after the start yet
+//            sort below T; the guard catches that case by counting, on the index: the source's rows below T
+//            (all rows minus the window minus NULLs) must not outnumber the target's rows below T, since
+//            every source row below the window was already copied. If they do (a new spelling, or a late row
+//            below the watermark), the copy compares instants instead. (The guard cannot see a foreign
+//            spelling arriving in the same copy as the source losing at least as many old rows.)
+//   instant  `col >= 'D' AND rocky_ts(col) >= 'S'`: D is the UTC date of the day before the start S, and no
+//            ISO-8601 spelling of an instant at or after S sorts below it (offsets are under 24 hours), so
+//            the index serves the range and rocky_ts() runs only on the rows in it: the window plus up to two
+//            days of rows before it.
+// Every range is wrapped in likelihood(..., 0.001): without statistics SQLite would otherwise scan the
+// whole source in rowid order for the incremental copy's window functions.
+// Nothing is deleted from a target by an incremental or merge copy: see CopyRequest::watermark.
+//
+// Every statement is prepared (sqlite3_prepare_v2, never sqlite3_exec) and refused when text follows its
+// first statement; the source's declared column types are pasted into CREATE TABLE only when they are
+// plain type names (internal::IsSafeTypeName).
+//
 // Timestamps: every connection registers rocky_ts(x), a deterministic SQL function mapping any ISO-8601
 // date-time text (T or space separator, optional fraction up to 9 digits after '.' or ',', `Z`, ±HH:MM,
 // ±HHMM, ±HH or no offset — no offset means UTC, SQLite's own convention) to fixed-width UTC text
