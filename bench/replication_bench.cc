@@ -1,7 +1,9 @@
 // rocky-replication-bench: what a replication run costs against what it copies (issue 17), measured the way a
 // user runs it: the real `rocky run` binary, as a child process, on a generated SQLite warehouse.
 //
-// Per table size (--rows, default 1,000,000 and 10,000,000), on a fresh warehouse folder:
+// Per table size (--rows, default 1,000,000 and 10,000,000) and per checks setting (--checks, default on and
+// off: with [pipeline.*.checks] enabled, as `rocky init` writes it, every run also counts the source's and
+// the target's rows for the row_count check and the anomaly history), on a fresh warehouse folder:
 //   1. generate the source: fivetran_catalog.src__bench__us__shop.orders (id INTEGER PRIMARY KEY,
 //      customer_id, total, _fivetran_synced TEXT, one row every 3 s, RFC 3339 with Z) with an index on
 //      _fivetran_synced, as a Fivetran destination would have it;
@@ -11,11 +13,10 @@
 //   5. check that the target holds exactly the source's rows.
 // Each run's wall time and peak resident memory (the child's ru_maxrss from wait4) are printed with the
 // ratios to the full refresh; the targets are nothing-to-copy <= 2 % and 10,000 rows <= 5 % of the full
-// refresh, and peak memory flat in the table's size. The checks of the pipeline are on (row_count,
-// freshness, anomalies), as `rocky init` writes them: that is what a user runs.
+// refresh, and peak memory flat in the table's size.
 //
-// Usage: rocky-replication-bench --rocky PATH [--rows 1000000,10000000] [--new-rows 10000] [--dir DIR]
-//                                [--json FILE] [--keep]
+// Usage: rocky-replication-bench --rocky PATH [--rows 1000000,10000000] [--checks on,off] [--new-rows 10000]
+//                                [--dir DIR] [--json FILE] [--keep]
 // Exit 0 when every run succeeded and every target holds its source's rows (a missed ratio target is printed,
 // not an error: the table is the result); 1 otherwise.
 #include <fcntl.h>
@@ -39,6 +40,7 @@ namespace {
 struct Options {
   std::string rocky;
   std::vector<uint64_t> rows{1000000, 10000000};
+  std::vector<bool> checks{true, false};
   uint64_t new_rows = 10000;
   std::string dir = "build/replication-bench-data";
   std::string json;
@@ -54,6 +56,7 @@ struct Measure {
 
 struct SizeResult {
   uint64_t rows = 0;
+  bool checks = true;
   Measure full, nothing, some;
   bool exact = false;
   std::string error;
@@ -62,7 +65,7 @@ struct SizeResult {
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
                "rocky-replication-bench: %s\nusage: rocky-replication-bench --rocky PATH [--rows N[,N...]] "
-               "[--new-rows N] [--dir DIR] [--json FILE] [--keep]\n",
+               "[--checks on,off] [--new-rows N] [--dir DIR] [--json FILE] [--keep]\n",
                why.c_str());
   std::exit(2);
 }
@@ -81,6 +84,13 @@ Options ParseArgs(int argc, char** argv) {
       o.rows.clear();
       std::stringstream list(value());
       for (std::string item; std::getline(list, item, ',');) o.rows.push_back(std::stoull(item));
+    } else if (arg == "--checks") {
+      o.checks.clear();
+      std::stringstream list(value());
+      for (std::string item; std::getline(list, item, ',');) {
+        if (item != "on" && item != "off") Usage("--checks takes on and/or off");
+        o.checks.push_back(item == "on");
+      }
     } else if (arg == "--new-rows") {
       o.new_rows = std::stoull(value());
     } else if (arg == "--dir") {
@@ -96,6 +106,7 @@ Options ParseArgs(int argc, char** argv) {
   if (o.rocky.empty()) Usage("--rocky is required");
   o.rocky = std::filesystem::absolute(o.rocky).string();  // the runs start in their own folders
   if (o.rows.empty()) Usage("--rows is empty");
+  if (o.checks.empty()) Usage("--checks is empty");
   return o;
 }
 
@@ -211,22 +222,30 @@ catalog_template = "{tenant}_warehouse"
 schema_template = "staging__{regions}__{source}"
 
 [pipeline.bench.checks]
-enabled = true
+enabled = %s
 row_count = true
 freshness = { threshold_seconds = 86400 }
 )";
 
-SizeResult RunSize(const Options& o, uint64_t rows) {
+SizeResult RunSize(const Options& o, uint64_t rows, bool checks) {
   SizeResult r;
   r.rows = rows;
-  const std::string dir = std::filesystem::absolute(o.dir + "/rows-" + std::to_string(rows)).string();
+  r.checks = checks;
+  const std::string dir =
+      std::filesystem::absolute(o.dir + "/rows-" + std::to_string(rows) + (checks ? "-checks" : "-nochecks"))
+          .string();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   std::filesystem::create_directories(dir + "/warehouse/fivetran_catalog", ec);
-  std::ofstream(dir + "/rocky.toml") << kConfig;
+  {
+    char config[2048];
+    std::snprintf(config, sizeof config, kConfig, checks ? "true" : "false");
+    std::ofstream(dir + "/rocky.toml") << config;
+  }
   const std::string source = dir + "/warehouse/fivetran_catalog/src__bench__us__shop.sqlite";
   const std::string target = dir + "/warehouse/bench_warehouse/staging__us__shop.sqlite";
-  std::fprintf(stderr, "[%llu rows] generating the source...\n", static_cast<unsigned long long>(rows));
+  const std::string tag = std::to_string(rows) + " rows, checks " + (checks ? "on" : "off");
+  std::fprintf(stderr, "[%s] generating the source...\n", tag.c_str());
   if (!AppendRows(source, 0, rows, true)) {
     r.error = "cannot generate the source";
     return r;
@@ -242,8 +261,7 @@ SizeResult RunSize(const Options& o, uint64_t rows) {
                 std::to_string(expected_rows);
       return false;
     }
-    std::fprintf(stderr, "[%llu rows] %s: %.3f s, peak RSS %ld KiB\n", static_cast<unsigned long long>(rows),
-                 what, m.seconds, m.peak_rss_kib);
+    std::fprintf(stderr, "[%s] %s: %.3f s, peak RSS %ld KiB\n", tag.c_str(), what, m.seconds, m.peak_rss_kib);
     return true;
   };
   r.full = RunRocky(o, dir);
@@ -286,28 +304,30 @@ std::string Mib(long kib) {
 int main(int argc, char** argv) {
   const Options o = ParseArgs(argc, argv);
   std::vector<SizeResult> results;
-  for (const uint64_t rows : o.rows) results.push_back(RunSize(o, rows));
+  for (const bool checks : o.checks) {
+    for (const uint64_t rows : o.rows) results.push_back(RunSize(o, rows, checks));
+  }
 
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
   std::printf(
-      "| source rows | full refresh | nothing to copy | ratio (target <= 2%%) | %s new rows | ratio (target "
-      "<= 5%%) "
-      "| peak RSS full / nothing / new |\n",
+      "| source rows | checks | full refresh | nothing to copy | ratio (target <= 2%%) | %s new rows | "
+      "ratio (target <= 5%%) | peak RSS full / nothing / new |\n",
       Grouped(o.new_rows).c_str());
-  std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+  std::printf("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
   bool ok = true;
   for (const SizeResult& r : results) {
     if (!r.error.empty()) {
-      std::printf("| %s | failed: %s |\n", Grouped(r.rows).c_str(), r.error.c_str());
+      std::printf("| %s | %s | failed: %s |\n", Grouped(r.rows).c_str(), r.checks ? "on" : "off",
+                  r.error.c_str());
       ok = false;
       continue;
     }
     const double nothing_pct = r.nothing.seconds / r.full.seconds * 100.0;
     const double some_pct = r.some.seconds / r.full.seconds * 100.0;
-    std::printf("| %s | %.2f s | %.3f s | %.2f %% %s | %.3f s | %.2f %% %s | %s / %s / %s |\n",
-                Grouped(r.rows).c_str(), r.full.seconds, r.nothing.seconds, nothing_pct,
-                nothing_pct <= 2.0 ? "(met)" : "(MISSED)", r.some.seconds, some_pct,
+    std::printf("| %s | %s | %.2f s | %.3f s | %.2f %% %s | %.3f s | %.2f %% %s | %s / %s / %s |\n",
+                Grouped(r.rows).c_str(), r.checks ? "on" : "off", r.full.seconds, r.nothing.seconds,
+                nothing_pct, nothing_pct <= 2.0 ? "(met)" : "(MISSED)", r.some.seconds, some_pct,
                 some_pct <= 5.0 ? "(met)" : "(MISSED)", Mib(r.full.peak_rss_kib).c_str(),
                 Mib(r.nothing.peak_rss_kib).c_str(), Mib(r.some.peak_rss_kib).c_str());
   }
@@ -319,7 +339,7 @@ int main(int argc, char** argv) {
          << load[2] << "],\"sizes\":[";
     for (size_t i = 0; i < results.size(); ++i) {
       const SizeResult& r = results[i];
-      json << (i > 0 ? "," : "") << "{\"rows\":" << r.rows
+      json << (i > 0 ? "," : "") << "{\"rows\":" << r.rows << ",\"checks\":" << (r.checks ? "true" : "false")
            << ",\"ok\":" << (r.error.empty() ? "true" : "false");
       for (const auto& [name, m] : {std::pair<const char*, const Measure*>{"full", &r.full},
                                     {"nothing", &r.nothing},

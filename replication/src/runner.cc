@@ -151,6 +151,8 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       continue;
     }
 
+    // Row counts walk whole indexes: taken only for a pipeline whose checks use them.
+    const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
     auto copied = warehouse.Copy(warehouse::CopyRequest{
         .source = t.source,
         .target = t.target,
@@ -161,6 +163,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
         .watermark = t.start_watermark,
         .lookback_seconds = t.lookback_seconds,
         .metadata_columns = t.metadata_columns,
+        .count_rows = checks != nullptr,
     });
     if (!copied.ok()) {
       outcome.status = TableOutcome::Status::kFailed;
@@ -177,7 +180,6 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
     // The source's count (read in the copy's own transaction) is what the history tracks: an incremental
     // target never shrinks, so only the source shows a truncation, and it shows a duplication or a stall
     // first.
-    const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
     const uint64_t source_count = copied->source_rows;
     std::vector<state::CheckEntry> previous;
     std::optional<Status> history_error;
@@ -204,7 +206,9 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       cleared = store.DeleteWatermark(outcome.target);
       if (cleared.IsNotFound()) cleared = Status::OK();
     }
-    auto recorded = cleared.ok() ? store.RecordTableCopy(outcome.target, new_watermark, source_count,
+    const std::optional<uint64_t> history_count =
+        checks != nullptr ? std::optional<uint64_t>(source_count) : std::nullopt;
+    auto recorded = cleared.ok() ? store.RecordTableCopy(outcome.target, new_watermark, history_count,
                                                          checks != nullptr ? checks->history_length : 0)
                                  : Result<std::optional<state::Watermark>>(cleared);
     if (!recorded.ok()) {

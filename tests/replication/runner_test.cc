@@ -417,6 +417,15 @@ TEST_CASE("a pattern that matches nothing plans nothing and keeps the names to s
   CHECK(closest[0] == kOrders);
 }
 
+TEST_CASE("a pipeline without checks counts nothing and records no row-count history") {
+  Project p;
+  p.config().pipelines[0].checks.enabled = false;
+  p.Run();
+  p.Run();
+  CHECK(p.store().CheckHistory(kOrders)->empty());
+  CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
+}
+
 TEST_CASE("strategy full_refresh replaces the target on every run; the watermark still never moves back") {
   Project p;
   p.config().pipelines[0].strategy = config::Strategy::kFullRefresh;

@@ -192,6 +192,21 @@ TEST_CASE("Copy: every statement of an incremental run is served by an index (EX
     CHECK(window_searched);
   }
 
+  // Without the row counts (a pipeline without checks), not one statement reads a whole table or index.
+  CopyRequest uncounted = Request(std::string("2025-03-05T00:00:01Z"));
+  uncounted.explain = true;
+  uncounted.count_rows = false;
+  const CopyResult lean = CopyOk(*warehouse, uncounted);
+  CHECK(lean.cursor_compare == "text");
+  CHECK(lean.source_rows == 0);
+  for (const StatementPlan& statement : lean.plans) {
+    CHECK(statement.purpose != "count");
+    for (const std::string& line : statement.plan) {
+      CHECK_MESSAGE(line.rfind("SCAN source.orders", 0) != 0, statement.sql);
+      CHECK_MESSAGE(line.rfind("SCAN main.orders", 0) != 0, statement.sql);
+    }
+  }
+
   // Mixed spellings (an offset sorts below the watermark's text): the instant comparison, still on the index.
   source.Exec(
       "INSERT INTO orders VALUES (9003, 'c3', 3, '2025-03-04 20:00:01-04:00')");  // 2025-03-05T00:00:01Z

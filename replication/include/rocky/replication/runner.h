@@ -9,7 +9,8 @@
 //   2. one state commit: the new watermark = the largest cursor value in the target's window (never the wall
 //      clock, so rows the source stamps late but still above the old watermark are not skipped), but never
 //      below the old watermark (only `rocky state set`/`delete` and a requested full refresh move one back),
-//      and the source's row count appended to the check history;
+//      and, when the pipeline's checks are enabled, the source's row count appended to the check history
+//      (counting walks each table's smallest index, so a pipeline without checks does not pay for it);
 //   3. checks (row_count, freshness, anomaly against the PREVIOUS counts) — reported, never failing the run.
 // A failed table keeps its old watermark and the run goes on with the others.
 #pragma once

@@ -28,11 +28,12 @@
 //            plain UTC spelling ("YYYY-MM-DD[T ]HH:MM:SS[.f...][Z]", ShapeOf in sql_text.h) and the start of
 //            the window can be written exactly in that spelling (T). Among texts of one such spelling, text
 //            order is instant order. A row spelled another way could be an instant at or after the start yet
-//            sort below T; the guard catches that case by counting, on the index: the source's rows below T
-//            (all rows minus the window minus NULLs) must not outnumber the target's rows below T, since
-//            every source row below the window was already copied. If they do (a new spelling, or a late row
-//            below the watermark), the copy compares instants instead. (The guard cannot see a foreign
-//            spelling arriving in the same copy as the source losing at least as many old rows.)
+//            sort below T; it would still sort at or above D, the date of the day before the start (below).
+//            The guard counts, on the indexes, the rows in [D, T) on both sides: every source row there was
+//            copied by earlier runs, so the source holding more of them than the target means such a row may
+//            have arrived (or a late row below the watermark did), and the copy compares instants instead.
+//            (The guard cannot see a foreign spelling arriving in the same copy as the source losing at least
+//            as many rows of that zone.) Cost: the window plus the index entries of at most two days.
 //   instant  `col >= 'D' AND rocky_ts(col) >= 'S'`: D is the UTC date of the day before the start S, and no
 //            ISO-8601 spelling of an instant at or after S sorts below it (offsets are under 24 hours), so
 //            the index serves the range and rocky_ts() runs only on the rows in it: the window plus up to two

@@ -41,6 +41,10 @@ struct CopyRequest {
   std::optional<std::string> watermark;
   uint64_t lookback_seconds = 0;  // kMerge with a timestamp cursor only (refused otherwise)
   std::vector<config::MetadataColumn> metadata_columns;
+  // Count the source's and the target's rows (CopyResult::source_rows/target_rows) for the row_count check
+  // and the anomaly history. Each count walks every leaf page of the table's smallest index, the only
+  // work of an incremental copy that grows with the table; false skips it (both counts are then 0).
+  bool count_rows = true;
   // Diagnostics for tests: record EXPLAIN QUERY PLAN of every statement the copy runs (CopyResult::plans).
   bool explain = false;
 };
@@ -53,8 +57,8 @@ struct CopyRequest {
 
 struct StatementPlan {
   // "count" (a whole-table COUNT(*) for the row_count check) and "full" (a full refresh's copy) read whole
-  // tables by design; "schema" is DDL; "window" (the incremental read), "guard" (the window and NULL counts
-  // of the text comparison's check) and "max" (the new watermark) are served by indexes.
+  // tables by design; "schema" is DDL; "window" (the incremental read), "guard" (the text comparison's
+  // two range counts) and "max" (the new watermark) are served by indexes.
   std::string purpose;
   std::string sql;
   std::vector<std::string> plan;  // EXPLAIN QUERY PLAN detail lines
@@ -63,8 +67,10 @@ struct StatementPlan {
 struct CopyResult {
   uint64_t rows_copied = 0;    // rows written into the target: inserted, plus (kMerge) updated in place
   uint64_t rows_replaced = 0;  // kMerge: of rows_copied, target rows replaced by a newer version
-  uint64_t target_rows = 0;    // the target's row count after the copy, read in the same transaction
-  uint64_t source_rows = 0;    // the source's row count, read in the same transaction (the snapshot copied)
+  // With CopyRequest::count_rows (else 0): the target's row count after the copy and the source's (the
+  // snapshot copied), both read in the copy's transaction.
+  uint64_t target_rows = 0;
+  uint64_t source_rows = 0;
   // The largest cursor value in the target's window (the whole target for a full refresh), in the state
   // store's form (timestamps: RFC 3339 UTC with `Z`, trailing fraction zeros dropped; integers: decimal);
   // nullopt when the window is empty or every cursor in it is NULL. The runner makes the new watermark from
