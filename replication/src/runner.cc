@@ -190,8 +190,8 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       history_error = history.status();
     }
 
-    // Never back: the state's CURRENT watermark (it may have moved since planning only through this run's
-    // own plan check) is the floor, except for a reload the user asked for.
+    // Never back: the floor is the watermark the plan was built on (checked current before the run, and only
+    // this run writes it), except for a reload the user asked for.
     std::optional<std::string_view> new_watermark;
     if (copied->max_timestamp) {
       const bool reset = t.mode == CopyMode::kFull && (t.full_refresh_requested || !t.state_watermark);
@@ -212,8 +212,8 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
                                                          checks != nullptr ? checks->history_length : 0)
                                  : Result<std::optional<state::Watermark>>(cleared);
     if (!recorded.ok()) {
-      // The copy committed but its watermark did not: the next run copies the same window again, which
-      // the replace-above-the-watermark copy makes harmless.
+      // The copy committed but its watermark did not: the next run reads the same window again and skips
+      // (or, under merge, rewrites) the rows already there.
       outcome.status = TableOutcome::Status::kFailed;
       outcome.error = "copied, but the watermark could not be saved: " + recorded.status().message();
       outcome.duration_ms = MillisSince(table_start);
