@@ -139,8 +139,8 @@ std::vector<std::string> FullScans(const CopyResult& copy, const std::string& ta
     for (const std::string& line : statement.plan) {
       // "SCAN source.orders" or "SCAN main.orders USING COVERING INDEX x" walk the whole table or index; a
       // range read is "SEARCH source.orders USING INDEX x (synced>?)".
-      for (const std::string& schema : {"source.", "main.", ""}) {
-        const std::string scan = "SCAN " + schema + table;
+      for (const char* schema : {"source.", "main.", ""}) {
+        const std::string scan = "SCAN " + std::string(schema) + table;
         if (line.rfind(scan, 0) == 0 && (line.size() == scan.size() || line[scan.size()] == ' ')) {
           scans.push_back(statement.purpose + ": " + line + "  <- " + statement.sql);
         }
