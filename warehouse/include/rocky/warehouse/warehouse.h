@@ -16,13 +16,14 @@ namespace rocky::warehouse {
 
 // One table's copy, done in ONE target transaction so that a run killed at any instant leaves the target
 // either before or after the whole copy, never in between.
+// Members have default initializers so designated initializers may leave any of them out.
 struct CopyRequest {
-  TableRef source;
-  TableRef target;
-  std::string timestamp_column;  // the cursor column (Rocky's key name, whatever cursor_type says)
+  TableRef source{};
+  TableRef target{};
+  std::string timestamp_column{};  // the cursor column (Rocky's key name, whatever cursor_type says)
   config::CursorType cursor_type = config::CursorType::kTimestamp;
   config::Strategy strategy = config::Strategy::kIncremental;
-  std::vector<std::string> merge_keys;  // kMerge: the columns of the target's unique index and of the upsert
+  std::vector<std::string> merge_keys{};  // kMerge: the columns of the target's unique index and of the upsert
   // nullopt: full refresh — the target is created or replaced by all the source's rows (keeping the source's
   // primary key and NOT NULL constraints), with an index on the cursor column (and a unique one on
   // merge_keys).
@@ -38,9 +39,9 @@ struct CopyRequest {
   //     target row only when its cursor is not older.
   // Rows that arrive late with a cursor below the window, or with a NULL cursor, are not copied (the
   // row_count check shows the difference; lookback_seconds or a full refresh takes them).
-  std::optional<std::string> watermark;
+  std::optional<std::string> watermark{};
   uint64_t lookback_seconds = 0;  // kMerge with a timestamp cursor only (refused otherwise)
-  std::vector<config::MetadataColumn> metadata_columns;
+  std::vector<config::MetadataColumn> metadata_columns{};
   // Count the source's and the target's rows (CopyResult::source_rows/target_rows) for the row_count check
   // and the anomaly history. Each count walks every leaf page of the table's smallest index, the only
   // work of an incremental copy that grows with the table; false skips it (both counts are then 0).
