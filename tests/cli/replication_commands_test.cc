@@ -323,7 +323,8 @@ TEST_CASE("--table matching nothing: exit 2 naming the pattern and the closest t
   for (const std::string command : {"run", "plan"}) {
     Run none = box.Rocky(command + " --table 'acme_warehouse.*.ordrs'");
     CHECK_RUN(none, 2);
-    CHECK(Contains(none.err, "--table 'acme_warehouse.*.ordrs' matches no table; closest: " + std::string(kOrders)));
+    CHECK(Contains(none.err,
+                   "--table 'acme_warehouse.*.ordrs' matches no table; closest: " + std::string(kOrders)));
     CHECK(none.out.empty());
   }
   CHECK(RecordedRuns(box) == 1);
@@ -351,8 +352,10 @@ TEST_CASE("plan names a source without an index on the cursor, with the CREATE I
   CHECK_RUN(box.Rocky("init"), 0);
   Run plan = box.Rocky(std::string("plan --output table --table ") + kOrders);
   CHECK_RUN(plan, 0);
-  CHECK(Contains(plan.out, "NO INDEX on fivetran_catalog.src__acme__us_west__shopify.orders (_fivetran_synced)"));
-  CHECK(Contains(plan.out, "CREATE INDEX \"orders___fivetran_synced\" ON \"orders\" (\"_fivetran_synced\");"));
+  CHECK(Contains(plan.out,
+                 "NO INDEX on fivetran_catalog.src__acme__us_west__shopify.orders (_fivetran_synced)"));
+  CHECK(
+      Contains(plan.out, "CREATE INDEX \"orders___fivetran_synced\" ON \"orders\" (\"_fivetran_synced\");"));
   Run json = box.Rocky(std::string("plan --output json --table ") + kOrders);
   simdjson::dom::parser parser;
   auto advice = ParseJson(parser, json.out)["tables"].get_array().value().at(0)["index_advice"];
@@ -364,7 +367,8 @@ TEST_CASE("plan names a source without an index on the cursor, with the CREATE I
   CHECK(ParseJson(parser2, fixed.out)["tables"].get_array().value().at(0)["index_advice"].is_null());
 }
 
-TEST_CASE("a source table named with dots, a quote and a space gets a watermark; later runs are incremental") {
+TEST_CASE(
+    "a source table named with dots, a quote and a space gets a watermark; later runs are incremental") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init"), 0);
   Sql(box, kShopify,
@@ -426,16 +430,20 @@ TEST_CASE("merge: runs killed at random instants, with rows updated in place and
     // New rows, rows updated in place (a new total and a newer timestamp), and at round 4 a truncation of
     // the newest rows: the target must keep those.
     Sql(box, kShopify,
-        "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(next_id) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
-            std::to_string(next_id + 20000) + ") INSERT INTO orders SELECT i, i % 500, 1.0, " +
+        "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(next_id) +
+            " UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(next_id + 20000) +
+            ") INSERT INTO orders SELECT i, i % 500, 1.0, " +
             "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (" + std::to_string(round) + " * 100000 + i - " +
             std::to_string(next_id) + ") || ' seconds') FROM n;" +
-            "UPDATE orders SET total = total + 1000, _fivetran_synced = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+" +
-            std::to_string(round * 100000 + 50000) + " seconds') WHERE id % 997 = " + std::to_string(round) + ";");
+            "UPDATE orders SET total = total + 1000, _fivetran_synced = strftime('%Y-%m-%dT%H:%M:%fZ', "
+            "'now', '+" +
+            std::to_string(round * 100000 + 50000) + " seconds') WHERE id % 997 = " + std::to_string(round) +
+            ";");
     next_id += 20001;
     if (round == 4) {
       CHECK_RUN(box.Rocky("run"), 0);  // copied first, so the rows to delete are in the target
-      deleted += std::stoll(Sql(box, kShopify, "SELECT count(*) FROM orders WHERE id >= " + std::to_string(next_id - 40002)));
+      deleted += std::stoll(
+          Sql(box, kShopify, "SELECT count(*) FROM orders WHERE id >= " + std::to_string(next_id - 40002)));
       Sql(box, kShopify, "DELETE FROM orders WHERE id >= " + std::to_string(next_id - 40002));
     }
     const pid_t pid = StartRun(box);
@@ -458,7 +466,8 @@ TEST_CASE("incremental: a run killed after the source was truncated, then run ag
   CHECK_RUN(box.Rocky("init"), 0);
   CHECK_RUN(box.Rocky("run"), 0);
   // The newest sync batch shares one timestamp, then vanishes from the source.
-  Sql(box, kShopify, "INSERT INTO orders SELECT id + 100000, customer_id, total, '2030-01-01T00:00:00Z' FROM orders");
+  Sql(box, kShopify,
+      "INSERT INTO orders SELECT id + 100000, customer_id, total, '2030-01-01T00:00:00Z' FROM orders");
   CHECK_RUN(box.Rocky("run"), 0);
   Sql(box, kShopify, "DELETE FROM orders WHERE id > 100000");
   std::mt19937 rng(777);
@@ -470,7 +479,8 @@ TEST_CASE("incremental: a run killed after the source was truncated, then run ag
     REQUIRE(waitpid(pid, &status, 0) == pid);
     Run again = box.Rocky("run --output json");
     CHECK_RUN(again, 0);
-    CHECK(Sql(box, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") == "4000 4000");
+    CHECK(Sql(box, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") ==
+          "4000 4000");
     Run state = box.Rocky(std::string("state --output json --table ") + kOrders);
     CHECK(Contains(state.out, "2030-01-01T00:00:00Z"));  // never moved back
   }

@@ -769,22 +769,27 @@ TEST_CASE("enum spellings round-trip through ToString") {
         UploadFailurePolicy::kSkip);
 }
 
-TEST_CASE("strategy, merge_keys, cursor_type and lookback_seconds: Rocky's names, and the rules between them") {
+TEST_CASE(
+    "strategy, merge_keys, cursor_type and lookback_seconds: Rocky's names, and the rules between them") {
   const PipelineConfig defaults = ParseOk(kMinimalPipeline).pipelines[0];
   CHECK(defaults.strategy == Strategy::kIncremental);
   CHECK(defaults.cursor_type == CursorType::kTimestamp);
   CHECK(defaults.merge_keys.empty());
   CHECK(defaults.lookback_seconds == 0);
 
-  const PipelineConfig merge = ParseOk(
-      "[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\", \"line\"]\nlookback_seconds = 3600\n" +
-      std::string(kMinimalPipeline)).pipelines[0];
+  const PipelineConfig merge =
+      ParseOk(
+          "[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\", \"line\"]\nlookback_seconds = 3600\n" +
+          std::string(kMinimalPipeline))
+          .pipelines[0];
   CHECK(merge.strategy == Strategy::kMerge);
   CHECK(merge.merge_keys == std::vector<std::string>{"id", "line"});
   CHECK(merge.lookback_seconds == 3600);
-  const PipelineConfig integer =
-      ParseOk("[pipeline.p]\ncursor_type = \"integer\"\ntimestamp_column = \"id\"\nstrategy = \"full_refresh\"\n" +
-              std::string(kMinimalPipeline)).pipelines[0];
+  const PipelineConfig integer = ParseOk(
+                                     "[pipeline.p]\ncursor_type = \"integer\"\ntimestamp_column = "
+                                     "\"id\"\nstrategy = \"full_refresh\"\n" +
+                                     std::string(kMinimalPipeline))
+                                     .pipelines[0];
   CHECK(integer.cursor_type == CursorType::kInteger);
   CHECK(integer.strategy == Strategy::kFullRefresh);
 
@@ -792,19 +797,22 @@ TEST_CASE("strategy, merge_keys, cursor_type and lookback_seconds: Rocky's names
                 {"pipeline.p: strategy = \"merge\" requires merge_keys"});
   ExpectMessage(ErrorOf("[pipeline.p]\nmerge_keys = [\"id\"]\n" + std::string(kMinimalPipeline)), "2:14",
                 {"pipeline.p.merge_keys is only used by strategy = \"merge\"", "\"incremental\""});
-  ExpectMessage(ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = []\n" + std::string(kMinimalPipeline)),
-                "3:14", {"pipeline.p.merge_keys must list at least one column"});
   ExpectMessage(
-      ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\", \"id\"]\n" + std::string(kMinimalPipeline)),
-      "3:21", {"merge_keys[1]: column 'id' is listed twice"});
+      ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = []\n" + std::string(kMinimalPipeline)),
+      "3:14", {"pipeline.p.merge_keys must list at least one column"});
+  ExpectMessage(ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\", \"id\"]\n" +
+                        std::string(kMinimalPipeline)),
+                "3:21", {"merge_keys[1]: column 'id' is listed twice"});
   ExpectMessage(ErrorOf("[pipeline.p]\nlookback_seconds = 60\n" + std::string(kMinimalPipeline)), "2:20",
                 {"lookback_seconds re-reads rows already copied", "appended again (duplicates)"});
   ExpectMessage(ErrorOf("[pipeline.p]\nstrategy = \"full_refresh\"\nlookback_seconds = 60\n" +
                         std::string(kMinimalPipeline)),
                 "3:20", {"every run reloads the whole table"});
-  ExpectMessage(ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\"]\ncursor_type = \"integer\"\n"
-                        "lookback_seconds = 60\n" + std::string(kMinimalPipeline)),
-                "5:20", {"needs cursor_type = \"timestamp\""});
+  ExpectMessage(
+      ErrorOf("[pipeline.p]\nstrategy = \"merge\"\nmerge_keys = [\"id\"]\ncursor_type = \"integer\"\n"
+              "lookback_seconds = 60\n" +
+              std::string(kMinimalPipeline)),
+      "5:20", {"needs cursor_type = \"timestamp\""});
   ExpectMessage(ErrorOf("[pipeline.p]\nstrategy = \"upsert\"\n" + std::string(kMinimalPipeline)), "2:12",
                 {"pipeline.p.strategy must be one of incremental, full_refresh, merge", "'upsert'"});
   ExpectMessage(ErrorOf("[pipeline.p]\ncursor_type = \"uuid\"\n" + std::string(kMinimalPipeline)), "2:15",

@@ -159,12 +159,14 @@ TEST_CASE("the README's worked example") {
     for (const auto& [count, hours] : more) out.push_back(CheckEntry{count, h(hours)});
     return out;
   };
-  CHECK_FALSE(DetectAnomaly("t", with({{6000, 4}}), 6000, At(4 * 3600 + 5), Checks()).has_value());  // 14:00:05
-  auto spike = DetectAnomaly("t", with({{6000, 4}}), 13000, h(5), Checks());  // 15:00
+  CHECK_FALSE(
+      DetectAnomaly("t", with({{6000, 4}}), 6000, At(4 * 3600 + 5), Checks()).has_value());  // 14:00:05
+  auto spike = DetectAnomaly("t", with({{6000, 4}}), 13000, h(5), Checks());                 // 15:00
   REQUIRE(spike.has_value());
   CHECK(spike->kind == Anomaly::Kind::kSpike);
-  CHECK(Contains(spike->reason, "jumped to 13,000 from 6,000 in 1.0 h, where its growth of 1,000 rows per hour "
-                                "predicts about 7,000"));
+  CHECK(Contains(spike->reason,
+                 "jumped to 13,000 from 6,000 in 1.0 h, where its growth of 1,000 rows per hour "
+                 "predicts about 7,000"));
   auto drop = DetectAnomaly("t", with({{6000, 4}}), 0, h(5), Checks());
   REQUIRE(drop.has_value());
   CHECK(drop->kind == Anomaly::Kind::kDrop);

@@ -350,7 +350,8 @@ TEST_CASE("a truncated source: the target keeps its rows, the watermark never mo
   Project p;
   p.Run();
   // The newest sync batch shares one _fivetran_synced, the watermark's instant.
-  p.SourceSql("src__acme__us_west__shopify", "UPDATE orders SET _fivetran_synced = '2025-03-15T14:25:00Z' WHERE id > 1500;");
+  p.SourceSql("src__acme__us_west__shopify",
+              "UPDATE orders SET _fivetran_synced = '2025-03-15T14:25:00Z' WHERE id > 1500;");
   REQUIRE(p.store().DeleteWatermark(kOrders).ok());
   p.Run();  // a full refresh with the batch
   REQUIRE(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T14:25:00Z"));
@@ -386,7 +387,8 @@ TEST_CASE("a truncated source: the target keeps its rows, the watermark never mo
 TEST_CASE("--full-refresh reloads the matching tables whatever their watermarks, and only those") {
   Project p;
   p.Run();
-  p.Sql("acme_warehouse", "staging__us_west__shopify", "DELETE FROM orders WHERE id <= 100;");  // damaged target
+  p.Sql("acme_warehouse", "staging__us_west__shopify",
+        "DELETE FROM orders WHERE id <= 100;");                           // damaged target
   REQUIRE(p.store().SetWatermark(kOrders, "2025-03-16T00:00:00Z").ok());  // and a watermark too far ahead
   Plan plan = p.MakePlan({.table_pattern = "*.orders", .full_refresh = true});
   REQUIRE(plan.tables.size() == 2);
@@ -412,7 +414,8 @@ TEST_CASE("a pattern that matches nothing plans nothing and keeps the names to s
   Plan plan = p.MakePlan({.table_pattern = "acme_warehouse.*.ordrs"});
   CHECK(plan.tables.empty());
   CHECK(plan.unmatched_targets.size() == 4);
-  const std::vector<std::string> closest = replication::ClosestNames("acme_warehouse.*.ordrs", plan.unmatched_targets);
+  const std::vector<std::string> closest =
+      replication::ClosestNames("acme_warehouse.*.ordrs", plan.unmatched_targets);
   REQUIRE_FALSE(closest.empty());
   CHECK(closest[0] == kOrders);
 }
@@ -459,7 +462,8 @@ TEST_CASE("strategy merge: an updated source row replaces its target row; the pl
   CHECK(t.rows_copied - t.rows_replaced == 1);  // one new row; row 7 (and the boundary row) replaced
   CHECK(p.Count(kOrders) == 2001);
   CHECK(p.Watermark(kOrders) == std::optional<std::string>("2025-03-15T15:00:01Z"));
-  for (const auto& c : report.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
+  for (const auto& c : report.check_results)
+    CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
 }
 
 TEST_CASE("integer cursors: the watermark is the exact integer; a watermark of the other kind is refused") {

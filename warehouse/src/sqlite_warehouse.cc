@@ -179,8 +179,10 @@ Result<std::vector<ColumnInfo>> TableColumns(sqlite3* db, std::string_view schem
   const std::string alias(schema_alias);
   ROCKY_RETURN_IF_ERROR(Query(
       db,
-      "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 AND EXISTS (SELECT 1 "
-      "FROM " + alias + ".sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE) ORDER BY cid",
+      "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 AND EXISTS "
+      "(SELECT 1 "
+      "FROM " +
+          alias + ".sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE) ORDER BY cid",
       {table, alias},
       [&](sqlite3_stmt* stmt) {
         columns.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1), sqlite3_column_int(stmt, 2) != 0,
@@ -851,7 +853,8 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
       const std::string context =
           "comparing the rows below the window of " + source.Qualified() + " and " + target.Qualified();
       ROCKY_ASSIGN_OR_RETURN(uint64_t src_zone, CountWhere(db, src_sql, zone, bounds, "guard", log, context));
-      ROCKY_ASSIGN_OR_RETURN(uint64_t tgt_zone, CountWhere(db, target_sql, zone, bounds, "guard", log, context));
+      ROCKY_ASSIGN_OR_RETURN(uint64_t tgt_zone,
+                             CountWhere(db, target_sql, zone, bounds, "guard", log, context));
       if (src_zone > tgt_zone) threshold.reset();
     }
     if (threshold) {
@@ -872,15 +875,17 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
   if (merge) {
     std::string match;
     for (const std::string& key : request.merge_keys) {
-      match += (match.empty() ? "" : " AND ") + std::string("t.") + SqliteIdent(key) + " = w." + SqliteIdent(key);
+      match +=
+          (match.empty() ? "" : " AND ") + std::string("t.") + SqliteIdent(key) + " = w." + SqliteIdent(key);
     }
     // Through the unique index on the keys, one probe per window row.
-    const std::string new_keys = "SELECT COUNT(*) FROM (SELECT " + key_list + " FROM " + src_sql + " WHERE " + where +
-                                 " GROUP BY " + key_list + ") AS w WHERE NOT EXISTS (SELECT 1 FROM " + target_sql +
-                                 " AS t WHERE " + match + ")";
+    const std::string new_keys = "SELECT COUNT(*) FROM (SELECT " + key_list + " FROM " + src_sql + " WHERE " +
+                                 where + " GROUP BY " + key_list + ") AS w WHERE NOT EXISTS (SELECT 1 FROM " +
+                                 target_sql + " AS t WHERE " + match + ")";
     log.Note("window", new_keys);
     ROCKY_RETURN_IF_ERROR(Query(
-        db, new_keys, {}, [&](sqlite3_stmt* stmt) { merge_new = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)); },
+        db, new_keys, {},
+        [&](sqlite3_stmt* stmt) { merge_new = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)); },
         "counting the new keys of " + source.Qualified()));
     insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM " + src_sql + " WHERE " +
              where + upsert;

@@ -7,14 +7,14 @@
 // alias the SQLite dialect renders), so a copy is one SQLite transaction on the target file. Catalog and
 // schema names must be usable as file names ([A-Za-z0-9_-], not starting with '.'); others are refused.
 //
-// The source file is attached read-only (mode=ro): it keeps only a read lock, and the commit touches one file,
-// so no super-journal is needed for atomicity. The target uses a rollback journal with synchronous=FULL, and
-// every connection waits up to 5 s for a lock held by a concurrent reader or writer. Copies within one
-// catalog+schema (one file attached twice) are refused with kInvalidArgument. Views are not tables here.
-// An incremental copy whose target table does not exist is kNotFound naming the target: copying only the
-// window into a fresh table would silently drop every older row, so the caller must do a full refresh
-// (delete the watermark) instead. Missing source tables and columns are found before the target file is
-// created; a first copy into a new schema that fails later (a bad value) leaves that schema's file empty.
+// The source file is attached read-only (mode=ro): it keeps only a read lock, and the commit touches one
+// file, so no super-journal is needed for atomicity. The target uses a rollback journal with
+// synchronous=FULL, and every connection waits up to 5 s for a lock held by a concurrent reader or writer.
+// Copies within one catalog+schema (one file attached twice) are refused with kInvalidArgument. Views are not
+// tables here. An incremental copy whose target table does not exist is kNotFound naming the target: copying
+// only the window into a fresh table would silently drop every older row, so the caller must do a full
+// refresh (`rocky run --full-refresh`) instead. Missing source tables and columns are found before the target file
+// is created; a first copy into a new schema that fails later (a bad value) leaves that schema's file empty.
 //
 // What a copy reads (a run costs what it copies). A full refresh reads the whole source, creates the target
 // with the source's primary key and NOT NULL constraints, and indexes the target's cursor column (and, for

@@ -23,7 +23,8 @@ struct CopyRequest {
   std::string timestamp_column{};  // the cursor column (Rocky's key name, whatever cursor_type says)
   config::CursorType cursor_type = config::CursorType::kTimestamp;
   config::Strategy strategy = config::Strategy::kIncremental;
-  std::vector<std::string> merge_keys{};  // kMerge: the columns of the target's unique index and of the upsert
+  std::vector<std::string>
+      merge_keys{};  // kMerge: the columns of the target's unique index and of the upsert
   // nullopt: full refresh — the target is created or replaced by all the source's rows (keeping the source's
   // primary key and NOT NULL constraints), with an index on the cursor column (and a unique one on
   // merge_keys).
