@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 
+#include "rocky/sync/transfer_stop.h"
+
 namespace rocky::sync {
 namespace {
 
@@ -126,6 +128,12 @@ size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
   return n;
 }
 
+// curl calls this at least once a second while a request waits (and often while bytes move): a stop request
+// (Ctrl-C, SIGTERM) aborts the request there, so it never waits out its whole budget.
+int OnProgress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return TransferStopRequested() ? 1 : 0;
+}
+
 }  // namespace
 
 std::optional<std::string> HttpResponse::Header(std::string_view lowercase_name) const {
@@ -205,6 +213,8 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
   if (call.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -232,8 +242,11 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
 
+  if (TransferStopRequested())
+    return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM) before it began");
   CURLcode rc = curl_easy_perform(h);
   if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM)");
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {

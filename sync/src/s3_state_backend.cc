@@ -94,11 +94,10 @@ Result<std::optional<TransferReport>> S3StateBackend::Download(const std::string
   return std::optional<TransferReport>(std::move(report));
 }
 
-Result<TransferReport> S3StateBackend::Upload(const std::string& state_path,
-                                              const std::optional<std::string>& expected_generation,
+Result<TransferReport> S3StateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                               Deadline deadline) {
   ScopedDeadline scoped(client_, deadline);
-  auto info = client_.UploadState(state_path, expected_generation);
+  auto info = client_.UploadState(state_path, request);
   if (!info.ok()) return info.status();
   TransferReport report;
   report.generation = info->etag;
