@@ -184,7 +184,10 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       continue;
     }
     outcome.status = TableOutcome::Status::kCopied;
-    outcome.watermark_after = *recorded ? std::optional<std::string>((*recorded)->last_value) : std::nullopt;
+    outcome.watermark_after =
+        recorded->watermark ? std::optional<std::string>(recorded->watermark->last_value) : std::nullopt;
+    // A damaged check history cost the row count, not the watermark; the anomaly check says so below.
+    if (!recorded->history_error.ok() && !history_error) history_error = recorded->history_error;
 
     if (checks != nullptr) {
       if (checks->row_count) {

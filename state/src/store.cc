@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -11,10 +12,10 @@
 #include <thread>
 #include <utility>
 
+#include "record_json.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/json_writer.h"
 #include "rocky/state/timestamp.h"
-#include "record_json.h"
 
 namespace rocky::state {
 namespace {
@@ -93,12 +94,18 @@ Status CheckVersion(Database& db, const std::string& path) {
   return Status::OK();
 }
 
+// Says what kind of problem keeps the file from opening, so the user looks in the right place: damage is not
+// a read error (the disk's), nor a permission problem, nor a file from a newer rocky.
 Status OpenError(const std::string& path, const Status& status) {
-  if (status.IsCorruption() || status.code() == Status::Code::kInvalidArgument ||
-      status.code() == Status::Code::kNotSupported) {
-    return Status(status).WithContext("state file " + Quoted(path) + " is corrupt or not a rocky state file");
+  switch (status.code()) {
+    case Status::Code::kCorruption:
+      return Status(status).WithContext("state file " + Quoted(path) + " is damaged");
+    case Status::Code::kInvalidArgument:
+      return Status(status).WithContext("state file " + Quoted(path) + " is not a rocky state file");
+    case Status::Code::kNotSupported:
+      return Status(status).WithContext("state file " + Quoted(path) + " was written by a newer rocky");
+    default: return Status(status).WithContext("cannot open state file " + Quoted(path));
   }
-  return Status(status).WithContext("cannot open state file " + Quoted(path));
 }
 
 Result<std::vector<Watermark>> ParseWatermarks(const std::vector<std::pair<std::string, std::string>>& rows) {
@@ -126,6 +133,22 @@ Result<std::vector<RunRecord>> ParseRuns(const std::vector<std::pair<std::string
     out.push_back(std::move(run));
   }
   return out;
+}
+
+// The sequence number a run_history key holds (RunKey's 20 digits); kCorruption naming the key when it is not
+// one (std::stoull would throw on it, and exceptions must not cross the module boundary).
+Result<uint64_t> RunSequence(std::string_view key, const std::string& path) {
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), value);
+  if (key.empty() || error != std::errc() || end != key.data() + key.size()) {
+    return Status::Corruption("state file " + Quoted(path) + ": run_history key " + Quoted(key) +
+                              " is not a run sequence number (20 digits)");
+  }
+  if (value == std::numeric_limits<uint64_t>::max()) {
+    return Status::Corruption("state file " + Quoted(path) + ": run_history key " + Quoted(key) +
+                              " is the largest sequence number: no run can follow it");
+  }
+  return value;
 }
 
 std::string RunKey(uint64_t sequence) {
@@ -168,7 +191,10 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path, co
   engine::Options engine_options;
   engine_options.read_only = true;
   if (options.mode == OpenMode::kReadOnly) {
-    if (!exists) return std::unique_ptr<StateStore>(new StateStore(path, options, nullptr));
+    // A zero-length file never had a commit (its creation stopped before the first one): an empty state,
+    // as a writer treats it, so every command sees the same state in it.
+    if (!exists || st.st_size == 0)
+      return std::unique_ptr<StateStore>(new StateStore(path, options, nullptr));
     auto db = Database::Open(path, engine_options);
     if (!db.ok()) return OpenError(path, db.status());
     ROCKY_RETURN_IF_ERROR(CheckVersion(**db, path));
@@ -322,34 +348,34 @@ Result<std::vector<CheckEntry>> StateStore::CheckHistory(std::string_view table)
   return internal::ParseCheckList(table, value);
 }
 
-Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view table,
+Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(std::string_view table,
                                                              std::optional<std::string_view> last_value,
-                                                             std::optional<uint64_t> row_count, size_t history_cap) {
+                                                             std::optional<uint64_t> row_count,
+                                                             size_t history_cap) {
   ROCKY_RETURN_IF_ERROR(ValidateTable(table));
   std::optional<std::string> normalized;
   if (last_value) {
     ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeTimestamp(*last_value));
   }
   const std::string now = Now();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
-  std::optional<Watermark> stored;
-  {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
+  // The watermark's half of the commit: the stored watermark afterwards.
+  auto write_watermark = [&](WriteTransaction& txn) -> Result<std::optional<Watermark>> {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kWatermarks));
     if (normalized) {
-      stored = Watermark{std::string(table), std::move(*normalized), now};
-      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::WatermarkValueJson(*stored)));
+      Watermark stored{std::string(table), *normalized, now};
+      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::WatermarkValueJson(stored)));
       (void)replaced;
-    } else {
-      std::string value;
-      ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
-      if (found) {
-        ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
-        stored = std::move(w);
-      }
+      return std::optional<Watermark>(std::move(stored));
     }
-  }
-  if (row_count) {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kCheckHistory));
+    std::string value;
+    ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
+    if (!found) return std::optional<Watermark>();
+    ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
+    return std::optional<Watermark>(std::move(w));
+  };
+  // The row count's half.
+  auto append_count = [&](WriteTransaction& txn) -> Status {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kCheckHistory));
     std::string value;
     std::vector<CheckEntry> entries;
     ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
@@ -358,12 +384,31 @@ Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view ta
     }
     entries.push_back(CheckEntry{*row_count, now});
     const size_t cap = std::max<size_t>(history_cap != 0 ? history_cap : options_.check_history_cap, 1);
-    if (entries.size() > cap) entries.erase(entries.begin(), entries.end() - static_cast<std::ptrdiff_t>(cap));
+    if (entries.size() > cap)
+      entries.erase(entries.begin(), entries.end() - static_cast<std::ptrdiff_t>(cap));
     ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::CheckListJson(entries)));
     (void)replaced;
+    return Status::OK();
+  };
+
+  RecordedCopy recorded;
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
+    if (row_count) recorded.history_error = append_count(*txn);
+    if (recorded.history_error.ok()) {
+      ROCKY_RETURN_IF_ERROR(txn->Commit());
+      return recorded;
+    }
+    txn->Abort();
   }
+  // The history could not take the count: save the watermark alone.
+  recorded.history_error = recorded.history_error.WithContext("the row count of " + Quoted(table) +
+                                                              " was not recorded (check_history)");
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
   ROCKY_RETURN_IF_ERROR(txn->Commit());
-  return stored;
+  return recorded;
 }
 
 Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json) {
@@ -418,7 +463,10 @@ Status StateStore::AppendRun(const RunRecord& run) {
   uint64_t next = 0;
   auto cursor = t->NewCursor();
   cursor->SeekToLast();
-  if (cursor->Valid()) next = std::stoull(std::string(cursor->key())) + 1;
+  if (cursor->Valid()) {
+    ROCKY_ASSIGN_OR_RETURN(const uint64_t last, RunSequence(cursor->key(), path_));
+    next = last + 1;
+  }
   ROCKY_RETURN_IF_ERROR(cursor->status());
   cursor.reset();  // a change to the table invalidates it
   ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(next), internal::RunValueJson(normalized)));
@@ -437,7 +485,8 @@ Result<uint64_t> StateStore::BeginRun(const RunRecord& run) {
   {
     auto cursor = t->NewCursor();
     for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
-      next = std::stoull(std::string(cursor->key())) + 1;
+      ROCKY_ASSIGN_OR_RETURN(const uint64_t sequence, RunSequence(cursor->key(), path_));
+      next = sequence + 1;
       ROCKY_ASSIGN_OR_RETURN(RunRecord earlier, internal::ParseRunValue(cursor->key(), cursor->value()));
       if (earlier.status == "running") {
         earlier.status = "crashed";
@@ -493,6 +542,97 @@ Result<StateSnapshot> StateStore::Export() {
   ROCKY_ASSIGN_OR_RETURN(auto runs, ReadAll(*txn, kRunHistory));
   ROCKY_ASSIGN_OR_RETURN(snapshot.run_history, ParseRuns(runs));
   return snapshot;
+}
+
+namespace {
+
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+// The rows of one table that can be read: forward from the first key to the first damage, then backward from
+// the last key down to that damage. Appends a sentence to `unreadable` for what was skipped.
+Rows SalvageTable(ReadTransaction& txn, std::string_view name, std::vector<std::string>& unreadable,
+                  uint64_t& entries_lost) {
+  Rows rows;
+  auto table = txn.OpenTable(name);
+  if (!table.ok()) {
+    if (!table.status().IsNotFound()) {
+      unreadable.push_back("table " + Quoted(name) + ": unreadable as a whole: " + table.status().message());
+    }
+    return rows;
+  }
+  auto forward = (*table)->NewCursor();
+  for (forward->SeekToFirst(); forward->Valid(); forward->Next()) {
+    rows.emplace_back(std::string(forward->key()), std::string(forward->value()));
+  }
+  const Status damage = forward->status();
+  if (damage.ok()) return rows;
+  Rows tail;
+  auto backward = (*table)->NewCursor();
+  for (backward->SeekToLast(); backward->Valid() && (rows.empty() || backward->key() > rows.back().first);
+       backward->Prev()) {
+    tail.emplace_back(std::string(backward->key()), std::string(backward->value()));
+  }
+  std::reverse(tail.begin(), tail.end());
+  const std::string after = rows.empty() ? "from its first key" : "after key " + Quoted(rows.back().first);
+  const std::string before = tail.empty() ? "to its last key" : "before key " + Quoted(tail.front().first);
+  const uint64_t read = rows.size() + tail.size();
+  const uint64_t lost = (*table)->Len() > read ? (*table)->Len() - read : 0;
+  entries_lost += lost;
+  unreadable.push_back("table " + Quoted(name) + ": " + std::to_string(lost) + " of " +
+                       std::to_string((*table)->Len()) + " entries " + after + " " + before +
+                       " could not be read: " + damage.message());
+  rows.insert(rows.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+  return rows;
+}
+
+// Parses each row with `parse`, leaving out (and naming) the ones that do not parse.
+template <typename T, typename Parse>
+std::vector<T> ParseSalvaged(std::string_view table, const Rows& rows, Parse parse,
+                             std::vector<std::string>& unreadable, uint64_t& entries_lost) {
+  std::vector<T> out;
+  for (const auto& [key, value] : rows) {
+    Result<T> parsed = parse(key, value);
+    if (parsed.ok()) {
+      out.push_back(std::move(*parsed));
+    } else {
+      ++entries_lost;
+      unreadable.push_back("table " + Quoted(table) + ", key " + Quoted(key) + ": " +
+                           parsed.status().message());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<StateStore::SalvageReport> StateStore::ExportSalvage() {
+  SalvageReport report;
+  if (db_ == nullptr) return report;
+  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
+  auto version = ReadSchemaVersion(*txn, path_);
+  if (version.ok()) {
+    report.snapshot.schema_version = *version;
+  } else {
+    report.unreadable.push_back("table 'metadata': the schema version could not be read: " +
+                                version.status().message());
+  }
+  auto& lost = report.entries_lost;
+  auto& unreadable = report.unreadable;
+  report.snapshot.watermarks = ParseSalvaged<Watermark>(
+      kWatermarks, SalvageTable(*txn, kWatermarks, unreadable, lost),
+      [](std::string_view k, std::string_view v) { return internal::ParseWatermarkValue(k, v); }, unreadable,
+      lost);
+  report.snapshot.check_history = ParseSalvaged<TableChecks>(
+      kCheckHistory, SalvageTable(*txn, kCheckHistory, unreadable, lost),
+      [](std::string_view k, std::string_view v) -> Result<TableChecks> {
+        ROCKY_ASSIGN_OR_RETURN(std::vector<CheckEntry> entries, internal::ParseCheckList(k, v));
+        return TableChecks{std::string(k), std::move(entries)};
+      },
+      unreadable, lost);
+  report.snapshot.run_history = ParseSalvaged<RunRecord>(
+      kRunHistory, SalvageTable(*txn, kRunHistory, unreadable, lost),
+      [](std::string_view k, std::string_view v) { return internal::ParseRunValue(k, v); }, unreadable, lost);
+  return report;
 }
 
 Status StateStore::Import(const StateSnapshot& input) {
