@@ -46,4 +46,18 @@ JsonWriter BeginJson(std::string_view command);
 // reports the real error.
 bool FileExists(const std::string& path);
 
+// The whole file (or stdin for "-"), read with read(2) so that a read error is reported as one (kIOError
+// naming the file and errno), never taken for the end of the file. `what` names the file for people
+// ("import file").
+engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what);
+
+// Replaces `path` with `bytes` atomically: written to a temporary file beside it created 0600 (never wider,
+// never chmod'ed afterwards), synced, renamed over `path`, and the folder synced. On failure `path` is as it
+// was and no temporary file is left. kNoSpace for a full disk, kIOError otherwise, naming the file.
+engine::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what);
+
+// Opens `path` for appending, creating it 0600 if missing (an existing file keeps its mode); returns the
+// descriptor (O_CLOEXEC) or kIOError naming `what` and errno.
+engine::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what);
+
 }  // namespace rocky::cli

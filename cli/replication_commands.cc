@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +18,7 @@
 #include "rocky/state/store.h"
 #include "rocky/warehouse/sample_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
+#include "stop_signals.h"
 
 namespace rocky::cli {
 namespace {
@@ -29,38 +28,6 @@ using engine::Status;
 using replication::Plan;
 using replication::RunReport;
 using replication::TableOutcome;
-
-// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-constexpr int kExitInterrupted = 130;
-
-// Set by SIGINT/SIGTERM while a run is going; the runner polls it between tables so the table being copied
-// commits or rolls back as a whole and its watermark stays consistent.
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
-
-// Installs the handlers for the lifetime of a run and restores the previous ones afterwards.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    g_stop_requested.store(false);
-    struct sigaction action {};
-    action.sa_handler = OnStopSignal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignalScope(const StopSignalScope&) = delete;
-  StopSignalScope& operator=(const StopSignalScope&) = delete;
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // What plan, apply and run all need open: the configuration, the remote state (downloaded into the local file
 // first when [state] names a remote backend), the warehouse and the state file (for writing: plans are saved
@@ -268,16 +235,16 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
             << report.plan_id << ").\n";
     if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  if (report.status == "interrupted") return kExitInterrupted;
+  if (report.status == "interrupted") return ExitCodeForStop();
   return report.tables_failed() > 0 ? kExitFailure : kExitOk;
 }
 
-// Applies a plan with Ctrl-C handling and, on a terminal, a progress line per table on stderr.
-// Requires a StopSignalScope alive in the caller, installed before anything was opened, so that a Ctrl-C
-// arriving while the plan is built is not lost either.
+// Applies a plan with Ctrl-C handling (stop_signals.h: main() installed the handlers before anything was
+// opened, so a Ctrl-C arriving while the plan is built is not lost either) and, on a terminal, a progress
+// line per table on stderr.
 int Execute(const CommandContext& ctx, std::string_view command, Session& session, const Plan& plan) {
   replication::RunOptions options;
-  options.stop = &g_stop_requested;
+  options.stop = &StopRequestedFlag();
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
   options.on_table_done = [&ctx, &session, progress](const TableOutcome& t, size_t done, size_t total) {
     if (progress) {
@@ -312,7 +279,6 @@ int RunPlan(const CommandContext& ctx) {
 
 int RunApply(const CommandContext& ctx) {
   const std::string& plan_id = ctx.invocation.positionals.at(0);
-  StopSignalScope signals;
   auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
   auto stored = session->store->LoadPlan(plan_id);
@@ -329,7 +295,6 @@ int RunApply(const CommandContext& ctx) {
 }
 
 int RunRun(const CommandContext& ctx) {
-  StopSignalScope signals;
   auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,

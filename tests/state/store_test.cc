@@ -320,9 +320,10 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
 
   auto first = store->RecordTableCopy("a.b.c", "2025-03-15T16:30:00+02:00", 42);
   REQUIRE_MESSAGE(first.ok(), first.status().message());
-  REQUIRE(first->has_value());
-  CHECK((*first)->last_value == "2025-03-15T14:30:00Z");
-  CHECK((*first)->updated_at == "2030-01-02T03:04:05Z");
+  REQUIRE(first->watermark.has_value());
+  CHECK(first->history_error.ok());
+  CHECK(first->watermark->last_value == "2025-03-15T14:30:00Z");
+  CHECK(first->watermark->updated_at == "2030-01-02T03:04:05Z");
   auto history = store->CheckHistory("a.b.c");
   REQUIRE(history->size() == 1);
   CHECK((*history)[0].count == 42);
@@ -332,9 +333,9 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
   now_s += 60;
   auto second = store->RecordTableCopy("a.b.c", std::nullopt, 0);
   REQUIRE(second.ok());
-  REQUIRE(second->has_value());
-  CHECK((*second)->last_value == "2025-03-15T14:30:00Z");
-  CHECK((*second)->updated_at == "2030-01-02T03:04:05Z");
+  REQUIRE(second->watermark.has_value());
+  CHECK(second->watermark->last_value == "2025-03-15T14:30:00Z");
+  CHECK(second->watermark->updated_at == "2030-01-02T03:04:05Z");
   CHECK(store->CheckHistory("a.b.c")->size() == 2);
 
   // A per-call cap trims the history; no count leaves it alone.
@@ -353,7 +354,7 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
   // No watermark and no value: nothing to report.
   auto none = store->RecordTableCopy("x.y.z", std::nullopt, std::nullopt);
   REQUIRE(none.ok());
-  CHECK(!none->has_value());
+  CHECK(!none->watermark.has_value());
 }
 
 TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans are kept") {
