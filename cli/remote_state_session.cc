@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 
@@ -21,27 +23,32 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const Co
   std::unique_ptr<RemoteStateSession> session(new RemoteStateSession(ctx, state_path));
   if (config == nullptr || config->state.backend == config::StateBackend::kLocal) return session;
 
-  std::ostream* events = &ctx.err;
   if (auto path = ctx.invocation.Get("events")) {
-    // Appended to, so that a scheduler can point every run at one file; 0600 like every file holding state
-    // metadata (keys and sizes say what the state is called and where it lives).
-    const std::string events_path(*path);
-    const bool existed = std::filesystem::exists(events_path);
-    session->events_file_ = std::make_unique<std::ofstream>(events_path, std::ios::app);
-    if (!session->events_file_->is_open()) {
-      return Status::IOError("cannot open the events file '" + events_path + "' (--events) for appending");
-    }
-    if (!existed) {
-      std::error_code ec;
-      std::filesystem::permissions(events_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                   std::filesystem::perm_options::replace, ec);
-    }
-    events = session->events_file_.get();
+    // Appended to, so that a scheduler can point every run at one file; created 0600 like every file holding
+    // state metadata (keys and sizes say what the state is called and where it lives).
+    ROCKY_ASSIGN_OR_RETURN(session->events_fd_,
+                           OpenPrivateForAppend(std::string(*path), "events file (--events)"));
   }
   RemoteStateSession* self = session.get();
-  sync::EventSink sink = [events, self](const sync::TransferEvent& event) {
-    *events << sync::TransferEventJson(event) << '\n';
-    events->flush();
+  std::ostream& err_stream = ctx.err;
+  sync::EventSink sink = [self, &err_stream](const sync::TransferEvent& event) {
+    const std::string line = sync::TransferEventJson(event) + "\n";
+    if (self->events_fd_ < 0) {
+      err_stream << line << std::flush;
+    } else {
+      // One write(2) per line on an O_APPEND descriptor: lines of concurrent runs never interleave.
+      size_t done = 0;
+      while (done < line.size()) {
+        const ssize_t n = ::write(self->events_fd_, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          err_stream << "rocky: warning: cannot append to the events file (--events): "
+                     << std::strerror(errno) << '\n';
+          break;
+        }
+        done += static_cast<size_t>(n);
+      }
+    }
     (event.event == "state.download" ? self->download_ : self->upload_) = event.outcome;
   };
   std::ostream& err = ctx.err;
@@ -79,6 +86,19 @@ Status RemoteStateSession::Finish() {
   Status s = sync_->Push(state_path_);
   upload_error_ = s.ok() ? std::string() : s.message();
   return s;
+}
+
+Status RemoteStateSession::ForcePush() {
+  if (sync_ == nullptr)
+    return Status::InvalidArgument("[state] backend is \"local\": there is no remote state");
+  last_upload_ = std::chrono::steady_clock::now();
+  Status s = sync_->ForcePush(state_path_);
+  upload_error_ = s.ok() ? std::string() : s.message();
+  return s;
+}
+
+RemoteStateSession::~RemoteStateSession() {
+  if (events_fd_ >= 0) ::close(events_fd_);
 }
 
 void RemoteStateSession::WriteJson(JsonWriter& json) const {

@@ -1,6 +1,8 @@
 #include "rocky/state/store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -32,6 +34,8 @@ constexpr std::string_view kRunHistory = "run_history";
 constexpr std::string_view kPlans = "plans";
 constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
+// Below this many free pages, StateStore::Compact leaves the file alone.
+constexpr uint64_t kCompactMinFreePages = 16;
 
 using internal::Quoted;
 
@@ -262,6 +266,22 @@ Result<std::unique_ptr<WriteTransaction>> StateStore::BeginWrite() {
     (void)replaced;
   }
   return txn;
+}
+
+Status StateStore::Compact() {
+  ROCKY_RETURN_IF_ERROR(RequireWritable());
+  ROCKY_ASSIGN_OR_RETURN(const engine::Stats stats, db_->GetStats());
+  // Too little free space to be worth a commit: the commit itself needs a few new pages, which a packed file
+  // can only append, and Compact could not move them back before the commit after it.
+  if (stats.free_pages < kCompactMinFreePages) return Status::OK();
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * meta, txn->OpenTable(kMetadata));
+    ROCKY_ASSIGN_OR_RETURN(bool replaced, meta->Insert(kSchemaVersionKey, EncodeU32(kSchemaVersion)));
+    (void)replaced;
+    ROCKY_RETURN_IF_ERROR(txn->Commit());
+  }
+  return db_->Compact();
 }
 
 Result<std::optional<uint32_t>> StateStore::SchemaVersionOnDisk() {
@@ -635,36 +655,136 @@ Result<StateStore::SalvageReport> StateStore::ExportSalvage() {
   return report;
 }
 
-Status StateStore::Import(const StateSnapshot& input) {
-  ROCKY_RETURN_IF_ERROR(RequireWritable());
-  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
-  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
-  for (std::string_view name : {kWatermarks, kCheckHistory, kRunHistory}) {
-    ROCKY_ASSIGN_OR_RETURN(bool existed, txn->DeleteTable(name));
-    (void)existed;
+namespace {
+
+// The snapshot's watermarks, check histories and runs into `txn`, after dropping those tables when `replace`.
+Status WriteSnapshotTables(WriteTransaction& txn, const StateSnapshot& snapshot, bool replace) {
+  if (replace) {
+    for (std::string_view name : {kWatermarks, kCheckHistory, kRunHistory}) {
+      ROCKY_ASSIGN_OR_RETURN(bool existed, txn.DeleteTable(name));
+      (void)existed;
+    }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kWatermarks));
     for (const Watermark& w : snapshot.watermarks) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(w.table, internal::WatermarkValueJson(w)));
       (void)replaced;
     }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kCheckHistory));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kCheckHistory));
     for (const TableChecks& c : snapshot.check_history) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(c.table, internal::CheckListJson(c.entries)));
       (void)replaced;
     }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kRunHistory));
     for (size_t i = 0; i < snapshot.run_history.size(); ++i) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(i), internal::RunValueJson(snapshot.run_history[i])));
       (void)replaced;
     }
   }
-  return txn->Commit();
+  return Status::OK();
+}
+
+Status SyncFolderOf(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::IOError("opening folder " + Quoted(dir) + " to sync it: " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!synced) return Status::IOError("syncing folder " + Quoted(dir) + ": " + std::strerror(err));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status StateStore::Import(const StateSnapshot& input) {
+  ROCKY_RETURN_IF_ERROR(RequireWritable());
+  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
+  Status in_place;
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    in_place = WriteSnapshotTables(*txn, snapshot, /*replace=*/true);
+    if (in_place.ok()) return txn->Commit();
+    txn->Abort();
+  }
+  if (!in_place.IsCorruption()) return in_place;
+  return ImportIntoNewFile(snapshot, in_place);
+}
+
+Status StateStore::ImportIntoNewFile(const StateSnapshot& snapshot, const Status& damage) {
+  // Dropping the old tables needs their pages, and a damaged page refuses: the import then builds a new
+  // file beside the state, with the plans that can still be read, and moves it into place. The damaged file
+  // is kept (a hard link), never deleted: it is the evidence of what happened.
+  const std::string temp = path_ + ".import-" + std::to_string(::getpid());
+  ::unlink(temp.c_str());  // a leftover of an import killed half way
+  {
+    engine::Options options;
+    auto fresh = Database::Open(temp, options);
+    if (!fresh.ok())
+      return fresh.status().WithContext("importing into a new state file beside " + Quoted(path_));
+    Status written = [&]() -> Status {
+      ROCKY_ASSIGN_OR_RETURN(auto txn, (*fresh)->BeginWrite());
+      ROCKY_ASSIGN_OR_RETURN(WritableTable * meta, txn->OpenTable(kMetadata));
+      ROCKY_ASSIGN_OR_RETURN(bool stamped, meta->Insert(kSchemaVersionKey, EncodeU32(kSchemaVersion)));
+      (void)stamped;
+      ROCKY_RETURN_IF_ERROR(WriteSnapshotTables(*txn, snapshot, /*replace=*/false));
+      // Saved plans are not part of an export; keep the ones that can still be read.
+      if (auto read = db_->BeginRead(); read.ok()) {
+        if (auto plans = ReadAll(**read, kPlans); plans.ok() && !plans->empty()) {
+          ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kPlans));
+          for (const auto& [id, value] : *plans) {
+            ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(id, value));
+            (void)replaced;
+          }
+        }
+      }
+      ROCKY_RETURN_IF_ERROR(txn->Commit());
+      return (*fresh)->Close();
+    }();
+    if (!written.ok()) {
+      fresh->reset();
+      ::unlink(temp.c_str());
+      return written.WithContext("importing into a new state file beside " + Quoted(path_));
+    }
+  }
+  std::string stamp = FormatUtc(std::chrono::system_clock::now());
+  stamp.erase(std::remove(stamp.begin(), stamp.end(), ':'), stamp.end());
+  const std::string kept = path_ + ".damaged-" + stamp;
+  if (::link(path_.c_str(), kept.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return Status::IOError("the state file " + Quoted(path_) + " is damaged (" + damage.message() +
+                           ") and keeping it as " + Quoted(kept) +
+                           " before replacing it failed: " + std::strerror(err) + "; nothing was changed");
+  }
+  // One rename: the path holds the damaged file, then the imported one, never nothing.
+  if (::rename(temp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    ::unlink(kept.c_str());
+    return Status::IOError("moving the imported state into place at " + Quoted(path_) +
+                           " failed: " + std::strerror(err) + "; nothing was changed");
+  }
+  ROCKY_RETURN_IF_ERROR(SyncFolderOf(path_));
+  kept_damaged_file_ = kept;
+  // This store still holds the damaged file (now only under `kept`): hold the new one instead.
+  db_.reset();
+  engine::Options options;
+  options.create_if_missing = false;
+  auto reopened = Database::Open(path_, options);
+  if (!reopened.ok()) {
+    return reopened.status().WithContext("the import was written to " + Quoted(path_) +
+                                         ", but reopening it failed");
+  }
+  db_ = std::move(*reopened);
+  return Status::OK();
 }
 
 }  // namespace rocky::state

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "program_runner.h"
+#include "rocky/engine/db.h"
 #include "rocky/state/store.h"
+#include "state_damage.h"
 
 namespace {
 
@@ -293,6 +295,96 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
   // The state file is intact after all those kills.
   Run inspect = box.Program("rocky-inspect", ".rocky-state.redb");
   CHECK_RUN(inspect, 0);
+}
+
+TEST_CASE(
+    "a damaged check_history page: run saves every watermark, the check names the damage, export --salvage") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  // Two commits that do not touch check_history, so the damaged page is not one the newest commit wrote.
+  CHECK_RUN(box.Rocky("state set --table other.schema.one --value 2026-01-01T00:00:00Z"), 0);
+  CHECK_RUN(box.Rocky("state set --table other.schema.two --value 2026-01-01T00:00:00Z"), 0);
+  const std::string state = box.File(".rocky-state.redb");
+  rocky_test::DamagePage(state, rocky_test::TableRootPage(state, "check_history"));
+  Sql(box, kShopify,
+      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
+      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 hour'))");
+
+  // Every table is copied and every watermark saved; the anomaly check says why it has no verdict.
+  Run run = box.Rocky("run --output json");
+  CHECK_RUN(run, 0);
+  simdjson::dom::parser parser;
+  auto report = ParseJson(parser, run.out);
+  CHECK(report["tables_copied"].get_uint64().value() == 4);
+  CHECK(report["tables_failed"].get_array().value().size() == 0);
+  int damage_reported = 0;
+  for (auto check : report["check_results"].get_array().value()) {
+    if (std::string_view(check["check"].get_string().value()) != "anomaly") continue;
+    CHECK(!check["passed"].get_bool().value());
+    const std::string detail(check["detail"].get_string().value());
+    CHECK(Contains(detail, "row-count history"));
+    ++damage_reported;
+  }
+  CHECK(damage_reported == 4);
+  simdjson::dom::parser state_parser;
+  auto watermarks = ParseJson(state_parser, box.Rocky("state").out)["watermarks"].get_array().value();
+  CHECK(watermarks.size() == 6);
+  bool orders_advanced = false;
+  for (auto w : watermarks) {
+    if (std::string_view(w["table"].get_string().value()) == kOrders) {
+      orders_advanced = std::string_view(w["updated_at"].get_string().value()) >= "2026";
+      const std::string last(w["last_value"].get_string().value());
+      CHECK(last == Sql(box, kShopifyTarget, "SELECT max(_fivetran_synced) FROM orders"));
+    }
+  }
+  CHECK(orders_advanced);
+
+  // A plain export stops at the damage and says what to do; --salvage writes the rest and lists the loss.
+  Run whole = box.Rocky("state export whole.json");
+  CHECK_RUN(whole, 1);
+  CHECK(Contains(whole.err, "--salvage"));
+  CHECK(!std::filesystem::exists(box.File("whole.json")));
+  Run salvage = box.Rocky("state export --salvage saved.json --output json");
+  CHECK_RUN(salvage, 1);  // something was lost
+  CHECK(Contains(salvage.err, "not salvaged: table 'check_history'"));
+  simdjson::dom::parser salvage_parser;
+  auto salvaged = ParseJson(salvage_parser, salvage.out);
+  CHECK(salvaged["watermarks"].get_uint64().value() == 6);
+  CHECK(salvaged["run_history"].get_uint64().value() == 2);
+  CHECK(salvaged["salvage"]["entries_lost"].get_uint64().value() == 4);
+  // Imported over the damaged file itself (whose damaged tables cannot even be dropped): a new file takes its
+  // place, the damaged one is kept, and the state is healthy again.
+  Run imported = box.Rocky("state import saved.json --yes --output json");
+  CHECK_RUN(imported, 0);
+  simdjson::dom::parser import_parser;
+  const std::string kept(ParseJson(import_parser, imported.out)["kept_damaged_file"].get_string().value());
+  CHECK(kept.starts_with(".rocky-state.redb.damaged-"));
+  CHECK(std::filesystem::exists(box.File(kept)));
+  CHECK_RUN(box.Program("rocky-inspect", ".rocky-state.redb"), 0);
+  CHECK(box.Rocky("state").out.find(kOrders) != std::string::npos);
+  CHECK_RUN(box.Rocky("doctor --check state_file"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+}
+
+TEST_CASE("a run_history key that is not a number: rocky run fails with one line, never abort()'s exit 134") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  {
+    auto db = rocky::engine::Database::Open(box.File(".rocky-state.redb"), rocky::engine::Options{});
+    REQUIRE(db.ok());
+    auto w = (*db)->BeginWrite();
+    REQUIRE(w.ok());
+    auto t = (*w)->OpenTable("run_history");
+    REQUIRE(t.ok());
+    REQUIRE((*t)->Insert("zz-not-a-number", "{}").ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  Run run = box.Rocky("run");
+  CHECK_RUN(run, 1);
+  CHECK(Contains(run.err, "run_history key 'zz-not-a-number'"));
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
 }
 
 }  // namespace

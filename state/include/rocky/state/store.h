@@ -167,6 +167,13 @@ class StateStore {
   // Append order.
   Result<std::vector<RunRecord>> ListRuns();
 
+  // Gives the file's free space back to the filesystem (engine::Database::Compact). First commits once (the
+  // schema version stamped again), because the pages the last commit freed stay reserved until the next
+  // commit (the previous commit, kept for crash recovery, still uses them) and Compact alone would find them
+  // in use: right after `delete --all` it would shrink nothing. A file with only a few free pages (16) is
+  // left as it is: that commit could only append its pages to a packed file. Requires kReadWrite.
+  Status Compact();
+
   // Everything, from one read transaction; the first unreadable page or record fails the whole export.
   Result<StateSnapshot> Export();
 
@@ -182,8 +189,13 @@ class StateStore {
   // Fails only when the file has no readable commit at all (Open would have refused it).
   Result<SalvageReport> ExportSalvage();
   // Replaces the whole state with `snapshot` in one transaction, after validating all of it (table names,
-  // timestamps, schema version). On any error nothing is written.
+  // timestamps, schema version). On any error nothing is written. When the file is damaged where the import
+  // must drop the old tables (a page of check_history, say), the import is written to a new file beside it
+  // (with the saved plans that can be read) which then replaces it by rename; the damaged file is kept under
+  // kept_damaged_file() and this store holds the new one.
   Status Import(const StateSnapshot& snapshot);
+  // Where the last Import kept the damaged file it replaced ("<path>.damaged-<UTC time>"); empty otherwise.
+  const std::string& kept_damaged_file() const { return kept_damaged_file_; }
 
  private:
   StateStore(std::string path, StoreOptions options, std::unique_ptr<engine::Database> db);
@@ -194,9 +206,12 @@ class StateStore {
   Status RequireWritable() const;
   std::string Now() const;
 
+  Status ImportIntoNewFile(const StateSnapshot& snapshot, const Status& damage);
+
   std::string path_;
   StoreOptions options_;
   std::unique_ptr<engine::Database> db_;  // null: read-only store over a missing file
+  std::string kept_damaged_file_;
 };
 
 // The export document: {"format": "rocky-state", "schema_version": N|null, "watermarks": [...],
