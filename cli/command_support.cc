@@ -62,10 +62,101 @@ int Usage(const CommandContext& ctx, std::string_view message) {
   return kExitUsage;
 }
 
+namespace {
+
+// What OpenStateStore found, for BeginJson. A command is one process and opens its state file a few times
+// at most (a probe, a reopen after an import): the last open of each path is what holds.
+std::vector<StateFileNotice>& OpenedStateFiles() {
+  static std::vector<StateFileNotice> notices;
+  return notices;
+}
+
+}  // namespace
+
 JsonWriter BeginJson(std::string_view command) {
   JsonWriter json;
   json.BeginObject().Key("version").String(kVersion).Key("command").String(command);
+  const std::vector<StateFileNotice>& opened = OpenedStateFiles();
+  if (opened.empty()) return json;
+  const StateFileNotice& notice = opened.back();
+  json.Key("discarded_commit");
+  if (notice.discarded) {
+    json.BeginObject()
+        .Key("path")
+        .String(notice.path)
+        .Key("txn_id")
+        .UInt(notice.discarded->txn_id)
+        .Key("reason")
+        .String(notice.discarded->reason)
+        .Key("evidence_path");
+    if (notice.discarded->evidence_path.empty()) {
+      json.Null();
+    } else {
+      json.String(notice.discarded->evidence_path);
+    }
+    json.EndObject();
+  } else {
+    json.Null();
+  }
+  json.Key("discarded_copies").BeginArray();
+  for (const std::string& copy : notice.discarded_copies) json.String(copy);
+  json.EndArray();
   return json;
+}
+
+StateFileNotice NoticeFor(const std::string& path, const engine::Database* db) {
+  StateFileNotice notice;
+  notice.path = path;
+  if (db != nullptr) notice.discarded = db->open_report().discarded;
+  if (auto copies = engine::FindDiscardedCopies(path); copies.ok())
+    notice.discarded_copies = std::move(*copies);
+  return notice;
+}
+
+std::vector<std::string> NoticeLines(const StateFileNotice& notice) {
+  std::vector<std::string> lines;
+  std::string discarded_copy;
+  if (notice.discarded) {
+    const engine::DiscardedCommit& d = *notice.discarded;
+    std::string line =
+        "the newest commit of the state file " + notice.path + " (txn " + std::to_string(d.txn_id) +
+        ") was discarded: " + d.reason +
+        ". rocky goes on from the commit before it, so whatever that commit wrote is not in the "
+        "state (after a power cut during it, that is expected; otherwise the file was damaged). ";
+    if (d.evidence_path.empty()) {
+      line += "This command only reads; the next one that writes keeps a copy of the file as it is first.";
+    } else {
+      discarded_copy = d.evidence_path;
+      line += "A copy of the file as it was is kept at " + d.evidence_path +
+              " (rocky-inspect it; delete it to acknowledge and stop this warning).";
+    }
+    lines.push_back(std::move(line));
+  }
+  for (const std::string& copy : notice.discarded_copies) {
+    if (copy == discarded_copy) continue;  // said just above
+    lines.push_back(
+        copy + " is a copy of the state file " + notice.path +
+        " kept when its newest commit was discarded; rocky went on from the commit before it. Look "
+        "at it with rocky-inspect, then delete it to acknowledge and stop this warning.");
+  }
+  return lines;
+}
+
+engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                  const std::string& path,
+                                                                  const state::StoreOptions& options) {
+  auto store = state::StateStore::Open(path, options);
+  if (!store.ok()) {
+    // Copies of discarded commits matter most when the file does not even open.
+    StateFileNotice notice = NoticeFor(path, nullptr);
+    for (const std::string& line : NoticeLines(notice)) ctx.err << "rocky: warning: " << line << '\n';
+    return store;
+  }
+  StateFileNotice notice = NoticeFor(path, (*store)->database());
+  for (const std::string& line : NoticeLines(notice)) ctx.err << "rocky: warning: " << line << '\n';
+  std::vector<StateFileNotice>& opened = OpenedStateFiles();
+  opened.push_back(std::move(notice));
+  return store;
 }
 
 bool FileExists(const std::string& path) {

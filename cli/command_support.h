@@ -2,14 +2,18 @@
 // was asked for, and how to report a failure (one line on stderr, exit 1) or a misuse (exit 2).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "args.h"
 #include "output.h"
 #include "rocky/config/config.h"
+#include "rocky/engine/db.h"
 #include "rocky/engine/status.h"
+#include "rocky/state/store.h"
 
 namespace rocky::cli {
 
@@ -39,8 +43,33 @@ int Fail(const CommandContext& ctx, const engine::Status& status);
 // Refuses a command line that parsed but does not make sense, the same way the parser does; kExitUsage.
 int Usage(const CommandContext& ctx, std::string_view message);
 
-// Starts the JSON object every command prints: {"version": ..., "command": ...}.
+// Starts the JSON object every command prints: {"version": ..., "command": ...}, and, when the command
+// opened the local state file (OpenStateStore), what it must know about it:
+//   "discarded_commit": null | {"path", "txn_id", "reason", "evidence_path" (null for a read-only open)},
+//   "discarded_copies": ["<state>.discarded-<txn>", ...]  (copies still beside the file)
 JsonWriter BeginJson(std::string_view command);
+
+// What opening a state file found that the user must be told about.
+struct StateFileNotice {
+  std::string path;
+  std::optional<engine::DiscardedCommit> discarded;  // this open fell back from the newest commit
+  std::vector<std::string> discarded_copies;         // engine::FindDiscardedCopies: kept until deleted
+};
+
+// The notice for the state file at `path` as `db` (may be null: no file, or one holding no commit) opened
+// it. Never fails: a directory that cannot be listed yields no copies.
+StateFileNotice NoticeFor(const std::string& path, const engine::Database* db);
+
+// The warning lines (without "rocky: warning: ") for a notice; empty when there is nothing to say.
+std::vector<std::string> NoticeLines(const StateFileNotice& notice);
+
+// state::StateStore::Open for the command's local state file, and then, at once, one "rocky: warning: ..."
+// line on stderr for each thing the open found that the user must know (a discarded newest commit: its txn,
+// why, and where the copy of the file is; copies of earlier discarded commits still there, until the user
+// deletes them), also recorded for BeginJson. Use it for every open of the local state file.
+engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                  const std::string& path,
+                                                                  const state::StoreOptions& options);
 
 // False only when nothing exists at `path`; any other failure counts as existing, so that opening the file
 // reports the real error.

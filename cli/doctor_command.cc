@@ -160,7 +160,30 @@ Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
       suggestions.push_back(OpenFailureSuggestion(db.status(), c.state_path));
       return;
     }
+    // A discarded newest commit (this open fell back from it) and kept copies of earlier ones: the state
+    // opens, but an acknowledged commit may be gone, and the user must look (command_support.h).
+    const StateFileNotice notice = NoticeFor(c.state_path, db->get());
+    const std::vector<std::string> notice_lines = NoticeLines(notice);
+    if (notice.discarded) {
+      check.details.emplace_back("discarded_txn", std::to_string(notice.discarded->txn_id));
+      check.details.emplace_back("discarded_reason", notice.discarded->reason);
+    }
+    for (const std::string& copy : notice.discarded_copies)
+      check.details.emplace_back("discarded_copy", copy);
     auto report = (*db)->CheckIntegrity();
+    if (report.ok() && !notice_lines.empty()) {
+      check.status = Health::kWarning;
+      std::string message;
+      for (const std::string& line : notice_lines) message += (message.empty() ? "" : " ") + line;
+      check.message = message;
+      suggestions.push_back(
+          "Compare the state with the kept copy (rocky-inspect " +
+          (notice.discarded_copies.empty() ? c.state_path : notice.discarded_copies.front()) +
+          "); if watermarks went back, the next run copies those rows again (harmless), or `rocky state set` "
+          "moves them; delete the copy to acknowledge.");
+      check.details.emplace_back("tables", std::to_string(report->tables_checked));
+      return;
+    }
     if (!report.ok()) {
       check.status = Health::kCritical;
       check.message = "integrity check failed: " + report.status().message();

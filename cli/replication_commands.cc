@@ -50,8 +50,9 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   // Before the store opens it: the download replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
   ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenSqliteWarehouse(session.config.adapter.path));
-  ROCKY_ASSIGN_OR_RETURN(session.store,
-                         state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
+  ROCKY_ASSIGN_OR_RETURN(
+      session.store,
+      OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
   return session;
 }
 
@@ -354,7 +355,8 @@ int RunInit(const CommandContext& ctx) {
     std::filesystem::remove_all(warehouse_dir, ec);
     if (ec) return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
     if (FileExists(StatePath(inv))) {
-      auto store = state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
+      auto store =
+          OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
       if (!store.ok()) return Fail(ctx, store.status());
       auto removed = (*store)->DeleteAllWatermarks();
       if (!removed.ok()) return Fail(ctx, removed.status());
@@ -435,8 +437,10 @@ CommandSpec RunCommand() {
       .description =
           "Copy every source table to its target: a full refresh without a watermark, else only the rows\n"
           "above it; then advance each watermark to the largest timestamp in the target, record row counts\n"
-          "and run the configured checks. A failed table keeps its watermark and the others go on.\n"
-          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.",
+          "and run the configured checks. A failed table keeps its watermark (its error says when a failed\n"
+          "commit may have been kept) and the others go on.\n"
+          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when "
+          "interrupted.",
       .flags = {TablePatternFlag()},
       .handler = RunRun,
   };

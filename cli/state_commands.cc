@@ -55,7 +55,9 @@ int NoStateFile(const CommandContext& ctx, const std::string& path) {
 int ShowState(const CommandContext& ctx, const std::string& path, const std::string& remote_location) {
   const Invocation& inv = ctx.invocation;
   if (remote_location.empty() && !FileExists(path)) return NoStateFile(ctx, path);
-  auto store = StateStore::Open(path, ReadOnly());
+  // A fetched remote state is verified in full before it is shown: only the local file has notices.
+  auto store =
+      remote_location.empty() ? OpenStateStore(ctx, path, ReadOnly()) : StateStore::Open(path, ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
@@ -148,7 +150,7 @@ int RunSet(const CommandContext& ctx) {
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   auto written = (*store)->SetWatermark(*table, *value);
   if (!written.ok()) return Fail(ctx, written.status());
@@ -200,7 +202,7 @@ int RunDelete(const CommandContext& ctx) {
   }
   uint64_t removed = 0;
   if (FileExists(path)) {
-    auto store = StateStore::Open(path, ReadWrite());
+    auto store = OpenStateStore(ctx, path, ReadWrite());
     if (!store.ok()) return Fail(ctx, store.status());
     if (table) {
       if (Status s = (*store)->DeleteWatermark(*table); !s.ok()) return Fail(ctx, s);
@@ -238,7 +240,7 @@ int RunHistory(const CommandContext& ctx) {
   if (!table) return Usage(ctx, "state history needs --table TABLE");
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
   if (!FileExists(StatePath(inv))) return NoStateFile(ctx, StatePath(inv));
-  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   auto entries = (*store)->CheckHistory(*table);
   if (!entries.ok()) return Fail(ctx, entries.status());
@@ -314,7 +316,7 @@ int RunExport(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   const std::string path = StatePath(inv);
   if (!FileExists(path)) return NoStateFile(ctx, path);
-  auto store = StateStore::Open(path, ReadOnly());
+  auto store = OpenStateStore(ctx, path, ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   const bool salvage = inv.Has("salvage");
   state::StateSnapshot snapshot;
@@ -400,7 +402,7 @@ int RunImport(const CommandContext& ctx) {
   // command saw, so an import never silently overwrites a state another run wrote meanwhile.
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   if (!inv.Has("yes")) {
     // Like `delete --all`: replacing a state that holds something needs a confirmation.
@@ -458,7 +460,7 @@ int RunCompact(const CommandContext& ctx) {
   const uint64_t before = FileSizeOr0(path);
   // Local only: the remote copy is a compact snapshot already (state_envelope.h), and compaction changes no
   // entry, so there is nothing to download or upload.
-  auto store = StateStore::Open(path, ReadWrite());
+  auto store = OpenStateStore(ctx, path, ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   if (Status s = (*store)->Compact(); !s.ok())
     return Fail(ctx, s.WithContext("compacting state file '" + path + "'"));
@@ -495,7 +497,7 @@ int RunPush(const CommandContext& ctx) {
   if (!FileExists(path)) return NoStateFile(ctx, path);
   {
     // Only a state that opens and passes the integrity check replaces the remote one.
-    auto store = StateStore::Open(path, ReadOnly());
+    auto store = OpenStateStore(ctx, path, ReadOnly());
     if (!store.ok()) return Fail(ctx, store.status());
     if (engine::Database* db = (*store)->database(); db != nullptr) {
       auto integrity = db->CheckIntegrity();

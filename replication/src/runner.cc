@@ -174,10 +174,17 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
     auto recorded = store.RecordTableCopy(outcome.target, new_watermark, source_count,
                                           checks != nullptr ? checks->history_length : 0);
     if (!recorded.ok()) {
-      // The copy committed but its watermark did not: the next run copies the same window again, which
-      // the replace-above-the-watermark copy makes harmless.
+      // The copy committed but its watermark did not (or, when the commit's outcome is unknown, may not
+      // have): the next run copies the same window again, which the replace-above-the-watermark copy makes
+      // harmless either way.
       outcome.status = TableOutcome::Status::kFailed;
-      outcome.error = "copied, but the watermark could not be saved: " + recorded.status().message();
+      outcome.error =
+          recorded.status().IsOutcomeUnknown()
+              ? "copied, but the commit of its new watermark failed and may have been kept (the next "
+                "command that opens the state settles it; repeating the copy is harmless): " +
+                    recorded.status().message()
+              : "copied, but the watermark could not be saved (the old one stays): " +
+                    recorded.status().message();
       outcome.duration_ms = MillisSince(table_start);
       report.tables.push_back(std::move(outcome));
       if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());

@@ -195,10 +195,9 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path, co
   engine::Options engine_options;
   engine_options.read_only = true;
   if (options.mode == OpenMode::kReadOnly) {
-    // A zero-length file never had a commit (its creation stopped before the first one): an empty state,
-    // as a writer treats it, so every command sees the same state in it.
-    if (!exists || st.st_size == 0)
-      return std::unique_ptr<StateStore>(new StateStore(path, options, nullptr));
+    // A file holding no commit (zero length, a creation cut short) opens as an empty state: the engine's
+    // rule (OpenReport::uncommitted), the same for readers and writers.
+    if (!exists) return std::unique_ptr<StateStore>(new StateStore(path, options, nullptr));
     auto db = Database::Open(path, engine_options);
     if (!db.ok()) return OpenError(path, db.status());
     ROCKY_RETURN_IF_ERROR(CheckVersion(**db, path));

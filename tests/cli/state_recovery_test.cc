@@ -91,6 +91,119 @@ TEST_CASE(
   CHECK(failed_opens > 4);
 }
 
+TEST_CASE(
+    "a failed sync: rocky says 'unchanged' only when the value never appears, and never loses an "
+    "acknowledged one") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2026-01-01T00:00:00Z"), 0);
+  std::string acknowledged = "2026-01-01T00:00:00Z";
+  int failed = 0, said_unchanged = 0, said_unknown = 0;
+  // Each fdatasync of the commit, failing once (n) or from then on (n+: the engine cannot undo its slot).
+  for (int n = 1; n <= 4; ++n) {
+    for (const std::string repeat : {"", "+"}) {
+      char value[32];
+      std::snprintf(value, sizeof value, "2026-02-%02dT00:00:00Z", n * 2 + (repeat.empty() ? 0 : 1));
+      Run set = RockyUnderStrace(
+          box, "-e trace=fdatasync -e inject=fdatasync:error=EIO:when=" + std::to_string(n) + repeat,
+          "state set --table a.b.c --value " + std::string(value));
+      Run shown = box.Rocky("state --output table");
+      INFO("fdatasync " << n << repeat << " fails: exit " << set.exit_code << ", " << set.err << "then:\n"
+                        << shown.out << shown.err);
+      REQUIRE(shown.exit_code == 0);
+      const bool present = Contains(shown.out, value);
+      if (set.exit_code == 0) {
+        CHECK(present);  // acknowledged: there
+        acknowledged = value;
+        continue;
+      }
+      ++failed;
+      CHECK(set.exit_code == 1);
+      if (Contains(set.err, "unchanged")) {
+        ++said_unchanged;
+        CHECK(!present);  // said unchanged: truly unchanged
+        CHECK(Contains(shown.out, acknowledged));
+      } else {
+        CHECK(Contains(set.err, "may have been kept"));
+        ++said_unknown;
+        if (present) acknowledged = value;
+        if (!present) CHECK(Contains(shown.out, acknowledged));
+      }
+    }
+  }
+  CHECK(failed >= 3);
+  CHECK(said_unchanged >= 1);
+  CHECK(said_unknown >= 1);
+}
+
+TEST_CASE(
+    "a discarded newest commit is told by every command, in JSON too, and by doctor, until its copy is "
+    "deleted") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2026-01-01T00:00:00Z"), 0);
+  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2026-02-01T00:00:00Z"), 0);
+  const std::string state = box.File(".rocky-state.redb");
+  const uint64_t newest = rocky_test::NewestCommitId(state);
+  const std::vector<uint64_t> written = rocky_test::NewestCommitPages(state);
+  REQUIRE(!written.empty());
+  rocky_test::DamagePage(state, written.front());
+  const std::string txn = "txn " + std::to_string(newest);
+
+  // A reader: told on stderr and in JSON; it shows the commit before (the earlier value); nothing written.
+  const std::string before = ReadFile(state);
+  Run show = box.Rocky("state --output json");
+  CHECK_RUN(show, 0);
+  CHECK(Contains(show.err, "rocky: warning: the newest commit of the state file .rocky-state.redb (" + txn +
+                               ") was discarded: page " + std::to_string(written.front())));
+  CHECK(Contains(show.out, "2026-01-01T00:00:00Z"));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(show.out).get(doc) == simdjson::SUCCESS);
+  CHECK(doc["discarded_commit"]["txn_id"].get_uint64().value() == newest);
+  CHECK(Contains(std::string(doc["discarded_commit"]["reason"].get_string().value()), "page"));
+  CHECK(doc["discarded_commit"]["evidence_path"].is_null());
+  CHECK(ReadFile(state) == before);
+  Run history = box.Rocky("state history --table a.b.c");
+  CHECK_RUN(history, 0);
+  CHECK(Contains(history.err, txn + ") was discarded"));
+
+  // A writer keeps a copy of the file first, and says where.
+  const std::string copy = ".rocky-state.redb.discarded-" + std::to_string(newest);
+  Run set = box.Rocky("state set --table x.y.z --value 2026-03-01T00:00:00Z --output json");
+  CHECK_RUN(set, 0);
+  CHECK(Contains(set.err, txn + ") was discarded"));
+  CHECK(Contains(set.err, "kept at " + copy));
+  CHECK(std::filesystem::exists(box.File(copy)));
+  CHECK(Mode(box.File(copy)) == 0600);
+  simdjson::dom::parser set_parser;
+  simdjson::dom::element set_doc;
+  REQUIRE(set_parser.parse(set.out).get(set_doc) == simdjson::SUCCESS);
+  CHECK(std::string_view(set_doc["discarded_commit"]["evidence_path"].get_string().value()).ends_with(copy));
+
+  // Later commands open a clean file, and keep warning about the copy until it is deleted.
+  Run later = box.Rocky("state --output json");
+  CHECK_RUN(later, 0);
+  CHECK(Contains(later.err, copy + " is a copy of the state file"));
+  simdjson::dom::parser later_parser;
+  simdjson::dom::element later_doc;
+  REQUIRE(later_parser.parse(later.out).get(later_doc) == simdjson::SUCCESS);
+  CHECK(later_doc["discarded_commit"].is_null());
+  CHECK(later_doc["discarded_copies"].get_array().value().size() == 1);
+  Run doctor = box.Rocky("doctor --check state_file --output json");
+  CHECK_RUN(doctor, 0);
+  CHECK(Contains(doctor.out, "\"status\":\"warning\""));
+  CHECK(Contains(doctor.out, copy));
+  CHECK(Contains(doctor.out, "\"overall\":\"warning\""));
+
+  std::filesystem::remove(box.File(copy));
+  Run quiet = box.Rocky("state --output json");
+  CHECK_RUN(quiet, 0);
+  CHECK(quiet.err.empty());
+  CHECK(Contains(quiet.out, "\"discarded_copies\":[]"));
+  Run healthy = box.Rocky("doctor --check state_file --output json");
+  CHECK_RUN(healthy, 0);
+  CHECK(Contains(healthy.out, "\"overall\":\"healthy\""));
+}
+
 TEST_CASE("state import: an I/O error reading the file is one, never 'invalid JSON'; nothing is written") {
   Sandbox box;
   CHECK_RUN(box.Rocky("state set --table a.b.c --value 2026-01-01T00:00:00Z --state-path one.redb"), 0);

@@ -49,6 +49,24 @@ inline std::vector<uint64_t> BranchChildren(const std::string& path, uint64_t pa
   return children;
 }
 
+// The pages the newest commit wrote, as its commit slot lists them for recovery to verify.
+inline std::vector<uint64_t> NewestCommitPages(const std::string& path) {
+  auto inspector = rocky::engine::Inspector::Open(path);
+  REQUIRE_MESSAGE(inspector.ok(), inspector.status().ToString());
+  const int current = (*inspector)->current_slot();
+  REQUIRE(current >= 0);
+  return (*inspector)->slots()[static_cast<size_t>(current)].verify_list;
+}
+
+// The transaction id of the newest commit.
+inline uint64_t NewestCommitId(const std::string& path) {
+  auto inspector = rocky::engine::Inspector::Open(path);
+  REQUIRE_MESSAGE(inspector.ok(), inspector.status().ToString());
+  const int current = (*inspector)->current_slot();
+  REQUIRE(current >= 0);
+  return (*inspector)->slots()[static_cast<size_t>(current)].txn_id;
+}
+
 // Inverts 16 bytes in the middle of page `page` (well past its header): its checksum then fails.
 inline void DamagePage(const std::string& path, uint64_t page, uint32_t page_size = 4096) {
   const int fd = ::open(path.c_str(), O_RDWR);

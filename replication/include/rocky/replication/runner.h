@@ -8,7 +8,8 @@
 //      so rows the source stamps late but still above the old watermark are not skipped) and the source's row
 //      count appended to the check history;
 //   3. checks (row_count, freshness, anomaly against the PREVIOUS counts) — reported, never failing the run.
-// A failed table keeps its old watermark and the run goes on with the others.
+// A failed table keeps its old watermark (unless the commit of its new one failed with an unknown outcome:
+// engine kOutcomeUnknown, which the table's error says) and the run goes on with the others.
 #pragma once
 
 #include <atomic>

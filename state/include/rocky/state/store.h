@@ -189,7 +189,9 @@ class StateStore {
   // Fails only when the file has no readable commit at all (Open would have refused it).
   Result<SalvageReport> ExportSalvage();
   // Replaces the whole state with `snapshot` in one transaction, after validating all of it (table names,
-  // timestamps, schema version). On any error nothing is written. When the file is damaged where the import
+  // timestamps, schema version). An error before the commit writes nothing; a failed commit says by its code
+  // whether the import certainly did not happen or may have been kept (kOutcomeUnknown: the engine's
+  // Commit()). When the file is damaged where the import
   // must drop the old tables (a page of check_history, say), the import is written to a new file beside it
   // (with the saved plans that can be read) which then replaces it by rename; the damaged file is kept under
   // kept_damaged_file() and this store holds the new one.
