@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <ostream>
@@ -22,9 +23,31 @@ std::string ConfigPath(const Invocation& invocation) {
   return std::string(invocation.Get("config").value_or(config::kDefaultConfigPath));
 }
 
-engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
-  return config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
+namespace {
+
+std::vector<std::string>& KnownSecrets() {
+  static std::vector<std::string> secrets = [] {
+    std::vector<std::string> from_env;
+    for (const char* name : {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
+      const char* value = std::getenv(name);
+      if (value != nullptr && *value != '\0') from_env.emplace_back(value);
+    }
+    return from_env;
+  }();
+  return secrets;
 }
+
+}  // namespace
+
+engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
+  auto loaded = config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
+  if (loaded.ok()) {
+    for (std::string& secret : config::SecretsOf(*loaded)) KnownSecrets().push_back(std::move(secret));
+  }
+  return loaded;
+}
+
+std::string ForOutput(std::string_view text) { return config::Redact(text, KnownSecrets()); }
 
 CommandHandler ValidatingConfigIfPresent(CommandHandler handler) {
   return [handler = std::move(handler)](const CommandContext& ctx) {
@@ -51,7 +74,7 @@ OutputFormat FormatOf(const Invocation& invocation) {
 }
 
 int Fail(const CommandContext& ctx, std::string_view message) {
-  ctx.err << "rocky: " << message << '\n';
+  ctx.err << "rocky: " << ForOutput(message) << '\n';
   return kExitFailure;
 }
 

@@ -37,7 +37,12 @@ engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocati
 // --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
 OutputFormat FormatOf(const Invocation& invocation);
 
-// "rocky: <message>" on stderr; returns kExitFailure.
+// Text made safe to print (config::Redact) with every secret of the configurations this process loaded
+// (LoadConfig remembers them: the valkey_url password, s3_endpoint userinfo) and of the AWS credentials in
+// the environment. Every line rocky prints that may hold a server's words or a URL goes through it.
+std::string ForOutput(std::string_view text);
+
+// "rocky: <message>" on stderr (through ForOutput); returns kExitFailure.
 int Fail(const CommandContext& ctx, std::string_view message);
 int Fail(const CommandContext& ctx, const engine::Status& status);
 // Refuses a command line that parsed but does not make sense, the same way the parser does; kExitUsage.

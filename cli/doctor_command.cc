@@ -371,6 +371,12 @@ int RunDoctor(const CommandContext& ctx) {
   }
   Health overall = Health::kHealthy;
   for (const Check& check : checks) overall = std::max(overall, check.status);
+  // Messages carry servers' words and URLs: redacted once, here, before anything is printed.
+  for (Check& check : checks) {
+    check.message = ForOutput(check.message);
+    for (auto& [key, value] : check.details) value = ForOutput(value);
+  }
+  for (std::string& s : suggestions) s = ForOutput(s);
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("doctor");

@@ -32,7 +32,7 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const Co
   RemoteStateSession* self = session.get();
   std::ostream& err_stream = ctx.err;
   sync::EventSink sink = [self, &err_stream](const sync::TransferEvent& event) {
-    const std::string line = sync::TransferEventJson(event) + "\n";
+    const std::string line = ForOutput(sync::TransferEventJson(event)) + "\n";
     if (self->events_fd_ < 0) {
       err_stream << line << std::flush;
     } else {
@@ -52,7 +52,9 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const Co
     (event.event == "state.download" ? self->download_ : self->upload_) = event.outcome;
   };
   std::ostream& err = ctx.err;
-  sync::WarningSink warn = [&err](std::string_view line) { err << "rocky: warning: " << line << '\n'; };
+  sync::WarningSink warn = [&err](std::string_view line) {
+    err << "rocky: warning: " << ForOutput(line) << '\n';
+  };
 
   auto created = sync::StateSync::Create(config->state, sync::ProcessEnvironment(), sink, warn);
   if (!created.ok()) return created.status().WithContext("[state] in " + config->source_path);
@@ -78,7 +80,9 @@ Result<std::optional<sync::TransferReport>> RemoteStateSession::Fetch(const std:
   return sync_->Fetch(destination);
 }
 
-std::string RemoteStateSession::Location() const { return sync_ == nullptr ? state_path_ : sync_->backend().Location(); }
+std::string RemoteStateSession::Location() const {
+  return sync_ == nullptr ? state_path_ : ForOutput(sync_->backend().Location());
+}
 
 Status RemoteStateSession::Finish() {
   if (sync_ == nullptr) return Status::OK();
@@ -112,7 +116,10 @@ void RemoteStateSession::WriteJson(JsonWriter& json) const {
     }
   };
   json.Key("remote_state").BeginObject();
-  json.Key("backend").String(sync_->backend().Kind()).Key("location").String(sync_->backend().Location());
+  json.Key("backend")
+      .String(sync_->backend().Kind())
+      .Key("location")
+      .String(ForOutput(sync_->backend().Location()));
   outcome("download", download_);
   outcome("upload", upload_);
   json.Key("state_lost").Bool(state_lost_);
@@ -120,14 +127,14 @@ void RemoteStateSession::WriteJson(JsonWriter& json) const {
   if (upload_error_.empty()) {
     json.Null();
   } else {
-    json.String(upload_error_);
+    json.String(ForOutput(upload_error_));
   }
   json.EndObject();
 }
 
 std::string RemoteStateSession::Summary() const {
   if (sync_ == nullptr) return {};
-  std::string line = "Remote state " + sync_->backend().Location() + ":";
+  std::string line = "Remote state " + ForOutput(sync_->backend().Location()) + ":";
   if (download_) line += " downloaded (" + std::string(sync::OutcomeName(*download_)) + ")";
   if (upload_) line += std::string(download_ ? "," : "") + " uploaded (" + std::string(sync::OutcomeName(*upload_)) + ")";
   if (state_lost_) line += "; the download failed, so watermarks missing locally are re-derived from the targets";
@@ -148,7 +155,8 @@ void RemoteStateSession::CheckpointIfDue(state::StateStore& store) {
   if (s.ok()) s = sync_->Push(snapshot);
   std::error_code ec;
   std::filesystem::remove(snapshot, ec);
-  if (!s.ok()) ctx_.err << "rocky: warning: periodic upload of the state failed: " << s.message() << '\n';
+  if (!s.ok())
+    ctx_.err << "rocky: warning: periodic upload of the state failed: " << ForOutput(s.message()) << '\n';
 }
 
 int WithUploadStatus(const CommandContext& ctx, int exit_code, const Status& upload) {

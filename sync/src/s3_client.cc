@@ -164,6 +164,15 @@ Result<S3Config> ResolveS3Config(S3Config config) {
   if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL_S3");
   if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL");
   while (!config.endpoint.empty() && config.endpoint.back() == '/') config.endpoint.pop_back();
+  // Userinfo in the endpoint ("http://AKIA:secret@host") is never used (requests are signed with the
+  // credential chain's keys) and must never be sent in a Host header nor printed: dropped here, before
+  // anything else sees the endpoint.
+  if (const size_t scheme = config.endpoint.find("://"); scheme != std::string::npos) {
+    // To the LAST '@', as config::RedactUrl reads a userinfo (a password may hold '/' or '@').
+    const size_t host = scheme + 3;
+    const size_t at = config.endpoint.rfind('@');
+    if (at != std::string::npos && at >= host) config.endpoint.erase(host, at + 1 - host);
+  }
   if (config.region.empty()) config.region = EnvOr("AWS_REGION");
   if (config.region.empty()) config.region = EnvOr("AWS_DEFAULT_REGION");
   if (config.bucket.empty()) return Status::InvalidArgument("S3 state: no bucket configured (s3_bucket in [state])");

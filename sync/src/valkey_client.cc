@@ -18,6 +18,7 @@ extern "C" {
 #include <algorithm>
 #include <cstring>
 
+#include "rocky/config/config.h"
 #include "rocky/sync/transfer_stop.h"
 #include "tls_tunnel.h"
 
@@ -242,8 +243,13 @@ Status ValkeyClient::ContextError(int saved_errno) {
   return s;
 }
 
-Status ValkeyClient::ReplyError(std::string_view text) const {
-  const std::string message = what_ + ": " + std::string(text);
+Status ValkeyClient::ReplyError(std::string_view raw) const {
+  // A server's words may echo what it was sent (Redis: "unknown command 'AUTH', with args beginning with:
+  // 'password'"): redacted before anything else sees them, with the password this client knows.
+  std::vector<std::string> secrets;
+  if (options_.url.has_password && !options_.url.password.empty()) secrets.push_back(options_.url.password);
+  const std::string text = config::Redact(raw, secrets);
+  const std::string message = what_ + ": " + text;
   if (StartsWith(text, "WRONGPASS") || StartsWith(text, "NOPERM") ||
       StartsWith(text, "ERR invalid password") || StartsWith(text, "ERR invalid username-password")) {
     return Status::PermissionDenied(message);

@@ -258,3 +258,36 @@ TEST_CASE("remote state on S3: a long run uploads between tables (upload_interva
   simdjson::dom::parser parser;
   CHECK(ParseJson(parser, remote.out)["watermarks"].get_array().value().size() == 4);
 }
+
+TEST_CASE("secrets: a secret in s3_endpoint's userinfo is in no output, event, warning or doctor report") {
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  env.Set("SECRET_IN_URL", "s3cr3t-in-the-endpoint");
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  std::string endpoint = s3.Endpoint();
+  endpoint.insert(endpoint.find("://") + 3, "AKIAEXAMPLE:${SECRET_IN_URL}@");
+  UseRemoteState(box,
+                 "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) + "\"\ns3_endpoint = \"" +
+                     endpoint + "\"\n",
+                 box.File("warehouse"));
+  Run run = box.Rocky("run --output json --events events.jsonl");
+  CHECK_RUN(run, 0);
+  simdjson::dom::parser parser;
+  auto report = ParseJson(parser, run.out);
+  CHECK(Str(report["remote_state"], "upload") == "ok");
+  // A failing transfer too: its error and warning quote the location.
+  env.Set("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+  Run failing = box.Rocky("run --output json --events events.jsonl");
+  Run doctor = box.Rocky("doctor --output json");
+  Run shown = box.Rocky("state --remote --output json");
+  Run table = box.Rocky("run --output table");
+  const std::string everything = run.out + run.err + failing.out + failing.err +
+                                 ReadFile(box.File("events.jsonl")) + doctor.out + doctor.err + shown.out +
+                                 shown.err + table.out + table.err;
+  CHECK(Contains(everything, "at http://127.0.0.1:"));
+  CHECK_FALSE(Contains(everything, "s3cr3t-in-the-endpoint"));
+  CHECK_FALSE(Contains(everything, "wrong-secret"));
+  CHECK_FALSE(Contains(everything, "AKIAEXAMPLE:"));
+}

@@ -123,7 +123,9 @@ class TestPki {
 // temporary folder. With `tls`, it listens only on a TLS port (tls-port, port 0) with a TestPki certificate.
 class RedisServer {
  public:
-  explicit RedisServer(bool tls = false) : tls_(tls), port_(FreePort()) {
+  // `extra` are more redis-server options ("--rename-command", "AUTH", "" makes AUTH an unknown command,
+  // whose error reply echoes its arguments).
+  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {}) : tls_(tls), port_(FreePort()) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
     const std::string user_rule = std::string(">") + kRedisUserPassword;
     std::vector<std::string> args = {"redis-server", "--bind",    "127.0.0.1",    "--requirepass",
@@ -139,6 +141,7 @@ class RedisServer {
     } else {
       args.insert(args.end(), {"--port", std::to_string(port_)});
     }
+    args.insert(args.end(), extra.begin(), extra.end());
     Start(args);
   }
   ~RedisServer() { Stop(); }

@@ -46,7 +46,9 @@ struct S3Config {
 };
 
 // Fills what the configuration left empty from the environment as the AWS SDKs do: the endpoint from
-// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; the region from AWS_REGION, then AWS_DEFAULT_REGION.
+// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; the region from AWS_REGION, then AWS_DEFAULT_REGION. Drops any
+// userinfo from the endpoint ("http://KEY:SECRET@host" -> "http://host"): requests are signed with the
+// credential chain's keys, and a secret there must never reach a Host header or a message.
 // kInvalidArgument naming the missing setting when there is no bucket or no region.
 Result<S3Config> ResolveS3Config(S3Config config);
 

@@ -107,7 +107,8 @@ class ValkeyClient {
   Status WaitFor(short events, Deadline deadline);
   // A Status for a failed redisCommandArgv (context error) or an error reply.
   Status ContextError(int saved_errno);
-  Status ReplyError(std::string_view text) const;
+  // `raw` is the server's error reply; the Status holds it redacted (config::Redact, with the password).
+  Status ReplyError(std::string_view raw) const;
 
   ValkeyClientOptions options_;
   std::string what_;
