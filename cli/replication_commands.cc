@@ -365,15 +365,9 @@ int RunInit(const CommandContext& ctx) {
   }
   auto summary = warehouse::CreateSampleWarehouse(warehouse_dir, force);
   if (!summary.ok()) return Fail(ctx, summary.status());
-  {
-    const std::string tmp = config_path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << kSampleConfig;
-    out.close();
-    if (!out) return Fail(ctx, "cannot write '" + tmp + "'");
-    std::filesystem::rename(tmp, config_path, ec);
-    if (ec) return Fail(ctx, "cannot write '" + config_path + "': " + ec.message());
-  }
+  // Replaced atomically, created 0600 (a rocky.toml may come to hold a password).
+  if (Status s = WriteFileAtomically(config_path, kSampleConfig, "configuration file"); !s.ok())
+    return Fail(ctx, s);
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("init");
     json.Key("config").String(config_path).Key("warehouse").String(warehouse_dir).Key("source_tables").BeginArray();

@@ -94,7 +94,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
     return n;
   }
   if (t->download_fd < 0) {
-    t->download_fd = ::open(t->call->download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t->download_fd = ::open(t->call->download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (t->download_fd < 0) {
       t->local_error = "creating " + t->call->download_path + ": " + std::strerror(errno);
       return 0;
@@ -276,7 +276,7 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
     }
   } else if (!call.download_path.empty() && response.status >= 200 && response.status <= 299) {
     // An empty 2xx body still yields the (empty) file the caller asked for.
-    t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (t.download_fd < 0) {
       return Status::IOError(where + ": creating " + call.download_path + ": " + std::strerror(errno));
     }

@@ -224,7 +224,7 @@ Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::
   info.envelope_version = kEnvelopeVersion;
   info.state_format_version = GetU32(in_buf.data() + 8);
 
-  Fd out(::open(envelope_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  Fd out(::open(envelope_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (out.get() < 0) return Status::IOError("creating " + envelope_path + ": " + ErrnoText(errno));
   TempFileGuard guard(envelope_path);
   // The header is written last, at offset 0, once the length and hash are known.

@@ -7,10 +7,16 @@
 #include <simdjson.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "../sync/s3_fixture.h"
 #include "program_runner.h"
@@ -290,4 +296,91 @@ TEST_CASE("secrets: a secret in s3_endpoint's userinfo is in no output, event, w
   CHECK_FALSE(Contains(everything, "s3cr3t-in-the-endpoint"));
   CHECK_FALSE(Contains(everything, "wrong-secret"));
   CHECK_FALSE(Contains(everything, "AKIAEXAMPLE:"));
+}
+
+namespace {
+
+// Every file `rocky ARGS` creates, from its system calls (strace -f: openat/open/creat that carry O_CREAT,
+// and that succeeded), with the mode it asked for. A path that already existed (before the command, or
+// created earlier in it with 0600) may be opened with O_CREAT and another mode: nothing is created then
+// (SQLite opens its database files that way after rocky created them 0600).
+struct Creation {
+  std::string path;
+  std::string mode;
+};
+
+std::vector<Creation> CreationsOf(const Sandbox& box, const std::string& args, int* exit_code) {
+  const std::string trace = box.File(".trace");
+  const std::string command = "cd " + ShellQuote(box.dir()) + " && strace -f -qq -o " + ShellQuote(trace) +
+                              " -e trace=open,openat,creat -e status=successful " +
+                              ShellQuote(ProgramPath("rocky")) + " " + args + " >/dev/null 2>&1 </dev/null";
+  const int status = std::system(command.c_str());
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::vector<Creation> out;
+  std::ifstream in(trace);
+  for (std::string line; std::getline(in, line);) {
+    const bool creat = line.find(" creat(") != std::string::npos;
+    if (line.find("O_CREAT") == std::string::npos && !creat) continue;
+    const size_t open_quote = line.find('"');
+    const size_t close_quote = line.find('"', open_quote + 1);
+    const size_t mode_end = line.rfind(") = ");
+    const size_t mode_start = line.rfind(", ", mode_end);
+    if (open_quote == std::string::npos || close_quote == std::string::npos ||
+        mode_end == std::string::npos || mode_start == std::string::npos) {
+      continue;
+    }
+    std::string path = line.substr(open_quote + 1, close_quote - open_quote - 1);
+    if (!path.starts_with("/")) path = box.dir() + "/" + path;
+    out.push_back(Creation{std::filesystem::path(path).lexically_normal().string(),
+                           line.substr(mode_start + 2, mode_end - mode_start - 2)});
+  }
+  std::remove(trace.c_str());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "every file rocky creates is created 0600: events, exports, downloads, envelopes, probes, warehouse") {
+  REQUIRE(std::system("command -v strace >/dev/null") == 0);
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  Sandbox box;
+  ::umask(022);
+  std::set<std::string> existing;  // created 0600, or there before: O_CREAT on them creates nothing
+  auto check = [&](const std::string& args, int expected_exit) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(box.dir())) {
+      existing.insert(std::filesystem::path(entry.path()).lexically_normal().string());
+    }
+    int exit_code = -1;
+    const std::vector<Creation> created = CreationsOf(box, args, &exit_code);
+    INFO("rocky " << args);
+    CHECK(exit_code == expected_exit);
+    CHECK(!created.empty());
+    for (const Creation& c : created) {
+      if (c.mode == "0600") {
+        existing.insert(c.path);
+        continue;
+      }
+      CHECK_MESSAGE(existing.count(c.path) == 1, c.path << " created with mode " << c.mode);
+    }
+  };
+  check("init --output table", 0);
+  UseS3State(box, s3, box.File("warehouse"));
+  check("run --output json --events events.jsonl", 0);  // download (absent), targets, state, envelope, upload
+  check("run --output json --events events.jsonl", 0);  // a real download this time
+  check("state --remote --events events.jsonl", 0);
+  check("state export out.json", 0);
+  check("doctor --output json", 0);
+  check("state push --force --output json", 0);
+  check("state import out.json --yes --output json", 0);
+  check("plan --output json", 0);
+  // What stays behind is 0600 too.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(box.dir())) {
+    if (!entry.is_regular_file()) continue;
+    INFO(entry.path());
+    CHECK((std::filesystem::status(entry.path()).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  }
 }
