@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -226,6 +227,23 @@ pid_t StartRun(const Sandbox& box) {
   return pid;
 }
 
+// Waits until process `pid` has a handler for `signal` (the SigCgt mask of /proc/PID/status), failing after
+// 60 s.
+void WaitUntilCatching(pid_t pid, int signal) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (!line.starts_with("SigCgt:")) continue;
+      const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+      if ((mask >> (signal - 1)) & 1ULL) return;
+    }
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up,
+                    "rocky never installed its handler of " << signal);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // Every target holds exactly its source's rows: same count, same ids, no id twice.
 void CheckTargetsMatchSources(const Sandbox& box) {
   struct Pair {
@@ -269,16 +287,19 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
     next_id += 20001;
     const pid_t pid = StartRun(box);
     const int signal = round % 3 == 2 ? SIGINT : SIGKILL;
-    // Ctrl-C rounds wait until rocky is surely past its first instructions (its handler is installed before
-    // it opens anything); SIGKILL rounds may land anywhere.
-    std::this_thread::sleep_for(std::chrono::milliseconds((signal == SIGINT ? 150 : 0) + rng() % 600));
+    // Ctrl-C rounds first wait until rocky catches SIGINT (its handler is the first thing main() installs,
+    // so from then on a Ctrl-C at any instant must end in exit 130; before it, the process is still being
+    // loaded and the signal's default action is all there is). SIGKILL rounds may land anywhere. Then a
+    // random instant of the run.
+    if (signal == SIGINT) WaitUntilCatching(pid, SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
     kill(pid, signal);
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++killed_mid_run;
     if (signal == SIGINT) {
-      // Ctrl-C stops cleanly, never by the signal's default action: 130 after skipping the remaining tables,
-      // or 0 if it had just finished.
+      // Ctrl-C stops cleanly, never by the signal's default action: 130 (whether it skipped the remaining
+      // tables or had just finished them), or 0 when the run had already exited before the signal came.
       REQUIRE_MESSAGE(WIFEXITED(status), "rocky died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
       CHECK_MESSAGE((WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 0), "exit " << WEXITSTATUS(status));
     }
