@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -339,6 +340,73 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
   });
 }
 
+// Removes a temporary folder and what is in it when the scope ends.
+struct TempDirectory {
+  std::string path;
+  ~TempDirectory() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The remote state object itself: downloaded (without retries, within transfer_timeout_seconds) into a
+// temporary folder and verified in full, as a run's download is. A corrupt or foreign object makes every
+// run's download fail and so skip its upload, for good: this names it and the way out.
+Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("remote_state", [&](Check& check) {
+    if (!c.config || c.config->state.backend == config::StateBackend::kLocal) {
+      check.message = "the state is local: there is no remote state to check";
+      return;
+    }
+    const config::StateConfig& state = c.config->state;
+    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
+    if (!backend.ok()) {
+      check.status = Health::kCritical;
+      check.message = backend.status().message();
+      return;
+    }
+    const std::string location = (*backend)->Location();
+    check.details.emplace_back("location", location);
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string tmpl =
+        std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/rocky-doctor-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      check.status = Health::kCritical;
+      check.message = "cannot create a temporary folder from " + tmpl + " ($TMPDIR): " + std::strerror(errno);
+      return;
+    }
+    TempDirectory folder{tmpl};
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    auto fetched = (*backend)->Download(folder.path + "/state.redb", deadline);
+    if (fetched.ok()) {
+      if (!fetched->has_value()) {
+        check.message = "no remote state at " + location + " yet (the first run uploads it)";
+        return;
+      }
+      check.details.emplace_back("bytes", std::to_string((*fetched)->bytes));
+      check.message = "the remote state at " + location + " downloads and passes verification (" +
+                      std::to_string((*fetched)->bytes) + " bytes)";
+      return;
+    }
+    const Status& error = fetched.status();
+    check.status = Health::kCritical;
+    check.details.emplace_back("error", std::string(engine::CodeName(error.code())));
+    if (error.IsCorruption() || error.code() == Status::Code::kNotSupported) {
+      check.message =
+          "the remote state at " + location + " cannot be used: " + error.message() +
+          ". Every run's download fails on it, so every run skips its upload and the remote state "
+          "stays like this";
+      suggestions.push_back("If the local state file " + c.state_path +
+                            " is the state to keep (check it with `rocky state` and " + "`rocky-inspect " +
+                            c.state_path + "`), replace the remote one with it: `rocky state push --force`.");
+      return;
+    }
+    check.message = "the remote state at " + location + " could not be downloaded: " + error.message() +
+                    " (state_rw says why the backend cannot be reached)";
+  });
+}
+
 int RunDoctor(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   // The parser has already refused a name that is not one of kCheckNames (the flag's choices).
@@ -358,6 +426,17 @@ int RunDoctor(const CommandContext& ctx) {
   if (wanted("config")) checks.push_back(CheckConfig(c, inv, suggestions));
   if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
   if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
+  if (wanted("remote_state")) {
+    if (!c.config_status.ok()) {
+      checks.push_back(Check{.name = "remote_state",
+                             .status = Health::kCritical,
+                             .message = "not run: the configuration does not load",
+                             .duration_ms = 0,
+                             .details = {}});
+    } else {
+      checks.push_back(CheckRemoteState(c, suggestions));
+    }
+  }
   if (wanted("state_rw")) {
     if (!c.config_status.ok()) {
       checks.push_back(Check{.name = "state_rw",
@@ -418,14 +497,15 @@ CommandSpec DoctorCommand() {
       .name = "doctor",
       .summary = "Check the configuration, the state file and the state backend",
       .description =
-          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens and\n"
-          "passes the integrity check), state_schema (a supported version), state_rw (a probe object\n"
-          "written, read back and deleted on the configured backend, without retries, bounded by\n"
-          "transfer_timeout_seconds). Exit 1 when any check is critical.",
+          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
+          "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
+          "remote_state (the remote state object downloads and verifies), state_rw (a probe object\n"
+          "written, read back and deleted on the configured backend). Remote checks make no retries and\n"
+          "are bounded by transfer_timeout_seconds. Exit 1 when any check is critical.",
       .flags = {FlagSpec{.name = "check",
                          .value_name = "NAME",
                          .help = "Run only this check",
-                         .choices = {"config", "state_file", "state_schema", "state_rw"}}},
+                         .choices = {"config", "state_file", "state_schema", "remote_state", "state_rw"}}},
       .handler = RunDoctor,
   };
 }

@@ -192,7 +192,8 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
     REQUIRE(c["details"].get_array().get(details) == simdjson::SUCCESS);
     for (auto pair : details) CHECK(pair.get_array().value().size() == 2);
   }
-  CHECK(names == std::vector<std::string>{"config", "state_file", "state_schema", "state_rw"});
+  CHECK(names ==
+        std::vector<std::string>{"config", "state_file", "state_schema", "remote_state", "state_rw"});
   CHECK(doc["suggestions"].get_array().value().size() == 0);
 
   Run table = box.Rocky("doctor --check state_rw --output table");
@@ -383,4 +384,61 @@ TEST_CASE(
     CHECK((std::filesystem::status(entry.path()).permissions() & std::filesystem::perms::all) ==
           (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
   }
+}
+
+TEST_CASE(
+    "a corrupt remote object: every run skips its upload until doctor names it and state push --force "
+    "replaces it") {
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  UseS3State(box, s3, box.File("warehouse"));
+  CHECK_RUN(box.Rocky("run --output json"), 0);
+  // The object at the state's key becomes garbage (a bad copy by hand, a bit flip in the store, ...).
+  {
+    rocky::sync::S3Config config = s3.Config();
+    config.prefix = "team/bronze/";
+    auto client = s3.Client(config);
+    const std::string garbage = box.File("garbage.bin");
+    WriteFile(garbage, std::string(4096, 'x'));
+    REQUIRE(client.PutObject(client.StateKey(), garbage, rocky::sync::WriteCondition::None()).ok());
+  }
+  for (int i = 0; i < 2; ++i) {
+    Run run = box.Rocky("run --output json");
+    CHECK_RUN(run, 0);
+    simdjson::dom::parser parser;
+    auto report = ParseJson(parser, run.out);
+    CHECK(Str(report["remote_state"], "download") == "error_then_fresh");
+    CHECK(Str(report["remote_state"], "upload") == "skipped_after_failure");
+  }
+  Run doctor = box.Rocky("doctor --output json");
+  CHECK_RUN(doctor, 1);
+  simdjson::dom::parser parser;
+  auto doc = ParseJson(parser, doctor.out);
+  bool named = false;
+  for (auto c : doc["checks"].get_array().value()) {
+    if (Str(c, "name") != "remote_state") continue;
+    named = true;
+    CHECK(Str(c, "status") == "critical");
+    CHECK(Contains(std::string(Str(c, "message")), "skips its upload"));
+  }
+  CHECK(named);
+  CHECK(Contains(doctor.out, "rocky state push --force"));
+
+  Run refused = box.Rocky("state push");
+  CHECK_RUN(refused, 2);
+  CHECK(Contains(refused.err, "--force"));
+  Run pushed = box.Rocky("state push --force --output json");
+  CHECK_RUN(pushed, 0);
+  simdjson::dom::parser push_parser;
+  CHECK(Str(ParseJson(push_parser, pushed.out)["remote_state"], "upload") == "ok");
+  Run after = box.Rocky("run --output json");
+  CHECK_RUN(after, 0);
+  simdjson::dom::parser after_parser;
+  auto report = ParseJson(after_parser, after.out);
+  CHECK(Str(report["remote_state"], "download") == "ok");
+  CHECK(Str(report["remote_state"], "upload") == "ok");
+  CHECK_RUN(box.Rocky("doctor --check remote_state"), 0);
 }
