@@ -395,6 +395,18 @@ Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std:
       if (s.code() == Status::Code::kNotSupported) return s.WithContext(what);
       return Status::Corruption(what + " does not hold a valid state file: " + s.ToString());
     }
+    // A snapshot is always a whole commit (WriteStateSnapshot). A file holding none opens as an empty state
+    // (the engine's rule for a creation cut short), and one whose newest commit is discarded opens at the
+    // one before: installed, either would replace the local state with less than was uploaded.
+    const engine::OpenReport& opened = (*db)->open_report();
+    if (opened.uncommitted) {
+      return Status::Corruption(what + " does not hold a valid state file: it holds no commit");
+    }
+    if (opened.discarded) {
+      return Status::Corruption(what + " does not hold a valid state file: its newest commit (txn " +
+                                std::to_string(opened.discarded->txn_id) +
+                                ") is damaged: " + opened.discarded->reason);
+    }
     auto report = (*db)->CheckIntegrity();
     if (!report.ok()) {
       return Status::Corruption(what + " holds a state file that fails its integrity check: " +

@@ -58,6 +58,15 @@ inline std::vector<uint64_t> NewestCommitPages(const std::string& path) {
   return (*inspector)->slots()[static_cast<size_t>(current)].verify_list;
 }
 
+// The commit slot page (1 or 2) of the newest commit: damaging it makes Open fall back to the other slot.
+inline uint64_t NewestCommitSlotPage(const std::string& path) {
+  auto inspector = rocky::engine::Inspector::Open(path);
+  REQUIRE_MESSAGE(inspector.ok(), inspector.status().ToString());
+  const int current = (*inspector)->current_slot();
+  REQUIRE(current >= 0);
+  return (*inspector)->slots()[static_cast<size_t>(current)].page_id;
+}
+
 // The transaction id of the newest commit.
 inline uint64_t NewestCommitId(const std::string& path) {
   auto inspector = rocky::engine::Inspector::Open(path);

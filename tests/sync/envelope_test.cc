@@ -20,6 +20,7 @@
 #include "rocky/engine/db.h"
 #include "rocky/sync/state_envelope.h"
 #include "state_contents.h"
+#include "state_damage.h"
 
 namespace {
 
@@ -256,9 +257,18 @@ TEST_CASE("envelope: truncated, corrupt and foreign objects are refused, the loc
       CHECK(r.status().IsCorruption());
       CHECK(ReadBytes(dir.File("local.redb")) == dest_before);
     }
+    // Only the header page: a file that holds no commit, which opens as an empty state; never installed.
     std::string trunc = ReadBytes(dir.File("snap.redb")).substr(0, 4096);
     ExpectRejected(dir, CraftEnvelope(trunc, 1, 2, trunc.size(), XXH3_64bits(trunc.data(), trunc.size())),
-                   C::kCorruption, "valid state file");
+                   C::kCorruption, "holds no commit");
+    // The newest commit's slot damaged: it would open at the commit before it; never installed.
+    const std::string damaged = dir.File("damaged.redb");
+    WriteBytes(damaged, ReadBytes(dir.File("snap.redb")));
+    rocky_test::DamagePage(damaged, rocky_test::NewestCommitSlotPage(damaged));
+    const std::string bytes = ReadBytes(damaged);
+    ExpectRejected(dir, CraftEnvelope(bytes, 1, 2, bytes.size(), XXH3_64bits(bytes.data(), bytes.size())),
+                   C::kCorruption, "newest commit");
+    std::filesystem::remove(damaged);
   }
   SUBCASE("a newer envelope version") {
     const std::string snap = ReadBytes(dir.File("snap.redb"));
