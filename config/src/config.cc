@@ -781,9 +781,11 @@ bool IsSchemeChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '-' || c == '.';
 }
 
+// Where a URL in running text ends: blanks, quotes, brackets, punctuation that follows a URL in a sentence,
+// and a backslash (in JSON text it escapes the quote that closes the string: it must stay).
 bool EndsUrl(char c) {
   return std::isspace(static_cast<unsigned char>(c)) != 0 || c == '"' || c == '\'' || c == '<' || c == '>' ||
-         c == '`' || c == ',' || c == ';' || c == ')';
+         c == '`' || c == ',' || c == ';' || c == ')' || c == '\\';
 }
 
 }  // namespace

@@ -789,6 +789,8 @@ TEST_CASE("Redact: every URL in a text, known secrets in any form, and arguments
   CHECK(Redact("WRONGPASS p@ss:w/rd and p%40ss%3Aw%2Frd", {"p@ss:w/rd"}) == "WRONGPASS *** and ***");
   CHECK(Redact("nothing secret here: 10:30, a@b") == "nothing secret here: 10:30, a@b");
   CHECK(Redact("") == "");
+  // In JSON text a URL may be followed by an escaped quote, which must survive.
+  CHECK(Redact(R"({"error":"see \"http://h/p?token=abc\" now"})") == R"({"error":"see \"http://h/p?token=***\" now"})");
   for (const char* text :
        {"redis://u:p@h?x=1&y", "with args beginning with: a\nb", "x://@", "://", "a://b@c@d?e"}) {
     const std::string once = Redact(text, {"p"});
