@@ -33,7 +33,9 @@ constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders
 std::string Sql(const Sandbox& box, const std::string& catalog_schema_file, const std::string& sql) {
   const std::string file = box.File("warehouse/" + catalog_schema_file);
   sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  const int opened = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+  if (opened != SQLITE_OK) sqlite3_close(db);  // SQLite allocates the handle even when the open fails
+  REQUIRE_MESSAGE(opened == SQLITE_OK, "cannot open " << file << ": " << sqlite3_errstr(opened));
   sqlite3_busy_timeout(db, 5000);
   std::string last;
   char* error = nullptr;

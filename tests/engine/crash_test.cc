@@ -20,6 +20,7 @@
 #include "engine_test_util.h"
 #include "rocky/engine/db.h"
 #include "rocky/engine/fault_injection_env.h"
+#include "sweep.h"
 
 namespace rocky::engine::testing {
 namespace {
@@ -281,9 +282,11 @@ TEST_CASE("crash: power loss at every write and sync of the workload recovers a 
   };
   const auto start = std::chrono::steady_clock::now();
   uint64_t runs = 0;
-  // Every crash point with kDropAll, kKeepRandom and kTearRandom; the other seeds in rotation (every third
-  // point each), which keeps the test within its time budget under the sanitizers.
+  // Each crash point with kDropAll, kKeepRandom and kTearRandom; the other seeds in rotation (every third
+  // point each). CI runs a sample of the points, a different one per commit (tests/support/sweep.h).
+  const rocky::tests::Sweep sweep("crash points (512-byte pages)", total, 3);
   for (uint64_t k = 0; k < total; ++k) {
+    if (!sweep.Includes(k)) continue;
     for (const Mode& m : {modes[0], modes[1], modes[3], modes[k % 3 == 0 ? 2 : k % 3 == 1 ? 4 : 5]}) {
       CAPTURE(k);
       const std::string mode_name = m.name;
@@ -301,13 +304,15 @@ TEST_CASE("crash: power loss at every write and sync of the workload recovers a 
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  MESSAGE(total << " crash points, " << runs << " recoveries in " << secs << " s");
+  MESSAGE(sweep.Describe() << ", " << runs << " recoveries in " << secs << " s");
 }
 
 TEST_CASE("crash: 4096-byte pages (torn slots and pages) at every write and sync") {
   const Workload w(21, 14, 4096);
   const uint64_t total = TotalOps(w);
+  const rocky::tests::Sweep sweep("crash points (4096-byte pages)", total, 3);
   for (uint64_t k = 0; k < total; ++k) {
+    if (!sweep.Includes(k)) continue;
     for (uint64_t seed = 0; seed < 6; ++seed) {
       CAPTURE(k);
       CAPTURE(seed);
@@ -322,6 +327,7 @@ TEST_CASE("crash: 4096-byte pages (torn slots and pages) at every write and sync
       CheckRecovery(&env, out, /*write_after=*/seed < 2, 4096);
     }
   }
+  MESSAGE(sweep.Describe());
 }
 
 TEST_CASE("crash: a second crash soon after recovering from a first one") {
@@ -332,7 +338,10 @@ TEST_CASE("crash: a second crash soon after recovering from a first one") {
   const Workload phase2(12, 12);
   const uint64_t total1 = TotalOps(phase1);
   uint64_t runs = 0;
+  // First crashes at every fifth op; CI runs a sample of them (tests/support/sweep.h).
+  const rocky::tests::Sweep sweep("first crash points", (total1 - 2 + 4) / 5, 2);
   for (uint64_t k1 = 2; k1 < total1; k1 += 5) {
+    if (!sweep.Includes((k1 - 2) / 5)) continue;
     for (uint64_t seed1 = k1 % 2; seed1 < 2; seed1 += 2) {
       for (uint64_t k2 = 0; k2 < 20; k2 += 1) {
         CAPTURE(k1);
@@ -364,7 +373,7 @@ TEST_CASE("crash: a second crash soon after recovering from a first one") {
       }
     }
   }
-  MESSAGE(runs << " double-crash recoveries");
+  MESSAGE(sweep.Describe() << ", " << runs << " double-crash recoveries");
 }
 
 TEST_CASE("crash: a failed write or sync poisons the database; the last commit stays readable") {

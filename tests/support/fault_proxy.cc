@@ -156,6 +156,24 @@ void FaultProxy::Delay(std::chrono::milliseconds delay) {
   plan_.delay = delay;
 }
 
+void FaultProxy::Hold() {
+  std::lock_guard<std::mutex> lock(mu_);
+  plan_ = Plan{};
+  plan_.mode = Mode::kHold;
+  released_ = false;
+}
+
+void FaultProxy::Release() { released_ = true; }
+
+bool FaultProxy::AwaitConnections(int n, std::chrono::milliseconds limit) const {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (connections_.load() < n) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 void FaultProxy::Blackhole() {
   std::lock_guard<std::mutex> lock(mu_);
   plan_ = Plan{};
@@ -259,6 +277,14 @@ void FaultProxy::Serve(int client, Plan plan) {
         Relay(client, plan);
       } else {
         ::close(client);
+      }
+      break;
+    case Mode::kHold:
+      while (!stopping_ && !released_) std::this_thread::sleep_for(kPollSlice);
+      if (stopping_) {
+        ::close(client);
+      } else {
+        Relay(client, plan);
       }
       break;
     case Mode::kBlackhole:

@@ -3,6 +3,7 @@
 //
 //   PassThrough()           relay bytes both ways
 //   Delay(d)                relay, but only after `d`: the client connects at once, then hears nothing
+//   Hold()                  like Delay, until Release(): the test decides when, so nothing depends on timing
 //   Blackhole()             accept, read and discard, never answer (a dead peer behind a live port)
 //   Reset()                 accept, wait for the request's first bytes, then reset the connection (RST)
 //   ServiceUnavailable(n)   answer the next n connections with an S3-style HTTP 503 (SlowDown or
@@ -36,7 +37,7 @@ namespace rocky_test {
 
 class FaultProxy {
  public:
-  enum class Mode : unsigned char { kPass, kDelay, kBlackhole, kReset, kServiceUnavailable, kCutShort };
+  enum class Mode : unsigned char { kPass, kDelay, kHold, kBlackhole, kReset, kServiceUnavailable, kCutShort };
 
   // Starts listening and accepting. ok() is false (and error() says why) when it cannot listen.
   explicit FaultProxy(int target_port);
@@ -53,6 +54,9 @@ class FaultProxy {
 
   void PassThrough();
   void Delay(std::chrono::milliseconds delay);
+  // Connections accepted from now on wait, connected and unanswered, until Release() (or the proxy stops).
+  void Hold();
+  void Release();
   void Blackhole();
   void Reset();
   // `s3_code` is the <Code> of the error body: "SlowDown" or "ServiceUnavailable".
@@ -68,6 +72,9 @@ class FaultProxy {
   int answered_503() const { return answered_503_.load(); }
   int lost_replies() const { return lost_replies_.load(); }
   void ResetCounters();
+  // Waits until connections() >= n; false when `limit` passes first (the caller fails clearly, instead of
+  // spinning forever on a connection that never comes).
+  bool AwaitConnections(int n, std::chrono::milliseconds limit = std::chrono::seconds(60)) const;
 
  private:
   struct RequestCounter;  // counts HTTP request heads in a client's byte stream
@@ -94,6 +101,7 @@ class FaultProxy {
   int wake_pipe_[2] = {-1, -1};
   std::string error_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> released_{true};  // false between Hold() and Release()
 
   mutable std::mutex mu_;
   Plan plan_;                         // guarded by mu_

@@ -358,8 +358,10 @@ TEST_CASE("downloads are retried like uploads: 503, reset and a cut response, th
   SUBCASE("cut inside the body, then pass") { rig.proxy.CutShort(8192); }
   std::thread heal([&] {
     // Resets and cut responses repeat until switched off: heal after the first failure.
-    while (rig.proxy.connections() < 1) std::this_thread::sleep_for(1ms);
-    if (rig.proxy.mode() != FaultProxy::Mode::kServiceUnavailable) rig.proxy.PassThrough();
+    // No connection within the limit: the Pull below fails and says why.
+    if (rig.proxy.AwaitConnections(1) && rig.proxy.mode() != FaultProxy::Mode::kServiceUnavailable) {
+      rig.proxy.PassThrough();
+    }
   });
   auto pulled = run->Pull(path);
   heal.join();
@@ -436,14 +438,18 @@ TEST_CASE("circuit breaker over real transfers: opens, refuses, lets one probe t
   CHECK(breaker->state() == State::kOpen);
   CHECK(run->Push(path).message().rfind("CircuitOpen: ", 0) == 0);
 
-  // Next probe, slowed down: while it is out, the other run is refused; its success closes the breaker.
+  // Next probe, held at the proxy: while it is out, the other run is refused; its success closes the breaker.
   std::this_thread::sleep_for(450ms);
-  rig.proxy.Delay(400ms);
+  rig.proxy.ResetCounters();
+  rig.proxy.Hold();
   Status probe;
   std::thread prober([&] { probe = run->Push(path); });
-  while (breaker->state() != State::kHalfOpen) std::this_thread::sleep_for(1ms);
+  const bool probe_out = rig.proxy.AwaitConnections(1);
+  CHECK_MESSAGE(probe_out, "the probe never reached the proxy");
+  CHECK(breaker->state() == State::kHalfOpen);
   Status during = other->Push(path);
   CHECK(during.message().rfind("CircuitOpen: ", 0) == 0);
+  rig.proxy.Release();
   prober.join();
   CHECK_MESSAGE(probe.ok(), probe.ToString());
   CHECK(breaker->state() == State::kClosed);

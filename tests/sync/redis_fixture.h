@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -125,24 +126,15 @@ class RedisServer {
  public:
   // `extra` are more redis-server options ("--rename-command", "AUTH", "" makes AUTH an unknown command,
   // whose error reply echoes its arguments).
-  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {}) : tls_(tls), port_(FreePort()) {
+  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {}) : tls_(tls), extra_(std::move(extra)) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
-    const std::string user_rule = std::string(">") + kRedisUserPassword;
-    std::vector<std::string> args = {"redis-server", "--bind",    "127.0.0.1",    "--requirepass",
-                                     kRedisPassword, "--user",    kRedisUser,     "on",
-                                     user_rule,      "~*",        "&*",           "+@all",
-                                     "--save",       "",          "--appendonly", "no",
-                                     "--dir",        dir_.path(), "--logfile",    dir_.File("redis.log"),
-                                     "--daemonize",  "no"};
-    if (tls_) {
-      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
-                               pki_->cert_file(), "--tls-key-file", pki_->key_file(), "--tls-ca-cert-file",
-                               pki_->ca_file(), "--tls-auth-clients", "no"});
-    } else {
-      args.insert(args.end(), {"--port", std::to_string(port_)});
+    // FreePort's port may be taken by another test binary before the server binds it (they run in parallel):
+    // then the server exits saying so, and it starts again on another port.
+    for (int attempt = 0;; ++attempt) {
+      port_ = FreePort();
+      if (Start(Args()) || attempt == 4) break;
     }
-    args.insert(args.end(), extra.begin(), extra.end());
-    Start(args);
+    REQUIRE_MESSAGE(pid_ > 0, "redis-server found no free port in 5 attempts: " << ReadBytes(dir_.File("redis.log")));
   }
   ~RedisServer() { Stop(); }
 
@@ -169,36 +161,54 @@ class RedisServer {
   }
 
  private:
-  void Start(std::vector<std::string>& args) {
+  std::vector<std::string> Args() const {
+    const std::string user_rule = std::string(">") + kRedisUserPassword;
+    std::vector<std::string> args = {"redis-server", "--bind",    "127.0.0.1",    "--requirepass",
+                                     kRedisPassword, "--user",    kRedisUser,     "on",
+                                     user_rule,      "~*",        "&*",           "+@all",
+                                     "--save",       "",          "--appendonly", "no",
+                                     "--dir",        dir_.path(), "--logfile",    dir_.File("redis.log"),
+                                     "--daemonize",  "no"};
+    if (tls_) {
+      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
+                               pki_->cert_file(), "--tls-key-file", pki_->key_file(), "--tls-ca-cert-file",
+                               pki_->ca_file(), "--tls-auth-clients", "no"});
+    } else {
+      args.insert(args.end(), {"--port", std::to_string(port_)});
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    return args;
+  }
+
+  // Starts the server and waits until its own log says it is ready (a connect to the port could reach another
+  // test's server). False when it exited because the port was taken; fails the test on any other exit.
+  bool Start(std::vector<std::string> args) {
+    ::unlink(dir_.File("redis.log").c_str());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int rc = posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ);
     REQUIRE_MESSAGE(rc == 0, "cannot start redis-server (install it: scripts/setup): " << std::strerror(rc));
-    // Listening means ready: redis-server opens its ports once it has loaded (nothing, here).
-    for (int i = 0; i < 200; ++i) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      const std::string log = ReadBytes(dir_.File("redis.log"));
+      if (log.find("Ready to accept connections") != std::string::npos) return true;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        FAIL("redis-server exited at start: " << ReadBytes(dir_.File("redis.log")));
+        if (log.find("Address already in use") != std::string::npos) return false;
+        FAIL("redis-server exited at start: " << log);
       }
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(port_));
-      bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-      ::close(fd);
-      if (up) return;
-      ::usleep(50 * 1000);
+      ::usleep(20 * 1000);
     }
-    FAIL("redis-server did not listen on port " << port_
-                                                << " within 10 s: " << ReadBytes(dir_.File("redis.log")));
+    FAIL("redis-server was not ready on port " << port_ << " within 30 s: " << ReadBytes(dir_.File("redis.log")));
+    return false;
   }
 
   TempDir dir_;
   bool tls_;
-  int port_;
+  std::vector<std::string> extra_;
+  int port_ = 0;
   std::unique_ptr<TestPki> pki_;
   pid_t pid_ = -1;
 };

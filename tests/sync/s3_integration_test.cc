@@ -225,7 +225,8 @@ TEST_CASE("s3: a truncated, corrupt or foreign object is refused and the local s
            {"truncated", good.substr(0, good.size() - 7), "truncated"},
            {"corrupt", corrupt, "corrupt"},
            {"foreign", "{\"not\": \"a state\"}", "foreign"}}) {
-    CAPTURE(what);
+    const std::string& kind = what;  // CAPTURE's lambda cannot capture a structured binding before clang 16
+    CAPTURE(kind);
     WriteBytes(dir.File("object"), bytes);
     REQUIRE(client.PutObject(client.StateKey(), dir.File("object"), WriteCondition::None()).ok());
     auto down = client.DownloadState(dir.File("local.redb"));
