@@ -229,13 +229,18 @@ pid_t StartRun(const Sandbox& box) {
   return pid;
 }
 
-// Waits until process `pid` has a handler for `signal` (the SigCgt mask of /proc/PID/status), failing after
-// 60 s.
-void WaitUntilCatching(pid_t pid, int signal) {
+// Waits until process `pid` runs `program` (it has exec'd: until then it is a copy of this test process,
+// whose doctest handlers catch SIGINT too) and has a handler for `signal` (the SigCgt mask of
+// /proc/PID/status; exec resets caught signals, so the bit is then rocky's own handler). Fails after 60 s.
+void WaitUntilCatching(pid_t pid, int signal, const std::string& program) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  const auto expected = std::filesystem::canonical(program, ec);
   for (;;) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);) {
+    const auto exe = std::filesystem::read_symlink(proc + "/exe", ec);
+    std::ifstream status(proc + "/status");
+    for (std::string line; !ec && exe == expected && std::getline(status, line);) {
       if (!line.starts_with("SigCgt:")) continue;
       const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
       if ((mask >> (signal - 1)) & 1ULL) return;
@@ -293,7 +298,7 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
     // so from then on a Ctrl-C at any instant must end in exit 130; before it, the process is still being
     // loaded and the signal's default action is all there is). SIGKILL rounds may land anywhere. Then a
     // random instant of the run.
-    if (signal == SIGINT) WaitUntilCatching(pid, SIGINT);
+    if (signal == SIGINT) WaitUntilCatching(pid, SIGINT, ProgramPath("rocky"));
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
     kill(pid, signal);
     int status = 0;
@@ -342,7 +347,9 @@ TEST_CASE(
   CHECK(report["tables_copied"].get_uint64().value() == 4);
   CHECK(report["tables_failed"].get_array().value().size() == 0);
   int damage_reported = 0;
-  for (auto check : report["check_results"].get_array().value()) {
+  // Named first: value() of a temporary simdjson_result would leave the loop's range dangling.
+  const simdjson::dom::array check_results = report["check_results"].get_array().value();
+  for (auto check : check_results) {
     if (std::string_view(check["check"].get_string().value()) != "anomaly") continue;
     CHECK(!check["passed"].get_bool().value());
     const std::string detail(check["detail"].get_string().value());
