@@ -16,7 +16,9 @@ namespace rocky::cli {
 int RunCommandLine(const CommandSpec& root, const std::vector<std::string_view>& args, std::ostream& out,
                    std::ostream& err);
 
-// RunCommandLine on main()'s arguments with std::cout and std::cerr.
+// RunCommandLine on main()'s arguments with std::cout and std::cerr. An exception that escapes a handler (or
+// any thread: std::terminate) is the last resort's: one line on stderr ("<program>: internal error: ...")
+// and exit 1, never abort()'s 134.
 int RunMain(const CommandSpec& root, int argc, char** argv);
 
 }  // namespace rocky::cli

@@ -1,7 +1,11 @@
 #include "command_support.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <system_error>
@@ -19,9 +23,31 @@ std::string ConfigPath(const Invocation& invocation) {
   return std::string(invocation.Get("config").value_or(config::kDefaultConfigPath));
 }
 
-engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
-  return config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
+namespace {
+
+std::vector<std::string>& KnownSecrets() {
+  static std::vector<std::string> secrets = [] {
+    std::vector<std::string> from_env;
+    for (const char* name : {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
+      const char* value = std::getenv(name);
+      if (value != nullptr && *value != '\0') from_env.emplace_back(value);
+    }
+    return from_env;
+  }();
+  return secrets;
 }
+
+}  // namespace
+
+engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
+  auto loaded = config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
+  if (loaded.ok()) {
+    for (std::string& secret : config::SecretsOf(*loaded)) KnownSecrets().push_back(std::move(secret));
+  }
+  return loaded;
+}
+
+std::string ForOutput(std::string_view text) { return config::Redact(text, KnownSecrets()); }
 
 CommandHandler ValidatingConfigIfPresent(CommandHandler handler) {
   return [handler = std::move(handler)](const CommandContext& ctx) {
@@ -48,7 +74,7 @@ OutputFormat FormatOf(const Invocation& invocation) {
 }
 
 int Fail(const CommandContext& ctx, std::string_view message) {
-  ctx.err << "rocky: " << message << '\n';
+  ctx.err << "rocky: " << ForOutput(message) << '\n';
   return kExitFailure;
 }
 
@@ -59,15 +85,191 @@ int Usage(const CommandContext& ctx, std::string_view message) {
   return kExitUsage;
 }
 
+namespace {
+
+// What OpenStateStore found, for BeginJson. A command is one process and opens its state file a few times
+// at most (a probe, a reopen after an import): the last open of each path is what holds.
+std::vector<StateFileNotice>& OpenedStateFiles() {
+  static std::vector<StateFileNotice> notices;
+  return notices;
+}
+
+}  // namespace
+
 JsonWriter BeginJson(std::string_view command) {
   JsonWriter json;
   json.BeginObject().Key("version").String(kVersion).Key("command").String(command);
+  const std::vector<StateFileNotice>& opened = OpenedStateFiles();
+  if (opened.empty()) return json;
+  const StateFileNotice& notice = opened.back();
+  json.Key("discarded_commit");
+  if (notice.discarded) {
+    json.BeginObject()
+        .Key("path")
+        .String(notice.path)
+        .Key("txn_id")
+        .UInt(notice.discarded->txn_id)
+        .Key("reason")
+        .String(notice.discarded->reason)
+        .Key("evidence_path");
+    if (notice.discarded->evidence_path.empty()) {
+      json.Null();
+    } else {
+      json.String(notice.discarded->evidence_path);
+    }
+    json.EndObject();
+  } else {
+    json.Null();
+  }
+  json.Key("discarded_copies").BeginArray();
+  for (const std::string& copy : notice.discarded_copies) json.String(copy);
+  json.EndArray();
   return json;
+}
+
+StateFileNotice NoticeFor(const std::string& path, const engine::Database* db) {
+  StateFileNotice notice;
+  notice.path = path;
+  if (db != nullptr) notice.discarded = db->open_report().discarded;
+  if (auto copies = engine::FindDiscardedCopies(path); copies.ok())
+    notice.discarded_copies = std::move(*copies);
+  return notice;
+}
+
+std::vector<std::string> NoticeLines(const StateFileNotice& notice) {
+  std::vector<std::string> lines;
+  std::string discarded_copy;
+  if (notice.discarded) {
+    const engine::DiscardedCommit& d = *notice.discarded;
+    std::string line =
+        "the newest commit of the state file " + notice.path + " (txn " + std::to_string(d.txn_id) +
+        ") was discarded: " + d.reason +
+        ". rocky goes on from the commit before it, so whatever that commit wrote is not in the "
+        "state (after a power cut during it, that is expected; otherwise the file was damaged). ";
+    if (d.evidence_path.empty()) {
+      line += "This command only reads; the next one that writes keeps a copy of the file as it is first.";
+    } else {
+      discarded_copy = d.evidence_path;
+      line += "A copy of the file as it was is kept at " + d.evidence_path +
+              " (rocky-inspect it; delete it to acknowledge and stop this warning).";
+    }
+    lines.push_back(std::move(line));
+  }
+  for (const std::string& copy : notice.discarded_copies) {
+    if (copy == discarded_copy) continue;  // said just above
+    lines.push_back(
+        copy + " is a copy of the state file " + notice.path +
+        " kept when its newest commit was discarded; rocky went on from the commit before it. Look "
+        "at it with rocky-inspect, then delete it to acknowledge and stop this warning.");
+  }
+  return lines;
+}
+
+engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                  const std::string& path,
+                                                                  const state::StoreOptions& options) {
+  auto store = state::StateStore::Open(path, options);
+  if (!store.ok()) {
+    // Copies of discarded commits matter most when the file does not even open.
+    StateFileNotice notice = NoticeFor(path, nullptr);
+    for (const std::string& line : NoticeLines(notice)) ctx.err << "rocky: warning: " << line << '\n';
+    return store;
+  }
+  StateFileNotice notice = NoticeFor(path, (*store)->database());
+  for (const std::string& line : NoticeLines(notice)) ctx.err << "rocky: warning: " << line << '\n';
+  std::vector<StateFileNotice>& opened = OpenedStateFiles();
+  opened.push_back(std::move(notice));
+  return store;
 }
 
 bool FileExists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
+}
+
+namespace {
+
+engine::Status ErrnoStatus(int err, const std::string& message) {
+  const std::string text = message + ": " + std::strerror(err);
+  return err == ENOSPC || err == EDQUOT ? engine::Status::NoSpace(text) : engine::Status::IOError(text);
+}
+
+}  // namespace
+
+engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
+  const bool stdin_input = path == "-";
+  const std::string name =
+      stdin_input ? std::string(what) + " (stdin)" : std::string(what) + " '" + path + "'";
+  const int fd = stdin_input ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open " + name);
+  std::string text;
+  char buffer[1 << 16];
+  engine::Status status;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      text.append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    const int err = errno;
+    status =
+        err == EISDIR
+            ? engine::Status::InvalidArgument(name + " is a directory")
+            : ErrnoStatus(err, "cannot read " + name + " (after " + std::to_string(text.size()) + " bytes)");
+    break;
+  }
+  if (!stdin_input) ::close(fd);
+  if (!status.ok()) return status;
+  return text;
+}
+
+engine::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what) {
+  const std::string name = std::string(what) + " '" + path + "'";
+  std::filesystem::path target(path);
+  std::string dir = target.parent_path().string();
+  if (dir.empty()) dir = ".";
+  std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = ::mkstemp(temp.data());  // O_CREAT | O_EXCL, mode 0600
+  if (fd < 0) return ErrnoStatus(errno, "cannot create a temporary file beside " + name);
+  auto fail = [&](int err, const std::string& doing) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return ErrnoStatus(err, "cannot write " + name + " (" + doing + ")");
+  };
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(n < 0 ? errno : EIO, "writing");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail(errno, "syncing");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return ErrnoStatus(err, "cannot write " + name + " (closing)");
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return ErrnoStatus(err, "cannot write " + name + " (renaming into place)");
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    const bool synced = ::fsync(dir_fd) == 0;
+    const int err = errno;
+    ::close(dir_fd);
+    if (!synced) return ErrnoStatus(err, name + " was written, but syncing its folder failed");
+  }
+  return engine::Status::OK();
+}
+
+engine::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open " + std::string(what) + " '" + path + "' for appending");
+  return fd;
 }
 
 }  // namespace rocky::cli

@@ -2,14 +2,18 @@
 // was asked for, and how to report a failure (one line on stderr, exit 1) or a misuse (exit 2).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "args.h"
 #include "output.h"
 #include "rocky/config/config.h"
+#include "rocky/engine/db.h"
 #include "rocky/engine/status.h"
+#include "rocky/state/store.h"
 
 namespace rocky::cli {
 
@@ -33,17 +37,61 @@ engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocati
 // --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
 OutputFormat FormatOf(const Invocation& invocation);
 
-// "rocky: <message>" on stderr; returns kExitFailure.
+// Text made safe to print (config::Redact) with every secret of the configurations this process loaded
+// (LoadConfig remembers them: the valkey_url password, s3_endpoint userinfo) and of the AWS credentials in
+// the environment. Every line rocky prints that may hold a server's words or a URL goes through it.
+std::string ForOutput(std::string_view text);
+
+// "rocky: <message>" on stderr (through ForOutput); returns kExitFailure.
 int Fail(const CommandContext& ctx, std::string_view message);
 int Fail(const CommandContext& ctx, const engine::Status& status);
 // Refuses a command line that parsed but does not make sense, the same way the parser does; kExitUsage.
 int Usage(const CommandContext& ctx, std::string_view message);
 
-// Starts the JSON object every command prints: {"version": ..., "command": ...}.
+// Starts the JSON object every command prints: {"version": ..., "command": ...}, and, when the command
+// opened the local state file (OpenStateStore), what it must know about it:
+//   "discarded_commit": null | {"path", "txn_id", "reason", "evidence_path" (null for a read-only open)},
+//   "discarded_copies": ["<state>.discarded-<txn>", ...]  (copies still beside the file)
 JsonWriter BeginJson(std::string_view command);
+
+// What opening a state file found that the user must be told about.
+struct StateFileNotice {
+  std::string path;
+  std::optional<engine::DiscardedCommit> discarded;  // this open fell back from the newest commit
+  std::vector<std::string> discarded_copies;         // engine::FindDiscardedCopies: kept until deleted
+};
+
+// The notice for the state file at `path` as `db` (may be null: no file, or one holding no commit) opened
+// it. Never fails: a directory that cannot be listed yields no copies.
+StateFileNotice NoticeFor(const std::string& path, const engine::Database* db);
+
+// The warning lines (without "rocky: warning: ") for a notice; empty when there is nothing to say.
+std::vector<std::string> NoticeLines(const StateFileNotice& notice);
+
+// state::StateStore::Open for the command's local state file, and then, at once, one "rocky: warning: ..."
+// line on stderr for each thing the open found that the user must know (a discarded newest commit: its txn,
+// why, and where the copy of the file is; copies of earlier discarded commits still there, until the user
+// deletes them), also recorded for BeginJson. Use it for every open of the local state file.
+engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                  const std::string& path,
+                                                                  const state::StoreOptions& options);
 
 // False only when nothing exists at `path`; any other failure counts as existing, so that opening the file
 // reports the real error.
 bool FileExists(const std::string& path);
+
+// The whole file (or stdin for "-"), read with read(2) so that a read error is reported as one (kIOError
+// naming the file and errno), never taken for the end of the file. `what` names the file for people
+// ("import file").
+engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what);
+
+// Replaces `path` with `bytes` atomically: written to a temporary file beside it created 0600 (never wider,
+// never chmod'ed afterwards), synced, renamed over `path`, and the folder synced. On failure `path` is as it
+// was and no temporary file is left. kNoSpace for a full disk, kIOError otherwise, naming the file.
+engine::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what);
+
+// Opens `path` for appending, creating it 0600 if missing (an existing file keeps its mode); returns the
+// descriptor (O_CLOEXEC) or kIOError naming `what` and errno.
+engine::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what);
 
 }  // namespace rocky::cli

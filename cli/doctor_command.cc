@@ -1,10 +1,15 @@
 #include "doctor_command.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -83,11 +88,67 @@ Check CheckConfig(const Context& c, const Invocation& inv, std::vector<std::stri
   });
 }
 
+// What to do about a state file that does not open, by the kind of failure: a permission problem is not
+// damage, and an I/O error is the disk's, not the file's.
+std::string OpenFailureSuggestion(const Status& status, const std::string& path) {
+  if (status.message().find("Permission denied") != std::string::npos) {
+    return "Give this user read and write access to " + path +
+           " (and its folder), or run rocky as the user that owns it.";
+  }
+  switch (status.code()) {
+    case Status::Code::kIOError:
+      return "The disk reported an error reading " + path +
+             " (see `dmesg`): copy the file somewhere safe, then check the disk; rocky changed nothing.";
+    case Status::Code::kNotSupported:
+      return "The state file was written by a newer rocky: upgrade rocky on this machine.";
+    default:
+      return "Inspect the state file with `rocky-inspect " + path +
+             "`; `rocky state export --salvage` saves what can still be read, and a remote backend or `rocky "
+             "state import` of an export can restore it.";
+  }
+}
+
+// The user's rights on the state file, as the effective ids decide them (root may write a 0444 file).
+// Empty when the file can be read and written; otherwise what is missing, with the file's owner and mode.
+std::string AccessProblem(const std::string& path) {
+  std::string missing;
+  if (::faccessat(AT_FDCWD, path.c_str(), R_OK, AT_EACCESS) != 0) missing = "read";
+  if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
+    const bool read_only_fs = errno == EROFS;
+    missing += missing.empty() ? "write" : " or write";
+    if (read_only_fs) return "cannot be written: it is on a read-only filesystem";
+  }
+  if (missing.empty()) return {};
+  struct stat st {};
+  std::string owner;
+  if (::stat(path.c_str(), &st) == 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    owner = " (owned by uid " + std::to_string(st.st_uid) + ", mode " + mode + "; this is uid " +
+            std::to_string(::geteuid()) + ")";
+  }
+  return "cannot be " +
+         std::string(missing == "read"    ? "read"
+                     : missing == "write" ? "written"
+                                          : "read or written") +
+         " by this user" + owner;
+}
+
 Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
   return Timed("state_file", [&](Check& check) {
     check.details.emplace_back("path", c.state_path);
     if (!FileExists(c.state_path)) {
       check.message = "no state file at " + c.state_path + " yet (the first run creates it)";
+      return;
+    }
+    // A file this user cannot write opens read-only and passes every check below, yet every command that
+    // changes the state would fail on it.
+    if (std::string problem = AccessProblem(c.state_path); !problem.empty()) {
+      check.status = Health::kCritical;
+      check.message = "the state file " + c.state_path + " " + problem +
+                      ": every command that changes the state (run, plan, state set, ...) fails";
+      suggestions.push_back("Give this user read and write access to " + c.state_path +
+                            " (chown or chmod), or run rocky as the user that owns it.");
       return;
     }
     engine::Options options;
@@ -97,16 +158,42 @@ Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
     if (!db.ok()) {
       check.status = Health::kCritical;
       check.message = db.status().message();
-      suggestions.push_back("Inspect the state file with `rocky-inspect " + c.state_path +
-                            "`; a remote backend or `rocky state import` of an export can restore it.");
+      suggestions.push_back(OpenFailureSuggestion(db.status(), c.state_path));
       return;
     }
+    // A discarded newest commit (this open fell back from it) and kept copies of earlier ones: the state
+    // opens, but an acknowledged commit may be gone, and the user must look (command_support.h).
+    const StateFileNotice notice = NoticeFor(c.state_path, db->get());
+    const std::vector<std::string> notice_lines = NoticeLines(notice);
+    if (notice.discarded) {
+      check.details.emplace_back("discarded_txn", std::to_string(notice.discarded->txn_id));
+      check.details.emplace_back("discarded_reason", notice.discarded->reason);
+    }
+    for (const std::string& copy : notice.discarded_copies)
+      check.details.emplace_back("discarded_copy", copy);
     auto report = (*db)->CheckIntegrity();
+    if (report.ok() && !notice_lines.empty()) {
+      check.status = Health::kWarning;
+      std::string message;
+      for (const std::string& line : notice_lines) message += (message.empty() ? "" : " ") + line;
+      check.message = message;
+      suggestions.push_back(
+          "Compare the state with the kept copy (rocky-inspect " +
+          (notice.discarded_copies.empty() ? c.state_path : notice.discarded_copies.front()) +
+          "); if watermarks went back, the next run copies those rows again (harmless), or `rocky state set` "
+          "moves them; delete the copy to acknowledge.");
+      check.details.emplace_back("tables", std::to_string(report->tables_checked));
+      return;
+    }
     if (!report.ok()) {
       check.status = Health::kCritical;
       check.message = "integrity check failed: " + report.status().message();
-      suggestions.push_back("The state file " + c.state_path + " is damaged: run `rocky-inspect " + c.state_path +
-                            "` for details and restore it from the remote backend or an export.");
+      suggestions.push_back(
+          report.status().code() == Status::Code::kIOError
+              ? OpenFailureSuggestion(report.status(), c.state_path)
+              : "The state file " + c.state_path + " is damaged: run `rocky-inspect " + c.state_path +
+                    "` for details; `rocky state export --salvage FILE` saves every entry "
+                    "that can still be read; restore from the remote backend or an export.");
       return;
     }
     check.message = "opens and passes the integrity check (" + std::to_string(report->tables_checked) +
@@ -160,7 +247,8 @@ std::string RandomHex(size_t bytes) {
 }
 
 // For the local backend: the folder of the state file must take a new file (the engine writes the state in
-// place, but the remote download and `state import` need to create files beside it).
+// place, but the remote download and `state import` need to create files beside it). Never throws: this is
+// the path that diagnoses an unusable folder, so every filesystem call reports its error instead.
 void ProbeLocal(const Context& c, Check& check, std::vector<std::string>& suggestions) {
   std::filesystem::path dir = std::filesystem::path(c.state_path).parent_path();
   if (dir.empty()) dir = ".";
@@ -168,31 +256,44 @@ void ProbeLocal(const Context& c, Check& check, std::vector<std::string>& sugges
   check.details.emplace_back("backend", "local");
   check.details.emplace_back("location", dir.string());
   const std::string payload = "rocky doctor probe " + RandomHex(16);
-  {
-    std::ofstream out(probe, std::ios::binary);
-    out << payload;
-    out.flush();
-    if (!out.good()) {
-      std::filesystem::remove(probe);
-      check.status = Health::kCritical;
-      check.message = "cannot write a file in " + dir.string() + " (the state's folder)";
-      suggestions.push_back("Make " + dir.string() + " writable by this user, or pass --state-path elsewhere.");
-      return;
-    }
+  auto cannot = [&](const std::string& what, int err) {
+    check.status = Health::kCritical;
+    check.message =
+        "cannot " + what + " a file in " + dir.string() + " (the state's folder): " + std::strerror(err);
+    suggestions.push_back(
+        err == EACCES || err == EPERM || err == EROFS
+            ? "Make " + dir.string() + " writable by this user, or pass --state-path elsewhere."
+            : "Check " + dir.string() +
+                  " (does it exist, is it a folder, is the disk healthy?), or pass --state-path elsewhere.");
+  };
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return cannot("create", errno);
+  const bool written = ::write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (!written) {
+    ::unlink(probe.c_str());
+    return cannot("write", write_errno);
   }
-  std::ifstream in(probe, std::ios::binary);
-  std::ostringstream back;
-  back << in.rdbuf();
-  std::error_code ec;
-  std::filesystem::remove(probe, ec);
-  if (back.str() != payload) {
+  std::string back(payload.size() + 1, '\0');
+  const int in = ::open(probe.c_str(), O_RDONLY | O_CLOEXEC);
+  ssize_t got = -1;
+  if (in >= 0) {
+    got = ::read(in, back.data(), back.size());
+    ::close(in);
+  }
+  const bool same =
+      got == static_cast<ssize_t>(payload.size()) && back.compare(0, payload.size(), payload) == 0;
+  const bool removed = ::unlink(probe.c_str()) == 0;
+  const int unlink_errno = errno;
+  if (!same) {
     check.status = Health::kCritical;
     check.message = "a probe file in " + dir.string() + " read back differently than written";
     return;
   }
-  if (ec) {
+  if (!removed) {
     check.status = Health::kWarning;
-    check.message = "cannot delete the probe file " + probe + ": " + ec.message();
+    check.message = "cannot delete the probe file " + probe + ": " + std::strerror(unlink_errno);
     return;
   }
   check.message = "wrote, read back and deleted a probe file in " + dir.string();
@@ -239,6 +340,73 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
   });
 }
 
+// Removes a temporary folder and what is in it when the scope ends.
+struct TempDirectory {
+  std::string path;
+  ~TempDirectory() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The remote state object itself: downloaded (without retries, within transfer_timeout_seconds) into a
+// temporary folder and verified in full, as a run's download is. A corrupt or foreign object makes every
+// run's download fail and so skip its upload, for good: this names it and the way out.
+Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("remote_state", [&](Check& check) {
+    if (!c.config || c.config->state.backend == config::StateBackend::kLocal) {
+      check.message = "the state is local: there is no remote state to check";
+      return;
+    }
+    const config::StateConfig& state = c.config->state;
+    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
+    if (!backend.ok()) {
+      check.status = Health::kCritical;
+      check.message = backend.status().message();
+      return;
+    }
+    const std::string location = (*backend)->Location();
+    check.details.emplace_back("location", location);
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string tmpl =
+        std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/rocky-doctor-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      check.status = Health::kCritical;
+      check.message = "cannot create a temporary folder from " + tmpl + " ($TMPDIR): " + std::strerror(errno);
+      return;
+    }
+    TempDirectory folder{tmpl};
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    auto fetched = (*backend)->Download(folder.path + "/state.redb", deadline);
+    if (fetched.ok()) {
+      if (!fetched->has_value()) {
+        check.message = "no remote state at " + location + " yet (the first run uploads it)";
+        return;
+      }
+      check.details.emplace_back("bytes", std::to_string((*fetched)->bytes));
+      check.message = "the remote state at " + location + " downloads and passes verification (" +
+                      std::to_string((*fetched)->bytes) + " bytes)";
+      return;
+    }
+    const Status& error = fetched.status();
+    check.status = Health::kCritical;
+    check.details.emplace_back("error", std::string(engine::CodeName(error.code())));
+    if (error.IsCorruption() || error.code() == Status::Code::kNotSupported) {
+      check.message =
+          "the remote state at " + location + " cannot be used: " + error.message() +
+          ". Every run's download fails on it, so every run skips its upload and the remote state "
+          "stays like this";
+      suggestions.push_back("If the local state file " + c.state_path +
+                            " is the state to keep (check it with `rocky state` and " + "`rocky-inspect " +
+                            c.state_path + "`), replace the remote one with it: `rocky state push --force`.");
+      return;
+    }
+    check.message = "the remote state at " + location + " could not be downloaded: " + error.message() +
+                    " (state_rw says why the backend cannot be reached)";
+  });
+}
+
 int RunDoctor(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   // The parser has already refused a name that is not one of kCheckNames (the flag's choices).
@@ -258,6 +426,17 @@ int RunDoctor(const CommandContext& ctx) {
   if (wanted("config")) checks.push_back(CheckConfig(c, inv, suggestions));
   if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
   if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
+  if (wanted("remote_state")) {
+    if (!c.config_status.ok()) {
+      checks.push_back(Check{.name = "remote_state",
+                             .status = Health::kCritical,
+                             .message = "not run: the configuration does not load",
+                             .duration_ms = 0,
+                             .details = {}});
+    } else {
+      checks.push_back(CheckRemoteState(c, suggestions));
+    }
+  }
   if (wanted("state_rw")) {
     if (!c.config_status.ok()) {
       checks.push_back(Check{.name = "state_rw",
@@ -271,6 +450,12 @@ int RunDoctor(const CommandContext& ctx) {
   }
   Health overall = Health::kHealthy;
   for (const Check& check : checks) overall = std::max(overall, check.status);
+  // Messages carry servers' words and URLs: redacted once, here, before anything is printed.
+  for (Check& check : checks) {
+    check.message = ForOutput(check.message);
+    for (auto& [key, value] : check.details) value = ForOutput(value);
+  }
+  for (std::string& s : suggestions) s = ForOutput(s);
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("doctor");
@@ -312,14 +497,15 @@ CommandSpec DoctorCommand() {
       .name = "doctor",
       .summary = "Check the configuration, the state file and the state backend",
       .description =
-          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens and\n"
-          "passes the integrity check), state_schema (a supported version), state_rw (a probe object\n"
-          "written, read back and deleted on the configured backend, without retries, bounded by\n"
-          "transfer_timeout_seconds). Exit 1 when any check is critical.",
+          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
+          "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
+          "remote_state (the remote state object downloads and verifies), state_rw (a probe object\n"
+          "written, read back and deleted on the configured backend). Remote checks make no retries and\n"
+          "are bounded by transfer_timeout_seconds. Exit 1 when any check is critical.",
       .flags = {FlagSpec{.name = "check",
                          .value_name = "NAME",
                          .help = "Run only this check",
-                         .choices = {"config", "state_file", "state_schema", "state_rw"}}},
+                         .choices = {"config", "state_file", "state_schema", "remote_state", "state_rw"}}},
       .handler = RunDoctor,
   };
 }

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 
@@ -21,31 +23,38 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const Co
   std::unique_ptr<RemoteStateSession> session(new RemoteStateSession(ctx, state_path));
   if (config == nullptr || config->state.backend == config::StateBackend::kLocal) return session;
 
-  std::ostream* events = &ctx.err;
   if (auto path = ctx.invocation.Get("events")) {
-    // Appended to, so that a scheduler can point every run at one file; 0600 like every file holding state
-    // metadata (keys and sizes say what the state is called and where it lives).
-    const std::string events_path(*path);
-    const bool existed = std::filesystem::exists(events_path);
-    session->events_file_ = std::make_unique<std::ofstream>(events_path, std::ios::app);
-    if (!session->events_file_->is_open()) {
-      return Status::IOError("cannot open the events file '" + events_path + "' (--events) for appending");
-    }
-    if (!existed) {
-      std::error_code ec;
-      std::filesystem::permissions(events_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                   std::filesystem::perm_options::replace, ec);
-    }
-    events = session->events_file_.get();
+    // Appended to, so that a scheduler can point every run at one file; created 0600 like every file holding
+    // state metadata (keys and sizes say what the state is called and where it lives).
+    ROCKY_ASSIGN_OR_RETURN(session->events_fd_,
+                           OpenPrivateForAppend(std::string(*path), "events file (--events)"));
   }
   RemoteStateSession* self = session.get();
-  sync::EventSink sink = [events, self](const sync::TransferEvent& event) {
-    *events << sync::TransferEventJson(event) << '\n';
-    events->flush();
+  std::ostream& err_stream = ctx.err;
+  sync::EventSink sink = [self, &err_stream](const sync::TransferEvent& event) {
+    const std::string line = ForOutput(sync::TransferEventJson(event)) + "\n";
+    if (self->events_fd_ < 0) {
+      err_stream << line << std::flush;
+    } else {
+      // One write(2) per line on an O_APPEND descriptor: lines of concurrent runs never interleave.
+      size_t done = 0;
+      while (done < line.size()) {
+        const ssize_t n = ::write(self->events_fd_, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          err_stream << "rocky: warning: cannot append to the events file (--events): "
+                     << std::strerror(errno) << '\n';
+          break;
+        }
+        done += static_cast<size_t>(n);
+      }
+    }
     (event.event == "state.download" ? self->download_ : self->upload_) = event.outcome;
   };
   std::ostream& err = ctx.err;
-  sync::WarningSink warn = [&err](std::string_view line) { err << "rocky: warning: " << line << '\n'; };
+  sync::WarningSink warn = [&err](std::string_view line) {
+    err << "rocky: warning: " << ForOutput(line) << '\n';
+  };
 
   auto created = sync::StateSync::Create(config->state, sync::ProcessEnvironment(), sink, warn);
   if (!created.ok()) return created.status().WithContext("[state] in " + config->source_path);
@@ -71,7 +80,9 @@ Result<std::optional<sync::TransferReport>> RemoteStateSession::Fetch(const std:
   return sync_->Fetch(destination);
 }
 
-std::string RemoteStateSession::Location() const { return sync_ == nullptr ? state_path_ : sync_->backend().Location(); }
+std::string RemoteStateSession::Location() const {
+  return sync_ == nullptr ? state_path_ : ForOutput(sync_->backend().Location());
+}
 
 Status RemoteStateSession::Finish() {
   if (sync_ == nullptr) return Status::OK();
@@ -79,6 +90,19 @@ Status RemoteStateSession::Finish() {
   Status s = sync_->Push(state_path_);
   upload_error_ = s.ok() ? std::string() : s.message();
   return s;
+}
+
+Status RemoteStateSession::ForcePush() {
+  if (sync_ == nullptr)
+    return Status::InvalidArgument("[state] backend is \"local\": there is no remote state");
+  last_upload_ = std::chrono::steady_clock::now();
+  Status s = sync_->ForcePush(state_path_);
+  upload_error_ = s.ok() ? std::string() : s.message();
+  return s;
+}
+
+RemoteStateSession::~RemoteStateSession() {
+  if (events_fd_ >= 0) ::close(events_fd_);
 }
 
 void RemoteStateSession::WriteJson(JsonWriter& json) const {
@@ -92,7 +116,10 @@ void RemoteStateSession::WriteJson(JsonWriter& json) const {
     }
   };
   json.Key("remote_state").BeginObject();
-  json.Key("backend").String(sync_->backend().Kind()).Key("location").String(sync_->backend().Location());
+  json.Key("backend")
+      .String(sync_->backend().Kind())
+      .Key("location")
+      .String(ForOutput(sync_->backend().Location()));
   outcome("download", download_);
   outcome("upload", upload_);
   json.Key("state_lost").Bool(state_lost_);
@@ -100,14 +127,14 @@ void RemoteStateSession::WriteJson(JsonWriter& json) const {
   if (upload_error_.empty()) {
     json.Null();
   } else {
-    json.String(upload_error_);
+    json.String(ForOutput(upload_error_));
   }
   json.EndObject();
 }
 
 std::string RemoteStateSession::Summary() const {
   if (sync_ == nullptr) return {};
-  std::string line = "Remote state " + sync_->backend().Location() + ":";
+  std::string line = "Remote state " + ForOutput(sync_->backend().Location()) + ":";
   if (download_) line += " downloaded (" + std::string(sync::OutcomeName(*download_)) + ")";
   if (upload_) line += std::string(download_ ? "," : "") + " uploaded (" + std::string(sync::OutcomeName(*upload_)) + ")";
   if (state_lost_) line += "; the download failed, so watermarks missing locally are re-derived from the targets";
@@ -128,7 +155,8 @@ void RemoteStateSession::CheckpointIfDue(state::StateStore& store) {
   if (s.ok()) s = sync_->Push(snapshot);
   std::error_code ec;
   std::filesystem::remove(snapshot, ec);
-  if (!s.ok()) ctx_.err << "rocky: warning: periodic upload of the state failed: " << s.message() << '\n';
+  if (!s.ok())
+    ctx_.err << "rocky: warning: periodic upload of the state failed: " << ForOutput(s.message()) << '\n';
 }
 
 int WithUploadStatus(const CommandContext& ctx, int exit_code, const Status& upload) {

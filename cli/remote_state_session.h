@@ -6,7 +6,6 @@
 #pragma once
 
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +50,14 @@ class RemoteStateSession {
   // success, and (with on_upload_failure = "skip") after a warning; the failure otherwise.
   engine::Status Finish();
 
+  // Replaces the remote state with the local file unconditionally (`rocky state push --force`); its
+  // failure whatever on_upload_failure says. kInvalidArgument for "local". Requires the state file closed.
+  engine::Status ForcePush();
+
+  ~RemoteStateSession();
+  RemoteStateSession(const RemoteStateSession&) = delete;
+  RemoteStateSession& operator=(const RemoteStateSession&) = delete;
+
   // Between tables of a run, with the store open: when [state] upload_interval_seconds has passed since the
   // last upload, snapshots the open store and uploads the snapshot. A failure is only a warning here (the final
   // upload decides the command's outcome).
@@ -67,7 +74,7 @@ class RemoteStateSession {
 
   const CommandContext& ctx_;
   std::string state_path_;
-  std::unique_ptr<std::ofstream> events_file_;  // --events; null: events go to stderr
+  int events_fd_ = -1;                          // --events (opened O_APPEND, created 0600); -1: stderr
   std::unique_ptr<sync::StateSync> sync_;       // null: backend "local"
   std::chrono::seconds upload_interval_{60};
   bool state_lost_ = false;

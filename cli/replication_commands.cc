@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +18,7 @@
 #include "rocky/state/store.h"
 #include "rocky/warehouse/sample_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
+#include "stop_signals.h"
 
 namespace rocky::cli {
 namespace {
@@ -29,38 +28,6 @@ using engine::Status;
 using replication::Plan;
 using replication::RunReport;
 using replication::TableOutcome;
-
-// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-constexpr int kExitInterrupted = 130;
-
-// Set by SIGINT/SIGTERM while a run is going; the runner polls it between tables so the table being copied
-// commits or rolls back as a whole and its watermark stays consistent.
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
-
-// Installs the handlers for the lifetime of a run and restores the previous ones afterwards.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    g_stop_requested.store(false);
-    struct sigaction action {};
-    action.sa_handler = OnStopSignal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignalScope(const StopSignalScope&) = delete;
-  StopSignalScope& operator=(const StopSignalScope&) = delete;
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // What plan, apply and run all need open: the configuration, the remote state (downloaded into the local file
 // first when [state] names a remote backend), the warehouse and the state file (for writing: plans are saved
@@ -83,8 +50,9 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   // Before the store opens it: the download replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
   ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenSqliteWarehouse(session.config.adapter.path));
-  ROCKY_ASSIGN_OR_RETURN(session.store,
-                         state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
+  ROCKY_ASSIGN_OR_RETURN(
+      session.store,
+      OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
   return session;
 }
 
@@ -305,16 +273,16 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
             << report.plan_id << ").\n";
     if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  if (report.status == "interrupted") return kExitInterrupted;
+  if (report.status == "interrupted") return ExitCodeForStop();
   return report.tables_failed() > 0 ? kExitFailure : kExitOk;
 }
 
-// Applies a plan with Ctrl-C handling and, on a terminal, a progress line per table on stderr.
-// Requires a StopSignalScope alive in the caller, installed before anything was opened, so that a Ctrl-C
-// arriving while the plan is built is not lost either.
+// Applies a plan with Ctrl-C handling (stop_signals.h: main() installed the handlers before anything was
+// opened, so a Ctrl-C arriving while the plan is built is not lost either) and, on a terminal, a progress
+// line per table on stderr.
 int Execute(const CommandContext& ctx, std::string_view command, Session& session, const Plan& plan) {
   replication::RunOptions options;
-  options.stop = &g_stop_requested;
+  options.stop = &StopRequestedFlag();
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
   options.on_table_done = [&ctx, &session, progress](const TableOutcome& t, size_t done, size_t total) {
     if (progress) {
@@ -353,7 +321,6 @@ int RunPlan(const CommandContext& ctx) {
 
 int RunApply(const CommandContext& ctx) {
   const std::string& plan_id = ctx.invocation.positionals.at(0);
-  StopSignalScope signals;
   auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
   auto stored = session->store->LoadPlan(plan_id);
@@ -370,7 +337,6 @@ int RunApply(const CommandContext& ctx) {
 }
 
 int RunRun(const CommandContext& ctx) {
-  StopSignalScope signals;
   auto session = OpenSession(ctx);
   if (!session.ok()) return Fail(ctx, session.status());
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
@@ -435,7 +401,8 @@ int RunInit(const CommandContext& ctx) {
     std::filesystem::remove_all(warehouse_dir, ec);
     if (ec) return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
     if (FileExists(StatePath(inv))) {
-      auto store = state::StateStore::Open(StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
+      auto store =
+          OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
       if (!store.ok()) return Fail(ctx, store.status());
       auto removed = (*store)->DeleteAllWatermarks();
       if (!removed.ok()) return Fail(ctx, removed.status());
@@ -444,15 +411,9 @@ int RunInit(const CommandContext& ctx) {
   }
   auto summary = warehouse::CreateSampleWarehouse(warehouse_dir, force);
   if (!summary.ok()) return Fail(ctx, summary.status());
-  {
-    const std::string tmp = config_path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << kSampleConfig;
-    out.close();
-    if (!out) return Fail(ctx, "cannot write '" + tmp + "'");
-    std::filesystem::rename(tmp, config_path, ec);
-    if (ec) return Fail(ctx, "cannot write '" + config_path + "': " + ec.message());
-  }
+  // Replaced atomically, created 0600 (a rocky.toml may come to hold a password).
+  if (Status s = WriteFileAtomically(config_path, kSampleConfig, "configuration file"); !s.ok())
+    return Fail(ctx, s);
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("init");
     json.Key("config").String(config_path).Key("warehouse").String(warehouse_dir).Key("source_tables").BeginArray();
@@ -525,7 +486,8 @@ CommandSpec RunCommand() {
           "Copy every source table to its target: a full refresh without a watermark (or with --full-refresh,\n"
           "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: upserted\n"
           "on merge_keys); then advance each watermark to the largest cursor value copied (never back), record\n"
-          "row counts and run the configured checks. A failed table keeps its watermark and the others go on.\n"
+          "row counts and run the configured checks. A failed table keeps its watermark (its error says when a\n"
+          "failed commit may have been kept) and the others go on.\n"
           "--table PATTERN matching no table exits 2 and records no run.\n"
           "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.",
       .flags = {TablePatternFlag(), FullRefreshFlag()},

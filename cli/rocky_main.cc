@@ -5,6 +5,7 @@
 #include "output.h"
 #include "replication_commands.h"
 #include "state_commands.h"
+#include "stop_signals.h"
 
 namespace {
 
@@ -30,4 +31,12 @@ rocky::cli::CommandSpec RockyCommand() {
 
 }  // namespace
 
-int main(int argc, char** argv) { return rocky::cli::RunMain(RockyCommand(), argc, argv); }
+int main(int argc, char** argv) {
+  // First, so that a Ctrl-C or SIGTERM at any instant from here on ends in exit 130 / 143 (stop_signals.h).
+  rocky::cli::InstallStopHandlers();
+  static const rocky::cli::CommandSpec root = RockyCommand();
+  const int exit_code = rocky::cli::RunMain(root, argc, argv);
+  // A command that was asked to stop says so in its exit code, even one that had just finished its work.
+  if (rocky::cli::StopSignalReceived() != 0) return rocky::cli::ExitCodeForStop();
+  return exit_code;
+}

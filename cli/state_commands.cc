@@ -1,5 +1,6 @@
 #include "state_commands.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include "command_support.h"
 #include "output.h"
 #include "remote_state_session.h"
+#include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
@@ -39,10 +41,23 @@ Status ValidateTableName(std::string_view table) {
 StoreOptions ReadOnly() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
 StoreOptions ReadWrite() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
 
-// Shows the state file at `path`; `remote_location` is where it was fetched from (empty: the local file).
+// The one answer of every command that reads the local state file when there is none: an error naming the
+// path, so that a mistyped --state-path (or the wrong folder) is never shown as an empty state.
+int NoStateFile(const CommandContext& ctx, const std::string& path) {
+  return Fail(ctx,
+              "no state file at " + path +
+                  " (nothing was stored there: `rocky run` or `rocky state set` creates it; --state-path "
+                  "names another file)");
+}
+
+// Shows the state file at `path`; `remote_location` is where it was fetched from (empty: the local file,
+// which must exist; a fetched remote state that is absent shows as empty).
 int ShowState(const CommandContext& ctx, const std::string& path, const std::string& remote_location) {
   const Invocation& inv = ctx.invocation;
-  auto store = StateStore::Open(path, ReadOnly());
+  if (remote_location.empty() && !FileExists(path)) return NoStateFile(ctx, path);
+  // A fetched remote state is verified in full before it is shown: only the local file has notices.
+  auto store =
+      remote_location.empty() ? OpenStateStore(ctx, path, ReadOnly()) : StateStore::Open(path, ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
@@ -109,8 +124,13 @@ int RunShow(const CommandContext& ctx) {
   }
   auto remote = RemoteStateSession::Connect(ctx, &**config, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  std::string tmpl = (std::filesystem::temp_directory_path() / "rocky-remote-state-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) return Fail(ctx, "cannot create a temporary folder: " + std::string(std::strerror(errno)));
+  // $TMPDIR as std::filesystem::temp_directory_path() reads it, without its exception on a bad value.
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl =
+      std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/rocky-remote-state-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {  // created 0700
+    return Fail(ctx, "cannot create a temporary folder from " + tmpl + " ($TMPDIR): " + std::strerror(errno));
+  }
   TempFolder folder{tmpl};
   const std::string fetched = folder.path + "/state.redb";
   auto report = (*remote)->Fetch(fetched);
@@ -130,7 +150,7 @@ int RunSet(const CommandContext& ctx) {
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
   auto written = (*store)->SetWatermark(*table, *value);
   if (!written.ok()) return Fail(ctx, written.status());
@@ -182,7 +202,7 @@ int RunDelete(const CommandContext& ctx) {
   }
   uint64_t removed = 0;
   if (FileExists(path)) {
-    auto store = StateStore::Open(path, ReadWrite());
+    auto store = OpenStateStore(ctx, path, ReadWrite());
     if (!store.ok()) return Fail(ctx, store.status());
     if (table) {
       if (Status s = (*store)->DeleteWatermark(*table); !s.ok()) return Fail(ctx, s);
@@ -219,7 +239,8 @@ int RunHistory(const CommandContext& ctx) {
   const auto table = inv.Get("table");
   if (!table) return Usage(ctx, "state history needs --table TABLE");
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  if (!FileExists(StatePath(inv))) return NoStateFile(ctx, StatePath(inv));
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
   auto entries = (*store)->CheckHistory(*table);
   if (!entries.ok()) return Fail(ctx, entries.status());
@@ -293,58 +314,110 @@ int RunHistory(const CommandContext& ctx) {
 
 int RunExport(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
-  auto store = StateStore::Open(StatePath(inv), ReadOnly());
+  const std::string path = StatePath(inv);
+  if (!FileExists(path)) return NoStateFile(ctx, path);
+  auto store = OpenStateStore(ctx, path, ReadOnly());
   if (!store.ok()) return Fail(ctx, store.status());
-  auto snapshot = (*store)->Export();
-  if (!snapshot.ok()) return Fail(ctx, snapshot.status());
-  const std::string json = state::SnapshotToJson(*snapshot) + "\n";
-  if (inv.positionals.empty() || inv.positionals[0] == "-") {
+  const bool salvage = inv.Has("salvage");
+  state::StateSnapshot snapshot;
+  std::vector<std::string> unreadable;
+  uint64_t entries_lost = 0;
+  if (salvage) {
+    auto report = (*store)->ExportSalvage();
+    if (!report.ok()) return Fail(ctx, report.status());
+    snapshot = std::move(report->snapshot);
+    unreadable = std::move(report->unreadable);
+    entries_lost = report->entries_lost;
+  } else {
+    auto exported = (*store)->Export();
+    if (!exported.ok()) {
+      return Fail(
+          ctx, exported.status().message() +
+                   " (nothing was written; `rocky state export --salvage FILE` writes every entry that can "
+                   "still be read and lists the rest)");
+    }
+    snapshot = std::move(*exported);
+  }
+  const std::string json = state::SnapshotToJson(snapshot) + "\n";
+  const bool to_stdout = inv.positionals.empty() || inv.positionals[0] == "-";
+  // What could not be salvaged goes to stderr whatever the output, one line each.
+  for (const std::string& line : unreadable) ctx.err << "rocky: not salvaged: " << line << '\n';
+  if (to_stdout) {
     ctx.out << json;
-    return kExitOk;
+    return unreadable.empty() ? kExitOk : kExitFailure;
   }
   const std::string& file = inv.positionals[0];
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) return Fail(ctx, "cannot write export file '" + file + "': " + std::strerror(errno));
-  out << json;
-  out.close();
-  if (!out) return Fail(ctx, "cannot write export file '" + file + "'");
+  // Replaced atomically and created 0600: an export holds the whole state.
+  if (Status s = WriteFileAtomically(file, json, "export file"); !s.ok()) return Fail(ctx, s);
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter result = BeginJson("state export");
-    result.Key("file").String(file).Key("watermarks").UInt(snapshot->watermarks.size()).EndObject();
+    result.Key("file")
+        .String(file)
+        .Key("watermarks")
+        .UInt(snapshot.watermarks.size())
+        .Key("check_history")
+        .UInt(snapshot.check_history.size())
+        .Key("run_history")
+        .UInt(snapshot.run_history.size());
+    if (salvage) {
+      result.Key("salvage")
+          .BeginObject()
+          .Key("entries_lost")
+          .UInt(entries_lost)
+          .Key("unreadable")
+          .BeginArray();
+      for (const std::string& line : unreadable) result.String(line);
+      result.EndArray().EndObject();
+    }
+    result.EndObject();
     ctx.out << result.str() << '\n';
   } else {
-    ctx.out << "Exported " << snapshot->watermarks.size() << " watermarks to " << file << ".\n";
+    ctx.out << "Exported " << snapshot.watermarks.size() << " watermarks, " << snapshot.check_history.size()
+            << " check histories and " << snapshot.run_history.size() << " runs to " << file << ".\n";
+    if (salvage) {
+      ctx.out << (unreadable.empty()
+                      ? "Salvage: every entry was readable.\n"
+                      : "Salvage: " + std::to_string(entries_lost) +
+                            " entries could not be read (listed on stderr); import the file to "
+                            "start over from what was saved.\n");
+    }
   }
-  return kExitOk;
+  // A salvage that lost entries wrote what it could, and says with its exit code that it is not everything.
+  return unreadable.empty() ? kExitOk : kExitFailure;
 }
 
 int RunImport(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   const std::string& file = inv.positionals.at(0);
-  std::string text;
-  if (file == "-") {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    text = in.str();
-  } else {
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) return Fail(ctx, "import file '" + file + "' is a directory");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return Fail(ctx, "cannot read import file '" + file + "': " + std::strerror(errno));
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    text = contents.str();
-  }
+  // Read with read(2): an I/O error reading the file is reported as one, never as "invalid JSON".
+  auto text = ReadWholeFile(file, "import file");
+  if (!text.ok()) return Fail(ctx, text.status());
   // Everything is validated before the state file is opened; the import itself is one transaction.
-  auto snapshot = state::SnapshotFromJson(text);
-  if (!snapshot.ok()) return Fail(ctx, snapshot.status().WithContext("import file '" + file + "'"));
+  auto snapshot = state::SnapshotFromJson(*text);
+  if (!snapshot.ok()) {
+    return Fail(ctx, snapshot.status().WithContext(file == "-" ? "import file (stdin)"
+                                                               : "import file '" + file + "'"));
+  }
   // Downloaded first even though the import replaces it: the upload is conditional on the remote copy this
   // command saw, so an import never silently overwrites a state another run wrote meanwhile.
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = StateStore::Open(StatePath(inv), ReadWrite());
+  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
   if (!store.ok()) return Fail(ctx, store.status());
+  if (!inv.Has("yes")) {
+    // Like `delete --all`: replacing a state that holds something needs a confirmation.
+    auto current = (*store)->Export();
+    if (!current.ok()) return Fail(ctx, current.status());
+    if (!current->watermarks.empty() || !current->check_history.empty() || !current->run_history.empty()) {
+      return Usage(ctx, "the state file " + StatePath(inv) + " is not empty (" +
+                            std::to_string(current->watermarks.size()) + " watermarks, " +
+                            std::to_string(current->check_history.size()) + " check histories, " +
+                            std::to_string(current->run_history.size()) +
+                            " runs): the import replaces all of it; add --yes to confirm");
+    }
+  }
   if (Status s = (*store)->Import(*snapshot); !s.ok()) return Fail(ctx, s);
+  const std::string kept = (*store)->kept_damaged_file();
   store->reset();
   const Status upload = (*remote)->Finish();
 
@@ -353,15 +426,100 @@ int RunImport(const CommandContext& ctx) {
     json.Key("watermarks").UInt(snapshot->watermarks.size())
         .Key("check_history").UInt(snapshot->check_history.size())
         .Key("run_history").UInt(snapshot->run_history.size());
+    json.Key("kept_damaged_file");
+    if (kept.empty()) {
+      json.Null();
+    } else {
+      json.String(kept);
+    }
     (*remote)->WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
     ctx.out << "Imported " << snapshot->watermarks.size() << " watermarks, " << snapshot->check_history.size()
             << " check histories and " << snapshot->run_history.size() << " runs; the previous state was replaced.\n";
+    if (!kept.empty()) {
+      ctx.out << "The previous state file was damaged: the import went to a new file, and the damaged one "
+                 "was kept as "
+              << kept << " (delete it once you no longer need it).\n";
+    }
     if (std::string line = (*remote)->Summary(); !line.empty()) ctx.out << line << '\n';
   }
   return WithUploadStatus(ctx, kExitOk, upload);
+}
+
+uint64_t FileSizeOr0(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+int RunCompact(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const std::string path = StatePath(inv);
+  if (!FileExists(path)) return NoStateFile(ctx, path);
+  const uint64_t before = FileSizeOr0(path);
+  // Local only: the remote copy is a compact snapshot already (state_envelope.h), and compaction changes no
+  // entry, so there is nothing to download or upload.
+  auto store = OpenStateStore(ctx, path, ReadWrite());
+  if (!store.ok()) return Fail(ctx, store.status());
+  if (Status s = (*store)->Compact(); !s.ok())
+    return Fail(ctx, s.WithContext("compacting state file '" + path + "'"));
+  store->reset();
+  const uint64_t after = FileSizeOr0(path);
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state compact");
+    json.Key("path").String(path).Key("bytes_before").UInt(before).Key("bytes_after").UInt(after).EndObject();
+    ctx.out << json.str() << '\n';
+  } else {
+    Table table({"state file", "before", "after"});
+    table.SetAlign(1, Table::Align::kRight);
+    table.SetAlign(2, Table::Align::kRight);
+    table.AddRow({path, std::to_string(before) + " B", std::to_string(after) + " B"});
+    ctx.out << table.Render();
+  }
+  return kExitOk;
+}
+
+int RunPush(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  if (!inv.Has("force")) {
+    return Usage(
+        ctx,
+        "state push replaces the remote state with the local file, whatever the remote holds (another "
+        "run's newer state included); add --force to confirm");
+  }
+  const std::string path = StatePath(inv);
+  auto config = LoadConfigIfPresent(inv);
+  if (!config.ok()) return Fail(ctx, config.status());
+  if (!config->has_value() || (*config)->state.backend == config::StateBackend::kLocal) {
+    return Usage(ctx, "state push needs a rocky.toml whose [state] backend is s3, valkey or tiered");
+  }
+  if (!FileExists(path)) return NoStateFile(ctx, path);
+  {
+    // Only a state that opens and passes the integrity check replaces the remote one.
+    auto store = OpenStateStore(ctx, path, ReadOnly());
+    if (!store.ok()) return Fail(ctx, store.status());
+    if (engine::Database* db = (*store)->database(); db != nullptr) {
+      auto integrity = db->CheckIntegrity();
+      if (!integrity.ok()) {
+        return Fail(ctx, integrity.status().WithContext("not pushing the local state file '" + path +
+                                                        "': its integrity check failed"));
+      }
+    }
+  }
+  auto remote = RemoteStateSession::Connect(ctx, &**config, path);
+  if (!remote.ok()) return Fail(ctx, remote.status());
+  const Status pushed = (*remote)->ForcePush();
+  if (FormatOf(inv) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson("state push");
+    json.Key("path").String(path);
+    (*remote)->WriteJson(json);
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+  } else if (pushed.ok()) {
+    ctx.out << "Replaced the remote state " << (*remote)->Location() << " with " << path << ".\n";
+  }
+  return WithUploadStatus(ctx, kExitOk, pushed);
 }
 
 FlagSpec PatternFlag() {
@@ -419,8 +577,14 @@ CommandSpec StateCommand() {
   CommandSpec export_command{
       .name = "export",
       .summary = "Write the whole state as JSON",
-      .description = "Write the whole state (watermarks, check history, run history, schema version) as JSON.",
-      .positionals = {PositionalSpec{.name = "FILE", .help = "Where to write (default: stdout)", .required = false}},
+      .description =
+          "Write the whole state (watermarks, check history, run history, schema version) as JSON.\n"
+          "FILE is replaced atomically and created 0600. With --salvage (for a damaged state file), writes\n"
+          "every entry that can still be read, lists what could not be on stderr, and exits 1 when\n"
+          "anything was lost.",
+      .flags = {FlagSpec{.name = "salvage", .help = "Write what can be read of a damaged state file"}},
+      .positionals = {PositionalSpec{
+          .name = "FILE", .help = "Where to write (default: stdout)", .required = false}},
       .handler = ValidatingConfigIfPresent(RunExport),
   };
   CommandSpec import_command{
@@ -428,9 +592,31 @@ CommandSpec StateCommand() {
       .summary = "Replace the whole state with an export",
       .description =
           "Replace the whole state with a file written by `rocky state export`. Everything is validated\n"
-          "first and written in one transaction: on any error the state file is unchanged.",
+          "first (unknown fields are refused; invalid JSON is reported with its line and column), then\n"
+          "written in one transaction. A state file that already holds something is replaced only with "
+          "--yes.",
+      .flags = {FlagSpec{.name = "yes", .help = "Confirm replacing a state that is not empty"}},
       .positionals = {PositionalSpec{.name = "FILE", .help = "An export (- for stdin)"}},
       .handler = ValidatingConfigIfPresent(RunImport),
+  };
+  CommandSpec compact{
+      .name = "compact",
+      .summary = "Shrink the state file to what it holds",
+      .description =
+          "Give the state file's free space back to the filesystem (after `state delete --all`, say): pages\n"
+          "are moved from the end of the file into free space and the file is truncated. Prints the size\n"
+          "before and after. Changes no entry; only the local file.",
+      .handler = ValidatingConfigIfPresent(RunCompact),
+  };
+  CommandSpec push{
+      .name = "push",
+      .summary = "Replace the remote state with the local file (--force)",
+      .description =
+          "Upload the local state file over the remote state whatever the remote holds: the way out when\n"
+          "the remote object is corrupt and every run skips its upload (rocky doctor names it). The local\n"
+          "file must pass its integrity check. Needs --force, and a [state] backend other than local.",
+      .flags = {FlagSpec{.name = "force", .help = "Confirm replacing the remote state"}},
+      .handler = ValidatingConfigIfPresent(RunPush),
   };
   return CommandSpec{
       .name = "state",
@@ -439,7 +625,7 @@ CommandSpec StateCommand() {
           "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
           "Without a command, shows every watermark.",
       .flags = {PatternFlag(), RemoteFlag()},
-      .subcommands = {show, set, del, history, export_command, import_command},
+      .subcommands = {show, set, del, history, export_command, import_command, compact, push},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
 }

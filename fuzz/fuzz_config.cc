@@ -90,5 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Redacting twice changes nothing more.
   std::string once = RedactUrl(text);
   if (RedactUrl(once) != once) Fail("RedactUrl not idempotent", once);
+  std::string redacted = Redact(text, {"secret"});
+  if (Redact(redacted, {"secret"}) != redacted) Fail("Redact not idempotent", redacted);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -779,19 +780,162 @@ Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
   return ParseConfig(text, path, base.string(), env);
 }
 
-std::string RedactUrl(std::string_view url) {
-  // The userinfo runs to the last '@' (a password may hold an unescaped '@' or '/': hiding too much beats
-  // printing part of a secret); the password is what follows its first ':'.
-  size_t scheme = url.find("://");
-  size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  size_t at = url.rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
-  size_t colon = url.find(':', start);
-  if (colon == std::string_view::npos || colon > at || colon + 1 == at) return std::string(url);
-  std::string out(url.substr(0, colon + 1));
-  out += "***";
-  out += url.substr(at);
+namespace {
+
+constexpr std::string_view kHidden = "***";
+
+// One URL (or a scheme-less "user:pw@host..."), with its userinfo's password hidden (the whole userinfo when
+// it has no ':', most likely a token or a password written without the ':') and every query value hidden.
+// The userinfo runs to the LAST '@' (a password may hold an unescaped '@' or '/': hiding too much beats
+// printing part of a secret).
+std::string RedactOneUrl(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  std::string out(url.substr(0, start));
+  std::string_view rest = url.substr(start);
+  const size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      out += userinfo.empty() ? "" : kHidden;
+    } else {
+      out += userinfo.substr(0, colon + 1);
+      if (colon + 1 < userinfo.size()) out += kHidden;
+    }
+    out += '@';
+    rest = rest.substr(at + 1);
+  }
+  const size_t query = rest.find('?');
+  if (query == std::string_view::npos) return out + std::string(rest);
+  out += rest.substr(0, query + 1);
+  std::string_view params = rest.substr(query + 1);
+  const size_t fragment = params.find('#');
+  const std::string_view tail =
+      fragment == std::string_view::npos ? std::string_view() : params.substr(fragment);
+  params = params.substr(0, fragment);
+  bool first = true;
+  while (true) {
+    const size_t amp = params.find('&');
+    const std::string_view param = params.substr(0, amp);
+    if (!first) out += '&';
+    first = false;
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos || eq + 1 == param.size()) {
+      out += param;
+    } else {
+      out += param.substr(0, eq + 1);
+      out += kHidden;
+    }
+    if (amp == std::string_view::npos) break;
+    params = params.substr(amp + 1);
+  }
+  return out + std::string(tail);
+}
+
+void ReplaceAll(std::string& text, std::string_view what, std::string_view with) {
+  if (what.empty()) return;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + with.size())) {
+    text.replace(at, what.size(), with);
+  }
+}
+
+std::string PercentEncoded(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
   return out;
+}
+
+bool IsSchemeChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '-' || c == '.';
+}
+
+// Where a URL in running text ends: blanks, quotes, brackets, punctuation that follows a URL in a sentence,
+// and a backslash (in JSON text it escapes the quote that closes the string: it must stay).
+bool EndsUrl(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0 || c == '"' || c == '\'' || c == '<' || c == '>' ||
+         c == '`' || c == ',' || c == ';' || c == ')' || c == '\\';
+}
+
+}  // namespace
+
+std::string RedactUrl(std::string_view url) { return RedactOneUrl(url); }
+
+std::vector<std::string> SecretsOf(const Config& config) {
+  std::vector<std::string> secrets;
+  // What RedactOneUrl hides of a URL's userinfo: the part after the first ':', or all of it without one.
+  auto userinfo_secret = [&secrets](std::string_view url) {
+    const size_t scheme = url.find("://");
+    const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+    const size_t at = url.rfind('@');
+    if (at == std::string_view::npos || at < start) return;
+    const std::string_view userinfo = url.substr(start, at - start);
+    const size_t colon = userinfo.find(':');
+    const std::string_view secret = colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1);
+    if (secret.empty()) return;
+    secrets.emplace_back(secret);
+    // As a server may echo it: percent-decoded.
+    std::string decoded;
+    for (size_t i = 0; i < secret.size(); ++i) {
+      if (secret[i] == '%' && i + 2 < secret.size() &&
+          std::isxdigit(static_cast<unsigned char>(secret[i + 1])) != 0 &&
+          std::isxdigit(static_cast<unsigned char>(secret[i + 2])) != 0) {
+        auto hex = [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c)) != 0 ? c - '0' : (c | 0x20) - 'a' + 10;
+        };
+        decoded += static_cast<char>(hex(secret[i + 1]) * 16 + hex(secret[i + 2]));
+        i += 2;
+      } else {
+        decoded += secret[i];
+      }
+    }
+    if (decoded != secret) secrets.push_back(std::move(decoded));
+  };
+  userinfo_secret(config.state.valkey_url);
+  userinfo_secret(config.state.s3_endpoint);
+  return secrets;
+}
+
+std::string Redact(std::string_view text, const std::vector<std::string>& secrets) {
+  std::string out(text);
+  for (const std::string& secret : secrets) {
+    ReplaceAll(out, secret, kHidden);
+    ReplaceAll(out, PercentEncoded(secret), kHidden);
+  }
+  // Redis and Valkey echo a command's first arguments in some error replies ("ERR unknown command 'AUTH',
+  // with args beginning with: 'user' 'password'"): drop them, to the end of the line.
+  constexpr std::string_view kArgs = "with args beginning with:";
+  for (size_t at = out.find(kArgs); at != std::string::npos; at = out.find(kArgs, at + kArgs.size())) {
+    const size_t end = out.find('\n', at);
+    out.replace(at + kArgs.size(), (end == std::string::npos ? out.size() : end) - (at + kArgs.size()),
+                " (not shown)");
+  }
+  // Every URL in the text.
+  std::string result;
+  size_t copied = 0;
+  for (size_t sep = out.find("://"); sep != std::string::npos; sep = out.find("://", sep + 3)) {
+    size_t begin = sep;
+    while (begin > copied && IsSchemeChar(out[begin - 1])) --begin;
+    if (begin == sep) continue;  // no scheme before "://"
+    size_t end = sep + 3;
+    while (end < out.size() && !EndsUrl(out[end])) ++end;
+    result += out.substr(copied, begin - copied);
+    result += RedactOneUrl(std::string_view(out).substr(begin, end - begin));
+    copied = end;
+    sep = end >= 3 ? end - 3 : end;
+  }
+  result += out.substr(copied);
+  return result;
 }
 
 }  // namespace rocky::config

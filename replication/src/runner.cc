@@ -210,19 +210,28 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
         checks != nullptr ? std::optional<uint64_t>(source_count) : std::nullopt;
     auto recorded = cleared.ok() ? store.RecordTableCopy(outcome.target, new_watermark, history_count,
                                                          checks != nullptr ? checks->history_length : 0)
-                                 : Result<std::optional<state::Watermark>>(cleared);
+                                 : Result<state::StateStore::RecordedCopy>(cleared);
     if (!recorded.ok()) {
-      // The copy committed but its watermark did not: the next run reads the same window again and skips
-      // (or, under merge, rewrites) the rows already there.
+      // The copy committed but its watermark did not (or, when the commit's outcome is unknown, may not have):
+      // the next run reads the same window again and skips (or, under merge, rewrites) the rows already there.
       outcome.status = TableOutcome::Status::kFailed;
-      outcome.error = "copied, but the watermark could not be saved: " + recorded.status().message();
+      outcome.error =
+          recorded.status().IsOutcomeUnknown()
+              ? "copied, but the commit of its new watermark failed and may have been kept (the next "
+                "command that opens the state settles it; repeating the copy is harmless): " +
+                    recorded.status().message()
+              : "copied, but the watermark could not be saved (the old one stays): " +
+                    recorded.status().message();
       outcome.duration_ms = MillisSince(table_start);
       report.tables.push_back(std::move(outcome));
       if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
       continue;
     }
     outcome.status = TableOutcome::Status::kCopied;
-    outcome.watermark_after = *recorded ? std::optional<std::string>((*recorded)->last_value) : std::nullopt;
+    outcome.watermark_after =
+        recorded->watermark ? std::optional<std::string>(recorded->watermark->last_value) : std::nullopt;
+    // A damaged check history cost the row count, not the watermark; the anomaly check says so below.
+    if (!recorded->history_error.ok() && !history_error) history_error = recorded->history_error;
 
     if (checks != nullptr) {
       if (checks->row_count) {

@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cctype>
+#include <initializer_list>
 #include <limits>
 #include <set>
 #include <utility>
@@ -71,6 +74,23 @@ class Reader {
     return o;
   }
 
+  // For import documents only (stored records are read leniently): refuses a member not in `allowed`, and a
+  // member given twice (JSON lookups would silently take one of them).
+  Status OnlyKeys(object obj, std::initializer_list<std::string_view> allowed) const {
+    if (stored_) return Status::OK();
+    std::set<std::string_view> seen;
+    for (auto field : obj) {
+      const std::string_view key = field.key;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string expected;
+        for (std::string_view a : allowed) expected += (expected.empty() ? "" : ", ") + std::string(a);
+        return Error("unknown field " + Quoted(key) + " (expected: " + expected + ")");
+      }
+      if (!seen.insert(key).second) return Error("field " + Quoted(key) + " is given twice");
+    }
+    return Status::OK();
+  }
+
   const std::string& what() const { return what_; }
 
  private:
@@ -78,16 +98,210 @@ class Reader {
   bool stored_;
 };
 
+// Where `text` stops being one JSON value (RFC 8259): the byte offset of the first character that cannot
+// continue it, or npos when it is valid. simdjson says that a document is invalid but not where; this says
+// where, for people fixing a file by hand. Depth is capped like simdjson's (1024).
+class JsonSyntaxScanner {
+ public:
+  explicit JsonSyntaxScanner(std::string_view text) : s_(text) {}
+
+  size_t FirstError() {
+    if (!Value(0)) return pos_;
+    SkipSpace();
+    return pos_ == s_.size() ? std::string_view::npos : pos_;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 1024;
+
+  bool At(char c) const { return pos_ < s_.size() && s_[pos_] == c; }
+  void SkipSpace() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool Literal(std::string_view word) {
+    for (char c : word) {
+      if (!At(c)) return false;
+      ++pos_;
+    }
+    return true;
+  }
+  bool Digits() {
+    const size_t start = pos_;
+    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+    return pos_ > start;
+  }
+  bool Number() {
+    if (At('-')) ++pos_;
+    if (At('0')) {
+      ++pos_;
+    } else if (!Digits()) {
+      return false;
+    }
+    if (At('.')) {
+      ++pos_;
+      if (!Digits()) return false;
+    }
+    if (At('e') || At('E')) {
+      ++pos_;
+      if (At('+') || At('-')) ++pos_;
+      if (!Digits()) return false;
+    }
+    return true;
+  }
+  // One UTF-8 sequence starting at pos_ (a lead byte >= 0x80), as RFC 3629 allows it.
+  bool Utf8() {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(s_[i]); };
+    const unsigned char lead = byte(pos_);
+    size_t extra = 0;
+    unsigned char low = 0x80, high = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      extra = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      extra = 2;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      extra = 3;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    for (size_t i = 1; i <= extra; ++i) {
+      if (pos_ + i >= s_.size()) return false;
+      const unsigned char c = byte(pos_ + i);
+      if (c < (i == 1 ? low : 0x80) || c > (i == 1 ? high : 0xBF)) return false;
+    }
+    pos_ += extra + 1;
+    return true;
+  }
+  bool String() {
+    if (!At('"')) return false;
+    ++pos_;
+    while (pos_ < s_.size()) {
+      const unsigned char c = static_cast<unsigned char>(s_[pos_]);
+      if (c == '"') {
+        ++pos_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        ++pos_;
+        if (pos_ >= s_.size()) return false;
+        const char e = s_[pos_];
+        if (e == 'u') {
+          ++pos_;
+          for (int i = 0; i < 4; ++i, ++pos_) {
+            if (pos_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[pos_]))) return false;
+          }
+          continue;
+        }
+        if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) return false;
+        ++pos_;
+        continue;
+      }
+      if (c >= 0x80) {
+        if (!Utf8()) return false;
+        continue;
+      }
+      ++pos_;
+    }
+    return false;
+  }
+  bool Value(int depth) {
+    SkipSpace();
+    if (pos_ >= s_.size()) return false;
+    switch (s_[pos_]) {
+      case '{': {
+        if (depth >= kMaxDepth) return false;
+        ++pos_;
+        SkipSpace();
+        if (At('}')) {
+          ++pos_;
+          return true;
+        }
+        for (;;) {
+          SkipSpace();
+          if (!String()) return false;
+          SkipSpace();
+          if (!At(':')) return false;
+          ++pos_;
+          if (!Value(depth + 1)) return false;
+          SkipSpace();
+          if (At('}')) {
+            ++pos_;
+            return true;
+          }
+          if (!At(',')) return false;
+          ++pos_;
+        }
+      }
+      case '[': {
+        if (depth >= kMaxDepth) return false;
+        ++pos_;
+        SkipSpace();
+        if (At(']')) {
+          ++pos_;
+          return true;
+        }
+        for (;;) {
+          if (!Value(depth + 1)) return false;
+          SkipSpace();
+          if (At(']')) {
+            ++pos_;
+            return true;
+          }
+          if (!At(',')) return false;
+          ++pos_;
+        }
+      }
+      case '"': return String();
+      case 't': return Literal("true");
+      case 'f': return Literal("false");
+      case 'n': return Literal("null");
+      default: return Number();
+    }
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::string JsonErrorPosition(std::string_view text) {
+  const size_t offset = JsonSyntaxScanner(text).FirstError();
+  if (offset == std::string_view::npos) return {};
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++column;  // columns count characters: UTF-8 continuation bytes do not start one
+    }
+  }
+  return offset >= text.size()
+             ? "line " + std::to_string(line) + ", column " + std::to_string(column) + " (end of input)"
+             : "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+namespace {
+
 Result<element> Parse(simdjson::dom::parser& parser, const simdjson::padded_string& text, const Reader& reader) {
   element doc;
   if (auto error = parser.parse(text).get(doc); error != simdjson::SUCCESS) {
-    return reader.Error(std::string("invalid JSON (") + simdjson::error_message(error) + ")");
+    const std::string where = JsonErrorPosition(std::string_view(text.data(), text.size()));
+    return reader.Error("invalid JSON" + (where.empty() ? std::string() : " at " + where) + " (" +
+                        simdjson::error_message(error) + ")");
   }
   return doc;
 }
 
 Result<CheckEntry> ReadCheck(element e, const Reader& reader) {
   ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(e));
+  ROCKY_RETURN_IF_ERROR(reader.OnlyKeys(o, {"count", "timestamp"}));
   CheckEntry entry;
   ROCKY_ASSIGN_OR_RETURN(entry.count, reader.UInt(o, "count"));
   ROCKY_ASSIGN_OR_RETURN(entry.timestamp, reader.String(o, "timestamp"));
@@ -95,6 +309,8 @@ Result<CheckEntry> ReadCheck(element e, const Reader& reader) {
 }
 
 Result<RunRecord> ReadRun(object o, const Reader& reader) {
+  ROCKY_RETURN_IF_ERROR(reader.OnlyKeys(
+      o, {"id", "started_at", "finished_at", "status", "tables_copied", "tables_failed", "anomalies"}));
   RunRecord run;
   ROCKY_ASSIGN_OR_RETURN(run.id, reader.String(o, "id"));
   ROCKY_ASSIGN_OR_RETURN(run.started_at, reader.String(o, "started_at"));
@@ -298,6 +514,8 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   const simdjson::padded_string text(json);
   ROCKY_ASSIGN_OR_RETURN(element doc, internal::Parse(parser, text, reader));
   ROCKY_ASSIGN_OR_RETURN(object root, reader.Object(doc));
+  ROCKY_RETURN_IF_ERROR(
+      reader.OnlyKeys(root, {"format", "schema_version", "watermarks", "check_history", "run_history"}));
   StateSnapshot snapshot;
 
   std::string_view format;
@@ -318,6 +536,7 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   for (element e : watermarks) {
     const Reader item("state export: watermarks[" + std::to_string(snapshot.watermarks.size()) + "]", false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
+    ROCKY_RETURN_IF_ERROR(item.OnlyKeys(o, {"table", "last_value", "updated_at"}));
     Watermark w;
     ROCKY_ASSIGN_OR_RETURN(w.table, item.String(o, "table"));
     ROCKY_ASSIGN_OR_RETURN(w.last_value, item.String(o, "last_value"));
@@ -328,6 +547,7 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   for (element e : checks) {
     const Reader item("state export: check_history[" + std::to_string(snapshot.check_history.size()) + "]", false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
+    ROCKY_RETURN_IF_ERROR(item.OnlyKeys(o, {"table", "entries"}));
     TableChecks c;
     ROCKY_ASSIGN_OR_RETURN(c.table, item.String(o, "table"));
     ROCKY_ASSIGN_OR_RETURN(array entries, item.Array(o, "entries"));

@@ -1,9 +1,12 @@
 #include "rocky/state/store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -11,10 +14,10 @@
 #include <thread>
 #include <utility>
 
+#include "record_json.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/json_writer.h"
 #include "rocky/state/timestamp.h"
-#include "record_json.h"
 
 namespace rocky::state {
 namespace {
@@ -31,6 +34,8 @@ constexpr std::string_view kRunHistory = "run_history";
 constexpr std::string_view kPlans = "plans";
 constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
+// Below this many free pages, StateStore::Compact leaves the file alone.
+constexpr uint64_t kCompactMinFreePages = 16;
 
 using internal::Quoted;
 
@@ -93,12 +98,18 @@ Status CheckVersion(Database& db, const std::string& path) {
   return Status::OK();
 }
 
+// Says what kind of problem keeps the file from opening, so the user looks in the right place: damage is not
+// a read error (the disk's), nor a permission problem, nor a file from a newer rocky.
 Status OpenError(const std::string& path, const Status& status) {
-  if (status.IsCorruption() || status.code() == Status::Code::kInvalidArgument ||
-      status.code() == Status::Code::kNotSupported) {
-    return Status(status).WithContext("state file " + Quoted(path) + " is corrupt or not a rocky state file");
+  switch (status.code()) {
+    case Status::Code::kCorruption:
+      return Status(status).WithContext("state file " + Quoted(path) + " is damaged");
+    case Status::Code::kInvalidArgument:
+      return Status(status).WithContext("state file " + Quoted(path) + " is not a rocky state file");
+    case Status::Code::kNotSupported:
+      return Status(status).WithContext("state file " + Quoted(path) + " was written by a newer rocky");
+    default: return Status(status).WithContext("cannot open state file " + Quoted(path));
   }
-  return Status(status).WithContext("cannot open state file " + Quoted(path));
 }
 
 Result<std::vector<Watermark>> ParseWatermarks(const std::vector<std::pair<std::string, std::string>>& rows) {
@@ -126,6 +137,22 @@ Result<std::vector<RunRecord>> ParseRuns(const std::vector<std::pair<std::string
     out.push_back(std::move(run));
   }
   return out;
+}
+
+// The sequence number a run_history key holds (RunKey's 20 digits); kCorruption naming the key when it is not
+// one (std::stoull would throw on it, and exceptions must not cross the module boundary).
+Result<uint64_t> RunSequence(std::string_view key, const std::string& path) {
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), value);
+  if (key.empty() || error != std::errc() || end != key.data() + key.size()) {
+    return Status::Corruption("state file " + Quoted(path) + ": run_history key " + Quoted(key) +
+                              " is not a run sequence number (20 digits)");
+  }
+  if (value == std::numeric_limits<uint64_t>::max()) {
+    return Status::Corruption("state file " + Quoted(path) + ": run_history key " + Quoted(key) +
+                              " is the largest sequence number: no run can follow it");
+  }
+  return value;
 }
 
 std::string RunKey(uint64_t sequence) {
@@ -172,6 +199,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path, co
   engine::Options engine_options;
   engine_options.read_only = true;
   if (options.mode == OpenMode::kReadOnly) {
+    // A file holding no commit (zero length, a creation cut short) opens as an empty state: the engine's
+    // rule (OpenReport::uncommitted), the same for readers and writers.
     if (!exists) return std::unique_ptr<StateStore>(new StateStore(path, options, nullptr));
     auto db = Database::Open(path, engine_options);
     if (!db.ok()) return OpenError(path, db.status());
@@ -240,6 +269,22 @@ Result<std::unique_ptr<WriteTransaction>> StateStore::BeginWrite() {
     (void)replaced;
   }
   return txn;
+}
+
+Status StateStore::Compact() {
+  ROCKY_RETURN_IF_ERROR(RequireWritable());
+  ROCKY_ASSIGN_OR_RETURN(const engine::Stats stats, db_->GetStats());
+  // Too little free space to be worth a commit: the commit itself needs a few new pages, which a packed file
+  // can only append, and Compact could not move them back before the commit after it.
+  if (stats.free_pages < kCompactMinFreePages) return Status::OK();
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * meta, txn->OpenTable(kMetadata));
+    ROCKY_ASSIGN_OR_RETURN(bool replaced, meta->Insert(kSchemaVersionKey, EncodeU32(kSchemaVersion)));
+    (void)replaced;
+    ROCKY_RETURN_IF_ERROR(txn->Commit());
+  }
+  return db_->Compact();
 }
 
 Result<std::optional<uint32_t>> StateStore::SchemaVersionOnDisk() {
@@ -326,34 +371,34 @@ Result<std::vector<CheckEntry>> StateStore::CheckHistory(std::string_view table)
   return internal::ParseCheckList(table, value);
 }
 
-Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view table,
+Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(std::string_view table,
                                                              std::optional<std::string_view> last_value,
-                                                             std::optional<uint64_t> row_count, size_t history_cap) {
+                                                             std::optional<uint64_t> row_count,
+                                                             size_t history_cap) {
   ROCKY_RETURN_IF_ERROR(ValidateTable(table));
   std::optional<std::string> normalized;
   if (last_value) {
     ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeWatermarkValue(*last_value));
   }
   const std::string now = Now();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
-  std::optional<Watermark> stored;
-  {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
+  // The watermark's half of the commit: the stored watermark afterwards.
+  auto write_watermark = [&](WriteTransaction& txn) -> Result<std::optional<Watermark>> {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kWatermarks));
     if (normalized) {
-      stored = Watermark{std::string(table), std::move(*normalized), now};
-      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::WatermarkValueJson(*stored)));
+      Watermark stored{std::string(table), *normalized, now};
+      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::WatermarkValueJson(stored)));
       (void)replaced;
-    } else {
-      std::string value;
-      ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
-      if (found) {
-        ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
-        stored = std::move(w);
-      }
+      return std::optional<Watermark>(std::move(stored));
     }
-  }
-  if (row_count) {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kCheckHistory));
+    std::string value;
+    ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
+    if (!found) return std::optional<Watermark>();
+    ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
+    return std::optional<Watermark>(std::move(w));
+  };
+  // The row count's half.
+  auto append_count = [&](WriteTransaction& txn) -> Status {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kCheckHistory));
     std::string value;
     std::vector<CheckEntry> entries;
     ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
@@ -362,12 +407,31 @@ Result<std::optional<Watermark>> StateStore::RecordTableCopy(std::string_view ta
     }
     entries.push_back(CheckEntry{*row_count, now});
     const size_t cap = std::max<size_t>(history_cap != 0 ? history_cap : options_.check_history_cap, 1);
-    if (entries.size() > cap) entries.erase(entries.begin(), entries.end() - static_cast<std::ptrdiff_t>(cap));
+    if (entries.size() > cap)
+      entries.erase(entries.begin(), entries.end() - static_cast<std::ptrdiff_t>(cap));
     ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(table, internal::CheckListJson(entries)));
     (void)replaced;
+    return Status::OK();
+  };
+
+  RecordedCopy recorded;
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
+    if (row_count) recorded.history_error = append_count(*txn);
+    if (recorded.history_error.ok()) {
+      ROCKY_RETURN_IF_ERROR(txn->Commit());
+      return recorded;
+    }
+    txn->Abort();
   }
+  // The history could not take the count: save the watermark alone.
+  recorded.history_error = recorded.history_error.WithContext("the row count of " + Quoted(table) +
+                                                              " was not recorded (check_history)");
+  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+  ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
   ROCKY_RETURN_IF_ERROR(txn->Commit());
-  return stored;
+  return recorded;
 }
 
 Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json) {
@@ -422,7 +486,10 @@ Status StateStore::AppendRun(const RunRecord& run) {
   uint64_t next = 0;
   auto cursor = t->NewCursor();
   cursor->SeekToLast();
-  if (cursor->Valid()) next = std::stoull(std::string(cursor->key())) + 1;
+  if (cursor->Valid()) {
+    ROCKY_ASSIGN_OR_RETURN(const uint64_t last, RunSequence(cursor->key(), path_));
+    next = last + 1;
+  }
   ROCKY_RETURN_IF_ERROR(cursor->status());
   cursor.reset();  // a change to the table invalidates it
   ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(next), internal::RunValueJson(normalized)));
@@ -441,7 +508,8 @@ Result<uint64_t> StateStore::BeginRun(const RunRecord& run) {
   {
     auto cursor = t->NewCursor();
     for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
-      next = std::stoull(std::string(cursor->key())) + 1;
+      ROCKY_ASSIGN_OR_RETURN(const uint64_t sequence, RunSequence(cursor->key(), path_));
+      next = sequence + 1;
       ROCKY_ASSIGN_OR_RETURN(RunRecord earlier, internal::ParseRunValue(cursor->key(), cursor->value()));
       if (earlier.status == "running") {
         earlier.status = "crashed";
@@ -499,36 +567,227 @@ Result<StateSnapshot> StateStore::Export() {
   return snapshot;
 }
 
-Status StateStore::Import(const StateSnapshot& input) {
-  ROCKY_RETURN_IF_ERROR(RequireWritable());
-  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
-  ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
-  for (std::string_view name : {kWatermarks, kCheckHistory, kRunHistory}) {
-    ROCKY_ASSIGN_OR_RETURN(bool existed, txn->DeleteTable(name));
-    (void)existed;
+namespace {
+
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+// The rows of one table that can be read: forward from the first key to the first damage, then backward from
+// the last key down to that damage. Appends a sentence to `unreadable` for what was skipped.
+Rows SalvageTable(ReadTransaction& txn, std::string_view name, std::vector<std::string>& unreadable,
+                  uint64_t& entries_lost) {
+  Rows rows;
+  auto table = txn.OpenTable(name);
+  if (!table.ok()) {
+    if (!table.status().IsNotFound()) {
+      unreadable.push_back("table " + Quoted(name) + ": unreadable as a whole: " + table.status().message());
+    }
+    return rows;
+  }
+  auto forward = (*table)->NewCursor();
+  for (forward->SeekToFirst(); forward->Valid(); forward->Next()) {
+    rows.emplace_back(std::string(forward->key()), std::string(forward->value()));
+  }
+  const Status damage = forward->status();
+  if (damage.ok()) return rows;
+  Rows tail;
+  auto backward = (*table)->NewCursor();
+  for (backward->SeekToLast(); backward->Valid() && (rows.empty() || backward->key() > rows.back().first);
+       backward->Prev()) {
+    tail.emplace_back(std::string(backward->key()), std::string(backward->value()));
+  }
+  std::reverse(tail.begin(), tail.end());
+  const std::string after = rows.empty() ? "from its first key" : "after key " + Quoted(rows.back().first);
+  const std::string before = tail.empty() ? "to its last key" : "before key " + Quoted(tail.front().first);
+  const uint64_t read = rows.size() + tail.size();
+  const uint64_t lost = (*table)->Len() > read ? (*table)->Len() - read : 0;
+  entries_lost += lost;
+  unreadable.push_back("table " + Quoted(name) + ": " + std::to_string(lost) + " of " +
+                       std::to_string((*table)->Len()) + " entries " + after + " " + before +
+                       " could not be read: " + damage.message());
+  rows.insert(rows.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+  return rows;
+}
+
+// Parses each row with `parse`, leaving out (and naming) the ones that do not parse.
+template <typename T, typename Parse>
+std::vector<T> ParseSalvaged(std::string_view table, const Rows& rows, Parse parse,
+                             std::vector<std::string>& unreadable, uint64_t& entries_lost) {
+  std::vector<T> out;
+  for (const auto& [key, value] : rows) {
+    Result<T> parsed = parse(key, value);
+    if (parsed.ok()) {
+      out.push_back(std::move(*parsed));
+    } else {
+      ++entries_lost;
+      unreadable.push_back("table " + Quoted(table) + ", key " + Quoted(key) + ": " +
+                           parsed.status().message());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<StateStore::SalvageReport> StateStore::ExportSalvage() {
+  SalvageReport report;
+  if (db_ == nullptr) return report;
+  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
+  auto version = ReadSchemaVersion(*txn, path_);
+  if (version.ok()) {
+    report.snapshot.schema_version = *version;
+  } else {
+    report.unreadable.push_back("table 'metadata': the schema version could not be read: " +
+                                version.status().message());
+  }
+  auto& lost = report.entries_lost;
+  auto& unreadable = report.unreadable;
+  report.snapshot.watermarks = ParseSalvaged<Watermark>(
+      kWatermarks, SalvageTable(*txn, kWatermarks, unreadable, lost),
+      [](std::string_view k, std::string_view v) { return internal::ParseWatermarkValue(k, v); }, unreadable,
+      lost);
+  report.snapshot.check_history = ParseSalvaged<TableChecks>(
+      kCheckHistory, SalvageTable(*txn, kCheckHistory, unreadable, lost),
+      [](std::string_view k, std::string_view v) -> Result<TableChecks> {
+        ROCKY_ASSIGN_OR_RETURN(std::vector<CheckEntry> entries, internal::ParseCheckList(k, v));
+        return TableChecks{std::string(k), std::move(entries)};
+      },
+      unreadable, lost);
+  report.snapshot.run_history = ParseSalvaged<RunRecord>(
+      kRunHistory, SalvageTable(*txn, kRunHistory, unreadable, lost),
+      [](std::string_view k, std::string_view v) { return internal::ParseRunValue(k, v); }, unreadable, lost);
+  return report;
+}
+
+namespace {
+
+// The snapshot's watermarks, check histories and runs into `txn`, after dropping those tables when `replace`.
+Status WriteSnapshotTables(WriteTransaction& txn, const StateSnapshot& snapshot, bool replace) {
+  if (replace) {
+    for (std::string_view name : {kWatermarks, kCheckHistory, kRunHistory}) {
+      ROCKY_ASSIGN_OR_RETURN(bool existed, txn.DeleteTable(name));
+      (void)existed;
+    }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kWatermarks));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kWatermarks));
     for (const Watermark& w : snapshot.watermarks) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(w.table, internal::WatermarkValueJson(w)));
       (void)replaced;
     }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kCheckHistory));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kCheckHistory));
     for (const TableChecks& c : snapshot.check_history) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(c.table, internal::CheckListJson(c.entries)));
       (void)replaced;
     }
   }
   {
-    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kRunHistory));
     for (size_t i = 0; i < snapshot.run_history.size(); ++i) {
       ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(i), internal::RunValueJson(snapshot.run_history[i])));
       (void)replaced;
     }
   }
-  return txn->Commit();
+  return Status::OK();
+}
+
+Status SyncFolderOf(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::IOError("opening folder " + Quoted(dir) + " to sync it: " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!synced) return Status::IOError("syncing folder " + Quoted(dir) + ": " + std::strerror(err));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status StateStore::Import(const StateSnapshot& input) {
+  ROCKY_RETURN_IF_ERROR(RequireWritable());
+  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
+  Status in_place;
+  {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    in_place = WriteSnapshotTables(*txn, snapshot, /*replace=*/true);
+    if (in_place.ok()) return txn->Commit();
+    txn->Abort();
+  }
+  if (!in_place.IsCorruption()) return in_place;
+  return ImportIntoNewFile(snapshot, in_place);
+}
+
+Status StateStore::ImportIntoNewFile(const StateSnapshot& snapshot, const Status& damage) {
+  // Dropping the old tables needs their pages, and a damaged page refuses: the import then builds a new
+  // file beside the state, with the plans that can still be read, and moves it into place. The damaged file
+  // is kept (a hard link), never deleted: it is the evidence of what happened.
+  const std::string temp = path_ + ".import-" + std::to_string(::getpid());
+  ::unlink(temp.c_str());  // a leftover of an import killed half way
+  {
+    engine::Options options;
+    auto fresh = Database::Open(temp, options);
+    if (!fresh.ok())
+      return fresh.status().WithContext("importing into a new state file beside " + Quoted(path_));
+    Status written = [&]() -> Status {
+      ROCKY_ASSIGN_OR_RETURN(auto txn, (*fresh)->BeginWrite());
+      ROCKY_ASSIGN_OR_RETURN(WritableTable * meta, txn->OpenTable(kMetadata));
+      ROCKY_ASSIGN_OR_RETURN(bool stamped, meta->Insert(kSchemaVersionKey, EncodeU32(kSchemaVersion)));
+      (void)stamped;
+      ROCKY_RETURN_IF_ERROR(WriteSnapshotTables(*txn, snapshot, /*replace=*/false));
+      // Saved plans are not part of an export; keep the ones that can still be read.
+      if (auto read = db_->BeginRead(); read.ok()) {
+        if (auto plans = ReadAll(**read, kPlans); plans.ok() && !plans->empty()) {
+          ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kPlans));
+          for (const auto& [id, value] : *plans) {
+            ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(id, value));
+            (void)replaced;
+          }
+        }
+      }
+      ROCKY_RETURN_IF_ERROR(txn->Commit());
+      return (*fresh)->Close();
+    }();
+    if (!written.ok()) {
+      fresh->reset();
+      ::unlink(temp.c_str());
+      return written.WithContext("importing into a new state file beside " + Quoted(path_));
+    }
+  }
+  std::string stamp = FormatUtc(std::chrono::system_clock::now());
+  stamp.erase(std::remove(stamp.begin(), stamp.end(), ':'), stamp.end());
+  const std::string kept = path_ + ".damaged-" + stamp;
+  if (::link(path_.c_str(), kept.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return Status::IOError("the state file " + Quoted(path_) + " is damaged (" + damage.message() +
+                           ") and keeping it as " + Quoted(kept) +
+                           " before replacing it failed: " + std::strerror(err) + "; nothing was changed");
+  }
+  // One rename: the path holds the damaged file, then the imported one, never nothing.
+  if (::rename(temp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    ::unlink(kept.c_str());
+    return Status::IOError("moving the imported state into place at " + Quoted(path_) +
+                           " failed: " + std::strerror(err) + "; nothing was changed");
+  }
+  ROCKY_RETURN_IF_ERROR(SyncFolderOf(path_));
+  kept_damaged_file_ = kept;
+  // This store still holds the damaged file (now only under `kept`): hold the new one instead.
+  db_.reset();
+  engine::Options options;
+  options.create_if_missing = false;
+  auto reopened = Database::Open(path_, options);
+  if (!reopened.ok()) {
+    return reopened.status().WithContext("the import was written to " + Quoted(path_) +
+                                         ", but reopening it failed");
+  }
+  db_ = std::move(*reopened);
+  return Status::OK();
 }
 
 }  // namespace rocky::state

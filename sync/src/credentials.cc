@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "credentials_http.h"
+#include "rocky/state/timestamp.h"
 #include "rocky/sync/s3_error.h"
 #include "s3_error_xml.h"
 
@@ -84,32 +85,13 @@ Result<FileState> ReadWholeFile(const std::string& path, std::string& out) {
   return FileState::kRead;
 }
 
-// ISO 8601 as AWS writes expirations: "2026-11-21T10:00:00Z", with optional fractional seconds and an optional
-// "+hh:mm" offset instead of Z.
+// An expiration as AWS writes them ("2026-11-21T10:00:00Z", fractions and "+hh:mm" offsets allowed), read by
+// the project's one timestamp parser (rocky/state/timestamp.h); nullopt for anything else. The text comes
+// from the network (IMDS, ECS, STS): nothing here may read past it.
 std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_view text) {
-  std::string s(text);
-  std::tm tm{};
-  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  if (*rest == '.') {
-    ++rest;
-    while (*rest >= '0' && *rest <= '9') ++rest;
-  }
-  long offset = 0;
-  if (*rest == 'Z' || *rest == 'z') {
-    ++rest;
-  } else if (*rest == '+' || *rest == '-') {
-    int hh = 0, mm = 0;
-    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
-    offset = (hh * 3600L + mm * 60L) * (*rest == '+' ? 1 : -1);
-    rest += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (*rest != '\0') return std::nullopt;
-  time_t t = timegm(&tm);
-  if (t == -1) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(t - offset);
+  auto parsed = state::ParseTimestamp(text);
+  if (!parsed.ok()) return std::nullopt;
+  return *parsed;
 }
 
 // --- shared files -------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 
+#include "rocky/sync/transfer_stop.h"
+
 namespace rocky::sync {
 namespace {
 
@@ -92,7 +94,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
     return n;
   }
   if (t->download_fd < 0) {
-    t->download_fd = ::open(t->call->download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t->download_fd = ::open(t->call->download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (t->download_fd < 0) {
       t->local_error = "creating " + t->call->download_path + ": " + std::strerror(errno);
       return 0;
@@ -124,6 +126,12 @@ size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
     t->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
   }
   return n;
+}
+
+// curl calls this at least once a second while a request waits (and often while bytes move): a stop request
+// (Ctrl-C, SIGTERM) aborts the request there, so it never waits out its whole budget.
+int OnProgress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return TransferStopRequested() ? 1 : 0;
 }
 
 }  // namespace
@@ -205,6 +213,8 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
   if (call.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -232,8 +242,11 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
 
+  if (TransferStopRequested())
+    return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM) before it began");
   CURLcode rc = curl_easy_perform(h);
   if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM)");
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -263,7 +276,7 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
     }
   } else if (!call.download_path.empty() && response.status >= 200 && response.status <= 299) {
     // An empty 2xx body still yields the (empty) file the caller asked for.
-    t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (t.download_fd < 0) {
       return Status::IOError(where + ": creating " + call.download_path + ": " + std::strerror(errno));
     }

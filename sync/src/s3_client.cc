@@ -164,6 +164,15 @@ Result<S3Config> ResolveS3Config(S3Config config) {
   if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL_S3");
   if (config.endpoint.empty()) config.endpoint = EnvOr("AWS_ENDPOINT_URL");
   while (!config.endpoint.empty() && config.endpoint.back() == '/') config.endpoint.pop_back();
+  // Userinfo in the endpoint ("http://AKIA:secret@host") is never used (requests are signed with the
+  // credential chain's keys) and must never be sent in a Host header nor printed: dropped here, before
+  // anything else sees the endpoint.
+  if (const size_t scheme = config.endpoint.find("://"); scheme != std::string::npos) {
+    // To the LAST '@', as config::RedactUrl reads a userinfo (a password may hold '/' or '@').
+    const size_t host = scheme + 3;
+    const size_t at = config.endpoint.rfind('@');
+    if (at != std::string::npos && at >= host) config.endpoint.erase(host, at + 1 - host);
+  }
   if (config.region.empty()) config.region = EnvOr("AWS_REGION");
   if (config.region.empty()) config.region = EnvOr("AWS_DEFAULT_REGION");
   if (config.bucket.empty()) return Status::InvalidArgument("S3 state: no bucket configured (s3_bucket in [state])");
@@ -242,11 +251,11 @@ Result<HttpResponse> S3Client::Send(const std::string& method, const std::string
 }
 
 Result<ObjectInfo> S3Client::PutObject(const std::string& key, const std::string& path,
-                                       const WriteCondition& condition) {
+                                       const WriteCondition& condition, const std::string& upload_token) {
   auto size = FileSize(path);
   if (!size.ok()) return size.status();
-  if (*size > config_.multipart_threshold) return PutMultipart(key, path, *size, condition);
-  return PutSingle(key, path, *size, condition);
+  if (*size > config_.multipart_threshold) return PutMultipart(key, path, *size, condition, upload_token);
+  return PutSingle(key, path, *size, condition, upload_token);
 }
 
 namespace {
@@ -257,12 +266,13 @@ void AddCondition(Headers& headers, const WriteCondition& condition) {
 }  // namespace
 
 Result<ObjectInfo> S3Client::PutSingle(const std::string& key, const std::string& path, uint64_t size,
-                                       const WriteCondition& condition) {
+                                       const WriteCondition& condition, const std::string& upload_token) {
   const std::string what = "uploading s3://" + config_.bucket + "/" + key;
   auto hash = Sha256OfFileRange(path, 0, size);
   if (!hash.ok()) return hash.status().WithContext(what);
   Headers headers;
   AddCondition(headers, condition);
+  if (!upload_token.empty()) headers.emplace_back(kUploadTokenHeader, upload_token);
   HttpCall call;
   call.upload_path = path;
   call.upload_length = size;
@@ -273,10 +283,12 @@ Result<ObjectInfo> S3Client::PutSingle(const std::string& key, const std::string
 }
 
 Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::string& path, uint64_t size,
-                                          const WriteCondition& condition) {
+                                          const WriteCondition& condition, const std::string& upload_token) {
   const std::string what = "multipart upload of s3://" + config_.bucket + "/" + key;
   const std::string empty_hash = Sha256Hex("");
-  auto created = Send("POST", key, {{"uploads", ""}}, {}, HttpCall{}, empty_hash);
+  Headers metadata;  // an object's metadata is given when its multipart upload starts
+  if (!upload_token.empty()) metadata.emplace_back(kUploadTokenHeader, upload_token);
+  auto created = Send("POST", key, {{"uploads", ""}}, std::move(metadata), HttpCall{}, empty_hash);
   if (!created.ok()) return created.status().WithContext(what);
   if (created->status != 200) return S3ErrorStatus(*created, what + ": starting");
   const std::string upload_id = XmlElement(created->body, "UploadId");
@@ -350,6 +362,7 @@ Result<std::optional<ObjectInfo>> S3Client::HeadObject(const std::string& key) {
   ObjectInfo info;
   info.etag = response->Header("etag").value_or("");
   info.size = std::strtoull(response->Header("content-length").value_or("0").c_str(), nullptr, 10);
+  info.upload_token = response->Header(kUploadTokenHeader).value_or("");
   return std::optional<ObjectInfo>(info);
 }
 
@@ -361,16 +374,31 @@ Status S3Client::DeleteObject(const std::string& key) {
   return Status::OK();
 }
 
-Result<ObjectInfo> S3Client::UploadState(const std::string& state_path,
-                                         const std::optional<std::string>& expected_etag) {
+Result<ObjectInfo> S3Client::UploadState(const std::string& state_path, const UploadRequest& request) {
   Unlinker snapshot{TempNextTo(state_path, "upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "upload-envelope")};
   ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
   auto info = EncodeEnvelope(snapshot.path, envelope.path);
   if (!info.ok()) return info.status();
   ::unlink(snapshot.path.c_str());  // not needed any more: free the space before the upload
-  WriteCondition condition = expected_etag ? WriteCondition::IfMatch(*expected_etag) : WriteCondition::IfAbsent();
-  return PutObject(StateKey(), envelope.path, condition);
+  return PutStateEnvelope(envelope.path, request);
+}
+
+Result<ObjectInfo> S3Client::PutStateEnvelope(const std::string& envelope_path,
+                                              const UploadRequest& request) {
+  WriteCondition condition = request.force ? WriteCondition::None()
+                             : request.expected_generation
+                                 ? WriteCondition::IfMatch(*request.expected_generation)
+                                 : WriteCondition::IfAbsent();
+  auto put = PutObject(StateKey(), envelope_path, condition, request.token);
+  if (put.ok() || !put.status().IsBusy() || request.token.empty()) return put;
+  // The condition failed. When the object is this upload's own (an earlier attempt's write landed and its
+  // reply was lost, so the policy retried), the upload is done; anything else is a real conflict.
+  auto head = HeadObject(StateKey());
+  if (head.ok() && head->has_value() && (*head)->upload_token == request.token) {
+    return ObjectInfo{(*head)->etag, (*head)->size, request.token};
+  }
+  return put;
 }
 
 Result<std::optional<ObjectInfo>> S3Client::DownloadState(const std::string& state_path) {

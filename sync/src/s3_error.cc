@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 
+#include "rocky/config/config.h"
 #include "s3_error_xml.h"
 
 namespace rocky::sync {
@@ -342,7 +343,8 @@ S3Error ParseS3Error(int http_status, std::string_view body, std::string_view re
 std::string S3Error::ToString() const {
   std::string out = "S3 " + code + " (HTTP " + std::to_string(http_status) + ", " + std::string(KindName(kind)) +
                     ", " + (transient() ? "transient" : "permanent") + ")";
-  if (!message.empty()) out += ": " + message;
+  // The server's words: redacted, as every server message is before it is printed (config::Redact).
+  if (!message.empty()) out += ": " + config::Redact(message);
   if (!request_id.empty()) out += " [request id " + request_id + "]";
   return out;
 }

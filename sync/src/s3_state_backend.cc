@@ -94,11 +94,10 @@ Result<std::optional<TransferReport>> S3StateBackend::Download(const std::string
   return std::optional<TransferReport>(std::move(report));
 }
 
-Result<TransferReport> S3StateBackend::Upload(const std::string& state_path,
-                                              const std::optional<std::string>& expected_generation,
+Result<TransferReport> S3StateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                               Deadline deadline) {
   ScopedDeadline scoped(client_, deadline);
-  auto info = client_.UploadState(state_path, expected_generation);
+  auto info = client_.UploadState(state_path, request);
   if (!info.ok()) return info.status();
   TransferReport report;
   report.generation = info->etag;
@@ -144,9 +143,12 @@ std::vector<ProbeLeg> S3StateBackend::Probe(Deadline deadline) {
   const std::string out_path = std::string(dir) + "/out";
   const std::string in_path = std::string(dir) + "/in";
   {
-    std::ofstream out(out_path, std::ios::binary);
-    out << payload;
-    if (!out.good()) return finish(Status::IOError("writing the probe's temporary file " + out_path));
+    // 0600 like every file rocky creates (in a 0700 folder from mkdtemp besides).
+    const int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const bool written =
+        fd >= 0 && ::write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
+    if (fd >= 0) ::close(fd);
+    if (!written) return finish(Status::IOError("writing the probe's temporary file " + out_path));
   }
   auto put = client_.PutObject(key, out_path, WriteCondition::None());
   if (!put.ok()) return finish(put.status().WithContext("writing probe object " + key));

@@ -7,6 +7,7 @@
 #include "rocky/engine/db.h"
 #include "rocky/sync/backoff.h"
 #include "rocky/sync/circuit_breaker.h"
+#include "rocky/sync/transfer_stop.h"
 
 namespace rocky::sync {
 
@@ -41,7 +42,8 @@ struct StateSync::Impl {
         backoff(config.retry, nullptr),
         run_retries_left(config.retry.max_retries_per_run) {
     if (!clock.now) clock.now = [] { return std::chrono::steady_clock::now(); };
-    if (!clock.sleep) clock.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    // A backoff sleep ends early on Ctrl-C / SIGTERM (transfer_stop.h); Run looks at the request after it.
+    if (!clock.sleep) clock.sleep = [](std::chrono::milliseconds d) { (void)SleepUnlessStopRequested(d); };
     if (!clock.random_unit) {
       auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
       clock.random_unit = [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
@@ -87,8 +89,17 @@ struct StateSync::Impl {
     // Only a backend that could not be reached or did not answer in time counts against the breaker
     // (state_sync.h says why).
     auto record = [&](bool backend_answered) { breaker->Record(admission, backend_answered, clock.now()); };
+    // A stop request (Ctrl-C, SIGTERM) ends the transfer before another attempt and is never retried; it says
+    // nothing about the backend, so the breaker is told that it answered (a probe slot is given back).
+    auto interrupted = [&]() {
+      record(true);
+      return finish(TransferOutcome::kInterrupted,
+                    Status::IOError("Interrupted: " + what + " was stopped (Ctrl-C or SIGTERM) after " +
+                                    std::to_string(done.retries) + " retries"));
+    };
 
     for (;;) {
+      if (TransferStopRequested()) return interrupted();
       Result<T> result = call(deadline);
       if (result.ok()) {
         record(true);
@@ -97,6 +108,7 @@ struct StateSync::Impl {
       }
       Status error = result.status();
       const SteadyTime now = clock.now();
+      if (TransferStopRequested()) return interrupted();
       if (error.IsBusy()) {
         record(true);
         return finish(TransferOutcome::kConflict, error.WithContext("Conflict: " + what));
@@ -216,6 +228,14 @@ Result<PullResult> StateSync::Pull(const std::string& state_path) {
   TransferEvent event = NewEvent(*backend_, "state.download");
   event.duration_ms = done.duration_ms;
   event.retries = done.retries;
+  if (done.outcome == TransferOutcome::kInterrupted) {
+    // The command is stopping: neither "lost" nor a state to go on from. The local file is as it was (a
+    // download replaces it only once complete and verified).
+    event.outcome = done.outcome;
+    event.error = done.error.message();
+    impl_->Emit(event);
+    return Status::FromCode(done.error.code(), done.error.message() + "; the local state file is unchanged");
+  }
   PullResult pulled;
   if (done.outcome == TransferOutcome::kOk) {
     impl_->download_failed = false;
@@ -255,12 +275,16 @@ Result<PullResult> StateSync::Pull(const std::string& state_path) {
   return pulled;
 }
 
-Status StateSync::Push(const std::string& state_path) {
-  const bool fail_on_error = impl_->config.on_upload_failure == config::UploadFailurePolicy::kFail;
+Status StateSync::Push(const std::string& state_path) { return PushImpl(state_path, /*force=*/false); }
+
+Status StateSync::ForcePush(const std::string& state_path) { return PushImpl(state_path, /*force=*/true); }
+
+Status StateSync::PushImpl(const std::string& state_path, bool force) {
+  const bool fail_on_error = force || impl_->config.on_upload_failure == config::UploadFailurePolicy::kFail;
   TransferEvent event = NewEvent(*backend_, "state.upload");
   impl_->last_push_attempt = impl_->clock.now();
 
-  if (impl_->download_failed) {
+  if (impl_->download_failed && !force) {
     event.outcome = TransferOutcome::kSkippedAfterFailure;
     Status skipped =
         Status::IOError("SkippedAfterFailure: not uploading the state to " + backend_->Location() +
@@ -274,14 +298,18 @@ Status StateSync::Push(const std::string& state_path) {
     return Status::OK();
   }
 
-  const std::string what = "upload of the state to " + backend_->Location();
+  const std::string what =
+      (force ? "forced upload of the state to " : "upload of the state to ") + backend_->Location();
+  // One token for every attempt of this upload: a retry after a lost reply recognises its own write.
+  const UploadRequest request{impl_->generation, force, NewUploadToken()};
   Attempted<TransferReport> done = impl_->Run<TransferReport>(
-      what, [&](Deadline deadline) { return backend_->Upload(state_path, impl_->generation, deadline); });
+      what, [&](Deadline deadline) { return backend_->Upload(state_path, request, deadline); });
   event.outcome = done.outcome;
   event.duration_ms = done.duration_ms;
   event.retries = done.retries;
   if (done.outcome == TransferOutcome::kOk) {
     impl_->generation = done.value->generation;
+    impl_->download_failed = false;  // after a forced upload, the remote state is this one
     event.bytes = done.value->bytes;
     event.warnings = done.value->warnings;
     impl_->Emit(event);
@@ -291,8 +319,11 @@ Status StateSync::Push(const std::string& state_path) {
   event.error = done.error.message();
   impl_->Emit(event);
   // A conflict means another run's state is newer than ours: succeeding would hide that this run's result is
-  // not the remote state, under either policy.
-  if (fail_on_error || done.outcome == TransferOutcome::kConflict) return done.error;
+  // not the remote state, under either policy. An interrupted upload stops the command under either too.
+  if (fail_on_error || done.outcome == TransferOutcome::kConflict ||
+      done.outcome == TransferOutcome::kInterrupted) {
+    return done.error;
+  }
   impl_->Warn(done.error.message() +
               " (on_upload_failure = \"skip\": the remote state is stale, the local state "
               "file is kept)");

@@ -101,8 +101,7 @@ Result<std::optional<TransferReport>> TieredStateBackend::DownloadFromS3(const s
   return std::optional<TransferReport>(std::move(report));
 }
 
-Result<TransferReport> TieredStateBackend::Upload(const std::string& state_path,
-                                                  const std::optional<std::string>& expected_generation,
+Result<TransferReport> TieredStateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                                   Deadline deadline) {
   // One envelope for both, so Valkey holds exactly the bytes behind S3's new ETag.
   Unlinker snapshot{TempNextTo(state_path, "tiered-upload-snapshot")};
@@ -112,11 +111,9 @@ Result<TransferReport> TieredStateBackend::Upload(const std::string& state_path,
   if (!info.ok()) return info.status();
   ::unlink(snapshot.path.c_str());
 
-  WriteCondition condition =
-      expected_generation ? WriteCondition::IfMatch(*expected_generation) : WriteCondition::IfAbsent();
   auto put = [&] {
     ScopedDeadline scoped(s3_->client(), deadline);
-    return s3_->client().PutObject(s3_->Key(), envelope.path, condition);
+    return s3_->client().PutStateEnvelope(envelope.path, request);
   }();
   if (!put.ok()) return put.status().WithContext("tiered upload to " + s3_->Location() + " (required)");
 

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <string>
 
+#include "rocky/sync/transfer_stop.h"
+
 namespace rocky::sync {
 
 namespace {
@@ -94,8 +96,14 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       int wait = RemainingMs(deadline);
       if (wait == 0) return Status::TimedOut(what + ": the TLS handshake did not finish within the timeout");
-      pollfd p{tcp_fd, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
-      if (::poll(&p, 1, wait) < 0 && errno != EINTR) {
+      if (TransferStopRequested()) {
+        return Status::IOError(what + ": interrupted (Ctrl-C or SIGTERM) during the TLS handshake");
+      }
+      // The stop pipe beside the socket: Ctrl-C ends the handshake's wait at once.
+      const int stop_fd = TransferStopFd();
+      pollfd p[2] = {{tcp_fd, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0},
+                     {stop_fd, POLLIN, 0}};
+      if (::poll(p, stop_fd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR) {
         return Status::IOError(what + ": TLS handshake: poll: " + std::strerror(errno));
       }
       continue;

@@ -16,6 +16,7 @@ std::string_view OutcomeName(TransferOutcome outcome) {
     case TransferOutcome::kSkippedAfterFailure: return "skipped_after_failure";
     case TransferOutcome::kConflict: return "conflict";
     case TransferOutcome::kError: return "error";
+    case TransferOutcome::kInterrupted: return "interrupted";
   }
   return "error";
 }
@@ -28,6 +29,7 @@ std::string_view FailureName(TransferOutcome outcome) {
     case TransferOutcome::kCircuitOpen: return "CircuitOpen";
     case TransferOutcome::kConflict: return "Conflict";
     case TransferOutcome::kSkippedAfterFailure: return "SkippedAfterFailure";
+    case TransferOutcome::kInterrupted: return "Interrupted";
     case TransferOutcome::kOk:
     case TransferOutcome::kAbsent:
     case TransferOutcome::kErrorThenFresh:

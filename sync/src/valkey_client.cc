@@ -2,6 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+// hiredis's sds.h has no C++ guard of its own, and hiredis.h includes it outside its own: first, as C.
+extern "C" {
+#include <hiredis/sds.h>
+}
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,6 +18,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "rocky/config/config.h"
+#include "rocky/sync/transfer_stop.h"
 #include "tls_tunnel.h"
 
 namespace rocky::sync {
@@ -106,8 +112,14 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
       err = errno;
       if (err == EINPROGRESS) {
         auto wait = std::min(Remaining(deadline), options_.connect_timeout);
-        pollfd p{fd, POLLOUT, 0};
-        int ready = wait.count() > 0 ? ::poll(&p, 1, static_cast<int>(wait.count())) : 0;
+        const int stop_fd = TransferStopFd();
+        pollfd p[2] = {{fd, POLLOUT, 0}, {stop_fd, POLLIN, 0}};
+        int ready = wait.count() > 0 ? ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(wait.count())) : 0;
+        if (TransferStopRequested()) {
+          ::close(fd);
+          ::freeaddrinfo(addresses);
+          return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) while connecting");
+        }
         if (ready == 0) {
           ::close(fd);
           ::freeaddrinfo(addresses);
@@ -231,8 +243,13 @@ Status ValkeyClient::ContextError(int saved_errno) {
   return s;
 }
 
-Status ValkeyClient::ReplyError(std::string_view text) const {
-  const std::string message = what_ + ": " + std::string(text);
+Status ValkeyClient::ReplyError(std::string_view raw) const {
+  // A server's words may echo what it was sent (Redis: "unknown command 'AUTH', with args beginning with:
+  // 'password'"): redacted before anything else sees them, with the password this client knows.
+  std::vector<std::string> secrets;
+  if (options_.url.has_password && !options_.url.password.empty()) secrets.push_back(options_.url.password);
+  const std::string text = config::Redact(raw, secrets);
+  const std::string message = what_ + ": " + text;
   if (StartsWith(text, "WRONGPASS") || StartsWith(text, "NOPERM") ||
       StartsWith(text, "ERR invalid password") || StartsWith(text, "ERR invalid username-password")) {
     return Status::PermissionDenied(message);
@@ -249,8 +266,41 @@ Status ValkeyClient::ReplyError(std::string_view text) const {
   return Status::InvalidArgument(message);
 }
 
+Status ValkeyClient::WaitFor(short events, Deadline deadline) {
+  const int stop_fd = TransferStopFd();
+  for (;;) {
+    if (TransferStopRequested()) {
+      return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) while waiting for the server");
+    }
+    const auto wait = std::min(options_.command_timeout, Remaining(deadline));
+    if (wait.count() <= 0) {
+      return Remaining(deadline).count() <= 0
+                 ? Status::TimedOut(what_ + ": the transfer's deadline passed")
+                 : Status::TimedOut(what_ + ": no reply within the command timeout");
+    }
+    pollfd fds[2] = {{context_->fd, events, 0}, {stop_fd, POLLIN, 0}};
+    const int ready = ::poll(fds, stop_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
+    if (ready < 0) {
+      if (errno == EINTR) continue;  // a signal: look at the stop request again
+      return Status::IOError(what_ + ": poll: " + std::strerror(errno));
+    }
+    if (ready == 0) {
+      return Remaining(deadline).count() <= 0
+                 ? Status::TimedOut(what_ + ": the transfer's deadline passed")
+                 : Status::TimedOut(what_ + ": no reply within the command timeout");
+    }
+    if (fds[0].revents != 0)
+      return Status::OK();  // ready, or an error/hang-up the next read or write reports
+  }
+}
+
 Result<ValkeyReply> ValkeyClient::Command(const std::vector<std::string_view>& args, Deadline deadline) {
+  if (TransferStopRequested()) {
+    return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) before the command was sent");
+  }
   ROCKY_RETURN_IF_ERROR(Connect(deadline));
+  // The socket timeouts stay as a backstop; the waits below are what bound a command (and let a stop request
+  // end it at once).
   Status armed = ArmTimeout(options_.command_timeout, deadline);
   if (!armed.ok()) {
     Disconnect();
@@ -264,18 +314,50 @@ Result<ValkeyReply> ValkeyClient::Command(const std::vector<std::string_view>& a
     argv.push_back(a.data());
     lengths.push_back(a.size());
   }
-  // hiredis formats the whole command into one buffer before sending: a copy of every argument.
-  errno = 0;
-  void* raw = redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data());
-  int saved_errno = errno;
-  if (raw == nullptr) {
-    Status s = ContextError(saved_errno);
+  // hiredis formats the whole command into its output buffer: a copy of every argument. It is sent here
+  // rather than by hiredis so that every wait polls the stop request too, and without hiredis's memmove of
+  // the rest of the buffer after each partial write (quadratic on a value of hundreds of megabytes).
+  if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
+      REDIS_OK) {
+    Status s = ContextError(errno);
     Disconnect();
     return s;
   }
-  ValkeyReply reply(static_cast<redisReply*>(raw));
-  if (reply.type() == ValkeyReplyView::Type::kError) return ReplyError(reply.str());
-  return reply;
+  auto fail = [this](Status s) {
+    Disconnect();
+    return s;
+  };
+  const char* out = context_->obuf;
+  const size_t length = sdslen(context_->obuf);
+  size_t sent = 0;
+  while (sent < length) {
+    const ssize_t n = ::send(context_->fd, out + sent, length - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      Status ready = WaitFor(POLLOUT, deadline);
+      if (!ready.ok()) return fail(ready);
+      continue;
+    }
+    return fail(Status::IOError(what_ + ": connection lost: " + std::strerror(n < 0 ? errno : EPIPE)));
+  }
+  sdsfree(context_->obuf);
+  context_->obuf = sdsempty();
+  for (;;) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) return fail(ContextError(errno));
+    if (raw != nullptr) {
+      ValkeyReply reply(static_cast<redisReply*>(raw));
+      if (reply.type() == ValkeyReplyView::Type::kError) return ReplyError(reply.str());
+      return reply;
+    }
+    Status ready = WaitFor(POLLIN, deadline);
+    if (!ready.ok()) return fail(ready);
+    errno = 0;
+    if (redisBufferRead(context_) != REDIS_OK) return fail(ContextError(errno));
+  }
 }
 
 }  // namespace rocky::sync

@@ -173,12 +173,13 @@ Result<std::optional<ValkeyStateBackend::StoredEntry>> ValkeyStateBackend::Fetch
 
 Result<std::string> ValkeyStateBackend::StoreEnvelope(const std::string& envelope_path,
                                                       const WriteCondition& condition,
-                                                      const std::string& s3_etag, Deadline deadline) {
+                                                      const std::string& s3_etag, Deadline deadline,
+                                                      const std::string& requested_generation) {
   const std::string key = Key();
   std::string envelope;
   ROCKY_RETURN_IF_ERROR(
       ReadFile(envelope_path, max_value_bytes_, client_.what() + ", key " + key, &envelope));
-  const std::string generation = RandomHex(16);
+  const std::string generation = requested_generation.empty() ? RandomHex(16) : requested_generation;
   if (condition.kind == WriteCondition::Kind::kNone) {
     // One HSET sets all three fields together: no reader sees an envelope with another's generation or ETag.
     auto reply = client_.Command(
@@ -202,6 +203,12 @@ Result<std::string> ValkeyStateBackend::ConditionalStore(std::string_view envelo
   if (!watched.ok()) return watched.status().WithContext(what);
   auto current = client_.Command({"HGET", key, kGenerationField}, deadline);
   if (!current.ok()) return current.status().WithContext(what);
+  // An earlier attempt of this same upload already wrote the entry (its EXEC reply was lost, so the policy
+  // retried): done, not a conflict. Generations are random per upload, so no other write carries this one.
+  if (!current->is_nil() && current->str() == generation) {
+    if (!client_.Command({"UNWATCH"}, deadline).ok()) client_.Disconnect();  // never leave a WATCH behind
+    return generation;
+  }
   if (condition.kind == WriteCondition::Kind::kIfNoneMatch && !current->is_nil()) {
     return Status::Busy(
         client_.what() + ", key " + key +
@@ -248,8 +255,7 @@ Result<std::optional<TransferReport>> ValkeyStateBackend::Download(const std::st
   return std::optional<TransferReport>(std::move(report));
 }
 
-Result<TransferReport> ValkeyStateBackend::Upload(const std::string& state_path,
-                                                  const std::optional<std::string>& expected_generation,
+Result<TransferReport> ValkeyStateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                                   Deadline deadline) {
   Unlinker snapshot{TempNextTo(state_path, "valkey-upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "valkey-upload-envelope")};
@@ -257,9 +263,11 @@ Result<TransferReport> ValkeyStateBackend::Upload(const std::string& state_path,
   auto info = EncodeEnvelope(snapshot.path, envelope.path);
   if (!info.ok()) return info.status();
   ::unlink(snapshot.path.c_str());  // not needed any more: free the space before the upload
-  WriteCondition condition =
-      expected_generation ? WriteCondition::IfMatch(*expected_generation) : WriteCondition::IfAbsent();
-  auto generation = StoreEnvelope(envelope.path, condition, "", deadline);
+  WriteCondition condition = request.force ? WriteCondition::None()
+                             : request.expected_generation
+                                 ? WriteCondition::IfMatch(*request.expected_generation)
+                                 : WriteCondition::IfAbsent();
+  auto generation = StoreEnvelope(envelope.path, condition, "", deadline, request.token);
   if (!generation.ok()) return generation.status();
   TransferReport report;
   report.generation = std::move(*generation);

@@ -55,17 +55,6 @@ std::string Lower(std::string_view text) {
   return out;
 }
 
-// config::RedactUrl hides what follows the userinfo's first ':'. A userinfo without ':'
-// ("redis://secret@host", a common slip for ":secret@") is most likely a password too, so it is hidden whole.
-std::string Redact(std::string_view url) {
-  size_t scheme = url.find("://");
-  size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  size_t at = url.rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
-  if (url.substr(start, at - start).find(':') != std::string_view::npos) return config::RedactUrl(url);
-  return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
-}
-
 }  // namespace
 
 std::string ValkeyUrl::HostPort() const {
@@ -75,7 +64,7 @@ std::string ValkeyUrl::HostPort() const {
 
 Result<ValkeyUrl> ParseValkeyUrl(std::string_view url) {
   ValkeyUrl out;
-  out.redacted = Redact(url);
+  out.redacted = config::RedactUrl(url);  // password, a userinfo without ':', any query value
   auto invalid = [&](const std::string& why) {
     return Status::InvalidArgument("invalid Valkey URL '" + out.redacted + "': " + why);
   };

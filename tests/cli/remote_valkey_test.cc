@@ -167,3 +167,33 @@ TEST_CASE("remote state tiered: Valkey dies, the next run goes on from S3; docto
 
   CheckNoPassword(seen);
 }
+
+TEST_CASE(
+    "secrets: a Valkey error reply that echoes AUTH, and a valkey_url with ?password=, print no password") {
+  // A server on which AUTH is an unknown command: Redis answers "ERR unknown command 'AUTH', with args
+  // beginning with: '<password>'", the password itself.
+  fx::RedisServer redis(false, {"--rename-command", "AUTH", ""});
+  ScopedEnv env;
+  env.Set("VALKEY_URL", redis.Url());
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --output table"), 0);
+  UseRemoteState(box, "backend = \"valkey\"\nvalkey_url = \"${VALKEY_URL}\"\n", box.File("warehouse"));
+  Run run = box.Rocky("run --output json --events events.jsonl");
+  CHECK_RUN(run, 0);  // the download failed (a warning): it goes on from the local file, upload skipped
+  Run doctor = box.Rocky("doctor --output json");
+  Run remote = box.Rocky("state --remote --output json");
+  const std::string everything = run.out + run.err + ReadFile(box.File("events.jsonl")) + doctor.out +
+                                 doctor.err + remote.out + remote.err;
+  CHECK(Contains(everything, "unknown command"));
+  CHECK(Contains(everything, "with args beginning with: (not shown)"));
+  CheckNoPassword(everything);
+
+  // A password in the URL's query: refused (queries are not supported), and the message shows it hidden.
+  env.Set("VALKEY_URL", "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0?password=hunter2-in-query");
+  Run query = box.Rocky("run --output json --events events2.jsonl");
+  CHECK_RUN(query, 1);
+  Run query_doctor = box.Rocky("doctor --output json");
+  const std::string printed = query.out + query.err + query_doctor.out + query_doctor.err;
+  CHECK(Contains(printed, "?password=***"));
+  CHECK_FALSE(Contains(printed, "hunter2"));
+}

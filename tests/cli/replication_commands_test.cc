@@ -12,13 +12,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "program_runner.h"
+#include "rocky/engine/db.h"
 #include "rocky/state/store.h"
+#include "state_damage.h"
 
 namespace {
 
@@ -226,6 +229,28 @@ pid_t StartRun(const Sandbox& box) {
   return pid;
 }
 
+// Waits until process `pid` runs `program` (it has exec'd: until then it is a copy of this test process,
+// whose doctest handlers catch SIGINT too) and has a handler for `signal` (the SigCgt mask of
+// /proc/PID/status; exec resets caught signals, so the bit is then rocky's own handler). Fails after 60 s.
+void WaitUntilCatching(pid_t pid, int signal, const std::string& program) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  const auto expected = std::filesystem::canonical(program, ec);
+  for (;;) {
+    const auto exe = std::filesystem::read_symlink(proc + "/exe", ec);
+    std::ifstream status(proc + "/status");
+    for (std::string line; !ec && exe == expected && std::getline(status, line);) {
+      if (!line.starts_with("SigCgt:")) continue;
+      const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+      if ((mask >> (signal - 1)) & 1ULL) return;
+    }
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up,
+                    "rocky never installed its handler of " << signal);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // Every target holds exactly its source's rows: same count, same ids, no id twice.
 void CheckTargetsMatchSources(const Sandbox& box) {
   struct Pair {
@@ -269,16 +294,19 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
     next_id += 20001;
     const pid_t pid = StartRun(box);
     const int signal = round % 3 == 2 ? SIGINT : SIGKILL;
-    // Ctrl-C rounds wait until rocky is surely past its first instructions (its handler is installed before
-    // it opens anything); SIGKILL rounds may land anywhere.
-    std::this_thread::sleep_for(std::chrono::milliseconds((signal == SIGINT ? 150 : 0) + rng() % 600));
+    // Ctrl-C rounds first wait until rocky catches SIGINT (its handler is the first thing main() installs,
+    // so from then on a Ctrl-C at any instant must end in exit 130; before it, the process is still being
+    // loaded and the signal's default action is all there is). SIGKILL rounds may land anywhere. Then a
+    // random instant of the run.
+    if (signal == SIGINT) WaitUntilCatching(pid, SIGINT, ProgramPath("rocky"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
     kill(pid, signal);
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++killed_mid_run;
     if (signal == SIGINT) {
-      // Ctrl-C stops cleanly, never by the signal's default action: 130 after skipping the remaining tables,
-      // or 0 if it had just finished.
+      // Ctrl-C stops cleanly, never by the signal's default action: 130 (whether it skipped the remaining
+      // tables or had just finished them), or 0 when the run had already exited before the signal came.
       REQUIRE_MESSAGE(WIFEXITED(status), "rocky died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
       CHECK_MESSAGE((WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 0), "exit " << WEXITSTATUS(status));
     }
@@ -484,6 +512,98 @@ TEST_CASE("incremental: a run killed after the source was truncated, then run ag
     Run state = box.Rocky(std::string("state --output json --table ") + kOrders);
     CHECK(Contains(state.out, "2030-01-01T00:00:00Z"));  // never moved back
   }
+}
+
+TEST_CASE(
+    "a damaged check_history page: run saves every watermark, the check names the damage, export --salvage") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  // Two commits that do not touch check_history, so the damaged page is not one the newest commit wrote.
+  CHECK_RUN(box.Rocky("state set --table other.schema.one --value 2026-01-01T00:00:00Z"), 0);
+  CHECK_RUN(box.Rocky("state set --table other.schema.two --value 2026-01-01T00:00:00Z"), 0);
+  const std::string state = box.File(".rocky-state.redb");
+  rocky_test::DamagePage(state, rocky_test::TableRootPage(state, "check_history"));
+  Sql(box, kShopify,
+      "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
+      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 hour'))");
+
+  // Every table is copied and every watermark saved; the anomaly check says why it has no verdict.
+  Run run = box.Rocky("run --output json");
+  CHECK_RUN(run, 0);
+  simdjson::dom::parser parser;
+  auto report = ParseJson(parser, run.out);
+  CHECK(report["tables_copied"].get_uint64().value() == 4);
+  CHECK(report["tables_failed"].get_array().value().size() == 0);
+  int damage_reported = 0;
+  // Named first: value() of a temporary simdjson_result would leave the loop's range dangling.
+  const simdjson::dom::array check_results = report["check_results"].get_array().value();
+  for (auto check : check_results) {
+    if (std::string_view(check["check"].get_string().value()) != "anomaly") continue;
+    CHECK(!check["passed"].get_bool().value());
+    const std::string detail(check["detail"].get_string().value());
+    CHECK(Contains(detail, "row-count history"));
+    ++damage_reported;
+  }
+  CHECK(damage_reported == 4);
+  simdjson::dom::parser state_parser;
+  auto watermarks = ParseJson(state_parser, box.Rocky("state").out)["watermarks"].get_array().value();
+  CHECK(watermarks.size() == 6);
+  bool orders_advanced = false;
+  for (auto w : watermarks) {
+    if (std::string_view(w["table"].get_string().value()) == kOrders) {
+      orders_advanced = std::string_view(w["updated_at"].get_string().value()) >= "2026";
+      const std::string last(w["last_value"].get_string().value());
+      CHECK(last == Sql(box, kShopifyTarget, "SELECT max(_fivetran_synced) FROM orders"));
+    }
+  }
+  CHECK(orders_advanced);
+
+  // A plain export stops at the damage and says what to do; --salvage writes the rest and lists the loss.
+  Run whole = box.Rocky("state export whole.json");
+  CHECK_RUN(whole, 1);
+  CHECK(Contains(whole.err, "--salvage"));
+  CHECK(!std::filesystem::exists(box.File("whole.json")));
+  Run salvage = box.Rocky("state export --salvage saved.json --output json");
+  CHECK_RUN(salvage, 1);  // something was lost
+  CHECK(Contains(salvage.err, "not salvaged: table 'check_history'"));
+  simdjson::dom::parser salvage_parser;
+  auto salvaged = ParseJson(salvage_parser, salvage.out);
+  CHECK(salvaged["watermarks"].get_uint64().value() == 6);
+  CHECK(salvaged["run_history"].get_uint64().value() == 2);
+  CHECK(salvaged["salvage"]["entries_lost"].get_uint64().value() == 4);
+  // Imported over the damaged file itself (whose damaged tables cannot even be dropped): a new file takes its
+  // place, the damaged one is kept, and the state is healthy again.
+  Run imported = box.Rocky("state import saved.json --yes --output json");
+  CHECK_RUN(imported, 0);
+  simdjson::dom::parser import_parser;
+  const std::string kept(ParseJson(import_parser, imported.out)["kept_damaged_file"].get_string().value());
+  CHECK(kept.starts_with(".rocky-state.redb.damaged-"));
+  CHECK(std::filesystem::exists(box.File(kept)));
+  CHECK_RUN(box.Program("rocky-inspect", ".rocky-state.redb"), 0);
+  CHECK(box.Rocky("state").out.find(kOrders) != std::string::npos);
+  CHECK_RUN(box.Rocky("doctor --check state_file"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+}
+
+TEST_CASE("a run_history key that is not a number: rocky run fails with one line, never abort()'s exit 134") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  {
+    auto db = rocky::engine::Database::Open(box.File(".rocky-state.redb"), rocky::engine::Options{});
+    REQUIRE(db.ok());
+    auto w = (*db)->BeginWrite();
+    REQUIRE(w.ok());
+    auto t = (*w)->OpenTable("run_history");
+    REQUIRE(t.ok());
+    REQUIRE((*t)->Insert("zz-not-a-number", "{}").ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  Run run = box.Rocky("run");
+  CHECK_RUN(run, 1);
+  CHECK(Contains(run.err, "run_history key 'zz-not-a-number'"));
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
 }
 
 }  // namespace

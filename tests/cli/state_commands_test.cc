@@ -24,8 +24,8 @@ using namespace rocky::cli::testing;
 TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
   Sandbox box;
   Run empty = box.Rocky("state --output table");
-  CHECK_RUN(empty, 0);
-  CHECK(empty.out == "No watermarks stored.\n");
+  CHECK_RUN(empty, 1);
+  CHECK(Contains(empty.err, "no state file at .rocky-state.redb"));
   CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));  // show never creates the file
 
   Run set = box.Rocky("state set --table acme.staging.orders --value 2025-03-15T16:30:00+02:00 --output table");
@@ -78,12 +78,39 @@ TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
   CHECK(Contains(after.out, "customers_long_name"));
 }
 
-TEST_CASE("rocky state show on a missing file: JSON with null schema_version_on_disk") {
+TEST_CASE("rocky state show, history, export on a missing file: 'no state file at PATH', exit 1") {
   Sandbox box;
-  Run run = box.Rocky("--state-path " + ShellQuote(box.File("nothing-here.redb")) + " state show --output json");
-  CHECK_RUN(run, 0);
-  CHECK(Contains(run.out, "\"schema_version_on_disk\":null"));
-  CHECK(Contains(run.out, "\"watermarks\":[]"));
+  const std::string path = box.File("nothing-here.redb");
+  for (const char* command :
+       {"state show --output json", "state --output table", "state history --table a.b.c", "state export",
+        "state export out.json", "state compact"}) {
+    Run run = box.Rocky("--state-path " + ShellQuote(path) + " " + command);
+    CHECK_RUN(run, 1);
+    CHECK(run.out.empty());
+    CHECK(run.err.starts_with("rocky: no state file at " + path + " "));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  }
+  CHECK(!std::filesystem::exists(path));
+  CHECK(!std::filesystem::exists(box.File("out.json")));
+}
+
+TEST_CASE(
+    "a zero-length state file (its creation stopped before the first commit) is an empty state for every "
+    "command") {
+  Sandbox box;
+  WriteFile(box.File("empty.redb"), "");
+  Run show = box.Rocky("--state-path empty.redb state --output json");
+  CHECK_RUN(show, 0);
+  CHECK(Contains(show.out, "\"schema_version_on_disk\":null"));
+  CHECK(Contains(show.out, "\"watermarks\":[]"));
+  CHECK_RUN(box.Rocky("--state-path empty.redb state history --table a.b.c"), 0);
+  Run exported = box.Rocky("--state-path empty.redb state export");
+  CHECK_RUN(exported, 0);
+  CHECK(Contains(exported.out, "\"watermarks\":[]"));
+  CHECK(ReadFile(box.File("empty.redb")).empty());  // readers changed nothing
+  // A writer starts it as a new state, as readers saw it.
+  CHECK_RUN(box.Rocky("--state-path empty.redb state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
+  CHECK(Contains(box.Rocky("--state-path empty.redb state --output table").out, "a.b.c"));
 }
 
 TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --all needs --yes") {
@@ -136,7 +163,7 @@ TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail wit
     Run run = box.Rocky(std::string(command) + " --state-path " + ShellQuote(garbage));
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, "garbage.redb"));
-    CHECK(Contains(run.err, "corrupt or not a rocky state file"));
+    CHECK(Contains(run.err, "is not a rocky database"));
   }
   CHECK(ReadFile(garbage) == std::string(8192, 'g'));
 }
@@ -165,11 +192,12 @@ TEST_CASE("rocky state export / import round trip; a bad import changes nothing"
 
 TEST_CASE("rocky state history prints counts and the moving average; --help works on every command") {
   Sandbox box;
+  CHECK_RUN(box.Rocky("state set --table a.b.x --value 2025-03-15T14:30:00Z"), 0);
   Run none = box.Rocky("state history --table a.b.c --output table");
   CHECK_RUN(none, 0);
   CHECK(Contains(none.out, "No row-count history stored for a.b.c."));
-  for (const char* command : {"state", "state show", "state set", "state delete", "state history", "state export",
-                              "state import"}) {
+  for (const char* command : {"state", "state show", "state set", "state delete", "state history",
+                              "state export", "state import", "state compact", "state push"}) {
     Run help = box.Rocky(std::string(command) + " --help");
     CHECK_RUN(help, 0);
     CHECK(Contains(help.out, "Usage: rocky " + std::string(command)));

@@ -735,7 +735,7 @@ TEST_CASE("LoadConfigFile: a real file, a missing one, a directory and unreadabl
   }
 }
 
-TEST_CASE("RedactUrl hides passwords and nothing else") {
+TEST_CASE("RedactUrl hides passwords, a userinfo without ':', and query values; nothing else") {
   CHECK(RedactUrl("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0");
   CHECK(RedactUrl("redis://:secret@host") == "redis://:***@host");
   CHECK(RedactUrl("rediss://default:s3cr3t@cache.example.com:6380") ==
@@ -744,7 +744,14 @@ TEST_CASE("RedactUrl hides passwords and nothing else") {
   CHECK(RedactUrl("redis://u:p@ss/w@rd@host:6379/0") == "redis://u:***@host:6379/0");
   // No password: unchanged.
   CHECK(RedactUrl("redis://host:6379/0") == "redis://host:6379/0");
-  CHECK(RedactUrl("redis://user@host:6379") == "redis://user@host:6379");
+  // A userinfo without ':' is most likely a token or a password written without its ':'.
+  CHECK(RedactUrl("redis://secret@host:6379") == "redis://***@host:6379");
+  CHECK(RedactUrl("https://ghp_token@example.com/x") == "https://***@example.com/x");
+  // Every query value: a password passed as ?password=, a signature, a token.
+  CHECK(RedactUrl("redis://host:6379/0?password=hunter2&db=1") == "redis://host:6379/0?password=***&db=***");
+  CHECK(RedactUrl("https://b.s3.amazonaws.com/k?X-Amz-Signature=abc#frag") ==
+        "https://b.s3.amazonaws.com/k?X-Amz-Signature=***#frag");
+  CHECK(RedactUrl("redis://host/0?flag&x=") == "redis://host/0?flag&x=");
   CHECK(RedactUrl("redis://user:@host") == "redis://user:@host");
   CHECK(RedactUrl("") == "");
   CHECK(RedactUrl("not a url") == "not a url");
@@ -819,4 +826,36 @@ TEST_CASE(
                 {"cursor_type must be one of timestamp, integer"});
   CHECK(ToString(Strategy::kFullRefresh) == "full_refresh");
   CHECK(ToString(CursorType::kInteger) == "integer");
+}
+
+TEST_CASE("Redact: every URL in a text, known secrets in any form, and arguments a server echoes") {
+  CHECK(Redact("upload to s3://b/k at http://AKIA:s3cret@minio:9000 failed: reset") ==
+        "upload to s3://b/k at http://AKIA:***@minio:9000 failed: reset");
+  CHECK(Redact("invalid Valkey URL 'redis://h:1/0?password=x': no") ==
+        "invalid Valkey URL 'redis://h:1/0?password=***': no");
+  CHECK(Redact("a (redis://:pw@h), and \"https://t@h/p?q=1\"") ==
+        "a (redis://:***@h), and \"https://***@h/p?q=***\"");
+  CHECK(Redact("ERR unknown command 'AUTH', with args beginning with: 'user' 'pass word' \nnext line") ==
+        "ERR unknown command 'AUTH', with args beginning with: (not shown)\nnext line");
+  // Known secrets, as given and percent-encoded, wherever they are.
+  CHECK(Redact("WRONGPASS p@ss:w/rd and p%40ss%3Aw%2Frd", {"p@ss:w/rd"}) == "WRONGPASS *** and ***");
+  CHECK(Redact("nothing secret here: 10:30, a@b") == "nothing secret here: 10:30, a@b");
+  CHECK(Redact("") == "");
+  // In JSON text a URL may be followed by an escaped quote, which must survive.
+  CHECK(Redact(R"({"error":"see \"http://h/p?token=abc\" now"})") == R"({"error":"see \"http://h/p?token=***\" now"})");
+  for (const char* text :
+       {"redis://u:p@h?x=1&y", "with args beginning with: a\nb", "x://@", "://", "a://b@c@d?e"}) {
+    const std::string once = Redact(text, {"p"});
+    CHECK_MESSAGE(Redact(once, {"p"}) == once, text);
+  }
+}
+
+TEST_CASE("SecretsOf: the valkey_url password (as written and decoded) and s3_endpoint's userinfo") {
+  Config config;
+  config.state.valkey_url = "redis://user:p%40ss@host:6379";
+  config.state.s3_endpoint = "http://AKIA:key@minio:9000";
+  CHECK(SecretsOf(config) == std::vector<std::string>{"p%40ss", "p@ss", "key"});
+  Config none;
+  none.state.valkey_url = "redis://host:6379";
+  CHECK(SecretsOf(none).empty());
 }

@@ -6,12 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "rocky/engine/db.h"
 #include "rocky/state/timestamp.h"
+#include "state_damage.h"
 #include "state_test_util.h"
 
 namespace {
@@ -121,7 +125,7 @@ TEST_CASE("table names may hold dots after the schema; integer watermarks are ke
   CHECK(store->GetWatermark("acme.staging.n")->value().last_value == "-42");
   auto recorded = store->RecordTableCopy("acme.staging.weird.a.b", std::string_view("17"), 3);
   REQUIRE_MESSAGE(recorded.ok(), recorded.status().message());
-  CHECK((*recorded)->last_value == "17");
+  CHECK(recorded->watermark->last_value == "17");
   // Export and import keep them.
   auto snapshot = store->Export();
   REQUIRE(snapshot.ok());
@@ -345,9 +349,10 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
 
   auto first = store->RecordTableCopy("a.b.c", "2025-03-15T16:30:00+02:00", 42);
   REQUIRE_MESSAGE(first.ok(), first.status().message());
-  REQUIRE(first->has_value());
-  CHECK((*first)->last_value == "2025-03-15T14:30:00Z");
-  CHECK((*first)->updated_at == "2030-01-02T03:04:05Z");
+  REQUIRE(first->watermark.has_value());
+  CHECK(first->history_error.ok());
+  CHECK(first->watermark->last_value == "2025-03-15T14:30:00Z");
+  CHECK(first->watermark->updated_at == "2030-01-02T03:04:05Z");
   auto history = store->CheckHistory("a.b.c");
   REQUIRE(history->size() == 1);
   CHECK((*history)[0].count == 42);
@@ -357,9 +362,9 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
   now_s += 60;
   auto second = store->RecordTableCopy("a.b.c", std::nullopt, 0);
   REQUIRE(second.ok());
-  REQUIRE(second->has_value());
-  CHECK((*second)->last_value == "2025-03-15T14:30:00Z");
-  CHECK((*second)->updated_at == "2030-01-02T03:04:05Z");
+  REQUIRE(second->watermark.has_value());
+  CHECK(second->watermark->last_value == "2025-03-15T14:30:00Z");
+  CHECK(second->watermark->updated_at == "2030-01-02T03:04:05Z");
   CHECK(store->CheckHistory("a.b.c")->size() == 2);
 
   // A per-call cap trims the history; no count leaves it alone.
@@ -378,7 +383,7 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
   // No watermark and no value: nothing to report.
   auto none = store->RecordTableCopy("x.y.z", std::nullopt, std::nullopt);
   REQUIRE(none.ok());
-  CHECK(!none->has_value());
+  CHECK(!none->watermark.has_value());
 }
 
 TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans are kept") {
@@ -436,3 +441,165 @@ TEST_CASE("a run recorded from its start: finished in place; one left running by
   CHECK(store->FinishRun(99, RunRecord{.id = "x", .started_at = "2025-03-15T15:00:00Z", .status = "success"})
             .IsNotFound());
 }
+
+namespace {
+
+// A state holding 1,500 tables' check histories (several leaves of check_history) and two watermarks, with
+// one leaf of check_history in the middle damaged; the last two commits touched only watermarks. Returns the
+// tables whose histories sat on the damaged leaf.
+std::vector<std::string> StateWithDamagedHistoryLeaf(const std::string& path) {
+  StateSnapshot snapshot;
+  snapshot.schema_version = kSchemaVersion;
+  for (int i = 0; i < 1500; ++i) {
+    char table[32];
+    std::snprintf(table, sizeof table, "c.s.t%04d", i);
+    snapshot.check_history.push_back(
+        TableChecks{table,
+                    {CheckEntry{static_cast<uint64_t>(i), "2026-01-01T00:00:00Z"},
+                     CheckEntry{static_cast<uint64_t>(i + 1), "2026-01-02T00:00:00Z"}}});
+  }
+  {
+    auto store = OpenOrFail(path, Rw());
+    REQUIRE(store->Import(snapshot).ok());
+    REQUIRE(store->SetWatermark("a.b.c", "2026-01-01T00:00:00Z").ok());
+    REQUIRE(store->SetWatermark("a.b.d", "2026-01-01T00:00:00Z").ok());
+  }
+  const std::vector<uint64_t> leaves =
+      rocky_test::BranchChildren(path, rocky_test::TableRootPage(path, "check_history"));
+  REQUIRE(leaves.size() >= 3);
+  const uint64_t victim = leaves[leaves.size() / 2];
+  std::vector<std::string> lost;
+  for (const auto& e : rocky_test::DescribePage(path, victim).entries) lost.push_back(e.key);
+  REQUIRE(!lost.empty());
+  rocky_test::DamagePage(path, victim);
+  return lost;
+}
+
+TEST_CASE("a damaged check_history page: Export fails whole, ExportSalvage keeps every readable entry") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  const std::vector<std::string> lost = StateWithDamagedHistoryLeaf(path);
+  auto store = OpenOrFail(path, Ro());
+  auto whole = store->Export();
+  REQUIRE(!whole.ok());
+  CHECK(whole.status().IsCorruption());
+
+  auto salvaged = store->ExportSalvage();
+  REQUIRE_MESSAGE(salvaged.ok(), salvaged.status().ToString());
+  CHECK(salvaged->snapshot.schema_version == std::optional<uint32_t>(kSchemaVersion));
+  CHECK(salvaged->snapshot.watermarks.size() == 2);
+  // Every history but the damaged leaf's, on both sides of it.
+  CHECK(salvaged->snapshot.check_history.size() == 1500 - lost.size());
+  CHECK(salvaged->entries_lost == lost.size());
+  CHECK(salvaged->snapshot.check_history.front().table == "c.s.t0000");
+  CHECK(salvaged->snapshot.check_history.back().table == "c.s.t1499");
+  for (const TableChecks& c : salvaged->snapshot.check_history) {
+    CHECK(std::find(lost.begin(), lost.end(), c.table) == lost.end());
+    CHECK(c.entries.size() == 2);
+  }
+  REQUIRE(salvaged->unreadable.size() == 1);
+  const std::string& why = salvaged->unreadable[0];
+  CHECK(why.find("'check_history'") != std::string::npos);
+  CHECK(why.find(std::to_string(lost.size()) + " of 1500 entries") != std::string::npos);
+  // The range named is exactly around the damaged leaf.
+  CHECK(why.find("before key '" + std::string(1, 'c')) != std::string::npos);
+
+  // What was salvaged imports into a fresh state file.
+  auto fresh = OpenOrFail(dir.File("fresh.redb"), Rw());
+  REQUIRE(fresh->Import(salvaged->snapshot).ok());
+  CHECK(fresh->Export()->check_history.size() == 1500 - lost.size());
+}
+
+TEST_CASE("a damaged check_history page costs the row count, never the watermark") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  const std::vector<std::string> lost = StateWithDamagedHistoryLeaf(path);
+  auto store = OpenOrFail(path, Rw());
+  // A table whose history is on the damaged page: the watermark is saved anyway, and the error says why the
+  // count is not.
+  auto recorded = store->RecordTableCopy(lost.front(), "2026-02-01T00:00:00Z", 42);
+  REQUIRE_MESSAGE(recorded.ok(), recorded.status().ToString());
+  REQUIRE(recorded->watermark.has_value());
+  CHECK(recorded->watermark->last_value == "2026-02-01T00:00:00Z");
+  CHECK(!recorded->history_error.ok());
+  CHECK(recorded->history_error.message().find("check_history") != std::string::npos);
+  CHECK(store->GetWatermark(lost.front())->value().last_value == "2026-02-01T00:00:00Z");
+  // A table whose history is readable records both in one commit.
+  auto fine = store->RecordTableCopy("c.s.t0000", "2026-02-01T00:00:00Z", 7);
+  REQUIRE(fine.ok());
+  CHECK(fine->history_error.ok());
+  CHECK(store->CheckHistory("c.s.t0000")->back().count == 7);
+}
+
+TEST_CASE("a run_history key that is not a sequence number is a clear error, never an exception") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  {
+    auto store = OpenOrFail(path, Rw());
+    REQUIRE(store->SetWatermark("a.b.c", "2026-01-01T00:00:00Z").ok());
+  }
+  {
+    auto db = rocky::engine::Database::Open(path, rocky::engine::Options{});
+    REQUIRE(db.ok());
+    auto w = (*db)->BeginWrite();
+    REQUIRE(w.ok());
+    auto t = (*w)->OpenTable("run_history");
+    REQUIRE(t.ok());
+    REQUIRE((*t)->Insert("not-a-number", "{}").ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  auto store = OpenOrFail(path, Rw());
+  const RunRecord run{
+      .id = "r1", .started_at = "2026-01-01T00:00:00Z", .finished_at = {}, .status = "running"};
+  auto begun = store->BeginRun(run);
+  REQUIRE(!begun.ok());
+  CHECK(begun.status().IsCorruption());
+  CHECK(begun.status().message().find("'not-a-number'") != std::string::npos);
+  Status appended = store->AppendRun(run);
+  CHECK(appended.IsCorruption());
+}
+
+TEST_CASE("a zero-length state file is an empty state for readers, as for writers") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  WriteBytes(path, "");
+  {
+    auto reader = OpenOrFail(path, Ro());
+    CHECK(reader->ListWatermarks()->empty());
+    CHECK(!reader->SchemaVersionOnDisk()->has_value());
+  }
+  auto writer = OpenOrFail(path, Rw());
+  REQUIRE(writer->SetWatermark("a.b.c", "2026-01-01T00:00:00Z").ok());
+}
+
+TEST_CASE("Compact gives the space of deleted watermarks back, right after the delete") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  StateSnapshot snapshot;
+  snapshot.schema_version = kSchemaVersion;
+  for (int i = 0; i < 20000; ++i) {
+    char table[32];
+    std::snprintf(table, sizeof table, "c.s.t%05d", i);
+    snapshot.watermarks.push_back(Watermark{table, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"});
+  }
+  auto store = OpenOrFail(path, Rw());
+  REQUIRE(store->Import(snapshot).ok());
+  REQUIRE(*store->DeleteAllWatermarks() == 20000);
+  struct stat before {};
+  REQUIRE(::stat(path.c_str(), &before) == 0);
+  REQUIRE(store->Compact().ok());
+  struct stat after {};
+  REQUIRE(::stat(path.c_str(), &after) == 0);
+  INFO("before " << before.st_size << " bytes, after " << after.st_size);
+  CHECK(before.st_size > 1'000'000);
+  CHECK(after.st_size < 100'000);
+  // Compacting a packed file leaves it alone, and the state is intact.
+  REQUIRE(store->Compact().ok());
+  struct stat again {};
+  REQUIRE(::stat(path.c_str(), &again) == 0);
+  CHECK(again.st_size == after.st_size);
+  CHECK(store->ListWatermarks()->empty());
+  CHECK(store->SchemaVersionOnDisk()->value() == kSchemaVersion);
+}
+
+}  // namespace

@@ -201,6 +201,12 @@ void FaultProxy::CutShort(size_t response_bytes) {
   plan_.cut_after = response_bytes;
 }
 
+void FaultProxy::LoseReply(std::string request_marker, int times) {
+  std::lock_guard<std::mutex> lock(mu_);
+  lose_marker_ = std::move(request_marker);
+  lose_left_ = times;
+}
+
 FaultProxy::Mode FaultProxy::mode() const {
   std::lock_guard<std::mutex> lock(mu_);
   return plan_.mode;
@@ -210,6 +216,7 @@ void FaultProxy::ResetCounters() {
   connections_ = 0;
   requests_ = 0;
   answered_503_ = 0;
+  lost_replies_ = 0;
 }
 
 void FaultProxy::AcceptLoop() {
@@ -313,6 +320,8 @@ void FaultProxy::Relay(int client, const Plan& plan) {
   bool client_open = true;
   bool upstream_open = true;
   size_t relayed_back = 0;
+  std::string recent;        // LoseReply: the client's last bytes, to find the marker across reads
+  bool marker_sent = false;  // LoseReply: a request with the marker went to the server
   while (!stopping_ && (client_open || upstream_open)) {
     pollfd fds[2] = {{client, static_cast<short>(client_open ? POLLIN : 0), 0},
                      {upstream, static_cast<short>(upstream_open ? POLLIN : 0), 0}};
@@ -325,8 +334,18 @@ void FaultProxy::Relay(int client, const Plan& plan) {
       if (n <= 0) {
         client_open = false;
         ::shutdown(upstream, SHUT_WR);
-      } else if (!WriteAll(upstream, buf, static_cast<size_t>(n))) {
-        break;
+      } else {
+        if (!marker_sent && lose_left_.load() > 0) {
+          std::string marker;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            marker = lose_marker_;
+          }
+          recent.append(buf, static_cast<size_t>(n));
+          if (!marker.empty() && recent.find(marker) != std::string::npos) marker_sent = true;
+          if (recent.size() > marker.size()) recent.erase(0, recent.size() - marker.size());
+        }
+        if (!WriteAll(upstream, buf, static_cast<size_t>(n))) break;
       }
     }
     if (upstream_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
@@ -337,6 +356,11 @@ void FaultProxy::Relay(int client, const Plan& plan) {
         ::shutdown(client, SHUT_WR);
         if (!client_open) break;
         continue;
+      }
+      if (marker_sent && lose_left_.fetch_sub(1) > 0) {
+        // The server answered the marked request, so it did the work: the client never hears it.
+        ++lost_replies_;
+        break;
       }
       size_t forward = static_cast<size_t>(n);
       bool cut = false;

@@ -9,6 +9,10 @@
 //   ServiceUnavailable(n)   answer the next n connections with an S3-style HTTP 503 (SlowDown or
 //                           ServiceUnavailable) without contacting the server, then relay again
 //   CutShort(n)             relay, but close the connection after n bytes of the server's response
+//   LoseReply(marker, n)    on top of the mode, for every relayed connection, open ones included (a Valkey
+//                           client keeps one): when a request containing `marker` ("PUT /", "$4\r\nEXEC")
+//                           has reached the server, drop the server's reply to it and close the connection:
+//                           the write happened, the client never hears so (a lost reply). n times
 //
 // The mode is switchable at any time and applies to connections accepted afterwards. Counters say what the
 // proxy saw, so a test can assert that a permanent error was not retried. HTTP clients that open one
@@ -58,6 +62,7 @@ class FaultProxy {
   // `s3_code` is the <Code> of the error body: "SlowDown" or "ServiceUnavailable".
   void ServiceUnavailable(int connections, std::string s3_code = "SlowDown");
   void CutShort(size_t response_bytes);
+  void LoseReply(std::string request_marker, int times = 1);
 
   Mode mode() const;
   // Connections accepted, HTTP request heads received from clients, and 503s answered since the start or the
@@ -65,6 +70,7 @@ class FaultProxy {
   int connections() const { return connections_.load(); }
   int requests() const { return requests_.load(); }
   int answered_503() const { return answered_503_.load(); }
+  int lost_replies() const { return lost_replies_.load(); }
   void ResetCounters();
   // Waits until connections() >= n; false when `limit` passes first (the caller fails clearly, instead of
   // spinning forever on a connection that never comes).
@@ -105,6 +111,9 @@ class FaultProxy {
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::atomic<int> answered_503_{0};
+  std::atomic<int> lost_replies_{0};
+  std::atomic<int> lose_left_{0};  // LoseReply: replies still to lose, over every connection
+  std::string lose_marker_;        // guarded by mu_
   std::thread acceptor_;
 };
 

@@ -406,6 +406,36 @@ TEST_CASE("credentials, web identity: STS AssumeRoleWithWebIdentity request, res
   CHECK(Contains(no_file.status().message(), "absent"));
 }
 
+TEST_CASE(
+    "credentials: the Expiration a server sends is read by the project's timestamp parser, never past its "
+    "end") {
+  std::string expiration;
+  TestServer ecs([&](const SeenRequest&) { return Reply{200, CredentialJson(expiration, false)}; });
+  auto fetch = [&](const std::string& value) {
+    expiration = value;
+    return CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/c"}}));
+  };
+  // 2026-11-21T10:00:00Z is 1795255200 s after the epoch.
+  const auto expected = std::chrono::system_clock::time_point(std::chrono::seconds(1795255200));
+  for (const char* good : {"2026-11-21T10:00:00Z", "2026-11-21T10:00:00.123Z", "2026-11-21T12:00:00+02:00",
+                           "2026-11-21T05:30:00-04:30"}) {
+    auto r = fetch(good);
+    REQUIRE_MESSAGE(r.ok(), good << ": " << r.status().ToString());
+    REQUIRE(r->credentials.expiration);
+    CHECK_MESSAGE(*r->credentials.expiration == expected, good);
+  }
+  // Malformed offsets: the old parser accepted "+1:2" with sscanf("%2d:%2d") and then stepped 6 bytes on,
+  // past the end of the text (a heap over-read on network data).
+  for (const char* bad : {"2026-11-21T10:00:00+1:2", "2026-11-21T10:00:00+1", "2026-11-21T10:00:00+01:2",
+                          "2026-11-21T10:00:00+", "2026-11-21T10:00:00", "2026-11-21T10:00:00Zjunk",
+                          "2026-13-21T10:00:00Z", "soon"}) {
+    auto r = fetch(bad);
+    REQUIRE_MESSAGE(!r.ok(), bad);
+    CHECK_MESSAGE(r.status().code() == Status::Code::kCorruption, bad);
+    CHECK(Contains(r.status().message(), "Expiration"));
+  }
+}
+
 TEST_CASE("credentials, container: relative and full URI, authorization token and token file") {
   auto expiration = std::chrono::system_clock::now() + std::chrono::hours(6);
   TestServer ecs([&](const SeenRequest& r) {

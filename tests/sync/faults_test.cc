@@ -483,4 +483,47 @@ TEST_CASE("conflict: two runs race; the second upload is refused, never retried,
   CHECK(StateValue(check) == "from a");
 }
 
+TEST_CASE(
+    "a lost reply: a conditional upload whose write landed is retried and sees its own write, no conflict") {
+  Rig rig;
+  const std::string path = rig.dir.File("a/state.redb");
+  auto run = rig.Sync(Policy());
+  REQUIRE(run->Pull(path).ok());
+  // The first upload (If-None-Match: *) reaches S3, its 200 is lost; the retry's condition then fails (the
+  // object exists): it is this upload's own write, so the upload succeeded.
+  MakeState(path, "first");
+  rig.proxy.LoseReply("PUT /", 1);
+  Status pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  CHECK(rig.proxy.lost_replies() == 1);
+  CHECK(rig.Last().outcome == TransferOutcome::kOk);
+  CHECK(rig.Last().retries == 1);
+  // The same with If-Match: the second upload's write lands, its reply is lost, the retry's ETag is stale.
+  MakeState(path, "second");
+  rig.proxy.LoseReply("PUT /", 1);
+  pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  CHECK(rig.proxy.lost_replies() == 2);
+  CHECK(rig.Last().outcome == TransferOutcome::kOk);
+  // What the retry reported is the object's real ETag: the next conditional upload goes through.
+  MakeState(path, "third");
+  pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  const std::string check = rig.dir.File("check.redb");
+  auto reader = rig.Sync(Policy());
+  auto fetched = reader->Fetch(check);
+  REQUIRE(fetched.ok());
+  REQUIRE(fetched->has_value());
+  CHECK(StateValue(check) == "third");
+  // Another run's write is still a conflict: the token is this upload's alone.
+  const std::string other = rig.dir.File("b/state.redb");
+  auto stale = rig.Sync(Policy());
+  REQUIRE(stale->Pull(other).ok());
+  MakeState(path, "fourth");
+  REQUIRE(run->Push(path).ok());
+  MakeState(other, "from a stale run");
+  CHECK(stale->Push(other).IsBusy());
+  CHECK(rig.Last().outcome == TransferOutcome::kConflict);
+}
+
 }  // namespace

@@ -281,6 +281,7 @@ class ScriptedBackend final : public rocky::sync::RemoteStateBackend {
     int downloads = 0;
     int uploads = 0;
     std::vector<std::optional<std::string>> upload_conditions;
+    std::vector<std::string> upload_tokens;  // one per attempt
     std::vector<Deadline> deadlines;
     std::function<void()> on_call;  // runs at the start of every call (advances a fake clock, ...)
     int generation = 0;
@@ -308,10 +309,12 @@ class ScriptedBackend final : public rocky::sync::RemoteStateBackend {
     return std::optional<TransferReport>(report);
   }
 
-  Result<TransferReport> Upload(const std::string&, const std::optional<std::string>& expected,
+  using rocky::sync::RemoteStateBackend::Upload;
+  Result<TransferReport> Upload(const std::string&, const rocky::sync::UploadRequest& request,
                                 Deadline deadline) override {
     ++shared_->uploads;
-    shared_->upload_conditions.push_back(expected);
+    shared_->upload_conditions.push_back(request.expected_generation);
+    shared_->upload_tokens.push_back(request.token);
     shared_->deadlines.push_back(deadline);
     Status s = Next();
     if (!s.ok()) return s;

@@ -124,7 +124,9 @@ class TestPki {
 // temporary folder. With `tls`, it listens only on a TLS port (tls-port, port 0) with a TestPki certificate.
 class RedisServer {
  public:
-  explicit RedisServer(bool tls = false) : tls_(tls) {
+  // `extra` are more redis-server options ("--rename-command", "AUTH", "" makes AUTH an unknown command,
+  // whose error reply echoes its arguments).
+  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {}) : tls_(tls), extra_(std::move(extra)) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
     // FreePort's port may be taken by another test binary before the server binds it (they run in parallel):
     // then the server exits saying so, and it starts again on another port.
@@ -174,6 +176,7 @@ class RedisServer {
     } else {
       args.insert(args.end(), {"--port", std::to_string(port_)});
     }
+    args.insert(args.end(), extra_.begin(), extra_.end());
     return args;
   }
 
@@ -204,6 +207,7 @@ class RedisServer {
 
   TempDir dir_;
   bool tls_;
+  std::vector<std::string> extra_;
   int port_ = 0;
   std::unique_ptr<TestPki> pki_;
   pid_t pid_ = -1;

@@ -337,4 +337,45 @@ TEST_CASE("valkey through the proxy: conflict: two runs race; the second upload 
   rig.CheckNoPassword();
 }
 
+TEST_CASE("valkey through the proxy: a lost EXEC reply: the retry sees its own write, no false conflict") {
+  Rig rig;
+  const std::string path = rig.dir.File("a/state.redb");
+  auto run = rig.Sync(Policy());
+  REQUIRE(run->Pull(path).ok());
+  // EXEC runs on the server, its reply is lost; the retry's WATCH/HGET finds a generation that is not the
+  // one it was conditional on, but it is this upload's own token.
+  MakeState(path, "first");
+  rig.proxy.LoseReply("$4\r\nEXEC\r\n", 1);
+  Status pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  CHECK(rig.proxy.lost_replies() == 1);
+  CHECK(rig.Last().outcome == TransferOutcome::kOk);
+  CHECK(rig.Last().retries == 1);
+  const Contents second = MakeState(path, "second");
+  rig.proxy.LoseReply("$4\r\nEXEC\r\n", 1);
+  pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  CHECK(rig.proxy.lost_replies() == 2);
+  // The generation the retry reported is the stored one: the next conditional upload goes through.
+  const Contents third = MakeState(path, "third");
+  pushed = run->Push(path);
+  CHECK_MESSAGE(pushed.ok(), pushed.ToString());
+  const std::string check = rig.dir.File("check.redb");
+  auto reader = rig.Sync(Policy());
+  auto fetched = reader->Fetch(check);
+  REQUIRE_MESSAGE(fetched.ok(), fetched.status().ToString());
+  REQUIRE(fetched->has_value());
+  CHECK(ReadState(check) == third);
+  // Another run's write is still a conflict.
+  const std::string other = rig.dir.File("b/state.redb");
+  auto stale = rig.Sync(Policy());
+  REQUIRE(stale->Pull(other).ok());
+  MakeState(path, "fourth");
+  REQUIRE(run->Push(path).ok());
+  MakeState(other, "from a stale run");
+  CHECK(stale->Push(other).IsBusy());
+  CHECK(rig.Last().outcome == TransferOutcome::kConflict);
+  rig.CheckNoPassword();
+}
+
 }  // namespace

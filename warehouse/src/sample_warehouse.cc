@@ -7,6 +7,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::warehouse {
 namespace {
@@ -112,6 +113,7 @@ Result<SampleWarehouse> CreateSampleWarehouse(const std::string& folder, bool ov
       if (ec) return Status::IOError("cannot replace " + file + ": " + ec.message());
     }
     Connection conn;
+    ROCKY_RETURN_IF_ERROR(CreatePrivateFileIfMissing(file));  // 0600, as every file rocky creates
     if (sqlite3_open(file.c_str(), &conn.db) != SQLITE_OK) return SqlError(conn.db, file, "open");
     ROCKY_RETURN_IF_ERROR(Exec(conn.db, file, "BEGIN"));
     for (size_t j = i; j < std::size(kTables) && kTables[j].schema == spec.schema; ++j) {

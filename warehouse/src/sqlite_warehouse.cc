@@ -1,10 +1,14 @@
 #include "rocky/warehouse/sqlite_warehouse.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 
@@ -102,6 +106,7 @@ bool IsDirectory(const std::string& path) {
 // Opens `path` with rocky_ts() registered. mode "rw" never creates the file; "rwc" does. Read paths use "rw"
 // too, so that a hot rollback journal left by a crashed copy is rolled back rather than refused.
 Result<Db> OpenDb(const std::string& path, std::string_view mode) {
+  if (mode.find('c') != std::string_view::npos) ROCKY_RETURN_IF_ERROR(CreatePrivateFileIfMissing(path));
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(FileUri(path, mode).c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
@@ -929,6 +934,16 @@ Result<std::unique_ptr<Warehouse>> OpenSqliteWarehouse(const std::string& folder
   if (ec) return Status::IOError("creating warehouse folder " + folder + ": " + ec.message());
   if (!IsDirectory(folder)) return Status::IOError("warehouse folder " + folder + " is not a folder");
   return std::unique_ptr<Warehouse>(std::make_unique<SqliteWarehouse>(folder));
+}
+
+Status CreatePrivateFileIfMissing(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::OK();
+  }
+  if (errno == EEXIST) return Status::OK();
+  return Status::IOError("creating " + path + ": " + std::strerror(errno));
 }
 
 }  // namespace rocky::warehouse

@@ -215,9 +215,21 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source_name, 
 // kIOError naming it.
 Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
 
-// The valkey_url with any password replaced by "***", for printing: "redis://user:secret@host:6379/0" ->
+// A URL (valkey_url, s3_endpoint, ...) made safe to print: "redis://user:secret@host:6379/0" ->
 // "redis://user:***@host:6379/0". The password runs from the first ':' of the userinfo to the LAST '@', so an
-// unescaped '@' or '/' in it is hidden too; a URL without a password (or with an empty one) is unchanged.
+// unescaped '@' or '/' in it is hidden too; a userinfo without ':' ("http://TOKEN@host") is hidden whole;
+// every query value is hidden ("?password=***&db=***"). A URL with none of these is unchanged.
 std::string RedactUrl(std::string_view url);
+
+// The one redaction of rocky: every text about to be printed (an error, a warning, an event, JSON, doctor)
+// that may hold a URL or a server's words goes through it. Hides every occurrence of each of `secrets` (and
+// its percent-encoded form: passwords and keys the caller knows, e.g. from rocky.toml), the arguments
+// Redis and Valkey echo after "with args beginning with:", and in every URL in the text (scheme://...) what
+// RedactUrl hides. Idempotent.
+std::string Redact(std::string_view text, const std::vector<std::string>& secrets = {});
+
+// The secrets `config` holds, for Redact: the valkey_url's password (as written and percent-decoded) and any
+// userinfo in s3_endpoint.
+std::vector<std::string> SecretsOf(const Config& config);
 
 }  // namespace rocky::config

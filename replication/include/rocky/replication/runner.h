@@ -12,7 +12,8 @@
 //      and, when the pipeline's checks are enabled, the source's row count appended to the check history
 //      (counting walks each table's smallest index, so a pipeline without checks does not pay for it);
 //   3. checks (row_count, freshness, anomaly against the PREVIOUS counts) — reported, never failing the run.
-// A failed table keeps its old watermark and the run goes on with the others.
+// A failed table keeps its old watermark (unless the commit of its new one failed with an unknown outcome:
+// engine kOutcomeUnknown, which the table's error says) and the run goes on with the others.
 #pragma once
 
 #include <atomic>

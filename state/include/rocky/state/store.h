@@ -137,12 +137,21 @@ class StateStore {
   // Oldest first; empty when the table has none.
   Result<std::vector<CheckEntry>> CheckHistory(std::string_view table);
 
+  // What RecordTableCopy stored.
+  struct RecordedCopy {
+    std::optional<Watermark> watermark;  // the watermark now stored, if any
+    // Not OK when the row count could not be added because the table's check history cannot be read or
+    // written (a damaged page of check_history): the watermark was saved without it, and this says why.
+    Status history_error;
+  };
   // What one table's finished copy leaves behind, written in ONE commit so that a crash never separates the
   // watermark from the row count it goes with. `last_value` nullopt keeps the current watermark (an empty
   // target has none to offer); `row_count` nullopt appends nothing to the check history. `history_cap`
-  // overrides StoreOptions::check_history_cap when non-zero. Returns the watermark now stored, if any.
-  Result<std::optional<Watermark>> RecordTableCopy(std::string_view table, std::optional<std::string_view> last_value,
-                                                   std::optional<uint64_t> row_count, size_t history_cap = 0);
+  // overrides StoreOptions::check_history_cap when non-zero. A check history that cannot be read or written
+  // does not cost the watermark: it is then saved alone, in a commit of its own, and history_error says why
+  // (the copy is in the target; losing its watermark would make the next run copy it again for nothing).
+  Result<RecordedCopy> RecordTableCopy(std::string_view table, std::optional<std::string_view> last_value,
+                                       std::optional<uint64_t> row_count, size_t history_cap = 0);
 
   // Stores a plan under its id (replacing one with the same id), dropping the oldest beyond kMaxStoredPlans.
   Status SavePlan(std::string_view plan_id, std::string_view plan_json);
@@ -160,10 +169,37 @@ class StateStore {
   // Append order.
   Result<std::vector<RunRecord>> ListRuns();
 
+  // Gives the file's free space back to the filesystem (engine::Database::Compact). First commits once (the
+  // schema version stamped again), because the pages the last commit freed stay reserved until the next
+  // commit (the previous commit, kept for crash recovery, still uses them) and Compact alone would find them
+  // in use: right after `delete --all` it would shrink nothing. A file with only a few free pages (16) is
+  // left as it is: that commit could only append its pages to a packed file. Requires kReadWrite.
+  Status Compact();
+
+  // Everything, from one read transaction; the first unreadable page or record fails the whole export.
   Result<StateSnapshot> Export();
+
+  // What ExportSalvage could not read.
+  struct SalvageReport {
+    StateSnapshot snapshot;  // every entry that could be read and parsed
+    // One sentence each, naming the table and the keys (or key range) lost and why; empty: nothing was lost.
+    std::vector<std::string> unreadable;
+    uint64_t entries_lost = 0;  // entries the tables say they hold that are not in the snapshot, when known
+  };
+  // Export for a damaged file: each table is read up to its first damage from the front and from the back,
+  // so one damaged page loses only the entries on it; a record that does not parse is left out and named.
+  // Fails only when the file has no readable commit at all (Open would have refused it).
+  Result<SalvageReport> ExportSalvage();
   // Replaces the whole state with `snapshot` in one transaction, after validating all of it (table names,
-  // timestamps, schema version). On any error nothing is written.
+  // timestamps, schema version). An error before the commit writes nothing; a failed commit says by its code
+  // whether the import certainly did not happen or may have been kept (kOutcomeUnknown: the engine's
+  // Commit()). When the file is damaged where the import
+  // must drop the old tables (a page of check_history, say), the import is written to a new file beside it
+  // (with the saved plans that can be read) which then replaces it by rename; the damaged file is kept under
+  // kept_damaged_file() and this store holds the new one.
   Status Import(const StateSnapshot& snapshot);
+  // Where the last Import kept the damaged file it replaced ("<path>.damaged-<UTC time>"); empty otherwise.
+  const std::string& kept_damaged_file() const { return kept_damaged_file_; }
 
  private:
   StateStore(std::string path, StoreOptions options, std::unique_ptr<engine::Database> db);
@@ -174,9 +210,12 @@ class StateStore {
   Status RequireWritable() const;
   std::string Now() const;
 
+  Status ImportIntoNewFile(const StateSnapshot& snapshot, const Status& damage);
+
   std::string path_;
   StoreOptions options_;
   std::unique_ptr<engine::Database> db_;  // null: read-only store over a missing file
+  std::string kept_damaged_file_;
 };
 
 // The export document: {"format": "rocky-state", "schema_version": N|null, "watermarks": [...],

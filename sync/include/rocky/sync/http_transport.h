@@ -44,8 +44,8 @@ struct HttpCall {
   std::string upload_path;
   uint64_t upload_offset = 0;
   uint64_t upload_length = 0;
-  // When set, a 2xx response body is written to this file (created or truncated); other bodies (S3 error XML)
-  // stay in memory so they can be reported.
+  // When set, a 2xx response body is written to this file (created 0600, or truncated); other bodies (S3
+  // error XML) stay in memory so they can be reported.
   std::string download_path;
 };
 

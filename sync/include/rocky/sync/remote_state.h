@@ -64,6 +64,23 @@ struct ProbeLeg {
   std::string hint;
 };
 
+// What an upload is conditional on, and how a retried upload recognises its own write.
+struct UploadRequest {
+  // nullopt: only when there is no remote state yet; otherwise only when the remote copy is still this
+  // generation (what Download or the last Upload returned). kBusy ("conflict") when the condition fails.
+  std::optional<std::string> expected_generation;
+  // Replace whatever the remote holds, whatever its generation (`rocky state push --force`, after a corrupt
+  // object): expected_generation is then ignored.
+  bool force = false;
+  // Identifies this upload, the same for every retry of it (NewUploadToken()): stored with the state, so that
+  // when an attempt's write landed but its reply was lost, the retry, which then finds its condition failed,
+  // sees its own token and reports success instead of a false conflict. Required non-empty.
+  std::string token;
+};
+
+// A fresh random upload token (128 bits, hex).
+std::string NewUploadToken();
+
 // A remote home for the state. Implementations: S3StateBackend (s3_state_backend.h), ValkeyStateBackend
 // (valkey_state_backend.h), TieredStateBackend (tiered_state_backend.h). Not thread-safe: one caller at a time.
 class RemoteStateBackend {
@@ -84,11 +101,16 @@ class RemoteStateBackend {
   virtual Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) = 0;
 
   // Uploads a consistent snapshot of the state file at `state_path` (which may be open and written by this
-  // process), conditional on the remote copy still being `expected_generation` (what Download returned), or on
-  // there being none when nullopt. kBusy when that condition fails.
-  virtual Result<TransferReport> Upload(const std::string& state_path,
-                                        const std::optional<std::string>& expected_generation,
+  // process) as `request` says (UploadRequest: its condition, or force). kBusy when the condition fails and
+  // the remote copy is not this upload's own earlier write (request.token).
+  virtual Result<TransferReport> Upload(const std::string& state_path, const UploadRequest& request,
                                         Deadline deadline) = 0;
+  // The same with a fresh token, conditional on `expected_generation` (nullopt: on there being none). A
+  // derived class that overrides Upload needs `using RemoteStateBackend::Upload;` to keep this one visible.
+  Result<TransferReport> Upload(const std::string& state_path,
+                                const std::optional<std::string>& expected_generation, Deadline deadline) {
+    return Upload(state_path, UploadRequest{expected_generation, false, NewUploadToken()}, deadline);
+  }
 
   // The current remote generation without downloading it; nullopt when there is no remote state.
   virtual Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) = 0;

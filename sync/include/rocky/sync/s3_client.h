@@ -19,6 +19,7 @@
 #include "rocky/engine/status.h"
 #include "rocky/sync/credentials.h"
 #include "rocky/sync/http_transport.h"
+#include "rocky/sync/remote_state.h"
 #include "rocky/sync/s3_error.h"
 #include "rocky/sync/sigv4.h"
 
@@ -45,7 +46,9 @@ struct S3Config {
 };
 
 // Fills what the configuration left empty from the environment as the AWS SDKs do: the endpoint from
-// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; the region from AWS_REGION, then AWS_DEFAULT_REGION.
+// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; the region from AWS_REGION, then AWS_DEFAULT_REGION. Drops any
+// userinfo from the endpoint ("http://KEY:SECRET@host" -> "http://host"): requests are signed with the
+// credential chain's keys, and a secret there must never reach a Host header or a message.
 // kInvalidArgument naming the missing setting when there is no bucket or no region.
 Result<S3Config> ResolveS3Config(S3Config config);
 
@@ -75,7 +78,12 @@ struct WriteCondition {
 struct ObjectInfo {
   std::string etag;  // as S3 returns it, quotes included
   uint64_t size = 0;
+  // HeadObject: the upload token the object was written with (metadata kUploadTokenMetadata), empty if none.
+  std::string upload_token{};
 };
+
+// The object metadata holding an upload's token (UploadRequest::token), as the x-amz-meta- header sends it.
+inline constexpr const char* kUploadTokenHeader = "x-amz-meta-rocky-upload-token";
 
 class S3Client {
  public:
@@ -84,7 +92,9 @@ class S3Client {
 
   // Uploads the whole file at `path` as `key`: one PUT up to the multipart threshold, a
   // multipart upload above it (parts streamed from the file; aborted on any failure so no parts are left).
-  Result<ObjectInfo> PutObject(const std::string& key, const std::string& path, const WriteCondition& condition);
+  // `upload_token`, when not empty, is stored as the object's metadata (kUploadTokenHeader).
+  Result<ObjectInfo> PutObject(const std::string& key, const std::string& path,
+                               const WriteCondition& condition, const std::string& upload_token = "");
   // Writes the object to `path` (created or replaced; a partial file on failure).
   Result<ObjectInfo> GetObject(const std::string& key, const std::string& path);
   // nullopt when there is no such object.
@@ -103,10 +113,19 @@ class S3Client {
   const S3Config& config() const { return config_; }
 
   // Takes a consistent snapshot of the state database at `state_path` (which may be open and written by
-  // others), wraps it in an envelope and uploads it under StateKey(), conditional on the object still having
-  // `expected_etag` (the ETag DownloadState returned), or on there being no object when it is nullopt.
-  // Returns the new object's ETag. Temporary files go next to the state file and are removed.
-  Result<ObjectInfo> UploadState(const std::string& state_path, const std::optional<std::string>& expected_etag);
+  // others), wraps it in an envelope and uploads it under StateKey() as `request` says: conditional on the
+  // object still having request.expected_generation (the ETag DownloadState returned), or on there being no
+  // object when it is nullopt, or unconditionally with request.force. Returns the new object's ETag.
+  // Temporary files go next to the state file and are removed.
+  Result<ObjectInfo> UploadState(const std::string& state_path, const UploadRequest& request);
+  // The same, conditional on `expected_etag` (nullopt: on there being no object), with a fresh token.
+  Result<ObjectInfo> UploadState(const std::string& state_path,
+                                 const std::optional<std::string>& expected_etag) {
+    return UploadState(state_path, UploadRequest{expected_etag, false, NewUploadToken()});
+  }
+  // Uploads an envelope file as the state object, as `request` says; a failed condition whose object carries
+  // request.token is this upload's own earlier write (its reply was lost): success, with that object's ETag.
+  Result<ObjectInfo> PutStateEnvelope(const std::string& envelope_path, const UploadRequest& request);
   // Downloads the state object and, once verified in full, replaces `state_path` with it atomically. Returns
   // nullopt, touching nothing, when there is no object yet (a first run); the ETag to pass to the next
   // UploadState otherwise.
@@ -120,9 +139,9 @@ class S3Client {
                             std::vector<std::pair<std::string, std::string>> headers, HttpCall call,
                             const std::string& payload_hash);
   Result<ObjectInfo> PutSingle(const std::string& key, const std::string& path, uint64_t size,
-                               const WriteCondition& condition);
+                               const WriteCondition& condition, const std::string& upload_token);
   Result<ObjectInfo> PutMultipart(const std::string& key, const std::string& path, uint64_t size,
-                                  const WriteCondition& condition);
+                                  const WriteCondition& condition, const std::string& upload_token);
 
   S3Config config_;
   CredentialsSource credentials_;

@@ -24,7 +24,8 @@ class S3StateBackend final : public RemoteStateBackend {
   std::string Location() const override;  // "s3://bucket/prefix/state.redb" (+ " at <endpoint>" when custom)
 
   Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) override;
-  Result<TransferReport> Upload(const std::string& state_path, const std::optional<std::string>& expected_generation,
+  using RemoteStateBackend::Upload;
+  Result<TransferReport> Upload(const std::string& state_path, const UploadRequest& request,
                                 Deadline deadline) override;
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   std::vector<ProbeLeg> Probe(Deadline deadline) override;

@@ -49,11 +49,11 @@ Status WriteStateSnapshot(const std::string& state_path, const std::string& snap
 // `envelope_path` (replacing it, synced). kInvalidArgument when the content is not a rocky state file.
 Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::string& envelope_path);
 
-// Verifies the envelope at `envelope_path` in full (magic, versions, header checksum, complete zstd frame with
-// nothing after it, length, XXH3, and that the content opens as a state file whose integrity check passes) and
-// only then replaces `destination_path` atomically by rename (file and directory synced). On any failure the
-// destination is untouched and no temporary file is left; kCorruption names what is wrong (truncated, corrupt,
-// not an envelope), kNotSupported a newer envelope or state format version.
+// Verifies the envelope at `envelope_path` in full (magic, versions, header checksum, complete zstd frame
+// with nothing after it, length, XXH3, and that the content opens at its newest commit, holds one, and passes
+// its integrity check) and only then replaces `destination_path` atomically by rename (file and directory
+// synced). On any failure the destination is untouched and no temporary file is left; kCorruption names what
+// is wrong (truncated, corrupt, not an envelope), kNotSupported a newer envelope or state format version.
 Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std::string& destination_path);
 
 }  // namespace rocky::sync

@@ -36,6 +36,9 @@
 //     (otherwise the transfer ends at once as timeout rather than sleeping past its budget).
 //   - on_upload_failure: "skip" logs and succeeds; "fail" returns an error naming RetryBudgetExhausted or
 //     CircuitOpen (or the permanent error). The local state file is kept either way.
+//   - a stop request (Ctrl-C, SIGTERM: transfer_stop.h) ends a transfer at once, backoff sleeps included, as
+//     kInterrupted, never retried; Pull, Push and Fetch then return an error whose message starts with
+//     "Interrupted", whatever the policy, and the local state file is as it was.
 #pragma once
 
 #include <chrono>
@@ -108,7 +111,8 @@ class StateSync {
   // Failure after the policy's retries: a warning, state_lost = true, the local file as it was, and every
   // later Push of this StateSync is skipped (kSkippedAfterFailure). Emits one "state.download" event.
   //
-  // The error, when there is one, is about the local state, not the download, and no event is emitted:
+  // An interrupted download (transfer_stop.h) is an error ("Interrupted: ...") after its event: the command
+  // must stop. Any other error is about the local state, not the download, and no event is emitted:
   // kBusy when another process (or this one) has the state open for writing ("database ... is in use for
   // writing: ... locked by process N"), or whatever else keeps the local file from opening (a corrupt
   // file, a directory that cannot be created). The command must stop: downloading over a state another
@@ -123,6 +127,12 @@ class StateSync {
   // conditional on the generation this one wrote.
   Status Push(const std::string& state_path);
 
+  // Replaces the remote state with `state_path` whatever the remote holds (no condition): `rocky state push
+  // --force`, the way out of a remote object that every download refuses (corrupt, foreign). Not skipped
+  // after a failed download; its failure is returned whatever on_upload_failure says. Emits one
+  // "state.upload" event; later Pushes are conditional on what it wrote.
+  Status ForcePush(const std::string& state_path);
+
   // Push, but only when at least `interval` passed since the last upload attempt (or, before any, since
   // Pull), for long runs, between tables. Does nothing after a failed download (the final Push reports the
   // skip once).
@@ -136,6 +146,8 @@ class StateSync {
   RemoteStateBackend& backend() { return *backend_; }
 
  private:
+  Status PushImpl(const std::string& state_path, bool force);
+
   struct Impl;
   std::unique_ptr<RemoteStateBackend> backend_;
   std::unique_ptr<Impl> impl_;

@@ -35,8 +35,8 @@ class TieredStateBackend final : public RemoteStateBackend {
   std::string Location() const override;
 
   Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) override;
-  Result<TransferReport> Upload(const std::string& state_path,
-                                const std::optional<std::string>& expected_generation,
+  using RemoteStateBackend::Upload;
+  Result<TransferReport> Upload(const std::string& state_path, const UploadRequest& request,
                                 Deadline deadline) override;
   // S3's ETag.
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;

@@ -33,15 +33,18 @@ enum class TransferOutcome : unsigned char {
                          // over a remote one we could not read would destroy it)
   kConflict,             // upload: another run wrote the remote state since this run downloaded it
   kError,                // a permanent failure (credentials, access denied, missing bucket, corrupt object)
+  kInterrupted,          // stopped by Ctrl-C or SIGTERM (transfer_stop.h); the local state file is as it was
 };
 
 // "ok", "absent", "timeout", "error_then_fresh", "transient_exhausted", "budget_exhausted", "circuit_open",
-// "skipped_after_failure", "conflict", "error".
+// "skipped_after_failure", "conflict", "error", "interrupted".
 std::string_view OutcomeName(TransferOutcome outcome);
 
 // The name a failed transfer's error message starts with ("RetryBudgetExhausted: upload to s3://..."), for
 // the CLI's JSON and for people: "RetryBudgetExhausted" for kTimeout, kTransientExhausted and
-// kBudgetExhausted (the retry policy gave up), "CircuitOpen", "Conflict", "SkippedAfterFailure"; "" for kOk,
+// kBudgetExhausted (the retry policy gave up), "CircuitOpen", "Conflict", "SkippedAfterFailure",
+// "Interrupted";
+// "" for kOk,
 // kAbsent, and the permanent failures (kError, kErrorThenFresh), whose message is the backend's own.
 std::string_view FailureName(TransferOutcome outcome);
 

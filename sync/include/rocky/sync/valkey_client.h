@@ -102,9 +102,13 @@ class ValkeyClient {
   // Sets hiredis's socket timeouts to min(`limit`, what remains until `deadline`); kTimedOut when none
   // remains.
   Status ArmTimeout(std::chrono::milliseconds limit, Deadline deadline);
+  // Waits until the connection is ready for `events` (POLLIN, POLLOUT): kTimedOut after command_timeout or at
+  // the deadline, kIOError "interrupted" as soon as a stop is requested (transfer_stop.h).
+  Status WaitFor(short events, Deadline deadline);
   // A Status for a failed redisCommandArgv (context error) or an error reply.
   Status ContextError(int saved_errno);
-  Status ReplyError(std::string_view text) const;
+  // `raw` is the server's error reply; the Status holds it redacted (config::Redact, with the password).
+  Status ReplyError(std::string_view raw) const;
 
   ValkeyClientOptions options_;
   std::string what_;

@@ -52,8 +52,10 @@ class ValkeyStateBackend final : public RemoteStateBackend {
   std::string Location() const override;
 
   Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) override;
-  Result<TransferReport> Upload(const std::string& state_path,
-                                const std::optional<std::string>& expected_generation,
+  using RemoteStateBackend::Upload;
+  // The generation written is request.token, so a retry whose condition fails because its own earlier
+  // attempt landed (the EXEC reply was lost) finds its token there and succeeds.
+  Result<TransferReport> Upload(const std::string& state_path, const UploadRequest& request,
                                 Deadline deadline) override;
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   std::vector<ProbeLeg> Probe(Deadline deadline) override;
@@ -67,11 +69,14 @@ class ValkeyStateBackend final : public RemoteStateBackend {
   // Writes the stored envelope to `envelope_path` (replacing it, unverified: the caller decodes it) and
   // returns its fields; nullopt, writing nothing, when there is no entry.
   Result<std::optional<StoredEntry>> FetchEnvelope(const std::string& envelope_path, Deadline deadline);
-  // Stores the envelope file at `envelope_path` with `s3_etag` under a new generation, returned.
-  // `condition`: None (tiered: S3 decides, this is a cache), IfMatch(generation), or IfAbsent; kBusy when it
-  // fails. kInvalidArgument above max_value_bytes.
+  // Stores the envelope file at `envelope_path` with `s3_etag` under `generation` (a fresh random one when
+  // empty), returned. `condition`: None (tiered: S3 decides, this is a cache; or a forced upload),
+  // IfMatch(generation), or IfAbsent; kBusy when it fails, unless the entry's generation already is
+  // `generation` (this store's own earlier attempt landed): then success. kInvalidArgument above
+  // max_value_bytes.
   Result<std::string> StoreEnvelope(const std::string& envelope_path, const WriteCondition& condition,
-                                    const std::string& s3_etag, Deadline deadline);
+                                    const std::string& s3_etag, Deadline deadline,
+                                    const std::string& generation = "");
 
  private:
   ValkeyStateBackend(ValkeyClientOptions client_options, std::string prefix, uint64_t max_value_bytes);

@@ -29,7 +29,8 @@ struct ValkeyUrl {
   std::string host;  // without brackets
   int port = kValkeyDefaultPort;
   int db = 0;
-  // The URL as written with the password replaced by "***" (config::RedactUrl): the only form that may appear
+  // The URL as written with its secrets replaced by "***" (config::RedactUrl: the password, a userinfo
+  // without ':', any query value): the only form that may appear
   // in a message, a log line or JSON.
   std::string redacted;
 

@@ -67,6 +67,11 @@ namespace rocky::warehouse {
 // cannot be created or is not a folder.
 Result<std::unique_ptr<Warehouse>> OpenSqliteWarehouse(const std::string& folder);
 
+// Creates `path` as an empty file, mode 0600, unless something exists there (an empty file is an empty SQLite
+// database). SQLite would create a new database file with 0644; created first like this it stays 0600, and
+// its journals take its mode. kIOError naming the file otherwise.
+Status CreatePrivateFileIfMissing(const std::string& path);
+
 // The rocky_ts() conversion, exposed for the state layer and tests: nullopt when `text` is not a timestamp.
 std::optional<std::string> CanonicalTimestamp(std::string_view text);
 
