@@ -193,6 +193,42 @@ void CheckBasicContract(Env* env, const std::string& dir) {
   CHECK(bad_rename.IsNotFound());
   CHECK(Contains(bad_rename.message(), path));
 
+  // LinkFile gives the file a second name and never replaces: false, changing nothing, when the name is
+  // taken.
+  const std::string third = dir + "/c";
+  CHECK(Get(env->LinkFile(other, third)));
+  CHECK(Get(env->FileIdentity(third)) == *id);
+  auto linked = Open(env, third, /*create=*/false);
+  CHECK(ReadAll(linked.get()) == std::string("hello!!\0\0", 9));
+  linked.reset();
+  auto taken = Open(env, dir + "/taken");
+  REQUIRE(taken->Write(0, "mine").ok());
+  CHECK_FALSE(Get(env->LinkFile(other, dir + "/taken")));
+  CHECK(ReadAll(taken.get()) == "mine");
+  taken.reset();
+  CHECK(env->LinkFile(dir + "/nope", dir + "/nope2").status().IsNotFound());
+
+  // ListDir names the directory's files (names, not paths), and only those of that directory.
+  {
+    std::vector<std::string> names = Get(env->ListDir(dir));
+    std::set<std::string> got(names.begin(), names.end());
+    CHECK(got.count("b") == 1);
+    CHECK(got.count("c") == 1);
+    CHECK(got.count("taken") == 1);
+    CHECK(got.count("a") == 0);
+  }
+  REQUIRE(env->RemoveFile(third).ok());
+  REQUIRE(env->RemoveFile(dir + "/taken").ok());
+
+  // An exclusive create refuses an existing file and changes nothing.
+  auto excl = env->OpenFile(other, FileOpenOptions{.create = true, .exclusive = true});
+  CHECK_FALSE(excl.ok());
+  CHECK(Contains(excl.status().message(), other));
+  auto fresh = env->OpenFile(dir + "/fresh", FileOpenOptions{.create = true, .exclusive = true});
+  REQUIRE_MESSAGE(fresh.ok(), fresh.status().ToString());
+  fresh->reset();
+  REQUIRE(env->RemoveFile(dir + "/fresh").ok());
+
   REQUIRE(env->RemoveFile(other).ok());
   CHECK_FALSE(Get(env->FileExists(other)));
   CHECK(env->RemoveFile(other).IsNotFound());
@@ -492,21 +528,16 @@ TEST_CASE("fault: unsynced writes vanish at power loss, synced ones survive") {
   REQUIRE(f->Write(0, "D").ok());
   CHECK(SizeOf(f.get()) == 106);  // the cache is visible to reads at once
 
-  // A file that was created but never synced survives (directory operations are durable), empty.
-  auto g = Open(&env, "/never-synced");
-  REQUIRE(g->Write(0, "lost").ok());
-
   // An unsynced truncate is lost like a write.
   auto h = Open(&env, "/truncated");
   REQUIRE(h->Write(0, "0123456789").ok());
   REQUIRE(h->Sync().ok());
   REQUIRE(h->Truncate(3).ok());
   CHECK(SizeOf(h.get()) == 3);
+  REQUIRE(env.SyncDir("/").ok());  // both names are durable
 
   env.PowerLoss(LossMode::kDropAll);
   CHECK(ReadAll(f.get()) == "durable");
-  CHECK(Get(env.FileExists("/never-synced")));
-  CHECK(SizeOf(g.get()) == 0);
   CHECK(ReadAll(h.get()) == "0123456789");
 
   // Sync flushes writes made through any File of the file, and a synced truncate sticks.
@@ -520,11 +551,68 @@ TEST_CASE("fault: unsynced writes vanish at power loss, synced ones survive") {
   CHECK(ReadAll(h.get()) == "012");
 }
 
-TEST_CASE("fault: op indices count every Write and Sync") {
+TEST_CASE("fault: a file created, linked or renamed is lost at power loss unless its directory was synced") {
   FaultInjectionEnv env;
-  auto f = Open(&env, "/db");
-  auto g = Open(&env, "/other");
-  CHECK(env.OpCount() == 0);
+  // Created and its data synced, but not its directory entry: gone, however durable its contents.
+  auto g = Open(&env, "/d/never-synced");
+  REQUIRE(g->Write(0, "data").ok());
+  REQUIRE(g->Sync().ok());
+  env.PowerLoss(LossMode::kDropAll);
+  CHECK_FALSE(Get(env.FileExists("/d/never-synced")));
+
+  // Created, synced, directory synced: survives.
+  auto a = Open(&env, "/d/a");
+  REQUIRE(a->Write(0, "old").ok());
+  REQUIRE(a->Sync().ok());
+  REQUIRE(env.SyncDir("/d").ok());
+  // Syncing another directory does not help a file of this one.
+  auto b = Open(&env, "/d/b");
+  REQUIRE(b->Sync().ok());
+  REQUIRE(env.SyncDir("/elsewhere").ok());
+  env.PowerLoss(LossMode::kDropAll);
+  CHECK(Get(env.FileExists("/d/a")));
+  CHECK_FALSE(Get(env.FileExists("/d/b")));
+
+  // A rename and a link, not synced: undone. A removal, not synced: the file is back.
+  REQUIRE(env.RenameFile("/d/a", "/d/renamed").ok());
+  REQUIRE(Get(env.LinkFile("/d/renamed", "/d/linked")));
+  CHECK_FALSE(Get(env.FileExists("/d/a")));
+  env.PowerLoss(LossMode::kDropAll);
+  CHECK(Get(env.FileExists("/d/a")));
+  CHECK_FALSE(Get(env.FileExists("/d/renamed")));
+  CHECK_FALSE(Get(env.FileExists("/d/linked")));
+  REQUIRE(env.RemoveFile("/d/a").ok());
+  env.PowerLoss(LossMode::kDropAll);
+  CHECK(Get(env.FileExists("/d/a")));
+  CHECK(ReadAll(Open(&env, "/d/a", /*create=*/false).get()) == "old");
+
+  // The same, synced: they stick.
+  REQUIRE(env.RenameFile("/d/a", "/d/renamed").ok());
+  REQUIRE(Get(env.LinkFile("/d/renamed", "/d/linked")));
+  REQUIRE(env.SyncDir("/d").ok());
+  env.PowerLoss(LossMode::kDropAll);
+  CHECK_FALSE(Get(env.FileExists("/d/a")));
+  CHECK(ReadAll(Open(&env, "/d/renamed", /*create=*/false).get()) == "old");
+  CHECK(ReadAll(Open(&env, "/d/linked", /*create=*/false).get()) == "old");
+
+  // kKeepRandom keeps or drops each unsynced directory change on its own coin, in order.
+  std::set<std::pair<bool, bool>> outcomes;
+  for (uint64_t seed = 0; seed < 32; ++seed) {
+    FaultInjectionEnv e;
+    REQUIRE(Open(&e, "/x")->Sync().ok());
+    REQUIRE(Get(e.LinkFile("/x", "/y")));
+    e.PowerLoss(LossMode::kKeepRandom, seed);
+    outcomes.insert({Get(e.FileExists("/x")), Get(e.FileExists("/y"))});
+  }
+  CHECK(outcomes.size() == 4);
+}
+
+TEST_CASE("fault: op indices count every Write, Sync and directory operation") {
+  FaultInjectionEnv env;
+  auto f = Open(&env, "/db");     // op 0: the creation
+  auto g = Open(&env, "/other");  // op 1
+  CHECK(env.OpCount() == 2);
+  auto again = Open(&env, "/db", /*create=*/false);  // an existing file: not an op
   REQUIRE(f->Write(0, "a").ok());
   REQUIRE(g->Write(0, "b").ok());
   REQUIRE(f->Sync().ok());
@@ -532,18 +620,85 @@ TEST_CASE("fault: op indices count every Write and Sync") {
   char c;
   size_t got;
   REQUIRE(f->Read(0, 1, &c, &got).ok());  // not an op
-  CHECK(env.OpCount() == 3);
+  CHECK(env.OpCount() == 5);
   CHECK(env.SyncCount() == 1);
+  REQUIRE(Get(env.LinkFile("/db", "/db2")));     // 5
+  REQUIRE(env.RenameFile("/db2", "/db3").ok());  // 6
+  REQUIRE(env.RemoveFile("/db3").ok());          // 7
+  REQUIRE(env.SyncDir("/").ok());                // 8
+  REQUIRE(env.CreateDirs("/a/b").ok());          // not an op
+  CHECK(env.OpCount() == 9);
+  CHECK(env.ReadCount() == 1);
 }
 
-TEST_CASE("fault: CrashAfterOps kills every later Write and Sync until PowerLoss") {
+TEST_CASE("fault: FailOpAt fails an op of any kind once, changing nothing") {
   FaultInjectionEnv env;
   auto f = Open(&env, "/db");
-  REQUIRE(f->Write(0, "before").ok());  // op 0
+  REQUIRE(f->Write(0, "x").ok());
+  REQUIRE(f->Sync().ok());
+  REQUIRE(env.SyncDir("/").ok());
+  const uint64_t base = env.OpCount();
+  for (uint64_t i = 0; i < 6; ++i) env.FailOpAt(base + i);
+  CHECK_FALSE(env.OpenFile("/new", FileOpenOptions{.create = true}).ok());  // base
+  CHECK_FALSE(Get(env.FileExists("/new")));
+  CHECK_FALSE(env.LinkFile("/db", "/db2").ok());  // base + 1
+  CHECK_FALSE(Get(env.FileExists("/db2")));
+  CHECK_FALSE(env.RenameFile("/db", "/db3").ok());  // base + 2
+  CHECK(Get(env.FileExists("/db")));
+  Status rm = env.RemoveFile("/db");  // base + 3
+  CHECK(rm.code() == Status::Code::kIOError);
+  CHECK(Contains(rm.message(), "injected remove failure at op " + std::to_string(base + 3)));
+  CHECK(Get(env.FileExists("/db")));
+  CHECK_FALSE(env.SyncDir("/").ok());  // base + 4
+  CHECK_FALSE(f->Write(0, "y").ok());  // base + 5
+  CHECK(ReadAll(f.get()) == "x");
+  // Each fired once.
+  CHECK(env.RenameFile("/db", "/db3").ok());
+  CHECK(env.SyncDir("/").ok());
+}
+
+TEST_CASE("fault: read faults fail the chosen reads with an I/O error naming the file and offset") {
+  FaultInjectionEnv env;
+  auto f = Open(&env, "/db");
+  REQUIRE(f->Write(0, std::string(8192, 'r')).ok());
+  char buf[16];
+  size_t got = 99;
+  const uint64_t next = env.ReadCount();
+  env.FailReadAt(next + 1);
+  REQUIRE(f->Read(0, 4, buf, &got).ok());  // next
+  Status s = f->Read(100, 4, buf, &got);   // next + 1
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK(got == 0);
+  CHECK(Contains(s.message(), "/db"));
+  CHECK(Contains(s.message(), "offset 100"));
+  CHECK(Contains(s.message(), "Input/output error"));
+  CHECK(f->Read(100, 4, buf, &got).ok());  // once only
+  CHECK(got == 4);
+
+  // A range fails every read overlapping it, until cleared.
+  env.FailReadsOf("/db", 4096, 4096);
+  CHECK(f->Read(0, 16, buf, &got).ok());
+  CHECK_FALSE(f->Read(4090, 16, buf, &got).ok());
+  CHECK_FALSE(f->Read(5000, 16, buf, &got).ok());
+  CHECK_FALSE(f->Read(5000, 16, buf, &got).ok());
+  CHECK(f->Read(8192, 16, buf, &got).ok());
+  env.ClearFaults();
+  CHECK(f->Read(5000, 16, buf, &got).ok());
+  CHECK(got == 16);
+  // PowerLoss clears them too.
+  env.FailReadsOf("/db", 0, 1);
+  env.PowerLoss();
+  CHECK(f->Read(0, 1, buf, &got).ok());
+}
+
+TEST_CASE("fault: CrashAfterOps kills every later op until PowerLoss") {
+  FaultInjectionEnv env;
+  auto f = Open(&env, "/db");           // op 0
+  REQUIRE(f->Write(0, "before").ok());  // op 1
   env.CrashAfterOps(2);
-  REQUIRE(f->Write(0, "B").ok());   // op 1
-  REQUIRE(f->Sync().ok());          // op 2: "Before" is durable
-  Status w = f->Write(0, "after");  // op 3: dead
+  REQUIRE(f->Write(0, "B").ok());   // op 2
+  REQUIRE(f->Sync().ok());          // op 3: "Before" is durable
+  Status w = f->Write(0, "after");  // op 4: dead
   CHECK(w.code() == Status::Code::kIOError);
   CHECK(Contains(w.message(), "injected crash"));
   CHECK(Contains(w.message(), "/db"));
@@ -556,14 +711,15 @@ TEST_CASE("fault: CrashAfterOps kills every later Write and Sync until PowerLoss
   CHECK_FALSE(env.RenameFile("/db", "/db2").ok());
   CHECK_FALSE(env.RemoveFile("/db").ok());
   CHECK_FALSE(env.OpenFile("/new", FileOpenOptions{.create = true}).ok());
+  CHECK_FALSE(env.SyncDir("/").ok());
   CHECK(SizeOf(f.get()) == 6);
-  CHECK(env.OpCount() == 6);  // failed ops still take indices
+  CHECK(env.OpCount() == 11);  // failed ops still take indices
 
   env.PowerLoss(LossMode::kDropAll);
   CHECK(ReadAll(f.get()) == "Before");
   // Disarmed, and the counter keeps counting.
   REQUIRE(f->Write(0, "x").ok());
-  CHECK(env.OpCount() == 7);
+  CHECK(env.OpCount() == 12);
 
   // CrashAfterOps(0): the very next op fails; UINT64_MAX disarms.
   env.CrashAfterOps(0);
@@ -641,6 +797,7 @@ std::string AfterPowerLoss(LossMode mode, uint64_t seed,
   FaultInjectionEnv env;
   auto f = Open(&env, "/db");
   REQUIRE(f->Sync().ok());
+  REQUIRE(env.SyncDir("/").ok());
   for (const auto& [offset, data] : writes) REQUIRE(f->Write(offset, data).ok());
   f.reset();
   env.PowerLoss(mode, seed);
@@ -749,8 +906,9 @@ TEST_CASE("fault: concurrent writers on different files") {
     });
   }
   for (std::thread& th : threads) th.join();
-  CHECK(env.OpCount() == kThreads * (kWrites + 1));
+  CHECK(env.OpCount() == kThreads * (kWrites + 2));  // the creation, the writes, the sync
   CHECK(env.SyncCount() == kThreads);
+  REQUIRE(env.SyncDir("/").ok());
   env.PowerLoss(LossMode::kDropAll);
   for (int t = 0; t < kThreads; ++t) {
     auto f = Open(&env, "/t" + std::to_string(t), /*create=*/false);

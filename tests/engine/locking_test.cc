@@ -1,19 +1,18 @@
 // Locking on the POSIX Env: one open per process, one writer per file across processes ("locked by process
 // N"), read-only readers beside a writer, and a reader in another process whose snapshot the writer must not
 // overwrite.
+#include <doctest/doctest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -50,7 +49,9 @@ class Pipe {
   std::string Receive(int timeout_ms = 30000) {
     std::string line;
     for (;;) {
-      struct pollfd p {fds_[0], POLLIN, 0};
+      struct pollfd p {
+        fds_[0], POLLIN, 0
+      };
       if (::poll(&p, 1, timeout_ms) <= 0) return "";
       char ch;
       const ssize_t n = ::read(fds_[0], &ch, 1);
@@ -144,7 +145,8 @@ TEST_CASE("locking: a second open of the same file in one process is refused") {
   auto again = Database::Open(path, Options{});
   REQUIRE_FALSE(again.ok());
   CHECK(again.status().IsBusy());
-  CHECK_MESSAGE(Contains(again.status().message(), "already open in this process"), again.status().ToString());
+  CHECK_MESSAGE(Contains(again.status().message(), "already open in this process"),
+                again.status().ToString());
   // Also read-only, and also through another name of the same file.
   Options ro;
   ro.read_only = true;
@@ -158,8 +160,8 @@ TEST_CASE("locking: a second open of the same file in one process is refused") {
   REQUIRE_MESSAGE(reopened.ok(), reopened.status().ToString());
 }
 
-// Env::Default() except that FileIdentity never finds the file: as if the file appeared at the path between the
-// engine's stat of the path and its open() (created, renamed over or linked there by someone else).
+// Env::Default() except that FileIdentity never finds the file: as if the file appeared at the path between
+// the engine's stat of the path and its open() (created, renamed over or linked there by someone else).
 class FileAppearsLateEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
@@ -167,8 +169,14 @@ class FileAppearsLateEnv final : public Env {
   }
   Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
   Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override { return base_->RenameFile(from, to); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
+    return base_->LinkFile(from, to);
+  }
   Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
   Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
   Result<std::string> FileIdentity(const std::string& path) override {
     return Status::NotFound(path + ": stat: No such file or directory (simulated)");
@@ -178,8 +186,8 @@ class FileAppearsLateEnv final : public Env {
   Env* const base_ = Env::Default();
 };
 
-// POSIX record locks belong to the process and are all dropped when ANY descriptor of the file is closed, so a
-// refused second open must never open-and-close a descriptor of the file this process holds. Checked from
+// POSIX record locks belong to the process and are all dropped when ANY descriptor of the file is closed, so
+// a refused second open must never open-and-close a descriptor of the file this process holds. Checked from
 // another process, the only place the writer lock is visible: after each refused (or inspecting) open here,
 // the child's read-write open must still fail with "locked by process <this pid>".
 TEST_CASE("locking: refused second opens and inspections in one process keep the writer lock") {
@@ -350,7 +358,8 @@ TEST_CASE("locking: a reader in another process keeps its snapshot while the wri
   {
     auto db = Database::Open(path, small);
     REQUIRE(db.ok());
-    for (int i = 0; i < 5; ++i) Fill(**db, i % 2 == 0 ? "t0" : "t1", i * 300, 300, static_cast<char>('a' + i));
+    for (int i = 0; i < 5; ++i)
+      Fill(**db, i % 2 == 0 ? "t0" : "t1", i * 300, 300, static_cast<char>('a' + i));
     auto r = (*db)->BeginRead();
     expected = ChecksumOf(**r);
     REQUIRE_FALSE(expected.empty());
@@ -388,7 +397,8 @@ TEST_CASE("locking: a reader in another process keeps its snapshot while the wri
       for (int t = 0; t < 2; ++t) {
         auto table = (*w)->OpenTable(t == 0 ? "t0" : "t1");
         REQUIRE((*table)->RemoveRange(KeyRange{}).ok());
-        for (int i = 0; i < 400; ++i) REQUIRE((*table)->Insert(Key(i), std::string(60, static_cast<char>('A' + round))).ok());
+        for (int i = 0; i < 400; ++i)
+          REQUIRE((*table)->Insert(Key(i), std::string(60, static_cast<char>('A' + round))).ok());
       }
       REQUIRE((*w)->Commit().ok());
     }

@@ -39,28 +39,46 @@ struct Node {
   env_internal::RangeLocks locks;
 };
 
+// A change of directory entries that reached the cache but not the disk: each (path, node) sets the path to
+// name the node, or removes the name when node is null. Applied atomically (a rename is one change).
+struct NameChange {
+  std::vector<std::pair<std::string, std::shared_ptr<Node>>> entries;
+  bool Touches(const std::string& dir) const {
+    for (const auto& [path, node] : entries) {
+      if (env_internal::ParentDir(path) == dir) return true;
+    }
+    return false;
+  }
+};
+
+void ApplyNames(const NameChange& change, std::map<std::string, std::shared_ptr<Node>>* names) {
+  for (const auto& [path, node] : change.entries) {
+    if (node == nullptr) {
+      names->erase(path);
+    } else {
+      (*names)[path] = node;
+    }
+  }
+}
+
 }  // namespace
 
 // Everything behind one mutex: faults are global (one op counter across files), and tests are not about
 // throughput. Shared with the File objects, which may outlive the Env.
-//
-// Directory operations (creating, removing and renaming files) are durable at once: only file contents go
-// through the volatile cache, so PowerLoss never undoes a rename or brings back a removed file, and a created
-// file survives it (empty, if nothing in it was synced). SyncDir is therefore a no-op, and directories are
-// not modelled at all (CreateDirs succeeds and does nothing).
 struct FaultInjectionEnv::State {
-  enum class OpKind : unsigned char { kWrite, kSync };
+  enum class OpKind : unsigned char { kWrite, kSync, kName };
 
-  // Every Write and Sync that reaches the disk gets the next op index, whether it then fails or not, so an
-  // index names the same operation in every run of a deterministic workload.
-  Status StartOp(OpKind kind, std::string_view path, uint64_t* index) {
+  // Every op that reaches the disk gets the next op index, whether it then fails or not, so an index names
+  // the same operation in every run of a deterministic workload.
+  Status StartOp(OpKind kind, std::string_view path, std::string_view what, uint64_t* index) {
     *index = op_count++;
     if (kind == OpKind::kSync) ++sync_count;
-    const char* what = kind == OpKind::kWrite ? "write" : "sync";
     if (crash_budget == 0) return CrashError(path, what);
-    std::set<uint64_t>& armed = kind == OpKind::kWrite ? fail_write_at : fail_sync_at;
-    if (armed.erase(*index) != 0) {
-      return Status::IOError(std::string(path) + ": injected " + what + " failure at op " +
+    bool fail = fail_op_at.erase(*index) != 0;
+    if (kind == OpKind::kWrite) fail = fail_write_at.erase(*index) != 0 || fail;
+    if (kind == OpKind::kSync) fail = fail_sync_at.erase(*index) != 0 || fail;
+    if (fail) {
+      return Status::IOError(std::string(path) + ": injected " + std::string(what) + " failure at op " +
                              std::to_string(*index));
     }
     return Status::OK();
@@ -84,13 +102,54 @@ struct FaultInjectionEnv::State {
                            ")");
   }
 
+  // A read about to happen: fails when a read fault covers it.
+  Status StartRead(const std::string& path, uint64_t offset, size_t n) {
+    const uint64_t index = read_count++;
+    bool fail = fail_read_at.erase(index) != 0;
+    for (const ReadFault& f : read_faults) {
+      if (f.path == path && offset < f.offset + f.length && f.offset < offset + n) fail = true;
+    }
+    if (!fail) return Status::OK();
+    return Status::IOError(path + ": read " + std::to_string(n) + " bytes at offset " +
+                           std::to_string(offset) + ": Input/output error (injected at read " +
+                           std::to_string(index) + ")");
+  }
+
+  // A directory change: visible at once, durable at the next SyncDir of a directory it touches.
+  void ChangeNames(NameChange change) {
+    ApplyNames(change, &files);
+    pending_names.push_back(std::move(change));
+  }
+
+  void DisarmFaults() {
+    crash_budget = UINT64_MAX;
+    fail_write_at.clear();
+    fail_sync_at.clear();
+    fail_op_at.clear();
+    fail_read_at.clear();
+    read_faults.clear();
+    capacity = UINT64_MAX;
+  }
+
+  struct ReadFault {
+    std::string path;
+    uint64_t offset;
+    uint64_t length;
+  };
+
   mutable std::mutex mu;
-  std::map<std::string, std::shared_ptr<Node>> files;
+  std::map<std::string, std::shared_ptr<Node>> files;          // the names as reads see them
+  std::map<std::string, std::shared_ptr<Node>> durable_names;  // the names on disk
+  std::vector<NameChange> pending_names;                       // in the cache, oldest first
   uint64_t op_count = 0;
   uint64_t sync_count = 0;
+  uint64_t read_count = 0;
   uint64_t crash_budget = UINT64_MAX;  // successful ops left before the crash; UINT64_MAX: disarmed
   std::set<uint64_t> fail_write_at;
   std::set<uint64_t> fail_sync_at;
+  std::set<uint64_t> fail_op_at;
+  std::set<uint64_t> fail_read_at;
+  std::vector<ReadFault> read_faults;
   uint64_t capacity = UINT64_MAX;  // largest size a Write may give a file
 };
 
@@ -113,6 +172,8 @@ class FaultFile final : public File {
 
   Status Read(uint64_t offset, size_t n, char* dst, size_t* bytes_read) override {
     std::lock_guard<std::mutex> lock(state_->mu);
+    *bytes_read = 0;
+    ROCKY_RETURN_IF_ERROR(state_->StartRead(path_, offset, n));
     *bytes_read = env_internal::ReadImage(node_->current, offset, n, dst);
     return Status::OK();
   }
@@ -122,7 +183,7 @@ class FaultFile final : public File {
     if (read_only_) return ReadOnlyError("write");
     std::lock_guard<std::mutex> lock(state_->mu);
     uint64_t index;
-    ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kWrite, path_, &index));
+    ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kWrite, path_, "write", &index));
     if (!data.empty() && data.size() <= UINT64_MAX - offset && offset + data.size() > node_->current.size() &&
         offset + data.size() > state_->capacity) {
       return Status::NoSpace(path_ + ": write of " + std::to_string(data.size()) + " bytes at offset " +
@@ -139,7 +200,7 @@ class FaultFile final : public File {
   Status Sync() override {
     std::lock_guard<std::mutex> lock(state_->mu);
     uint64_t index;
-    ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kSync, path_, &index));
+    ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kSync, path_, "sync", &index));
     node_->durable = node_->current;
     node_->unsynced.clear();
     state_->OpSucceeded();
@@ -216,11 +277,14 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::OpenFile(const std::string& pat
     std::lock_guard<std::mutex> lock(state_->mu);
     auto it = state_->files.find(path);
     if (it != state_->files.end()) {
+      if (options.create && options.exclusive) return Status::IOError(path + ": open: File exists");
       node = it->second;
     } else if (options.create) {
-      ROCKY_RETURN_IF_ERROR(state_->CheckAlive(path, "create"));
+      uint64_t index;
+      ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kName, path, "create", &index));
       node = std::make_shared<Node>(env_internal::NextFileId());
-      state_->files.emplace(path, node);
+      state_->ChangeNames(NameChange{{{path, node}}});
+      state_->OpSucceeded();
     } else {
       return Status::NotFound(path + ": open: no such file");
     }
@@ -235,26 +299,63 @@ Result<bool> FaultInjectionEnv::FileExists(const std::string& path) {
 
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   std::lock_guard<std::mutex> lock(state_->mu);
-  ROCKY_RETURN_IF_ERROR(state_->CheckAlive(path, "remove"));
-  if (state_->files.erase(path) == 0) return Status::NotFound(path + ": remove: no such file");
+  uint64_t index;
+  ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kName, path, "remove", &index));
+  if (!state_->files.contains(path)) return Status::NotFound(path + ": remove: no such file");
+  state_->ChangeNames(NameChange{{{path, nullptr}}});
+  state_->OpSucceeded();
   return Status::OK();
 }
 
 Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> lock(state_->mu);
-  ROCKY_RETURN_IF_ERROR(state_->CheckAlive(from, "rename to " + to));
+  uint64_t index;
+  ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kName, from, "rename to " + to, &index));
   auto it = state_->files.find(from);
   if (it == state_->files.end()) return Status::NotFound(from + ": rename to " + to + ": no such file");
-  if (from == to) return Status::OK();
-  std::shared_ptr<Node> node = std::move(it->second);
-  state_->files.erase(it);
-  state_->files[to] = std::move(node);
+  if (from != to) state_->ChangeNames(NameChange{{{to, it->second}, {from, nullptr}}});
+  state_->OpSucceeded();
   return Status::OK();
 }
 
-Status FaultInjectionEnv::SyncDir(const std::string& dir) {
+Result<bool> FaultInjectionEnv::LinkFile(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->CheckAlive(dir, "sync directory");
+  uint64_t index;
+  ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kName, from, "link to " + to, &index));
+  auto it = state_->files.find(from);
+  if (it == state_->files.end()) return Status::NotFound(from + ": link to " + to + ": no such file");
+  const bool linked = !state_->files.contains(to);
+  if (linked) state_->ChangeNames(NameChange{{{to, it->second}}});
+  state_->OpSucceeded();
+  return linked;
+}
+
+Status FaultInjectionEnv::SyncDir(const std::string& dir) {
+  const std::string d = env_internal::NormalDir(dir);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  uint64_t index;
+  ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kName, d, "sync directory", &index));
+  std::vector<NameChange> still_pending;
+  for (NameChange& change : state_->pending_names) {
+    if (change.Touches(d)) {
+      ApplyNames(change, &state_->durable_names);
+    } else {
+      still_pending.push_back(std::move(change));
+    }
+  }
+  state_->pending_names = std::move(still_pending);
+  state_->OpSucceeded();
+  return Status::OK();
+}
+
+Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& dir) {
+  const std::string d = env_internal::NormalDir(dir);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  std::vector<std::string> out;
+  for (const auto& [path, node] : state_->files) {
+    if (env_internal::ParentDir(path) == d) out.push_back(env_internal::BaseName(path));
+  }
+  return out;
 }
 
 Status FaultInjectionEnv::CreateDirs(const std::string& dir) {
@@ -284,18 +385,46 @@ void FaultInjectionEnv::FailSyncAt(uint64_t index) {
   state_->fail_sync_at.insert(index);
 }
 
+void FaultInjectionEnv::FailOpAt(uint64_t index) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->fail_op_at.insert(index);
+}
+
+void FaultInjectionEnv::FailReadAt(uint64_t index) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->fail_read_at.insert(index);
+}
+
+void FaultInjectionEnv::FailReadsOf(const std::string& path, uint64_t offset, uint64_t length) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->read_faults.push_back({path, offset, length});
+}
+
+void FaultInjectionEnv::ClearFaults() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->DisarmFaults();
+}
+
 void FaultInjectionEnv::SetDiskCapacity(uint64_t bytes) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->capacity = bytes;
 }
 
-// Files are visited in path order and their ops oldest first, drawing from one generator, so a seed always
-// produces the same disk. Only the raw 64-bit output of mt19937_64 is used (its sequence is fixed by the
-// standard, unlike the distributions'), which keeps that true across standard libraries.
+// Files are visited in path order (the names reads see, then names only the disk still has) and their ops
+// oldest first, then the unsynced directory changes oldest first, all drawing from one generator, so a seed
+// always produces the same disk. Only the raw 64-bit output of mt19937_64 is used (its sequence is fixed by
+// the standard, unlike the distributions'), which keeps that true across standard libraries.
 void FaultInjectionEnv::PowerLoss(LossMode mode, uint64_t seed) {
   std::lock_guard<std::mutex> lock(state_->mu);
   std::mt19937_64 rng(seed);
-  for (auto& [path, node] : state_->files) {
+  std::vector<std::pair<std::string, Node*>> nodes;
+  std::set<const Node*> seen;
+  for (const auto* names : {&state_->files, &state_->durable_names}) {
+    for (const auto& [path, node] : *names) {
+      if (seen.insert(node.get()).second) nodes.emplace_back(path, node.get());
+    }
+  }
+  for (auto& [path, node] : nodes) {
     if (mode != LossMode::kDropAll) {
       // Each op, truncates included, reaches the disk or not on its own coin.
       for (const PendingOp& op : node->unsynced) {
@@ -313,10 +442,14 @@ void FaultInjectionEnv::PowerLoss(LossMode mode, uint64_t seed) {
     node->current = node->durable;
     node->unsynced.clear();
   }
-  state_->crash_budget = UINT64_MAX;
-  state_->fail_write_at.clear();
-  state_->fail_sync_at.clear();
-  state_->capacity = UINT64_MAX;
+  if (mode != LossMode::kDropAll) {
+    for (const NameChange& change : state_->pending_names) {
+      if ((rng() & 1) != 0) ApplyNames(change, &state_->durable_names);
+    }
+  }
+  state_->pending_names.clear();
+  state_->files = state_->durable_names;
+  state_->DisarmFaults();
 }
 
 uint64_t FaultInjectionEnv::OpCount() const {
@@ -327,6 +460,11 @@ uint64_t FaultInjectionEnv::OpCount() const {
 uint64_t FaultInjectionEnv::SyncCount() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->sync_count;
+}
+
+uint64_t FaultInjectionEnv::ReadCount() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->read_count;
 }
 
 }  // namespace rocky::engine

@@ -152,6 +152,30 @@ inline Status WriteImage(std::string& image, uint64_t offset, std::string_view d
   return Status::OK();
 }
 
+// --- Names ---
+
+// The directory part of a path as the in-memory Envs see it (they have no real directories: a path's
+// directory is everything before its last '/'): "/a/b" -> "/a", "/b" -> "/", "b" -> ".".
+inline std::string ParentDir(std::string_view path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+// The last component: "/a/b" -> "b".
+inline std::string BaseName(std::string_view path) {
+  const size_t slash = path.find_last_of('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+// The same directory for SyncDir and ListDir arguments: "" and "." alike, and without a trailing '/'.
+inline std::string NormalDir(std::string_view dir) {
+  if (dir.empty()) return ".";
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  return std::string(dir);
+}
+
 // pread semantics: returns the number of bytes copied, short only at the end of the file.
 inline size_t ReadImage(const std::string& image, uint64_t offset, size_t n, char* dst) {
   if (offset >= image.size()) return 0;

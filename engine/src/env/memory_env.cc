@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "env/lock_table.h"
 #include "rocky/engine/env.h"
@@ -94,8 +95,9 @@ class MemoryFile final : public File {
   const uint64_t pid_ = env_internal::NextFakePid();
 };
 
-// Directories are not modelled: any path names a file, CreateDirs and SyncDir succeed and do nothing, and
-// RenameFile is atomic by construction.
+// Directories are not modelled: any path names a file, a path's directory is what precedes its last '/'
+// (ListDir lists the files there), CreateDirs and SyncDir succeed and do nothing, and RenameFile and LinkFile
+// are atomic by construction.
 class MemoryEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
@@ -104,6 +106,7 @@ class MemoryEnv final : public Env {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = files_.find(path);
       if (it != files_.end()) {
+        if (options.create && options.exclusive) return Status::IOError(path + ": open: File exists");
         node = it->second;
       } else if (options.create) {
         node = std::make_shared<Node>(env_internal::NextFileId());
@@ -135,6 +138,25 @@ class MemoryEnv final : public Env {
     files_.erase(it);
     files_[to] = std::move(node);
     return Status::OK();
+  }
+
+  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = files_.find(from);
+    if (it == files_.end()) return Status::NotFound(from + ": link to " + to + ": no such file");
+    if (files_.contains(to)) return false;
+    files_.emplace(to, it->second);
+    return true;
+  }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    const std::string want = env_internal::NormalDir(dir);
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [path, node] : files_) {
+      if (env_internal::ParentDir(path) == want) out.push_back(env_internal::BaseName(path));
+    }
+    return out;
   }
 
   Status SyncDir(const std::string& /*dir*/) override { return Status::OK(); }

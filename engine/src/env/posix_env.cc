@@ -1,4 +1,5 @@
 // The real file system: Env and File on top of POSIX system calls.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -7,11 +8,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "env/lock_table.h"
 #include "env/posix_file.h"
@@ -227,6 +230,7 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
     int flags = O_CLOEXEC | (options.read_only ? O_RDONLY : O_RDWR);
     if (options.create) flags |= O_CREAT;
+    if (options.create && options.exclusive) flags |= O_EXCL;
     int fd;
     do {
       fd = ::open(path.c_str(), flags, 0600);
@@ -264,6 +268,42 @@ class PosixEnv final : public Env {
       return ErrnoStatus(from, "rename to " + to, err);
     }
     return Status::OK();
+  }
+
+  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
+    if (::link(from.c_str(), to.c_str()) == 0) return true;
+    int err = errno;
+    if (err == EEXIST) return false;
+    // File systems without hard links (FAT, some network and FUSE ones) say so with one of these: fall back
+    // to a rename that refuses to replace, which is as safe for publishing (only the temporary name is lost).
+    if (err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS || err == EMLINK) {
+      if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+      const int rename_err = errno;
+      if (rename_err == EEXIST) return false;
+      return ErrnoStatus(
+          from, "link to " + to + " (" + ErrnoText(err) + "), then rename without replacing to " + to,
+          rename_err);
+    }
+    return ErrnoStatus(from, "link to " + to, err);
+  }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    const std::string& name = dir.empty() ? kCurrentDir : dir;
+    DIR* d = ::opendir(name.c_str());
+    if (d == nullptr) return ErrnoStatus(name, "open directory", errno);
+    std::vector<std::string> out;
+    for (;;) {
+      errno = 0;
+      const struct dirent* e = ::readdir(d);
+      if (e == nullptr) {
+        const int err = errno;
+        ::closedir(d);
+        if (err != 0) return ErrnoStatus(name, "read directory", err);
+        return out;
+      }
+      const std::string_view entry(e->d_name);
+      if (entry != "." && entry != "..") out.emplace_back(entry);
+    }
   }
 
   Status SyncDir(const std::string& dir) override {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rocky/engine/status.h"
 
@@ -45,6 +46,9 @@ class File {
 struct FileOpenOptions {
   bool create = false;     // create when missing (mode 0600)
   bool read_only = false;  // open O_RDONLY; writes fail
+  // With `create`: the file must not exist yet (O_EXCL); an existing one fails the open (kIOError "File
+  // exists"), so a file made under a fresh temporary name is certainly this caller's.
+  bool exclusive = false;
 };
 
 // Thread-safe.
@@ -57,8 +61,16 @@ class Env {
   virtual Status RemoveFile(const std::string& path) = 0;
   // Atomically replaces `to` with `from` (rename(2)).
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
-  // Makes directory entries (creations, renames) in `dir` durable.
+  // Publishes the file at `from` under the name `to` without ever replacing a file there: true when `to` now
+  // names it, false (changing nothing) when `to` already exists. link(2) on POSIX, so `from` keeps its name
+  // (remove it afterwards); on a file system without hard links, a rename that refuses to replace
+  // (renameat2 RENAME_NOREPLACE), after which `from` is gone. Neither name is durable before SyncDir.
+  virtual Result<bool> LinkFile(const std::string& from, const std::string& to) = 0;
+  // Makes directory entries (creations, links, renames, removals) in `dir` durable. Until then a power loss
+  // may undo them.
   virtual Status SyncDir(const std::string& dir) = 0;
+  // Names (not paths) of the entries of directory `dir`, without "." and "..", in no particular order.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // Creates the directory and its parents (mode 0700); OK when it exists.
   virtual Status CreateDirs(const std::string& dir) = 0;
   // An identity for the file at path that is the same for every open of it (device and inode on POSIX);
