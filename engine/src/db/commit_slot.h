@@ -30,6 +30,8 @@ struct CommitSlot {
   uint64_t freemap_directory = 0;
   uint64_t free_pages = 0;
   std::vector<uint64_t> verify_list;  // pages written by this commit (first page of a run)
+
+  bool operator==(const CommitSlot&) const = default;
 };
 
 // Encodes into a zeroed buffer of page_size bytes; `slot_page_id` (1 or 2) seeds the checksum.

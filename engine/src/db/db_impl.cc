@@ -1,7 +1,12 @@
 #include "db/db_impl.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <random>
 #include <set>
 
 #include "btree/node.h"
@@ -25,7 +30,79 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Bytes copied per read and write when keeping a copy of a file.
+constexpr size_t kCopyChunk = size_t{1} << 20;
+// How many "<path>.discarded-<txn>-<n>" names are tried before giving up.
+constexpr int kMaxEvidenceNames = 100;
+
+// "<path>.tmp-<16 hex digits>": a name in the file's own directory (so link and rename stay within one file
+// system) that no other process picks, even one that reuses this process's pid after a crash.
+std::string TempName(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t r = counter.fetch_add(1) * 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(::getpid()) << 32);
+  try {
+    std::random_device rd;
+    r ^= (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  } catch (...) {
+    // No entropy source: the pid and the counter still make the name unique among live processes, and the
+    // temporary file is opened with O_EXCL, so a collision fails the open rather than sharing a file.
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r));
+  return path + ".tmp-" + hex;
+}
+
+// The txn and copy number of a "<base>.discarded-<txn>[-<n>]" directory entry (n = 1 without the suffix).
+bool ParseEvidenceName(const std::string& entry, const std::string& prefix, uint64_t* txn, uint64_t* n) {
+  if (entry.size() <= prefix.size() || entry.compare(0, prefix.size(), prefix) != 0) return false;
+  uint64_t parts[2] = {0, 1};
+  int part = 0;
+  bool digit_seen = false;
+  for (size_t i = prefix.size(); i < entry.size(); ++i) {
+    const char c = entry[i];
+    if (c == '-' && part == 0 && digit_seen) {
+      part = 1;
+      parts[1] = 0;
+      digit_seen = false;
+      continue;
+    }
+    if (c < '0' || c > '9' || parts[part] > (UINT64_MAX - 9) / 10) return false;
+    parts[part] = parts[part] * 10 + static_cast<uint64_t>(c - '0');
+    digit_seen = true;
+  }
+  if (!digit_seen) return false;
+  *txn = parts[0];
+  *n = parts[1];
+  return true;
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> FindDiscardedCopies(const std::string& path, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = DirName(path);
+  // The copies are named like the file: "<dir>/<name>" for a path with a directory, "<name>" without.
+  const std::string dir_prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  ROCKY_ASSIGN_OR_RETURN(std::vector<std::string> entries, env->ListDir(dir));
+  const std::string prefix = BaseName(path) + ".discarded-";
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> found;
+  for (const std::string& entry : entries) {
+    uint64_t txn = 0;
+    uint64_t n = 0;
+    if (ParseEvidenceName(entry, prefix, &txn, &n)) found.push_back({{txn, n}, dir_prefix + entry});
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  out.reserve(found.size());
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
 
 Result<PageRef> CommittedPages::ReadNode(uint64_t id) {
   ROCKY_ASSIGN_OR_RETURN(PageRef page, pager_->ReadPage(id));
@@ -65,69 +142,81 @@ Result<std::unique_ptr<Database>> DatabaseImpl::OpenImpl(const std::string& path
 Status DatabaseImpl::OpenFile() {
   const uint32_t ps = options_.page_size;
   if (ps < kMinPageSize || ps > kMaxPageSize || (ps & (ps - 1)) != 0) {
-    return Status::InvalidArgument("page size " + std::to_string(ps) + " is not a power of two from 512 to 65536");
+    return Status::InvalidArgument("page size " + std::to_string(ps) +
+                                   " is not a power of two from 512 to 65536");
   }
-  ROCKY_ASSIGN_OR_RETURN(bool exists, env_->FileExists(path_));
-  if (!exists && (options_.read_only || !options_.create_if_missing)) {
-    return Status::NotFound("database file " + path_ + " does not exist");
+  for (int attempt = 0;; ++attempt) {
+    ROCKY_ASSIGN_OR_RETURN(bool exists, env_->FileExists(path_));
+    if (!exists) {
+      if (options_.read_only || !options_.create_if_missing) {
+        return Status::NotFound("database file " + path_ + " does not exist");
+      }
+      ROCKY_RETURN_IF_ERROR(env_->CreateDirs(DirName(path_)));
+      ROCKY_ASSIGN_OR_RETURN(bool created, CreateFileAtomically());
+      report_.created = created;
+    }
+    FileOpenOptions fo;
+    fo.read_only = options_.read_only;
+    // Refused (kBusy) when this process has the file open already, without closing any descriptor of it:
+    // that would drop the other handle's locks (see open_registry.h).
+    Result<std::unique_ptr<File>> opened = OpenRegistry::OpenAndAcquire(env_, path_, fo, &registry_key_);
+    if (opened.ok()) {
+      file_ = std::move(opened).value();
+      break;
+    }
+    // Removed between the check and the open: make it again (a few times, then give up saying why).
+    const bool may_create = !options_.read_only && options_.create_if_missing;
+    if (!opened.status().IsNotFound() || !may_create || attempt >= 3) return opened.status();
   }
-  if (!exists) ROCKY_RETURN_IF_ERROR(env_->CreateDirs(DirName(path_)));
-  FileOpenOptions fo;
-  fo.create = !options_.read_only && options_.create_if_missing;
-  fo.read_only = options_.read_only;
-  // Refused (kBusy) when this process has the file open already, without closing any descriptor of it:
-  // that would drop the other handle's locks (see open_registry.h).
-  ROCKY_ASSIGN_OR_RETURN(file_, OpenRegistry::OpenAndAcquire(env_, path_, fo, &registry_key_));
   if (!options_.read_only) {
     Status lock = file_->TryLock(LockKind::kExclusive, kWriterLockOffset, 1);
     if (!lock.ok()) {
-      if (lock.IsBusy()) return Status::Busy("database " + path_ + " is in use for writing: " + lock.message());
+      if (lock.IsBusy())
+        return Status::Busy("database " + path_ + " is in use for writing: " + lock.message());
       return lock;
     }
-  }
-  ROCKY_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
-  if (size == 0) {
-    if (options_.read_only) return Status::InvalidArgument(path_ + " is empty, not a rocky database");
-    page_size_ = ps;
-    pager_ = std::make_unique<Pager>(file_.get(), path_, ps, options_.cache_bytes);
-    ROCKY_RETURN_IF_ERROR(InitializeNewFile());
-    if (!exists) (void)env_->SyncDir(DirName(path_));
   }
   return Recover();
 }
 
-Status DatabaseImpl::InitializeNewFile() {
-  // Page 0, synced; a blank slot B and the allocator's pages, synced; slot A last. A crash before slot A is
-  // durable leaves a file with a header and a blank slot B, which the next open initialises again. Page 0 is
-  // synced on its own because the disk may keep later writes and lose earlier ones: a file whose other pages
-  // reached the disk without its header would be refused as "not a rocky database" forever.
-  std::string page(page_size_, '\0');
-  EncodeSuperHeader(SuperHeader{kFormatVersion, page_size_}, page.data());
-  ROCKY_RETURN_IF_ERROR(pager_->WriteRaw(kHeaderPageId, page.data(), page.size()));
-  ROCKY_RETURN_IF_ERROR(pager_->Sync());
-  std::string blank(page_size_, '\0');
-  ROCKY_RETURN_IF_ERROR(pager_->WriteRaw(kSlotPageIds[1], blank.data(), blank.size()));
+Result<bool> DatabaseImpl::CreateFileAtomically() {
+  const std::string dir = DirName(path_);
+  const std::string tmp = TempName(path_);
+  const std::string what = "creating " + path_;
+  {
+    FileOpenOptions fo;
+    fo.create = true;
+    fo.exclusive = true;
+    Result<std::unique_ptr<File>> f = env_->OpenFile(tmp, fo);
+    if (!f.ok()) return f.status().WithContext(what);
+    Status s = WriteNewFile(f->get(), tmp, options_.page_size);
+    // Closed before it has the database's name, so that no Database of this process can hold it yet (closing
+    // a descriptor of a file drops the process's locks on it).
+    f->reset();
+    if (!s.ok()) {
+      (void)env_->RemoveFile(tmp);  // best effort: an orphan under a temporary name harms nothing
+      return s.WithContext(what);
+    }
+  }
+  // link(2) never replaces: if another process created the database meanwhile, that one is used.
+  Result<bool> linked = env_->LinkFile(tmp, path_);
+  // NotFound when LinkFile renamed instead (file systems without hard links). Any other failure leaves an
+  // orphaned temporary file, which harms nothing; the database itself is whole either way.
+  (void)env_->RemoveFile(tmp);
+  if (!linked.ok()) return linked.status().WithContext(what);
+  // Until the directory is synced, a power cut may lose the new name, and with it the whole file.
+  Status s = env_->SyncDir(dir);
+  if (!s.ok()) return s.WithContext(what + ": making its directory entry durable");
+  return linked.value();
+}
 
-  FreeMap fm(page_size_);
-  fm.InitEmpty();
-  fm.BeginTxn(1);
-  std::vector<PageRef> pages = fm.PersistChanges(1);
-  fm.CommitTxn();
-  std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) { return a->id < b->id; });
-  ROCKY_RETURN_IF_ERROR(pager_->WritePages(pages));
-  ROCKY_RETURN_IF_ERROR(pager_->Sync());
-
-  CommitSlot slot;
-  slot.txn_id = 1;
-  slot.synced_before_slot = true;
-  slot.page_count = fm.page_count();
-  slot.catalog_root = 0;
-  slot.freemap_directory = fm.directory_pages().front();
-  slot.free_pages = fm.free_count();
-  std::string slot_page(page_size_, '\0');
-  EncodeCommitSlot(slot, kSlotPageIds[0], page_size_, slot_page.data());
-  ROCKY_RETURN_IF_ERROR(pager_->WriteRaw(kSlotPageIds[0], slot_page.data(), slot_page.size()));
-  return pager_->Sync();
+Status DatabaseImpl::InitializeInPlace(uint32_t page_size) {
+  // Every state a crash can leave on the way holds no commit either (see WriteNewFile), so the next open
+  // simply starts again.
+  ROCKY_RETURN_IF_ERROR(file_->Truncate(0));
+  Status s = WriteNewFile(file_.get(), path_, page_size);
+  if (!s.ok()) return s.WithContext("initialising " + path_ + ", which held no commit");
+  return Status::OK();
 }
 
 Status DatabaseImpl::ReadSlots(std::optional<CommitSlot> slots[2]) {
@@ -140,101 +229,149 @@ Status DatabaseImpl::ReadSlots(std::optional<CommitSlot> slots[2]) {
   return Status::OK();
 }
 
-bool DatabaseImpl::VerifyCommitPages(const CommitSlot& slot) {
-  for (uint64_t id : slot.verify_list) {
-    if (id < kFirstDataPageId || id >= slot.page_count) return false;
-    std::string head(kPageHeaderSize, '\0');
-    size_t n = 0;
-    if (!file_->Read(id * page_size_, head.size(), head.data(), &n).ok() || n != head.size()) return false;
-    Result<PageRef> page = GetPageKind(head.data()) == PageKind::kOverflow ? pager_->ReadOverflowRun(id)
-                                                                           : pager_->ReadPageUncached(id);
-    if (!page.ok() || PageTxn(page.value()->data()) != slot.txn_id) return false;
-  }
-  return true;
-}
-
 Status DatabaseImpl::Recover() {
-  std::string head(kHeaderSize, '\0');
-  size_t n = 0;
-  ROCKY_RETURN_IF_ERROR(file_->Read(0, head.size(), head.data(), &n));
-  ROCKY_ASSIGN_OR_RETURN(SuperHeader header, DecodeSuperHeader(head.data(), n, path_));
-  format_version_ = header.format_version;
-  if (pager_ == nullptr || page_size_ != header.page_size) {
-    page_size_ = header.page_size;
+  for (int attempt = 0;; ++attempt) {
+    // A read-only handle may share the file with a writer in another process: its verdict must come from
+    // slots that stayed put meanwhile. A writer holds the writer lock, which keeps other writers out.
+    Result<FileVerdict> judged =
+        options_.read_only ? JudgeFileStable(file_.get(), path_) : JudgeFile(file_.get(), path_);
+    if (!judged.ok()) return judged.status();
+    const FileVerdict& v = judged.value();
+    if (v.uncommitted) {
+      report_.uncommitted = true;
+      const uint32_t ps = v.header_valid ? v.header.page_size : options_.page_size;
+      if (options_.read_only) {
+        // An empty database, and nothing changed: the next writer initialises the file.
+        page_size_ = ps;
+        format_version_ = v.header_valid ? v.header.format_version : kFormatVersion;
+        pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_, 0);
+        committed_pages_ = CommittedPages(pager_.get());
+        report_.commit_id = 0;
+        std::lock_guard lock(snapshot_mu_);
+        current_ = std::make_shared<Snapshot>();
+        return Status::OK();
+      }
+      if (attempt > 0)
+        return Status::Corruption(path_ + ": initialised as a new database, yet it holds no commit");
+      if (pager_ != nullptr) pager_->WillTruncate(0);
+      pager_.reset();
+      ROCKY_RETURN_IF_ERROR(InitializeInPlace(ps));
+      report_.created = true;
+      continue;
+    }
+    format_version_ = v.header.format_version;
+    page_size_ = v.header.page_size;
     // A read-only handle may share the file with a writer in another process, which reuses page ids:
     // it caches nothing across transactions (see BeginRead).
-    pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_, options_.read_only ? 0 : options_.cache_bytes);
-  }
-  ROCKY_ASSIGN_OR_RETURN(uint64_t file_size, file_->Size());
-
-  std::optional<CommitSlot> slots[2];
-  ROCKY_RETURN_IF_ERROR(ReadSlots(slots));
-  if (!slots[0] && !slots[1]) {
-    std::string b(page_size_, '\0');
-    size_t nb = 0;
-    ROCKY_RETURN_IF_ERROR(pager_->ReadRaw(kSlotPageIds[1], b.data(), &nb));
-    // Slot B is written by the first commit after creation, so while it is blank no commit but the creating
-    // one ever completed (slot A may be torn: the power failed while it was written).
-    if (!options_.read_only && IsAllZero(b.data(), nb)) {
-      // Creation was interrupted before the first commit: no data can be lost by starting again.
-      pager_->WillTruncate(0);
-      ROCKY_RETURN_IF_ERROR(file_->Truncate(0));
-      pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_, options_.cache_bytes);
-      ROCKY_RETURN_IF_ERROR(InitializeNewFile());
-      return Recover();
+    pager_ = std::make_unique<Pager>(file_.get(), path_, page_size_,
+                                     options_.read_only ? 0 : options_.cache_bytes);
+    const SlotVerdict& sv = v.slots;
+    const CommitSlot& slot = *sv.slots[sv.chosen].slot;
+    file_bytes_ = v.file_size;
+    committed_pages_ = CommittedPages(pager_.get());
+    durable_txn_ = slot.txn_id;
+    durable_slot_ = sv.chosen;
+    next_txn_id_ = sv.next_txn_id;
+    report_.commit_id = slot.txn_id;
+    report_.discarded = sv.discarded;
+    if (!options_.read_only) {
+      freemap_ = FreeMap(page_size_);
+      ROCKY_RETURN_IF_ERROR(LoadFreeMap(slot, &freemap_));
+      written_since_open_.clear();
+    } else if (!slot.synced_before_slot) {
+      std::lock_guard lock(verified_mu_);
+      verified_commit_ = slot;
     }
-    return Status::Corruption(path_ + ": neither commit slot (pages 1 and 2) is valid");
+    {
+      auto snap = std::make_shared<Snapshot>();
+      snap->txn_id = slot.txn_id;
+      snap->catalog_root = slot.catalog_root;
+      snap->page_count = slot.page_count;
+      std::lock_guard lock(snapshot_mu_);
+      current_ = std::move(snap);
+    }
+    // The next commit overwrites the rejected commit's slot and may reuse its pages: keep the evidence first.
+    if (!options_.read_only && report_.discarded) ROCKY_RETURN_IF_ERROR(KeepDiscardedEvidence());
+    return Status::OK();
   }
+}
 
-  // The valid slot with the highest id wins, if its commit is complete; else the other one.
-  int order[2] = {0, 1};
-  const uint64_t id0 = slots[0] ? slots[0]->txn_id : 0;
-  const uint64_t id1 = slots[1] ? slots[1]->txn_id : 0;
-  if (id1 > id0) std::swap(order[0], order[1]);
-  int chosen = -1;
-  std::string rejected;
-  for (int idx : order) {
-    if (!slots[idx]) continue;
-    const CommitSlot& s = *slots[idx];
-    const uint64_t needed = s.page_count * page_size_;
-    if (s.synced_before_slot) {
-      // Its pages and the file's length were durable before the slot: a short file was cut afterwards.
-      if (needed > file_size) {
-        return Status::Corruption(path_ + " is truncated: commit " + std::to_string(s.txn_id) + " needs " +
-                                  std::to_string(needed) + " bytes but the file holds " + std::to_string(file_size));
+Status DatabaseImpl::KeepDiscardedEvidence() {
+  DiscardedCommit& d = *report_.discarded;
+  const std::string dir = DirName(path_);
+  const std::string base = path_ + ".discarded-" + std::to_string(d.txn_id);
+  const std::string what = "keeping a copy of " + path_ + " before its discarded commit " +
+                           std::to_string(d.txn_id) + " is overwritten";
+  ROCKY_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+  ROCKY_ASSIGN_OR_RETURN(std::string self, env_->FileIdentity(path_));
+  std::string ours(kCopyChunk, '\0');
+  std::string theirs(kCopyChunk, '\0');
+  for (int k = 1; k <= kMaxEvidenceNames; ++k) {
+    const std::string name = k == 1 ? base : base + "-" + std::to_string(k);
+    ROCKY_ASSIGN_OR_RETURN(bool exists, env_->FileExists(name));
+    if (exists) {
+      // An earlier open's copy of this very file (it made the copy, and no commit followed): use it.
+      Result<std::string> identity = env_->FileIdentity(name);
+      if (!identity.ok()) return identity.status().WithContext(what);
+      if (identity.value() == self) continue;  // another name of the database itself: never close it (locks)
+      Result<std::unique_ptr<File>> copy =
+          env_->OpenFile(name, FileOpenOptions{.create = false, .read_only = true});
+      if (!copy.ok()) return copy.status().WithContext(what);
+      Result<uint64_t> copy_size = (*copy)->Size();
+      if (!copy_size.ok()) return copy_size.status().WithContext(what);
+      bool same = copy_size.value() == size;
+      for (uint64_t off = 0; same && off < size; off += kCopyChunk) {
+        const size_t len = static_cast<size_t>(std::min<uint64_t>(kCopyChunk, size - off));
+        size_t a = 0;
+        size_t b = 0;
+        ROCKY_RETURN_IF_ERROR(file_->Read(off, len, ours.data(), &a).WithContext(what));
+        ROCKY_RETURN_IF_ERROR((*copy)->Read(off, len, theirs.data(), &b).WithContext(what));
+        same = a == len && b == len && std::memcmp(ours.data(), theirs.data(), len) == 0;
       }
-      chosen = idx;
-      break;
+      if (same) {
+        d.evidence_path = name;
+        return Status::OK();
+      }
+      continue;
     }
-    // Slot, pages and length were synced together: any of them missing means the commit never completed.
-    if (needed <= file_size && VerifyCommitPages(s)) {
-      chosen = idx;
-      break;
+    const std::string tmp = TempName(path_);
+    Status s;
+    {
+      FileOpenOptions fo;
+      fo.create = true;
+      fo.exclusive = true;
+      Result<std::unique_ptr<File>> out = env_->OpenFile(tmp, fo);
+      if (!out.ok()) return out.status().WithContext(what);
+      for (uint64_t off = 0; s.ok() && off < size; off += kCopyChunk) {
+        const size_t len = static_cast<size_t>(std::min<uint64_t>(kCopyChunk, size - off));
+        size_t got = 0;
+        s = file_->Read(off, len, ours.data(), &got);
+        if (s.ok() && got != len) s = Status::IOError(path_ + ": shrank while being copied");
+        if (s.ok()) s = (*out)->Write(off, std::string_view(ours.data(), len));
+      }
+      if (s.ok()) s = (*out)->Sync();
     }
-    rejected = "commit " + std::to_string(s.txn_id) + " was incomplete";
+    if (!s.ok()) {
+      (void)env_->RemoveFile(tmp);
+      return s.WithContext(what);
+    }
+    Result<bool> linked = env_->LinkFile(tmp, name);
+    (void)env_->RemoveFile(tmp);  // NotFound after a rename; an orphaned temporary file harms nothing
+    if (!linked.ok()) return linked.status().WithContext(what);
+    if (!linked.value()) continue;  // someone made that name meanwhile: try the next
+    s = env_->SyncDir(dir);
+    if (!s.ok()) return s.WithContext(what + ": making its directory entry durable");
+    d.evidence_path = name;
+    return Status::OK();
   }
-  if (chosen < 0) return Status::Corruption(path_ + ": no complete commit found (" + rejected + ")");
-  const CommitSlot& slot = *slots[chosen];
-  file_bytes_ = file_size;
-  committed_pages_ = CommittedPages(pager_.get());
-  durable_txn_ = slot.txn_id;
-  durable_slot_ = chosen;
-  next_txn_id_ = std::max(id0, id1) + 1;
-  if (!options_.read_only) {
-    freemap_ = FreeMap(page_size_);
-    ROCKY_RETURN_IF_ERROR(LoadFreeMap(slot, &freemap_));
-    written_since_open_.clear();
-  }
-  auto snap = std::make_shared<Snapshot>();
-  snap->txn_id = slot.txn_id;
-  snap->catalog_root = slot.catalog_root;
-  snap->page_count = slot.page_count;
-  std::lock_guard lock(snapshot_mu_);
-  current_ = std::move(snap);
-  return Status::OK();
+  return Status::IOError(what + ": the names " + base + " and " + base + "-2 to -" +
+                         std::to_string(kMaxEvidenceNames) +
+                         " hold other copies already; remove those no longer needed");
 }
 
 Status DatabaseImpl::LoadFreeMap(const CommitSlot& slot, FreeMap* freemap) {
+  // Plain reads, not the writer's memory map: an unreadable page must be an error here, not a SIGBUS.
+  Pager direct(file_.get(), path_, page_size_, /*cache_bytes=*/0);
   const uint64_t bits = BitsPerBitmapPage(page_size_);
   const uint64_t expected_bitmaps = (slot.page_count + bits - 1) / bits;
   const size_t dir_capacity = DirectoryCapacity(page_size_);
@@ -244,14 +381,16 @@ Status DatabaseImpl::LoadFreeMap(const CommitSlot& slot, FreeMap* freemap) {
   uint64_t dir = slot.freemap_directory;
   while (dir != 0) {
     if (directory_pages.size() >= expected_dirs || dir >= slot.page_count) {
-      return Status::Corruption(path_ + ": freemap directory chain is malformed at page " + std::to_string(dir));
+      return Status::Corruption(path_ + ": freemap directory chain is malformed at page " +
+                                std::to_string(dir));
     }
-    ROCKY_ASSIGN_OR_RETURN(PageRef page, pager_->ReadPageUncached(dir));
+    ROCKY_ASSIGN_OR_RETURN(PageRef page, direct.ReadPageUncached(dir));
     if (GetPageKind(page->data()) != PageKind::kFreemapDirectory) {
       return Status::Corruption(path_ + ": page " + std::to_string(dir) + " should be a freemap directory");
     }
     const uint16_t count = PageCount(page->data());
-    if (count > dir_capacity) return Status::Corruption(path_ + ": page " + std::to_string(dir) + ": bad count");
+    if (count > dir_capacity)
+      return Status::Corruption(path_ + ": page " + std::to_string(dir) + ": bad count");
     for (uint16_t i = 0; i < count; ++i) {
       bitmap_pages.push_back(DecodeU64(page->data() + kDirectoryIdsOffset + 8 * i));
     }
@@ -269,7 +408,7 @@ Status DatabaseImpl::LoadFreeMap(const CommitSlot& slot, FreeMap* freemap) {
     if (id >= slot.page_count) {
       return Status::Corruption(path_ + ": freemap bitmap page " + std::to_string(id) + " is past the end");
     }
-    ROCKY_ASSIGN_OR_RETURN(PageRef page, pager_->ReadPageUncached(id));
+    ROCKY_ASSIGN_OR_RETURN(PageRef page, direct.ReadPageUncached(id));
     if (GetPageKind(page->data()) != PageKind::kFreemapBitmap) {
       return Status::Corruption(path_ + ": page " + std::to_string(id) + " should be a freemap bitmap");
     }
@@ -291,51 +430,41 @@ Result<std::shared_ptr<const Snapshot>> DatabaseImpl::CurrentSnapshot() {
   return current_;
 }
 
-bool DatabaseImpl::CommitComplete(const CommitSlot& slot, uint64_t file_size) {
-  if (slot.page_count * page_size_ > file_size) return false;
-  if (slot.synced_before_slot || verified_commit_.load(std::memory_order_acquire) == slot.txn_id) return true;
-  if (!VerifyCommitPages(slot)) return false;
-  // A complete commit stays complete (its pages are not reused while it is the newest), so verify it once.
-  verified_commit_.store(slot.txn_id, std::memory_order_release);
-  return true;
-}
-
-namespace {
-
-// Whether two reads of the slots found the same commits (so no commit happened in between).
-bool SameSlots(const std::optional<CommitSlot> a[2], const std::optional<CommitSlot> b[2]) {
-  for (int i = 0; i < 2; ++i) {
-    if (a[i].has_value() != b[i].has_value() || (a[i] && a[i]->txn_id != b[i]->txn_id)) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 Result<std::shared_ptr<const Snapshot>> DatabaseImpl::ReadOnlySnapshot() {
-  // Another process may be writing. Lock the snapshot's reader byte, then check that the slots have not
-  // changed: only then can its writer not yet have decided to reuse pages this snapshot reaches.
+  // Another process may be writing. Take the newest complete commit as recovery chooses it (a writer that
+  // crashed may have left the newest slot on disk without all of its pages, and reading that commit would
+  // return whatever those pages now hold), lock the snapshot's reader byte, then check that the slots have
+  // not changed: only then can its writer not yet have decided to reuse pages this snapshot reaches.
   for (int attempt = 0; attempt < kReaderSnapshotRetries; ++attempt) {
-    std::optional<CommitSlot> slots[2];
-    ROCKY_RETURN_IF_ERROR(ReadSlots(slots));
-    ROCKY_ASSIGN_OR_RETURN(uint64_t file_size, file_->Size());
-    // The newest complete commit, as Recover chooses it: a writer that crashed may have left the newest slot
-    // on disk without all of its pages, and reading that commit would return whatever those pages now hold.
-    const CommitSlot* best = nullptr;
-    const bool b_first = slots[1] && (!slots[0] || slots[1]->txn_id > slots[0]->txn_id);
-    for (int idx : {b_first ? 1 : 0, b_first ? 0 : 1}) {
-      if (slots[idx] && CommitComplete(*slots[idx], file_size)) {
-        best = &*slots[idx];
-        break;
-      }
+    std::optional<CommitSlot> known;
+    {
+      std::lock_guard lock(verified_mu_);
+      known = verified_commit_;
     }
-    if (best == nullptr) {
-      std::optional<CommitSlot> again[2];
-      ROCKY_RETURN_IF_ERROR(ReadSlots(again));
-      if (SameSlots(slots, again)) return Status::Corruption(path_ + ": neither commit slot holds a complete commit");
-      continue;  // a writer committed meanwhile
+    std::string before;
+    Result<FileVerdict> judged = JudgeFile(file_.get(), path_, known ? &*known : nullptr, &before);
+    if (!judged.ok()) {
+      // An I/O error is an error; damage is damage only if no writer changed the slots meanwhile.
+      if (!judged.status().IsCorruption() || before.empty()) return judged.status();
+      std::string after;
+      ROCKY_RETURN_IF_ERROR(ReadSlotBytes(file_.get(), page_size_, &after));
+      if (after == before) return judged.status();
+      continue;
     }
-    const uint64_t id = best->txn_id;
+    // No commit yet: an empty snapshot, with no page a writer could take from it.
+    if (judged->uncommitted) return std::shared_ptr<const Snapshot>(std::make_shared<Snapshot>());
+    if (judged->header.page_size != page_size_) {
+      return Status::Busy(path_ + ": another process initialised the file with " +
+                          std::to_string(judged->header.page_size) +
+                          "-byte pages after this read-only handle " + "opened it; open it again");
+    }
+    const CommitSlot& best = *judged->slots.slots[judged->slots.chosen].slot;
+    if (!best.synced_before_slot) {
+      // A complete commit stays complete (its pages are not reused while it is the newest): verify it once.
+      std::lock_guard lock(verified_mu_);
+      verified_commit_ = best;
+    }
+    const uint64_t id = best.txn_id;
     std::unique_lock lock(snapshot_mu_);
     if (live_readers_[id]++ == 0) {
       Status s = file_->TryLock(LockKind::kShared, kReaderLockBase + id, 1);
@@ -345,13 +474,17 @@ Result<std::shared_ptr<const Snapshot>> DatabaseImpl::ReadOnlySnapshot() {
       }
     }
     lock.unlock();
-    std::optional<CommitSlot> again[2];
-    ROCKY_RETURN_IF_ERROR(ReadSlots(again));
-    if (SameSlots(slots, again)) {
+    std::string again;
+    Status s = ReadSlotBytes(file_.get(), page_size_, &again);
+    if (!s.ok()) {
+      EndRead(id);
+      return s;
+    }
+    if (again == before) {
       auto snap = std::make_shared<Snapshot>();
       snap->txn_id = id;
-      snap->catalog_root = best->catalog_root;
-      snap->page_count = best->page_count;
+      snap->catalog_root = best.catalog_root;
+      snap->page_count = best.page_count;
       return std::shared_ptr<const Snapshot>(std::move(snap));
     }
     EndRead(id);
@@ -462,7 +595,8 @@ Result<std::unique_ptr<WriteTransaction>> DatabaseImpl::BeginWrite(const WriteOp
 }
 
 Status DatabaseImpl::Poison(const Status& cause) {
-  poisoned_ = Status::Poisoned("database " + path_ + " refuses writes until reopened after: " + cause.ToString());
+  poisoned_ =
+      Status::Poisoned("database " + path_ + " refuses writes until reopened after: " + cause.ToString());
   return cause;
 }
 
@@ -470,6 +604,28 @@ Status DatabaseImpl::WriteSlot(const CommitSlot& slot, int slot_index) {
   std::string page(page_size_, '\0');
   EncodeCommitSlot(slot, kSlotPageIds[slot_index], page_size_, page.data());
   return pager_->WriteRaw(kSlotPageIds[slot_index], page.data(), page.size());
+}
+
+Status DatabaseImpl::NotCommitted(uint64_t txn_id, const Status& cause) const {
+  return Status::FromCode(cause.code(), "commit " + std::to_string(txn_id) + " of " + path_ +
+                                            " not committed; the state is unchanged (commit " +
+                                            std::to_string(durable_txn_) +
+                                            " is current): " + cause.message());
+}
+
+Status DatabaseImpl::SettleFailedSlot(int slot_index, uint64_t txn_id, const Status& cause) {
+  // Zeros are an invalid (blank) slot, so once they are durable the other slot, which holds the last durable
+  // commit, is certainly the newest valid one; the pages this commit wrote are reachable from no slot. The
+  // zeros are synced on their own: an fdatasync after a failed one reports the errors of the writes made
+  // since, so its success means the zeros are on disk, whatever became of the failed writes.
+  const std::string zeros(page_size_, '\0');
+  Status s = pager_->WriteRaw(kSlotPageIds[slot_index], zeros.data(), zeros.size());
+  if (s.ok()) s = pager_->Sync();
+  if (s.ok()) return NotCommitted(txn_id, cause);
+  return Status::OutcomeUnknown("commit " + std::to_string(txn_id) + " of " + path_ +
+                                ": the commit may have been kept; the next open will settle it: " +
+                                cause.message() + "; then invalidating its commit slot (page " +
+                                std::to_string(kSlotPageIds[slot_index]) + ") failed too: " + s.message());
 }
 
 bool DatabaseImpl::OverwritesPageOfTxn(const std::vector<PageRef>& pages, uint64_t txn_id) {
@@ -506,14 +662,16 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) { return a->id < b->id; });
   // Recovery verifies a one-sync commit by the txn ids of the pages on its verify list. Ids restart after the
   // last complete commit, so a commit cut by a crash may have left pages on disk sealed with this very id; if
-  // this commit overwrites one of them, the crash could keep the slot and lose the new page, and recovery would
-  // accept the old one. Such a commit syncs its pages before the slot instead. Only pages not yet written since
-  // open can hold such leftovers (pages written since carry ids of this run, all smaller than this one).
+  // this commit overwrites one of them, the crash could keep the slot and lose the new page, and recovery
+  // would accept the old one. Such a commit syncs its pages before the slot instead. Only pages not yet
+  // written since open can hold such leftovers (pages written since carry ids of this run, all smaller than
+  // this one).
   const bool may_sync_once = durable && !unsynced_pages_ && pages.size() <= SlotVerifyCapacity(page_size_);
   const bool overwrites_same_txn = may_sync_once && OverwritesPageOfTxn(pages, txn.id());
 
   Status s = pager_->WritePages(pages);
-  if (!s.ok()) return Poison(s);
+  // Nothing of a slot was written yet: the last durable commit is certainly still the current one.
+  if (!s.ok()) return Poison(NotCommitted(txn.id(), s));
   for (const PageRef& p : pages) {
     for (uint64_t id = p->id; id < p->id + p->size / page_size_; ++id) {
       if (id / 64 >= written_since_open_.size()) written_since_open_.resize(id / 64 + 1, 0);
@@ -526,7 +684,7 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   const uint64_t needed = freemap_.page_count() * page_size_;
   if (file_bytes_ < needed) {
     s = file_->Truncate(needed);
-    if (!s.ok()) return Poison(s);
+    if (!s.ok()) return Poison(NotCommitted(txn.id(), s));
     file_bytes_ = needed;
   }
   if (durable) {
@@ -544,12 +702,13 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
     } else {
       slot.synced_before_slot = true;
       s = pager_->Sync();
-      if (!s.ok()) return Poison(s);
+      if (!s.ok()) return Poison(NotCommitted(txn.id(), s));
     }
     const int slot_index = 1 - durable_slot_;
     s = WriteSlot(slot, slot_index);
     if (s.ok()) s = pager_->Sync();
-    if (!s.ok()) return Poison(s);
+    // The slot may be on disk, whole or in part: make it invalid again, or say that the outcome is unknown.
+    if (!s.ok()) return Poison(SettleFailedSlot(slot_index, txn.id(), s));
     durable_txn_ = txn.id();
     durable_slot_ = slot_index;
     unsynced_pages_ = false;
@@ -589,7 +748,8 @@ Status DatabaseImpl::Close() {
   } else if (!options_.read_only && file_ && poisoned_.ok()) {
     {
       std::lock_guard lock(snapshot_mu_);
-      if (!live_readers_.empty()) return Status::Busy("database " + path_ + " still has open read transactions");
+      if (!live_readers_.empty())
+        return Status::Busy("database " + path_ + " still has open read transactions");
     }
     {
       std::lock_guard lock(writer_mu_);

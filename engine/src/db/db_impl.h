@@ -12,12 +12,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "alloc/free_map.h"
 #include "btree/btree.h"
 #include "db/commit_slot.h"
+#include "db/recovery.h"
 #include "page/page_layout.h"
 #include "page/pager.h"
 #include "rocky/engine/db.h"
@@ -64,13 +66,15 @@ class DatabaseImpl final : public Database {
   Result<Stats> GetStats() override;
   Status Close() override;
   const std::string& path() const override { return path_; }
+  const OpenReport& open_report() const override { return report_; }
 
   // --- For transactions. ---
   Pager& pager() { return *pager_; }
   uint32_t page_size() const { return page_size_; }
   FreeMap& freemap() { return freemap_; }
   // Longest key and table name this file accepts: unbounded (kMaxKeySize) in format version 2; version 1's
-  // limits in a version-1 file, whose older readers know no overflow keys (format-spec/FORMAT.md, "Versions").
+  // limits in a version-1 file, whose older readers know no overflow keys (format-spec/FORMAT.md,
+  // "Versions").
   uint64_t max_key_size() const;
   uint64_t max_table_name_size() const;
   // Writes the transaction's pages and, when durable, a commit slot; publishes the new snapshot.
@@ -83,19 +87,25 @@ class DatabaseImpl final : public Database {
   DatabaseImpl(std::string path, const Options& options, Env* env);
 
   Status OpenFile();
-  Status InitializeNewFile();
+  // Creates the file at path_ atomically (see Database::Open); false when another process created it first.
+  Result<bool> CreateFileAtomically();
+  // Turns a file holding no commit into a new empty database, in place (the writer lock is held).
+  Status InitializeInPlace(uint32_t page_size);
   Status Recover();
+  // Copies the file aside before a commit can overwrite the discarded one; sets report_.discarded's path.
+  Status KeepDiscardedEvidence();
   // Reads both slots; returns them (nullopt = blank or torn) in slot order.
   Status ReadSlots(std::optional<CommitSlot> slots[2]);
-  // True when every page on the slot's verify list is intact and was written by the slot's commit.
-  bool VerifyCommitPages(const CommitSlot& slot);
-  // True when the slot's commit is complete as Recover decides it (a read-only reader must not use one a
-  // crashed writer left incomplete). Thread-safe.
-  bool CommitComplete(const CommitSlot& slot, uint64_t file_size);
   Status LoadFreeMap(const CommitSlot& slot, FreeMap* freemap);
   // Pages freed by transactions no snapshot (in this process or another) can still reach become reusable.
   void ReleaseFreedPages();
   Status WriteSlot(const CommitSlot& slot, int slot_index);
+  // After the slot write or sync of commit txn_id failed with `cause`: overwrites the slot with zeros and
+  // syncs, so the previous commit is certainly current; returns the error Commit reports (kOutcomeUnknown
+  // when this fails too). See WriteTransaction::Commit.
+  Status SettleFailedSlot(int slot_index, uint64_t txn_id, const Status& cause);
+  // The error of a commit that certainly did not change the file.
+  Status NotCommitted(uint64_t txn_id, const Status& cause) const;
   // True when, on disk, the first page of one of `pages` (about to be written) is sealed with txn_id.
   bool OverwritesPageOfTxn(const std::vector<PageRef>& pages, uint64_t txn_id);
   // Makes kNoSync commits durable with an empty durable commit.
@@ -106,8 +116,9 @@ class DatabaseImpl final : public Database {
   void ReleaseWriter();
   // The slot holding commit txn_id, read from disk.
   Result<CommitSlot> SlotOf(uint64_t txn_id);
-  // Walks the last durable commit (after making kNoSync commits durable), holding off writers.
-  Result<class CommitWalker> WalkLastCommit(bool from_disk);
+  // Walks the last durable commit (after making kNoSync commits durable), holding off writers; nullopt for a
+  // read-only handle on a file without a commit.
+  Result<std::optional<class CommitWalker>> WalkLastCommit(bool from_disk);
   Result<std::shared_ptr<const Snapshot>> ReadOnlySnapshot();
   Result<std::shared_ptr<const Snapshot>> CurrentSnapshot();
 
@@ -128,8 +139,8 @@ class DatabaseImpl final : public Database {
   std::condition_variable writer_cv_;
   bool writer_active_ = false;
   FreeMap freemap_{kMinPageSize};
-  uint64_t durable_txn_ = 0;   // id of the last commit whose slot is durable
-  int durable_slot_ = 0;       // which slot (0 or 1) holds it
+  uint64_t durable_txn_ = 0;  // id of the last commit whose slot is durable
+  int durable_slot_ = 0;      // which slot (0 or 1) holds it
   uint64_t next_txn_id_ = 0;
   bool unsynced_pages_ = false;  // kNoSync commits wrote pages since the last durable commit
   uint64_t file_bytes_ = 0;      // length of the file as far as this process has written it
@@ -142,7 +153,11 @@ class DatabaseImpl final : public Database {
   std::mutex snapshot_mu_;
   std::shared_ptr<const Snapshot> current_;
   std::map<uint64_t, int> live_readers_;  // snapshot id -> open read transactions
-  std::atomic<uint64_t> verified_commit_{0};  // read-only: the last commit CommitComplete verified
+  // Read-only: the last commit a verdict found complete (its pages are not reused while it is the newest, so
+  // it need not be verified again).
+  std::mutex verified_mu_;
+  std::optional<CommitSlot> verified_commit_;
+  OpenReport report_;  // set by Open, constant afterwards
 
   friend class WriteTxnImpl;
 };

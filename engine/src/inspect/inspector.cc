@@ -1,7 +1,5 @@
 // Inspector: see rocky/engine/inspect.h. Reads with File::Read and the Pager's verified reads only; nothing
 // here writes, truncates or locks.
-#include "rocky/engine/inspect.h"
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -12,9 +10,11 @@
 #include "db/commit_slot.h"
 #include "db/commit_walker.h"
 #include "db/open_registry.h"
+#include "db/recovery.h"
 #include "db/table_meta.h"
 #include "page/page_layout.h"
 #include "page/pager.h"
+#include "rocky/engine/inspect.h"
 
 namespace rocky::engine {
 
@@ -23,7 +23,9 @@ namespace {
 // The page size of files created with default options: the best guess when the header's is unusable.
 constexpr uint32_t kFallbackPageSize = 4096;
 
-bool PlausiblePageSize(uint32_t p) { return p >= kMinPageSize && p <= kMaxPageSize && std::has_single_bit(p); }
+bool PlausiblePageSize(uint32_t p) {
+  return p >= kMinPageSize && p <= kMaxPageSize && std::has_single_bit(p);
+}
 
 std::string PageName(uint64_t id) { return "page " + std::to_string(id); }
 
@@ -68,6 +70,10 @@ struct Inspector::Impl {
   std::vector<InspectedSlot> slots;
   std::vector<std::optional<CommitSlot>> decoded;  // parallel to slots: the valid ones, decoded
   int current = -1;
+  // Recovery's verdict (db/recovery.h): Open's error, or the slots it judged.
+  Status open_status;
+  bool uncommitted = false;
+  SlotVerdict judged_slots;
   uint32_t page_size = kFallbackPageSize;
   // Over `file`, with a token cache: every read here uses the uncached calls.
   std::unique_ptr<Pager> pager;
@@ -90,7 +96,7 @@ struct Inspector::Impl {
   void ReadHeader();
   InspectedSlot DecodeSlot(uint64_t id, const char* bytes, size_t n, std::optional<CommitSlot>* decoded_out);
   void ReadSlots();
-  Status CheckComplete(const CommitSlot& slot);
+  void JudgeFileOnce();
 
   Result<PageRef> ReadNode(uint64_t id, const std::string& what);
   Status WalkNode(uint64_t id, const std::string& what, int depth, uint64_t page_count, TreeWalk* w);
@@ -119,6 +125,25 @@ void Inspector::Impl::ReadHeader() {
   h.status = DecodeSuperHeader(bytes, n, path).status();
   h.effective_page_size = PlausiblePageSize(h.page_size) ? h.page_size : kFallbackPageSize;
   page_size = h.effective_page_size;
+}
+
+void Inspector::Impl::JudgeFileOnce() {
+  // Stable against a writer committing meanwhile, as a read-only Database::Open is.
+  Result<FileVerdict> v = JudgeFileStable(file.get(), path);
+  if (!v.ok()) {
+    open_status = v.status();
+    return;
+  }
+  if (v->uncommitted) {
+    uncommitted = true;
+    // Not "not a rocky database": the one rule makes such a file an empty database for every tool.
+    if (!header.magic_ok) {
+      header.status = Status::OK();
+      header.effective_page_size = page_size;
+    }
+    return;
+  }
+  judged_slots = std::move(v->slots);
 }
 
 InspectedSlot Inspector::Impl::DecodeSlot(uint64_t id, const char* bytes, size_t n,
@@ -151,41 +176,15 @@ InspectedSlot Inspector::Impl::DecodeSlot(uint64_t id, const char* bytes, size_t
   } else if (!slot.checksum_ok) {
     slot.status = Status::Corruption(what + " fails its checksum");
   } else if (GetPageKind(bytes) != PageKind::kSlot) {
-    slot.status = Status::Corruption(what + " has page kind " + std::to_string(slot.kind) + ", not a commit slot");
+    slot.status =
+        Status::Corruption(what + " has page kind " + std::to_string(slot.kind) + ", not a commit slot");
   } else {
-    slot.status = Status::Corruption(what + " has impossible counts (verify list " +
-                                     std::to_string(slot.verify_count) + ", page count " +
-                                     std::to_string(slot.page_count) + ")");
+    slot.status =
+        Status::Corruption(what + " has impossible counts (verify list " + std::to_string(slot.verify_count) +
+                           ", page count " + std::to_string(slot.page_count) + ")");
   }
   if (decoded_out != nullptr) *decoded_out = std::move(decoded_slot);
   return slot;
-}
-
-// Recovery's test of a valid slot (format-spec/FORMAT.md, "Recovery"), done with reads only.
-Status Inspector::Impl::CheckComplete(const CommitSlot& slot) {
-  const uint64_t needed = slot.page_count * page_size;
-  if (slot.page_count > file_size / page_size || needed > file_size) {
-    return Status::Corruption("its commit needs " + std::to_string(slot.page_count) + " pages but the file holds " +
-                              std::to_string(file_size / page_size) + (slot.synced_before_slot ? " (truncated)" : ""));
-  }
-  if (slot.synced_before_slot) return Status::OK();
-  for (uint64_t id : slot.verify_list) {
-    if (id >= slot.page_count || id < kFirstDataPageId) {
-      return Status::Corruption("verify-list page " + std::to_string(id) + " lies outside the commit");
-    }
-    char head[kPageHeaderSize];
-    size_t n = 0;
-    ROCKY_RETURN_IF_ERROR(ReadAt(id * page_size, sizeof head, head, &n));
-    const bool run = n == sizeof head && GetPageKind(head) == PageKind::kOverflow;
-    Result<PageRef> page = run ? pager->ReadOverflowRun(id) : pager->ReadPageUncached(id);
-    if (!page.ok()) return page.status().WithContext("verify list");
-    if (PageTxn(page.value()->data()) != slot.txn_id) {
-      return Status::Corruption("verify-list " + PageName(id) + " was written by transaction " +
-                                std::to_string(PageTxn(page.value()->data())) + ", not " +
-                                std::to_string(slot.txn_id) + " (a commit cut by a crash)");
-    }
-  }
-  return Status::OK();
 }
 
 void Inspector::Impl::ReadSlots() {
@@ -199,24 +198,37 @@ void Inspector::Impl::ReadSlots() {
     if (!s.ok()) slot.status = s.WithContext("reading commit slot page " + std::to_string(kSlotPageIds[i]));
     slots.push_back(std::move(slot));
   }
-  // Recovery's order: valid slots by decreasing txn id; the first complete one is current.
-  std::vector<int> order;
-  for (int i = 0; i < 2; ++i) {
-    if (decoded[i]) order.push_back(i);
+  // Which commit is current is recovery's verdict, from the engine's one function (db/recovery.h). When only
+  // the super-header stands in the way, the slots are judged at the page size used here, to show the commit
+  // recovery would open were the header intact.
+  std::optional<SlotVerdict> verdict;
+  if (open_status.ok() && !uncommitted) {
+    verdict = judged_slots;
+  } else if (!header.status.ok() && !uncommitted) {
+    Result<SlotVerdict> v = JudgeSlots(file.get(), path, page_size, file_size);
+    if (v.ok()) verdict = std::move(v).value();
   }
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return decoded[a]->txn_id > decoded[b]->txn_id; });
-  for (int i : order) {
-    Status s = CheckComplete(*decoded[i]);
-    if (s.ok()) {
-      slots[i].complete = true;
-      if (current < 0) {
-        current = i;
-        slots[i].current = true;
-      }
+  if (verdict) {
+    current = verdict->chosen;
+    slots[current].current = true;
+    slots[current].complete = true;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!decoded[i] || i == current) continue;
+    // The verdict's reason when it rejected this slot's commit; otherwise (an older commit recovery did not
+    // need to look at) the same check, for the display only.
+    Status s;
+    if (verdict && verdict->slots[i].checked) {
+      s = verdict->slots[i].problem;
     } else {
-      slots[i].status = s.WithContext(std::string("commit slot ") + slots[i].name + " (page " +
-                                      std::to_string(slots[i].page_id) + ")");
+      s = CheckCommit(file.get(), path, page_size, *decoded[i], file_size);
+      if (!s.ok()) {
+        s = s.WithContext(std::string("commit slot ") + slots[i].name + " (page " +
+                          std::to_string(slots[i].page_id) + ")");
+      }
     }
+    slots[i].complete = s.ok();
+    if (!s.ok()) slots[i].status = s;
   }
 }
 
@@ -230,12 +242,14 @@ Result<PageRef> Inspector::Impl::ReadNode(uint64_t id, const std::string& what) 
 
 Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth, uint64_t page_count,
                                  TreeWalk* w) {
-  if (depth > kMaxTreeDepth) return Status::Corruption(what + ": tree deeper than " + std::to_string(kMaxTreeDepth));
+  if (depth > kMaxTreeDepth)
+    return Status::Corruption(what + ": tree deeper than " + std::to_string(kMaxTreeDepth));
   if (id >= page_count) {
     return Status::Corruption(what + ": " + PageName(id) + " lies past the end of the commit (" +
                               std::to_string(page_count) + " pages)");
   }
-  if (!w->visited.insert(id).second) return Status::Corruption(what + ": " + PageName(id) + " is referenced twice");
+  if (!w->visited.insert(id).second)
+    return Status::Corruption(what + ": " + PageName(id) + " is referenced twice");
   ROCKY_ASSIGN_OR_RETURN(PageRef page, ReadNode(id, what));
   NodePage node(page->data(), page_size);
   if (!node.is_leaf()) {
@@ -258,7 +272,8 @@ Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth
   }
   ++w->leaf_pages;
   if (w->leaf_depth < 0) w->leaf_depth = depth;
-  if (w->leaf_depth != depth) return Status::Corruption(what + ": " + PageName(id) + ": leaves at different depths");
+  if (w->leaf_depth != depth)
+    return Status::Corruption(what + ": " + PageName(id) + ": leaves at different depths");
   UncachedPages src(pager.get());
   for (int i = 0; i < node.count() && !w->stopped; ++i) {
     const LeafEntry e = node.leaf_entry(i);
@@ -281,8 +296,8 @@ Status Inspector::Impl::WalkNode(uint64_t id, const std::string& what, int depth
         if (!r.ok()) return r.status().WithContext(what + ": " + PageName(id));
         run = std::move(r).value();
         if (kOverflowDataOffset + e.value_len > run->size) {
-          return Status::Corruption(what + ": " + PageName(id) + ": overflow run " + std::to_string(e.overflow_page) +
-                                    " is shorter than its leaf entry says");
+          return Status::Corruption(what + ": " + PageName(id) + ": overflow run " +
+                                    std::to_string(e.overflow_page) + " is shorter than its leaf entry says");
         }
         value = std::string_view(run->data() + kOverflowDataOffset, e.value_len);
       }
@@ -329,8 +344,9 @@ Status Inspector::Impl::ListTablesInto(std::vector<InspectedTable>* tables) {
     t.key_overflow_pages = w.key_overflow_pages;
     t.depth = w.leaf_depth < 0 ? 0 : static_cast<uint32_t>(w.leaf_depth);
     if (t.status.ok() && t.counted != t.entries) {
-      t.status = Status::Corruption(TableLabel(name) + ": its catalog record says " + std::to_string(t.entries) +
-                                    " keys but its tree holds " + std::to_string(t.counted));
+      t.status =
+          Status::Corruption(TableLabel(name) + ": its catalog record says " + std::to_string(t.entries) +
+                             " keys but its tree holds " + std::to_string(t.counted));
     }
     tables->push_back(std::move(t));
   }
@@ -362,13 +378,14 @@ Inspector::~Inspector() = default;
 Result<std::unique_ptr<Inspector>> Inspector::Open(const std::string& path, Env* env) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  ROCKY_ASSIGN_OR_RETURN(impl->file, OpenRegistry::OpenUnregistered(
-                                         env, path, FileOpenOptions{.create = false, .read_only = true},
-                                         &impl->registry_key));
+  ROCKY_ASSIGN_OR_RETURN(
+      impl->file, OpenRegistry::OpenUnregistered(
+                      env, path, FileOpenOptions{.create = false, .read_only = true}, &impl->registry_key));
   ROCKY_ASSIGN_OR_RETURN(impl->file_size, impl->file->Size());
   impl->ReadHeader();
   impl->pager = std::make_unique<Pager>(impl->file.get(), path, impl->page_size, impl->page_size);
-  // A file without the magic is not ours: its "slots" would be meaningless bytes.
+  impl->JudgeFileOnce();
+  // A file without the magic is not ours (or holds no commit): its "slots" would be meaningless bytes.
   if (impl->header.magic_ok) impl->ReadSlots();
   return std::unique_ptr<Inspector>(new Inspector(std::move(impl)));
 }
@@ -476,8 +493,7 @@ Result<InspectedPage> Inspector::DescribePage(uint64_t id) {
       break;
     }
     case PageKind::kFree:
-    case PageKind::kSlot:
-      break;
+    case PageKind::kSlot: break;
   }
   return page;
 }
@@ -501,16 +517,39 @@ InspectionReport Inspector::Inspect() {
   r.header = d.header;
   r.slots = d.slots;
   r.current_slot = d.current;
+  r.open_status = d.open_status;
+  r.uncommitted = d.uncommitted;
   if (!d.header.status.ok()) r.problems.push_back(d.header.status.message());
+  // What Open would say, unless the header's own problem said it already.
+  if (!d.open_status.ok() && d.open_status.message() != d.header.status.message()) {
+    r.problems.push_back(d.open_status.message());
+  }
+  if (d.uncommitted) {
+    r.warnings.push_back(d.path +
+                         " holds no commit: it reads as an empty database, and the next writer "
+                         "initialises it");
+    return r;
+  }
   if (!d.header.magic_ok) return r;
-  for (const InspectedSlot& s : d.slots) {
-    // A torn or never-written slot is normal after a crash or with one commit; only losing both is damage.
-    if (s.status.ok() || s.current) continue;
-    r.warnings.push_back(s.valid ? s.status.message() + " (recovery skips this commit as cut by a crash)"
-                                 : s.status.message());
+  if (d.open_status.ok() && d.judged_slots.discarded) {
+    const DiscardedCommit& dc = *d.judged_slots.discarded;
+    r.discarded = dc;
+    r.problems.push_back("the newest commit (txn " + std::to_string(dc.txn_id) +
+                         ") is discarded: " + dc.reason + "; the file opens at commit " +
+                         std::to_string(d.slots[d.current].txn_id) +
+                         " (lost if it was acknowledged; expected if a power cut hit that commit)");
+  }
+  for (int i = 0; i < static_cast<int>(d.slots.size()); ++i) {
+    const InspectedSlot& s = d.slots[i];
+    // A torn or never-written slot is normal after a crash or with one commit, and an older commit that is no
+    // longer complete is normal after the newer one reused its pages; a discarded newest commit is not.
+    if (s.status.ok() || s.current || (r.discarded && i == d.judged_slots.discarded_slot)) continue;
+    r.warnings.push_back(s.status.message());
   }
   if (d.current < 0) {
-    r.problems.push_back(d.path + " has no usable commit: neither slot holds a complete commit");
+    if (d.open_status.ok() || d.open_status.message() == d.header.status.message()) {
+      r.problems.push_back(d.path + " has no usable commit: neither slot holds a complete commit");
+    }
     return r;
   }
   r.catalog_status = d.ListTablesInto(&r.tables);

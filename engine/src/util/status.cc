@@ -15,6 +15,7 @@ std::string_view CodeName(Status::Code code) {
     case Status::Code::kPoisoned: return "Database poisoned";
     case Status::Code::kTimedOut: return "Timed out";
     case Status::Code::kPermissionDenied: return "Permission denied";
+    case Status::Code::kOutcomeUnknown: return "Outcome unknown";
   }
   return "Unknown";
 }

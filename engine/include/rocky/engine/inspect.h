@@ -39,13 +39,13 @@ struct InspectedHeader {
 // diagnosis; only a `valid` slot can be current.
 struct InspectedSlot {
   uint64_t page_id = 0;
-  char name = '?';        // 'A' or 'B'
-  bool present = false;   // the file holds the whole page
-  bool blank = false;     // all zero: never written
+  char name = '?';       // 'A' or 'B'
+  bool present = false;  // the file holds the whole page
+  bool blank = false;    // all zero: never written
   bool checksum_ok = false;
   bool valid = false;     // checksum, kind and counts are all right
   bool complete = false;  // valid, and its commit passes recovery's checks (verify list, file length)
-  bool current = false;   // the commit recovery would open
+  bool current = false;   // the commit recovery would open (see Inspector::current_slot)
   uint64_t txn_id = 0;
   uint8_t kind = 0;
   bool synced_before_slot = false;
@@ -62,31 +62,31 @@ struct InspectedSlot {
 // A table as the catalog of the current commit records it, and what walking its tree found.
 struct InspectedTable {
   std::string name;
-  uint64_t root = 0;         // 0 = empty
-  uint64_t entries = 0;      // the catalog record's key count
-  uint64_t counted = 0;      // keys actually reached in the tree (short of entries when damaged)
+  uint64_t root = 0;     // 0 = empty
+  uint64_t entries = 0;  // the catalog record's key count
+  uint64_t counted = 0;  // keys actually reached in the tree (short of entries when damaged)
   uint64_t leaf_pages = 0;
   uint64_t branch_pages = 0;
   uint64_t overflow_pages = 0;      // runs of values, keys and separators
   uint64_t key_overflow_pages = 0;  // of overflow_pages, the runs of long keys and separators
-  uint32_t depth = 0;        // a lone leaf is 1
-  Status status;             // the first damage found in this table; OK when none
+  uint32_t depth = 0;               // a lone leaf is 1
+  Status status;                    // the first damage found in this table; OK when none
 };
 
 // One entry of a leaf (key -> value) or a branch (key -> child).
 struct InspectedEntry {
-  // The whole key. For a key longer than the inline limit, read from its overflow run; when that run cannot be
-  // read, only the prefix the entry stores, and key_status says why.
+  // The whole key. For a key longer than the inline limit, read from its overflow run; when that run cannot
+  // be read, only the prefix the entry stores, and key_status says why.
   std::string key;
-  bool key_overflow = false;      // the key lives whole on an overflow run; the entry stores a prefix
-  uint64_t key_overflow_page = 0; // key_overflow: first page of the key's run
-  uint64_t key_len = 0;           // the whole key's length either way
-  Status key_status;              // damage reading the key's run (naming its page); OK otherwise
-  std::string value;          // leaf inline value
-  bool overflow = false;      // leaf: value lives in an overflow run
-  uint64_t overflow_page = 0; // leaf overflow: first page of the run
-  uint64_t value_len = 0;     // leaf: length of the value either way
-  uint64_t child = 0;         // branch: child holding keys >= key
+  bool key_overflow = false;       // the key lives whole on an overflow run; the entry stores a prefix
+  uint64_t key_overflow_page = 0;  // key_overflow: first page of the key's run
+  uint64_t key_len = 0;            // the whole key's length either way
+  Status key_status;               // damage reading the key's run (naming its page); OK otherwise
+  std::string value;               // leaf inline value
+  bool overflow = false;           // leaf: value lives in an overflow run
+  uint64_t overflow_page = 0;      // leaf overflow: first page of the run
+  uint64_t value_len = 0;          // leaf: length of the value either way
+  uint64_t child = 0;              // branch: child holding keys >= key
 };
 
 // One page decoded. Which members mean something depends on `kind` (see each comment).
@@ -104,16 +104,16 @@ struct InspectedPage {
   uint32_t aux = 0;
   std::optional<InspectedHeader> header;  // page 0
   std::optional<InspectedSlot> slot;      // pages 1 and 2
-  // Leaf and branch: the structural check (offsets in bounds, keys in order); entries are decoded only when it
-  // passes.
+  // Leaf and branch: the structural check (offsets in bounds, keys in order); entries are decoded only when
+  // it passes.
   Status structure;
   std::vector<InspectedEntry> entries;
-  uint64_t leftmost_child = 0;  // branch
-  uint64_t overflow_length = 0; // overflow: value bytes in the run
-  uint32_t run_pages = 0;       // overflow: pages in the run (aux)
-  uint64_t bitmap_used = 0;     // freemap bitmap: bits set (pages in use)
-  uint64_t bitmap_bits = 0;     // freemap bitmap: bits the page holds
-  uint64_t directory_next = 0;  // freemap directory: next directory page (0 = last)
+  uint64_t leftmost_child = 0;          // branch
+  uint64_t overflow_length = 0;         // overflow: value bytes in the run
+  uint32_t run_pages = 0;               // overflow: pages in the run (aux)
+  uint64_t bitmap_used = 0;             // freemap bitmap: bits set (pages in use)
+  uint64_t bitmap_bits = 0;             // freemap bitmap: bits the page holds
+  uint64_t directory_next = 0;          // freemap directory: next directory page (0 = last)
   std::vector<uint64_t> directory_ids;  // freemap directory: bitmap page ids
 };
 
@@ -122,7 +122,17 @@ struct InspectionReport {
   InspectedHeader header;
   std::vector<InspectedSlot> slots;  // A and B; empty when the header says the file is not a rocky database
   int current_slot = -1;             // index into slots, -1 when no commit is usable
-  Status catalog_status;             // damage in the catalog tree itself; OK when none
+  // Recovery's verdict, made by the same engine function as Database::Open's: OK when Open would open the
+  // file, else the error Open would return (not a rocky database, damaged header, truncated, no usable
+  // commit, a read error).
+  Status open_status;
+  // The file holds no commit (zero length, all zero, or a creation cut short): Open reads it as an empty
+  // database and a writer initialises it. Healthy, with a warning.
+  bool uncommitted = false;
+  // The newest commit, which recovery rejects: Open falls back to current_slot's commit and reports this
+  // (OpenReport::discarded). Makes the file unhealthy: an acknowledged commit may be lost.
+  std::optional<DiscardedCommit> discarded;
+  Status catalog_status;  // damage in the catalog tree itself; OK when none
   std::vector<InspectedTable> tables;
   // From a full integrity walk of the current commit (every page read from disk). Complete only when
   // integrity is OK; otherwise counts come from the per-table walks and free/fragmentation are unknown.
@@ -131,7 +141,7 @@ struct InspectionReport {
   Status integrity;  // the first problem the integrity walk found; OK when none
   // Every problem found, one sentence each, naming the page or table. Empty means healthy.
   std::vector<std::string> problems;
-  // Problems that do not make the file damaged (e.g. a torn non-current slot after a crash).
+  // Problems that do not make the file damaged (e.g. a torn older slot, a file without a commit).
   std::vector<std::string> warnings;
   bool healthy() const { return problems.empty(); }
 };
@@ -141,8 +151,10 @@ using InspectVisitor = std::function<bool(std::string_view key, std::string_view
 
 class Inspector {
  public:
-  // Opens `path` read-only through `env` and reads the header and slots. Fails only when the file cannot be
-  // opened or sized; a damaged or foreign file opens and reports its damage through header() and slots().
+  // Opens `path` read-only through `env`, reads the header and slots and makes recovery's verdict (which
+  // commit is current) with the engine's one verdict function, so it always agrees with Database::Open. Fails
+  // only when the file cannot be opened or sized; a damaged or foreign file opens and reports its damage
+  // through header(), slots() and Inspect().
   // Safe on a file a Database of this process has open: its descriptor is then kept open until that Database
   // closes, as closing it would drop the Database's POSIX record locks.
   static Result<std::unique_ptr<Inspector>> Open(const std::string& path, Env* env = Env::Default());
@@ -153,7 +165,10 @@ class Inspector {
 
   const InspectedHeader& header() const;
   const std::vector<InspectedSlot>& slots() const;
-  // Index into slots() of the commit recovery would open, or -1.
+  // Index into slots() of the commit recovery would open, or -1 when Open would open none (no usable commit,
+  // a truncated file, a read error, no commit at all). When only the super-header is damaged (Open refuses
+  // the file for that), the commit recovery would open were the header intact, so the tables can still be
+  // shown.
   int current_slot() const;
 
   // Decodes page `id` (0 = super-header, 1-2 = slots). Fails only when the page lies past the end of the file

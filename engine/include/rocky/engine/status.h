@@ -26,9 +26,14 @@ class Status {
     kNotSupported,     // e.g. a file written by a newer format version
     kPoisoned,         // an earlier I/O error latched the database read-only until reopen
     // The two below are not produced by the engine; they exist because Status is the error type of every
-    // layer (the sync layer decides retries on the code, and these two need a different decision than kIOError).
+    // layer (the sync layer decides retries on the code, and these two need a different decision than
+    // kIOError).
     kTimedOut,          // a deadline passed before the operation finished (worth retrying while time remains)
     kPermissionDenied,  // credentials refused or access denied: retrying with the same credentials won't help
+    // The operation failed at a point where whether it took effect cannot be known now: a Commit whose slot
+    // write or sync failed and whose slot could not be invalidated either (the commit may have been kept;
+    // the next Database::Open settles it and says which in its OpenReport).
+    kOutcomeUnknown,
   };
 
   Status() = default;  // OK
@@ -44,6 +49,7 @@ class Status {
   static Status Poisoned(std::string msg) { return {Code::kPoisoned, std::move(msg)}; }
   static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
   static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
+  static Status OutcomeUnknown(std::string msg) { return {Code::kOutcomeUnknown, std::move(msg)}; }
   // The same code with another message (e.g. one scrubbed of a secret). Requires code != kOk.
   static Status FromCode(Code code, std::string msg) {
     assert(code != Code::kOk);
@@ -56,6 +62,7 @@ class Status {
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsNoSpace() const { return code_ == Code::kNoSpace; }
+  bool IsOutcomeUnknown() const { return code_ == Code::kOutcomeUnknown; }
   const std::string& message() const { return message_; }
 
   // "Corruption: page 17 of table 'watermarks': checksum mismatch".
@@ -78,7 +85,7 @@ std::string_view CodeName(Status::Code code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }
@@ -109,10 +116,10 @@ class [[nodiscard]] Result {
 }  // namespace rocky::engine
 
 // Propagates a non-OK Status from an expression returning Status.
-#define ROCKY_RETURN_IF_ERROR(expr)                  \
-  do {                                               \
-    ::rocky::engine::Status _rocky_s = (expr);       \
-    if (!_rocky_s.ok()) return _rocky_s;             \
+#define ROCKY_RETURN_IF_ERROR(expr)            \
+  do {                                         \
+    ::rocky::engine::Status _rocky_s = (expr); \
+    if (!_rocky_s.ok()) return _rocky_s;       \
   } while (0)
 
 #define ROCKY_CONCAT_INNER(a, b) a##b
