@@ -9,64 +9,13 @@
 
 #include "db/commit_slot.h"
 #include "engine_test_util.h"
+#include "image_util.h"
 #include "page/page_layout.h"
 #include "rocky/engine/db.h"
 #include "rocky/engine/env.h"
 #include "rocky/engine/fault_injection_env.h"
 
 namespace rocky::engine::testing {
-namespace {
-
-// The whole image of a file of an in-memory Env (no database may have it open).
-std::string ReadImage(Env* env, const std::string& path) {
-  auto f = env->OpenFile(path, FileOpenOptions{});
-  REQUIRE(f.ok());
-  const uint64_t size = (*f)->Size().value();
-  std::string out(size, '\0');
-  size_t n = 0;
-  REQUIRE((*f)->Read(0, size, out.data(), &n).ok());
-  REQUIRE(n == size);
-  return out;
-}
-
-void WriteImage(Env* env, const std::string& path, const std::string& image) {
-  auto f = env->OpenFile(path, FileOpenOptions{});
-  REQUIRE(f.ok());
-  REQUIRE((*f)->Truncate(0).ok());
-  REQUIRE((*f)->Write(0, image).ok());
-  REQUIRE((*f)->Sync().ok());
-}
-
-// The newest valid commit slot of an image.
-CommitSlot NewestSlot(const std::string& image, uint32_t page_size) {
-  std::optional<CommitSlot> best;
-  for (uint64_t id : kSlotPageIds) {
-    auto s = DecodeCommitSlot(image.data() + id * page_size, id, page_size);
-    if (s && (!best || s->txn_id > best->txn_id)) best = s;
-  }
-  REQUIRE(best.has_value());
-  return *best;
-}
-
-// Copies pages (and whole overflow runs) listed by `slot` from `from` into `to`: what a power cut leaves when
-// the slot reached the disk but those page writes did not.
-void RevertPages(std::string& to, const std::string& from, const CommitSlot& slot, uint32_t page_size) {
-  for (uint64_t id : slot.verify_list) {
-    const char* page = to.data() + id * page_size;
-    uint64_t pages = 1;
-    if (GetPageKind(page) == PageKind::kOverflow) pages = PageAux(page);
-    for (uint64_t p = id; p < id + pages; ++p) {
-      const size_t off = p * page_size;
-      if (off + page_size <= from.size()) {
-        to.replace(off, page_size, from, off, page_size);
-      } else {
-        to.replace(off, page_size, std::string(page_size, '\0'));
-      }
-    }
-  }
-}
-
-}  // namespace
 
 TEST_CASE("regression: an overflow run freed by the transaction that allocated it leaves the file openable") {
   // The run grew the file; replacing the value in the same transaction freed it, so the run's pages were
@@ -228,7 +177,8 @@ namespace rocky::engine::testing {
 
 TEST_CASE("regression: deleting most keys in key order merges the leaves") {
   // A node that became small only tried to merge with its right sibling. Deleting in key order, each leaf
-  // shrinks while its right sibling is still full, so no leaf ever merged: 90% deleted left 599 of 608 leaves.
+  // shrinks while its right sibling is still full, so no leaf ever merged: 90% deleted left 599 of 608
+  // leaves.
   auto env = NewMemoryEnv();
   auto db = OpenOrDie(env.get(), "/db");
   auto key = [](int i) {
@@ -321,8 +271,9 @@ TEST_CASE("regression: a power cut while creating the file never leaves it unope
         o.env = &env;
         o.page_size = ps;
         CHECK_FALSE(Database::Open("/db", o).ok());  // creation takes more than 6 writes and syncs
-        env.PowerLoss(seed % 2 ? FaultInjectionEnv::LossMode::kKeepRandom : FaultInjectionEnv::LossMode::kTearRandom,
-                      seed);
+        env.PowerLoss(
+            seed % 2 ? FaultInjectionEnv::LossMode::kKeepRandom : FaultInjectionEnv::LossMode::kTearRandom,
+            seed);
         auto db = Database::Open("/db", o);
         REQUIRE_MESSAGE(db.ok(), db.status().ToString());
         RequireIntegrity(**db);
