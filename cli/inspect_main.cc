@@ -2,8 +2,11 @@
 // writes to it, so it is safe to point at the file of a running or crashed replication.
 //
 // All decoding is the engine's inspection API (rocky/engine/inspect.h); this file only lays it out, as text
-// for people or JSON for programs. Exit codes: 0 the file is healthy, 1 damage found or the file unreadable
-// (everything readable is still printed), 2 usage.
+// for people or JSON for programs. Exit codes: 0 the file is healthy (a file holding no commit yet is an
+// empty database, and healthy), 1 damage found, the newest commit discarded by recovery, or the file
+// unreadable (everything readable is still printed), 2 usage. The verdict (which commit is current, whether
+// the newest was discarded, whether Open would refuse the file) is the engine's, the same Database::Open
+// reaches.
 #include <simdjson.h>
 
 #include <charconv>
@@ -85,12 +88,20 @@ std::string PrettyJson(std::string_view json) {
       continue;
     }
     switch (c) {
-      case ' ': case '\t': case '\n': case '\r': break;
-      case '"': in_string = true; out += c; break;
-      case '{': case '[': {
+      case ' ':
+      case '\t':
+      case '\n':
+      case '\r': break;
+      case '"':
+        in_string = true;
+        out += c;
+        break;
+      case '{':
+      case '[': {
         // An empty object or array stays on one line.
         size_t j = i + 1;
-        while (j < json.size() && (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r')) ++j;
+        while (j < json.size() && (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r'))
+          ++j;
         if (j < json.size() && (json[j] == '}' || json[j] == ']')) {
           out += c;
           out += json[j];
@@ -101,8 +112,15 @@ std::string PrettyJson(std::string_view json) {
         newline(++depth);
         break;
       }
-      case '}': case ']': newline(--depth); out += c; break;
-      case ',': out += c; newline(depth); break;
+      case '}':
+      case ']':
+        newline(--depth);
+        out += c;
+        break;
+      case ',':
+        out += c;
+        newline(depth);
+        break;
       case ':': out += ": "; break;
       default: out += c;
     }
@@ -121,7 +139,9 @@ std::optional<std::string> AsPrettyJson(std::string_view value) {
 }
 
 // How a key or value is shown as text: as-is when printable, else "0x" and hex.
-std::string Shown(std::string_view bytes) { return Printable(bytes) ? std::string(bytes) : "0x" + Hex(bytes); }
+std::string Shown(std::string_view bytes) {
+  return Printable(bytes) ? std::string(bytes) : "0x" + Hex(bytes);
+}
 
 // "key"/"value" when printable, else "key_hex"/"value_hex", so JSON consumers can tell them apart.
 void JsonBytes(JsonWriter& w, std::string_view name, std::string_view bytes) {
@@ -143,12 +163,18 @@ std::string YesNo(bool b) { return b ? "yes" : "no"; }
 
 void HeaderJson(JsonWriter& w, const InspectedHeader& h) {
   w.BeginObject()
-      .Key("magic_ok").Bool(h.magic_ok)
-      .Key("checksum_ok").Bool(h.checksum_ok)
-      .Key("format_version").UInt(h.format_version)
-      .Key("page_size").UInt(h.page_size)
-      .Key("effective_page_size").UInt(h.effective_page_size)
-      .Key("file_size").UInt(h.file_size);
+      .Key("magic_ok")
+      .Bool(h.magic_ok)
+      .Key("checksum_ok")
+      .Bool(h.checksum_ok)
+      .Key("format_version")
+      .UInt(h.format_version)
+      .Key("page_size")
+      .UInt(h.page_size)
+      .Key("effective_page_size")
+      .UInt(h.effective_page_size)
+      .Key("file_size")
+      .UInt(h.file_size);
   JsonError(w, h.status);
   w.EndObject();
 }
@@ -160,7 +186,8 @@ void HeaderText(std::ostream& out, const InspectedHeader& h) {
     t.AddRow({"checksum", OkOr(h.checksum_ok, "BAD")});
     t.AddRow({"format version", std::to_string(h.format_version)});
     std::string ps = std::to_string(h.page_size);
-    if (h.page_size != h.effective_page_size) ps += " (implausible; using " + std::to_string(h.effective_page_size) + ")";
+    if (h.page_size != h.effective_page_size)
+      ps += " (implausible; using " + std::to_string(h.effective_page_size) + ")";
     t.AddRow({"page size", ps});
   }
   t.AddRow({"file size", std::to_string(h.file_size) + " bytes (" +
@@ -171,20 +198,34 @@ void HeaderText(std::ostream& out, const InspectedHeader& h) {
 
 void SlotJson(JsonWriter& w, const InspectedSlot& s) {
   w.BeginObject()
-      .Key("name").String(std::string(1, s.name))
-      .Key("page").UInt(s.page_id)
-      .Key("txn_id").UInt(s.txn_id)
-      .Key("current").Bool(s.current)
-      .Key("checksum_ok").Bool(s.checksum_ok)
-      .Key("valid").Bool(s.valid)
-      .Key("complete").Bool(s.complete)
-      .Key("blank").Bool(s.blank)
-      .Key("synced_before_slot").Bool(s.synced_before_slot)
-      .Key("verify_count").UInt(s.verify_count)
-      .Key("page_count").UInt(s.page_count)
-      .Key("catalog_root").UInt(s.catalog_root)
-      .Key("freemap_directory").UInt(s.freemap_directory)
-      .Key("free_pages").UInt(s.free_pages);
+      .Key("name")
+      .String(std::string(1, s.name))
+      .Key("page")
+      .UInt(s.page_id)
+      .Key("txn_id")
+      .UInt(s.txn_id)
+      .Key("current")
+      .Bool(s.current)
+      .Key("checksum_ok")
+      .Bool(s.checksum_ok)
+      .Key("valid")
+      .Bool(s.valid)
+      .Key("complete")
+      .Bool(s.complete)
+      .Key("blank")
+      .Bool(s.blank)
+      .Key("synced_before_slot")
+      .Bool(s.synced_before_slot)
+      .Key("verify_count")
+      .UInt(s.verify_count)
+      .Key("page_count")
+      .UInt(s.page_count)
+      .Key("catalog_root")
+      .UInt(s.catalog_root)
+      .Key("freemap_directory")
+      .UInt(s.freemap_directory)
+      .Key("free_pages")
+      .UInt(s.free_pages);
   w.Key("verify_list").BeginArray();
   for (uint64_t id : s.verify_list) w.UInt(id);
   w.EndArray();
@@ -193,7 +234,8 @@ void SlotJson(JsonWriter& w, const InspectedSlot& s) {
 }
 
 void SlotsText(std::ostream& out, const std::vector<InspectedSlot>& slots) {
-  Table t({"SLOT", "PAGE", "TXN", "CURRENT", "CHECKSUM", "SYNCED", "VERIFY", "PAGES", "CATALOG", "FREEMAP", "FREE"});
+  Table t({"SLOT", "PAGE", "TXN", "CURRENT", "CHECKSUM", "SYNCED", "VERIFY", "PAGES", "CATALOG", "FREEMAP",
+           "FREE"});
   for (size_t c = 1; c < 11; ++c) {
     if (c != 3 && c != 4 && c != 5) t.SetAlign(c, Table::Align::kRight);
   }
@@ -228,36 +270,78 @@ int Dump(const CommandContext& ctx, const std::string& path, Inspector& inspecto
     w.Key("tables").BeginArray();
     for (const InspectedTable& t : r.tables) {
       w.BeginObject()
-          .Key("name").String(t.name)
-          .Key("entries").UInt(t.entries)
-          .Key("counted").UInt(t.counted)
-          .Key("root").UInt(t.root)
-          .Key("depth").UInt(t.depth)
-          .Key("leaf_pages").UInt(t.leaf_pages)
-          .Key("branch_pages").UInt(t.branch_pages)
-          .Key("overflow_pages").UInt(t.overflow_pages);
+          .Key("name")
+          .String(t.name)
+          .Key("entries")
+          .UInt(t.entries)
+          .Key("counted")
+          .UInt(t.counted)
+          .Key("root")
+          .UInt(t.root)
+          .Key("depth")
+          .UInt(t.depth)
+          .Key("leaf_pages")
+          .UInt(t.leaf_pages)
+          .Key("branch_pages")
+          .UInt(t.branch_pages)
+          .Key("overflow_pages")
+          .UInt(t.overflow_pages);
       JsonError(w, t.status);
       w.EndObject();
     }
     w.EndArray();
     if (r.current_slot >= 0) {
       const Stats& st = r.stats;
-      w.Key("pages").BeginObject()
-          .Key("complete").Bool(r.stats_complete)
-          .Key("page_size").UInt(st.page_size)
-          .Key("total").UInt(st.file_pages)
-          .Key("header").UInt(st.header_pages)
-          .Key("branch").UInt(st.branch_pages)
-          .Key("leaf").UInt(st.leaf_pages)
-          .Key("overflow").UInt(st.overflow_pages)
-          .Key("freemap").UInt(st.freemap_pages)
-          .Key("free").UInt(st.free_pages)
-          .Key("tree_depth").UInt(st.tree_depth)
-          .Key("entries").UInt(st.entries)
-          .Key("key_bytes").UInt(st.key_bytes)
-          .Key("value_bytes").UInt(st.value_bytes)
-          .Key("fragmentation").Double(st.fragmentation)
+      w.Key("pages")
+          .BeginObject()
+          .Key("complete")
+          .Bool(r.stats_complete)
+          .Key("page_size")
+          .UInt(st.page_size)
+          .Key("total")
+          .UInt(st.file_pages)
+          .Key("header")
+          .UInt(st.header_pages)
+          .Key("branch")
+          .UInt(st.branch_pages)
+          .Key("leaf")
+          .UInt(st.leaf_pages)
+          .Key("overflow")
+          .UInt(st.overflow_pages)
+          .Key("freemap")
+          .UInt(st.freemap_pages)
+          .Key("free")
+          .UInt(st.free_pages)
+          .Key("tree_depth")
+          .UInt(st.tree_depth)
+          .Key("entries")
+          .UInt(st.entries)
+          .Key("key_bytes")
+          .UInt(st.key_bytes)
+          .Key("value_bytes")
+          .UInt(st.value_bytes)
+          .Key("fragmentation")
+          .Double(st.fragmentation)
           .EndObject();
+    }
+    w.Key("uncommitted").Bool(r.uncommitted).Key("open_error");
+    if (r.open_status.ok()) {
+      w.Null();
+    } else {
+      w.String(r.open_status.message());
+    }
+    w.Key("discarded");
+    if (r.discarded && r.current_slot >= 0) {
+      w.BeginObject()
+          .Key("txn_id")
+          .UInt(r.discarded->txn_id)
+          .Key("reason")
+          .String(r.discarded->reason)
+          .Key("opens_at_txn_id")
+          .UInt(r.slots[static_cast<size_t>(r.current_slot)].txn_id)
+          .EndObject();
+    } else {
+      w.Null();
     }
     w.Key("healthy").Bool(r.healthy()).Key("problems").BeginArray();
     for (const std::string& p : r.problems) w.String(p);
@@ -276,7 +360,8 @@ int Dump(const CommandContext& ctx, const std::string& path, Inspector& inspecto
         for (const InspectedTable& tb : r.tables) {
           t.AddRow({Shown(tb.name), std::to_string(tb.entries), std::to_string(tb.depth),
                     std::to_string(tb.leaf_pages), std::to_string(tb.branch_pages),
-                    std::to_string(tb.overflow_pages), tb.status.ok() ? "ok" : "DAMAGED: " + tb.status.message()});
+                    std::to_string(tb.overflow_pages),
+                    tb.status.ok() ? "ok" : "DAMAGED: " + tb.status.message()});
         }
         ctx.out << "Tables (commit " << r.slots[static_cast<size_t>(r.current_slot)].txn_id << ", slot "
                 << r.slots[static_cast<size_t>(r.current_slot)].name << ")\n";
@@ -304,16 +389,22 @@ int Dump(const CommandContext& ctx, const std::string& path, Inspector& inspecto
           std::snprintf(frag, sizeof frag, "%.1f%%", st.fragmentation * 100.0);
           p.AddRow({"fragmentation", frag});
         }
-        ctx.out << "Pages" << (r.stats_complete ? "" : " (partial: the integrity walk stopped at damage)") << '\n'
+        ctx.out << "Pages" << (r.stats_complete ? "" : " (partial: the integrity walk stopped at damage)")
+                << '\n'
                 << p.Render(2);
       }
     }
     for (const std::string& warning : r.warnings) ctx.out << "Warning: " << warning << '\n';
     if (r.healthy()) {
-      ctx.out << "Integrity: healthy\n";
+      ctx.out << "Integrity: healthy" << (r.uncommitted ? " (no commit yet: an empty database)" : "") << '\n';
     } else {
-      ctx.out << "Integrity: DAMAGED (" << r.problems.size() << " problem" << (r.problems.size() == 1 ? "" : "s")
-              << ")\n";
+      // A discarded newest commit is its own verdict: the file opens, but an acknowledged commit may be gone.
+      const bool only_discarded = r.discarded && r.problems.size() == 1;
+      ctx.out << "Integrity: "
+              << (only_discarded ? "NEWEST COMMIT DISCARDED"
+                  : r.discarded  ? "DAMAGED, NEWEST COMMIT DISCARDED"
+                                 : "DAMAGED")
+              << " (" << r.problems.size() << " problem" << (r.problems.size() == 1 ? "" : "s") << ")\n";
       for (const std::string& p : r.problems) ctx.out << "  - " << p << '\n';
     }
   }
@@ -376,13 +467,20 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
       w.Key("header");
       HeaderJson(w, *p.header);
     } else {
-      w.Key("checksum").String(Hex64(p.stored_checksum))
-          .Key("checksum_ok").Bool(p.checksum_ok)
-          .Key("txn_id").UInt(p.txn_id)
-          .Key("kind_byte").UInt(p.kind)
-          .Key("flags").UInt(p.flags)
-          .Key("count").UInt(p.count)
-          .Key("aux").UInt(p.aux);
+      w.Key("checksum")
+          .String(Hex64(p.stored_checksum))
+          .Key("checksum_ok")
+          .Bool(p.checksum_ok)
+          .Key("txn_id")
+          .UInt(p.txn_id)
+          .Key("kind_byte")
+          .UInt(p.kind)
+          .Key("flags")
+          .UInt(p.flags)
+          .Key("count")
+          .UInt(p.count)
+          .Key("aux")
+          .UInt(p.aux);
     }
     if (p.slot) {
       w.Key("slot");
@@ -405,7 +503,8 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
       }
       w.EndArray();
     }
-    if (p.kind_name == "overflow") w.Key("run_pages").UInt(p.run_pages).Key("value_length").UInt(p.overflow_length);
+    if (p.kind_name == "overflow")
+      w.Key("run_pages").UInt(p.run_pages).Key("value_length").UInt(p.overflow_length);
     if (p.kind_name == "freemap bitmap") w.Key("used").UInt(p.bitmap_used).Key("bits").UInt(p.bitmap_bits);
     if (p.kind_name == "freemap directory") {
       w.Key("next").UInt(p.directory_next).Key("bitmap_pages").BeginArray();
@@ -458,13 +557,14 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
       if (!p.structure.ok()) t.AddRow({"problem", p.structure.message()});
       ctx.out << t.Render(2);
       if (is_leaf || is_branch) {
-        Table e(is_leaf ? std::vector<std::string>{"#", "KEY", "VALUE"} : std::vector<std::string>{"#", "KEY", "CHILD"});
+        Table e(is_leaf ? std::vector<std::string>{"#", "KEY", "VALUE"}
+                        : std::vector<std::string>{"#", "KEY", "CHILD"});
         e.SetAlign(0, Table::Align::kRight);
         for (size_t i = 0; i < p.entries.size(); ++i) {
           const InspectedEntry& en = p.entries[i];
-          std::string right = is_branch ? std::to_string(en.child)
-                              : en.overflow ? "(overflow run at page " + std::to_string(en.overflow_page) + ", " +
-                                                  std::to_string(en.value_len) + " bytes)"
+          std::string right = is_branch     ? std::to_string(en.child)
+                              : en.overflow ? "(overflow run at page " + std::to_string(en.overflow_page) +
+                                                  ", " + std::to_string(en.value_len) + " bytes)"
                                             : Shown(en.value);
           e.AddRow({std::to_string(i), Shown(en.key), right});
         }
@@ -525,7 +625,9 @@ rocky::cli::CommandSpec InspectCommand() {
       .description =
           "rocky-inspect: offline dumper of a state file; never modifies it.\n"
           "Prints the header, both commit slots, the tables, page statistics and an integrity verdict.\n"
-          "Exit status: 0 healthy, 1 damage found or unreadable file, 2 usage.",
+          "Exit status: 0 healthy (a file holding no commit yet is an empty database), 1 damage found, "
+          "newest\n"
+          "commit discarded by recovery, or unreadable file, 2 usage.",
       .flags = {rocky::cli::OutputFlag(),
                 {.name = "table", .value_name = "NAME", .help = "Dump the keys and values of table NAME"},
                 {.name = "page", .value_name = "N", .help = "Decode page N"},

@@ -1,5 +1,7 @@
-// rocky-inspect: the engine's inspection API (rocky/engine/inspect.h) on the golden file and on damaged copies
-// of it, then the built program end to end. Every run must leave the file's bytes and mtime untouched.
+// rocky-inspect: the engine's inspection API (rocky/engine/inspect.h) on the golden file and on damaged
+// copies of it, then the built program end to end. Every run must leave the file's bytes and mtime untouched.
+#include "rocky/engine/inspect.h"
+
 #include <doctest/doctest.h>
 #include <simdjson.h>
 #include <sys/stat.h>
@@ -15,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "rocky/engine/inspect.h"
+#include "rocky/engine/db.h"
 
 namespace {
 
@@ -152,9 +154,9 @@ TEST_CASE("Inspector reads the golden file's header, slots and tables") {
 
     std::vector<std::string> keys;
     CHECK(in.WalkTable("watermarks", [&](std::string_view k, std::string_view) {
-                keys.emplace_back(k);
-                return true;
-              }).ok());
+              keys.emplace_back(k);
+              return true;
+            }).ok());
     CHECK(keys.size() == 26);
     for (size_t i = 1; i < keys.size(); ++i) CHECK(keys[i - 1] < keys[i]);
     int visited = 0;
@@ -262,10 +264,16 @@ TEST_CASE("Inspector on random bytes says it is not a rocky database") {
   const InspectionReport r = opened.value()->Inspect();
   CHECK_FALSE(r.healthy());
 
+  // A zero-length file is not "not a rocky database": it holds no commit, which every tool and every open
+  // takes as an empty database.
   TempFile empty("");
   auto opened_empty = Inspector::Open(empty.path);
   REQUIRE(opened_empty.ok());
-  CHECK(Contains(opened_empty.value()->header().status.message(), "not a rocky database"));
+  CHECK(opened_empty.value()->header().status.ok());
+  const InspectionReport er = opened_empty.value()->Inspect();
+  CHECK(er.healthy());
+  CHECK(er.uncommitted);
+  CHECK(er.open_status.ok());
   CHECK_FALSE(Inspector::Open("/nonexistent/rocky-inspect-test").ok());
 }
 
@@ -289,7 +297,8 @@ ProgramRun RunInspect(const std::string& args) {
   const std::string binary = EnvOrFail("ROCKY_BUILD_ROOT") + "/cli/rocky-inspect";
   REQUIRE_MESSAGE(access(binary.c_str(), X_OK) == 0, binary << " is not an executable");
   TempFile err_file("");
-  const std::string command = ShellQuote(binary) + " " + args + " 2>" + ShellQuote(err_file.path) + " </dev/null";
+  const std::string command =
+      ShellQuote(binary) + " " + args + " 2>" + ShellQuote(err_file.path) + " </dev/null";
   ProgramRun run;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
@@ -330,11 +339,14 @@ TEST_CASE("rocky-inspect --table watermarks prints keys and values") {
   auto opened = Inspector::Open(Golden());
   REQUIRE(opened.ok());
   std::string first_key, first_value;
-  CHECK(opened.value()->WalkTable("watermarks", [&](std::string_view k, std::string_view v) {
-    first_key = k;
-    first_value = v;
-    return false;
-  }).ok());
+  CHECK(opened.value()
+            ->WalkTable("watermarks",
+                        [&](std::string_view k, std::string_view v) {
+                          first_key = k;
+                          first_value = v;
+                          return false;
+                        })
+            .ok());
   const ProgramRun run = RunOn(Golden(), "--table watermarks");
   INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
   CHECK(run.exit_code == 0);
@@ -343,8 +355,9 @@ TEST_CASE("rocky-inspect --table watermarks prints keys and values") {
   CHECK(first_key == "acme_warehouse.staging.table_001");
   CHECK(first_value == "replaced");
   // A JSON value comes out pretty-printed.
-  CHECK(Contains(run.out, "acme_warehouse.staging.table_002: {\n  \"last_value\": \"2025-03-15T14:12:00Z\",\n"
-                          "  \"n\": 2\n}\n"));
+  CHECK(Contains(run.out,
+                 "acme_warehouse.staging.table_002: {\n  \"last_value\": \"2025-03-15T14:12:00Z\",\n"
+                 "  \"n\": 2\n}\n"));
 
   const ProgramRun missing = RunOn(Golden(), "--table nope");
   CHECK(missing.exit_code == 1);
@@ -469,6 +482,122 @@ TEST_CASE("rocky-inspect on random bytes says it is not a rocky database") {
 
   const ProgramRun usage = RunInspect("");
   CHECK(usage.exit_code == 2);
+}
+
+// A state file made by the engine in a temporary directory: small commits, or a last commit too large for a
+// slot's verify list (its pages are synced before its slot, so a short file is a truncated one, not a crash).
+struct MadeFile {
+  explicit MadeFile(bool large_last) {
+    char tmpl[] = "/tmp/rocky-inspect-made-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    path = dir + "/state.redb";
+    Options o;
+    o.page_size = 512;
+    auto db = Database::Open(path, o);
+    REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+    for (int i = 0; i < 3; ++i) {
+      auto w = (*db)->BeginWrite();
+      REQUIRE((*w)->OpenTable("watermarks").value()->Insert("t" + std::to_string(i), "v").ok());
+      REQUIRE((*w)->Commit().ok());
+    }
+    if (large_last) {
+      auto w = (*db)->BeginWrite();
+      auto t = (*w)->OpenTable("big").value();
+      for (int i = 0; i < 300; ++i) REQUIRE(t->Insert("key" + std::to_string(i), std::string(120, 'b')).ok());
+      REQUIRE((*w)->Commit().ok());
+    }
+    REQUIRE((*db)->Close().ok());
+  }
+  ~MadeFile() {
+    const std::string cmd = "rm -rf " + dir;
+    (void)std::system(cmd.c_str());
+  }
+  std::string dir;
+  std::string path;
+};
+
+TEST_CASE("rocky-inspect on a file whose newest commit is damaged: not healthy, exit 1, the commit named") {
+  MadeFile file(/*large_last=*/false);
+  uint64_t newest = 0;
+  uint64_t page = 0;
+  {
+    auto in = Inspector::Open(file.path);
+    REQUIRE(in.ok());
+    const InspectedSlot& cur = (*in)->slots()[static_cast<size_t>((*in)->current_slot())];
+    REQUIRE_FALSE(cur.verify_list.empty());
+    newest = cur.txn_id;
+    page = cur.verify_list.front();
+  }
+  std::string bytes = ReadFile(file.path);
+  bytes[page * 512 + 300] ^= 0x08;
+  WriteFile(file.path, bytes);
+  const ProgramRun run = RunOn(file.path);
+  INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
+  CHECK(run.exit_code == 1);
+  CHECK(Contains(run.out, "Integrity: NEWEST COMMIT DISCARDED"));
+  CHECK(Contains(run.out, "txn " + std::to_string(newest)));
+  CHECK(Contains(run.err, "page " + std::to_string(page)));
+  CHECK(Contains(run.out, "Tables (commit " + std::to_string(newest - 1)));
+
+  const ProgramRun json = RunOn(file.path, "--json");
+  CHECK(json.exit_code == 1);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(json.out).get(doc) == simdjson::SUCCESS);
+  bool healthy = true;
+  CHECK(doc["healthy"].get(healthy) == simdjson::SUCCESS);
+  CHECK_FALSE(healthy);
+  uint64_t txn = 0;
+  uint64_t opens_at = 0;
+  CHECK(doc["discarded"]["txn_id"].get(txn) == simdjson::SUCCESS);
+  CHECK(txn == newest);
+  CHECK(doc["discarded"]["opens_at_txn_id"].get(opens_at) == simdjson::SUCCESS);
+  CHECK(opens_at == newest - 1);
+  std::string_view reason;
+  CHECK(doc["discarded"]["reason"].get(reason) == simdjson::SUCCESS);
+  CHECK(Contains(std::string(reason), "page " + std::to_string(page)));
+  // The same verdict as Database::Open's.
+  Options ro;
+  ro.read_only = true;
+  auto db = Database::Open(file.path, ro);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->open_report().discarded.has_value());
+  CHECK((*db)->open_report().discarded->txn_id == newest);
+  CHECK((*db)->open_report().discarded->reason == std::string(reason));
+}
+
+TEST_CASE("rocky-inspect on a truncated file whose newest commit was large: the error rocky gives, exit 1") {
+  MadeFile file(/*large_last=*/true);
+  std::string bytes = ReadFile(file.path);
+  bytes.resize(bytes.size() - 512);
+  WriteFile(file.path, bytes);
+  Options ro;
+  ro.read_only = true;
+  auto db = Database::Open(file.path, ro);
+  REQUIRE_FALSE(db.ok());
+  REQUIRE(Contains(db.status().message(), "is truncated"));
+  const ProgramRun run = RunOn(file.path);
+  INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
+  CHECK(run.exit_code == 1);
+  CHECK_FALSE(Contains(run.out, "Integrity: healthy"));
+  CHECK(Contains(run.err, db.status().message()));
+  const ProgramRun json = RunOn(file.path, "--json");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(json.out).get(doc) == simdjson::SUCCESS);
+  std::string_view open_error;
+  CHECK(doc["open_error"].get(open_error) == simdjson::SUCCESS);
+  CHECK(std::string(open_error) == db.status().message());
+}
+
+TEST_CASE("rocky-inspect on a zero-length file: an empty database, healthy, exit 0") {
+  TempFile file("");
+  const ProgramRun run = RunOn(file.path);
+  INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
+  CHECK(run.exit_code == 0);
+  CHECK(Contains(run.out, "Integrity: healthy (no commit yet: an empty database)"));
+  CHECK(run.err.empty());
 }
 
 }  // namespace
