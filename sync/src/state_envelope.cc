@@ -218,7 +218,8 @@ Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::
   auto first = ReadUpTo(in.get(), in_buf.data(), in_buf.size(), content_path);
   if (!first.ok()) return first.status();
   if (*first < kStateHeaderBytes || std::memcmp(in_buf.data(), kStateMagic, sizeof kStateMagic) != 0) {
-    return Status::InvalidArgument(content_path + " is not a rocky state file (no state magic); not uploading it");
+    return Status::InvalidArgument(content_path +
+                                   " is not a rocky state file (no state magic); not uploading it");
   }
   EnvelopeInfo info;
   info.envelope_version = kEnvelopeVersion;
@@ -360,13 +361,13 @@ Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std:
   }
   info.encoded_length = encoded;
   if (!frame_done) {
-    return Status::Corruption(what + " is truncated: the compressed state ends early (" + std::to_string(encoded) +
-                              " bytes, " + std::to_string(produced) + " of " +
+    return Status::Corruption(what + " is truncated: the compressed state ends early (" +
+                              std::to_string(encoded) + " bytes, " + std::to_string(produced) + " of " +
                               std::to_string(info.content_length) + " state bytes)");
   }
   if (produced != info.content_length) {
-    return Status::Corruption(what + " is corrupt: " + std::to_string(produced) + " state bytes, the header says " +
-                              std::to_string(info.content_length));
+    return Status::Corruption(what + " is corrupt: " + std::to_string(produced) +
+                              " state bytes, the header says " + std::to_string(info.content_length));
   }
   if (XXH3_64bits_digest(hash.get()) != info.content_xxh3) {
     return Status::Corruption(what + " is corrupt: the state's XXH3 does not match the header");
@@ -395,10 +396,21 @@ Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std:
       if (s.code() == Status::Code::kNotSupported) return s.WithContext(what);
       return Status::Corruption(what + " does not hold a valid state file: " + s.ToString());
     }
+    // A snapshot always holds a commit, and its newest one whole: anything else would replace the local state
+    // with an empty or older one without a word (Open would read it as an empty database, or fall back).
+    const engine::OpenReport& opened = (*db)->open_report();
+    if (opened.uncommitted) {
+      return Status::Corruption(what + " does not hold a valid state file: it holds no commit");
+    }
+    if (opened.discarded) {
+      return Status::Corruption(what + " does not hold a valid state file: its newest commit (txn " +
+                                std::to_string(opened.discarded->txn_id) +
+                                ") is damaged: " + opened.discarded->reason);
+    }
     auto report = (*db)->CheckIntegrity();
     if (!report.ok()) {
-      return Status::Corruption(what + " holds a state file that fails its integrity check: " +
-                                report.status().ToString());
+      return Status::Corruption(
+          what + " holds a state file that fails its integrity check: " + report.status().ToString());
     }
     ROCKY_RETURN_IF_ERROR((*db)->Close());
   }

@@ -127,7 +127,8 @@ std::string CraftEnvelope(const std::string& content, uint32_t envelope_version,
 
 // Decoding `object` must fail with `code` and a message containing `words`, leave the destination as it was
 // and leave no temporary file.
-void ExpectRejected(const TempDir& dir, const std::string& object, Status::Code code, const std::string& words) {
+void ExpectRejected(const TempDir& dir, const std::string& object, Status::Code code,
+                    const std::string& words) {
   const std::string dest = dir.File("local.redb");
   const std::string before = ReadBytes(dest);
   auto names_before = dir.Names();
@@ -256,9 +257,22 @@ TEST_CASE("envelope: truncated, corrupt and foreign objects are refused, the loc
       CHECK(r.status().IsCorruption());
       CHECK(ReadBytes(dir.File("local.redb")) == dest_before);
     }
+    // Cut to its header: the engine reads such a file as an empty database (it holds no commit), which must
+    // never replace the local state.
     std::string trunc = ReadBytes(dir.File("snap.redb")).substr(0, 4096);
     ExpectRejected(dir, CraftEnvelope(trunc, 1, 2, trunc.size(), XXH3_64bits(trunc.data(), trunc.size())),
-                   C::kCorruption, "valid state file");
+                   C::kCorruption, "holds no commit");
+    // Its newest commit's slot damaged: the engine would open the commit before it, an older state.
+    std::string torn = ReadBytes(dir.File("snap.redb"));
+    const auto txn_of = [&](size_t page) {
+      uint64_t v = 0;
+      for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(torn[page * 4096 + 8 + i]);
+      return v;
+    };
+    const size_t newest_slot = txn_of(1) > txn_of(2) ? 1 : 2;
+    torn[newest_slot * 4096 + 2000] ^= 1;
+    ExpectRejected(dir, CraftEnvelope(torn, 1, 2, torn.size(), XXH3_64bits(torn.data(), torn.size())),
+                   C::kCorruption, "newest commit");
   }
   SUBCASE("a newer envelope version") {
     const std::string snap = ReadBytes(dir.File("snap.redb"));
