@@ -35,14 +35,19 @@ struct Outcome {
   int last_durable_ok = -1;    // last durable step that returned OK
   int last_ok = -1;            // last step that returned OK, durable or not
   int attempted = -1;          // the step that failed, or -1 when every step succeeded
-  Status failure;              // why it failed
-  std::unique_ptr<Database> db;  // still open after the failure (the test decides when to drop it)
+  bool attempted_commit = false;  // that step was a single Commit (not an open, reopen or compaction)
+  Status failure;                 // why it failed
+  std::unique_ptr<Database> db;   // still open after the failure (the test decides when to drop it)
 
   // The states recovery may legitimately produce after a crash.
   std::vector<int> Allowed() const {
     std::vector<int> out;
     if (last_durable_ok >= 0) out.push_back(last_durable_ok);
-    if (attempted >= 0 && durable[attempted]) out.push_back(attempted);
+    // A failed Commit is in the file afterwards only when it said its outcome was unknown: any other failure
+    // says "not committed; the state is unchanged", which must hold after the crash too.
+    if (attempted >= 0 && durable[attempted] && (!attempted_commit || failure.IsOutcomeUnknown())) {
+      out.push_back(attempted);
+    }
     if (out.empty()) out.push_back(0);  // creation itself was cut: an empty file is created again
     return out;
   }
@@ -127,8 +132,8 @@ class Workload {
         record(step, durable, w.status());
         return;
       }
-      const bool big = step % 9 == 4;          // more pages than a slot can list
-      const bool purge = step == steps_ - 5;   // deletes most keys before the compaction
+      const bool big = step % 9 == 4;         // more pages than a slot can list
+      const bool purge = step == steps_ - 5;  // deletes most keys before the compaction
       const std::string tname = step % 5 == 0 ? "second" : "main";
       auto t = (*w)->OpenTable(tname);
       REQUIRE(t.ok());
@@ -178,7 +183,9 @@ class Workload {
         model.erase("temp");
       }
       s = (*w)->Commit();
+      out->attempted_commit = true;
       if (!record(step, durable, s)) return;
+      out->attempted_commit = false;
     }
   }
 
@@ -276,7 +283,7 @@ TEST_CASE("crash: power loss at every write and sync of the workload recovers a 
   const Workload w(7);
   const uint64_t total = TotalOps(w);
   const Mode modes[] = {
-      {LossMode::kDropAll, 0, "drop all"},       {LossMode::kKeepRandom, 1, "keep random 1"},
+      {LossMode::kDropAll, 0, "drop all"},         {LossMode::kKeepRandom, 1, "keep random 1"},
       {LossMode::kKeepRandom, 2, "keep random 2"}, {LossMode::kTearRandom, 3, "tear random 3"},
       {LossMode::kTearRandom, 4, "tear random 4"}, {LossMode::kTearRandom, 5, "tear random 5"},
   };
@@ -322,7 +329,9 @@ TEST_CASE("crash: 4096-byte pages (torn slots and pages) at every write and sync
       w.Run(&env, &out);
       REQUIRE(out.attempted >= 0);
       out.db.reset();
-      env.PowerLoss(seed == 0 ? LossMode::kDropAll : seed < 3 ? LossMode::kKeepRandom : LossMode::kTearRandom,
+      env.PowerLoss(seed == 0  ? LossMode::kDropAll
+                    : seed < 3 ? LossMode::kKeepRandom
+                               : LossMode::kTearRandom,
                     seed * 7777 + k);
       CheckRecovery(&env, out, /*write_after=*/seed < 2, 4096);
     }
@@ -331,9 +340,9 @@ TEST_CASE("crash: 4096-byte pages (torn slots and pages) at every write and sync
 }
 
 TEST_CASE("crash: a second crash soon after recovering from a first one") {
-  // Life 1 is cut at op k1 and recovered; life 2 runs a different workload from the recovered state and is cut
-  // at op k2. The second recovery must find a state of life 2 (or the state life 1 recovered to): never pages a
-  // crashed transaction of life 1 left behind.
+  // Life 1 is cut at op k1 and recovered; life 2 runs a different workload from the recovered state and is
+  // cut at op k2. The second recovery must find a state of life 2 (or the state life 1 recovered to): never
+  // pages a crashed transaction of life 1 left behind.
   const Workload phase1(11, 24);
   const Workload phase2(12, 12);
   const uint64_t total1 = TotalOps(phase1);
@@ -405,7 +414,8 @@ TEST_CASE("crash: a failed write or sync poisons the database; the last commit s
         auto w2 = out.db->BeginWrite();
         REQUIRE_FALSE(w2.ok());
         CHECK(w2.status().code() == Status::Code::kPoisoned);
-        CHECK_MESSAGE(Contains(w2.status().message(), "refuses writes until reopened"), w2.status().ToString());
+        CHECK_MESSAGE(Contains(w2.status().message(), "refuses writes until reopened"),
+                      w2.status().ToString());
         CHECK_MESSAGE(Contains(w2.status().message(), "injected"), w2.status().ToString());
         CHECK(out.db->Compact().code() == Status::Code::kPoisoned);
         REQUIRE(out.last_ok >= 0);
