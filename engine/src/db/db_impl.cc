@@ -175,6 +175,11 @@ Status DatabaseImpl::OpenFile() {
         return Status::Busy("database " + path_ + " is in use for writing: " + lock.message());
       return lock;
     }
+    // The file's name may not be durable yet: an open that created it may have failed at its directory sync,
+    // or the file was copied or renamed there. Commits acknowledged from now on would be lost with it at a
+    // power cut, so a writer makes the name durable first.
+    Status s = env_->SyncDir(DirName(path_));
+    if (!s.ok()) return s.WithContext("opening " + path_ + ": making its directory entry durable");
   }
   return Recover();
 }

@@ -222,7 +222,9 @@ class Database {
   // A new file is created atomically: built and synced under a temporary name in the same directory
   // ("<path>.tmp-<random>", 0600), then given its name with link(2) and the directory synced. An interrupted
   // creation leaves no file at `path` (at worst an orphaned temporary file); when another process creates
-  // the file meanwhile, this Open opens that one. A file that exists but holds no commit (zero length, all
+  // the file meanwhile, this Open opens that one. A read-write Open also syncs the file's directory before it
+  // returns (whoever created the file), so no commit it acknowledges can be lost with a name that never
+  // reached the disk. A file that exists but holds no commit (zero length, all
   // zero, or a creation by an older rocky cut short) is an empty database: read-only Opens read it as one,
   // and a read-write Open initialises it in place under the writer lock (OpenReport::created).
   //
