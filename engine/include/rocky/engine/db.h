@@ -188,7 +188,7 @@ struct DiscardedCommit {
 // What Database::Open found. Available from Database::open_report() for the life of the Database.
 struct OpenReport {
   // The commit the Database opened at (ReadTransaction::snapshot_id() of a first read). 0 when a read-only
-  // Open found a file holding no commit (an empty database; see `created`).
+  // Open found a file holding no commit (an empty database; see `uncommitted`).
   uint64_t commit_id = 0;
   // This Open created the file, or found one holding no commit (zero length, all zero, or a creation cut
   // short, e.g. by an older rocky) and initialised it in place as a new empty database.
@@ -224,9 +224,9 @@ class Database {
   // creation leaves no file at `path` (at worst an orphaned temporary file); when another process creates
   // the file meanwhile, this Open opens that one. A read-write Open also syncs the file's directory before it
   // returns (whoever created the file), so no commit it acknowledges can be lost with a name that never
-  // reached the disk. A file that exists but holds no commit (zero length, all
-  // zero, or a creation by an older rocky cut short) is an empty database: read-only Opens read it as one,
-  // and a read-write Open initialises it in place under the writer lock (OpenReport::created).
+  // reached the disk. A file that exists but holds no commit (zero length, all zero, or a creation by an
+  // older rocky cut short) is an empty database: read-only Opens read it as one, and a read-write Open
+  // initialises it in place under the writer lock (OpenReport::created and ::uncommitted).
   //
   // When the newest commit is damaged or incomplete, Open uses the previous one and says so in
   // open_report().discarded; a read-write Open first keeps a copy of the file
