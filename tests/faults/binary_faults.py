@@ -23,8 +23,9 @@ be kept (its outcome was unknown): those trials check losses, crashes and openab
 read (the CLI words them); exit codes and the state's contents are.
 
 Environment: ROCKY_BUILD_ROOT (the build dir holding cli/rocky; required), ROCKY_FAULT_TRIALS (trials to run:
-default 300, drawn at random from every (state, fault, N) combination plus fiu-run trials; "all" runs every
-combination and 200 fiu-run trials), ROCKY_FAULT_SEED (the sample's seed, default 1).
+default 300, a sixth under fiu-run and the rest drawn at random from every (state, fault, N) combination; a
+number larger than the combinations runs them all and the rest under fiu-run; "all" runs every combination
+and 200 fiu-run trials), ROCKY_FAULT_SEED (the sample's seed, default 1).
 Prints the counts and, last, "[check] P passed, F failed" (one check per trial), which scripts/test counts.
 Exit status 0 when every trial passed.
 """
@@ -250,7 +251,8 @@ def main():
             fiu = 200
         else:
             total = int(requested)
-            fiu = max(1, total // 6)
+            # A sixth under fiu-run; past every strace combination, the rest too.
+            fiu = max(1, total // 6, total - len(plan))
             plan = random.Random(seed).sample(plan, min(len(plan), max(0, total - fiu)))
         plan += [(i % 2 == 0, "fiu", None, None, None) for i in range(fiu)]
         for existing, kind, syscall, error, n in plan:
