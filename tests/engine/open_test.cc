@@ -647,7 +647,10 @@ TEST_CASE("one verdict: Open and the Inspector agree on every damaged or truncat
   }
   int refused = 0;
   int discarded = 0;
-  for (const auto& [name, image] : variants) {
+  for (const auto& variant : variants) {
+    // Named copies, not structured bindings: CAPTURE captures in a lambda, which clang 14 refuses for those.
+    const std::string& name = variant.first;
+    const std::string& image = variant.second;
     CAPTURE(name);
     WriteImage(&env, "/v", image);
     auto db = Database::Open("/v", Opts(&env, true));
