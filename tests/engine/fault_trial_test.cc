@@ -10,7 +10,10 @@
 //   - left unopenable: a read-write open of the file fails once the faults are gone;
 //   - crashes: an exception escaped the engine, or the recovered file fails its integrity check.
 // All four must be zero. ROCKY_FAULT_TRIALS sets the number of trials (default 300, a few seconds under the
-// sanitizers); ROCKY_FAULT_SEED the first seed (default 1).
+// sanitizers; 3000 with ROCKY_FULL_SWEEPS=1); ROCKY_FAULT_SEED the first seed (default: derived from
+// ROCKY_SWEEP_SEED, which scripts/test derives from the commit, so each commit runs other trials; else 1).
+// The test's output names the seeds, so a failing trial replays with ROCKY_FAULT_SEED=<seed>
+// ROCKY_FAULT_TRIALS=1.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -26,6 +29,7 @@
 #include "engine_test_util.h"
 #include "rocky/engine/db.h"
 #include "rocky/engine/fault_injection_env.h"
+#include "sweep.h"
 
 namespace rocky::engine::testing {
 namespace {
@@ -399,8 +403,9 @@ class Trial {
 }  // namespace
 
 TEST_CASE("fault trials: random workloads with injected faults never lose or invent a commit") {
-  const uint64_t trials = EnvNumber("ROCKY_FAULT_TRIALS", 300);
-  const uint64_t first_seed = EnvNumber("ROCKY_FAULT_SEED", 1);
+  const uint64_t trials = EnvNumber("ROCKY_FAULT_TRIALS", rocky::tests::FullSweeps() ? 3000 : 300);
+  const uint64_t first_seed =
+      EnvNumber("ROCKY_FAULT_SEED", rocky::tests::SweepSeed() == 0 ? 1 : rocky::tests::SweepSeed() % 1000000000 + 1);
   Counters c;
   for (uint64_t seed = first_seed; seed < first_seed + trials; ++seed) {
     ++c.trials;

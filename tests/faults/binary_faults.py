@@ -23,8 +23,10 @@ be kept (its outcome was unknown): those trials check losses, crashes and openab
 read (the CLI words them); exit codes and the state's contents are.
 
 Environment: ROCKY_BUILD_ROOT (the build dir holding cli/rocky; required), ROCKY_FAULT_TRIALS (trials to run:
-default 300, drawn at random from every (state, fault, N) combination plus fiu-run trials; "all" runs every
-combination and 200 fiu-run trials), ROCKY_FAULT_SEED (the sample's seed, default 1).
+default 300, a sixth under fiu-run and the rest drawn at random from every (state, fault, N) combination; a
+number larger than the combinations runs them all and the rest under fiu-run; "all" runs every combination
+and 200 fiu-run trials, and is the default with ROCKY_FULL_SWEEPS=1), ROCKY_FAULT_SEED (the sample's seed;
+default ROCKY_SWEEP_SEED, which scripts/test derives from the commit, else 1).
 Prints the counts and, last, "[check] P passed, F failed" (one check per trial), which scripts/test counts.
 Exit status 0 when every trial passed.
 """
@@ -232,8 +234,13 @@ def main():
     for tool, package in (("strace", "strace"), ("fiu-run", "fiu-utils")):
         if shutil.which(tool) is None:
             die("%s is not installed (Debian package %s; scripts/setup installs it)" % (tool, package))
-    requested = os.environ.get("ROCKY_FAULT_TRIALS", "300")
-    seed = int(os.environ.get("ROCKY_FAULT_SEED", "1"))
+    full = os.environ.get("ROCKY_FULL_SWEEPS", "") not in ("", "0")
+    requested = os.environ.get("ROCKY_FAULT_TRIALS") or ("all" if full else "300")
+    seed_text = os.environ.get("ROCKY_FAULT_SEED") or os.environ.get("ROCKY_SWEEP_SEED") or "1"
+    try:
+        seed = int(seed_text, 0)
+    except ValueError:
+        die("ROCKY_FAULT_SEED (or ROCKY_SWEEP_SEED) is not a number: " + seed_text)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rocky-binary-faults-") as workdir:
         h = Harness(rocky, workdir)
@@ -250,14 +257,15 @@ def main():
             fiu = 200
         else:
             total = int(requested)
-            fiu = max(1, total // 6)
+            # A sixth under fiu-run; past every strace combination, the rest too.
+            fiu = max(1, total // 6, total - len(plan))
             plan = random.Random(seed).sample(plan, min(len(plan), max(0, total - fiu)))
         plan += [(i % 2 == 0, "fiu", None, None, None) for i in range(fiu)]
         for existing, kind, syscall, error, n in plan:
             h.trial(existing, kind, syscall, error, n)
     c = h.counts
-    print("binary fault trials: %d trials (%d of %d strace combinations, %d under fiu-run) in %.0f s" % (
-        c["trials"], c["trials"] - fiu, every, fiu, time.monotonic() - started))
+    print("binary fault trials: %d trials (%d of %d strace combinations, sample seed %s, %d under fiu-run) "
+          "in %.0f s" % (c["trials"], c["trials"] - fiu, every, seed_text, fiu, time.monotonic() - started))
     print("  clean failures %d, crashes %d, lost acknowledged commits %d, values after a failed command %d, "
           "files left unopenable %d" % (c["clean_failures"], c["crashes"], c["lost_acknowledged"],
                                         c["appeared_after_failure"], c["unopenable"]))
