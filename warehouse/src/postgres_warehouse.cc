@@ -1023,6 +1023,11 @@ std::string PostgresSchemaName(std::string_view database, std::string_view catal
   return std::string(catalog) + "." + std::string(schema);
 }
 
+bool PostgresUrlHasPassword(std::string_view url) {
+  const auto options = ParseConninfo(url);
+  return options && !Keyword(*options, "password").empty();
+}
+
 std::string DescribePostgresUrl(std::string_view url) {
   const auto options = ParseConninfo(url);
   if (!options) return "postgres://(invalid connection string)";

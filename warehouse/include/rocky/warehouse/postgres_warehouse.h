@@ -78,6 +78,9 @@ Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& sour
 // sslmode when set), never the password. An unparsable string gives "postgres://(invalid connection string)".
 std::string DescribePostgresUrl(std::string_view url);
 
+// True when the connection string carries a password (password=..., or user:password@ in a URI).
+bool PostgresUrlHasPassword(std::string_view url);
+
 // The schema catalog.schema maps to in a database named `database` (see above).
 std::string PostgresSchemaName(std::string_view database, std::string_view catalog, std::string_view schema);
 
