@@ -302,7 +302,11 @@ class Reader {
                      "adapter name " + Quoted(KeyText(name)) + " must be made of letters, digits, '_' and '-'");
       }
       const toml::table* table = node.as_table();
-      if (table == nullptr) return TypeError(node, Join(t.path, name), "a table (an [adapter.NAME] section)");
+      if (table == nullptr) {
+        // A misspelt key of the one-adapter form, most likely.
+        return Error(key.source(), "unknown key " + Quoted(KeyText(name)) +
+                                       " in adapter (allowed: type, path, url; or [adapter.NAME] tables)");
+      }
       AdapterConfig adapter;
       adapter.name = std::string(name);
       ROCKY_RETURN_IF_ERROR(ReadAdapter(TableRef{table, Join(t.path, name)}, &adapter));
