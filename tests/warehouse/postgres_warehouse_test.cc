@@ -424,6 +424,18 @@ TEST_CASE("postgres: a statement timeout, a server restart and a killed backend 
   CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
 }
 
+TEST_CASE("postgres: a server restarted between two copies: the next copy re-opens the session") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 100);
+  auto w = Open();
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+  server.Restart();  // the warehouse's idle session is gone, which libpq learns only at its next statement
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (500, 'after restart', 1, '2025-06-01T00:00:00Z')");
+  CopyResult next = MustCopy(*w, Request("orders", full.max_timestamp));
+  CHECK(next.rows_copied == 1);
+}
+
 TEST_CASE("postgres: the sample warehouse and the OpenWarehouse factory") {
   PostgresServer& server = Server();
   for (const char* s : {"fivetran_catalog.src__acme__eu_central__stripe", "fivetran_catalog.src__acme__us_west__shopify",

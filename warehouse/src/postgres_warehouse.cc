@@ -744,16 +744,21 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
 
   StatementLog log(request.explain);
   // Target first: the source's snapshot is taken after the target's transaction began, so nothing the target
-  // holds can be newer than what the source shows.
-  if (Status s = tgt().Exec("BEGIN ISOLATION LEVEL REPEATABLE READ", {}, "starting the transaction on " + tgt().name())
-                     .status();
-      !s.ok()) {
+  // holds can be newer than what the source shows. A session the server dropped since its last statement (a
+  // restart between two tables) shows only now: nothing has run yet, so it is re-opened and BEGIN tried once
+  // more.
+  auto begin = [&](Session& s, const std::string& sql, const std::string& what) {
+    Status st = s.Exec(sql, {}, what + " on " + s.name()).status();
+    if (!st.ok() && PQstatus(s.conn()) == CONNECTION_BAD && s.EnsureConnected().ok()) {
+      st = s.Exec(sql, {}, what + " on " + s.name()).status();
+    }
+    return st;
+  };
+  if (Status s = begin(tgt(), "BEGIN ISOLATION LEVEL REPEATABLE READ", "starting the transaction"); !s.ok()) {
     return fail(s);
   }
   if (two_servers()) {
-    if (Status s = src().Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {},
-                              "starting the read transaction on " + src().name())
-                       .status();
+    if (Status s = begin(src(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the read transaction");
         !s.ok()) {
       tgt().RollbackIfOpen();
       return fail(s);
