@@ -201,7 +201,8 @@ bool PgExec(const std::string& url, const std::string& sql, std::string* first_v
   bool ok = PQstatus(conn) == CONNECTION_OK;
   if (!ok) std::fprintf(stderr, "postgres: cannot connect: %s\n", PQerrorMessage(conn));
   if (ok) {
-    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
     PGresult* r = PQexec(conn, sql.c_str());
     ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok) std::fprintf(stderr, "postgres: %s: %s\n", sql.c_str(), PQresultErrorMessage(r));
@@ -228,17 +229,21 @@ std::string PgSchema(const std::string& url, const std::string& catalog, const s
 bool PgAppendRows(const std::string& url, uint64_t first, uint64_t count, bool create) {
   const std::string schema = PgSchema(url, "fivetran_catalog", "src__bench__us__shop");
   if (create) {
-    if (!PgExec(url, "DROP SCHEMA IF EXISTS " + schema + " CASCADE") || !PgExec(url, "CREATE SCHEMA " + schema) ||
-        !PgExec(url, "CREATE TABLE " + schema +
-                         ".orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, total double precision NOT "
-                         "NULL, _fivetran_synced timestamp with time zone NOT NULL)")) {
+    if (!PgExec(url, "DROP SCHEMA IF EXISTS " + schema + " CASCADE") ||
+        !PgExec(url, "CREATE SCHEMA " + schema) ||
+        !PgExec(url,
+                "CREATE TABLE " + schema +
+                    ".orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, total double precision NOT "
+                    "NULL, _fivetran_synced timestamp with time zone NOT NULL)")) {
       return false;
     }
   }
   const std::string lo = std::to_string(first), hi = std::to_string(first + count - 1);
-  return PgExec(url, "INSERT INTO " + schema + ".orders SELECT i + 1, i % 50000, (i % 100000) / 100.0, "
-                     "timestamptz '2024-01-01T00:00:00Z' + 3 * i * interval '1 second' FROM generate_series(" +
-                     lo + "::bigint, " + hi + "::bigint) i") &&
+  return PgExec(url,
+                "INSERT INTO " + schema +
+                    ".orders SELECT i + 1, i % 50000, (i % 100000) / 100.0, "
+                    "timestamptz '2024-01-01T00:00:00Z' + 3 * i * interval '1 second' FROM generate_series(" +
+                    lo + "::bigint, " + hi + "::bigint) i") &&
          (!create || (PgExec(url, "CREATE INDEX orders_synced ON " + schema + ".orders (_fivetran_synced)") &&
                       PgExec(url, "ANALYZE " + schema + ".orders")));
 }
@@ -335,8 +340,8 @@ SizeResult RunSize(const Options& o, uint64_t rows, bool checks) {
   if (pg) {
     std::ofstream(dir + "/rocky.toml") << PgConfig(o, checks);
     // The previous size's target would be appended to: the first run must be a full refresh.
-    PgExec(target_url, "DROP SCHEMA IF EXISTS " + PgSchema(target_url, "bench_warehouse", "staging__us__shop") +
-                           " CASCADE");
+    PgExec(target_url, "DROP SCHEMA IF EXISTS " +
+                           PgSchema(target_url, "bench_warehouse", "staging__us__shop") + " CASCADE");
   } else {
     char config[2048];
     std::snprintf(config, sizeof config, kConfig, checks ? "true" : "false");
@@ -368,14 +373,17 @@ SizeResult RunSize(const Options& o, uint64_t rows, bool checks) {
   if (!check(r.full, "full refresh", static_cast<int64_t>(rows))) return r;
   r.nothing = RunRocky(o, dir);
   if (!check(r.nothing, "incremental, nothing new", 0)) return r;
-  if (pg ? !PgAppendRows(o.postgres, rows, o.new_rows, false) : !AppendRows(source, rows, o.new_rows, false)) {
+  if (pg ? !PgAppendRows(o.postgres, rows, o.new_rows, false)
+         : !AppendRows(source, rows, o.new_rows, false)) {
     r.error = "cannot append the new rows";
     return r;
   }
   r.some = RunRocky(o, dir);
   if (!check(r.some, "incremental, new rows", static_cast<int64_t>(o.new_rows))) return r;
-  const std::string pg_source = pg ? PgSchema(o.postgres, "fivetran_catalog", "src__bench__us__shop") + ".orders" : "";
-  const std::string pg_target = pg ? PgSchema(target_url, "bench_warehouse", "staging__us__shop") + ".orders" : "";
+  const std::string pg_source =
+      pg ? PgSchema(o.postgres, "fivetran_catalog", "src__bench__us__shop") + ".orders" : "";
+  const std::string pg_target =
+      pg ? PgSchema(target_url, "bench_warehouse", "staging__us__shop") + ".orders" : "";
   const int64_t source_rows = pg ? PgInt(o.postgres, "SELECT count(*) FROM " + pg_source)
                                  : QueryInt(source, "SELECT count(*) FROM orders");
   const int64_t target_rows = pg ? PgInt(target_url, "SELECT count(*) FROM " + pg_target)
@@ -413,7 +421,8 @@ bool CompareTransfers(const Options& o, uint64_t rows) {
   if (!PgAppendRows(o.postgres, 0, rows, true)) return false;
   std::printf("| transfer | rows | full copy between two servers | rows/s |\n| --- | ---: | ---: | ---: |\n");
   for (const PostgresTransfer transfer : {PostgresTransfer::kCopy, PostgresTransfer::kInsert}) {
-    PgExec(o.postgres_target, "DROP SCHEMA IF EXISTS " + PgSchema(o.postgres_target, "bench_warehouse", "staging__us__shop") +
+    PgExec(o.postgres_target, "DROP SCHEMA IF EXISTS " +
+                                  PgSchema(o.postgres_target, "bench_warehouse", "staging__us__shop") +
                                   " CASCADE");
     auto w = rocky::warehouse::OpenPostgresWarehouse(o.postgres, o.postgres_target,
                                                      rocky::warehouse::PostgresOptions{.transfer = transfer});
@@ -430,11 +439,14 @@ bool CompareTransfers(const Options& o, uint64_t rows) {
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!copied.ok() || copied->rows_copied != rows) {
-      std::fprintf(stderr, "transfer failed: %s\n", copied.ok() ? "wrong row count" : copied.status().message().c_str());
+      std::fprintf(stderr, "transfer failed: %s\n",
+                   copied.ok() ? "wrong row count" : copied.status().message().c_str());
       return false;
     }
-    std::printf("| %s | %s | %.2f s | %s |\n", transfer == PostgresTransfer::kCopy ? "COPY" : "batched INSERT (1,000 rows)",
-                Grouped(rows).c_str(), seconds, Grouped(static_cast<uint64_t>(static_cast<double>(rows) / seconds)).c_str());
+    std::printf("| %s | %s | %.2f s | %s |\n",
+                transfer == PostgresTransfer::kCopy ? "COPY" : "batched INSERT (1,000 rows)",
+                Grouped(rows).c_str(), seconds,
+                Grouped(static_cast<uint64_t>(static_cast<double>(rows) / seconds)).c_str());
   }
   return true;
 }

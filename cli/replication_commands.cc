@@ -430,7 +430,9 @@ int RunInit(const CommandContext& ctx) {
   const bool force = inv.Has("force");
   const bool postgres = inv.Get("adapter").value_or("sqlite") == "postgres";
   const std::string url(inv.Get("url").value_or(""));
-  if (postgres && url.empty()) return Usage(ctx, "--adapter postgres needs --url URL (a libpq URI or keyword string)");
+  if (postgres && url.empty()) {
+    return Usage(ctx, "--adapter postgres needs --url URL (a libpq URI or keyword string)");
+  }
   if (!postgres && !url.empty()) return Usage(ctx, "--url is for --adapter postgres");
   if (FileExists(config_path) && !force) {
     return Fail(ctx, "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
@@ -472,7 +474,8 @@ int RunInit(const CommandContext& ctx) {
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("init");
     json.Key("config").String(config_path).Key("adapter").String(postgres ? "postgres" : "sqlite");
-    json.Key("warehouse").String(warehouse_name).Key("url_from_env").Bool(url_from_env).Key("source_tables").BeginArray();
+    json.Key("warehouse").String(warehouse_name).Key("url_from_env").Bool(url_from_env);
+    json.Key("source_tables").BeginArray();
     for (const auto& t : summary->tables) {
       json.BeginObject().Key("table").String(t.table.Qualified()).Key("rows").UInt(t.rows).EndObject();
     }

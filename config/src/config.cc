@@ -295,11 +295,12 @@ class Reader {
     for (auto&& [key, node] : *t.table) {
       const std::string_view name = key.str();
       const bool valid_name = std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-';
       });
       if (!valid_name) {
-        return Error(key.source(),
-                     "adapter name " + Quoted(KeyText(name)) + " must be made of letters, digits, '_' and '-'");
+        return Error(key.source(), "adapter name " + Quoted(KeyText(name)) +
+                                       " must be made of letters, digits, '_' and '-'");
       }
       const toml::table* table = node.as_table();
       if (table == nullptr) {
@@ -327,7 +328,8 @@ class Reader {
       ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> url, OptString(t, "url"));
       if (out->type == "postgres") {
         if (value.has_value()) {
-          return Error(value->where, Join(t.path, "path") + " is for type = \"sqlite\"; a postgres adapter takes url");
+          return Error(value->where,
+                       Join(t.path, "path") + " is for type = \"sqlite\"; a postgres adapter takes url");
         }
         if (!url.has_value()) {
           return Error(t.table->source(), "missing required key " + Join(t.path, "url") +
@@ -341,7 +343,8 @@ class Reader {
         return Status::OK();
       }
       if (url.has_value()) {
-        return Error(url->where, Join(t.path, "url") + " is for type = \"postgres\"; a sqlite adapter takes path");
+        return Error(url->where,
+                     Join(t.path, "url") + " is for type = \"postgres\"; a sqlite adapter takes path");
       }
       if (value.has_value()) {
         if (value->text.empty()) return Error(value->where, Join(t.path, "path") + " must not be empty");
@@ -368,7 +371,8 @@ class Reader {
     for (PipelineConfig& pipeline : config->pipelines) {
       const toml::table* table = pipelines != nullptr ? (*pipelines)[pipeline.name].as_table() : nullptr;
       for (const char* side : {"source", "target"}) {
-        std::string* name = std::string_view(side) == "source" ? &pipeline.source_adapter : &pipeline.target_adapter;
+        std::string* name =
+            std::string_view(side) == "source" ? &pipeline.source_adapter : &pipeline.target_adapter;
         const std::string key = "pipeline." + pipeline.name + "." + side + ".adapter";
         const toml::node* node = table != nullptr ? (*table)[side]["adapter"].node() : nullptr;
         if (name->empty()) {
@@ -389,15 +393,16 @@ class Reader {
       const AdapterConfig* target = find(pipeline.target_adapter);
       if (source->type != target->type || (source->type == "sqlite" && source->name != target->name)) {
         return Error(table != nullptr ? table->source() : root.source(),
-                     "pipeline." + pipeline.name + " reads adapter " + Quoted(source->name) + " (" + source->type +
-                         ") and writes adapter " + Quoted(target->name) + " (" + target->type +
+                     "pipeline." + pipeline.name + " reads adapter " + Quoted(source->name) + " (" +
+                         source->type + ") and writes adapter " + Quoted(target->name) + " (" + target->type +
                          "): a pipeline copies within one SQLite folder, or between PostgreSQL servers");
       }
       const PipelineConfig& first = config->pipelines.front();
-      if (pipeline.source_adapter != first.source_adapter || pipeline.target_adapter != first.target_adapter) {
+      if (pipeline.source_adapter != first.source_adapter ||
+          pipeline.target_adapter != first.target_adapter) {
         return Error(table != nullptr ? table->source() : root.source(),
-                     "pipeline." + pipeline.name + " uses adapters " + Quoted(pipeline.source_adapter) + " -> " +
-                         Quoted(pipeline.target_adapter) + " but pipeline." + first.name + " uses " +
+                     "pipeline." + pipeline.name + " uses adapters " + Quoted(pipeline.source_adapter) +
+                         " -> " + Quoted(pipeline.target_adapter) + " but pipeline." + first.name + " uses " +
                          Quoted(first.source_adapter) + " -> " + Quoted(first.target_adapter) +
                          ": every pipeline of one rocky.toml must use the same source and target adapters");
       }

@@ -64,10 +64,14 @@ pid_t StartRun(const Sandbox& box) {
 }
 
 const std::vector<std::pair<std::string, std::string>> kSamplePairs = {
-    {"\"fivetran_catalog.src__acme__eu_central__stripe\".charges", "\"acme_warehouse.staging__eu_central__stripe\".charges"},
-    {"\"fivetran_catalog.src__acme__us_west__shopify\".customers", "\"acme_warehouse.staging__us_west__shopify\".customers"},
-    {"\"fivetran_catalog.src__acme__us_west__shopify\".orders", "\"acme_warehouse.staging__us_west__shopify\".orders"},
-    {"\"fivetran_catalog.src__globex__us_east__shopify\".orders", "\"globex_warehouse.staging__us_east__shopify\".orders"},
+    {"\"fivetran_catalog.src__acme__eu_central__stripe\".charges",
+     "\"acme_warehouse.staging__eu_central__stripe\".charges"},
+    {"\"fivetran_catalog.src__acme__us_west__shopify\".customers",
+     "\"acme_warehouse.staging__us_west__shopify\".customers"},
+    {"\"fivetran_catalog.src__acme__us_west__shopify\".orders",
+     "\"acme_warehouse.staging__us_west__shopify\".orders"},
+    {"\"fivetran_catalog.src__globex__us_east__shopify\".orders",
+     "\"globex_warehouse.staging__us_east__shopify\".orders"},
 };
 
 // Every target holds exactly its source's rows (as multisets, on the source's columns).
@@ -77,13 +81,14 @@ void CheckTargetsMatchSources(PostgresServer& server, const std::string& db) {
     const std::string& source = pair.first;
     const std::string& target = pair.second;
     INFO(source << " -> " << target);
-    const std::string cols =
-        server.Scalar("SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
-                          source + "'::regclass AND attnum > 0 AND NOT attisdropped",
-                      db);
-    CHECK(server.Scalar("SELECT (SELECT count(*) FROM (SELECT " + cols + " FROM " + source + " EXCEPT ALL SELECT " +
-                            cols + " FROM " + target + ") a) || '|' || (SELECT count(*) FROM (SELECT " + cols +
-                            " FROM " + target + " EXCEPT ALL SELECT " + cols + " FROM " + source + ") b)",
+    const std::string cols = server.Scalar(
+        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
+            source + "'::regclass AND attnum > 0 AND NOT attisdropped",
+        db);
+    CHECK(server.Scalar("SELECT (SELECT count(*) FROM (SELECT " + cols + " FROM " + source +
+                            " EXCEPT ALL SELECT " + cols + " FROM " + target +
+                            ") a) || '|' || (SELECT count(*) FROM (SELECT " + cols + " FROM " + target +
+                            " EXCEPT ALL SELECT " + cols + " FROM " + source + ") b)",
                         db) == "0|0");
   }
 }
@@ -107,7 +112,8 @@ TEST_CASE("postgres: the quickstart's steps, without the password in any output 
 
   const Run plan = box.Rocky("plan --output json");
   CHECK_RUN(NoSecret(plan, server.password()), 0);
-  CHECK(Contains(plan.out, "CREATE INDEX ON \\\"fivetran_catalog.src__acme__us_west__shopify\\\".\\\"orders\\\""));
+  CHECK(Contains(plan.out,
+                 "CREATE INDEX ON \\\"fivetran_catalog.src__acme__us_west__shopify\\\".\\\"orders\\\""));
   CHECK_RUN(NoSecret(box.Rocky("run --output json"), server.password()), 0);
   CheckTargetsMatchSources(server, db);
   server.Exec("INSERT INTO " + std::string(kOrders) + " VALUES (9001, 7, 19.99, now())", db);
@@ -121,8 +127,8 @@ TEST_CASE("postgres: the quickstart's steps, without the password in any output 
 
   // Failures: wrong password, the server unreachable, TLS required; each names the server, never the secret,
   // and records nothing.
-  const std::string wrong = "postgresql://rocky:wrong-" + server.password() + "@127.0.0.1:" +
-                            std::to_string(server.port()) + "/" + db;
+  const std::string wrong = "postgresql://rocky:wrong-" + server.password() +
+                            "@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
   setenv("PG_URL", wrong.c_str(), 1);
   const Run denied = box.Rocky("run --output table");
   CHECK_RUN(NoSecret(denied, server.password()), 1);
@@ -154,8 +160,10 @@ TEST_CASE("postgres: a table dropped between plan and apply fails alone, clearly
   CHECK_RUN(apply, 1);
   CHECK(Contains(apply.out, "FAILED acme_warehouse.staging__eu_central__stripe.charges"));
   CHECK(Contains(apply.out, "not found"));
-  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__eu_central__stripe\".charges", db) == "1500");
-  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders", db) == "2001");
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__eu_central__stripe\".charges", db) ==
+        "1500");
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders", db) ==
+        "2001");
 }
 
 TEST_CASE("postgres: two servers through named adapters, and a lost state re-derived from the targets") {
@@ -170,9 +178,10 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   const size_t adapter = toml.find("[adapter]");
   const size_t state = toml.find("[state]");
   REQUIRE((adapter != std::string::npos && state != std::string::npos));
-  toml.replace(adapter, state - adapter,
-               "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC_URL}\"\n\n[adapter.dwh]\ntype = \"postgres\"\n"
-               "url = \"${DWH_URL}\"\n\n");
+  toml.replace(
+      adapter, state - adapter,
+      "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC_URL}\"\n\n[adapter.dwh]\ntype = \"postgres\"\n"
+      "url = \"${DWH_URL}\"\n\n");
   toml.replace(toml.find("[pipeline.bronze.source]\n"), 25, "[pipeline.bronze.source]\nadapter = \"src\"\n");
   toml.replace(toml.find("[pipeline.bronze.target]\n"), 25, "[pipeline.bronze.target]\nadapter = \"dwh\"\n");
   WriteFile(box.File("rocky.toml"), toml);
@@ -184,11 +193,13 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   CHECK_RUN(second, 0);
   CHECK(Contains(second.out, "\"rows_copied\":1,"));
   CHECK(target.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders") == "2001");
-  CHECK(target.Scalar("SELECT md5(string_agg(id || '|' || total || '|' || _fivetran_synced, ',' ORDER BY id)) FROM "
-                      "\"acme_warehouse.staging__us_west__shopify\".orders") ==
-        source.Scalar("SELECT md5(string_agg(id || '|' || total || '|' || _fivetran_synced, ',' ORDER BY id)) FROM " +
-                          std::string(kOrders),
-                      db));
+  CHECK(target.Scalar(
+            "SELECT md5(string_agg(id || '|' || total || '|' || _fivetran_synced, ',' ORDER BY id)) FROM "
+            "\"acme_warehouse.staging__us_west__shopify\".orders") ==
+        source.Scalar(
+            "SELECT md5(string_agg(id || '|' || total || '|' || _fivetran_synced, ',' ORDER BY id)) FROM " +
+                std::string(kOrders),
+            db));
 
   // The state lost (as after a failed remote download): planning re-derives each watermark from its target
   // on the target server, instead of reloading everything.
@@ -196,9 +207,11 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   REQUIRE_MESSAGE(config.ok(), config.status().message());
   auto warehouse = warehouse::OpenPostgresWarehouse(source.Url(db), target.Url());
   REQUIRE(warehouse.ok());
-  auto store = state::StateStore::Open(box.File("fresh.redb"), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
+  auto store = state::StateStore::Open(box.File("fresh.redb"),
+                                       state::StoreOptions{.mode = state::OpenMode::kReadWrite});
   REQUIRE(store.ok());
-  auto plan = replication::BuildPlan(*config, **warehouse, **store, replication::PlanOptions{.state_lost = true});
+  auto plan =
+      replication::BuildPlan(*config, **warehouse, **store, replication::PlanOptions{.state_lost = true});
   REQUIRE_MESSAGE(plan.ok(), plan.status().message());
   REQUIRE(plan->tables.size() == 4);
   for (const replication::TablePlan& t : plan->tables) {
@@ -222,9 +235,10 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   CHECK_RUN(box.Rocky("run"), 0);
   int64_t next_id = 200000;
   auto arrive = [&](int round) {
-    server.Exec("INSERT INTO " + std::string(kOrders) + " SELECT g, g % 500, 1.0, now() + (" + std::to_string(round) +
-                    " * 100000 + g - " + std::to_string(next_id) + ") * interval '1 s' FROM generate_series(" +
-                    std::to_string(next_id) + ", " + std::to_string(next_id + 20000) + ") g",
+    server.Exec("INSERT INTO " + std::string(kOrders) + " SELECT g, g % 500, 1.0, now() + (" +
+                    std::to_string(round) + " * 100000 + g - " + std::to_string(next_id) +
+                    ") * interval '1 s' FROM generate_series(" + std::to_string(next_id) + ", " +
+                    std::to_string(next_id + 20000) + ") g",
                 db);
     next_id += 20001;
   };
@@ -236,7 +250,8 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
       PGconn* holder = PQconnectdb(server.Keywords(db).c_str());
       REQUIRE(PQstatus(holder) == CONNECTION_OK);
       PQclear(PQexec(holder, "BEGIN"));
-      PQclear(PQexec(holder, "LOCK TABLE \"acme_warehouse.staging__us_west__shopify\".orders IN ACCESS EXCLUSIVE MODE"));
+      PQclear(PQexec(
+          holder, "LOCK TABLE \"acme_warehouse.staging__us_west__shopify\".orders IN ACCESS EXCLUSIVE MODE"));
       const pid_t pid = StartRun(box);
       server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%");
       kill(pid, SIGKILL);
@@ -255,7 +270,8 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
       PGconn* holder = PQconnectdb(server.Keywords(db).c_str());
       REQUIRE(PQstatus(holder) == CONNECTION_OK);
       PQclear(PQexec(holder, "BEGIN"));
-      PQclear(PQexec(holder, "LOCK TABLE \"acme_warehouse.staging__us_west__shopify\".orders IN ACCESS EXCLUSIVE MODE"));
+      PQclear(PQexec(
+          holder, "LOCK TABLE \"acme_warehouse.staging__us_west__shopify\".orders IN ACCESS EXCLUSIVE MODE"));
       std::thread killer([&] {
         const int backend = server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%");
         ::kill(backend, SIGKILL);

@@ -41,7 +41,8 @@ inline std::string PostgresBinDir() {
   std::string best;
   int best_version = -1;
   std::error_code ec;
-  for (std::filesystem::directory_iterator it("/usr/lib/postgresql", ec), end; !ec && it != end; it.increment(ec)) {
+  for (std::filesystem::directory_iterator it("/usr/lib/postgresql", ec), end; !ec && it != end;
+       it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const int version = std::atoi(name.c_str());
     if (version > best_version && std::filesystem::exists(it->path() / "bin" / "postgres")) {
@@ -49,7 +50,8 @@ inline std::string PostgresBinDir() {
       best = (it->path() / "bin").string();
     }
   }
-  REQUIRE_MESSAGE(!best.empty(), "no PostgreSQL server in /usr/lib/postgresql (scripts/setup installs postgresql)");
+  REQUIRE_MESSAGE(!best.empty(),
+                  "no PostgreSQL server in /usr/lib/postgresql (scripts/setup installs postgresql)");
   return best;
 }
 
@@ -89,7 +91,8 @@ class PostgresServer {
     as_nobody_ = ::geteuid() == 0;
     if (as_nobody_) {
       const passwd* nobody = ::getpwnam("nobody");
-      REQUIRE_MESSAGE(nobody != nullptr, "running as root, and there is no user 'nobody' to run PostgreSQL as");
+      REQUIRE_MESSAGE(nobody != nullptr,
+                      "running as root, and there is no user 'nobody' to run PostgreSQL as");
       uid_ = nobody->pw_uid;
       gid_ = nobody->pw_gid;
       REQUIRE(::chown(dir_.c_str(), uid_, gid_) == 0);
@@ -123,8 +126,8 @@ class PostgresServer {
 
   // A libpq URI for `database` with the password in it.
   std::string Url(const std::string& database = kDatabase, const std::string& extra = "") const {
-    return "postgresql://" + std::string(kUser) + ":" + password_ + "@127.0.0.1:" + std::to_string(port_) + "/" +
-           database + (extra.empty() ? "" : "?" + extra);
+    return "postgresql://" + std::string(kUser) + ":" + password_ + "@127.0.0.1:" + std::to_string(port_) +
+           "/" + database + (extra.empty() ? "" : "?" + extra);
   }
   // The same as a keyword string.
   std::string Keywords(const std::string& database = kDatabase) const {
@@ -172,8 +175,10 @@ class PostgresServer {
   // the last one, each row's columns joined by '|' (NULL as "NULL").
   std::vector<std::string> Exec(const std::string& sql, const std::string& database = kDatabase) const {
     PGconn* conn = PQconnectdb(Keywords(database).c_str());
-    REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK, "connecting to the test server: " << std::string(PQerrorMessage(conn)));
-    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK,
+                    "connecting to the test server: " << std::string(PQerrorMessage(conn)));
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
     PGresult* r = PQexec(conn, sql.c_str());
     const ExecStatusType st = PQresultStatus(r);
     const std::string error = PQresultErrorMessage(r);
@@ -190,7 +195,8 @@ class PostgresServer {
     }
     PQclear(r);
     PQfinish(conn);
-    REQUIRE_MESSAGE((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK), "SQL failed: " << sql << ": " << error);
+    REQUIRE_MESSAGE((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK),
+                    "SQL failed: " << sql << ": " << error);
     return rows;
   }
 
@@ -214,18 +220,21 @@ class PostgresServer {
       }
       PQfinish(conn);
       if (ok) return;
-      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the server did not come back within 60 s");
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                      "the server did not come back within 60 s");
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 
-  // Waits (deadline 60 s) until a session of this server shows `pattern` in pg_stat_activity's wait_event_type
-  // 'Lock' with a query LIKE `query_like`, and returns its backend pid: a copy blocked at a known statement.
+  // Waits (deadline 60 s) until a session of this server shows `pattern` in pg_stat_activity's
+  // wait_event_type 'Lock' with a query LIKE `query_like`, and returns its backend pid: a copy blocked at a
+  // known statement.
   int WaitForBlockedQuery(const std::string& query_like) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       const std::vector<std::string> rows =
-          Exec("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '" + query_like + "'");
+          Exec("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '" +
+               query_like + "'");
       if (!rows.empty()) return std::atoi(rows[0].c_str());
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

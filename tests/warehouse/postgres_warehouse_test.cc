@@ -4,6 +4,8 @@
 // scans, for every window statement), exactness (nothing duplicated, nothing deleted), and the failures a
 // server brings (wrong password, unreachable, TLS refused, statement timeout, restart and a killed backend
 // mid-copy, a table dropped before the copy), none of which may print the password or lose a row.
+#include "rocky/warehouse/postgres_warehouse.h"
+
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -15,7 +17,6 @@
 
 #include "postgres_fixture.h"
 #include "rocky/warehouse/open.h"
-#include "rocky/warehouse/postgres_warehouse.h"
 #include "rocky/warehouse/sample_warehouse.h"
 
 namespace rocky::warehouse {
@@ -53,10 +54,11 @@ void FreshSchemas(PostgresServer& server, const std::vector<std::string>& schema
 }
 
 // Rows of one table not in the other, as multisets, both ways: "0|0" when they hold the same rows.
-std::string Difference(PostgresServer& server, const std::string& a, const std::string& b, const std::string& cols) {
-  return server.Scalar("SELECT (SELECT count(*) FROM (SELECT " + cols + " FROM " + a + " EXCEPT ALL SELECT " + cols +
-                       " FROM " + b + ") x) || '|' || (SELECT count(*) FROM (SELECT " + cols + " FROM " + b +
-                       " EXCEPT ALL SELECT " + cols + " FROM " + a + ") y)");
+std::string Difference(PostgresServer& server, const std::string& a, const std::string& b,
+                       const std::string& cols) {
+  return server.Scalar("SELECT (SELECT count(*) FROM (SELECT " + cols + " FROM " + a + " EXCEPT ALL SELECT " +
+                       cols + " FROM " + b + ") x) || '|' || (SELECT count(*) FROM (SELECT " + cols +
+                       " FROM " + b + " EXCEPT ALL SELECT " + cols + " FROM " + a + ") y)");
 }
 
 CopyRequest Request(const std::string& table, std::optional<std::string> watermark,
@@ -66,7 +68,7 @@ CopyRequest Request(const std::string& table, std::optional<std::string> waterma
                      .timestamp_column = "synced",
                      .strategy = strategy,
                      .merge_keys = strategy == config::Strategy::kMerge ? std::vector<std::string>{"id"}
-                                                                          : std::vector<std::string>{},
+                                                                        : std::vector<std::string>{},
                      .watermark = std::move(watermark),
                      .explain = true};
 }
@@ -94,9 +96,10 @@ void MakeOrders(PostgresServer& server, int rows = 20000) {
   server.Exec(
       "CREATE TABLE \"src.s1\".orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(10,2), "
       "synced timestamp with time zone NOT NULL)");
-  server.Exec("INSERT INTO \"src.s1\".orders SELECT g, 'c' || (g % 97), g / 100.0, timestamptz "
-              "'2025-03-01T00:00:00Z' + g * interval '1 second' FROM generate_series(1, " +
-              std::to_string(rows) + ") g");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, 'c' || (g % 97), g / 100.0, timestamptz "
+      "'2025-03-01T00:00:00Z' + g * interval '1 second' FROM generate_series(1, " +
+      std::to_string(rows) + ") g");
   server.Exec("CREATE INDEX ON \"src.s1\".orders (synced)");
   server.Exec("ANALYZE \"src.s1\".orders");
 }
@@ -155,15 +158,17 @@ TEST_CASE("postgres: full refresh then incremental windows, index-served, nothin
   // The source's types, NOT NULL and primary key are kept.
   CHECK(server.Scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
                       "'\"dst.t1\".orders'::regclass AND attname = 'total'") == "numeric(10,2)");
-  CHECK(server.Scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = '\"dst.t1\".orders'::regclass AND "
-                      "attname = 'customer'") == "t");
+  CHECK(
+      server.Scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = '\"dst.t1\".orders'::regclass AND "
+                    "attname = 'customer'") == "t");
   CHECK(server.Scalar("SELECT count(*) FROM pg_index WHERE indrelid = '\"dst.t1\".orders'::regclass AND "
                       "indisprimary") == "1");
   CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
 
   // New rows: one at exactly the watermark (a second batch in the same second), two later.
-  server.Exec("INSERT INTO \"src.s1\".orders VALUES (30001, 'late-batch', 1, '2025-03-01T05:33:20Z'), "
-              "(30002, 'n', 2, '2025-03-01T06:00:00Z'), (30003, 'n', 3, '2025-03-01T06:00:00.123456Z')");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders VALUES (30001, 'late-batch', 1, '2025-03-01T05:33:20Z'), "
+      "(30002, 'n', 2, '2025-03-01T06:00:00Z'), (30003, 'n', 3, '2025-03-01T06:00:00.123456Z')");
   CopyResult inc = MustCopy(*w, Request("orders", full.max_timestamp));
   CHECK(inc.rows_copied == 3);
   CHECK(inc.cursor_compare == "instant");
@@ -187,7 +192,8 @@ TEST_CASE("postgres: full refresh then incremental windows, index-served, nothin
   CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".orders") == "20003");
 
   // An incremental table whose source changed a copied row (same key, newer cursor) fails, naming merge.
-  server.Exec("UPDATE \"src.s1\".orders SET synced = '2025-03-02T00:00:00Z', customer = 'changed' WHERE id = 30002");
+  server.Exec(
+      "UPDATE \"src.s1\".orders SET synced = '2025-03-02T00:00:00Z', customer = 'changed' WHERE id = 30002");
   auto conflict = w->Copy(Request("orders", inc.max_timestamp));
   REQUIRE(!conflict.ok());
   CHECK(conflict.status().message().find("strategy = \"merge\"") != std::string::npos);
@@ -201,7 +207,9 @@ TEST_CASE("postgres: merge upserts on merge_keys, the newest version wins, lookb
   auto w = Open();
   CopyResult full = MustCopy(*w, Request("orders", std::nullopt, config::Strategy::kMerge));
   CHECK(full.rows_copied == 20000);
-  server.Exec("UPDATE \"src.s1\".orders SET customer = 'updated', synced = '2025-03-02T00:00:00Z' WHERE id IN (5, 6)");
+  server.Exec(
+      "UPDATE \"src.s1\".orders SET customer = 'updated', synced = '2025-03-02T00:00:00Z' WHERE id IN (5, "
+      "6)");
   server.Exec("INSERT INTO \"src.s1\".orders VALUES (50000, 'new', 1, '2025-03-02T00:00:01Z')");
   CopyResult merged = MustCopy(*w, Request("orders", full.max_timestamp, config::Strategy::kMerge));
   // The two updated rows, the new one, and the row at the watermark read again (upserted onto itself).
@@ -213,7 +221,9 @@ TEST_CASE("postgres: merge upserts on merge_keys, the newest version wins, lookb
   CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
 
   // Lookback re-reads an hour before the watermark; an older version never overwrites a newer one.
-  server.Exec("UPDATE \"dst.t1\".orders SET customer = 'newer-in-target', synced = '2025-03-03T00:00:00Z' WHERE id = 6");
+  server.Exec(
+      "UPDATE \"dst.t1\".orders SET customer = 'newer-in-target', synced = '2025-03-03T00:00:00Z' WHERE id = "
+      "6");
   CopyRequest lookback = Request("orders", merged.max_timestamp, config::Strategy::kMerge);
   lookback.lookback_seconds = 3600;
   CopyResult re = MustCopy(*w, lookback);
@@ -298,17 +308,20 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
   for (PostgresTransfer transfer : {PostgresTransfer::kCopy, PostgresTransfer::kInsert}) {
     CAPTURE(static_cast<int>(transfer));
     target.Exec("DROP SCHEMA IF EXISTS \"dst.t1\" CASCADE");
-    auto w = Open(source.Url(), target.Url(), PostgresOptions{.transfer = transfer, .insert_batch_rows = 700});
+    auto w =
+        Open(source.Url(), target.Url(), PostgresOptions{.transfer = transfer, .insert_batch_rows = 700});
     const uint64_t rows = std::stoull(source.Scalar("SELECT count(*) FROM \"src.s1\".orders"));
     CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
     CHECK(full.rows_copied == rows);
     CHECK(full.source_rows == rows);
-    CHECK(target.Scalar("SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
-                        "id)) FROM \"dst.t1\".orders") ==
-          source.Scalar("SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
-                        "id)) FROM \"src.s1\".orders"));
-    source.Exec("INSERT INTO \"src.s1\".orders VALUES (" + std::to_string(90000 + static_cast<int>(transfer)) +
-                ", 'x', NULL, '2025-04-01T00:00:00Z')");
+    CHECK(target.Scalar(
+              "SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
+              "id)) FROM \"dst.t1\".orders") ==
+          source.Scalar(
+              "SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
+              "id)) FROM \"src.s1\".orders"));
+    source.Exec("INSERT INTO \"src.s1\".orders VALUES (" +
+                std::to_string(90000 + static_cast<int>(transfer)) + ", 'x', NULL, '2025-04-01T00:00:00Z')");
     CopyResult inc = MustCopy(*w, Request("orders", full.max_timestamp));
     CHECK(inc.rows_copied == 1);
     CHECK(inc.target_rows == inc.source_rows);
@@ -321,23 +334,25 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
 
 TEST_CASE("postgres: connection failures are clear and never show the password") {
   PostgresServer& server = Server();
-  const std::string wrong = "postgresql://rocky:not-the-" + server.password() + "@127.0.0.1:" +
-                            std::to_string(server.port()) + "/rocky";
+  const std::string wrong = "postgresql://rocky:not-the-" + server.password() +
+                            "@127.0.0.1:" + std::to_string(server.port()) + "/rocky";
   auto bad = OpenPostgresWarehouse(wrong, wrong);
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("password authentication failed") != std::string::npos);
   CHECK(bad.status().message().find(server.password()) == std::string::npos);
-  CHECK(bad.status().message().find("postgres://rocky@127.0.0.1:" + std::to_string(server.port()) + "/rocky") !=
-        std::string::npos);
+  CHECK(bad.status().message().find("postgres://rocky@127.0.0.1:" + std::to_string(server.port()) +
+                                    "/rocky") != std::string::npos);
 
   const int closed = rocky_test::PgFreePort();
-  const std::string nowhere = "host=127.0.0.1 port=" + std::to_string(closed) + " user=rocky password=" + server.password();
+  const std::string nowhere =
+      "host=127.0.0.1 port=" + std::to_string(closed) + " user=rocky password=" + server.password();
   auto unreachable = OpenPostgresWarehouse(nowhere, nowhere);
   REQUIRE(!unreachable.ok());
   CHECK(unreachable.status().message().find("Connection refused") != std::string::npos);
   CHECK(unreachable.status().message().find(server.password()) == std::string::npos);
 
-  auto tls = OpenPostgresWarehouse(server.Url("rocky", "sslmode=require"), server.Url("rocky", "sslmode=require"));
+  auto tls =
+      OpenPostgresWarehouse(server.Url("rocky", "sslmode=require"), server.Url("rocky", "sslmode=require"));
   REQUIRE(!tls.ok());
   CHECK(tls.status().message().find("SSL") != std::string::npos);
   CHECK(tls.status().message().find("sslmode=require") != std::string::npos);
@@ -351,7 +366,8 @@ TEST_CASE("postgres: connection failures are clear and never show the password")
 // A session that holds a lock on a table until it is destroyed, so that a copy blocks at a known statement.
 class LockHolder {
  public:
-  LockHolder(PostgresServer& server, const std::string& table) : conn_(PQconnectdb(server.Keywords().c_str())) {
+  LockHolder(PostgresServer& server, const std::string& table)
+      : conn_(PQconnectdb(server.Keywords().c_str())) {
     REQUIRE(PQstatus(conn_) == CONNECTION_OK);
     PQclear(PQexec(conn_, "BEGIN"));
     PGresult* r = PQexec(conn_, ("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE").c_str());
@@ -370,8 +386,9 @@ TEST_CASE("postgres: a statement timeout, a server restart and a killed backend 
   MakeOrders(server, 2000);
   auto w = Open();
   CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
-  server.Exec("INSERT INTO \"src.s1\".orders SELECT g, 'more', 1, timestamptz '2025-04-01' + g * interval '1 s' "
-              "FROM generate_series(100001, 100500) g");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, 'more', 1, timestamptz '2025-04-01' + g * interval '1 s' "
+      "FROM generate_series(100001, 100500) g");
 
   SUBCASE("statement timeout") {
     auto timed = Open(server.Url("rocky", "options=-c%20statement_timeout%3D300"),
@@ -438,14 +455,16 @@ TEST_CASE("postgres: a server restarted between two copies: the next copy re-ope
 
 TEST_CASE("postgres: the sample warehouse and the OpenWarehouse factory") {
   PostgresServer& server = Server();
-  for (const char* s : {"fivetran_catalog.src__acme__eu_central__stripe", "fivetran_catalog.src__acme__us_west__shopify",
-                        "fivetran_catalog.src__globex__us_east__shopify"}) {
+  for (const char* s :
+       {"fivetran_catalog.src__acme__eu_central__stripe", "fivetran_catalog.src__acme__us_west__shopify",
+        "fivetran_catalog.src__globex__us_east__shopify"}) {
     server.Exec("DROP SCHEMA IF EXISTS \"" + std::string(s) + "\" CASCADE");
   }
   auto sample = CreatePostgresSampleWarehouse(server.Url(), false);
   REQUIRE_MESSAGE(sample.ok(), sample.status().message());
   CHECK(sample->tables.size() == 4);
-  CHECK(server.Scalar("SELECT count(*) FROM \"fivetran_catalog.src__acme__us_west__shopify\".orders") == "2000");
+  CHECK(server.Scalar("SELECT count(*) FROM \"fivetran_catalog.src__acme__us_west__shopify\".orders") ==
+        "2000");
   auto again = CreatePostgresSampleWarehouse(server.Url(), false);
   CHECK(again.status().message().find("already exists") != std::string::npos);
   CHECK(CreatePostgresSampleWarehouse(server.Url(), true).ok());

@@ -13,8 +13,8 @@ Result<std::unique_ptr<Warehouse>> OpenWarehouse(const config::AdapterConfig& so
   if (source.type == "postgres" && target.type == "postgres") {
     return OpenPostgresWarehouse(source.url, target.url);
   }
-  return Status::NotSupported("adapters '" + source.name + "' (" + source.type + ") and '" + target.name + "' (" +
-                              target.type +
+  return Status::NotSupported("adapters '" + source.name + "' (" + source.type + ") and '" + target.name +
+                              "' (" + target.type +
                               "): a pipeline copies within one SQLite folder, or between PostgreSQL servers");
 }
 

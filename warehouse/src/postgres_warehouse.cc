@@ -101,7 +101,8 @@ std::string IndexName(std::string_view kind, std::string_view table) {
 std::string PgType(std::string_view type) {
   std::string base;
   size_t i = 0;
-  for (; i < type.size() && type[i] != '('; ++i) base += static_cast<char>(std::toupper(static_cast<unsigned char>(type[i])));
+  for (; i < type.size() && type[i] != '('; ++i)
+    base += static_cast<char>(std::toupper(static_cast<unsigned char>(type[i])));
   while (!base.empty() && base.back() == ' ') base.pop_back();
   const std::string args(type.substr(i));
   if (base == "STRING") return "text";
@@ -118,10 +119,10 @@ std::string PgType(std::string_view type) {
 
 struct PgColumn {
   std::string name;
-  std::string type;      // format_type(): "numeric(10,2)", "timestamp with time zone", "text[]"
-  std::string typname;   // pg_type.typname of the base type: "int8", "timestamptz"
+  std::string type;     // format_type(): "numeric(10,2)", "timestamp with time zone", "text[]"
+  std::string typname;  // pg_type.typname of the base type: "int8", "timestamptz"
   bool not_null = false;
-  int pk = 0;            // 1-based position in the primary key, 0 when not part of it
+  int pk = 0;  // 1-based position in the primary key, 0 when not part of it
 };
 
 const PgColumn* FindColumn(const std::vector<PgColumn>& columns, std::string_view name) {
@@ -140,17 +141,20 @@ class Session {
     session->name_ = DescribePostgresUrl(url);
     const auto options = ParseConninfo(url);
     if (!options) {
-      return Status::InvalidArgument("the PostgreSQL connection string (url) is not a libpq URI or keyword string "
-                                     "(not shown: it may hold a password)");
+      return Status::InvalidArgument(
+          "the PostgreSQL connection string (url) is not a libpq URI or keyword string "
+          "(not shown: it may hold a password)");
     }
     session->password_ = Keyword(*options, "password");
     // Defaults first: expand_dbname lets the URL's own keywords override them.
     const char* keywords[] = {"connect_timeout", "application_name", "client_encoding", "dbname", nullptr};
     const char* values[] = {"10", "rocky", "UTF8", url.c_str(), nullptr};
     session->conn_.reset(PQconnectdbParams(keywords, values, 1));
-    if (session->conn_ == nullptr) return Status::IOError("connecting to " + session->name_ + ": out of memory");
+    if (session->conn_ == nullptr)
+      return Status::IOError("connecting to " + session->name_ + ": out of memory");
     // The server's NOTICEs ("relation ... already exists, skipping") are not for rocky's users.
-    PQsetNoticeProcessor(session->conn_.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        session->conn_.get(), [](void*, const char*) {}, nullptr);
     if (PQstatus(session->conn_.get()) != CONNECTION_OK) {
       return Status::IOError("connecting to " + session->name_ + ": " +
                              session->Scrub(PQerrorMessage(session->conn_.get())));
@@ -158,8 +162,10 @@ class Session {
     session->password_ = PQpass(session->conn_.get()) != nullptr && *PQpass(session->conn_.get()) != '\0'
                              ? std::string(PQpass(session->conn_.get()))
                              : session->password_;
-    ROCKY_RETURN_IF_ERROR(session->Exec("SET TimeZone = 'UTC'", {}, "setting the session's time zone").status());
-    ROCKY_ASSIGN_OR_RETURN(PgResult db, session->Exec("SELECT current_database()", {}, "reading the database name"));
+    ROCKY_RETURN_IF_ERROR(
+        session->Exec("SET TimeZone = 'UTC'", {}, "setting the session's time zone").status());
+    ROCKY_ASSIGN_OR_RETURN(PgResult db,
+                           session->Exec("SELECT current_database()", {}, "reading the database name"));
     session->database_ = PQgetvalue(db.get(), 0, 0);
     return session;
   }
@@ -218,7 +224,8 @@ class Session {
   // One value of a one-row result, or nullopt for NULL.
   static std::optional<std::string> Value(const PGresult* result, int row, int column) {
     if (PQntuples(result) <= row || PQgetisnull(result, row, column) != 0) return std::nullopt;
-    return std::string(PQgetvalue(result, row, column), static_cast<size_t>(PQgetlength(result, row, column)));
+    return std::string(PQgetvalue(result, row, column),
+                       static_cast<size_t>(PQgetlength(result, row, column)));
   }
 
   // Rolls back a transaction left open by a failure; harmless when none is open or the connection is gone.
@@ -251,7 +258,8 @@ class Session {
 bool IsSafePgTypeName(std::string_view type) {
   std::string_view t = type;
   while (t.size() >= 2 && t.substr(t.size() - 2) == "[]") t.remove_suffix(2);
-  if (t.empty() || !(std::isalpha(static_cast<unsigned char>(t.front())) != 0 || t.front() == '_')) return false;
+  if (t.empty() || !(std::isalpha(static_cast<unsigned char>(t.front())) != 0 || t.front() == '_'))
+    return false;
   int depth = 0;
   for (const char c : t) {
     if (c == '(') {
@@ -297,14 +305,16 @@ class PostgresDialect final : public SqlDialect {
       std::string bound = *spec.watermark;
       if (spec.cursor_type == config::CursorType::kTimestamp && spec.lookback_seconds > 0) {
         if (auto canonical = CanonicalTimestamp(bound)) {
-          if (auto back = internal::CanonicalMinusSeconds(*canonical, static_cast<int64_t>(spec.lookback_seconds))) {
+          if (auto back =
+                  internal::CanonicalMinusSeconds(*canonical, static_cast<int64_t>(spec.lookback_seconds))) {
             bound = internal::StateFormFromCanonical(*back);
           }
         }
       }
       sql += " WHERE " + SqliteIdent(spec.timestamp_column) + " >= " +
-             (spec.cursor_type == config::CursorType::kInteger ? bound
-                                                              : internal::SqliteString(bound) + "::timestamptz");
+             (spec.cursor_type == config::CursorType::kInteger
+                  ? bound
+                  : internal::SqliteString(bound) + "::timestamptz");
     }
     return sql;
   }
@@ -313,8 +323,9 @@ class PostgresDialect final : public SqlDialect {
     std::string keys;
     for (const std::string& k : spec.merge_keys) keys += (keys.empty() ? "" : ", ") + SqliteIdent(k);
     return "INSERT INTO " + Table(target_db_, spec.target) + " SELECT DISTINCT ON (" + keys + ") * FROM (" +
-           RenderSelect(spec.select) + ") AS w ORDER BY " + keys + ", " + SqliteIdent(spec.select.timestamp_column) +
-           " DESC NULLS LAST ON CONFLICT (" + keys + ") DO UPDATE SET ... (every other column = EXCLUDED's)";
+           RenderSelect(spec.select) + ") AS w ORDER BY " + keys + ", " +
+           SqliteIdent(spec.select.timestamp_column) + " DESC NULLS LAST ON CONFLICT (" + keys +
+           ") DO UPDATE SET ... (every other column = EXCLUDED's)";
   }
 
  private:
@@ -345,7 +356,8 @@ class StatementLog {
       if (!plan.ok()) {
         entry.plan.push_back("(no plan: " + plan.status().message() + ")");
       } else {
-        for (int i = 0; i < PQntuples(plan->get()); ++i) entry.plan.emplace_back(PQgetvalue(plan->get(), i, 0));
+        for (int i = 0; i < PQntuples(plan->get()); ++i)
+          entry.plan.emplace_back(PQgetvalue(plan->get(), i, 0));
       }
     }
     plans_.push_back(std::move(entry));
@@ -373,13 +385,14 @@ class PostgresWarehouse final : public Warehouse {
     const bool own = catalog == src().database();
     const std::string prefix = std::string(catalog) + ".";
     ROCKY_ASSIGN_OR_RETURN(
-        PgResult r, src().Exec(own ? "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT LIKE "
-                                     "'pg\\_%' AND schema_name <> 'information_schema' AND strpos(schema_name, "
-                                     "'.') = 0"
-                                   : "SELECT substr(schema_name, length($1) + 1) FROM information_schema.schemata "
-                                     "WHERE left(schema_name, length($1)) = $1",
-                               own ? std::vector<std::string>{} : std::vector<std::string>{prefix},
-                               "listing the schemas of catalog '" + std::string(catalog) + "' on " + src().name()));
+        PgResult r,
+        src().Exec(own ? "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT LIKE "
+                         "'pg\\_%' AND schema_name <> 'information_schema' AND strpos(schema_name, "
+                         "'.') = 0"
+                       : "SELECT substr(schema_name, length($1) + 1) FROM information_schema.schemata "
+                         "WHERE left(schema_name, length($1)) = $1",
+                   own ? std::vector<std::string>{} : std::vector<std::string>{prefix},
+                   "listing the schemas of catalog '" + std::string(catalog) + "' on " + src().name()));
     std::vector<std::string> schemas;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       std::string s = PQgetvalue(r.get(), i, 0);
@@ -387,7 +400,8 @@ class PostgresWarehouse final : public Warehouse {
     }
     if (schemas.empty() && !own) {
       return Status::NotFound("catalog '" + std::string(catalog) + "' not found on " + src().name() +
-                              " (no schema named '" + prefix + "*', and the database is '" + src().database() + "')");
+                              " (no schema named '" + prefix + "*', and the database is '" +
+                              src().database() + "')");
     }
     std::sort(schemas.begin(), schemas.end());
     return schemas;
@@ -400,14 +414,16 @@ class PostgresWarehouse final : public Warehouse {
     ROCKY_RETURN_IF_ERROR(ValidateName("schema", pg_schema));
     const std::string name = std::string(catalog) + "." + std::string(schema);
     ROCKY_ASSIGN_OR_RETURN(PgResult exists,
-                           src().Exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", {pg_schema},
-                                      "looking up schema " + name + " on " + src().name()));
+                           src().Exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
+                                      {pg_schema}, "looking up schema " + name + " on " + src().name()));
     if (PQntuples(exists.get()) == 0) {
-      return Status::NotFound("schema " + name + " not found on " + src().name() + " (no schema \"" + pg_schema + "\")");
+      return Status::NotFound("schema " + name + " not found on " + src().name() + " (no schema \"" +
+                              pg_schema + "\")");
     }
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, src().Exec("SELECT table_name FROM information_schema.tables WHERE "
-                                                  "table_schema = $1 AND table_type = 'BASE TABLE'",
-                                                  {pg_schema}, "listing tables of " + name + " on " + src().name()));
+    ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                           src().Exec("SELECT table_name FROM information_schema.tables WHERE "
+                                      "table_schema = $1 AND table_type = 'BASE TABLE'",
+                                      {pg_schema}, "listing tables of " + name + " on " + src().name()));
     std::vector<std::string> tables;
     for (int i = 0; i < PQntuples(r.get()); ++i) tables.emplace_back(PQgetvalue(r.get(), i, 0));
     std::sort(tables.begin(), tables.end());
@@ -437,21 +453,24 @@ class PostgresWarehouse final : public Warehouse {
     return MaxCursor(tgt(), Sql(tgt(), table), *cursor, type, "", {}, table.Qualified(), log);
   }
 
-  Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table, std::string_view column) override {
+  Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
+                                                       std::string_view column) override {
     ROCKY_RETURN_IF_ERROR(ExistingTable(src(), table, column, "source table").status());
     const std::string pg_schema = PostgresSchemaName(src().database(), table.catalog, table.schema);
     // A btree index, not partial, whose first column is the cursor: what a range read `col >= $1` uses.
     ROCKY_ASSIGN_OR_RETURN(
         PgResult r,
-        src().Exec("SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = "
-                   "c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
-                   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = $1 AND "
-                   "c.relname = $2 AND a.attname = $3 AND i.indpred IS NULL AND am.amname = 'btree' AND i.indisvalid",
-                   {pg_schema, table.table, std::string(column)},
-                   "looking up the indexes of " + table.Qualified() + " on " + src().name()));
+        src().Exec(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = $1 AND "
+            "c.relname = $2 AND a.attname = $3 AND i.indpred IS NULL AND am.amname = 'btree' AND "
+            "i.indisvalid",
+            {pg_schema, table.table, std::string(column)},
+            "looking up the indexes of " + table.Qualified() + " on " + src().name()));
     if (PQntuples(r.get()) > 0) return std::optional<IndexAdvice>();
-    return std::optional<IndexAdvice>(IndexAdvice{
-        "CREATE INDEX ON " + Sql(src(), table) + " (" + SqliteIdent(column) + ")", src().name()});
+    return std::optional<IndexAdvice>(
+        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + SqliteIdent(column) + ")", src().name()});
   }
 
   Result<CopyResult> Copy(const CopyRequest& request) override;
@@ -473,25 +492,30 @@ class PostgresWarehouse final : public Warehouse {
   }
 
   // The columns of `table` in order (empty when there is no such table), with primary-key positions.
-  Result<std::vector<PgColumn>> Columns(const Session& s, const TableRef& table, std::string_view what) const {
+  Result<std::vector<PgColumn>> Columns(const Session& s, const TableRef& table,
+                                        std::string_view what) const {
     const std::string pg_schema = PostgresSchemaName(s.database(), table.catalog, table.schema);
     if (Status v = ValidateName("schema", pg_schema); !v.ok()) return v;
     ROCKY_ASSIGN_OR_RETURN(
         PgResult r,
-        s.Exec("SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-               "COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY AS k(attnum, n) WHERE k.attnum = a.attnum), 0), "
-               "bt.typname FROM pg_attribute a JOIN "
-               "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON "
-               "t.oid = a.atttypid JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE "
-               "t.oid END LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary WHERE n.nspname = $1 "
-               "AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
-               "a.attnum",
-               {pg_schema, table.table}, std::string(what) + " " + table.Qualified() + " on " + s.name()));
+        s.Exec(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY AS k(attnum, n) WHERE k.attnum = "
+            "a.attnum), 0), "
+            "bt.typname FROM pg_attribute a JOIN "
+            "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t "
+            "ON "
+            "t.oid = a.atttypid JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype "
+            "ELSE "
+            "t.oid END LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary WHERE n.nspname = $1 "
+            "AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
+            "a.attnum",
+            {pg_schema, table.table}, std::string(what) + " " + table.Qualified() + " on " + s.name()));
     std::vector<PgColumn> columns;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
-      columns.push_back(PgColumn{PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 4),
-                                 std::string_view(PQgetvalue(r.get(), i, 2)) == "t",
-                                 std::atoi(PQgetvalue(r.get(), i, 3))});
+      columns.push_back(
+          PgColumn{PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 4),
+                   std::string_view(PQgetvalue(r.get(), i, 2)) == "t", std::atoi(PQgetvalue(r.get(), i, 3))});
     }
     return columns;
   }
@@ -519,16 +543,18 @@ class PostgresWarehouse final : public Warehouse {
     }
     if (t == "timestamptz" || t == "timestamp") return Status::OK();
     return Status::InvalidArgument(
-        "cursor_type is \"timestamp\" but column '" + cursor.name + "' of " + table.Qualified() + " is declared '" +
-        cursor.type +
+        "cursor_type is \"timestamp\" but column '" + cursor.name + "' of " + table.Qualified() +
+        " is declared '" + cursor.type +
         "' (the PostgreSQL warehouse compares instants on timestamp with time zone or timestamp without time "
-        "zone columns; a text column orders by its collation: ALTER its type, or use cursor_type = \"integer\" "
+        "zone columns; a text column orders by its collation: ALTER its type, or use cursor_type = "
+        "\"integer\" "
         "for a counter)");
   }
 
   // `col >= BOUND` for the cursor's type (timestamp without time zone holds UTC); `bound` is "$1", or (in
   // COPY, which takes no parameters) the validated watermark as a literal.
-  static std::string WindowPredicate(const PgColumn& cursor, config::CursorType type, const std::string& bound) {
+  static std::string WindowPredicate(const PgColumn& cursor, config::CursorType type,
+                                     const std::string& bound) {
     const std::string c = SqliteIdent(cursor.name);
     const std::string& p = bound;
     if (type == config::CursorType::kInteger) return c + " >= " + p + "::bigint";
@@ -536,10 +562,12 @@ class PostgresWarehouse final : public Warehouse {
     return c + " >= " + p + "::timestamptz";
   }
 
-  // The largest cursor value of `table_sql` (over `where` with `params` when given) in the state store's form.
+  // The largest cursor value of `table_sql` (over `where` with `params` when given) in the state store's
+  // form.
   static Result<std::optional<std::string>> MaxCursor(const Session& s, const std::string& table_sql,
                                                       const PgColumn& cursor, config::CursorType type,
-                                                      const std::string& where, const std::vector<std::string>& params,
+                                                      const std::string& where,
+                                                      const std::vector<std::string>& params,
                                                       const std::string& table_name, StatementLog& log) {
     const std::string c = SqliteIdent(cursor.name);
     const std::string context = "reading MAX(" + cursor.name + ") of " + table_name;
@@ -548,10 +576,12 @@ class PostgresWarehouse final : public Warehouse {
       expr = "max(" + c + ")::text";
     } else {
       // 'infinity' has no instant; isfinite() keeps the watermark a real one (the value is reported below).
-      const std::string utc = cursor.typname == "timestamp" ? "max(" + c + ")" : "max(" + c + ") AT TIME ZONE 'UTC'";
+      const std::string utc =
+          cursor.typname == "timestamp" ? "max(" + c + ")" : "max(" + c + ") AT TIME ZONE 'UTC'";
       expr = "to_char(" + utc + ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), bool_or(NOT isfinite(" + c + "))";
     }
-    const std::string sql = "SELECT " + expr + " FROM " + table_sql + (where.empty() ? "" : " WHERE " + where);
+    const std::string sql =
+        "SELECT " + expr + " FROM " + table_sql + (where.empty() ? "" : " WHERE " + where);
     log.Note(s, "max", sql, params);
     ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(sql, params, context));
     std::optional<std::string> value = Session::Value(r.get(), 0, 0);
@@ -567,14 +597,16 @@ class PostgresWarehouse final : public Warehouse {
     }
     const std::optional<std::string> canonical = CanonicalTimestamp(*value + "Z");
     if (!canonical) {
-      return Status::InvalidArgument(context + ": '" + *value + "' is not a timestamp rocky can keep (years 0000-9999)");
+      return Status::InvalidArgument(context + ": '" + *value +
+                                     "' is not a timestamp rocky can keep (years 0000-9999)");
     }
     return std::optional<std::string>(internal::StateFormFromCanonical(*canonical));
   }
 
   // Streams `select_sql` (run on the source session inside its transaction) into `staging` on the target.
-  Status Transfer(const std::string& select_sql, const std::vector<std::string>& params, const std::string& staging,
-                  const std::string& columns_list, size_t column_count, const std::string& what, uint64_t* rows);
+  Status Transfer(const std::string& select_sql, const std::vector<std::string>& params,
+                  const std::string& staging, const std::string& columns_list, size_t column_count,
+                  const std::string& what, uint64_t* rows);
 
   std::unique_ptr<Session> source_;  // null when sources and targets share the target's session
   std::unique_ptr<Session> target_;
@@ -585,19 +617,21 @@ class PostgresWarehouse final : public Warehouse {
 };
 
 Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vector<std::string>& params,
-                                   const std::string& staging, const std::string& columns_list, size_t column_count,
-                                   const std::string& what, uint64_t* rows) {
+                                   const std::string& staging, const std::string& columns_list,
+                                   size_t column_count, const std::string& what, uint64_t* rows) {
   *rows = 0;
   if (options_.transfer == PostgresTransfer::kInsert) {
     // A cursor read in batches; each batch one prepared INSERT of up to insert_batch_rows rows.
-    ROCKY_RETURN_IF_ERROR(src().Exec("DECLARE rocky_window NO SCROLL CURSOR FOR " + select_sql, params,
-                                     "reading " + what + " on " + src().name())
+    ROCKY_RETURN_IF_ERROR(src()
+                              .Exec("DECLARE rocky_window NO SCROLL CURSOR FOR " + select_sql, params,
+                                    "reading " + what + " on " + src().name())
                               .status());
-    const size_t batch = std::max<size_t>(1, std::min<size_t>(options_.insert_batch_rows, 65535 / std::max<size_t>(column_count, 1)));
+    const size_t batch = std::max<size_t>(
+        1, std::min<size_t>(options_.insert_batch_rows, 65535 / std::max<size_t>(column_count, 1)));
     std::vector<std::string> prepared(batch + 1);  // by batch size: the last batch is usually smaller
     while (true) {
-      ROCKY_ASSIGN_OR_RETURN(PgResult r, src().Exec("FETCH " + std::to_string(batch) + " FROM rocky_window", {},
-                                                    "reading " + what + " on " + src().name()));
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, src().Exec("FETCH " + std::to_string(batch) + " FROM rocky_window",
+                                                    {}, "reading " + what + " on " + src().name()));
       const int n = PQntuples(r.get());
       if (n == 0) break;
       if (prepared[static_cast<size_t>(n)].empty()) {
@@ -619,12 +653,13 @@ Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vec
       values.reserve(static_cast<size_t>(n) * column_count);
       for (int i = 0; i < n; ++i) {
         for (size_t c = 0; c < column_count; ++c) {
-          values.push_back(PQgetisnull(r.get(), i, static_cast<int>(c)) != 0 ? nullptr
-                                                                              : PQgetvalue(r.get(), i, static_cast<int>(c)));
+          values.push_back(PQgetisnull(r.get(), i, static_cast<int>(c)) != 0
+                               ? nullptr
+                               : PQgetvalue(r.get(), i, static_cast<int>(c)));
         }
       }
-      PgResult ins(PQexecPrepared(tgt().conn(), prepared[static_cast<size_t>(n)].c_str(), static_cast<int>(values.size()),
-                                  values.data(), nullptr, nullptr, 0));
+      PgResult ins(PQexecPrepared(tgt().conn(), prepared[static_cast<size_t>(n)].c_str(),
+                                  static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
       if (!ins || PQresultStatus(ins.get()) != PGRES_COMMAND_OK) {
         return tgt().Error(ins.get(), "inserting " + what + " on " + tgt().name());
       }
@@ -632,7 +667,8 @@ Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vec
     }
     for (const std::string& name : prepared) {
       if (!name.empty()) {
-        ROCKY_RETURN_IF_ERROR(tgt().Exec("DEALLOCATE " + SqliteIdent(name), {}, "releasing " + name).status());
+        ROCKY_RETURN_IF_ERROR(
+            tgt().Exec("DEALLOCATE " + SqliteIdent(name), {}, "releasing " + name).status());
       }
     }
     return src().Exec("CLOSE rocky_window", {}, "closing the cursor on " + src().name()).status();
@@ -704,7 +740,8 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   for (const config::MetadataColumn& column : request.metadata_columns) {
     if (Status s = ValidateName("metadata column", column.name); !s.ok()) return fail(s);
     if (!internal::IsSafeTypeName(column.type)) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" + column.type + "'"));
+      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" +
+                                          column.type + "'"));
     }
     if (column.value.empty()) {
       return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
@@ -726,15 +763,17 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
                            ? state::IsIntegerWatermark(*request.watermark)
                            : CanonicalTimestamp(*request.watermark).has_value();
     if (!valid) {
-      return fail(Status::InvalidArgument(
-          "watermark '" + *request.watermark + "' is not " +
-          (request.cursor_type == config::CursorType::kInteger ? "an integer, but cursor_type is \"integer\""
-                                                                : "a timestamp, but cursor_type is \"timestamp\"") +
-          "; run 'rocky run --full-refresh --table " + target.Qualified() + "' to reload the table"));
+      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +
+                                          (request.cursor_type == config::CursorType::kInteger
+                                               ? "an integer, but cursor_type is \"integer\""
+                                               : "a timestamp, but cursor_type is \"timestamp\"") +
+                                          "; run 'rocky run --full-refresh --table " + target.Qualified() +
+                                          "' to reload the table"));
     }
   }
-  if (!two_servers() && PostgresSchemaName(tgt().database(), source.catalog, source.schema) ==
-                            PostgresSchemaName(tgt().database(), target.catalog, target.schema) &&
+  if (!two_servers() &&
+      PostgresSchemaName(tgt().database(), source.catalog, source.schema) ==
+          PostgresSchemaName(tgt().database(), target.catalog, target.schema) &&
       source.table == target.table) {
     return fail(Status::InvalidArgument("source and target are the same table"));
   }
@@ -758,7 +797,8 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
     return fail(s);
   }
   if (two_servers()) {
-    if (Status s = begin(src(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the read transaction");
+    if (Status s =
+            begin(src(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the read transaction");
         !s.ok()) {
       tgt().RollbackIfOpen();
       return fail(s);
@@ -783,11 +823,14 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const TableRef& target = request.target;
   const bool integer = request.cursor_type == config::CursorType::kInteger;
   const bool merge = request.strategy == config::Strategy::kMerge;
-  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> source_columns, Columns(src(), source, "reading the columns of"));
-  if (source_columns.empty()) return Status::NotFound("source table " + source.Qualified() + " not found on " + src().name());
+  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> source_columns,
+                         Columns(src(), source, "reading the columns of"));
+  if (source_columns.empty())
+    return Status::NotFound("source table " + source.Qualified() + " not found on " + src().name());
   const PgColumn* cursor = FindColumn(source_columns, request.timestamp_column);
   if (cursor == nullptr) {
-    return Status::NotFound("column '" + request.timestamp_column + "' not found in source table " + source.Qualified());
+    return Status::NotFound("column '" + request.timestamp_column + "' not found in source table " +
+                            source.Qualified());
   }
   ROCKY_RETURN_IF_ERROR(CheckCursorType(*cursor, request.cursor_type, source));
   for (const PgColumn& column : source_columns) {
@@ -798,8 +841,8 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     }
     for (const config::MetadataColumn& m : request.metadata_columns) {
       if (m.name == column.name) {
-        return Status::InvalidArgument("metadata column '" + m.name + "' has the name of a column of source table " +
-                                       source.Qualified());
+        return Status::InvalidArgument("metadata column '" + m.name +
+                                       "' has the name of a column of source table " + source.Qualified());
       }
     }
   }
@@ -808,18 +851,22 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       return Status::NotFound("merge key '" + key + "' not found in source table " + source.Qualified());
     }
   }
-  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> target_columns, Columns(tgt(), target, "reading the columns of"));
+  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> target_columns,
+                         Columns(tgt(), target, "reading the columns of"));
 
   const std::string src_table = Sql(src(), source);
   const std::string target_sql = Sql(tgt(), target);
-  const std::string target_schema = SqliteIdent(PostgresSchemaName(tgt().database(), target.catalog, target.schema));
+  const std::string target_schema =
+      SqliteIdent(PostgresSchemaName(tgt().database(), target.catalog, target.schema));
   const std::string c = SqliteIdent(cursor->name);
   const std::string cursor_index = SqliteIdent(IndexName("cursor", target.table));
   const std::string keys_index = SqliteIdent(IndexName("merge_keys", target.table));
   std::string key_list;
-  for (const std::string& key : request.merge_keys) key_list += (key_list.empty() ? "" : ", ") + SqliteIdent(key);
+  for (const std::string& key : request.merge_keys)
+    key_list += (key_list.empty() ? "" : ", ") + SqliteIdent(key);
   std::string columns_list;
-  for (const PgColumn& column : source_columns) columns_list += (columns_list.empty() ? "" : ", ") + SqliteIdent(column.name);
+  for (const PgColumn& column : source_columns)
+    columns_list += (columns_list.empty() ? "" : ", ") + SqliteIdent(column.name);
   std::string metadata_names, metadata_values;
   for (const config::MetadataColumn& m : request.metadata_columns) {
     metadata_names += ", " + SqliteIdent(m.name);
@@ -849,17 +896,22 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       params.push_back(start);
     }
   }
-  const std::string source_where = request.watermark ? WindowPredicate(*cursor, request.cursor_type, "$1") : "";
-  result.sql = "SELECT *" + metadata_values + " FROM " + src_table + (source_where.empty() ? "" : " WHERE " + source_where);
+  const std::string source_where =
+      request.watermark ? WindowPredicate(*cursor, request.cursor_type, "$1") : "";
+  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
+               (source_where.empty() ? "" : " WHERE " + source_where);
 
   if (request.watermark && target_columns.empty()) {
-    return Status::NotFound("target table " + target.Qualified() + " does not exist but a watermark is set; run "
-                            "'rocky run --full-refresh --table " + target.Qualified() + "' to reload it");
+    return Status::NotFound("target table " + target.Qualified() +
+                            " does not exist but a watermark is set; run "
+                            "'rocky run --full-refresh --table " +
+                            target.Qualified() + "' to reload it");
   }
   if (request.watermark) {
     std::string missing;
     for (const PgColumn& column : source_columns) {
-      if (FindColumn(target_columns, column.name) == nullptr) missing += (missing.empty() ? "" : ", ") + column.name;
+      if (FindColumn(target_columns, column.name) == nullptr)
+        missing += (missing.empty() ? "" : ", ") + column.name;
     }
     if (!missing.empty()) {
       return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
@@ -874,41 +926,49 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   if (two_servers()) {
     // The window (or the whole source) streamed into a temporary table of the target's transaction.
     std::string defs;
-    for (const PgColumn& column : source_columns) defs += (defs.empty() ? "" : ", ") + SqliteIdent(column.name) + " " + column.type;
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "CREATE TEMPORARY TABLE rocky_window (" + defs + ") ON COMMIT DROP", {},
+    for (const PgColumn& column : source_columns)
+      defs += (defs.empty() ? "" : ", ") + SqliteIdent(column.name) + " " + column.type;
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
+                                  "CREATE TEMPORARY TABLE rocky_window (" + defs + ") ON COMMIT DROP", {},
                                   "creating the transfer table on " + tgt().name())
                               .status());
     // COPY takes no parameters: the bound is the validated watermark (digits, or a canonical timestamp) as a
     // quoted literal.
     const std::string where =
-        params.empty() ? "" : WindowPredicate(*cursor, request.cursor_type, internal::SqliteString(params[0]));
-    const std::string select = "SELECT " + columns_list + " FROM " + src_table + (where.empty() ? "" : " WHERE " + where);
+        params.empty() ? ""
+                       : WindowPredicate(*cursor, request.cursor_type, internal::SqliteString(params[0]));
+    const std::string select =
+        "SELECT " + columns_list + " FROM " + src_table + (where.empty() ? "" : " WHERE " + where);
     log.Note(src(), request.watermark ? "window" : "full", select, {});
     uint64_t streamed = 0;
     ROCKY_RETURN_IF_ERROR(Transfer(select, {}, "pg_temp.rocky_window", columns_list, source_columns.size(),
                                    source.Qualified(), &streamed));
     read = SourceRead{"pg_temp.rocky_window", true};
   }
-  const std::string from_source = read.table_sql + (read.windowed || source_where.empty() ? "" : " WHERE " + source_where);
+  const std::string from_source =
+      read.table_sql + (read.windowed || source_where.empty() ? "" : " WHERE " + source_where);
 
-  const std::string insert_head = "INSERT INTO " + target_sql + " AS rocky_target (" + columns_list + metadata_names + ") ";
+  const std::string insert_head =
+      "INSERT INTO " + target_sql + " AS rocky_target (" + columns_list + metadata_names + ") ";
   std::string upsert;
   std::string distinct_source;  // merge: one row per key, the newest
   if (merge) {
     std::string set;
     for (const PgColumn& column : source_columns) {
-      if (std::find(request.merge_keys.begin(), request.merge_keys.end(), column.name) != request.merge_keys.end()) continue;
+      if (std::find(request.merge_keys.begin(), request.merge_keys.end(), column.name) !=
+          request.merge_keys.end())
+        continue;
       set += (set.empty() ? "" : ", ") + SqliteIdent(column.name) + " = EXCLUDED." + SqliteIdent(column.name);
     }
     for (const config::MetadataColumn& m : request.metadata_columns) {
       set += (set.empty() ? "" : ", ") + SqliteIdent(m.name) + " = EXCLUDED." + SqliteIdent(m.name);
     }
     upsert = set.empty() ? " ON CONFLICT (" + key_list + ") DO NOTHING"
-                         : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE rocky_target." + c +
-                               " IS NULL OR EXCLUDED." + c + " >= rocky_target." + c;
+                         : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE rocky_target." +
+                               c + " IS NULL OR EXCLUDED." + c + " >= rocky_target." + c;
     // ON CONFLICT may not touch one row twice: a key the source holds twice keeps its newest row.
-    distinct_source = "(SELECT DISTINCT ON (" + key_list + ") " + columns_list + " FROM " + from_source + " ORDER BY " +
-                      key_list + ", " + c + " DESC NULLS LAST) AS rocky_source";
+    distinct_source = "(SELECT DISTINCT ON (" + key_list + ") " + columns_list + " FROM " + from_source +
+                      " ORDER BY " + key_list + ", " + c + " DESC NULLS LAST) AS rocky_source";
   }
 
   if (!request.watermark) {
@@ -923,7 +983,8 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     std::string create = "CREATE TABLE " + target_sql + " (";
     std::string separator;
     for (const PgColumn& column : source_columns) {
-      create += separator + SqliteIdent(column.name) + " " + column.type + (column.not_null ? " NOT NULL" : "");
+      create +=
+          separator + SqliteIdent(column.name) + " " + column.type + (column.not_null ? " NOT NULL" : "");
       separator = ", ";
     }
     for (const config::MetadataColumn& m : request.metadata_columns) {
@@ -931,52 +992,63 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     }
     if (pk_count > 0) {
       std::string list;
-      for (size_t i = 0; i < pk_count && pk[i] != nullptr; ++i) list += (i > 0 ? ", " : "") + SqliteIdent(pk[i]->name);
+      for (size_t i = 0; i < pk_count && pk[i] != nullptr; ++i)
+        list += (i > 0 ? ", " : "") + SqliteIdent(pk[i]->name);
       create += ", PRIMARY KEY (" + list + ")";
     }
     create += ")";
     ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "CREATE SCHEMA IF NOT EXISTS " + target_schema, {},
                                   "creating schema " + target_schema + " on " + tgt().name())
                               .status());
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "DROP TABLE IF EXISTS " + target_sql, {}, "dropping " + target.Qualified())
-                              .status());
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema", "DROP TABLE IF EXISTS " + target_sql, {}, "dropping " + target.Qualified())
+            .status());
     ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", create, {}, "creating " + target.Qualified()).status());
     if (merge) {
-      ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
-                                    "CREATE UNIQUE INDEX " + keys_index + " ON " + target_sql + " (" + key_list + ")", {},
-                                    "creating the unique index on merge_keys of " + target.Qualified())
-                                .status());
+      ROCKY_RETURN_IF_ERROR(
+          log.Run(tgt(), "schema",
+                  "CREATE UNIQUE INDEX " + keys_index + " ON " + target_sql + " (" + key_list + ")", {},
+                  "creating the unique index on merge_keys of " + target.Qualified())
+              .status());
     }
-    const std::string insert = merge ? insert_head + "SELECT " + columns_list + metadata_values + " FROM " + distinct_source + upsert
-                                     : insert_head + "SELECT " + columns_list + metadata_values + " FROM " + from_source;
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "full", insert, read.windowed ? std::vector<std::string>{} : params,
-                                               "inserting into " + target.Qualified()));
+    const std::string insert =
+        merge ? insert_head + "SELECT " + columns_list + metadata_values + " FROM " + distinct_source + upsert
+              : insert_head + "SELECT " + columns_list + metadata_values + " FROM " + from_source;
+    ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                           log.Run(tgt(), "full", insert, read.windowed ? std::vector<std::string>{} : params,
+                                   "inserting into " + target.Qualified()));
     result.rows_copied = std::stoull(PQcmdTuples(r.get()));
     result.target_rows = result.rows_copied;
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
+                                  "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
                                   "creating the cursor index of " + target.Qualified())
                               .status());
     // Statistics now, so the first incremental run's planner knows the table's size and the cursor's range.
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
-    ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type, "", {},
-                                                           target.Qualified(), log));
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
+    ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
+                                                           "", {}, target.Qualified(), log));
     return result;
   }
 
   // Targets made before (or by hand) get their indexes once; IF NOT EXISTS is free after.
-  ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
-                                "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
-                                "creating the cursor index of " + target.Qualified())
-                            .status());
+  ROCKY_RETURN_IF_ERROR(
+      log.Run(tgt(), "schema",
+              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
+              "creating the cursor index of " + target.Qualified())
+          .status());
   if (merge) {
     if (Status s = log.Run(tgt(), "schema",
-                           "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" + key_list + ")",
+                           "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
+                               key_list + ")",
                            {}, "creating the unique index on merge_keys of " + target.Qualified())
                        .status();
         !s.ok()) {
-      return Status::InvalidArgument(s.message() +
-                                     " (the target holds rows that share merge_keys, e.g. from before strategy = "
-                                     "\"merge\"; run 'rocky run --full-refresh --table " + target.Qualified() + "')");
+      return Status::InvalidArgument(
+          s.message() +
+          " (the target holds rows that share merge_keys, e.g. from before strategy = "
+          "\"merge\"; run 'rocky run --full-refresh --table " +
+          target.Qualified() + "')");
     }
   }
   uint64_t target_before = 0;
@@ -990,34 +1062,38 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   if (merge) {
     // Inserted and updated rows told apart in the same statement: a row the upsert inserted has xmax 0.
     insert = "WITH rocky_upsert AS (" + insert_head + "SELECT " + columns_list + metadata_values + " FROM " +
-             distinct_source + upsert + " RETURNING (rocky_target.xmax = 0) AS fresh) SELECT count(*), count(*) "
+             distinct_source + upsert +
+             " RETURNING (rocky_target.xmax = 0) AS fresh) SELECT count(*), count(*) "
              "FILTER (WHERE fresh) FROM rocky_upsert";
   } else {
     // Multiset difference: a row the target already holds (the boundary, a re-run after a crash) is not
     // appended again, and two identical source rows stay two.
-    insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM (SELECT " + columns_list + " FROM " +
-             from_source + " EXCEPT ALL SELECT " + columns_list + " FROM " + target_sql + " WHERE " + target_where +
-             ") AS rocky_new";
+    insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM (SELECT " + columns_list +
+             " FROM " + from_source + " EXCEPT ALL SELECT " + columns_list + " FROM " + target_sql +
+             " WHERE " + target_where + ") AS rocky_new";
   }
   // On a staged window, the target's own predicate still needs $1; the staged read has none.
   const bool needs_param = !read.windowed || !merge;
-  Result<PgResult> inserted = log.Run(tgt(), "window", insert, needs_param ? params : std::vector<std::string>{},
-                                      "inserting into " + target.Qualified());
+  Result<PgResult> inserted =
+      log.Run(tgt(), "window", insert, needs_param ? params : std::vector<std::string>{},
+              "inserting into " + target.Qualified());
   if (!inserted.ok()) {
     if (!merge && inserted.status().message().find("[SQLSTATE 23505]") != std::string::npos) {
-      return Status::InvalidArgument(inserted.status().message() +
-                                     " (the source changed a row already copied, keeping its primary key; an "
-                                     "incremental table only appends: use strategy = \"merge\" with merge_keys)");
+      return Status::InvalidArgument(
+          inserted.status().message() +
+          " (the source changed a row already copied, keeping its primary key; an "
+          "incremental table only appends: use strategy = \"merge\" with merge_keys)");
     }
     return inserted.status();
   }
-  const uint64_t changed = std::stoull(merge ? PQgetvalue(inserted->get(), 0, 0) : PQcmdTuples(inserted->get()));
+  const uint64_t changed =
+      std::stoull(merge ? PQgetvalue(inserted->get(), 0, 0) : PQcmdTuples(inserted->get()));
   const uint64_t fresh = merge ? std::stoull(PQgetvalue(inserted->get(), 0, 1)) : changed;
   result.rows_copied = changed;
   result.rows_replaced = changed - fresh;
   if (request.count_rows) result.target_rows = target_before + fresh;
-  ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type, target_where,
-                                                         params, target.Qualified(), log));
+  ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
+                                                         target_where, params, target.Qualified(), log));
   return result;
 }
 
@@ -1037,7 +1113,8 @@ std::string DescribePostgresUrl(std::string_view url) {
   const auto options = ParseConninfo(url);
   if (!options) return "postgres://(invalid connection string)";
   const std::string user = Keyword(*options, "user");
-  const std::string host = Keyword(*options, "host").empty() ? Keyword(*options, "hostaddr") : Keyword(*options, "host");
+  const std::string host =
+      Keyword(*options, "host").empty() ? Keyword(*options, "hostaddr") : Keyword(*options, "host");
   const std::string port = Keyword(*options, "port");
   const std::string db = Keyword(*options, "dbname");
   const std::string sslmode = Keyword(*options, "sslmode");
@@ -1050,15 +1127,18 @@ std::string DescribePostgresUrl(std::string_view url) {
   return out;
 }
 
-Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& source_url, const std::string& target_url,
+Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& source_url,
+                                                         const std::string& target_url,
                                                          const PostgresOptions& options) {
-  if (target_url.empty() || source_url.empty()) return Status::InvalidArgument("empty PostgreSQL connection string");
+  if (target_url.empty() || source_url.empty())
+    return Status::InvalidArgument("empty PostgreSQL connection string");
   ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<Session> target, Session::Connect(target_url));
   std::unique_ptr<Session> source;
   if (source_url != target_url) {
     ROCKY_ASSIGN_OR_RETURN(source, Session::Connect(source_url));
   }
-  return std::unique_ptr<Warehouse>(std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), options));
+  return std::unique_ptr<Warehouse>(
+      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), options));
 }
 
 }  // namespace rocky::warehouse

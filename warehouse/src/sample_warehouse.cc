@@ -19,15 +19,15 @@ constexpr std::string_view kCatalog = "fivetran_catalog";
 struct TableSpec {
   std::string_view schema;
   std::string_view table;
-  std::string_view columns;     // after id, before _fivetran_synced
+  std::string_view columns;  // after id, before _fivetran_synced
   uint64_t rows;
   std::string_view pg_columns;  // the same columns in PostgreSQL's types
 };
 
 // Four tables in three schemas: two tenants, one of them in two regions, as discovery will map them.
 constexpr TableSpec kTables[] = {
-    {"src__acme__eu_central__stripe", "charges", "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL", 1500,
-     "amount_cents integer NOT NULL, currency text NOT NULL"},
+    {"src__acme__eu_central__stripe", "charges", "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL",
+     1500, "amount_cents integer NOT NULL, currency text NOT NULL"},
     {"src__acme__us_west__shopify", "customers", "email TEXT NOT NULL, country TEXT NOT NULL", 500,
      "email text NOT NULL, country text NOT NULL"},
     {"src__acme__us_west__shopify", "orders", "customer_id INTEGER NOT NULL, total REAL NOT NULL", 2000,
@@ -104,7 +104,8 @@ struct SampleRow {
   int64_t synced = 0;
 };
 
-SampleRow MakeRow(const TableSpec& spec, uint64_t i, std::mt19937_64& rng, std::chrono::system_clock::time_point now) {
+SampleRow MakeRow(const TableSpec& spec, uint64_t i, std::mt19937_64& rng,
+                  std::chrono::system_clock::time_point now) {
   static constexpr std::string_view kCountries[] = {"US", "DE", "FR", "BR", "JP"};
   static constexpr std::string_view kCurrencies[] = {"usd", "eur", "gbp"};
   const auto newest = now - std::chrono::minutes(5);
@@ -144,20 +145,25 @@ Result<SampleWarehouse> CreatePostgresSampleWarehouse(const std::string& url, bo
     std::vector<const char*> v;
     for (const std::string& p : params) v.push_back(p.c_str());
     std::unique_ptr<PGresult, decltype(&PQclear)> r(
-        PQexecParams(conn.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr, 0),
+        PQexecParams(conn.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr,
+                     0),
         &PQclear);
     const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       const char* m = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-      return Status::IOError("sample warehouse on " + server + ": " + (m != nullptr ? m : "the connection failed"));
+      return Status::IOError("sample warehouse on " + server + ": " +
+                             (m != nullptr ? m : "the connection failed"));
     }
     return PQntuples(r.get());
   };
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   std::string database;
   {
-    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SELECT current_database()"), &PQclear);
-    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) return Status::IOError("sample warehouse on " + server);
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SELECT current_database()"),
+                                                    &PQclear);
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+      return Status::IOError("sample warehouse on " + server);
     database = PQgetvalue(r.get(), 0, 0);
   }
   ROCKY_RETURN_IF_ERROR(exec("BEGIN", {}).status());
@@ -169,7 +175,8 @@ Result<SampleWarehouse> CreatePostgresSampleWarehouse(const std::string& url, bo
     const std::string quoted_schema = "\"" + schema + "\"";
     if (spec.schema != current_schema) {
       current_schema = spec.schema;
-      ROCKY_ASSIGN_OR_RETURN(int found, exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", {schema}));
+      ROCKY_ASSIGN_OR_RETURN(
+          int found, exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", {schema}));
       if (found > 0 && !overwrite) {
         return Status::InvalidArgument("sample schema \"" + schema + "\" already exists on " + server);
       }
@@ -177,17 +184,19 @@ Result<SampleWarehouse> CreatePostgresSampleWarehouse(const std::string& url, bo
       ROCKY_RETURN_IF_ERROR(exec("CREATE SCHEMA " + quoted_schema, {}).status());
     }
     const std::string table = quoted_schema + ".\"" + std::string(spec.table) + "\"";
-    ROCKY_RETURN_IF_ERROR(exec("CREATE TABLE " + table + " (id bigint PRIMARY KEY, " + std::string(spec.pg_columns) +
+    ROCKY_RETURN_IF_ERROR(exec("CREATE TABLE " + table + " (id bigint PRIMARY KEY, " +
+                                   std::string(spec.pg_columns) +
                                    ", _fivetran_synced timestamp with time zone NOT NULL)",
                                {})
                               .status());
     const std::string insert = "INSERT INTO " + table + " VALUES ($1, $2, $3, to_timestamp($4))";
     for (uint64_t i = 1; i <= spec.rows; ++i) {
       SampleRow row = MakeRow(spec, i, rng, now);
-      ROCKY_RETURN_IF_ERROR(exec(insert, {std::to_string(i), row.a, row.b, std::to_string(row.synced)}).status());
+      ROCKY_RETURN_IF_ERROR(
+          exec(insert, {std::to_string(i), row.a, row.b, std::to_string(row.synced)}).status());
     }
-    sample.tables.push_back(SampleTable{TableRef{std::string(kCatalog), std::string(spec.schema), std::string(spec.table)},
-                                        spec.rows});
+    sample.tables.push_back(SampleTable{
+        TableRef{std::string(kCatalog), std::string(spec.schema), std::string(spec.table)}, spec.rows});
   }
   ROCKY_RETURN_IF_ERROR(exec("COMMIT", {}).status());
   return sample;

@@ -17,8 +17,8 @@
 //   [adapter.dwh]  type = "postgres"  url = "${DWH_URL}"
 //   [pipeline.bronze.source]  adapter = "src"   # default: "default" (the unnamed [adapter]), or the only one
 //   [pipeline.bronze.target]  adapter = "dwh"
-//   A pipeline's two adapters have one type (sqlite: the same adapter); every pipeline of a file uses the same
-//   pair (checked at load).
+//   A pipeline's two adapters have one type (sqlite: the same adapter); every pipeline of a file uses the
+//   same pair (checked at load).
 //
 //   [state]
 //   backend = "local"                    # local | s3 | valkey | tiered

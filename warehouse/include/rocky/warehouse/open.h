@@ -14,7 +14,8 @@ namespace rocky::warehouse {
 Result<std::unique_ptr<Warehouse>> OpenWarehouse(const config::AdapterConfig& source,
                                                  const config::AdapterConfig& target);
 
-// A printable, secret-free name of an adapter's warehouse: "sqlite:<folder>" or "postgres://user@host:port/db".
+// A printable, secret-free name of an adapter's warehouse: "sqlite:<folder>" or
+// "postgres://user@host:port/db".
 std::string DescribeAdapter(const config::AdapterConfig& adapter);
 
 }  // namespace rocky::warehouse

@@ -1,5 +1,6 @@
 // A PostgreSQL warehouse through libpq: the server a data engineer's warehouse is, behind the same interface
-// as the embedded SQLite one (warehouse.h), with the same guarantees (README "How a run keeps targets exact").
+// as the embedded SQLite one (warehouse.h), with the same guarantees (README "How a run keeps targets
+// exact").
 //
 // Connection. `url` is a libpq connection string, a URI (postgresql://user:pw@host:5432/db?sslmode=require)
 // or keywords (host=... dbname=... sslmode=verify-full); everything libpq reads is honoured (sslmode,
@@ -39,12 +40,12 @@
 // the cursor column serves on both sides; the new watermark is the MAX of the target's window.
 //
 // Cursors: cursor_type = "timestamp" needs a `timestamp with time zone` or `timestamp without time zone`
-// column (the latter read as UTC); cursor_type = "integer" a smallint, integer or bigint. Other declared types
-// (text included: its order is the collation's, not the instants') are refused naming the column and type.
-// Every statement goes through PQexecParams (the extended protocol, which refuses more than one statement)
-// with the values as parameters; identifiers are always quoted; source types are pasted into CREATE TABLE
-// only when internal::IsSafePgTypeName accepts them (no quotes: user-defined types with odd names are
-// refused).
+// column (the latter read as UTC); cursor_type = "integer" a smallint, integer or bigint. Other declared
+// types (text included: its order is the collation's, not the instants') are refused naming the column and
+// type. Every statement goes through PQexecParams (the extended protocol, which refuses more than one
+// statement) with the values as parameters; identifiers are always quoted; source types are pasted into
+// CREATE TABLE only when internal::IsSafePgTypeName accepts them (no quotes: user-defined types with odd
+// names are refused).
 #pragma once
 
 #include <cstddef>
