@@ -349,7 +349,6 @@ class StatementLog {
             const std::vector<std::string>& params) {
     if (!explain_) return;
     StatementPlan entry{std::string(purpose), sql, {}};
-    const std::string upper = sql.substr(0, 6);
     if (purpose != "schema") {
       // EXPLAIN without ANALYZE runs nothing.
       Result<PgResult> plan = session.Exec("EXPLAIN " + sql, params, "explaining");
