@@ -41,8 +41,8 @@ std::string FreshDatabase(PostgresServer& server, const std::string& name) {
   return name;
 }
 
-// Checks that no output of `run` holds the password, then returns it.
-const Run& NoSecret(const Run& run, const std::string& password) {
+// Checks that no output of `run` holds the password, then returns a copy (a copy: `run` may be a temporary).
+Run NoSecret(const Run& run, const std::string& password) {
   CHECK_MESSAGE(!Contains(run.out, password), "stdout holds the password: " << run.out);
   CHECK_MESSAGE(!Contains(run.err, password), "stderr holds the password: " << run.err);
   return run;
