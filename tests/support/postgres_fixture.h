@@ -7,6 +7,8 @@
 // Ports: FreePort's port may be taken by another test binary before the server binds it (binaries run in
 // parallel); the server then exits saying "could not bind" and starts again on another port. The server is
 // identified as ours by logging in with its unique password and reading back its data_directory.
+// With `tls`, the server also accepts TLS (ssl = on) with a TestPki certificate for 127.0.0.1, whose CA is
+// ca_file(); plaintext stays allowed, so sslmode decides.
 #pragma once
 
 #include <arpa/inet.h>
@@ -26,11 +28,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test_pki.h"
 
 extern char** environ;
 
@@ -80,7 +85,7 @@ class PostgresServer {
   static constexpr const char* kUser = "rocky";
   static constexpr const char* kDatabase = "rocky";
 
-  PostgresServer() {
+  explicit PostgresServer(bool tls = false) {
     std::random_device random;
     std::ostringstream pw;
     pw << "pw-" << std::hex << random() << random() << "-x";
@@ -102,6 +107,16 @@ class PostgresServer {
       out << password_ << "\n";
     }
     if (as_nobody_) REQUIRE(::chown((dir_ + "/pw").c_str(), uid_, gid_) == 0);
+    if (tls) {
+      pki_ = std::make_unique<TestPki>(dir_, "postgres");
+      // PostgreSQL refuses a key file others can read.
+      REQUIRE(::chmod(pki_->key_file().c_str(), 0600) == 0);
+      if (as_nobody_) {
+        for (const std::string& f : {pki_->key_file(), pki_->cert_file(), pki_->ca_file()}) {
+          REQUIRE(::chown(f.c_str(), uid_, gid_) == 0);
+        }
+      }
+    }
     const std::string bin = PostgresBinDir();
     const int rc = Run({bin + "/initdb", "-D", data_dir(), "-U", kUser, "--pwfile=" + dir_ + "/pw",
                         "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
@@ -123,6 +138,8 @@ class PostgresServer {
   pid_t pid() const { return pid_; }
   const std::string& password() const { return password_; }
   std::string data_dir() const { return dir_ + "/data"; }
+  // The CA that signed the server's certificate (tls only).
+  std::string ca_file() const { return pki_ ? pki_->ca_file() : ""; }
 
   // A libpq URI for `database` with the password in it.
   std::string Url(const std::string& database = kDatabase, const std::string& extra = "") const {
@@ -140,10 +157,16 @@ class PostgresServer {
     for (int attempt = 0;; ++attempt) {
       if (port_ == 0 || attempt > 0) port_ = PgFreePort();
       const std::string log = dir_ + "/server.log";
-      pid_ = Spawn({PostgresBinDir() + "/postgres", "-D", data_dir(), "-p", std::to_string(port_), "-c",
-                    "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off", "-c",
-                    "max_connections=40", "-c", "shared_buffers=32MB"},
-                   log);
+      std::vector<std::string> args = {PostgresBinDir() + "/postgres", "-D", data_dir(), "-p", std::to_string(port_),
+                                       "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c",
+                                       "fsync=off", "-c", "max_connections=40", "-c", "shared_buffers=32MB"};
+      if (pki_) {
+        for (const std::string& a : {std::string("ssl=on"), "ssl_cert_file=" + pki_->cert_file(), "ssl_key_file=" + pki_->key_file()}) {
+          args.push_back("-c");
+          args.push_back(a);
+        }
+      }
+      pid_ = Spawn(args, log);
       if (WaitReady()) return;
       const std::string text = ReadWholeFile(log);
       REQUIRE_MESSAGE((attempt < 4 && (text.find("could not bind") != std::string::npos ||
@@ -206,8 +229,23 @@ class PostgresServer {
     return rows[0];
   }
 
-  // Waits (deadline 60 s) until the server runs queries again (after a crash restart, which PostgreSQL does
-  // by itself when a backend is killed).
+  // SIGKILLs one backend of this server; the postmaster then ends every session and recovers from its WAL
+  // (what a crash of the server looks like to clients). Returns once the server says it is ready again (a new
+  // "ready to accept connections" line in its log; deadline 60 s), so no later session can be caught by the
+  // restart.
+  void KillBackend(int backend_pid) const {
+    const size_t ready_before = ReadyLines();
+    REQUIRE(::kill(backend_pid, SIGKILL) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (ReadyLines() <= ready_before) {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                      "the server did not recover within 60 s: " << ReadWholeFile(dir_ + "/server.log"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    WaitAccepting();
+  }
+
+  // Waits (deadline 60 s) until the server runs queries again.
   void WaitAccepting() const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (true) {
@@ -267,6 +305,16 @@ class PostgresServer {
     return pid;
   }
 
+  size_t ReadyLines() const {
+    const std::string log = ReadWholeFile(dir_ + "/server.log");
+    size_t n = 0;
+    for (size_t at = log.find("ready to accept connections"); at != std::string::npos;
+         at = log.find("ready to accept connections", at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
   int Run(const std::vector<std::string>& args, const std::string& log) const {
     const pid_t pid = Spawn(args, log);
     int status = 0;
@@ -302,6 +350,7 @@ class PostgresServer {
 
   std::string dir_;
   std::string password_;
+  std::unique_ptr<TestPki> pki_;
   bool as_nobody_ = false;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
