@@ -21,6 +21,7 @@
 #include "program_runner.h"
 #include "rocky/config/config.h"
 #include "rocky/replication/plan.h"
+#include "rocky/replication/runner.h"
 #include "rocky/state/store.h"
 #include "rocky/warehouse/postgres_warehouse.h"
 
@@ -220,6 +221,12 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   }
   CHECK(!Contains(plan->warehouse, source.password()));
   CHECK(Contains(plan->warehouse, " -> "));
+  // Applied, the re-derived plan copies nothing the targets already hold.
+  auto report = replication::ApplyPlan(*plan, *config, **warehouse, **store, replication::RunOptions{});
+  REQUIRE_MESSAGE(report.ok(), report.status().message());
+  CHECK(report->status == "success");
+  CHECK(report->rows_copied() == 0);
+  CHECK(target.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders") == "2001");
 }
 
 TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed mid-copy, then rerun: exact") {
