@@ -237,7 +237,7 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
   server.Exec("INSERT INTO " + std::string(kOrders) +
                   " SELECT g, g % 500, g / 100.0, timestamptz '2025-01-01' + g * interval '10 s' FROM "
-                  "generate_series(3000, 150000) g",
+                  "generate_series(3000, 60000) g",
               db);
   CHECK_RUN(box.Rocky("run"), 0);
   int64_t next_id = 200000;
