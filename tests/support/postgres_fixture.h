@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -86,6 +87,7 @@ class PostgresServer {
   static constexpr const char* kDatabase = "rocky";
 
   explicit PostgresServer(bool tls = false) {
+    ReapOrphans();
     std::random_device random;
     std::ostringstream pw;
     pw << "pw-" << std::hex << random() << random() << "-x";
@@ -105,6 +107,8 @@ class PostgresServer {
     {
       std::ofstream out(dir_ + "/pw");
       out << password_ << "\n";
+      // Which test process owns this server, for ReapOrphans.
+      std::ofstream(dir_ + "/owner.pid") << ::getpid() << "\n";
     }
     if (as_nobody_) REQUIRE(::chown((dir_ + "/pw").c_str(), uid_, gid_) == 0);
     if (tls) {
@@ -281,6 +285,30 @@ class PostgresServer {
   }
 
  private:
+  // A test binary that crashed (an abort, a sanitizer's report) never ran its servers' destructors: their
+  // postmasters outlive it. Each new server first ends those of earlier, dead owners (a /tmp/rocky-pg-*
+  // folder whose owner.pid names no live process): an immediate shutdown of the postmaster its
+  // postmaster.pid names, then the folder is removed. Servers of live test binaries are left alone.
+  static void ReapOrphans() {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/tmp", ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string dir = it->path().string();
+      if (it->path().filename().string().rfind("rocky-pg-", 0) != 0) continue;
+      const std::string owner = ReadWholeFile(dir + "/owner.pid");
+      const pid_t owner_pid = static_cast<pid_t>(std::atol(owner.c_str()));
+      if (owner_pid <= 0 || ::kill(owner_pid, 0) == 0 || errno != ESRCH) continue;
+      const pid_t postmaster = static_cast<pid_t>(std::atol(ReadWholeFile(dir + "/data/postmaster.pid").c_str()));
+      if (postmaster > 0 && ::kill(postmaster, SIGQUIT) == 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (::kill(postmaster, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      std::filesystem::remove_all(dir, ec);
+      ec.clear();
+    }
+  }
+
   // posix_spawn of `args` (as nobody when root), stdout and stderr appended to `log`, in dir_.
   pid_t Spawn(const std::vector<std::string>& args, const std::string& log) const {
     std::vector<std::string> full;
