@@ -1031,6 +1031,33 @@ std::vector<std::string> SecretsOf(const Config& config) {
   };
   userinfo_secret(config.state.valkey_url);
   userinfo_secret(config.state.s3_endpoint);
+  // PostgreSQL adapters: a URI's userinfo, and a password keyword, in libpq's keyword form (password=pw,
+  // password = 'p w' with \' and \\ escapes) or a URI's query (?password=pw, percent-decoded too).
+  for (const AdapterConfig& adapter : config.adapters) {
+    if (adapter.type != "postgres") continue;
+    userinfo_secret(adapter.url);
+    const std::string& url = adapter.url;
+    constexpr std::string_view kKey = "password";
+    for (size_t at = url.find(kKey); at != std::string::npos; at = url.find(kKey, at + kKey.size())) {
+      size_t i = at + kKey.size();
+      while (i < url.size() && url[i] == ' ') ++i;
+      if (i >= url.size() || url[i] != '=') continue;
+      ++i;
+      while (i < url.size() && url[i] == ' ') ++i;
+      std::string value;
+      if (i < url.size() && url[i] == '\'') {
+        for (++i; i < url.size() && url[i] != '\''; ++i) {
+          if (url[i] == '\\' && i + 1 < url.size()) ++i;
+          value += url[i];
+        }
+      } else {
+        while (i < url.size() && url[i] != ' ' && url[i] != '&' && url[i] != '#') value += url[i++];
+      }
+      if (value.empty()) continue;
+      const std::string as_userinfo = "x://x:" + value + "@";
+      userinfo_secret(as_userinfo);  // the value and its percent-decoded form
+    }
+  }
   return secrets;
 }
 

@@ -171,7 +171,7 @@ std::vector<std::string> ClosestNames(std::string_view pattern, const std::vecto
 }
 
 // The warehouse a plan was made for, printable (never a password): "sqlite:<folder>", or the PostgreSQL
-// server(s) "postgres://user@host:port/db" ("SOURCE -> TARGET" for two).
+// server(s) "postgres:user@host:port/db" ("SOURCE -> TARGET" for two).
 std::string WarehouseId(const config::Config& config) {
   if (config.pipelines.empty()) return warehouse::DescribeAdapter(config.adapter);
   const config::AdapterConfig* source = config::FindAdapter(config, config.pipelines.front().source_adapter);

@@ -906,4 +906,13 @@ TEST_CASE("postgres adapters: url required and never shown, named adapters and t
   CHECK(Contains(ErrorOf(mixed + pipeline, urls), "between PostgreSQL servers"));
   ExpectMessage(ErrorOf("[adapter]\nkind = \"sqlite\"\n"), "2:1", {"'kind'", "in adapter"});
   ExpectMessage(ErrorOf("[adapter.\"a b\"]\ntype = \"sqlite\"\n"), "1:10", {"adapter name '\"a b\"'"});
+  // Their passwords are secrets rocky's redaction hides, in every form libpq reads.
+  Config secrets;
+  secrets.adapters = {
+      AdapterConfig{.name = "a", .type = "postgres", .path = "", .url = "postgresql://u:uri%40pw@h/db"},
+      AdapterConfig{.name = "b", .type = "postgres", .path = "", .url = "host=h password = 'kw \\'pw' user=u"},
+      AdapterConfig{.name = "c", .type = "postgres", .path = "", .url = "postgresql://h/db?sslmode=require&password=q%20pw"},
+      AdapterConfig{.name = "d", .type = "sqlite", .path = "/x", .url = ""}};
+  CHECK(SecretsOf(secrets) == std::vector<std::string>{"uri%40pw", "uri@pw", "kw 'pw", "q%20pw", "q pw"});
+  CHECK(Redact("failed for kw 'pw and q pw", SecretsOf(secrets)) == "failed for *** and ***");
 }

@@ -341,7 +341,7 @@ TEST_CASE("postgres: connection failures are clear and never show the password")
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("password authentication failed") != std::string::npos);
   CHECK(bad.status().message().find(server.password()) == std::string::npos);
-  CHECK(bad.status().message().find("postgres://rocky@127.0.0.1:" + std::to_string(server.port()) +
+  CHECK(bad.status().message().find("postgres:rocky@127.0.0.1:" + std::to_string(server.port()) +
                                     "/rocky") != std::string::npos);
 
   const int closed = rocky_test::PgFreePort();
@@ -360,8 +360,8 @@ TEST_CASE("postgres: connection failures are clear and never show the password")
   CHECK(tls.status().message().find(server.password()) == std::string::npos);
 
   CHECK(DescribePostgresUrl(server.Keywords()).find(server.password()) == std::string::npos);
-  CHECK(DescribePostgresUrl("postgresql://u:secret@h/db?password=other") == "postgres://u@h/db");
-  CHECK(DescribePostgresUrl("not a = valid = string") == "postgres://(invalid connection string)");
+  CHECK(DescribePostgresUrl("postgresql://u:secret@h/db?password=other") == "postgres:u@h/db");
+  CHECK(DescribePostgresUrl("not a = valid = string") == "postgres:(invalid connection string)");
 }
 
 TEST_CASE("postgres: sslmode is honoured: verify-full against the server's CA, refused against another CA") {

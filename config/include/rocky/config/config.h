@@ -252,8 +252,9 @@ std::string RedactUrl(std::string_view url);
 // RedactUrl hides. Idempotent.
 std::string Redact(std::string_view text, const std::vector<std::string>& secrets = {});
 
-// The secrets `config` holds, for Redact: the valkey_url's password (as written and percent-decoded) and any
-// userinfo in s3_endpoint.
+// The secrets `config` holds, for Redact: the valkey_url's password (as written and percent-decoded), any
+// userinfo in s3_endpoint, and each postgres adapter's password (a URI's userinfo, or a password= keyword in
+// libpq's keyword form or a URI's query).
 std::vector<std::string> SecretsOf(const Config& config);
 
 }  // namespace rocky::config

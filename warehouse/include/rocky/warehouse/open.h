@@ -15,7 +15,7 @@ Result<std::unique_ptr<Warehouse>> OpenWarehouse(const config::AdapterConfig& so
                                                  const config::AdapterConfig& target);
 
 // A printable, secret-free name of an adapter's warehouse: "sqlite:<folder>" or
-// "postgres://user@host:port/db".
+// "postgres:user@host:port/db".
 std::string DescribeAdapter(const config::AdapterConfig& adapter);
 
 }  // namespace rocky::warehouse

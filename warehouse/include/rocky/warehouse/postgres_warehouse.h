@@ -75,8 +75,9 @@ Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& sour
                                                          const std::string& target_url,
                                                          const PostgresOptions& options = {});
 
-// A printable name of the server a connection string names: "postgres://USER@HOST:PORT/DBNAME" (with
-// sslmode when set), never the password. An unparsable string gives "postgres://(invalid connection string)".
+// A printable name of the server a connection string names: "postgres:USER@HOST:PORT/DBNAME" (with
+// " (sslmode=MODE)" when set), never the password. An unparsable string gives
+// "postgres:(invalid connection string)".
 std::string DescribePostgresUrl(std::string_view url);
 
 // True when the connection string carries a password (password=..., or user:password@ in a URI).
