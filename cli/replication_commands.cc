@@ -16,6 +16,8 @@
 #include "rocky/replication/plan.h"
 #include "rocky/replication/runner.h"
 #include "rocky/state/store.h"
+#include "rocky/warehouse/open.h"
+#include "rocky/warehouse/postgres_warehouse.h"
 #include "rocky/warehouse/sample_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 #include "stop_signals.h"
@@ -43,13 +45,16 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   Session session;
   ROCKY_ASSIGN_OR_RETURN(session.config, LoadConfig(inv));
-  if (session.config.adapter.type != "sqlite") {
-    return Status::NotSupported("adapter type '" + session.config.adapter.type + "' in " +
-                                session.config.source_path + " is not supported (only sqlite)");
+  // Every pipeline reads and writes through the same pair of adapters (checked at load).
+  const config::AdapterConfig* source = &session.config.adapter;
+  const config::AdapterConfig* target = &session.config.adapter;
+  if (!session.config.pipelines.empty()) {
+    source = config::FindAdapter(session.config, session.config.pipelines.front().source_adapter);
+    target = config::FindAdapter(session.config, session.config.pipelines.front().target_adapter);
   }
   // Before the store opens it: the download replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
-  ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenSqliteWarehouse(session.config.adapter.path));
+  ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenWarehouse(*source, *target));
   ROCKY_ASSIGN_OR_RETURN(
       session.store,
       OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
@@ -381,10 +386,54 @@ freshness = { threshold_seconds = 86400 }
 anomaly_threshold_pct = 50
 )";
 
+// `text` as a TOML basic string whose ${...} substitution leaves it as it is ('$' doubled).
+std::string TomlString(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '$') {
+      out += "$$";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// The sample's rocky.toml for a PostgreSQL database: the same pipeline, with the [adapter] replaced. A URL
+// that holds a password is not written into the file: it is read from ${PG_URL} instead.
+std::string PostgresSampleConfig(const std::string& url, bool from_env) {
+  std::string text(kSampleConfig);
+  const std::string sqlite_adapter =
+      "type = \"sqlite\"\npath = \"warehouse\"           # one SQLite file per catalog+schema: "
+      "warehouse/<catalog>/<schema>.sqlite\n";
+  const size_t at = text.find(sqlite_adapter);
+  const std::string postgres_adapter =
+      "type = \"postgres\"\nurl = " + (from_env ? std::string("\"${PG_URL}\"") : TomlString(url)) +
+      (from_env ? "   # a libpq URI or keyword string (it holds the password: kept out of this file)\n"
+                : "   # a libpq URI or keyword string\n") +
+      "# catalog.schema.table is schema \"catalog.schema\" (or \"schema\" when the catalog is the database's "
+      "name)\n";
+  if (at != std::string::npos) text.replace(at, sqlite_adapter.size(), postgres_adapter);
+  return text;
+}
+
 int RunInit(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   const std::string config_path = ConfigPath(inv);
   const bool force = inv.Has("force");
+  const bool postgres = inv.Get("adapter").value_or("sqlite") == "postgres";
+  const std::string url(inv.Get("url").value_or(""));
+  if (postgres && url.empty()) {
+    return Usage(ctx, "--adapter postgres needs --url URL (a libpq URI or keyword string)");
+  }
+  if (!postgres && !url.empty()) return Usage(ctx, "--url is for --adapter postgres");
   if (FileExists(config_path) && !force) {
     return Fail(ctx, "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
   }
@@ -397,8 +446,10 @@ int RunInit(const CommandContext& ctx) {
   uint64_t watermarks_removed = 0;
   if (force) {
     // A fresh sample has new timestamps: old targets and watermarks would no longer match it (the next run
-    // would append to the old targets). Start the sample project over: warehouse and watermarks.
-    std::filesystem::remove_all(warehouse_dir, ec);
+    // would append to the old targets). Start the sample project over: warehouse and watermarks. (PostgreSQL:
+    // the sample's source schemas are made again below; the targets are reloaded by the next run, which
+    // finds no watermark.)
+    if (!postgres) std::filesystem::remove_all(warehouse_dir, ec);
     if (ec) return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
     if (FileExists(StatePath(inv))) {
       auto store =
@@ -409,14 +460,22 @@ int RunInit(const CommandContext& ctx) {
       watermarks_removed = *removed;
     }
   }
-  auto summary = warehouse::CreateSampleWarehouse(warehouse_dir, force);
+  const bool url_from_env = postgres && warehouse::PostgresUrlHasPassword(url);
+  auto summary = postgres ? warehouse::CreatePostgresSampleWarehouse(url, force)
+                          : warehouse::CreateSampleWarehouse(warehouse_dir, force);
   if (!summary.ok()) return Fail(ctx, summary.status());
+  const std::string warehouse_name = postgres ? warehouse::DescribePostgresUrl(url) : warehouse_dir;
   // Replaced atomically, created 0600 (a rocky.toml may come to hold a password).
-  if (Status s = WriteFileAtomically(config_path, kSampleConfig, "configuration file"); !s.ok())
+  if (Status s = WriteFileAtomically(config_path,
+                                     postgres ? PostgresSampleConfig(url, url_from_env) : std::string(kSampleConfig),
+                                     "configuration file");
+      !s.ok())
     return Fail(ctx, s);
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("init");
-    json.Key("config").String(config_path).Key("warehouse").String(warehouse_dir).Key("source_tables").BeginArray();
+    json.Key("config").String(config_path).Key("adapter").String(postgres ? "postgres" : "sqlite");
+    json.Key("warehouse").String(warehouse_name).Key("url_from_env").Bool(url_from_env);
+    json.Key("source_tables").BeginArray();
     for (const auto& t : summary->tables) {
       json.BeginObject().Key("table").String(t.table.Qualified()).Key("rows").UInt(t.rows).EndObject();
     }
@@ -424,7 +483,7 @@ int RunInit(const CommandContext& ctx) {
     ctx.out << json.str() << '\n';
     return kExitOk;
   }
-  ctx.out << "Wrote " << config_path << " and a sample warehouse in " << warehouse_dir << ":\n";
+  ctx.out << "Wrote " << config_path << " and a sample warehouse in " << warehouse_name << ":\n";
   Table table({"source table", "rows"});
   table.SetAlign(1, Table::Align::kRight);
   for (const auto& t : summary->tables) table.AddRow({t.table.Qualified(), Grouped(t.rows)});
@@ -432,6 +491,10 @@ int RunInit(const CommandContext& ctx) {
   if (watermarks_removed > 0) {
     ctx.out << "Deleted " << watermarks_removed << " watermarks of the previous sample from " << StatePath(inv)
             << ": the next run is a full refresh.\n";
+  }
+  if (url_from_env) {
+    ctx.out << "The URL holds a password, so rocky.toml reads it from ${PG_URL}: set PG_URL to the URL you "
+               "passed to --url.\n";
   }
   ctx.out << "Next: rocky plan, then rocky run.\n";
   return kExitOk;
@@ -501,9 +564,19 @@ CommandSpec InitCommand() {
       .summary = "Write a sample rocky.toml and warehouse",
       .description =
           "Write a working rocky.toml (at --config, default ./rocky.toml) and, beside it, a sample SQLite\n"
-          "warehouse with a few source schemas and tables, so `rocky run` works with nothing else.",
+          "warehouse with a few source schemas and tables, so `rocky run` works with nothing else.\n"
+          "With --adapter postgres --url URL, the sample's source schemas go into the database URL names\n"
+          "(fivetran_catalog.src__... schemas) and rocky.toml names that database; a URL holding a password is\n"
+          "not written into rocky.toml, which then reads it from ${PG_URL}.",
       .flags = {FlagSpec{.name = "force",
-                         .help = "Start the sample over: overwrite rocky.toml, recreate the warehouse, delete watermarks"}},
+                         .help = "Start the sample over: overwrite rocky.toml, recreate the warehouse, delete watermarks"},
+                FlagSpec{.name = "adapter",
+                         .value_name = "TYPE",
+                         .help = "The warehouse: the embedded SQLite files (default) or a PostgreSQL database",
+                         .choices = {"sqlite", "postgres"}},
+                FlagSpec{.name = "url",
+                         .value_name = "URL",
+                         .help = "--adapter postgres: the libpq URI or keyword string of the database"}},
       .handler = RunInit,
   };
 }

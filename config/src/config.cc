@@ -145,9 +145,10 @@ class Reader {
     config.source_path = source_name_;
     TableRef top{&root, ""};
     ROCKY_RETURN_IF_ERROR(CheckKeys(top, {"adapter", "state", "pipeline"}));
-    ROCKY_RETURN_IF_ERROR(ReadAdapter(top, &config.adapter));
+    ROCKY_RETURN_IF_ERROR(ReadAdapters(top, &config.adapters));
     ROCKY_RETURN_IF_ERROR(ReadState(top, &config.state));
     ROCKY_RETURN_IF_ERROR(ReadPipelines(top, &config.pipelines));
+    ROCKY_RETURN_IF_ERROR(ResolveAdapters(root, &config));
     return config;
   }
 
@@ -278,20 +279,138 @@ class Reader {
     return Status::OK();
   }
 
-  Status ReadAdapter(const TableRef& top, AdapterConfig* out) const {
+  // [adapter] (one adapter, named "default") or [adapter.NAME] tables (Rocky's named adapters): the first
+  // form is recognised by a `type`, `path` or `url` key directly under [adapter].
+  Status ReadAdapters(const TableRef& top, std::vector<AdapterConfig>* out) const {
     ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(top, "adapter"));
+    const bool unnamed = t.table == nullptr || t.table->empty() || t.table->contains("type") ||
+                         t.table->contains("path") || t.table->contains("url");
+    if (unnamed) {
+      AdapterConfig adapter;
+      adapter.name = "default";
+      ROCKY_RETURN_IF_ERROR(ReadAdapter(t, &adapter));
+      out->push_back(std::move(adapter));
+      return Status::OK();
+    }
+    for (auto&& [key, node] : *t.table) {
+      const std::string_view name = key.str();
+      const bool valid_name = std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-';
+      });
+      if (!valid_name) {
+        return Error(key.source(), "adapter name " + Quoted(KeyText(name)) +
+                                       " must be made of letters, digits, '_' and '-'");
+      }
+      const toml::table* table = node.as_table();
+      if (table == nullptr) {
+        // A misspelt key of the one-adapter form, most likely.
+        return Error(key.source(), "unknown key " + Quoted(KeyText(name)) +
+                                       " in adapter (allowed: type, path, url; or [adapter.NAME] tables)");
+      }
+      AdapterConfig adapter;
+      adapter.name = std::string(name);
+      ROCKY_RETURN_IF_ERROR(ReadAdapter(TableRef{table, Join(t.path, name)}, &adapter));
+      out->push_back(std::move(adapter));
+    }
+    std::sort(out->begin(), out->end(),
+              [](const AdapterConfig& a, const AdapterConfig& b) { return a.name < b.name; });
+    return Status::OK();
+  }
+
+  // One adapter's keys; `t.table` null means an absent [adapter]: the embedded SQLite default.
+  Status ReadAdapter(const TableRef& t, AdapterConfig* out) const {
     std::string path = "warehouse";
     if (t.table != nullptr) {
-      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"type", "path"}));
-      ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"sqlite"}, &out->type));
+      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"type", "path", "url"}));
+      ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"sqlite", "postgres"}, &out->type));
       ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, "path"));
+      ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> url, OptString(t, "url"));
+      if (out->type == "postgres") {
+        if (value.has_value()) {
+          return Error(value->where,
+                       Join(t.path, "path") + " is for type = \"sqlite\"; a postgres adapter takes url");
+        }
+        if (!url.has_value()) {
+          return Error(t.table->source(), "missing required key " + Join(t.path, "url") +
+                                              " (type = \"postgres\": a libpq URI or keyword string, e.g. "
+                                              "url = \"${PG_URL}\")");
+        }
+        // The URL may hold a password: never shown, whether it came from the environment or not.
+        if (url->text.empty()) return Error(url->where, Join(t.path, "url") + " must not be empty");
+        out->url = std::move(url->text);
+        out->path.clear();
+        return Status::OK();
+      }
+      if (url.has_value()) {
+        return Error(url->where,
+                     Join(t.path, "url") + " is for type = \"postgres\"; a sqlite adapter takes path");
+      }
       if (value.has_value()) {
-        if (value->text.empty()) return Error(value->where, "adapter.path must not be empty");
+        if (value->text.empty()) return Error(value->where, Join(t.path, "path") + " must not be empty");
         path = std::move(value->text);
       }
     }
     // operator/ keeps an absolute `path` as is.
     out->path = (std::filesystem::path(base_dir_) / path).string();
+    return Status::OK();
+  }
+
+  // Resolves each pipeline's source and target adapter names (Rocky's default: "default", or the only
+  // adapter), and picks Config::adapter.
+  Status ResolveAdapters(const toml::table& root, Config* config) const {
+    const auto find = [&](std::string_view name) -> const AdapterConfig* {
+      for (const AdapterConfig& a : config->adapters) {
+        if (a.name == name) return &a;
+      }
+      return nullptr;
+    };
+    std::string names;
+    for (const AdapterConfig& a : config->adapters) names += (names.empty() ? "" : ", ") + Quoted(a.name);
+    const toml::table* pipelines = root["pipeline"].as_table();
+    for (PipelineConfig& pipeline : config->pipelines) {
+      const toml::table* table = pipelines != nullptr ? (*pipelines)[pipeline.name].as_table() : nullptr;
+      for (const char* side : {"source", "target"}) {
+        std::string* name =
+            std::string_view(side) == "source" ? &pipeline.source_adapter : &pipeline.target_adapter;
+        const std::string key = "pipeline." + pipeline.name + "." + side + ".adapter";
+        const toml::node* node = table != nullptr ? (*table)[side]["adapter"].node() : nullptr;
+        if (name->empty()) {
+          if (find("default") != nullptr) {
+            *name = "default";
+          } else if (config->adapters.size() == 1) {
+            *name = config->adapters.front().name;
+          } else {
+            return Error(table != nullptr ? table->source() : root.source(),
+                         "missing required key " + key + " (several adapters are defined: " + names + ")");
+          }
+        } else if (find(*name) == nullptr) {
+          return Error(node != nullptr ? node->source() : root.source(),
+                       key + " names no adapter: " + Quoted(*name) + " (defined: " + names + ")");
+        }
+      }
+      const AdapterConfig* source = find(pipeline.source_adapter);
+      const AdapterConfig* target = find(pipeline.target_adapter);
+      if (source->type != target->type || (source->type == "sqlite" && source->name != target->name)) {
+        return Error(table != nullptr ? table->source() : root.source(),
+                     "pipeline." + pipeline.name + " reads adapter " + Quoted(source->name) + " (" +
+                         source->type + ") and writes adapter " + Quoted(target->name) + " (" + target->type +
+                         "): a pipeline copies within one SQLite folder, or between PostgreSQL servers");
+      }
+      const PipelineConfig& first = config->pipelines.front();
+      if (pipeline.source_adapter != first.source_adapter ||
+          pipeline.target_adapter != first.target_adapter) {
+        return Error(table != nullptr ? table->source() : root.source(),
+                     "pipeline." + pipeline.name + " uses adapters " + Quoted(pipeline.source_adapter) +
+                         " -> " + Quoted(pipeline.target_adapter) + " but pipeline." + first.name + " uses " +
+                         Quoted(first.source_adapter) + " -> " + Quoted(first.target_adapter) +
+                         ": every pipeline of one rocky.toml must use the same source and target adapters");
+      }
+    }
+    const AdapterConfig* chosen = !config->pipelines.empty() ? find(config->pipelines.front().target_adapter)
+                                  : find("default") != nullptr ? find("default")
+                                                               : &config->adapters.front();
+    config->adapter = *chosen;
     return Status::OK();
   }
 
@@ -421,7 +540,8 @@ class Reader {
 
     ROCKY_ASSIGN_OR_RETURN(TableRef source, SubTable(t, "source"));
     if (source.table == nullptr) return Error(t.table->source(), "missing required table " + source.path);
-    ROCKY_RETURN_IF_ERROR(CheckKeys(source, {"catalog", "schema_pattern"}));
+    ROCKY_RETURN_IF_ERROR(CheckKeys(source, {"adapter", "catalog", "schema_pattern"}));
+    ROCKY_RETURN_IF_ERROR(String(source, "adapter", &out->source_adapter));
     ROCKY_ASSIGN_OR_RETURN(StrValue catalog, RequiredString(source, "catalog"));
     out->source_catalog = std::move(catalog.text);
     bool components_from_env = false;
@@ -429,7 +549,8 @@ class Reader {
 
     ROCKY_ASSIGN_OR_RETURN(TableRef target, SubTable(t, "target"));
     if (target.table == nullptr) return Error(t.table->source(), "missing required table " + target.path);
-    ROCKY_RETURN_IF_ERROR(CheckKeys(target, {"catalog_template", "schema_template"}));
+    ROCKY_RETURN_IF_ERROR(CheckKeys(target, {"adapter", "catalog_template", "schema_template"}));
+    ROCKY_RETURN_IF_ERROR(String(target, "adapter", &out->target_adapter));
     ROCKY_ASSIGN_OR_RETURN(StrValue catalog_template, RequiredString(target, "catalog_template"));
     ROCKY_RETURN_IF_ERROR(CheckTemplate(catalog_template, target.path + ".catalog_template",
                                         out->schema_pattern, components_from_env));
@@ -869,6 +990,13 @@ bool EndsUrl(char c) {
 
 }  // namespace
 
+const AdapterConfig* FindAdapter(const Config& config, std::string_view name) {
+  for (const AdapterConfig& a : config.adapters) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
 std::string RedactUrl(std::string_view url) { return RedactOneUrl(url); }
 
 std::vector<std::string> SecretsOf(const Config& config) {
@@ -903,6 +1031,33 @@ std::vector<std::string> SecretsOf(const Config& config) {
   };
   userinfo_secret(config.state.valkey_url);
   userinfo_secret(config.state.s3_endpoint);
+  // PostgreSQL adapters: a URI's userinfo, and a password keyword, in libpq's keyword form (password=pw,
+  // password = 'p w' with \' and \\ escapes) or a URI's query (?password=pw, percent-decoded too).
+  for (const AdapterConfig& adapter : config.adapters) {
+    if (adapter.type != "postgres") continue;
+    userinfo_secret(adapter.url);
+    const std::string& url = adapter.url;
+    constexpr std::string_view kKey = "password";
+    for (size_t at = url.find(kKey); at != std::string::npos; at = url.find(kKey, at + kKey.size())) {
+      size_t i = at + kKey.size();
+      while (i < url.size() && url[i] == ' ') ++i;
+      if (i >= url.size() || url[i] != '=') continue;
+      ++i;
+      while (i < url.size() && url[i] == ' ') ++i;
+      std::string value;
+      if (i < url.size() && url[i] == '\'') {
+        for (++i; i < url.size() && url[i] != '\''; ++i) {
+          if (url[i] == '\\' && i + 1 < url.size()) ++i;
+          value += url[i];
+        }
+      } else {
+        while (i < url.size() && url[i] != ' ' && url[i] != '&' && url[i] != '#') value += url[i++];
+      }
+      if (value.empty()) continue;
+      const std::string as_userinfo = "x://x:" + value + "@";
+      userinfo_secret(as_userinfo);  // the value and its percent-decoded form
+    }
+  }
   return secrets;
 }
 

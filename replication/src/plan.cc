@@ -11,6 +11,7 @@
 #include "rocky/state/json_writer.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
+#include "rocky/warehouse/open.h"
 #include "rocky/warehouse/schema_pattern.h"
 
 namespace rocky::replication {
@@ -169,7 +170,16 @@ std::vector<std::string> ClosestNames(std::string_view pattern, const std::vecto
   return out;
 }
 
-std::string WarehouseId(const config::Config& config) { return config.adapter.type + ":" + config.adapter.path; }
+// The warehouse a plan was made for, printable (never a password): "sqlite:<folder>", or the PostgreSQL
+// server(s) "postgres:user@host:port/db" ("SOURCE -> TARGET" for two).
+std::string WarehouseId(const config::Config& config) {
+  if (config.pipelines.empty()) return warehouse::DescribeAdapter(config.adapter);
+  const config::AdapterConfig* source = config::FindAdapter(config, config.pipelines.front().source_adapter);
+  const config::AdapterConfig* target = config::FindAdapter(config, config.pipelines.front().target_adapter);
+  if (source == nullptr || target == nullptr) return warehouse::DescribeAdapter(config.adapter);
+  if (source->name == target->name) return warehouse::DescribeAdapter(*target);
+  return warehouse::DescribeAdapter(*source) + " -> " + warehouse::DescribeAdapter(*target);
+}
 
 std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables) {
   JsonWriter json;

@@ -859,3 +859,60 @@ TEST_CASE("SecretsOf: the valkey_url password (as written and decoded) and s3_en
   none.state.valkey_url = "redis://host:6379";
   CHECK(SecretsOf(none).empty());
 }
+
+TEST_CASE("postgres adapters: url required and never shown, named adapters and the pipelines' adapter names") {
+  const Config pg = ParseOk("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL}\"\n" + std::string(kMinimalPipeline),
+                            {{"PG_URL", "postgresql://u:s3cret@h/db"}});
+  CHECK(pg.adapter.type == "postgres");
+  CHECK(pg.adapter.url == "postgresql://u:s3cret@h/db");
+  CHECK(pg.adapter.path.empty());
+  CHECK(pg.pipelines[0].source_adapter == "default");
+  CHECK(pg.pipelines[0].target_adapter == "default");
+  ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\n"), "1:1", {"missing required key adapter.url", "${PG_URL}"});
+  ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"x\"\npath = \"wh\"\n"), "4:8",
+                {"adapter.path is for type = \"sqlite\""});
+  ExpectMessage(ErrorOf("[adapter]\nurl = \"postgresql://h/db\"\n"), "2:7", {"adapter.url is for type = \"postgres\""});
+  // An empty URL from the environment is reported without its value.
+  const std::string empty = ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL:-}\"\n");
+  CHECK(Contains(empty, "adapter.url must not be empty"));
+
+  // Rocky's named adapters: a pipeline names its source and target adapters.
+  const std::string named = "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC}\"\n[adapter.dwh]\ntype = "
+                            "\"postgres\"\nurl = \"${DWH}\"\n";
+  const Vars urls{{"SRC", "host=a password=p1"}, {"DWH", "host=b password=p2"}};
+  const std::string pipeline = "[pipeline.p.source]\nadapter = \"src\"\ncatalog = \"c\"\nschema_pattern = { "
+                               "components = [\"tenant\", \"source\"] }\n[pipeline.p.target]\nadapter = \"dwh\"\n"
+                               "catalog_template = \"{tenant}_wh\"\nschema_template = \"s__{source}\"\n";
+  const Config two = ParseOk(named + pipeline, urls);
+  REQUIRE(two.adapters.size() == 2);
+  CHECK(two.adapters[0].name == "dwh");
+  CHECK(two.adapters[1].name == "src");
+  CHECK(two.pipelines[0].source_adapter == "src");
+  CHECK(two.pipelines[0].target_adapter == "dwh");
+  CHECK(two.adapter.name == "dwh");
+  CHECK(FindAdapter(two, "src")->url == "host=a password=p1");
+  CHECK(FindAdapter(two, "nope") == nullptr);
+  // Without adapter names, two adapters and none called "default" is ambiguous.
+  ExpectMessage(ErrorOf(named + std::string(kMinimalPipeline), urls), "7:1",
+                {"missing required key pipeline.p.source.adapter", "'dwh', 'src'"});
+  std::string unknown = pipeline;
+  unknown.replace(unknown.find("\"dwh\""), 5, "\"dwx\"");
+  const std::string unknown_message = ErrorOf(named + unknown, urls);
+  CHECK(Contains(unknown_message, "pipeline.p.target.adapter names no adapter: 'dwx'"));
+  CHECK(!Contains(unknown_message, "p1"));
+  CHECK(!Contains(unknown_message, "p2"));
+  // A SQLite source and a PostgreSQL target cannot be one copy.
+  const std::string mixed = "[adapter.src]\ntype = \"sqlite\"\n[adapter.dwh]\ntype = \"postgres\"\nurl = \"${DWH}\"\n";
+  CHECK(Contains(ErrorOf(mixed + pipeline, urls), "between PostgreSQL servers"));
+  ExpectMessage(ErrorOf("[adapter]\nkind = \"sqlite\"\n"), "2:1", {"'kind'", "in adapter"});
+  ExpectMessage(ErrorOf("[adapter.\"a b\"]\ntype = \"sqlite\"\n"), "1:10", {"adapter name '\"a b\"'"});
+  // Their passwords are secrets rocky's redaction hides, in every form libpq reads.
+  Config secrets;
+  secrets.adapters = {
+      AdapterConfig{.name = "a", .type = "postgres", .path = "", .url = "postgresql://u:uri%40pw@h/db"},
+      AdapterConfig{.name = "b", .type = "postgres", .path = "", .url = "host=h password = 'kw \\'pw' user=u"},
+      AdapterConfig{.name = "c", .type = "postgres", .path = "", .url = "postgresql://h/db?sslmode=require&password=q%20pw"},
+      AdapterConfig{.name = "d", .type = "sqlite", .path = "/x", .url = ""}};
+  CHECK(SecretsOf(secrets) == std::vector<std::string>{"uri%40pw", "uri@pw", "kw 'pw", "q%20pw", "q pw"});
+  CHECK(Redact("failed for kw 'pw and q pw", SecretsOf(secrets)) == "failed for *** and ***");
+}

@@ -1,5 +1,6 @@
 #include "rocky/warehouse/sample_warehouse.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "rocky/warehouse/postgres_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::warehouse {
@@ -19,14 +21,19 @@ struct TableSpec {
   std::string_view table;
   std::string_view columns;  // after id, before _fivetran_synced
   uint64_t rows;
+  std::string_view pg_columns;  // the same columns in PostgreSQL's types
 };
 
 // Four tables in three schemas: two tenants, one of them in two regions, as discovery will map them.
 constexpr TableSpec kTables[] = {
-    {"src__acme__eu_central__stripe", "charges", "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL", 1500},
-    {"src__acme__us_west__shopify", "customers", "email TEXT NOT NULL, country TEXT NOT NULL", 500},
-    {"src__acme__us_west__shopify", "orders", "customer_id INTEGER NOT NULL, total REAL NOT NULL", 2000},
-    {"src__globex__us_east__shopify", "orders", "customer_id INTEGER NOT NULL, total REAL NOT NULL", 1200},
+    {"src__acme__eu_central__stripe", "charges", "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL",
+     1500, "amount_cents integer NOT NULL, currency text NOT NULL"},
+    {"src__acme__us_west__shopify", "customers", "email TEXT NOT NULL, country TEXT NOT NULL", 500,
+     "email text NOT NULL, country text NOT NULL"},
+    {"src__acme__us_west__shopify", "orders", "customer_id INTEGER NOT NULL, total REAL NOT NULL", 2000,
+     "customer_id integer NOT NULL, total double precision NOT NULL"},
+    {"src__globex__us_east__shopify", "orders", "customer_id INTEGER NOT NULL, total REAL NOT NULL", 1200,
+     "customer_id integer NOT NULL, total double precision NOT NULL"},
 };
 
 // Closes the connection on every path.
@@ -90,7 +97,110 @@ Status FillTable(sqlite3* db, const std::string& file, const TableSpec& spec, st
   return status;
 }
 
+// The values of row `i` of `spec`, as the SQLite sample binds them (the same generator, so both samples hold
+// the same rows): the two columns between id and _fivetran_synced, and the seconds since the epoch.
+struct SampleRow {
+  std::string a, b;
+  int64_t synced = 0;
+};
+
+SampleRow MakeRow(const TableSpec& spec, uint64_t i, std::mt19937_64& rng,
+                  std::chrono::system_clock::time_point now) {
+  static constexpr std::string_view kCountries[] = {"US", "DE", "FR", "BR", "JP"};
+  static constexpr std::string_view kCurrencies[] = {"usd", "eur", "gbp"};
+  const auto newest = now - std::chrono::minutes(5);
+  const std::chrono::seconds span = std::chrono::hours(24 * 30);
+  const auto at = newest - span + span * static_cast<int64_t>(i) / static_cast<int64_t>(spec.rows);
+  SampleRow row;
+  row.synced = std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count();
+  if (spec.table == "charges") {
+    row.a = std::to_string(100 + rng() % 50000);
+    row.b = std::string(kCurrencies[rng() % 3]);
+  } else if (spec.table == "customers") {
+    row.a = "customer" + std::to_string(i) + "@example.com";
+    row.b = std::string(kCountries[rng() % 5]);
+  } else {
+    row.a = std::to_string(1 + rng() % 500);
+    char total[32];
+    std::snprintf(total, sizeof total, "%.2f", static_cast<double>(500 + rng() % 30000) / 100.0);
+    row.b = total;
+  }
+  return row;
+}
+
 }  // namespace
+
+Result<SampleWarehouse> CreatePostgresSampleWarehouse(const std::string& url, bool overwrite,
+                                                      std::chrono::system_clock::time_point now) {
+  const std::string server = DescribePostgresUrl(url);
+  const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {"10", "rocky", url.c_str(), nullptr};
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdbParams(keywords, values, 1), &PQfinish);
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    // The warehouse's own connection gives the scrubbed message; this one only says where.
+    auto opened = OpenPostgresWarehouse(url, url);
+    return opened.ok() ? Status::IOError("connecting to " + server) : opened.status();
+  }
+  auto exec = [&](const std::string& sql, const std::vector<std::string>& params) -> Result<int> {
+    std::vector<const char*> v;
+    for (const std::string& p : params) v.push_back(p.c_str());
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(
+        PQexecParams(conn.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(), nullptr, nullptr,
+                     0),
+        &PQclear);
+    const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const char* m = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+      return Status::IOError("sample warehouse on " + server + ": " +
+                             (m != nullptr ? m : "the connection failed"));
+    }
+    return PQntuples(r.get());
+  };
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
+  std::string database;
+  {
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), "SELECT current_database()"),
+                                                    &PQclear);
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+      return Status::IOError("sample warehouse on " + server);
+    database = PQgetvalue(r.get(), 0, 0);
+  }
+  ROCKY_RETURN_IF_ERROR(exec("BEGIN", {}).status());
+  std::mt19937_64 rng(20250315);  // the SQLite sample's seed and order: the same rows
+  SampleWarehouse sample;
+  std::string_view current_schema;
+  for (const TableSpec& spec : kTables) {
+    const std::string schema = PostgresSchemaName(database, kCatalog, spec.schema);
+    const std::string quoted_schema = "\"" + schema + "\"";
+    if (spec.schema != current_schema) {
+      current_schema = spec.schema;
+      ROCKY_ASSIGN_OR_RETURN(
+          int found, exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", {schema}));
+      if (found > 0 && !overwrite) {
+        return Status::InvalidArgument("sample schema \"" + schema + "\" already exists on " + server);
+      }
+      ROCKY_RETURN_IF_ERROR(exec("DROP SCHEMA IF EXISTS " + quoted_schema + " CASCADE", {}).status());
+      ROCKY_RETURN_IF_ERROR(exec("CREATE SCHEMA " + quoted_schema, {}).status());
+    }
+    const std::string table = quoted_schema + ".\"" + std::string(spec.table) + "\"";
+    ROCKY_RETURN_IF_ERROR(exec("CREATE TABLE " + table + " (id bigint PRIMARY KEY, " +
+                                   std::string(spec.pg_columns) +
+                                   ", _fivetran_synced timestamp with time zone NOT NULL)",
+                               {})
+                              .status());
+    const std::string insert = "INSERT INTO " + table + " VALUES ($1, $2, $3, to_timestamp($4))";
+    for (uint64_t i = 1; i <= spec.rows; ++i) {
+      SampleRow row = MakeRow(spec, i, rng, now);
+      ROCKY_RETURN_IF_ERROR(
+          exec(insert, {std::to_string(i), row.a, row.b, std::to_string(row.synced)}).status());
+    }
+    sample.tables.push_back(SampleTable{
+        TableRef{std::string(kCatalog), std::string(spec.schema), std::string(spec.table)}, spec.rows});
+  }
+  ROCKY_RETURN_IF_ERROR(exec("COMMIT", {}).status());
+  return sample;
+}
 
 Result<SampleWarehouse> CreateSampleWarehouse(const std::string& folder, bool overwrite,
                                               std::chrono::system_clock::time_point now) {

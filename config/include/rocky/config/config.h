@@ -8,8 +8,17 @@
 // silently falls back to a default):
 //
 //   [adapter]
-//   type = "sqlite"                      # the embedded default warehouse (the only adapter so far)
-//   path = "warehouse"                   # folder, relative to the folder holding rocky.toml
+//   type = "sqlite"                      # the embedded default warehouse; or "postgres"
+//   path = "warehouse"                   # sqlite: folder, relative to the folder holding rocky.toml
+//   url = "${PG_URL}"                    # postgres (required): a libpq URI or keyword string; never printed
+//
+//   Or several named adapters (Rocky's form), which pipelines name as their source and target:
+//   [adapter.src]  type = "postgres"  url = "${SRC_URL}"
+//   [adapter.dwh]  type = "postgres"  url = "${DWH_URL}"
+//   [pipeline.bronze.source]  adapter = "src"   # default: "default" (the unnamed [adapter]), or the only one
+//   [pipeline.bronze.target]  adapter = "dwh"
+//   A pipeline's two adapters have one type (sqlite: the same adapter); every pipeline of a file uses the
+//   same pair (checked at load).
 //
 //   [state]
 //   backend = "local"                    # local | s3 | valkey | tiered
@@ -117,11 +126,15 @@ struct StateConfig {
 };
 
 struct AdapterConfig {
-  std::string type = "sqlite";
-  // The warehouse folder, already resolved against the folder holding the config file (so it is usable as
-  // is from any working directory): LoadConfigFile makes that folder absolute; ParseConfig uses base_dir as
-  // given (relative stays relative). Never empty.
+  std::string name = "default";  // [adapter.NAME]'s NAME; "default" for the unnamed [adapter]
+  std::string type = "sqlite";   // "sqlite" | "postgres"
+  // sqlite: the warehouse folder, already resolved against the folder holding the config file (so it is
+  // usable as is from any working directory): LoadConfigFile makes that folder absolute; ParseConfig uses
+  // base_dir as given (relative stays relative). Never empty for sqlite; empty for postgres.
   std::string path;
+  // postgres: the libpq connection string (URI or keywords), non-empty. It may hold a password: never print
+  // it (warehouse::DescribeAdapter gives a printable form).
+  std::string url;
 };
 
 // How source schema names are split into named components: "src__acme__us_west__shopify" with prefix
@@ -181,6 +194,10 @@ struct PipelineConfig {
   // append the re-read rows a second time, and an integer has no seconds.
   uint64_t lookback_seconds = 0;
   std::vector<MetadataColumn> metadata_columns;
+  // The adapters this pipeline reads from and writes to ([pipeline.NAME.source] / [pipeline.NAME.target]
+  // `adapter`), resolved at load: always names of Config::adapters.
+  std::string source_adapter;
+  std::string target_adapter;
   std::string source_catalog;
   SchemaPattern schema_pattern;
   // Placeholders {component} from schema_pattern (without "..."); unknown ones and unbalanced braces are
@@ -192,10 +209,17 @@ struct PipelineConfig {
 
 struct Config {
   std::string source_path;  // the file it was loaded from
+  // Every adapter, in name order (one, "default", for the unnamed [adapter] or none at all).
+  std::vector<AdapterConfig> adapters;
+  // The adapter the pipelines write to (the first pipeline's target adapter; without pipelines, "default"
+  // or the first one).
   AdapterConfig adapter;
   StateConfig state;
   std::vector<PipelineConfig> pipelines;  // in name order
 };
+
+// The adapter named `name`, or nullptr.
+const AdapterConfig* FindAdapter(const Config& config, std::string_view name);
 
 // Looks up an environment variable; nullopt when unset. Tests pass a map-backed one.
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
@@ -228,8 +252,9 @@ std::string RedactUrl(std::string_view url);
 // RedactUrl hides. Idempotent.
 std::string Redact(std::string_view text, const std::vector<std::string>& secrets = {});
 
-// The secrets `config` holds, for Redact: the valkey_url's password (as written and percent-decoded) and any
-// userinfo in s3_endpoint.
+// The secrets `config` holds, for Redact: the valkey_url's password (as written and percent-decoded), any
+// userinfo in s3_endpoint, and each postgres adapter's password (a URI's userinfo, or a password= keyword in
+// libpq's keyword form or a URI's query).
 std::vector<std::string> SecretsOf(const Config& config);
 
 }  // namespace rocky::config

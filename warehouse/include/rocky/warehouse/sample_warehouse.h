@@ -28,4 +28,12 @@ struct SampleWarehouse {
 Result<SampleWarehouse> CreateSampleWarehouse(const std::string& folder, bool overwrite,
                                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// The same sample (the same rows, with PostgreSQL types: bigint ids, timestamp with time zone cursors) in the
+// database `url` names, each schema mapped as postgres_warehouse.h says, in one transaction. An existing
+// sample schema is an error naming it unless `overwrite`, in which case it is dropped (with its tables) and
+// made again. Errors never show the password.
+Result<SampleWarehouse> CreatePostgresSampleWarehouse(
+    const std::string& url, bool overwrite,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
 }  // namespace rocky::warehouse

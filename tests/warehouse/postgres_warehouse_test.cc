@@ -1,0 +1,502 @@
+// The PostgreSQL warehouse against a real server (tests/support/postgres_fixture.h, one shared by the cases
+// of this binary, and a second one for the two-server copies): discovery and the catalog.schema mapping, the
+// three strategies, integer and timestamp cursors, the statements' plans (index scans, not whole-table
+// scans, for every window statement), exactness (nothing duplicated, nothing deleted), and the failures a
+// server brings (wrong password, unreachable, TLS refused, statement timeout, restart and a killed backend
+// mid-copy, a table dropped before the copy), none of which may print the password or lose a row.
+#include "rocky/warehouse/postgres_warehouse.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "postgres_fixture.h"
+#include "rocky/warehouse/open.h"
+#include "rocky/warehouse/sample_warehouse.h"
+
+namespace rocky::warehouse {
+namespace {
+
+using rocky_test::PostgresServer;
+
+PostgresServer& Server() {
+  static PostgresServer server;
+  return server;
+}
+
+// Serves TLS too: the two-server copies then run over TLS (libpq's default sslmode, prefer, takes it).
+PostgresServer& SecondServer() {
+  static PostgresServer server(/*tls=*/true);
+  return server;
+}
+
+std::unique_ptr<Warehouse> Open(const std::string& source_url, const std::string& target_url,
+                                const PostgresOptions& options = {}) {
+  auto opened = OpenPostgresWarehouse(source_url, target_url, options);
+  REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+  return std::move(*opened);
+}
+
+std::unique_ptr<Warehouse> Open() { return Open(Server().Url(), Server().Url()); }
+
+// Drops and makes the schemas a case uses, so the cases sharing the server do not see each other.
+void FreshSchemas(PostgresServer& server, const std::vector<std::string>& schemas) {
+  for (const std::string& s : schemas) {
+    server.Exec("DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE");
+  }
+  for (const std::string& s : schemas) {
+    if (s.rfind("dst.", 0) != 0) server.Exec("CREATE SCHEMA \"" + s + "\"");
+  }
+}
+
+// Rows of one table not in the other, as multisets, both ways: "0|0" when they hold the same rows.
+std::string Difference(PostgresServer& server, const std::string& a, const std::string& b,
+                       const std::string& cols) {
+  return server.Scalar("SELECT (SELECT count(*) FROM (SELECT " + cols + " FROM " + a + " EXCEPT ALL SELECT " +
+                       cols + " FROM " + b + ") x) || '|' || (SELECT count(*) FROM (SELECT " + cols +
+                       " FROM " + b + " EXCEPT ALL SELECT " + cols + " FROM " + a + ") y)");
+}
+
+CopyRequest Request(const std::string& table, std::optional<std::string> watermark,
+                    config::Strategy strategy = config::Strategy::kIncremental) {
+  return CopyRequest{.source = TableRef{"src", "s1", table},
+                     .target = TableRef{"dst", "t1", table},
+                     .timestamp_column = "synced",
+                     .strategy = strategy,
+                     .merge_keys = strategy == config::Strategy::kMerge ? std::vector<std::string>{"id"}
+                                                                        : std::vector<std::string>{},
+                     .watermark = std::move(watermark),
+                     .explain = true};
+}
+
+CopyResult MustCopy(Warehouse& w, const CopyRequest& request) {
+  auto copied = w.Copy(request);
+  REQUIRE_MESSAGE(copied.ok(), copied.status().message());
+  return std::move(*copied);
+}
+
+// Every window, guard and max statement is served by an index: no sequential scan of a real table.
+void CheckIndexServed(const CopyResult& result) {
+  for (const StatementPlan& p : result.plans) {
+    if (p.purpose != "window" && p.purpose != "max") continue;
+    for (const std::string& line : p.plan) {
+      INFO(p.purpose, ": ", p.sql, "\n  ", line);
+      CHECK(line.find("Seq Scan on \"") == std::string::npos);
+      CHECK(line.find("Seq Scan on orders") == std::string::npos);
+    }
+  }
+}
+
+// 20,000 orders over 20,000 seconds with an index on the cursor, as a connector's table would be.
+void MakeOrders(PostgresServer& server, int rows = 20000) {
+  server.Exec(
+      "CREATE TABLE \"src.s1\".orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(10,2), "
+      "synced timestamp with time zone NOT NULL)");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, 'c' || (g % 97), g / 100.0, timestamptz "
+      "'2025-03-01T00:00:00Z' + g * interval '1 second' FROM generate_series(1, " +
+      std::to_string(rows) + ") g");
+  server.Exec("CREATE INDEX ON \"src.s1\".orders (synced)");
+  server.Exec("ANALYZE \"src.s1\".orders");
+}
+
+TEST_CASE("postgres: discovery maps catalog.schema onto the URL's database") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "src.s2", "plain_schema", "dst.t1"});
+  server.Exec("CREATE TABLE \"src.s1\".a (id int)");
+  server.Exec("CREATE TABLE \"src.s1\".\"b.c d\" (id int)");
+  server.Exec("CREATE VIEW \"src.s1\".v AS SELECT 1 AS x");
+  server.Exec("CREATE TABLE plain_schema.t (id int)");
+  auto w = Open();
+  auto schemas = w->ListSchemas("src");
+  REQUIRE(schemas.ok());
+  CHECK(*schemas == std::vector<std::string>{"s1", "s2"});
+  auto tables = w->ListTables("src", "s1");
+  REQUIRE(tables.ok());
+  CHECK(*tables == std::vector<std::string>{"a", "b.c d"});  // BASE TABLEs only: the view is left out
+  // The catalog named like the database is the database's own schemas (a connector's layout).
+  auto own = w->ListSchemas(PostgresServer::kDatabase);
+  REQUIRE(own.ok());
+  CHECK(std::find(own->begin(), own->end(), "plain_schema") != own->end());
+  CHECK(std::find(own->begin(), own->end(), "public") != own->end());
+  CHECK(std::find(own->begin(), own->end(), "src.s1") == own->end());
+  CHECK(PostgresSchemaName("rocky", "rocky", "x") == "x");
+  CHECK(PostgresSchemaName("rocky", "acme", "x") == "acme.x");
+  auto missing = w->ListSchemas("nope");
+  CHECK(missing.status().IsNotFound());
+  CHECK(w->ListTables("src", "absent").status().IsNotFound());
+  auto long_name = w->ListTables("src", std::string(70, 'x'));
+  CHECK(long_name.status().message().find("63 bytes") != std::string::npos);
+}
+
+TEST_CASE("postgres: full refresh then incremental windows, index-served, nothing duplicated or deleted") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server);
+  auto w = Open();
+
+  auto advice = w->CursorIndexAdvice(TableRef{"src", "s1", "orders"}, "synced");
+  REQUIRE(advice.ok());
+  CHECK(!advice->has_value());
+  server.Exec("CREATE TABLE \"src.s1\".noidx (id int, synced timestamptz)");
+  auto advice2 = w->CursorIndexAdvice(TableRef{"src", "s1", "noidx"}, "synced");
+  REQUIRE(advice2.ok());
+  REQUIRE(advice2->has_value());
+  CHECK((*advice2)->create_index == "CREATE INDEX ON \"src.s1\".\"noidx\" (\"synced\")");
+  CHECK((*advice2)->location.find(server.password()) == std::string::npos);
+
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+  CHECK(full.rows_copied == 20000);
+  CHECK(full.source_rows == 20000);
+  CHECK(full.target_rows == 20000);
+  CHECK(full.cursor_compare == "full");
+  CHECK(full.max_timestamp == std::optional<std::string>("2025-03-01T05:33:20Z"));
+  // The source's types, NOT NULL and primary key are kept.
+  CHECK(server.Scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                      "'\"dst.t1\".orders'::regclass AND attname = 'total'") == "numeric(10,2)");
+  CHECK(
+      server.Scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = '\"dst.t1\".orders'::regclass AND "
+                    "attname = 'customer'") == "t");
+  CHECK(server.Scalar("SELECT count(*) FROM pg_index WHERE indrelid = '\"dst.t1\".orders'::regclass AND "
+                      "indisprimary") == "1");
+  CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
+
+  // New rows: one at exactly the watermark (a second batch in the same second), two later.
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders VALUES (30001, 'late-batch', 1, '2025-03-01T05:33:20Z'), "
+      "(30002, 'n', 2, '2025-03-01T06:00:00Z'), (30003, 'n', 3, '2025-03-01T06:00:00.123456Z')");
+  CopyResult inc = MustCopy(*w, Request("orders", full.max_timestamp));
+  CHECK(inc.rows_copied == 3);
+  CHECK(inc.cursor_compare == "instant");
+  CHECK(inc.target_rows == 20003);
+  CHECK(inc.source_rows == 20003);
+  CHECK(inc.max_timestamp == std::optional<std::string>("2025-03-01T06:00:00.123456Z"));
+  CheckIndexServed(inc);
+  CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
+
+  // The same window again (a re-run after a crash before the watermark was saved) copies nothing.
+  CopyResult again = MustCopy(*w, Request("orders", full.max_timestamp));
+  CHECK(again.rows_copied == 0);
+  CHECK(again.target_rows == 20003);
+
+  // A truncated source loses nothing in the target.
+  server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 100");
+  CopyResult after = MustCopy(*w, Request("orders", inc.max_timestamp));
+  CHECK(after.rows_copied == 0);
+  CHECK(after.source_rows == 19903);
+  CHECK(after.target_rows == 20003);
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".orders") == "20003");
+
+  // An incremental table whose source changed a copied row (same key, newer cursor) fails, naming merge.
+  server.Exec(
+      "UPDATE \"src.s1\".orders SET synced = '2025-03-02T00:00:00Z', customer = 'changed' WHERE id = 30002");
+  auto conflict = w->Copy(Request("orders", inc.max_timestamp));
+  REQUIRE(!conflict.ok());
+  CHECK(conflict.status().message().find("strategy = \"merge\"") != std::string::npos);
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".orders") == "20003");
+}
+
+TEST_CASE("postgres: merge upserts on merge_keys, the newest version wins, lookback re-reads") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server);
+  auto w = Open();
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt, config::Strategy::kMerge));
+  CHECK(full.rows_copied == 20000);
+  server.Exec(
+      "UPDATE \"src.s1\".orders SET customer = 'updated', synced = '2025-03-02T00:00:00Z' WHERE id IN (5, "
+      "6)");
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (50000, 'new', 1, '2025-03-02T00:00:01Z')");
+  CopyResult merged = MustCopy(*w, Request("orders", full.max_timestamp, config::Strategy::kMerge));
+  // The two updated rows, the new one, and the row at the watermark read again (upserted onto itself).
+  CHECK(merged.rows_copied == 4);
+  CHECK(merged.rows_replaced == 3);
+  CHECK(merged.target_rows == 20001);
+  CHECK(server.Scalar("SELECT customer FROM \"dst.t1\".orders WHERE id = 5") == "updated");
+  CheckIndexServed(merged);
+  CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
+
+  // Lookback re-reads an hour before the watermark; an older version never overwrites a newer one.
+  server.Exec(
+      "UPDATE \"dst.t1\".orders SET customer = 'newer-in-target', synced = '2025-03-03T00:00:00Z' WHERE id = "
+      "6");
+  CopyRequest lookback = Request("orders", merged.max_timestamp, config::Strategy::kMerge);
+  lookback.lookback_seconds = 3600;
+  CopyResult re = MustCopy(*w, lookback);
+  CHECK(server.Scalar("SELECT customer FROM \"dst.t1\".orders WHERE id = 6") == "newer-in-target");
+  CHECK(re.target_rows == 20001);
+}
+
+TEST_CASE("postgres: integer cursors keep 19 digits; timestamp without time zone is UTC") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  server.Exec("CREATE TABLE \"src.s1\".events (id bigint, synced bigint)");
+  server.Exec("INSERT INTO \"src.s1\".events VALUES (1, 9007199254740993), (2, 9223372036854775806)");
+  auto w = Open();
+  CopyRequest r = Request("events", std::nullopt);
+  r.cursor_type = config::CursorType::kInteger;
+  CopyResult full = MustCopy(*w, r);
+  CHECK(full.max_timestamp == std::optional<std::string>("9223372036854775806"));
+  server.Exec("INSERT INTO \"src.s1\".events VALUES (3, 9223372036854775807)");
+  r.watermark = full.max_timestamp;
+  CopyResult inc = MustCopy(*w, r);
+  CHECK(inc.rows_copied == 1);
+  CHECK(inc.cursor_compare == "integer");
+  CHECK(inc.max_timestamp == std::optional<std::string>("9223372036854775807"));
+
+  server.Exec("CREATE TABLE \"src.s1\".naive (id int, synced timestamp without time zone)");
+  server.Exec("INSERT INTO \"src.s1\".naive VALUES (1, '2025-03-15 14:30:00.5')");
+  CopyResult naive = MustCopy(*w, Request("naive", std::nullopt));
+  CHECK(naive.max_timestamp == std::optional<std::string>("2025-03-15T14:30:00.5Z"));
+  server.Exec("INSERT INTO \"src.s1\".naive VALUES (2, '2025-03-15 14:30:01')");
+  CHECK(MustCopy(*w, Request("naive", naive.max_timestamp)).rows_copied == 1);
+
+  // The wrong kinds of cursor column are refused, naming the column and its type.
+  server.Exec("CREATE TABLE \"src.s1\".texty (id int, synced text)");
+  auto text = w->Copy(Request("texty", std::nullopt));
+  REQUIRE(!text.ok());
+  CHECK(text.status().message().find("'synced'") != std::string::npos);
+  CHECK(text.status().message().find("'text'") != std::string::npos);
+  CopyRequest wrong = Request("naive", std::nullopt);
+  wrong.cursor_type = config::CursorType::kInteger;
+  CHECK(w->Copy(wrong).status().message().find("smallint, integer or bigint") != std::string::npos);
+}
+
+TEST_CASE("postgres: missing tables and odd names are clear errors that change nothing") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 100);
+  auto w = Open();
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+  // Dropped between plan and apply.
+  server.Exec("DROP TABLE \"src.s1\".orders");
+  auto dropped = w->Copy(Request("orders", full.max_timestamp));
+  CHECK(dropped.status().IsNotFound());
+  CHECK(dropped.status().message().find("source table src.s1.orders not found") != std::string::npos);
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".orders") == "100");
+  // A target lost while its watermark stayed.
+  MakeOrders(server, 100);
+  server.Exec("DROP TABLE \"dst.t1\".orders");
+  auto lost = w->Copy(Request("orders", full.max_timestamp));
+  CHECK(lost.status().IsNotFound());
+  CHECK(lost.status().message().find("--full-refresh") != std::string::npos);
+  // Names with quotes, dots and spaces are identifiers, never SQL.
+  server.Exec("CREATE TABLE \"src.s1\".\"we\"\"ird; DROP TABLE x\" (id int, synced timestamptz)");
+  server.Exec("INSERT INTO \"src.s1\".\"we\"\"ird; DROP TABLE x\" VALUES (1, now())");
+  CHECK(MustCopy(*w, Request("we\"ird; DROP TABLE x", std::nullopt)).rows_copied == 1);
+  // A metadata expression cannot smuggle a second statement (the extended protocol refuses it).
+  CopyRequest injected = Request("orders", std::nullopt);
+  injected.metadata_columns = {{"_loaded_by", "STRING", "NULL); DROP TABLE \"src.s1\".orders; --"}};
+  CHECK(!w->Copy(injected).ok());
+  CHECK(server.Scalar("SELECT count(*) FROM \"src.s1\".orders") == "100");
+  CopyRequest meta = Request("orders", std::nullopt);
+  meta.metadata_columns = {{"_loaded_by", "STRING", "'rocky'"}};
+  MustCopy(*w, meta);
+  CHECK(server.Scalar("SELECT DISTINCT _loaded_by FROM \"dst.t1\".orders") == "rocky");
+}
+
+TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give the same exact target") {
+  PostgresServer& source = Server();
+  PostgresServer& target = SecondServer();
+  FreshSchemas(source, {"src.s1"});
+  FreshSchemas(target, {"dst.t1"});
+  MakeOrders(source, 5000);
+  for (PostgresTransfer transfer : {PostgresTransfer::kCopy, PostgresTransfer::kInsert}) {
+    CAPTURE(static_cast<int>(transfer));
+    target.Exec("DROP SCHEMA IF EXISTS \"dst.t1\" CASCADE");
+    auto w =
+        Open(source.Url(), target.Url(), PostgresOptions{.transfer = transfer, .insert_batch_rows = 700});
+    const uint64_t rows = std::stoull(source.Scalar("SELECT count(*) FROM \"src.s1\".orders"));
+    CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+    CHECK(full.rows_copied == rows);
+    CHECK(full.source_rows == rows);
+    CHECK(target.Scalar(
+              "SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
+              "id)) FROM \"dst.t1\".orders") ==
+          source.Scalar(
+              "SELECT md5(string_agg(id || customer || coalesce(total::text, '') || synced, ',' ORDER BY "
+              "id)) FROM \"src.s1\".orders"));
+    source.Exec("INSERT INTO \"src.s1\".orders VALUES (" +
+                std::to_string(90000 + static_cast<int>(transfer)) + ", 'x', NULL, '2025-04-01T00:00:00Z')");
+    CopyResult inc = MustCopy(*w, Request("orders", full.max_timestamp));
+    CHECK(inc.rows_copied == 1);
+    CHECK(inc.target_rows == inc.source_rows);
+    CheckIndexServed(inc);
+    auto exists = w->TableExists(TableRef{"dst", "t1", "orders"});
+    REQUIRE(exists.ok());
+    CHECK(*exists);
+  }
+}
+
+TEST_CASE("postgres: connection failures are clear and never show the password") {
+  PostgresServer& server = Server();
+  const std::string wrong = "postgresql://rocky:not-the-" + server.password() +
+                            "@127.0.0.1:" + std::to_string(server.port()) + "/rocky";
+  auto bad = OpenPostgresWarehouse(wrong, wrong);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("password authentication failed") != std::string::npos);
+  CHECK(bad.status().message().find(server.password()) == std::string::npos);
+  CHECK(bad.status().message().find("postgres:rocky@127.0.0.1:" + std::to_string(server.port()) +
+                                    "/rocky") != std::string::npos);
+
+  const int closed = rocky_test::PgFreePort();
+  const std::string nowhere =
+      "host=127.0.0.1 port=" + std::to_string(closed) + " user=rocky password=" + server.password();
+  auto unreachable = OpenPostgresWarehouse(nowhere, nowhere);
+  REQUIRE(!unreachable.ok());
+  CHECK(unreachable.status().message().find("Connection refused") != std::string::npos);
+  CHECK(unreachable.status().message().find(server.password()) == std::string::npos);
+
+  auto tls =
+      OpenPostgresWarehouse(server.Url("rocky", "sslmode=require"), server.Url("rocky", "sslmode=require"));
+  REQUIRE(!tls.ok());
+  CHECK(tls.status().message().find("SSL") != std::string::npos);
+  CHECK(tls.status().message().find("sslmode=require") != std::string::npos);
+  CHECK(tls.status().message().find(server.password()) == std::string::npos);
+
+  CHECK(DescribePostgresUrl(server.Keywords()).find(server.password()) == std::string::npos);
+  CHECK(DescribePostgresUrl("postgresql://u:secret@h/db?password=other") == "postgres:u@h/db");
+  CHECK(DescribePostgresUrl("not a = valid = string") == "postgres:(invalid connection string)");
+}
+
+TEST_CASE("postgres: sslmode is honoured: verify-full against the server's CA, refused against another CA") {
+  PostgresServer& server = SecondServer();
+  const std::string verified = server.Url("rocky", "sslmode=verify-full&sslrootcert=" + server.ca_file());
+  auto ok = OpenPostgresWarehouse(verified, verified);
+  REQUIRE_MESSAGE(ok.ok(), ok.status().message());
+  // The warehouse's session is encrypted, as the server reports it.
+  CHECK(server.Scalar("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE "
+                      "a.application_name = 'rocky' AND s.ssl") == "1");
+  char dir[] = "/tmp/rocky-pg-ca-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  rocky_test::TestPki foreign(dir, "foreign");
+  const std::string wrong_ca = server.Url("rocky", "sslmode=verify-full&sslrootcert=" + foreign.ca_file());
+  auto refused = OpenPostgresWarehouse(wrong_ca, wrong_ca);
+  REQUIRE(!refused.ok());
+  CHECK(refused.status().message().find("certificate verify failed") != std::string::npos);
+  CHECK(refused.status().message().find(server.password()) == std::string::npos);
+  CHECK(refused.status().message().find("sslmode=verify-full") != std::string::npos);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// A session that holds a lock on a table until it is destroyed, so that a copy blocks at a known statement.
+class LockHolder {
+ public:
+  LockHolder(PostgresServer& server, const std::string& table)
+      : conn_(PQconnectdb(server.Keywords().c_str())) {
+    REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+    PQclear(PQexec(conn_, "BEGIN"));
+    PGresult* r = PQexec(conn_, ("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE").c_str());
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+  }
+  ~LockHolder() { PQfinish(conn_); }
+
+ private:
+  PGconn* conn_;
+};
+
+TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 2000);
+  auto w = Open();
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, 'more', 1, timestamptz '2025-04-01' + g * interval '1 s' "
+      "FROM generate_series(100001, 100500) g");
+
+  SUBCASE("statement timeout") {
+    auto timed = Open(server.Url("rocky", "options=-c%20statement_timeout%3D300"),
+                      server.Url("rocky", "options=-c%20statement_timeout%3D300"));
+    std::optional<Result<CopyResult>> r;
+    {
+      LockHolder lock(server, "\"dst.t1\".orders");
+      r = timed->Copy(Request("orders", full.max_timestamp));
+    }
+    REQUIRE(!r->ok());
+    CHECK(r->status().code() == Status::Code::kTimedOut);
+    CHECK(r->status().message().find("statement timeout") != std::string::npos);
+    CHECK(r->status().message().find(server.password()) == std::string::npos);
+  }
+  SUBCASE("server restarted mid-copy") {
+    std::future<Result<CopyResult>> copy;
+    {
+      LockHolder lock(server, "\"dst.t1\".orders");
+      copy = std::async(std::launch::async, [&] { return w->Copy(Request("orders", full.max_timestamp)); });
+      server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%");
+      server.Restart();
+    }
+    Result<CopyResult> r = copy.get();
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == Status::Code::kIOError);
+    CHECK(r.status().message().find(server.password()) == std::string::npos);
+  }
+  SUBCASE("the copy's backend killed (SIGKILL): the server recovers") {
+    std::future<Result<CopyResult>> copy;
+    {
+      LockHolder lock(server, "\"dst.t1\".orders");
+      copy = std::async(std::launch::async, [&] { return w->Copy(Request("orders", full.max_timestamp)); });
+      // Returns once the server has recovered.
+      server.KillBackend(server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%"));
+      Result<CopyResult> r = copy.get();
+      REQUIRE(!r.ok());
+    }
+  }
+  // The target is as before; the same warehouse (its session re-opened) then copies exactly the rest.
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".orders") == "2000");
+  Result<CopyResult> rerun = w->Copy(Request("orders", full.max_timestamp));
+  for (int i = 0; i < 100 && !rerun.ok(); ++i) {  // the server may still be finishing its recovery
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    rerun = w->Copy(Request("orders", full.max_timestamp));
+  }
+  REQUIRE_MESSAGE(rerun.ok(), rerun.status().message());
+  CHECK(rerun->rows_copied == 500);
+  CHECK(Difference(server, "\"src.s1\".orders", "\"dst.t1\".orders", "id, customer, total, synced") == "0|0");
+}
+
+TEST_CASE("postgres: a server restarted between two copies: the next copy re-opens the session") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 100);
+  auto w = Open();
+  CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+  server.Restart();  // the warehouse's idle session is gone, which libpq learns only at its next statement
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (500, 'after restart', 1, '2025-06-01T00:00:00Z')");
+  CopyResult next = MustCopy(*w, Request("orders", full.max_timestamp));
+  CHECK(next.rows_copied == 1);
+}
+
+TEST_CASE("postgres: the sample warehouse and the OpenWarehouse factory") {
+  PostgresServer& server = Server();
+  for (const char* s :
+       {"fivetran_catalog.src__acme__eu_central__stripe", "fivetran_catalog.src__acme__us_west__shopify",
+        "fivetran_catalog.src__globex__us_east__shopify"}) {
+    server.Exec("DROP SCHEMA IF EXISTS \"" + std::string(s) + "\" CASCADE");
+  }
+  auto sample = CreatePostgresSampleWarehouse(server.Url(), false);
+  REQUIRE_MESSAGE(sample.ok(), sample.status().message());
+  CHECK(sample->tables.size() == 4);
+  CHECK(server.Scalar("SELECT count(*) FROM \"fivetran_catalog.src__acme__us_west__shopify\".orders") ==
+        "2000");
+  auto again = CreatePostgresSampleWarehouse(server.Url(), false);
+  CHECK(again.status().message().find("already exists") != std::string::npos);
+  CHECK(CreatePostgresSampleWarehouse(server.Url(), true).ok());
+
+  config::AdapterConfig pg{.name = "default", .type = "postgres", .path = "", .url = server.Url()};
+  auto opened = OpenWarehouse(pg, pg);
+  REQUIRE(opened.ok());
+  CHECK((*opened)->dialect().name() == "postgres");
+  CHECK(DescribeAdapter(pg).find(server.password()) == std::string::npos);
+  config::AdapterConfig lite{.name = "lite", .type = "sqlite", .path = "/tmp/x", .url = ""};
+  CHECK(OpenWarehouse(lite, pg).status().code() == Status::Code::kNotSupported);
+}
+
+}  // namespace
+}  // namespace rocky::warehouse

@@ -1,0 +1,89 @@
+// A PostgreSQL warehouse through libpq: the server a data engineer's warehouse is, behind the same interface
+// as the embedded SQLite one (warehouse.h), with the same guarantees (README "How a run keeps targets
+// exact").
+//
+// Connection. `url` is a libpq connection string, a URI (postgresql://user:pw@host:5432/db?sslmode=require)
+// or keywords (host=... dbname=... sslmode=verify-full); everything libpq reads is honoured (sslmode,
+// sslrootcert, options=-c statement_timeout=..., PGPASSWORD, ~/.pgpass, ...). rocky adds connect_timeout=10
+// and application_name=rocky unless the URL sets them, and sets TimeZone=UTC and client_encoding=UTF8 on
+// its own sessions. The password never appears in any message: errors name the server as
+// DescribePostgresUrl does, and any text a message would carry is scrubbed of the password.
+//
+// Mapping of catalog.schema.table onto the database the URL names (PostgreSQL has no catalogs across
+// databases):
+//   catalog equal to the database's name   ->  schema "<schema>",           table "<table>"
+//   any other catalog                      ->  schema "<catalog>.<schema>", table "<table>"
+// so `fivetran_catalog.src__acme__shopify.orders` in a database named fivetran_catalog is the schema a
+// connector wrote (src__acme__shopify), and `acme_warehouse.staging__shopify.orders` in it is the schema
+// "acme_warehouse.staging__shopify" (one identifier, with the dot inside: SELECT * FROM
+// "acme_warehouse.staging__shopify".orders). Schema and table names longer than PostgreSQL's 63 bytes are
+// refused (PostgreSQL would silently cut them). Discovery reads information_schema (schemata, tables:
+// BASE TABLEs only, no views).
+//
+// Two servers. Sources are read through `source_url` and targets written through `target_url`. When the two
+// strings are equal, one session does everything and a copy is one `INSERT ... SELECT` in one transaction.
+// Otherwise the source's window streams into the target session with COPY (source: `COPY (SELECT ...) TO
+// STDOUT` in a REPEATABLE READ READ ONLY transaction; target: `COPY ... FROM STDIN` into a temporary table
+// that lives only in the target's transaction), and the target's statements run against that table, all in
+// ONE target transaction: a copy killed at any instant (rocky, or either server) leaves the target as before.
+// Routing: ListSchemas, ListTables and CursorIndexAdvice read the source side; TableExists, CountRows and
+// MaxTimestamp the target side (what planning and re-deriving a lost state ask of each).
+//
+// Copies (see CopyRequest). Per copy, on the target: BEGIN ISOLATION LEVEL REPEATABLE READ (so the counts
+// describe the snapshot copied), the statements, COMMIT. A full refresh creates the schema if missing, drops
+// and creates the target with the source's column types (format_type), NOT NULL and primary key, copies,
+// then builds an index on the cursor column (and, for merge, a unique index on merge_keys first) and
+// ANALYZEs it. An incremental copy appends `SELECT cols FROM source WHERE window EXCEPT ALL SELECT cols FROM
+// target WHERE window` (the multiset difference, so nothing is duplicated and nothing deleted); a merge runs
+// `INSERT ... SELECT DISTINCT ON (merge_keys) ... ON CONFLICT (merge_keys) DO UPDATE ... WHERE the stored
+// cursor is NULL or not newer`. The window is `cursor >= $1`, a bound parameter, which a btree index on
+// the cursor column serves on both sides; the new watermark is the MAX of the target's window.
+//
+// Cursors: cursor_type = "timestamp" needs a `timestamp with time zone` or `timestamp without time zone`
+// column (the latter read as UTC); cursor_type = "integer" a smallint, integer or bigint. Other declared
+// types (text included: its order is the collation's, not the instants') are refused naming the column and
+// type. Every statement goes through PQexecParams (the extended protocol, which refuses more than one
+// statement) with the values as parameters; identifiers are always quoted; source types are pasted into
+// CREATE TABLE only when internal::IsSafePgTypeName accepts them (no quotes: user-defined types with odd
+// names are refused).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "warehouse.h"
+
+namespace rocky::warehouse {
+
+// How rows cross between two servers (the benchmark measures both; COPY is the default because it is faster,
+// see bench/README.md "PostgreSQL").
+enum class PostgresTransfer : unsigned char {
+  kCopy,    // COPY (SELECT ...) TO STDOUT streamed into COPY ... FROM STDIN, text format
+  kInsert,  // a cursor FETCHed in batches, each batch one prepared multi-row INSERT
+};
+
+struct PostgresOptions {
+  PostgresTransfer transfer = PostgresTransfer::kCopy;
+  size_t insert_batch_rows = 1000;  // kInsert: rows per INSERT (and per FETCH)
+};
+
+// Connects to both servers (one session when the strings are equal). kIOError naming the server (never the
+// password) when a connection fails: unreachable, wrong password, TLS required but refused, no such database.
+Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& source_url,
+                                                         const std::string& target_url,
+                                                         const PostgresOptions& options = {});
+
+// A printable name of the server a connection string names: "postgres:USER@HOST:PORT/DBNAME" (with
+// " (sslmode=MODE)" when set), never the password. An unparsable string gives
+// "postgres:(invalid connection string)".
+std::string DescribePostgresUrl(std::string_view url);
+
+// True when the connection string carries a password (password=..., or user:password@ in a URI).
+bool PostgresUrlHasPassword(std::string_view url);
+
+// The schema catalog.schema maps to in a database named `database` (see above).
+std::string PostgresSchemaName(std::string_view database, std::string_view catalog, std::string_view schema);
+
+}  // namespace rocky::warehouse

@@ -1,0 +1,1144 @@
+#include "rocky/warehouse/postgres_warehouse.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "rocky/state/timestamp.h"
+#include "rocky/warehouse/sqlite_warehouse.h"  // CanonicalTimestamp
+#include "sql_text.h"
+
+namespace rocky::warehouse {
+namespace {
+
+using internal::SqliteIdent;  // "name" with quotes doubled: PostgreSQL's identifier quoting too
+
+// PostgreSQL cuts identifiers at NAMEDATALEN - 1 bytes (a NOTICE, not an error): names longer than this are
+// refused, since a cut name could silently name another table.
+constexpr size_t kMaxIdentifierBytes = 63;
+
+struct ConnCloser {
+  void operator()(PGconn* conn) const { PQfinish(conn); }
+};
+struct ResultClearer {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+using Conn = std::unique_ptr<PGconn, ConnCloser>;
+using PgResult = std::unique_ptr<PGresult, ResultClearer>;
+
+// libpq's messages end with a newline and may span lines ("...failed: ...\n\tIs the server running...").
+std::string OneLine(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      out += "; ";
+      while (i + 1 < text.size() && (text[i + 1] == '\t' || text[i + 1] == ' ')) ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// The parsed keywords of a connection string (nullopt when libpq cannot parse it). PQconninfoParse's own
+// error text is never kept: it could quote part of the string.
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseConninfo(std::string_view url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(std::string(url).c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr) out.emplace_back(o->keyword, o->val);
+  }
+  PQconninfoFree(options);
+  return out;
+}
+
+std::string Keyword(const std::vector<std::pair<std::string, std::string>>& options, std::string_view key) {
+  for (const auto& [k, v] : options) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+// The part of a copy's SQL that a source table is read through: on the same server, the table itself; across
+// servers, the temporary table the window was streamed into.
+struct SourceRead {
+  std::string table_sql;  // what FROM names
+  bool windowed = false;  // true: it holds the window only (no predicate needed)
+};
+
+uint64_t Fnv1a(std::string_view text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// An index name that fits in 63 bytes and is unique per table: a readable prefix and a hash of the name.
+std::string IndexName(std::string_view kind, std::string_view table) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(Fnv1a(table)));
+  std::string prefix(table.substr(0, 24));
+  // Never cut a UTF-8 sequence in half.
+  while (!prefix.empty() && (static_cast<unsigned char>(prefix.back()) & 0xC0) == 0x80) prefix.pop_back();
+  if (!prefix.empty() && (static_cast<unsigned char>(prefix.back()) & 0x80) != 0) prefix.pop_back();
+  return "rocky_" + std::string(kind) + "_" + prefix + "_" + hex;
+}
+
+// A metadata column's rocky.toml type (Databricks-flavoured, as the SQLite dialect reads it) as PostgreSQL
+// spells it; other names are kept as written (they were checked by IsSafeTypeName).
+std::string PgType(std::string_view type) {
+  std::string base;
+  size_t i = 0;
+  for (; i < type.size() && type[i] != '('; ++i)
+    base += static_cast<char>(std::toupper(static_cast<unsigned char>(type[i])));
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  const std::string args(type.substr(i));
+  if (base == "STRING") return "text";
+  if (base == "LONG") return "bigint";
+  if (base == "SHORT" || base == "TINYINT" || base == "BYTE") return "smallint";
+  if (base == "DOUBLE") return "double precision";
+  if (base == "FLOAT") return "real";
+  if (base == "TIMESTAMP") return "timestamp with time zone";
+  if (base == "TIMESTAMP_NTZ") return "timestamp without time zone";
+  if (base == "BINARY") return "bytea";
+  if (base == "DECIMAL" || base == "DEC" || base == "NUMBER") return "numeric" + args;
+  return std::string(type);
+}
+
+struct PgColumn {
+  std::string name;
+  std::string type;     // format_type(): "numeric(10,2)", "timestamp with time zone", "text[]"
+  std::string typname;  // pg_type.typname of the base type: "int8", "timestamptz"
+  bool not_null = false;
+  int pk = 0;  // 1-based position in the primary key, 0 when not part of it
+};
+
+const PgColumn* FindColumn(const std::vector<PgColumn>& columns, std::string_view name) {
+  for (const PgColumn& c : columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// One PostgreSQL session with the password-free name of its server, running only parameterised single
+// statements (PQexecParams) and turning every failure into a Status that names the server and what failed.
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> Connect(const std::string& url) {
+    auto session = std::unique_ptr<Session>(new Session());
+    session->name_ = DescribePostgresUrl(url);
+    const auto options = ParseConninfo(url);
+    if (!options) {
+      return Status::InvalidArgument(
+          "the PostgreSQL connection string (url) is not a libpq URI or keyword string "
+          "(not shown: it may hold a password)");
+    }
+    session->password_ = Keyword(*options, "password");
+    // Defaults first: expand_dbname lets the URL's own keywords override them.
+    const char* keywords[] = {"connect_timeout", "application_name", "client_encoding", "dbname", nullptr};
+    const char* values[] = {"10", "rocky", "UTF8", url.c_str(), nullptr};
+    session->conn_.reset(PQconnectdbParams(keywords, values, 1));
+    if (session->conn_ == nullptr)
+      return Status::IOError("connecting to " + session->name_ + ": out of memory");
+    // The server's NOTICEs ("relation ... already exists, skipping") are not for rocky's users.
+    PQsetNoticeProcessor(
+        session->conn_.get(), [](void*, const char*) {}, nullptr);
+    if (PQstatus(session->conn_.get()) != CONNECTION_OK) {
+      return Status::IOError("connecting to " + session->name_ + ": " +
+                             session->Scrub(PQerrorMessage(session->conn_.get())));
+    }
+    session->password_ = PQpass(session->conn_.get()) != nullptr && *PQpass(session->conn_.get()) != '\0'
+                             ? std::string(PQpass(session->conn_.get()))
+                             : session->password_;
+    ROCKY_RETURN_IF_ERROR(
+        session->Exec("SET TimeZone = 'UTC'", {}, "setting the session's time zone").status());
+    ROCKY_ASSIGN_OR_RETURN(PgResult db,
+                           session->Exec("SELECT current_database()", {}, "reading the database name"));
+    session->database_ = PQgetvalue(db.get(), 0, 0);
+    return session;
+  }
+
+  const std::string& name() const { return name_; }
+  const std::string& database() const { return database_; }
+  PGconn* conn() const { return conn_.get(); }
+
+  // `text` with the password (when there is one) replaced by ***, on one line.
+  std::string Scrub(std::string text) const {
+    if (password_.size() >= 3) {
+      for (size_t at = text.find(password_); at != std::string::npos; at = text.find(password_, at + 3)) {
+        text.replace(at, password_.size(), "***");
+      }
+    }
+    return OneLine(std::move(text));
+  }
+
+  // The Status of a failed result (or of the connection, when there is no result).
+  Status Error(const PGresult* result, const std::string& context) const {
+    const char* primary = result != nullptr ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    const char* sqlstate = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    const char* detail = result != nullptr ? PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL) : nullptr;
+    std::string text = primary != nullptr ? primary : PQerrorMessage(conn_.get());
+    if (detail != nullptr) text += " (" + std::string(detail) + ")";
+    const std::string state = sqlstate != nullptr ? sqlstate : "";
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+      return Status::IOError(context + ": the connection to " + name_ +
+                             " was lost (server restarted or unreachable): " + Scrub(text));
+    }
+    std::string message = context + ": " + Scrub(text) + (state.empty() ? "" : " [SQLSTATE " + state + "]");
+    if (state == "57014") return Status::TimedOut(message + " (statement_timeout on " + name_ + ")");
+    if (state == "42P01" || state == "42703" || state == "3F000") return Status::NotFound(message);
+    if (state == "53100") return Status::NoSpace(message);
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0) {
+      return Status::IOError(message + " (server " + name_ + ")");
+    }
+    if (state.rfind("40", 0) == 0 || state == "55P03") return Status::Busy(message);
+    if (state.rfind("42", 0) == 0 && state == "42501") return Status::PermissionDenied(message);
+    return Status::InvalidArgument(message);
+  }
+
+  // Runs one statement with text parameters; the result when it succeeded (tuples or command).
+  Result<PgResult> Exec(const std::string& sql, const std::vector<std::string>& params,
+                        const std::string& context) const {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::string& p : params) values.push_back(p.c_str());
+    PgResult result(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                 values.data(), nullptr, nullptr, 0));
+    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Error(result.get(), context);
+    return result;
+  }
+
+  // One value of a one-row result, or nullopt for NULL.
+  static std::optional<std::string> Value(const PGresult* result, int row, int column) {
+    if (PQntuples(result) <= row || PQgetisnull(result, row, column) != 0) return std::nullopt;
+    return std::string(PQgetvalue(result, row, column),
+                       static_cast<size_t>(PQgetlength(result, row, column)));
+  }
+
+  // Rolls back a transaction left open by a failure; harmless when none is open or the connection is gone.
+  void RollbackIfOpen() const {
+    if (PQstatus(conn_.get()) != CONNECTION_OK) return;
+    if (PQtransactionStatus(conn_.get()) == PQTRANS_IDLE) return;
+    PgResult r(PQexec(conn_.get(), "ROLLBACK"));
+  }
+
+  // Sessions broken by a server restart are re-opened before the next statement (a run goes on with the next
+  // table), as libpq's PQreset does with the same parameters.
+  Status EnsureConnected() {
+    if (PQstatus(conn_.get()) == CONNECTION_OK) return Status::OK();
+    PQreset(conn_.get());
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+      return Status::IOError("reconnecting to " + name_ + ": " + Scrub(PQerrorMessage(conn_.get())));
+    }
+    return Exec("SET TimeZone = 'UTC'", {}, "setting the session's time zone").status();
+  }
+
+ private:
+  Session() = default;
+  Conn conn_;
+  std::string name_;
+  std::string database_;
+  std::string password_;
+};
+
+// Type names pasted into CREATE TABLE: format_type()'s output for built-in and plainly named types.
+bool IsSafePgTypeName(std::string_view type) {
+  std::string_view t = type;
+  while (t.size() >= 2 && t.substr(t.size() - 2) == "[]") t.remove_suffix(2);
+  if (t.empty() || !(std::isalpha(static_cast<unsigned char>(t.front())) != 0 || t.front() == '_'))
+    return false;
+  int depth = 0;
+  for (const char c : t) {
+    if (c == '(') {
+      if (++depth > 1) return false;
+    } else if (c == ')') {
+      if (--depth < 0) return false;
+    } else if (!(std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == ' ' ||
+                 (depth == 1 && c == ','))) {
+      return false;
+    }
+  }
+  return depth == 0;
+}
+
+Status ValidateName(std::string_view kind, std::string_view name) {
+  if (name.empty() || name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("invalid " + std::string(kind) + " name '" + std::string(name) + "'");
+  }
+  if (name.size() > kMaxIdentifierBytes) {
+    return Status::InvalidArgument(std::string(kind) + " name '" + std::string(name) + "' is longer than " +
+                                   "PostgreSQL's " + std::to_string(kMaxIdentifierBytes) + " bytes");
+  }
+  return Status::OK();
+}
+
+class PostgresDialect final : public SqlDialect {
+ public:
+  PostgresDialect(std::string source_db, std::string target_db)
+      : source_db_(std::move(source_db)), target_db_(std::move(target_db)) {}
+  std::string_view name() const override { return "postgres"; }
+
+  std::string Table(const std::string& db, const TableRef& t) const {
+    return SqliteIdent(PostgresSchemaName(db, t.catalog, t.schema)) + "." + SqliteIdent(t.table);
+  }
+
+  std::string RenderSelect(const SelectSpec& spec) const override {
+    std::string sql = "SELECT *";
+    for (const config::MetadataColumn& m : spec.metadata_columns) {
+      sql += ", CAST(" + m.value + " AS " + PgType(m.type) + ") AS " + SqliteIdent(m.name);
+    }
+    sql += " FROM " + Table(source_db_, spec.source);
+    if (spec.watermark) {
+      std::string bound = *spec.watermark;
+      if (spec.cursor_type == config::CursorType::kTimestamp && spec.lookback_seconds > 0) {
+        if (auto canonical = CanonicalTimestamp(bound)) {
+          if (auto back =
+                  internal::CanonicalMinusSeconds(*canonical, static_cast<int64_t>(spec.lookback_seconds))) {
+            bound = internal::StateFormFromCanonical(*back);
+          }
+        }
+      }
+      sql += " WHERE " + SqliteIdent(spec.timestamp_column) + " >= " +
+             (spec.cursor_type == config::CursorType::kInteger
+                  ? bound
+                  : internal::SqliteString(bound) + "::timestamptz");
+    }
+    return sql;
+  }
+
+  std::string RenderMerge(const MergeSpec& spec) const override {
+    std::string keys;
+    for (const std::string& k : spec.merge_keys) keys += (keys.empty() ? "" : ", ") + SqliteIdent(k);
+    return "INSERT INTO " + Table(target_db_, spec.target) + " SELECT DISTINCT ON (" + keys + ") * FROM (" +
+           RenderSelect(spec.select) + ") AS w ORDER BY " + keys + ", " +
+           SqliteIdent(spec.select.timestamp_column) + " DESC NULLS LAST ON CONFLICT (" + keys +
+           ") DO UPDATE SET ... (every other column = EXCLUDED's)";
+  }
+
+ private:
+  std::string source_db_;
+  std::string target_db_;
+};
+
+// Runs a copy's statements on a session; with `explain`, first records each one's EXPLAIN plan (tests hold
+// the window statements to index scans with it).
+class StatementLog {
+ public:
+  explicit StatementLog(bool explain) : explain_(explain) {}
+
+  Result<PgResult> Run(const Session& session, std::string_view purpose, const std::string& sql,
+                       const std::vector<std::string>& params, const std::string& context) {
+    Note(session, purpose, sql, params);
+    return session.Exec(sql, params, context);
+  }
+
+  void Note(const Session& session, std::string_view purpose, const std::string& sql,
+            const std::vector<std::string>& params) {
+    if (!explain_) return;
+    StatementPlan entry{std::string(purpose), sql, {}};
+    if (purpose != "schema") {
+      // EXPLAIN without ANALYZE runs nothing.
+      Result<PgResult> plan = session.Exec("EXPLAIN " + sql, params, "explaining");
+      if (!plan.ok()) {
+        entry.plan.push_back("(no plan: " + plan.status().message() + ")");
+      } else {
+        for (int i = 0; i < PQntuples(plan->get()); ++i)
+          entry.plan.emplace_back(PQgetvalue(plan->get(), i, 0));
+      }
+    }
+    plans_.push_back(std::move(entry));
+  }
+
+  std::vector<StatementPlan> Take() { return std::move(plans_); }
+
+ private:
+  bool explain_;
+  std::vector<StatementPlan> plans_;
+};
+
+class PostgresWarehouse final : public Warehouse {
+ public:
+  PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, PostgresOptions options)
+      : source_(std::move(source)), target_(std::move(target)), options_(options) {
+    dialect_ = std::make_unique<PostgresDialect>(src().database(), tgt().database());
+  }
+
+  const SqlDialect& dialect() const override { return *dialect_; }
+
+  Result<std::vector<std::string>> ListSchemas(std::string_view catalog) override {
+    ROCKY_RETURN_IF_ERROR(ValidateName("catalog", catalog));
+    ROCKY_RETURN_IF_ERROR(src().EnsureConnected());
+    const bool own = catalog == src().database();
+    const std::string prefix = std::string(catalog) + ".";
+    ROCKY_ASSIGN_OR_RETURN(
+        PgResult r,
+        src().Exec(own ? "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT LIKE "
+                         "'pg\\_%' AND schema_name <> 'information_schema' AND strpos(schema_name, "
+                         "'.') = 0"
+                       : "SELECT substr(schema_name, length($1) + 1) FROM information_schema.schemata "
+                         "WHERE left(schema_name, length($1)) = $1",
+                   own ? std::vector<std::string>{} : std::vector<std::string>{prefix},
+                   "listing the schemas of catalog '" + std::string(catalog) + "' on " + src().name()));
+    std::vector<std::string> schemas;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::string s = PQgetvalue(r.get(), i, 0);
+      if (!s.empty()) schemas.push_back(std::move(s));
+    }
+    if (schemas.empty() && !own) {
+      return Status::NotFound("catalog '" + std::string(catalog) + "' not found on " + src().name() +
+                              " (no schema named '" + prefix + "*', and the database is '" +
+                              src().database() + "')");
+    }
+    std::sort(schemas.begin(), schemas.end());
+    return schemas;
+  }
+
+  Result<std::vector<std::string>> ListTables(std::string_view catalog, std::string_view schema) override {
+    ROCKY_RETURN_IF_ERROR(ValidateName("catalog", catalog));
+    ROCKY_RETURN_IF_ERROR(src().EnsureConnected());
+    const std::string pg_schema = PostgresSchemaName(src().database(), catalog, schema);
+    ROCKY_RETURN_IF_ERROR(ValidateName("schema", pg_schema));
+    const std::string name = std::string(catalog) + "." + std::string(schema);
+    ROCKY_ASSIGN_OR_RETURN(PgResult exists,
+                           src().Exec("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
+                                      {pg_schema}, "looking up schema " + name + " on " + src().name()));
+    if (PQntuples(exists.get()) == 0) {
+      return Status::NotFound("schema " + name + " not found on " + src().name() + " (no schema \"" +
+                              pg_schema + "\")");
+    }
+    ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                           src().Exec("SELECT table_name FROM information_schema.tables WHERE "
+                                      "table_schema = $1 AND table_type = 'BASE TABLE'",
+                                      {pg_schema}, "listing tables of " + name + " on " + src().name()));
+    std::vector<std::string> tables;
+    for (int i = 0; i < PQntuples(r.get()); ++i) tables.emplace_back(PQgetvalue(r.get(), i, 0));
+    std::sort(tables.begin(), tables.end());
+    return tables;
+  }
+
+  Result<bool> TableExists(const TableRef& table) override {
+    ROCKY_RETURN_IF_ERROR(ValidateRef(table));
+    ROCKY_RETURN_IF_ERROR(tgt().EnsureConnected());
+    ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> columns, Columns(tgt(), table, "looking up"));
+    return !columns.empty();
+  }
+
+  Result<uint64_t> CountRows(const TableRef& table) override {
+    ROCKY_RETURN_IF_ERROR(ExistingTable(tgt(), table, std::nullopt, "table").status());
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, tgt().Exec("SELECT count(*) FROM " + Sql(tgt(), table), {},
+                                                  "counting rows of " + table.Qualified()));
+    return std::stoull(PQgetvalue(r.get(), 0, 0));
+  }
+
+  Result<std::optional<std::string>> MaxTimestamp(const TableRef& table, std::string_view column,
+                                                  config::CursorType type) override {
+    ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> columns, ExistingTable(tgt(), table, column, "table"));
+    const PgColumn* cursor = FindColumn(columns, column);
+    ROCKY_RETURN_IF_ERROR(CheckCursorType(*cursor, type, table));
+    StatementLog log(false);
+    return MaxCursor(tgt(), Sql(tgt(), table), *cursor, type, "", {}, table.Qualified(), log);
+  }
+
+  Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
+                                                       std::string_view column) override {
+    ROCKY_RETURN_IF_ERROR(ExistingTable(src(), table, column, "source table").status());
+    const std::string pg_schema = PostgresSchemaName(src().database(), table.catalog, table.schema);
+    // A btree index, not partial, whose first column is the cursor: what a range read `col >= $1` uses.
+    ROCKY_ASSIGN_OR_RETURN(
+        PgResult r,
+        src().Exec(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = $1 AND "
+            "c.relname = $2 AND a.attname = $3 AND i.indpred IS NULL AND am.amname = 'btree' AND "
+            "i.indisvalid",
+            {pg_schema, table.table, std::string(column)},
+            "looking up the indexes of " + table.Qualified() + " on " + src().name()));
+    if (PQntuples(r.get()) > 0) return std::optional<IndexAdvice>();
+    return std::optional<IndexAdvice>(
+        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + SqliteIdent(column) + ")", src().name()});
+  }
+
+  Result<CopyResult> Copy(const CopyRequest& request) override;
+
+ private:
+  Session& src() const { return source_ ? *source_ : *target_; }
+  Session& tgt() const { return *target_; }
+  bool two_servers() const { return source_ != nullptr; }
+
+  static Status ValidateRef(const TableRef& ref) {
+    ROCKY_RETURN_IF_ERROR(ValidateName("catalog", ref.catalog));
+    ROCKY_RETURN_IF_ERROR(ValidateName("schema", ref.schema));
+    ROCKY_RETURN_IF_ERROR(ValidateName("table", ref.table));
+    return Status::OK();
+  }
+
+  std::string Sql(const Session& s, const TableRef& t) const {
+    return SqliteIdent(PostgresSchemaName(s.database(), t.catalog, t.schema)) + "." + SqliteIdent(t.table);
+  }
+
+  // The columns of `table` in order (empty when there is no such table), with primary-key positions.
+  Result<std::vector<PgColumn>> Columns(const Session& s, const TableRef& table,
+                                        std::string_view what) const {
+    const std::string pg_schema = PostgresSchemaName(s.database(), table.catalog, table.schema);
+    if (Status v = ValidateName("schema", pg_schema); !v.ok()) return v;
+    ROCKY_ASSIGN_OR_RETURN(
+        PgResult r,
+        s.Exec(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY AS k(attnum, n) WHERE k.attnum = "
+            "a.attnum), 0), "
+            "bt.typname FROM pg_attribute a JOIN "
+            "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t "
+            "ON "
+            "t.oid = a.atttypid JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype "
+            "ELSE "
+            "t.oid END LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary WHERE n.nspname = $1 "
+            "AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
+            "a.attnum",
+            {pg_schema, table.table}, std::string(what) + " " + table.Qualified() + " on " + s.name()));
+    std::vector<PgColumn> columns;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      columns.push_back(
+          PgColumn{PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 4),
+                   std::string_view(PQgetvalue(r.get(), i, 2)) == "t", std::atoi(PQgetvalue(r.get(), i, 3))});
+    }
+    return columns;
+  }
+
+  Result<std::vector<PgColumn>> ExistingTable(Session& s, const TableRef& table,
+                                              std::optional<std::string_view> column, std::string_view role) {
+    ROCKY_RETURN_IF_ERROR(ValidateRef(table));
+    ROCKY_RETURN_IF_ERROR(s.EnsureConnected());
+    ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> columns, Columns(s, table, "looking up"));
+    const std::string name = std::string(role) + " " + table.Qualified();
+    if (columns.empty()) return Status::NotFound(name + " not found on " + s.name());
+    if (column && FindColumn(columns, *column) == nullptr) {
+      return Status::NotFound("column '" + std::string(*column) + "' not found in " + name);
+    }
+    return columns;
+  }
+
+  static Status CheckCursorType(const PgColumn& cursor, config::CursorType type, const TableRef& table) {
+    const std::string& t = cursor.typname;
+    if (type == config::CursorType::kInteger) {
+      if (t == "int2" || t == "int4" || t == "int8") return Status::OK();
+      return Status::InvalidArgument("cursor_type is \"integer\" but column '" + cursor.name + "' of " +
+                                     table.Qualified() + " is declared '" + cursor.type +
+                                     "' (the PostgreSQL warehouse needs smallint, integer or bigint)");
+    }
+    if (t == "timestamptz" || t == "timestamp") return Status::OK();
+    return Status::InvalidArgument(
+        "cursor_type is \"timestamp\" but column '" + cursor.name + "' of " + table.Qualified() +
+        " is declared '" + cursor.type +
+        "' (the PostgreSQL warehouse compares instants on timestamp with time zone or timestamp without time "
+        "zone columns; a text column orders by its collation: ALTER its type, or use cursor_type = "
+        "\"integer\" "
+        "for a counter)");
+  }
+
+  // `col >= BOUND` for the cursor's type (timestamp without time zone holds UTC); `bound` is "$1", or (in
+  // COPY, which takes no parameters) the validated watermark as a literal.
+  static std::string WindowPredicate(const PgColumn& cursor, config::CursorType type,
+                                     const std::string& bound) {
+    const std::string c = SqliteIdent(cursor.name);
+    const std::string& p = bound;
+    if (type == config::CursorType::kInteger) return c + " >= " + p + "::bigint";
+    if (cursor.typname == "timestamp") return c + " >= (" + p + "::timestamptz AT TIME ZONE 'UTC')";
+    return c + " >= " + p + "::timestamptz";
+  }
+
+  // The largest cursor value of `table_sql` (over `where` with `params` when given) in the state store's
+  // form.
+  static Result<std::optional<std::string>> MaxCursor(const Session& s, const std::string& table_sql,
+                                                      const PgColumn& cursor, config::CursorType type,
+                                                      const std::string& where,
+                                                      const std::vector<std::string>& params,
+                                                      const std::string& table_name, StatementLog& log) {
+    const std::string c = SqliteIdent(cursor.name);
+    const std::string context = "reading MAX(" + cursor.name + ") of " + table_name;
+    std::string expr;
+    if (type == config::CursorType::kInteger) {
+      expr = "max(" + c + ")::text";
+    } else {
+      // 'infinity' has no instant; isfinite() keeps the watermark a real one (the value is reported below).
+      const std::string utc =
+          cursor.typname == "timestamp" ? "max(" + c + ")" : "max(" + c + ") AT TIME ZONE 'UTC'";
+      expr = "to_char(" + utc + ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), bool_or(NOT isfinite(" + c + "))";
+    }
+    const std::string sql =
+        "SELECT " + expr + " FROM " + table_sql + (where.empty() ? "" : " WHERE " + where);
+    log.Note(s, "max", sql, params);
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(sql, params, context));
+    std::optional<std::string> value = Session::Value(r.get(), 0, 0);
+    if (!value) return value;
+    if (type == config::CursorType::kInteger) {
+      if (!state::IsIntegerWatermark(*value)) {
+        return Status::InvalidArgument(context + ": '" + *value + "' is not an integer watermark");
+      }
+      return value;
+    }
+    if (Session::Value(r.get(), 0, 1) == std::optional<std::string>("t")) {
+      return Status::InvalidArgument(context + ": the column holds 'infinity', which is not a timestamp");
+    }
+    const std::optional<std::string> canonical = CanonicalTimestamp(*value + "Z");
+    if (!canonical) {
+      return Status::InvalidArgument(context + ": '" + *value +
+                                     "' is not a timestamp rocky can keep (years 0000-9999)");
+    }
+    return std::optional<std::string>(internal::StateFormFromCanonical(*canonical));
+  }
+
+  // Streams `select_sql` (run on the source session inside its transaction) into `staging` on the target.
+  Status Transfer(const std::string& select_sql, const std::vector<std::string>& params,
+                  const std::string& staging, const std::string& columns_list, size_t column_count,
+                  const std::string& what, uint64_t* rows);
+
+  std::unique_ptr<Session> source_;  // null when sources and targets share the target's session
+  std::unique_ptr<Session> target_;
+  PostgresOptions options_;
+  std::unique_ptr<PostgresDialect> dialect_;
+
+  Result<CopyResult> CopyInTransaction(const CopyRequest& request, StatementLog& log);
+};
+
+Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vector<std::string>& params,
+                                   const std::string& staging, const std::string& columns_list,
+                                   size_t column_count, const std::string& what, uint64_t* rows) {
+  *rows = 0;
+  if (options_.transfer == PostgresTransfer::kInsert) {
+    // A cursor read in batches; each batch one prepared INSERT of up to insert_batch_rows rows.
+    ROCKY_RETURN_IF_ERROR(src()
+                              .Exec("DECLARE rocky_window NO SCROLL CURSOR FOR " + select_sql, params,
+                                    "reading " + what + " on " + src().name())
+                              .status());
+    const size_t batch = std::max<size_t>(
+        1, std::min<size_t>(options_.insert_batch_rows, 65535 / std::max<size_t>(column_count, 1)));
+    std::vector<std::string> prepared(batch + 1);  // by batch size: the last batch is usually smaller
+    while (true) {
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, src().Exec("FETCH " + std::to_string(batch) + " FROM rocky_window",
+                                                    {}, "reading " + what + " on " + src().name()));
+      const int n = PQntuples(r.get());
+      if (n == 0) break;
+      if (prepared[static_cast<size_t>(n)].empty()) {
+        std::string sql = "INSERT INTO " + staging + " (" + columns_list + ") VALUES ";
+        int p = 1;
+        for (int i = 0; i < n; ++i) {
+          sql += i > 0 ? ", (" : "(";
+          for (size_t c = 0; c < column_count; ++c) sql += (c > 0 ? ", $" : "$") + std::to_string(p++);
+          sql += ")";
+        }
+        const std::string name = "rocky_insert_" + std::to_string(n);
+        PgResult prep(PQprepare(tgt().conn(), name.c_str(), sql.c_str(), 0, nullptr));
+        if (!prep || PQresultStatus(prep.get()) != PGRES_COMMAND_OK) {
+          return tgt().Error(prep.get(), "preparing the insert of " + what + " on " + tgt().name());
+        }
+        prepared[static_cast<size_t>(n)] = name;
+      }
+      std::vector<const char*> values;
+      values.reserve(static_cast<size_t>(n) * column_count);
+      for (int i = 0; i < n; ++i) {
+        for (size_t c = 0; c < column_count; ++c) {
+          values.push_back(PQgetisnull(r.get(), i, static_cast<int>(c)) != 0
+                               ? nullptr
+                               : PQgetvalue(r.get(), i, static_cast<int>(c)));
+        }
+      }
+      PgResult ins(PQexecPrepared(tgt().conn(), prepared[static_cast<size_t>(n)].c_str(),
+                                  static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+      if (!ins || PQresultStatus(ins.get()) != PGRES_COMMAND_OK) {
+        return tgt().Error(ins.get(), "inserting " + what + " on " + tgt().name());
+      }
+      *rows += static_cast<uint64_t>(n);
+    }
+    for (const std::string& name : prepared) {
+      if (!name.empty()) {
+        ROCKY_RETURN_IF_ERROR(
+            tgt().Exec("DEALLOCATE " + SqliteIdent(name), {}, "releasing " + name).status());
+      }
+    }
+    return src().Exec("CLOSE rocky_window", {}, "closing the cursor on " + src().name()).status();
+  }
+
+  // COPY: the source's text rows are handed to the target as they arrive, a buffer at a time.
+  {
+    std::vector<const char*> values;
+    for (const std::string& p : params) values.push_back(p.c_str());
+    PgResult out(PQexecParams(src().conn(), ("COPY (" + select_sql + ") TO STDOUT").c_str(),
+                              static_cast<int>(params.size()), nullptr, values.data(), nullptr, nullptr, 0));
+    if (!out || PQresultStatus(out.get()) != PGRES_COPY_OUT) {
+      return src().Error(out.get(), "reading " + what + " on " + src().name());
+    }
+  }
+  {
+    PgResult in(PQexec(tgt().conn(), ("COPY " + staging + " (" + columns_list + ") FROM STDIN").c_str()));
+    if (!in || PQresultStatus(in.get()) != PGRES_COPY_IN) {
+      // Drain the source's COPY so its session stays usable.
+      char* buffer = nullptr;
+      while (PQgetCopyData(src().conn(), &buffer, 0) > 0) PQfreemem(buffer);
+      while (PGresult* rest = PQgetResult(src().conn())) PQclear(rest);
+      return tgt().Error(in.get(), "writing " + what + " on " + tgt().name());
+    }
+  }
+  Status failed;
+  while (true) {
+    char* buffer = nullptr;
+    const int n = PQgetCopyData(src().conn(), &buffer, 0);
+    if (n == -1) break;  // done; the COPY's result follows
+    if (n < 0) {
+      failed = src().Error(nullptr, "reading " + what + " on " + src().name());
+      break;
+    }
+    ++*rows;  // text COPY hands over one row per buffer
+    const int put = PQputCopyData(tgt().conn(), buffer, n);
+    PQfreemem(buffer);
+    if (put != 1) {
+      failed = tgt().Error(nullptr, "writing " + what + " on " + tgt().name());
+      break;
+    }
+  }
+  PQputCopyEnd(tgt().conn(), failed.ok() ? nullptr : "rocky: the source's COPY failed");
+  while (PGresult* r = PQgetResult(src().conn())) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && failed.ok()) {
+      failed = src().Error(r, "reading " + what + " on " + src().name());
+    }
+    PQclear(r);
+  }
+  while (PGresult* r = PQgetResult(tgt().conn())) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && failed.ok()) {
+      failed = tgt().Error(r, "writing " + what + " on " + tgt().name());
+    }
+    PQclear(r);
+  }
+  return failed;
+}
+
+Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
+  const TableRef& source = request.source;
+  const TableRef& target = request.target;
+  const std::string context = "copying " + source.Qualified() + " to " + target.Qualified();
+  auto fail = [&](const Status& status) { return status.WithContext(context); };
+
+  for (const TableRef* ref : {&source, &target}) {
+    if (Status s = ValidateRef(*ref); !s.ok()) return fail(s);
+  }
+  if (Status s = ValidateName("timestamp column", request.timestamp_column); !s.ok()) return fail(s);
+  for (const config::MetadataColumn& column : request.metadata_columns) {
+    if (Status s = ValidateName("metadata column", column.name); !s.ok()) return fail(s);
+    if (!internal::IsSafeTypeName(column.type)) {
+      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" +
+                                          column.type + "'"));
+    }
+    if (column.value.empty()) {
+      return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
+    }
+  }
+  if (request.strategy == config::Strategy::kMerge && request.merge_keys.empty()) {
+    return fail(Status::InvalidArgument("strategy merge needs merge_keys"));
+  }
+  for (const std::string& key : request.merge_keys) {
+    if (Status s = ValidateName("merge key", key); !s.ok()) return fail(s);
+  }
+  if (request.lookback_seconds > 0 && (request.strategy != config::Strategy::kMerge ||
+                                       request.cursor_type != config::CursorType::kTimestamp)) {
+    return fail(Status::InvalidArgument(
+        "lookback_seconds needs strategy merge and a timestamp cursor (it would otherwise copy rows again)"));
+  }
+  if (request.watermark) {
+    const bool valid = request.cursor_type == config::CursorType::kInteger
+                           ? state::IsIntegerWatermark(*request.watermark)
+                           : CanonicalTimestamp(*request.watermark).has_value();
+    if (!valid) {
+      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +
+                                          (request.cursor_type == config::CursorType::kInteger
+                                               ? "an integer, but cursor_type is \"integer\""
+                                               : "a timestamp, but cursor_type is \"timestamp\"") +
+                                          "; run 'rocky run --full-refresh --table " + target.Qualified() +
+                                          "' to reload the table"));
+    }
+  }
+  if (!two_servers() &&
+      PostgresSchemaName(tgt().database(), source.catalog, source.schema) ==
+          PostgresSchemaName(tgt().database(), target.catalog, target.schema) &&
+      source.table == target.table) {
+    return fail(Status::InvalidArgument("source and target are the same table"));
+  }
+  for (Session* s : {&src(), &tgt()}) {
+    if (Status st = s->EnsureConnected(); !st.ok()) return fail(st);
+  }
+
+  StatementLog log(request.explain);
+  // Target first: the source's snapshot is taken after the target's transaction began, so nothing the target
+  // holds can be newer than what the source shows. A session the server dropped since its last statement (a
+  // restart between two tables) shows only now: nothing has run yet, so it is re-opened and BEGIN tried once
+  // more.
+  auto begin = [&](Session& s, const std::string& sql, const std::string& what) {
+    Status st = s.Exec(sql, {}, what + " on " + s.name()).status();
+    if (!st.ok() && PQstatus(s.conn()) == CONNECTION_BAD && s.EnsureConnected().ok()) {
+      st = s.Exec(sql, {}, what + " on " + s.name()).status();
+    }
+    return st;
+  };
+  if (Status s = begin(tgt(), "BEGIN ISOLATION LEVEL REPEATABLE READ", "starting the transaction"); !s.ok()) {
+    return fail(s);
+  }
+  if (two_servers()) {
+    if (Status s =
+            begin(src(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the read transaction");
+        !s.ok()) {
+      tgt().RollbackIfOpen();
+      return fail(s);
+    }
+  }
+  Result<CopyResult> result = CopyInTransaction(request, log);
+  if (two_servers()) src().RollbackIfOpen();  // read only: nothing to keep
+  if (result.ok()) {
+    if (Status s = tgt().Exec("COMMIT", {}, "committing on " + tgt().name()).status(); s.ok()) {
+      result->plans = log.Take();
+      return result;
+    } else {
+      result = s;
+    }
+  }
+  tgt().RollbackIfOpen();
+  return fail(result.status());
+}
+
+Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& request, StatementLog& log) {
+  const TableRef& source = request.source;
+  const TableRef& target = request.target;
+  const bool integer = request.cursor_type == config::CursorType::kInteger;
+  const bool merge = request.strategy == config::Strategy::kMerge;
+  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> source_columns,
+                         Columns(src(), source, "reading the columns of"));
+  if (source_columns.empty())
+    return Status::NotFound("source table " + source.Qualified() + " not found on " + src().name());
+  const PgColumn* cursor = FindColumn(source_columns, request.timestamp_column);
+  if (cursor == nullptr) {
+    return Status::NotFound("column '" + request.timestamp_column + "' not found in source table " +
+                            source.Qualified());
+  }
+  ROCKY_RETURN_IF_ERROR(CheckCursorType(*cursor, request.cursor_type, source));
+  for (const PgColumn& column : source_columns) {
+    if (!IsSafePgTypeName(column.type)) {
+      return Status::InvalidArgument("source table " + source.Qualified() + " column '" + column.name +
+                                     "' has a declared type rocky does not copy: '" + column.type +
+                                     "' (allowed: built-in type names, with one parenthesised list and [])");
+    }
+    for (const config::MetadataColumn& m : request.metadata_columns) {
+      if (m.name == column.name) {
+        return Status::InvalidArgument("metadata column '" + m.name +
+                                       "' has the name of a column of source table " + source.Qualified());
+      }
+    }
+  }
+  for (const std::string& key : request.merge_keys) {
+    if (FindColumn(source_columns, key) == nullptr) {
+      return Status::NotFound("merge key '" + key + "' not found in source table " + source.Qualified());
+    }
+  }
+  ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> target_columns,
+                         Columns(tgt(), target, "reading the columns of"));
+
+  const std::string src_table = Sql(src(), source);
+  const std::string target_sql = Sql(tgt(), target);
+  const std::string target_schema =
+      SqliteIdent(PostgresSchemaName(tgt().database(), target.catalog, target.schema));
+  const std::string c = SqliteIdent(cursor->name);
+  const std::string cursor_index = SqliteIdent(IndexName("cursor", target.table));
+  const std::string keys_index = SqliteIdent(IndexName("merge_keys", target.table));
+  std::string key_list;
+  for (const std::string& key : request.merge_keys)
+    key_list += (key_list.empty() ? "" : ", ") + SqliteIdent(key);
+  std::string columns_list;
+  for (const PgColumn& column : source_columns)
+    columns_list += (columns_list.empty() ? "" : ", ") + SqliteIdent(column.name);
+  std::string metadata_names, metadata_values;
+  for (const config::MetadataColumn& m : request.metadata_columns) {
+    metadata_names += ", " + SqliteIdent(m.name);
+    metadata_values += ", CAST(" + m.value + " AS " + PgType(m.type) + ") AS " + SqliteIdent(m.name);
+  }
+
+  CopyResult result;
+  result.cursor_compare = request.watermark ? (integer ? "integer" : "instant") : "full";
+  if (request.count_rows) {
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", "SELECT count(*) FROM " + src_table, {},
+                                               "counting the rows of " + source.Qualified()));
+    result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+  }
+
+  // The window's bound: the watermark (minus lookback), as text the server parses.
+  std::vector<std::string> params;
+  if (request.watermark) {
+    if (integer) {
+      params.push_back(*request.watermark);
+    } else {
+      std::string start = *CanonicalTimestamp(*request.watermark);
+      if (request.lookback_seconds > 0) {
+        std::optional<std::string> back =
+            internal::CanonicalMinusSeconds(start, static_cast<int64_t>(request.lookback_seconds));
+        start = back ? *back : std::string("0001-01-01T00:00:00.000000000Z");
+      }
+      params.push_back(start);
+    }
+  }
+  const std::string source_where =
+      request.watermark ? WindowPredicate(*cursor, request.cursor_type, "$1") : "";
+  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
+               (source_where.empty() ? "" : " WHERE " + source_where);
+
+  if (request.watermark && target_columns.empty()) {
+    return Status::NotFound("target table " + target.Qualified() +
+                            " does not exist but a watermark is set; run "
+                            "'rocky run --full-refresh --table " +
+                            target.Qualified() + "' to reload it");
+  }
+  if (request.watermark) {
+    std::string missing;
+    for (const PgColumn& column : source_columns) {
+      if (FindColumn(target_columns, column.name) == nullptr)
+        missing += (missing.empty() ? "" : ", ") + column.name;
+    }
+    if (!missing.empty()) {
+      return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
+                                     target.Qualified() + " lacks (" + missing +
+                                     "): its schema changed; run 'rocky run --full-refresh --table " +
+                                     target.Qualified() + "' to reload it");
+    }
+  }
+
+  // What the target's statements read the source through.
+  SourceRead read{src_table, false};
+  if (two_servers()) {
+    // The window (or the whole source) streamed into a temporary table of the target's transaction.
+    std::string defs;
+    for (const PgColumn& column : source_columns)
+      defs += (defs.empty() ? "" : ", ") + SqliteIdent(column.name) + " " + column.type;
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
+                                  "CREATE TEMPORARY TABLE rocky_window (" + defs + ") ON COMMIT DROP", {},
+                                  "creating the transfer table on " + tgt().name())
+                              .status());
+    // COPY takes no parameters: the bound is the validated watermark (digits, or a canonical timestamp) as a
+    // quoted literal.
+    const std::string where =
+        params.empty() ? ""
+                       : WindowPredicate(*cursor, request.cursor_type, internal::SqliteString(params[0]));
+    const std::string select =
+        "SELECT " + columns_list + " FROM " + src_table + (where.empty() ? "" : " WHERE " + where);
+    log.Note(src(), request.watermark ? "window" : "full", select, {});
+    uint64_t streamed = 0;
+    ROCKY_RETURN_IF_ERROR(Transfer(select, {}, "pg_temp.rocky_window", columns_list, source_columns.size(),
+                                   source.Qualified(), &streamed));
+    read = SourceRead{"pg_temp.rocky_window", true};
+  }
+  const std::string from_source =
+      read.table_sql + (read.windowed || source_where.empty() ? "" : " WHERE " + source_where);
+
+  const std::string insert_head =
+      "INSERT INTO " + target_sql + " AS rocky_target (" + columns_list + metadata_names + ") ";
+  std::string upsert;
+  std::string distinct_source;  // merge: one row per key, the newest
+  if (merge) {
+    std::string set;
+    for (const PgColumn& column : source_columns) {
+      if (std::find(request.merge_keys.begin(), request.merge_keys.end(), column.name) !=
+          request.merge_keys.end())
+        continue;
+      set += (set.empty() ? "" : ", ") + SqliteIdent(column.name) + " = EXCLUDED." + SqliteIdent(column.name);
+    }
+    for (const config::MetadataColumn& m : request.metadata_columns) {
+      set += (set.empty() ? "" : ", ") + SqliteIdent(m.name) + " = EXCLUDED." + SqliteIdent(m.name);
+    }
+    upsert = set.empty() ? " ON CONFLICT (" + key_list + ") DO NOTHING"
+                         : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE rocky_target." +
+                               c + " IS NULL OR EXCLUDED." + c + " >= rocky_target." + c;
+    // ON CONFLICT may not touch one row twice: a key the source holds twice keeps its newest row.
+    distinct_source = "(SELECT DISTINCT ON (" + key_list + ") " + columns_list + " FROM " + from_source +
+                      " ORDER BY " + key_list + ", " + c + " DESC NULLS LAST) AS rocky_source";
+  }
+
+  if (!request.watermark) {
+    std::vector<const PgColumn*> pk(source_columns.size(), nullptr);
+    size_t pk_count = 0;
+    for (const PgColumn& column : source_columns) {
+      if (column.pk > 0 && static_cast<size_t>(column.pk) <= pk.size()) {
+        pk[static_cast<size_t>(column.pk) - 1] = &column;
+        ++pk_count;
+      }
+    }
+    std::string create = "CREATE TABLE " + target_sql + " (";
+    std::string separator;
+    for (const PgColumn& column : source_columns) {
+      create +=
+          separator + SqliteIdent(column.name) + " " + column.type + (column.not_null ? " NOT NULL" : "");
+      separator = ", ";
+    }
+    for (const config::MetadataColumn& m : request.metadata_columns) {
+      create += separator + SqliteIdent(m.name) + " " + PgType(m.type);
+    }
+    if (pk_count > 0) {
+      std::string list;
+      for (size_t i = 0; i < pk_count && pk[i] != nullptr; ++i)
+        list += (i > 0 ? ", " : "") + SqliteIdent(pk[i]->name);
+      create += ", PRIMARY KEY (" + list + ")";
+    }
+    create += ")";
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", "CREATE SCHEMA IF NOT EXISTS " + target_schema, {},
+                                  "creating schema " + target_schema + " on " + tgt().name())
+                              .status());
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema", "DROP TABLE IF EXISTS " + target_sql, {}, "dropping " + target.Qualified())
+            .status());
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", create, {}, "creating " + target.Qualified()).status());
+    if (merge) {
+      ROCKY_RETURN_IF_ERROR(
+          log.Run(tgt(), "schema",
+                  "CREATE UNIQUE INDEX " + keys_index + " ON " + target_sql + " (" + key_list + ")", {},
+                  "creating the unique index on merge_keys of " + target.Qualified())
+              .status());
+    }
+    const std::string insert =
+        merge ? insert_head + "SELECT " + columns_list + metadata_values + " FROM " + distinct_source + upsert
+              : insert_head + "SELECT " + columns_list + metadata_values + " FROM " + from_source;
+    ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                           log.Run(tgt(), "full", insert, read.windowed ? std::vector<std::string>{} : params,
+                                   "inserting into " + target.Qualified()));
+    result.rows_copied = std::stoull(PQcmdTuples(r.get()));
+    result.target_rows = result.rows_copied;
+    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
+                                  "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
+                                  "creating the cursor index of " + target.Qualified())
+                              .status());
+    // Statistics now, so the first incremental run's planner knows the table's size and the cursor's range.
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
+    ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
+                                                           "", {}, target.Qualified(), log));
+    return result;
+  }
+
+  // Targets made before (or by hand) get their indexes once; IF NOT EXISTS is free after.
+  ROCKY_RETURN_IF_ERROR(
+      log.Run(tgt(), "schema",
+              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
+              "creating the cursor index of " + target.Qualified())
+          .status());
+  if (merge) {
+    if (Status s = log.Run(tgt(), "schema",
+                           "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
+                               key_list + ")",
+                           {}, "creating the unique index on merge_keys of " + target.Qualified())
+                       .status();
+        !s.ok()) {
+      return Status::InvalidArgument(
+          s.message() +
+          " (the target holds rows that share merge_keys, e.g. from before strategy = "
+          "\"merge\"; run 'rocky run --full-refresh --table " +
+          target.Qualified() + "')");
+    }
+  }
+  uint64_t target_before = 0;
+  if (request.count_rows) {
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
+                                               "counting the rows of " + target.Qualified()));
+    target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
+  }
+  const std::string target_where = WindowPredicate(*cursor, request.cursor_type, "$1");
+  std::string insert;
+  if (merge) {
+    // Inserted and updated rows told apart in the same statement: a row the upsert inserted has xmax 0.
+    insert = "WITH rocky_upsert AS (" + insert_head + "SELECT " + columns_list + metadata_values + " FROM " +
+             distinct_source + upsert +
+             " RETURNING (rocky_target.xmax = 0) AS fresh) SELECT count(*), count(*) "
+             "FILTER (WHERE fresh) FROM rocky_upsert";
+  } else {
+    // Multiset difference: a row the target already holds (the boundary, a re-run after a crash) is not
+    // appended again, and two identical source rows stay two.
+    insert = insert_head + "SELECT " + columns_list + metadata_values + " FROM (SELECT " + columns_list +
+             " FROM " + from_source + " EXCEPT ALL SELECT " + columns_list + " FROM " + target_sql +
+             " WHERE " + target_where + ") AS rocky_new";
+  }
+  // On a staged window, the target's own predicate still needs $1; the staged read has none.
+  const bool needs_param = !read.windowed || !merge;
+  Result<PgResult> inserted =
+      log.Run(tgt(), "window", insert, needs_param ? params : std::vector<std::string>{},
+              "inserting into " + target.Qualified());
+  if (!inserted.ok()) {
+    if (!merge && inserted.status().message().find("[SQLSTATE 23505]") != std::string::npos) {
+      return Status::InvalidArgument(
+          inserted.status().message() +
+          " (the source changed a row already copied, keeping its primary key; an "
+          "incremental table only appends: use strategy = \"merge\" with merge_keys)");
+    }
+    return inserted.status();
+  }
+  const uint64_t changed =
+      std::stoull(merge ? PQgetvalue(inserted->get(), 0, 0) : PQcmdTuples(inserted->get()));
+  const uint64_t fresh = merge ? std::stoull(PQgetvalue(inserted->get(), 0, 1)) : changed;
+  result.rows_copied = changed;
+  result.rows_replaced = changed - fresh;
+  if (request.count_rows) result.target_rows = target_before + fresh;
+  ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
+                                                         target_where, params, target.Qualified(), log));
+  return result;
+}
+
+}  // namespace
+
+std::string PostgresSchemaName(std::string_view database, std::string_view catalog, std::string_view schema) {
+  if (catalog == database) return std::string(schema);
+  return std::string(catalog) + "." + std::string(schema);
+}
+
+bool PostgresUrlHasPassword(std::string_view url) {
+  const auto options = ParseConninfo(url);
+  return options && !Keyword(*options, "password").empty();
+}
+
+std::string DescribePostgresUrl(std::string_view url) {
+  const auto options = ParseConninfo(url);
+  if (!options) return "postgres:(invalid connection string)";
+  const std::string user = Keyword(*options, "user");
+  const std::string host =
+      Keyword(*options, "host").empty() ? Keyword(*options, "hostaddr") : Keyword(*options, "host");
+  const std::string port = Keyword(*options, "port");
+  const std::string db = Keyword(*options, "dbname");
+  const std::string sslmode = Keyword(*options, "sslmode");
+  // Not a URL (no "//"): rocky's redaction of printed URLs (config::Redact) would hide the user and sslmode.
+  std::string out = "postgres:";
+  if (!user.empty()) out += user + "@";
+  out += host.empty() ? "(default host)" : host;
+  if (!port.empty()) out += ":" + port;
+  out += "/" + (db.empty() ? (user.empty() ? std::string("(default database)") : user) : db);
+  if (!sslmode.empty()) out += " (sslmode=" + sslmode + ")";
+  return out;
+}
+
+Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& source_url,
+                                                         const std::string& target_url,
+                                                         const PostgresOptions& options) {
+  if (target_url.empty() || source_url.empty())
+    return Status::InvalidArgument("empty PostgreSQL connection string");
+  ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<Session> target, Session::Connect(target_url));
+  std::unique_ptr<Session> source;
+  if (source_url != target_url) {
+    ROCKY_ASSIGN_OR_RETURN(source, Session::Connect(source_url));
+  }
+  return std::unique_ptr<Warehouse>(
+      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), options));
+}
+
+}  // namespace rocky::warehouse
