@@ -52,32 +52,33 @@ void BuildState(const std::string& path) {
   REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
   StateStore& store = **opened;
   auto ok = [](const Status& s) { REQUIRE_MESSAGE(s.ok(), s.ToString()); };
-  ok(store.SetWatermark("acme.staging.orders", "2025-03-15T16:30:00+02:00").status());   // clock 03:04:05
-  ok(store.SetWatermark("acme.staging.events", "-00042").status());                       // clock 03:04:06
+  ok(store.SetWatermark("acme.staging.orders", "2025-03-15T16:30:00+02:00").status());     // clock 03:04:05
+  ok(store.SetWatermark("acme.staging.events", "-00042").status());                        // clock 03:04:06
   ok(store.SetWatermark("acme.staging.weird.a.b", "2025-03-15T14:30:00.1200Z").status());  // clock 03:04:07
   ok(store.AppendCheck("acme.staging.orders", 100, "2025-03-15T14:30:00+00:00"));
   ok(store.AppendCheck("acme.staging.orders", 120, "2025-03-16T14:30:00Z"));
   auto copied = store.RecordTableCopy("acme.staging.customers", "2025-03-16T00:00:00Z", 7);  // clock 03:04:08
   REQUIRE(copied.ok());
   ok(copied->history_error);
-  auto first = store.BeginRun(RunRecord{.id = "20300102T030409Z-0000abcd",
-                                        .started_at = "2030-01-02T03:04:09Z",
-                                        .status = "running"});
+  auto first = store.BeginRun(RunRecord{
+      .id = "20300102T030409Z-0000abcd", .started_at = "2030-01-02T03:04:09Z", .status = "running"});
   REQUIRE(first.ok());
   ok(store.FinishRun(*first, RunRecord{.id = "20300102T030409Z-0000abcd",
-                                        .started_at = "2030-01-02T03:04:09Z",
-                                        .finished_at = "2030-01-02T03:04:10.500+00:00",
-                                        .status = "success",
-                                        .tables_copied = 3,
-                                        .tables_failed = 0,
-                                        .anomalies = 1}));
+                                       .started_at = "2030-01-02T03:04:09Z",
+                                       .finished_at = "2030-01-02T03:04:10.500+00:00",
+                                       .status = "success",
+                                       .tables_copied = 3,
+                                       .tables_failed = 0,
+                                       .anomalies = 1}));
   // Left "running"; the next BeginRun marks it "crashed" and is itself left running.
-  REQUIRE(store.BeginRun(RunRecord{.id = kOddRunId, .started_at = "2030-01-02T03:04:11Z", .status = "running"}).ok());
-  REQUIRE(store
-              .BeginRun(RunRecord{.id = "20300102T030412Z-00000003",
-                                  .started_at = "2030-01-02T03:04:12Z",
-                                  .status = "running"})
-              .ok());
+  REQUIRE(
+      store.BeginRun(RunRecord{.id = kOddRunId, .started_at = "2030-01-02T03:04:11Z", .status = "running"})
+          .ok());
+  REQUIRE(
+      store
+          .BeginRun(RunRecord{
+              .id = "20300102T030412Z-00000003", .started_at = "2030-01-02T03:04:12Z", .status = "running"})
+          .ok());
   ok(store.SavePlan(kPlanId, kPlanJson));  // clock 03:04:09
 }
 
@@ -99,7 +100,8 @@ Tables RawTables(const std::string& path) {
     REQUIRE(t.ok());
     Rows& rows = out[name];
     auto c = (*t)->NewCursor();
-    for (c->SeekToFirst(); c->Valid(); c->Next()) rows.emplace_back(std::string(c->key()), std::string(c->value()));
+    for (c->SeekToFirst(); c->Valid(); c->Next())
+      rows.emplace_back(std::string(c->key()), std::string(c->value()));
     REQUIRE_MESSAGE(c->status().ok(), c->status().ToString());
     CHECK((*t)->Len() == rows.size());
   }
@@ -111,10 +113,12 @@ Tables ExpectedTables() {
   Tables t;
   t["metadata"] = {{"schema_version", std::string("\x01\x00\x00\x00", 4)}};
   t["watermarks"] = {
-      {"acme.staging.customers", R"({"last_value":"2025-03-16T00:00:00Z","updated_at":"2030-01-02T03:04:08Z"})"},
+      {"acme.staging.customers",
+       R"({"last_value":"2025-03-16T00:00:00Z","updated_at":"2030-01-02T03:04:08Z"})"},
       {"acme.staging.events", R"({"last_value":"-42","updated_at":"2030-01-02T03:04:06Z"})"},
       {"acme.staging.orders", R"({"last_value":"2025-03-15T14:30:00Z","updated_at":"2030-01-02T03:04:05Z"})"},
-      {"acme.staging.weird.a.b", R"({"last_value":"2025-03-15T14:30:00.12Z","updated_at":"2030-01-02T03:04:07Z"})"},
+      {"acme.staging.weird.a.b",
+       R"({"last_value":"2025-03-15T14:30:00.12Z","updated_at":"2030-01-02T03:04:07Z"})"},
   };
   t["check_history"] = {
       {"acme.staging.customers", R"([{"count":7,"timestamp":"2030-01-02T03:04:08Z"}])"},
@@ -126,11 +130,13 @@ Tables ExpectedTables() {
        R"({"id":"20300102T030409Z-0000abcd","started_at":"2030-01-02T03:04:09Z",)"
        R"("finished_at":"2030-01-02T03:04:10.5Z","status":"success","tables_copied":3,"tables_failed":0,)"
        R"("anomalies":1})"},
-      // Written by BeginRun with the byte 0xFF escaped as \ufffd; rewritten as "crashed" from its parsed form,
-      // in which that is the character U+FFFD, valid UTF-8 (EF BF BD) and so written as is.
+      // Written by BeginRun with the byte 0xFF escaped as \ufffd; rewritten as "crashed" from its parsed
+      // form, in which that is the character U+FFFD, valid UTF-8 (EF BF BD) and so written as is.
       {"00000000000000000001",
-       "{\"id\":\"quote\\\"back\\\\slash\\ttab\\u0001 \xc3\xa9\xef\xbf\xbd\",\"started_at\":\"2030-01-02T03:04:11Z\","
-       "\"finished_at\":\"\",\"status\":\"crashed\",\"tables_copied\":0,\"tables_failed\":0,\"anomalies\":0}"},
+       "{\"id\":\"quote\\\"back\\\\slash\\ttab\\u0001 "
+       "\xc3\xa9\xef\xbf\xbd\",\"started_at\":\"2030-01-02T03:04:11Z\","
+       "\"finished_at\":\"\",\"status\":\"crashed\",\"tables_copied\":0,\"tables_failed\":0,\"anomalies\":"
+       "0}"},
       {"00000000000000000002",
        R"({"id":"20300102T030412Z-00000003","started_at":"2030-01-02T03:04:12Z","finished_at":"",)"
        R"("status":"running","tables_copied":0,"tables_failed":0,"anomalies":0})"},
@@ -230,7 +236,8 @@ TEST_CASE("state golden: the state library reads the golden file as the sequence
   CHECK(*plan == std::optional<std::string>(kPlanJson));
 }
 
-TEST_CASE("state format: unknown members, metadata keys and tables are ignored by readers; rewrites drop members") {
+TEST_CASE(
+    "state format: unknown members, metadata keys and tables are ignored by readers; rewrites drop members") {
   // STATE.md "Unknown fields, tables and versions", on a copy of the golden file.
   TempDir dir;
   const std::string path = dir.File("state.redb");
@@ -248,12 +255,16 @@ TEST_CASE("state format: unknown members, metadata keys and tables are ignored b
     REQUIRE(w.ok());
     auto wm = (*w)->OpenTable("watermarks");
     // Members in another order, with white space and a member this version does not know.
-    REQUIRE((*wm)->Insert("acme.staging.orders",
-                          R"( { "note" : {"x":[1,2]}, "updated_at" : "2030-01-02T03:04:05Z", )"
-                          R"("last_value" : "2025-03-15T14:30:00Z" } )")
+    REQUIRE((*wm)
+                ->Insert("acme.staging.orders",
+                         R"( { "note" : {"x":[1,2]}, "updated_at" : "2030-01-02T03:04:05Z", )"
+                         R"("last_value" : "2025-03-15T14:30:00Z" } )")
                 .ok());
     auto ch = (*w)->OpenTable("check_history");
-    REQUIRE((*ch)->Insert("acme.staging.orders", R"([{"count":100,"timestamp":"2025-03-15T14:30:00Z","by":"x"}])").ok());
+    REQUIRE(
+        (*ch)
+            ->Insert("acme.staging.orders", R"([{"count":100,"timestamp":"2025-03-15T14:30:00Z","by":"x"}])")
+            .ok());
     auto meta = (*w)->OpenTable("metadata");
     REQUIRE((*meta)->Insert("future_key", "anything").ok());
     auto future = (*w)->OpenTable("future_table");
@@ -276,9 +287,11 @@ TEST_CASE("state format: unknown members, metadata keys and tables are ignored b
   REQUIRE(store.SetWatermark("acme.staging.other", "5").ok());
   opened->reset();
   const Tables after = RawTables(path);
-  CHECK(after.at("check_history")[1].second ==
-        R"([{"count":100,"timestamp":"2025-03-15T14:30:00Z"},{"count":130,"timestamp":"2025-03-17T00:00:00Z"}])");
+  CHECK(
+      after.at("check_history")[1].second ==
+      R"([{"count":100,"timestamp":"2025-03-15T14:30:00Z"},{"count":130,"timestamp":"2025-03-17T00:00:00Z"}])");
   // Unknown tables and metadata keys are left as they are.
   CHECK(after.at("future_table") == Rows{{"k", "v"}});
-  CHECK(after.at("metadata") == Rows{{"future_key", "anything"}, {"schema_version", std::string("\x01\x00\x00\x00", 4)}});
+  CHECK(after.at("metadata") ==
+        Rows{{"future_key", "anything"}, {"schema_version", std::string("\x01\x00\x00\x00", 4)}});
 }
