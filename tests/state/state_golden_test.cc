@@ -158,7 +158,8 @@ bool IsDigits(const std::string& s) {
 // STATE.md's key rules, checked on their own (not with the state library's IsQualifiedTableName).
 void CheckKeyRules(const Tables& tables) {
   for (const char* name : {"watermarks", "check_history"}) {
-    for (const auto& [key, value] : tables.at(name)) {
+    for (const auto& row : tables.at(name)) {
+      const std::string& key = row.first;  // a plain reference: doctest's macros cannot capture a binding
       const size_t first = key.find('.');
       const size_t second = first == std::string::npos ? first : key.find('.', first + 1);
       CHECK_MESSAGE((first != std::string::npos && first > 0 && second != std::string::npos &&
@@ -184,7 +185,9 @@ TEST_CASE("state golden: tests/golden/state-v1.redb holds, byte for byte, the re
   CHECK(names == std::vector<std::string>{"check_history", "metadata", "plans", "run_history", "watermarks"});
   CheckKeyRules(golden);
   const Tables expected = ExpectedTables();
-  for (const auto& [name, rows] : expected) {
+  for (const auto& table : expected) {
+    const std::string& name = table.first;  // plain references: doctest's macros cannot capture bindings
+    const Rows& rows = table.second;
     REQUIRE(golden.count(name) == 1);
     const Rows& got = golden.at(name);
     CHECK_MESSAGE(got.size() == rows.size(), name);
