@@ -27,6 +27,12 @@ Status CommitWalker::Mark(uint64_t first, uint64_t n, const std::string& what) {
   return Status::OK();
 }
 
+Status CommitWalker::NotNewerThanCommit(const char* page, const std::string& what) const {
+  if (PageTxn(page) <= slot_.txn_id) return Status::OK();
+  return Status::Corruption(what + ": written by transaction " + std::to_string(PageTxn(page)) +
+                            ", newer than the commit " + std::to_string(slot_.txn_id));
+}
+
 Result<PageRef> CommitWalker::ReadNode(uint64_t id, const std::string& what) {
   auto page = from_disk_ ? pager_->ReadPageUncached(id) : pager_->ReadPage(id);
   if (!page.ok()) return page.status().WithContext(what);
@@ -116,6 +122,7 @@ Status CommitWalker::WalkNode(uint64_t id, const std::string& what, bool is_cata
           DecodeU64(run.value()->data() + kOverflowLengthOffset) != e.value_len) {
         return Status::Corruption(run_what + ": length differs from its leaf entry");
       }
+      ROCKY_RETURN_IF_ERROR(NotNewerThanCommit(run.value()->data(), run_what));
       stats_.overflow_pages += pages;
       run_page = std::move(run).value();
       value = std::string_view(run_page->data() + kOverflowDataOffset, e.value_len);
@@ -164,6 +171,7 @@ Status CommitWalker::WalkFreeMap() {
     if (GetPageKind(p) != PageKind::kFreemapDirectory) {
       return Status::Corruption("page " + std::to_string(dir) + " should be a freemap directory");
     }
+    ROCKY_RETURN_IF_ERROR(NotNewerThanCommit(p, "freemap directory: page " + std::to_string(dir)));
     const uint16_t count = PageCount(p);
     if (count > DirectoryCapacity(page_size_)) return Status::Corruption("freemap directory: bad count");
     for (uint16_t i = 0; i < count; ++i) bitmap_ids.push_back(DecodeU64(p + kDirectoryIdsOffset + 8 * i));
@@ -183,6 +191,8 @@ Status CommitWalker::WalkFreeMap() {
     if (GetPageKind(page.value()->data()) != PageKind::kFreemapBitmap) {
       return Status::Corruption("page " + std::to_string(bitmap_ids[i]) + " should be a freemap bitmap");
     }
+    ROCKY_RETURN_IF_ERROR(
+        NotNewerThanCommit(page.value()->data(), "freemap bitmap: page " + std::to_string(bitmap_ids[i])));
     const size_t first = i * words_per_bitmap;
     const size_t n = std::min<size_t>(words_per_bitmap, used.size() - std::min(used.size(), first));
     if (n > 0) std::memcpy(&used[first], page.value()->data() + kBitmapDataOffset, n * 8);

@@ -3,8 +3,9 @@
 // Used by CheckIntegrity (reading every page from disk, so every checksum is really verified) and by
 // GetStats (through the cache). Checks: checksums, node structure, key order within and across pages
 // (each subtree's keys lie between its separators), equal leaf depth, table lengths against their catalog
-// records, overflow run lengths (of values, keys and separators), every page referenced once, page txn ids not newer than the commit, and
-// that the allocator's bitmaps mark exactly the reachable pages as used.
+// records, overflow run lengths (of values, keys and separators), every page referenced once, page txn ids
+// not newer than the commit (tree pages, runs and the allocator's pages), and that the allocator's bitmaps
+// mark exactly the reachable pages as used.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,9 @@ class CommitWalker {
  private:
   Status Mark(uint64_t first, uint64_t n, const std::string& what);
   Result<PageRef> ReadNode(uint64_t id, const std::string& what);
+  // Corruption naming `what` when the page's txn_id is higher than the commit's: every page a commit reaches
+  // was written by it or by an earlier one (FORMAT.md, the common page header).
+  Status NotNewerThanCommit(const char* page, const std::string& what) const;
   // The whole key an entry stands for; an overflow key's run is marked, read from disk, checked against the
   // entry (length, stored prefix) and counted. `where` names the page holding the entry.
   Result<std::string> WholeKey(const StoredKey& key, const std::string& where);

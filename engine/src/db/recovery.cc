@@ -158,6 +158,14 @@ Status CheckCommit(File* file, const std::string& path, uint32_t page_size, cons
       if (page.status().IsCorruption()) return page.status();
       return run ? page.status().WithContext("reading the overflow run at " + page_name) : page.status();
     }
+    // A run's later pages must lie inside the commit too. Its checksum passed, so this is not a torn write
+    // but a run no complete commit of this engine has: judged like any other page that fails verification.
+    const uint64_t pages = page.value()->size / page_size;
+    if (id + pages > slot.page_count) {
+      return Status::Corruption("verify-list overflow run at " + page_name + " (" + std::to_string(pages) +
+                                " pages) runs past the end of the commit (" +
+                                std::to_string(slot.page_count) + " pages)");
+    }
     const uint64_t txn = PageTxn(page.value()->data());
     if (txn != slot.txn_id) {
       return Status::Corruption(page_name + " was written by transaction " + std::to_string(txn) +
