@@ -420,7 +420,7 @@ class Reader {
     ROCKY_RETURN_IF_ERROR(
         CheckKeys(t, {"backend", "s3_bucket", "s3_prefix", "s3_region", "s3_endpoint", "valkey_url",
                       "valkey_prefix", "valkey_ca_file", "transfer_timeout_seconds", "upload_interval_seconds",
-                      "on_upload_failure", "retry"}));
+                      "on_upload_failure", "lease_seconds", "retry"}));
     std::string backend = "local";
     ROCKY_RETURN_IF_ERROR(Enum(t, "backend", {"local", "s3", "valkey", "tiered"}, &backend));
     out->backend = backend == "s3"       ? StateBackend::kS3
@@ -441,6 +441,7 @@ class Reader {
     ROCKY_RETURN_IF_ERROR(
         Integer<uint64_t>(t, "transfer_timeout_seconds", 1, &out->transfer_timeout_seconds));
   ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "upload_interval_seconds", 0, &out->upload_interval_seconds));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "lease_seconds", 1, &out->lease_seconds));
     std::string policy = "skip";
     ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
     out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;

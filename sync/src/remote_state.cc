@@ -1,11 +1,17 @@
 #include "rocky/sync/remote_state.h"
 
+#include "rocky/sync/state_lease.h"
+
 #include <openssl/rand.h>
 
 #include <chrono>
 #include <random>
 
 namespace rocky::sync {
+
+Result<std::unique_ptr<LeaseStore>> RemoteStateBackend::OpenLease() {
+  return Status::NotSupported("the " + std::string(Kind()) + " backend " + Location() + " keeps no lease");
+}
 
 bool IsTransient(const Status& status) {
   return status.code() == Status::Code::kIOError || status.code() == Status::Code::kTimedOut;
