@@ -60,6 +60,15 @@ std::string Describe(const sync::LeaseRecord& r) {
   return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at + ")";
 }
 
+// Once per process: "rocky: <the engine's "in use for writing ... locked by process N">; waiting up to S s".
+void SayWaiting(const CommandContext& ctx, const Status& busy) {
+  static bool said = false;
+  if (said) return;
+  said = true;
+  ctx.err << "rocky: " << ForOutput(busy.message()) << "; waiting up to " << WaitOf(ctx.invocation).count()
+          << " s for it (--wait)\n";
+}
+
 std::string Seconds(std::chrono::milliseconds ms) {
   return std::to_string((ms.count() + 999) / 1000) + " s";
 }
@@ -128,8 +137,16 @@ Status RemoteStateSession::TakeLease() {
   options.retry = state.retry;
   // From the renewal thread: the run stops before its next table (an atomic store, nothing more).
   options.on_lost = [] { RequestRunStop(); };
-  sync::LeaseEventSink sink = [this](const sync::LeaseEvent& event) {
+  const std::chrono::seconds wait = WaitOf(ctx_.invocation);
+  sync::LeaseEventSink sink = [this, wait, said_waiting = false](const sync::LeaseEvent& event) mutable {
     WriteEventLine(ForOutput(sync::LeaseEventJson(event)) + "\n");
+    if (event.outcome == sync::LeaseOutcome::kBusy && wait.count() > 0 && !said_waiting) {
+      // Called on the command's thread while Take waits (busy events come from there only).
+      said_waiting = true;
+      ctx_.err << "rocky: the remote state's lease is held by "
+               << (event.other ? ForOutput(Describe(*event.other)) : std::string("another runner"))
+               << "; waiting up to " << wait.count() << " s for it (--wait)\n";
+    }
     if (event.outcome == sync::LeaseOutcome::kRenewed) return;
     std::lock_guard<std::mutex> lock(lease_mu_);
     lease_last_ = event.outcome;
@@ -183,6 +200,7 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
       break;
     }
     if (!pulled.status().IsBusy() || std::chrono::steady_clock::now() >= wait_until) return pulled.status();
+    SayWaiting(ctx, pulled.status());
     if (!sync::SleepUnlessStopRequested(std::chrono::milliseconds(200))) return pulled.status();
   }
   session->last_upload_ = std::chrono::steady_clock::now();
@@ -443,14 +461,14 @@ Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const Comman
   for (;;) {
     auto store = OpenStateStore(ctx, path, state::StoreOptions{.mode = state::OpenMode::kReadWrite});
     if (store.ok() || !store.status().IsBusy() || std::chrono::steady_clock::now() >= wait_until) return store;
+    SayWaiting(ctx, store.status());
     if (!sync::SleepUnlessStopRequested(std::chrono::milliseconds(200))) return store;
   }
 }
 
 int FailOpen(const CommandContext& ctx, const Status& status) {
   if (!status.IsBusy()) return Fail(ctx, status);
-  Fail(ctx, status.message() + " (another rocky holds the state file; nothing was done: --wait SECONDS waits "
-                               "for it)");
+  Fail(ctx, status.message() + "; nothing was done (--wait SECONDS waits for it)");
   return kExitBusy;
 }
 

@@ -307,11 +307,12 @@ void StateLease::Lose(const std::string& why, std::optional<LeaseRecord> other) 
     std::lock_guard<std::mutex> lock(mu_);
     lost_reason_ = why;
   }
+  // The command stops first (before its next table), then the event says why.
+  if (options_.on_lost) options_.on_lost();
   LeaseEvent event = NewEvent(LeaseOutcome::kLost);
   event.other = std::move(other);
   event.error = why;
   Emit(event);
-  if (options_.on_lost) options_.on_lost();
 }
 
 void StateLease::RenewLoop() {
