@@ -382,6 +382,42 @@ TEST_CASE("lease: renewals cut off mid-run lose the lease; the run stops before 
         source_count + " " + source_count);
 }
 
+TEST_CASE("lease: Ctrl-C mid-run and a command that fails both release it; the next runner simply acquires it") {
+  s3test::S3Fixture s3;
+  ScopedEnv env;
+  UseFixtureCredentials(env);
+  TwoMachines m(s3.Endpoint(), 30);
+  Background run;
+  {
+    TargetLocks locks(m.warehouse);
+    run = Start(m.a, {"run", "--output", "json", "--events", "events.jsonl"}, "run");
+    AwaitText(m.a.File("events.jsonl"), "\"event\":\"state.download\"");
+    REQUIRE(::kill(run.pid, SIGINT) == 0);
+  }  // the table in progress goes on and finishes; the rest are skipped
+  CHECK(run.Wait() == 130);
+  const auto leases = EventsNamed(Lines(m.a.File("events.jsonl")), "state.lease");
+  REQUIRE(leases.size() == 2);
+  CHECK(Contains(leases[0], "\"outcome\":\"acquired\""));
+  CHECK(Contains(leases[1], "\"outcome\":\"released\""));
+
+  Run next = m.b.Rocky("state set --table x.y.z --value 2026-01-01T00:00:00Z --output json");
+  CHECK_RUN(next, 0);
+  simdjson::dom::parser parser;
+  CHECK(Str(ParseJson(parser, next.out)["remote_state"]["lease"], "taken") == "acquired");
+
+  // A command refused after it took the lease (an import over a state that is not empty, without --yes).
+  CHECK_RUN(m.b.Rocky("state export export.json --output table"), 0);
+  Run refused = m.b.Rocky("state import export.json --events import.jsonl");
+  CHECK_RUN(refused, 2);
+  const auto import_leases = EventsNamed(Lines(m.b.File("import.jsonl")), "state.lease");
+  REQUIRE(import_leases.size() == 2);
+  CHECK(Contains(import_leases[1], "\"outcome\":\"released\""));
+  Run after = m.a.Rocky("state set --table x.y.z --value 2026-01-02T00:00:00Z --output json");
+  CHECK_RUN(after, 0);
+  simdjson::dom::parser p2;
+  CHECK(Str(ParseJson(p2, after.out)["remote_state"]["lease"], "taken") == "acquired");
+}
+
 TEST_CASE("lease on valkey: busy at once naming the holder; a killed holder's lease is taken over") {
   rocky_sync_test::RedisServer redis;
   ScopedEnv env;
