@@ -408,7 +408,6 @@ Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) 
   });
 }
 
-
 // The lease on the remote state (sync/state_lease.h), as the server judges it; for a local state, its file's
 // writer lock. A lease held by a run is normal (healthy); one that expired without being released means its
 // holder died (warning: the next command takes it over); one that cannot be read fails every command that
@@ -454,7 +453,8 @@ Check CheckLease(const Context& c, std::vector<std::string>& suggestions) {
     const sync::LeaseInfo& info = *seen;
     check.details.emplace_back("state", std::string(sync::LeaseStateName(info.state)));
     auto who = [](const sync::LeaseRecord& r) {
-      return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at + ")";
+      return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at +
+             ")";
     };
     if (info.holder) {
       check.details.emplace_back("host", info.holder->host);
@@ -605,13 +605,16 @@ CommandSpec DoctorCommand() {
           "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
           "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
           "remote_state (the remote state object downloads and verifies), lease (the remote state's lease:\n"
-          "free, held by whom, or expired, by the server's clock; for a local state, its file's writer lock),\n"
-          "state_rw (a probe object written, read back and deleted on the configured backend). Remote checks\n"
+          "free, held by whom, or expired, by the server's clock; for a local state, its file's writer "
+          "lock),\n"
+          "state_rw (a probe object written, read back and deleted on the configured backend). Remote "
+          "checks\n"
           "make no retries and are bounded by transfer_timeout_seconds. Exit 1 when any check is critical.",
-      .flags = {FlagSpec{.name = "check",
-                         .value_name = "NAME",
-                         .help = "Run only this check",
-                         .choices = {"config", "state_file", "state_schema", "remote_state", "lease", "state_rw"}}},
+      .flags = {FlagSpec{
+          .name = "check",
+          .value_name = "NAME",
+          .help = "Run only this check",
+          .choices = {"config", "state_file", "state_schema", "remote_state", "lease", "state_rw"}}},
       .handler = RunDoctor,
   };
 }

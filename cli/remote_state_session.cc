@@ -47,11 +47,16 @@ void WriteRecordJson(JsonWriter& json, const std::optional<sync::LeaseRecord>& r
     return;
   }
   json.BeginObject()
-      .Key("host").String(record->host)
-      .Key("pid").Int(record->pid)
-      .Key("command").String(record->command)
-      .Key("started_at").String(record->started_at)
-      .Key("expires_at").String(record->expires_at)
+      .Key("host")
+      .String(record->host)
+      .Key("pid")
+      .Int(record->pid)
+      .Key("command")
+      .String(record->command)
+      .Key("started_at")
+      .String(record->started_at)
+      .Key("expires_at")
+      .String(record->expires_at)
       .EndObject();
 }
 
@@ -69,9 +74,7 @@ void SayWaiting(const CommandContext& ctx, const Status& busy) {
           << " s for it (--wait)\n";
 }
 
-std::string Seconds(std::chrono::milliseconds ms) {
-  return std::to_string((ms.count() + 999) / 1000) + " s";
-}
+std::string Seconds(std::chrono::milliseconds ms) { return std::to_string((ms.count() + 999) / 1000) + " s"; }
 
 }  // namespace
 
@@ -153,8 +156,8 @@ Status RemoteStateSession::TakeLease() {
     if (event.other) lease_other_ = event.other;
     if (!event.error.empty()) lease_error_ = event.error;
   };
-  auto taken = sync::StateLease::Take(std::move(store), std::string(sync_->backend().Kind()), std::move(options),
-                                      std::move(sink));
+  auto taken = sync::StateLease::Take(std::move(store), std::string(sync_->backend().Kind()),
+                                      std::move(options), std::move(sink));
   if (!taken.ok()) return taken.status();
   taken_ = taken->outcome;
   seen_ = taken->seen;
@@ -191,7 +194,8 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
                "the state, and nothing keeps another runner from running meanwhile\n";
   }
   if (session->busy_) return session;
-  // The local file may be held by another rocky on this machine (its writer lock): wait for it as --wait says.
+  // The local file may be held by another rocky on this machine (its writer lock): wait for it as --wait
+  // says.
   const auto wait_until = std::chrono::steady_clock::now() + WaitOf(ctx.invocation);
   for (;;) {
     auto pulled = session->sync_->Pull(state_path);
@@ -214,10 +218,12 @@ int RemoteStateSession::RefuseBusy() const {
     message += "; its lease expires at " + seen_.expires_at + " (in " + Seconds(seen_.expires_in) +
                " by the server's clock) unless its holder renews it";
   } else {
-    message += "; its lease expires in " + Seconds(seen_.expires_in) + " (by the server's clock) unless its holder renews it";
+    message += "; its lease expires in " + Seconds(seen_.expires_in) +
+               " (by the server's clock) unless its holder renews it";
   }
-  message += ". Nothing was done. --wait SECONDS waits for it; `rocky state unlock --yes` breaks a lease whose "
-             "holder is gone";
+  message +=
+      ". Nothing was done. --wait SECONDS waits for it; `rocky state unlock --yes` breaks a lease whose "
+      "holder is gone";
   if (FormatOf(ctx_.invocation) == OutputFormat::kJson) {
     JsonWriter json = BeginJson(CommandName(ctx_.invocation));
     json.Key("error").String(ForOutput(message));
@@ -379,9 +385,9 @@ std::string RemoteStateSession::Summary() const {
   if (!taken_) parts.push_back("lease NOT taken (the backend failed; nothing uploaded)");
   if (taken_ == sync::LeaseOutcome::kAcquired) parts.push_back("lease acquired" + waited);
   if (taken_ == sync::LeaseOutcome::kTakenOver) {
-    parts.push_back("lease taken over" + waited +
-                    (seen_.holder ? " from " + Describe(*seen_.holder) + ", whose lease had expired"
-                                  : std::string()));
+    parts.push_back(
+        "lease taken over" + waited +
+        (seen_.holder ? " from " + Describe(*seen_.holder) + ", whose lease had expired" : std::string()));
   }
   if (download_) parts.push_back("downloaded (" + std::string(sync::OutcomeName(*download_)) + ")");
   if (upload_) parts.push_back("uploaded (" + std::string(sync::OutcomeName(*upload_)) + ")");
@@ -394,9 +400,10 @@ std::string RemoteStateSession::Summary() const {
   for (size_t i = 0; i < parts.size(); ++i) line += (i == 0 ? " " : ", ") + parts[i];
   if (state_lost_) line += "; the download failed, so watermarks missing locally are re-derived from the targets";
   if (lease_lost()) {
-    line += ". LEASE LOST: " + ForOutput(lease_->lost_reason()) +
-            "; the run stopped before its next table and did not upload the state (the local state file keeps "
-            "what it did; the next run copies nothing twice)";
+    line +=
+        ". LEASE LOST: " + ForOutput(lease_->lost_reason()) +
+        "; the run stopped before its next table and did not upload the state (the local state file keeps "
+        "what it did; the next run copies nothing twice)";
   }
   return line + ".";
 }
@@ -435,8 +442,9 @@ Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContex
 FlagSpec LeaseWaitFlag() {
   return FlagSpec{.name = "wait",
                   .value_name = "SECONDS",
-                  .help = "When another runner holds the state (the remote state's lease, or the local state "
-                          "file), wait up to SECONDS for it instead of exiting 75 at once"};
+                  .help =
+                      "When another runner holds the state (the remote state's lease, or the local state "
+                      "file), wait up to SECONDS for it instead of exiting 75 at once"};
 }
 
 CommandHandler CheckingWait(CommandHandler handler) {
@@ -446,9 +454,10 @@ CommandHandler CheckingWait(CommandHandler handler) {
       char* end = nullptr;
       errno = 0;
       const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
-      if (text.empty() || text[0] == '-' || text[0] == '+' || *end != '\0' || errno != 0 || n > kMaxWaitSeconds) {
-        return Usage(ctx, "--wait takes a whole number of seconds from 0 to " + std::to_string(kMaxWaitSeconds) +
-                              ", not '" + text + "'");
+      if (text.empty() || text[0] == '-' || text[0] == '+' || *end != '\0' || errno != 0 ||
+          n > kMaxWaitSeconds) {
+        return Usage(ctx, "--wait takes a whole number of seconds from 0 to " +
+                              std::to_string(kMaxWaitSeconds) + ", not '" + text + "'");
       }
     }
     return handler(ctx);
@@ -460,7 +469,8 @@ Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const Comman
   const auto wait_until = std::chrono::steady_clock::now() + WaitOf(ctx.invocation);
   for (;;) {
     auto store = OpenStateStore(ctx, path, state::StoreOptions{.mode = state::OpenMode::kReadWrite});
-    if (store.ok() || !store.status().IsBusy() || std::chrono::steady_clock::now() >= wait_until) return store;
+    if (store.ok() || !store.status().IsBusy() || std::chrono::steady_clock::now() >= wait_until)
+      return store;
     SayWaiting(ctx, store.status());
     if (!sync::SleepUnlessStopRequested(std::chrono::milliseconds(200))) return store;
   }

@@ -1,10 +1,10 @@
 // The remote half of every command that changes the state (plan, apply, run, state set/delete/import, state
-// push --force): when [state] backend is not "local", take the remote state's lease (sync/state_lease.h), then
-// download the remote state into the local file before the command opens it, and upload it after the command
-// closed it (and, for long runs, between tables), then release the lease. The policy (retries, the circuit
-// breaker, the budgets, on_upload_failure) is sync::StateSync's and the lease's; this file only connects them
-// to the command line: where events go (--events FILE, else stderr), how warnings are printed, what exit a
-// failure gets, --wait.
+// push --force): when [state] backend is not "local", take the remote state's lease (sync/state_lease.h),
+// then download the remote state into the local file before the command opens it, and upload it after the
+// command closed it (and, for long runs, between tables), then release the lease. The policy (retries, the
+// circuit breaker, the budgets, on_upload_failure) is sync::StateSync's and the lease's; this file only
+// connects them to the command line: where events go (--events FILE, else stderr), how warnings are printed,
+// what exit a failure gets, --wait.
 #pragma once
 
 #include <chrono>
@@ -29,10 +29,10 @@ class RemoteStateSession {
   // SECONDS for another runner's), then downloads the remote state into `state_path`. Does nothing for
   // "local". Requires that nothing in this process has the state file open. Another runner holding the lease
   // is not an error: the session is returned busy() and nothing was downloaded (RefuseBusy says so).
-  // Errors: a backend that cannot be built from the configuration (a missing bucket setting), an --events file
-  // that cannot be opened, a lease that cannot be taken (the backend failed), or a local state file in use by
-  // another process (kBusy, after --wait). A failed download is not an error: a warning, and state_lost() is
-  // true.
+  // Errors: a backend that cannot be built from the configuration (a missing bucket setting), an --events
+  // file that cannot be opened, a lease that cannot be taken (the backend failed), or a local state file in
+  // use by another process (kBusy, after --wait). A failed download is not an error: a warning, and
+  // state_lost() is true.
   static engine::Result<std::unique_ptr<RemoteStateSession>> Begin(const CommandContext& ctx,
                                                                    const config::Config* config,
                                                                    const std::string& state_path);
@@ -64,8 +64,8 @@ class RemoteStateSession {
   // True when the remote state could not be downloaded and the command goes on from the local file.
   bool state_lost() const { return state_lost_; }
   bool remote() const { return sync_ != nullptr; }
-  // True once the lease this command held was lost (the renewal thread said so): the run stops before its next
-  // table (RunStopFlag), and the state is not uploaded.
+  // True once the lease this command held was lost (the renewal thread said so): the run stops before its
+  // next table (RunStopFlag), and the state is not uploaded.
   bool lease_lost() const { return lease_ != nullptr && lease_->lost(); }
 
   // Uploads the local state, then releases the lease. Requires that this process has the state file closed.
@@ -84,8 +84,8 @@ class RemoteStateSession {
   RemoteStateSession& operator=(const RemoteStateSession&) = delete;
 
   // Between tables of a run, with the store open: when [state] upload_interval_seconds has passed since the
-  // last upload, snapshots the open store and uploads the snapshot (only while the lease is held). A failure is
-  // only a warning here (the final upload decides the command's outcome).
+  // last upload, snapshots the open store and uploads the snapshot (only while the lease is held). A failure
+  // is only a warning here (the final upload decides the command's outcome).
   void CheckpointIfDue(state::StateStore& store);
 
   // For the command's output: "remote_state": {"backend", "location", "download", "upload", "state_lost",
@@ -128,8 +128,8 @@ class RemoteStateSession {
   std::optional<sync::LeaseOutcome> taken_;  // acquired, taken_over or busy
   sync::LeaseInfo seen_;                     // busy: the holder's lease; taken_over: the expired one
   std::chrono::milliseconds waited_{0};
-  std::optional<sync::LeaseRecord> mine_;    // this command's lease record (as taken)
-  mutable std::mutex lease_mu_;              // guards the two below (written from the renewal thread)
+  std::optional<sync::LeaseRecord> mine_;         // this command's lease record (as taken)
+  mutable std::mutex lease_mu_;                   // guards the two below (written from the renewal thread)
   std::optional<sync::LeaseOutcome> lease_last_;  // the last step other than "renewed"
   std::optional<sync::LeaseRecord> lease_other_;  // from the last event that named another holder
   std::string lease_error_;

@@ -536,7 +536,8 @@ CommandSpec PlanCommand() {
       .summary = "Show what a run would copy, and save the plan",
       .description =
           "Discover the source tables of every pipeline in rocky.toml and decide, per target table, a full\n"
-          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL, and\n"
+          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL, "
+          "and\n"
           "name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
           "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`.\n"
           "With a remote state, takes its lease first (exit 75 while another runner holds it; --wait).",
@@ -565,13 +566,18 @@ CommandSpec RunCommand() {
       .name = "run",
       .summary = "Plan and apply in one step",
       .description =
-          "Copy every source table to its target: a full refresh without a watermark (or with --full-refresh,\n"
-          "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: upserted\n"
-          "on merge_keys); then advance each watermark to the largest cursor value copied (never back), record\n"
-          "row counts and run the configured checks. A failed table keeps its watermark (its error says when a\n"
+          "Copy every source table to its target: a full refresh without a watermark (or with "
+          "--full-refresh,\n"
+          "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: "
+          "upserted\n"
+          "on merge_keys); then advance each watermark to the largest cursor value copied (never back), "
+          "record\n"
+          "row counts and run the configured checks. A failed table keeps its watermark (its error says when "
+          "a\n"
           "failed commit may have been kept) and the others go on.\n"
           "--table PATTERN matching no table exits 2 and records no run.\n"
-          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.\n"
+          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when "
+          "interrupted.\n"
           "With a remote state, holds its lease throughout: exit 75 at once while another runner holds it\n"
           "(--wait SECONDS waits for it); a lease lost mid-run stops the run before its next table (exit 1,\n"
           "the output says why) and the state is not uploaded.",

@@ -529,18 +529,22 @@ int RunPush(const CommandContext& ctx) {
   return WithUploadStatus(ctx, kExitOk, pushed);
 }
 
-
 void WriteLeaseHolder(JsonWriter& json, const std::optional<sync::LeaseRecord>& holder) {
   if (!holder) {
     json.Null();
     return;
   }
   json.BeginObject()
-      .Key("host").String(holder->host)
-      .Key("pid").Int(holder->pid)
-      .Key("command").String(holder->command)
-      .Key("started_at").String(holder->started_at)
-      .Key("expires_at").String(holder->expires_at)
+      .Key("host")
+      .String(holder->host)
+      .Key("pid")
+      .Int(holder->pid)
+      .Key("command")
+      .String(holder->command)
+      .Key("started_at")
+      .String(holder->started_at)
+      .Key("expires_at")
+      .String(holder->expires_at)
       .EndObject();
 }
 
@@ -575,7 +579,8 @@ int RunUnlock(const CommandContext& ctx) {
       ctx.out << "The state is local (" << path
               << "): its lock is the state file's writer lock, which the operating system releases when the "
                  "process holding it ends, so it is never stale and there is nothing to break; "
-              << (pid ? "process " + std::to_string(*pid) + " holds it now." : "nobody holds it now.") << '\n';
+              << (pid ? "process " + std::to_string(*pid) + " holds it now." : "nobody holds it now.")
+              << '\n';
     }
     return kExitOk;
   }
@@ -725,7 +730,8 @@ CommandSpec StateCommand() {
           "first (unknown fields are refused; invalid JSON is reported with its line and column), then\n"
           "written in one transaction. A state file that already holds something is replaced only with "
           "--yes.",
-      .flags = {FlagSpec{.name = "yes", .help = "Confirm replacing a state that is not empty"}, LeaseWaitFlag()},
+      .flags = {FlagSpec{.name = "yes", .help = "Confirm replacing a state that is not empty"},
+                LeaseWaitFlag()},
       .positionals = {PositionalSpec{.name = "FILE", .help = "An export (- for stdin)"}},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunImport)),
   };
@@ -754,9 +760,12 @@ CommandSpec StateCommand() {
       .name = "unlock",
       .summary = "Break the remote state's lease (--yes), saying whose it was",
       .description =
-          "Show the lease on the remote state (free, held by whom, expired, by the server's clock) and, with\n"
-          "--yes, break it: the way out when a runner that held it is gone and you will not wait for the lease\n"
-          "to expire (lease_seconds). The break is conditional on the lease still being the one shown. A live\n"
+          "Show the lease on the remote state (free, held by whom, expired, by the server's clock) and, "
+          "with\n"
+          "--yes, break it: the way out when a runner that held it is gone and you will not wait for the "
+          "lease\n"
+          "to expire (lease_seconds). The break is conditional on the lease still being the one shown. A "
+          "live\n"
           "holder's next renewal then fails, and it stops before its next table without uploading. Without\n"
           "--yes, exit 2 naming the holder. A local state has no lease: its lock is the state file's writer\n"
           "lock, which the operating system releases with its process (shown, never broken).",

@@ -20,8 +20,8 @@ int StopSignalReceived();
 // Set once a stop signal arrived.
 const std::atomic<bool>& StopRequestedFlag();
 
-// Set once a stop signal arrived or RequestRunStop() was called: what replication::RunOptions::stop points at,
-// so a run stops before its next table for either reason.
+// Set once a stop signal arrived or RequestRunStop() was called: what replication::RunOptions::stop points
+// at, so a run stops before its next table for either reason.
 const std::atomic<bool>& RunStopFlag();
 
 // Stops a run before its next table without a signal: the remote state's lease was lost (the renewal thread

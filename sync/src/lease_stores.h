@@ -1,4 +1,5 @@
-// The lease stores behind RemoteStateBackend::OpenLease (state_lease.h says what each does); internal to sync/.
+// The lease stores behind RemoteStateBackend::OpenLease (state_lease.h says what each does); internal to
+// sync/.
 #pragma once
 
 #include <chrono>

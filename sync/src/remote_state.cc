@@ -1,11 +1,11 @@
 #include "rocky/sync/remote_state.h"
 
-#include "rocky/sync/state_lease.h"
-
 #include <openssl/rand.h>
 
 #include <chrono>
 #include <random>
+
+#include "rocky/sync/state_lease.h"
 
 namespace rocky::sync {
 

@@ -79,7 +79,8 @@ class S3LeaseStore final : public LeaseStore {
         continue;
       }
       if (!seen.info.unreadable.empty()) {
-        return Status::Corruption("the lease " + location_ + " is not a rocky lease (" + seen.info.unreadable +
+        return Status::Corruption("the lease " + location_ + " is not a rocky lease (" +
+                                  seen.info.unreadable +
                                   "): nothing takes it over; `rocky state unlock --yes` removes it");
       }
       if (seen.info.state == LeaseInfo::State::kHeld) return TakeResult{Taken::kBusy, seen.info};
@@ -93,7 +94,8 @@ class S3LeaseStore final : public LeaseStore {
       // released in between (the next round finds none).
       if (!over.status().IsBusy() && !over.status().IsNotFound()) return over.status();
     }
-    return Status::IOError("taking the lease " + location_ + ": it kept changing while being read (contention)");
+    return Status::IOError("taking the lease " + location_ +
+                           ": it kept changing while being read (contention)");
   }
 
   Result<std::optional<LeaseInfo>> Renew(const LeaseRecord& next, Deadline deadline) override {
@@ -142,8 +144,9 @@ class S3LeaseStore final : public LeaseStore {
     Status deleted = client_.DeleteObjectIfMatch(key_, seen.version);
     if (deleted.ok() || deleted.IsNotFound()) return Status::OK();
     if (deleted.IsBusy()) {
-      return Status::Busy("the lease " + location_ +
-                          " changed while it was being broken (renewed, or taken by another runner): look again");
+      return Status::Busy(
+          "the lease " + location_ +
+          " changed while it was being broken (renewed, or taken by another runner): look again");
     }
     return deleted;
   }

@@ -1,7 +1,5 @@
 #include "rocky/sync/s3_state_backend.h"
 
-#include "lease_stores.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,6 +8,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "lease_stores.h"
 
 namespace rocky::sync {
 

@@ -26,19 +26,22 @@ uint64_t MillisSince(SteadyClock::time_point start) {
   return d.count() <= 0 ? 0 : static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(d).count());
 }
 
-std::string NowPlus(milliseconds d) {
-  return state::FormatUtc(std::chrono::system_clock::now() + d);
-}
+std::string NowPlus(milliseconds d) { return state::FormatUtc(std::chrono::system_clock::now() + d); }
 
 void WriteRecord(state::JsonWriter& json, const LeaseRecord& r) {
   // The token stays out of events and outputs: only the holder needs it, and a broken-off lease's token
   // in a log would let a script "renew" someone else's lease by hand.
   json.BeginObject()
-      .Key("host").String(r.host)
-      .Key("pid").Int(r.pid)
-      .Key("command").String(r.command)
-      .Key("started_at").String(r.started_at)
-      .Key("expires_at").String(r.expires_at)
+      .Key("host")
+      .String(r.host)
+      .Key("pid")
+      .Int(r.pid)
+      .Key("command")
+      .String(r.command)
+      .Key("started_at")
+      .String(r.started_at)
+      .Key("expires_at")
+      .String(r.expires_at)
       .EndObject();
 }
 
@@ -53,15 +56,24 @@ std::string HostName() {
 std::string LeaseRecord::ToJson() const {
   state::JsonWriter json;
   json.BeginObject()
-      .Key("rocky_lease").Int(kLeaseFormat)
-      .Key("host").String(host)
-      .Key("pid").Int(pid)
-      .Key("command").String(command)
-      .Key("started_at").String(started_at)
-      .Key("expires_at").String(expires_at)
-      .Key("lease_ms").Int(lease_ms)
-      .Key("token").String(token)
-      .Key("renewal").Int(renewal)
+      .Key("rocky_lease")
+      .Int(kLeaseFormat)
+      .Key("host")
+      .String(host)
+      .Key("pid")
+      .Int(pid)
+      .Key("command")
+      .String(command)
+      .Key("started_at")
+      .String(started_at)
+      .Key("expires_at")
+      .String(expires_at)
+      .Key("lease_ms")
+      .Int(lease_ms)
+      .Key("token")
+      .String(token)
+      .Key("renewal")
+      .Int(renewal)
       .EndObject();
   return json.str();
 }
@@ -90,8 +102,9 @@ Result<LeaseRecord> LeaseRecord::FromJson(std::string_view text) {
   };
   auto num = [&doc](const char* key, int64_t* out) { return doc[key].get(*out) == simdjson::SUCCESS; };
   if (!str("host", &r.host) || !num("pid", &r.pid) || !str("command", &r.command) ||
-      !str("started_at", &r.started_at) || !str("expires_at", &r.expires_at) || !num("lease_ms", &r.lease_ms) ||
-      !str("token", &r.token) || !num("renewal", &r.renewal) || r.lease_ms <= 0) {
+      !str("started_at", &r.started_at) || !str("expires_at", &r.expires_at) ||
+      !num("lease_ms", &r.lease_ms) || !str("token", &r.token) || !num("renewal", &r.renewal) ||
+      r.lease_ms <= 0) {
     return Status::Corruption("not a rocky lease (a field is missing or of the wrong type)");
   }
   return r;
@@ -122,11 +135,16 @@ std::string_view LeaseOutcomeName(LeaseOutcome outcome) {
 std::string LeaseEventJson(const LeaseEvent& event) {
   state::JsonWriter json;
   json.BeginObject()
-      .Key("event").String("state.lease")
-      .Key("backend").String(event.backend)
-      .Key("key").String(event.key)
-      .Key("outcome").String(LeaseOutcomeName(event.outcome))
-      .Key("duration_ms").UInt(event.duration_ms);
+      .Key("event")
+      .String("state.lease")
+      .Key("backend")
+      .String(event.backend)
+      .Key("key")
+      .String(event.key)
+      .Key("outcome")
+      .String(LeaseOutcomeName(event.outcome))
+      .Key("duration_ms")
+      .UInt(event.duration_ms);
   if (event.holder) {
     json.Key("holder");
     WriteRecord(json, *event.holder);
@@ -141,8 +159,9 @@ std::string LeaseEventJson(const LeaseEvent& event) {
   return json.str();
 }
 
-Result<StateLease::Taking> StateLease::Take(std::unique_ptr<LeaseStore> store, const std::string& backend_kind,
-                                            LeaseOptions options, LeaseEventSink sink) {
+Result<StateLease::Taking> StateLease::Take(std::unique_ptr<LeaseStore> store,
+                                            const std::string& backend_kind, LeaseOptions options,
+                                            LeaseEventSink sink) {
   if (options.duration.count() <= 0) return Status::InvalidArgument("the lease's duration must be positive");
   if (options.renew_every.count() <= 0) options.renew_every = options.duration / 3;
   if (options.host.empty()) options.host = HostName();
@@ -157,8 +176,8 @@ Result<StateLease::Taking> StateLease::Take(std::unique_ptr<LeaseStore> store, c
 
   const auto start = SteadyClock::now();
   const auto wait_until = start + options.wait;
-  auto emit = [&](LeaseOutcome outcome, const std::optional<LeaseRecord>& other, std::optional<int64_t> expires,
-                  const std::string& error) {
+  auto emit = [&](LeaseOutcome outcome, const std::optional<LeaseRecord>& other,
+                  std::optional<int64_t> expires, const std::string& error) {
     if (!sink) return;
     LeaseEvent event;
     event.backend = backend_kind;
@@ -235,8 +254,8 @@ Result<StateLease::Taking> StateLease::Take(std::unique_ptr<LeaseStore> store, c
     }
     const Status& error = tried.status();
     if (TransferStopRequested()) {
-      return fail(Status::IOError("Interrupted: " + what + " was stopped (Ctrl-C or SIGTERM): " +
-                                  error.message()));
+      return fail(
+          Status::IOError("Interrupted: " + what + " was stopped (Ctrl-C or SIGTERM): " + error.message()));
     }
     if (!IsTransient(error)) return fail(error.WithContext(what));
     const std::string after = " after " + std::to_string(retries) + " retries";
@@ -333,8 +352,9 @@ void StateLease::RenewLoop() {
     const auto sent = SteadyClock::now();
     const auto started = sent;
     Result<std::optional<LeaseInfo>> result =
-        sent < until ? store_->Renew(renewed, until)
-                     : Result<std::optional<LeaseInfo>>(Status::TimedOut("the lease ran out before its renewal"));
+        sent < until
+            ? store_->Renew(renewed, until)
+            : Result<std::optional<LeaseInfo>>(Status::TimedOut("the lease ran out before its renewal"));
     {
       // Release canceled this renewal (or it ended as Release began): the command is ending, and Release
       // decides what the lease's state is. Nothing is lost here.
@@ -360,11 +380,11 @@ void StateLease::RenewLoop() {
       // Another record is in place: taken over (our renewals stopped long enough for it to expire on the
       // server), or broken with `rocky state unlock`.
       const LeaseInfo& now_there = **result;
-      const std::string who =
-          now_there.holder && now_there.state != LeaseInfo::State::kFree
-              ? "another runner holds it now (" + now_there.holder->host + ", pid " +
-                    std::to_string(now_there.holder->pid) + ", rocky " + now_there.holder->command + ")"
-              : "it was removed (rocky state unlock)";
+      const std::string who = now_there.holder && now_there.state != LeaseInfo::State::kFree
+                                  ? "another runner holds it now (" + now_there.holder->host + ", pid " +
+                                        std::to_string(now_there.holder->pid) + ", rocky " +
+                                        now_there.holder->command + ")"
+                                  : "it was removed (rocky state unlock)";
       Lose("the lease was lost: " + who,
            now_there.state != LeaseInfo::State::kFree ? now_there.holder : std::nullopt);
       return;
@@ -412,7 +432,8 @@ Status StateLease::Release() {
   // After Ctrl-C the command must end within about a second: one attempt of at most a second. Otherwise up
   // to 5 s with retries. Either way, a lease not released expires on its own after lease_seconds.
   const bool stopping = TransferStopRequested();
-  const milliseconds budget = std::min(options_.take_timeout, stopping ? milliseconds(1000) : milliseconds(5000));
+  const milliseconds budget =
+      std::min(options_.take_timeout, stopping ? milliseconds(1000) : milliseconds(5000));
   const Deadline deadline = start + budget;
   milliseconds pause{100};
   Result<LeaseStore::Released> released = Status::TimedOut("no time to release the lease");

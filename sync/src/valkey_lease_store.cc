@@ -18,7 +18,8 @@ constexpr std::string_view kReadScript =
     "redis.call('GET', KEYS[2])}";
 
 // ARGV[1] the holder's current value, ARGV[2] the renewed one, ARGV[3] the TTL in ms. 1 when renewed (the
-// value is ARGV[1], or already ARGV[2]: this renewal's earlier attempt landed and its reply was lost), else 0.
+// value is ARGV[1], or already ARGV[2]: this renewal's earlier attempt landed and its reply was lost), else
+// 0.
 constexpr std::string_view kRenewScript =
     "local v = redis.call('GET', KEYS[1]) "
     "if v == ARGV[1] or v == ARGV[2] then "
@@ -68,7 +69,8 @@ class ValkeyLeaseStore final : public LeaseStore {
         ours = seen.version == value;
         if (!ours) {
           if (!seen.unreadable.empty()) {
-            return Status::Corruption("the lease " + Location() + " is not a rocky lease (" + seen.unreadable +
+            return Status::Corruption("the lease " + Location() + " is not a rocky lease (" +
+                                      seen.unreadable +
                                       "): nothing takes it over; `rocky state unlock --yes` removes it");
           }
           return TakeResult{Taken::kBusy, seen};
@@ -88,14 +90,15 @@ class ValkeyLeaseStore final : public LeaseStore {
       }
       return TakeResult{Taken::kAcquired, {}};
     }
-    return Status::IOError("taking the lease " + Location() + ": it kept changing while being read (contention)");
+    return Status::IOError("taking the lease " + Location() +
+                           ": it kept changing while being read (contention)");
   }
 
   Result<std::optional<LeaseInfo>> Renew(const LeaseRecord& next, Deadline deadline) override {
     const std::string value = next.ToJson();
     pending_value_ = value;
-    auto renewed = client_.Command({"EVAL", kRenewScript, "1", key_, value_, value, std::to_string(next.lease_ms)},
-                                   deadline);
+    auto renewed = client_.Command(
+        {"EVAL", kRenewScript, "1", key_, value_, value, std::to_string(next.lease_ms)}, deadline);
     if (!renewed.ok()) return renewed.status().WithContext("renewing the lease " + Location());
     if (renewed->integer() == 1) {
       value_ = value;
@@ -123,8 +126,9 @@ class ValkeyLeaseStore final : public LeaseStore {
     auto broken = client_.Command({"EVAL", kBreakScript, "2", key_, last_key_, expected}, deadline);
     if (!broken.ok()) return broken.status().WithContext("breaking the lease " + Location());
     if (broken->integer() != 1) {
-      return Status::Busy("the lease " + Location() +
-                          " changed while it was being broken (renewed, or taken by another runner): look again");
+      return Status::Busy(
+          "the lease " + Location() +
+          " changed while it was being broken (renewed, or taken by another runner): look again");
     }
     return Status::OK();
   }
@@ -177,8 +181,8 @@ class ValkeyLeaseStore final : public LeaseStore {
   std::string key_;
   std::string last_key_;
   ValkeyClient client_;
-  std::string value_;        // this holder's current value
-  std::string first_value_;  // its value at take time (what last_key_ holds)
+  std::string value_;          // this holder's current value
+  std::string first_value_;    // its value at take time (what last_key_ holds)
   std::string pending_value_;  // the last renewal sent (landed or not)
 };
 

@@ -1,7 +1,5 @@
 #include "rocky/sync/valkey_state_backend.h"
 
-#include "lease_stores.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -11,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "lease_stores.h"
 #include "rocky/sync/state_envelope.h"
 
 namespace rocky::sync {

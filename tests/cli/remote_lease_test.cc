@@ -79,7 +79,8 @@ Background Start(const Sandbox& box, const std::vector<std::string>& args, const
     const int in = ::open("/dev/null", O_RDONLY);
     const int out = ::open(bg.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const int err = ::open(bg.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
+    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
+      ::_exit(127);
     std::vector<char*> argv{const_cast<char*>(binary.c_str())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -93,9 +94,9 @@ Background Start(const Sandbox& box, const std::vector<std::string>& args, const
 void AwaitText(const std::string& path, const std::string& needle, std::chrono::seconds limit = 60s) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
   while (!Contains(ReadFile(path), needle)) {
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up,
-                    "gave up waiting for '" << needle << "' in " << path << ":\n"
-                                            << ReadFile(path));
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up, "gave up waiting for '" << needle << "' in "
+                                                                                        << path << ":\n"
+                                                                                        << ReadFile(path));
     std::this_thread::sleep_for(10ms);
   }
 }
@@ -137,8 +138,8 @@ class TargetLocks {
 void UseS3(const Sandbox& box, const std::string& endpoint, const std::string& warehouse, int lease_seconds) {
   UseRemoteState(box,
                  "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) +
-                     "\"\ns3_prefix = \"team/lease/\"\ns3_endpoint = \"" + endpoint + "\"\nlease_seconds = " +
-                     std::to_string(lease_seconds) + "\n",
+                     "\"\ns3_prefix = \"team/lease/\"\ns3_endpoint = \"" + endpoint +
+                     "\"\nlease_seconds = " + std::to_string(lease_seconds) + "\n",
                  warehouse);
 }
 
@@ -240,12 +241,14 @@ TEST_CASE("lease: a second runner exits 75 at once naming the holder; --wait wai
   CHECK(Contains(waiter_events[1], "\"outcome\":\"acquired\""));
   CHECK(Contains(waiter_events[2], "\"outcome\":\"released\""));
   // The holder's rows and the waiter's watermark both reached the remote state, one after the other.
-  CHECK(Sql(m.warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") == "2002 2002");
+  CHECK(Sql(m.warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") ==
+        "2002 2002");
   Run remote = m.a.Rocky("state --remote --output table --table x.y.z");
   CHECK(Contains(remote.out, "x.y.z"));
 }
 
-TEST_CASE("lease: a SIGKILLed runner's lease refuses others, doctor reports it expired, then it is taken over") {
+TEST_CASE(
+    "lease: a SIGKILLed runner's lease refuses others, doctor reports it expired, then it is taken over") {
   s3test::S3Fixture s3;
   ScopedEnv env;
   UseFixtureCredentials(env);
@@ -286,15 +289,18 @@ TEST_CASE("lease: a SIGKILLed runner's lease refuses others, doctor reports it e
   CHECK(Contains(events.front(), "\"outcome\":\"taken_over\""));
   CHECK(Contains(events.front(), "\"pid\":" + std::to_string(dead)));
   // The killed run copied nothing it kept (its copies were waiting); the taker copied every new row once.
-  CHECK(Sql(m.warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") == "2002 2002");
+  CHECK(Sql(m.warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") ==
+        "2002 2002");
 }
 
-TEST_CASE("lease: `state unlock --yes` breaks a live lease saying whose it was; its holder stops, uploads nothing") {
+TEST_CASE(
+    "lease: `state unlock --yes` breaks a live lease saying whose it was; its holder stops, uploads "
+    "nothing") {
   s3test::S3Fixture s3;
   ScopedEnv env;
   UseFixtureCredentials(env);
-  // Renewals every 2 s: the holder's first one after it is continued finds the lease gone (or, were it stopped
-  // longer than 6 s, finds its own lease run out): lost either way.
+  // Renewals every 2 s: the holder's first one after it is continued finds the lease gone (or, were it
+  // stopped longer than 6 s, finds its own lease run out): lost either way.
   TwoMachines m(s3.Endpoint(), 6);
   Background holder;
   {
@@ -330,8 +336,9 @@ TEST_CASE("lease: `state unlock --yes` breaks a live lease saying whose it was; 
   CHECK(Contains(holder.err(), "LeaseLost"));
 }
 
-TEST_CASE("lease: renewals cut off mid-run lose the lease; the run stops before its next table, no table "
-          "half-copied, nothing uploaded, and the output says why") {
+TEST_CASE(
+    "lease: renewals cut off mid-run lose the lease; the run stops before its next table, no table "
+    "half-copied, nothing uploaded, and the output says why") {
   s3test::S3Fixture s3;
   rocky_test::FaultProxy proxy(std::stoi(s3.Endpoint().substr(s3.Endpoint().rfind(':') + 1)));
   REQUIRE_MESSAGE(proxy.ok(), proxy.error());
@@ -382,7 +389,8 @@ TEST_CASE("lease: renewals cut off mid-run lose the lease; the run stops before 
         source_count + " " + source_count);
 }
 
-TEST_CASE("lease: Ctrl-C mid-run and a command that fails both release it; the next runner simply acquires it") {
+TEST_CASE(
+    "lease: Ctrl-C mid-run and a command that fails both release it; the next runner simply acquires it") {
   s3test::S3Fixture s3;
   ScopedEnv env;
   UseFixtureCredentials(env);
@@ -453,7 +461,8 @@ TEST_CASE("lease on valkey: busy at once naming the holder; a killed holder's le
   CHECK(Contains(doctor.out, "free"));
 }
 
-TEST_CASE("the local state's lock answers like the lease: exit 75 naming the process, --wait, doctor, unlock") {
+TEST_CASE(
+    "the local state's lock answers like the lease: exit 75 naming the process, --wait, doctor, unlock") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init --output table"), 0);
   CHECK_RUN(box.Rocky("run --output table"), 0);
@@ -477,8 +486,9 @@ TEST_CASE("the local state's lock answers like the lease: exit 75 naming the pro
     CHECK(Str(doc, "backend") == "local");
     CHECK(doc["broken"].get_bool().value() == false);
     CHECK(doc["holder"]["pid"].get_int64().value() == ::getpid());
-    waiter = Start(box, {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z", "--wait", "120"},
-                   "waiter");
+    waiter =
+        Start(box, {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z", "--wait", "120"},
+              "waiter");
     AwaitText(waiter.err_path, "waiting up to 120 s");
     REQUIRE((*db)->Close().ok());
   }

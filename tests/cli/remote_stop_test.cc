@@ -129,10 +129,10 @@ TEST_CASE("SIGTERM during a backoff sleep after a 503: exit 143 at once, no retr
               "max_retries = 3\ninitial_backoff_ms = 120000\nmax_backoff_ms = 120000\njitter = false\n");
   proxy.ServiceUnavailable(1000);
   proxy.PassNext(1);  // the lease: the download after it gets the 503
-  const pid_t pid = Start(box,
-                          {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z", "--events",
-                           "events.jsonl"},
-                          box.File("err.txt"));
+  const pid_t pid = Start(
+      box,
+      {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z", "--events", "events.jsonl"},
+      box.File("err.txt"));
   WaitFor([&] { return proxy.answered_503() >= 1; }, 120s, "the first 503");
   const auto took = StopAndWait(pid, SIGTERM, 143, 60s);
   MESSAGE("exited " << took.count() << " ms after SIGTERM");

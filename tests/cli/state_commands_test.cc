@@ -196,8 +196,9 @@ TEST_CASE("rocky state history prints counts and the moving average; --help work
   Run none = box.Rocky("state history --table a.b.c --output table");
   CHECK_RUN(none, 0);
   CHECK(Contains(none.out, "No row-count history stored for a.b.c."));
-  for (const char* command : {"state", "state show", "state set", "state delete", "state history",
-                              "state export", "state import", "state compact", "state push", "state unlock"}) {
+  for (const char* command :
+       {"state", "state show", "state set", "state delete", "state history", "state export", "state import",
+        "state compact", "state push", "state unlock"}) {
     Run help = box.Rocky(std::string(command) + " --help");
     CHECK_RUN(help, 0);
     CHECK(Contains(help.out, "Usage: rocky " + std::string(command)));

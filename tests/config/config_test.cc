@@ -395,7 +395,8 @@ TEST_CASE("out-of-range numbers name the key and the allowed range") {
                 {"state.retry.max_retries_per_run", "between 0 and 4294967295", "got 4294967296"});
   ExpectMessage(ErrorOf("[state]\ntransfer_timeout_seconds = 0\n"), "2:28",
                 {"state.transfer_timeout_seconds", "at least 1", "got 0"});
-  ExpectMessage(ErrorOf("[state]\nlease_seconds = 0\n"), "2:17", {"state.lease_seconds", "at least 1", "got 0"});
+  ExpectMessage(ErrorOf("[state]\nlease_seconds = 0\n"), "2:17",
+                {"state.lease_seconds", "at least 1", "got 0"});
   ExpectMessage(ErrorOf("[state.retry]\ncircuit_breaker_recovery_timeout_seconds = 0\n"), "2:44",
                 {"circuit_breaker_recovery_timeout_seconds", "at least 1"});
   ExpectMessage(ErrorOf("[state.retry]\ninitial_backoff_ms = -5\n"), "2:22",

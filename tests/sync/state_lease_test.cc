@@ -1,13 +1,17 @@
 // The lease beside the remote state (sync/state_lease.h) against the real S3 fixture (s3rver behind the SigV4
 // proxy, which implements conditional PUT and DELETE as AWS documents them) and a real redis-server:
-//   - processes racing for a fresh lease, and for an expired one, never both win (sampled with sweep.h: 50 races
+//   - processes racing for a fresh lease, and for an expired one, never both win (sampled with sweep.h: 50
+//   races
 //     per backend by default, 400 with ROCKY_FULL_SWEEPS=1);
 //   - a SIGKILLed holder's lease refuses others until it expires by the server's clock, then is taken over;
-//   - a renewal that cannot reach the server loses the lease once (on_lost), and a holder whose lease was taken
+//   - a renewal that cannot reach the server loses the lease once (on_lost), and a holder whose lease was
+//   taken
 //     over loses it on its next renewal and never releases the new holder's;
 //   - a lost reply is recognised as the holder's own write; the lease costs one request to take, one per
 //     renewal and one to release.
 // Every wait is for an event, with a deadline that fails clearly; lease durations are a second or two.
+#include "rocky/sync/state_lease.h"
+
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,7 +30,6 @@
 
 #include "fault_proxy.h"
 #include "redis_fixture.h"
-#include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 #include "s3_fixture.h"
 #include "sweep.h"
@@ -119,8 +122,8 @@ class Events {
   void Await(LeaseOutcome outcome, size_t count = 1, milliseconds limit = 30s) {
     std::unique_lock<std::mutex> lock(mu_);
     const bool seen = changed_.wait_for(lock, limit, [&] { return CountLocked(outcome) >= count; });
-    REQUIRE_MESSAGE(seen, "no " << rocky::sync::LeaseOutcomeName(outcome) << " event (x" << count << ") within "
-                                << limit.count() << " ms");
+    REQUIRE_MESSAGE(seen, "no " << rocky::sync::LeaseOutcomeName(outcome) << " event (x" << count
+                                << ") within " << limit.count() << " ms");
   }
   size_t Count(LeaseOutcome outcome) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -174,13 +177,15 @@ LeaseInfo Inspect(const StateConfig& state) {
 }
 
 // Waits until the lease at `state` is judged `wanted` by the server (a lease left to expire).
-void AwaitState(const StateConfig& state, LeaseInfo::State wanted, bool last_expired, milliseconds limit = 30s) {
+void AwaitState(const StateConfig& state, LeaseInfo::State wanted, bool last_expired,
+                milliseconds limit = 30s) {
   const auto give_up = Clock::now() + limit;
   for (;;) {
     const LeaseInfo info = Inspect(state);
     if (info.state == wanted && (!last_expired || info.last_expired)) return;
     REQUIRE_MESSAGE(Clock::now() < give_up, "the lease did not become " << rocky::sync::LeaseStateName(wanted)
-                                                                        << " within " << limit.count() << " ms");
+                                                                        << " within " << limit.count()
+                                                                        << " ms");
     std::this_thread::sleep_for(50ms);
   }
 }
@@ -287,8 +292,8 @@ std::vector<std::string> Race(const StateConfig& state) {
 
 // Runs `points` races (sampled), half on fresh leases and half on expired ones (left by a holder that never
 // released), and checks that every race had exactly one winner.
-void RaceMany(const std::string& name, uint64_t points, const std::function<StateConfig(const std::string&)>& at,
-              milliseconds expired_duration) {
+void RaceMany(const std::string& name, uint64_t points,
+              const std::function<StateConfig(const std::string&)>& at, milliseconds expired_duration) {
   const rocky::tests::Sweep sweep(name, points, /*ci_stride=*/8);
   // The expired leases first, all at once, so that one wait covers them all: taken through the store with a
   // short duration and never renewed nor released, as a holder that died right after taking would leave them.
@@ -310,7 +315,8 @@ void RaceMany(const std::string& name, uint64_t points, const std::function<Stat
     expired.emplace(k, state);
   }
   for (const auto& [k, state] : expired) {
-    AwaitState(state, state.backend == StateBackend::kS3 ? LeaseInfo::State::kExpired : LeaseInfo::State::kFree,
+    AwaitState(state,
+               state.backend == StateBackend::kS3 ? LeaseInfo::State::kExpired : LeaseInfo::State::kFree,
                state.backend != StateBackend::kS3);
   }
   int contended = 0;
@@ -319,8 +325,8 @@ void RaceMany(const std::string& name, uint64_t points, const std::function<Stat
     const bool stale = k % 2 == 1;
     const StateConfig state = stale ? expired.at(k) : at(UniquePrefix(name + "-fresh"));
     const std::vector<std::string> reports = Race(state);
-    INFO(name << " race " << k << (stale ? " (expired lease)" : " (fresh lease)") << ": " << reports[0] << " / "
-              << reports[1]);
+    INFO(name << " race " << k << (stale ? " (expired lease)" : " (fresh lease)") << ": " << reports[0]
+              << " / " << reports[1]);
     int winners = 0, busy = 0;
     for (const std::string& r : reports) {
       REQUIRE_MESSAGE(r.rfind("error", 0) != 0, r);
@@ -359,7 +365,8 @@ TEST_CASE("the lease record: JSON round trip; anything else at the key is refuse
   CHECK(back->renewal == 3);
   CHECK(LeaseRecord::FromJson("not json").status().IsCorruption());
   CHECK(LeaseRecord::FromJson("{\"hello\":1}").status().IsCorruption());
-  CHECK(LeaseRecord::FromJson("{\"rocky_lease\":9}").status().code() == rocky::engine::Status::Code::kNotSupported);
+  CHECK(LeaseRecord::FromJson("{\"rocky_lease\":9}").status().code() ==
+        rocky::engine::Status::Code::kNotSupported);
   // The event names the holder but never carries its token.
   LeaseEvent event;
   event.backend = "s3";
@@ -406,16 +413,19 @@ TEST_CASE("s3: busy names the holder and its expiry by the server's clock; a rel
 }
 
 TEST_CASE("s3: two processes race for the lease, fresh or expired, and never both hold it") {
-  RaceMany("s3 lease races", 400, [](const std::string& prefix) { return S3State(prefix, S3().Endpoint()); },
-           1000ms);
+  RaceMany(
+      "s3 lease races", 400, [](const std::string& prefix) { return S3State(prefix, S3().Endpoint()); },
+      1000ms);
 }
 
 TEST_CASE("valkey: two processes race for the lease, fresh or expired, and never both hold it") {
-  RaceMany("valkey lease races", 400, [](const std::string& prefix) { return ValkeyState(prefix, Redis().Url()); },
-           300ms);
+  RaceMany(
+      "valkey lease races", 400, [](const std::string& prefix) { return ValkeyState(prefix, Redis().Url()); },
+      300ms);
 }
 
-TEST_CASE("a SIGKILLed holder's lease refuses others until it expires by the server's clock, then is taken over") {
+TEST_CASE(
+    "a SIGKILLed holder's lease refuses others until it expires by the server's clock, then is taken over") {
   for (const bool s3 : {true, false}) {
     CAPTURE(s3);
     const StateConfig state = s3 ? S3State(UniquePrefix("kill"), S3().Endpoint())
@@ -467,9 +477,10 @@ TEST_CASE("a SIGKILLed holder's lease refuses others until it expires by the ser
     REQUIRE(next.seen.holder.has_value());
     CHECK(next.seen.holder->pid == child);
     CHECK(events.Last(LeaseOutcome::kTakenOver).other->pid == child);
-    MESSAGE(std::string(s3 ? "s3" : "valkey") << ": the killed holder's lease was taken over after "
-                                   << std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()
-                                   << " ms of waiting (lease_seconds 2)");
+    MESSAGE(std::string(s3 ? "s3" : "valkey")
+            << ": the killed holder's lease was taken over after "
+            << std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()
+            << " ms of waiting (lease_seconds 2)");
     CHECK(next.lease->Release().ok());
   }
 }
@@ -515,7 +526,8 @@ TEST_CASE("valkey: a renewal against a server that went away loses the lease onc
   CHECK(events.Count(LeaseOutcome::kReleased) == 0);
 }
 
-TEST_CASE("a lease broken and taken by another: the holder's next renewal loses it, and it never frees theirs") {
+TEST_CASE(
+    "a lease broken and taken by another: the holder's next renewal loses it, and it never frees theirs") {
   for (const bool s3 : {true, false}) {
     CAPTURE(s3);
     const StateConfig state = s3 ? S3State(UniquePrefix("stolen"), S3().Endpoint())

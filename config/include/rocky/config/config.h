@@ -126,8 +126,8 @@ struct StateConfig {
   // The lease a command that changes a remote state holds (sync/state_lease.h): how long it lasts after its
   // holder last renewed it; renewed every third of it. >= 1. 60 s because: a holder that dies (SIGKILL, a
   // lost pod) blocks the next runner for at most this (plus a second); a holder tolerates a backend outage of
-  // up to two thirds of it (40 s, about two missed renewals) before it loses the lease and stops; and it costs
-  // one request per 20 s of run, a few cents a year per pipeline on S3.
+  // up to two thirds of it (40 s, about two missed renewals) before it loses the lease and stops; and it
+  // costs one request per 20 s of run, a few cents a year per pipeline on S3.
   uint64_t lease_seconds = 60;
   RetryConfig retry;
 };

@@ -89,10 +89,10 @@ class LeaseStore {
   // A write of this same record whose reply was lost counts as taken.
   virtual Result<TakeResult> TryTake(const LeaseRecord& mine, Deadline deadline) = 0;
 
-  // Rewrites the lease with `next` (renewal + 1, a new expires_at), conditional on it still being the one this
-  // store last wrote: nullopt when renewed; otherwise the lease is lost and this is what holds it now (free
-  // when it was broken, another holder when it was taken over). A write of this same record whose reply was
-  // lost counts as renewed.
+  // Rewrites the lease with `next` (renewal + 1, a new expires_at), conditional on it still being the one
+  // this store last wrote: nullopt when renewed; otherwise the lease is lost and this is what holds it now
+  // (free when it was broken, another holder when it was taken over). A write of this same record whose reply
+  // was lost counts as renewed.
   virtual Result<std::optional<LeaseInfo>> Renew(const LeaseRecord& next, Deadline deadline) = 0;
 
   enum class Released : unsigned char { kReleased, kAbsent, kNotOurs };
@@ -114,8 +114,8 @@ class LeaseStore {
   virtual void set_stoppable(bool stoppable) = 0;
 
   // A flag that, once true, makes the request in flight (and any later one) fail soon (within about a second
-  // for S3, 50 ms for Valkey): how StateLease stops its renewal thread mid-request when the command ends. Null:
-  // none. Not owned; must outlive the store's requests. The only member another thread may act on.
+  // for S3, 50 ms for Valkey): how StateLease stops its renewal thread mid-request when the command ends.
+  // Null: none. Not owned; must outlive the store's requests. The only member another thread may act on.
   virtual void set_cancel(const std::atomic<bool>* cancel) = 0;
 };
 

@@ -116,8 +116,8 @@ class S3Client {
   // PreconditionFailed, or 409 ConditionalRequestConflict when a concurrent write won), kNotFound when
   // If-Match finds no object. Returns the new ETag.
   Result<ObjectInfo> PutBytes(const std::string& key, std::string_view body, const WriteCondition& condition);
-  // GET into memory, refused above `limit` bytes (kCorruption: not what the caller stores there); nullopt when
-  // there is no such object.
+  // GET into memory, refused above `limit` bytes (kCorruption: not what the caller stores there); nullopt
+  // when there is no such object.
   Result<std::optional<SmallObject>> GetSmallObject(const std::string& key, uint64_t limit = 64 * 1024);
   // DELETE only if the object's ETag is still `etag` (If-Match, as AWS documents conditional deletes): kBusy
   // when it is not, kNotFound when there is no object.

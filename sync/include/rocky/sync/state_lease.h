@@ -2,23 +2,25 @@
 //
 // Every command that changes the remote state (plan, apply, run, state set / delete / import, state push
 // --force) takes the lease before it downloads, keeps it renewed while it works, and releases it when it ends
-// (also after Ctrl-C and errors). A second runner finds the lease held and is refused at once (or waits for it,
+// (also after Ctrl-C and errors). A second runner finds the lease held and is refused at once (or waits for
+// it,
 // `--wait`); a runner that died holding it (SIGKILL, a lost pod) leaves a lease that expires, and the next
 // runner takes it over.
 //
 // Where the lease lives (LeaseStore, one per backend kind; RemoteStateBackend::OpenLease builds it):
 //   S3      the object `<prefix>state.redb.lease`, a small JSON record (LeaseRecord). Taken with PUT
-//           If-None-Match: * (only one creator wins); an expired one is taken over with PUT If-Match on the ETag
-//           that was read (only one taker wins: S3 checks the condition and writes atomically); renewed with PUT
-//           If-Match on the holder's own ETag (a record that differs at every renewal, so no ETag ever comes
-//           back); released with DELETE If-Match on it. Expiry is judged by the server's clock alone: the lease
-//           may be taken over once the server's Date is at least its Last-Modified + lease_seconds + 1 s (both
-//           headers count whole seconds; the extra second makes the truncation safe).
+//           If-None-Match: * (only one creator wins); an expired one is taken over with PUT If-Match on the
+//           ETag that was read (only one taker wins: S3 checks the condition and writes atomically); renewed
+//           with PUT If-Match on the holder's own ETag (a record that differs at every renewal, so no ETag
+//           ever comes back); released with DELETE If-Match on it. Expiry is judged by the server's clock
+//           alone: the lease may be taken over once the server's Date is at least its Last-Modified +
+//           lease_seconds + 1 s (both headers count whole seconds; the extra second makes the truncation
+//           safe).
 //   Valkey  the key `<prefix>state.redb.lease`, taken with SET key value NX PX ttl, so the server expires it;
 //           renewed and released by a Lua script (EVAL) that compares the value with the holder's own first,
-//           inside the server. A second key, `<prefix>state.redb.lease.last` (no TTL), keeps the newest holder's
-//           record until it releases, so a lease that expired instead of being released is reported as
-//           taken over, naming its holder.
+//           inside the server. A second key, `<prefix>state.redb.lease.last` (no TTL), keeps the newest
+//           holder's record until it releases, so a lease that expired instead of being released is reported
+//           as taken over, naming its holder.
 //   tiered  the S3 lease (the durable leg).
 //
 // The holder's own view: its lease is good until (the instant it sent its last successful take or renewal) +
@@ -26,12 +28,12 @@
 // server's expiry is never earlier: the holder always knows it lost the lease before anyone can take it over.
 // No two machines' clocks are ever compared.
 //
-// Holding: a background thread renews the lease every renew_every (a third of lease_seconds); a failed renewal
-// is retried with backoff until the holder's view of the lease ends, and then the lease is lost. A renewal that
-// finds another record in place (taken over, or broken with `rocky state unlock`) loses it at once. Losing
-// calls LeaseOptions::on_lost (from the renewal thread), emits a "lost" event, and held() turns false: the
-// command must stop before its next table and must not upload the state (the remote state is no longer its to
-// write).
+// Holding: a background thread renews the lease every renew_every (a third of lease_seconds); a failed
+// renewal is retried with backoff until the holder's view of the lease ends, and then the lease is lost. A
+// renewal that finds another record in place (taken over, or broken with `rocky state unlock`) loses it at
+// once. Losing calls LeaseOptions::on_lost (from the renewal thread), emits a "lost" event, and held() turns
+// false: the command must stop before its next table and must not upload the state (the remote state is no
+// longer its to write).
 #pragma once
 
 #include <atomic>
@@ -115,7 +117,7 @@ class StateLease {
  public:
   // What Take found.
   struct Taking {
-    std::unique_ptr<StateLease> lease;  // null when busy
+    std::unique_ptr<StateLease> lease;           // null when busy
     LeaseOutcome outcome = LeaseOutcome::kBusy;  // kAcquired, kTakenOver or kBusy
     LeaseInfo seen;  // kBusy: the live lease that refused us; kTakenOver: the expired one replaced
     std::chrono::milliseconds waited{0};
@@ -124,8 +126,8 @@ class StateLease {
   // Takes the lease, waiting up to options.wait while another runner holds it, retrying transient failures
   // as [state.retry] says within options.take_timeout; then starts renewing it. Emits "acquired",
   // "taken_over" or "busy" (once when first refused, once more when a wait ends without it), or "error".
-  // Busy is not an error (Taking::lease is null). Errors: the backend failed for good (kPermissionDenied, ...),
-  // the budget ran out (kTimedOut), or a stop request (a message starting "Interrupted").
+  // Busy is not an error (Taking::lease is null). Errors: the backend failed for good (kPermissionDenied,
+  // ...), the budget ran out (kTimedOut), or a stop request (a message starting "Interrupted").
   static Result<Taking> Take(std::unique_ptr<LeaseStore> store, const std::string& backend_kind,
                              LeaseOptions options, LeaseEventSink sink);
 
@@ -145,8 +147,8 @@ class StateLease {
   const LeaseRecord& record_at_take() const { return first_; }
 
   // Stops the renewal thread (canceling a renewal in flight: within about a second) and gives the lease back
-  // when it is still ours, ignoring stop requests but within a short budget (5 s with retries; once a stop was
-  // requested, one attempt of at most 1 s): a lease that cannot be released expires on its own. Emits
+  // when it is still ours, ignoring stop requests but within a short budget (5 s with retries; once a stop
+  // was requested, one attempt of at most 1 s): a lease that cannot be released expires on its own. Emits
   // "released" or "error" (nothing when it was lost: "lost" was said). Idempotent.
   Status Release();
 
@@ -167,10 +169,10 @@ class StateLease {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;                                  // guarded by mu_
-  bool released_ = false;                                  // guarded by mu_
-  std::chrono::steady_clock::time_point valid_until_;      // guarded by mu_
-  std::string lost_reason_;                                // guarded by mu_
+  bool stopping_ = false;                              // guarded by mu_
+  bool released_ = false;                              // guarded by mu_
+  std::chrono::steady_clock::time_point valid_until_;  // guarded by mu_
+  std::string lost_reason_;                            // guarded by mu_
   std::atomic<bool> lost_{false};
   std::atomic<bool> cancel_{false};  // the store's cancel flag: set by Release to end a renewal in flight
   std::atomic<uint64_t> renewals_{0};

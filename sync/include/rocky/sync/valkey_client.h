@@ -72,8 +72,8 @@ struct ValkeyClientOptions {
   // Whether a stop request (Ctrl-C, SIGTERM: transfer_stop.h) ends a wait at once. Only the lease's renewals
   // and release turn it off (they must go out while a stopping command winds down, within their deadline).
   bool stoppable = true;
-  // When set, a wait for the server ends (within 50 ms) once it turns true, as a failure ("canceled"): how the
-  // lease's renewal thread is stopped mid-command. Not owned; must outlive the client's commands.
+  // When set, a wait for the server ends (within 50 ms) once it turns true, as a failure ("canceled"): how
+  // the lease's renewal thread is stopped mid-command. Not owned; must outlive the client's commands.
   const std::atomic<bool>* cancel = nullptr;
 };
 
