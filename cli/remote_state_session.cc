@@ -236,7 +236,8 @@ int RemoteStateSession::RefuseBusy() const {
 }
 
 Result<std::optional<sync::TransferReport>> RemoteStateSession::Fetch(const std::string& destination) {
-  if (sync_ == nullptr) return Status::InvalidArgument("[state] backend is \"local\": there is no remote state");
+  if (sync_ == nullptr)
+    return Status::InvalidArgument("[state] backend is \"local\": there is no remote state");
   return sync_->Fetch(destination);
 }
 
@@ -267,6 +268,7 @@ Status RemoteStateSession::Finish() {
     ctx_.err << "rocky: warning: not uploading the state to " << ForOutput(sync_->backend().Location())
              << ": this command could not take the lease; the local state file is kept\n";
   } else {
+    pushed_ = true;
     s = sync_->Push(state_path_);
   }
   upload_error_ = s.ok() ? std::string() : s.message();
@@ -283,6 +285,7 @@ Status RemoteStateSession::ForcePush() {
     s = Status::Busy("LeaseLost: not replacing the remote state " + sync_->backend().Location() + ": " +
                      lease_->lost_reason());
   } else {
+    pushed_ = true;
     s = sync_->ForcePush(state_path_);
   }
   upload_error_ = s.ok() ? std::string() : s.message();
@@ -398,8 +401,14 @@ std::string RemoteStateSession::Summary() const {
   }
   if (last == sync::LeaseOutcome::kReleased) parts.push_back("lease released");
   for (size_t i = 0; i < parts.size(); ++i) line += (i == 0 ? " " : ", ") + parts[i];
-  if (state_lost_) line += "; the download failed, so watermarks missing locally are re-derived from the targets";
-  if (lease_lost()) {
+  if (state_lost_)
+    line += "; the download failed, so watermarks missing locally are re-derived from the targets";
+  if (lease_lost() && pushed_) {
+    // Found at the release, after the upload (conditional on the remote state being the one downloaded, so
+    // it never overwrote another runner's): the work is done, but another runner may have run meanwhile.
+    line += ". LEASE LOST after the upload: " + ForOutput(lease_->lost_reason()) +
+            "; another runner may have started meanwhile";
+  } else if (lease_lost()) {
     line +=
         ". LEASE LOST: " + ForOutput(lease_->lost_reason()) +
         "; the run stopped before its next table and did not upload the state (the local state file keeps "
@@ -417,8 +426,8 @@ void RemoteStateSession::CheckpointIfDue(state::StateStore& store) {
   if (db == nullptr) return;
   // The store holds the file open, so the upload works from a snapshot of it taken through the open database.
   static std::atomic<uint64_t> counter{0};
-  const std::string snapshot = state_path_ + ".checkpoint-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(counter++);
+  const std::string snapshot =
+      state_path_ + ".checkpoint-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   Status s = sync::WriteStateSnapshot(*db, snapshot);
   if (s.ok()) s = sync_->Push(snapshot);
   std::error_code ec;
@@ -433,7 +442,8 @@ int WithUploadStatus(const CommandContext& ctx, int exit_code, const Status& upl
   return exit_code == kExitOk ? failed : exit_code;
 }
 
-Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContext& ctx, const std::string& state_path) {
+Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContext& ctx,
+                                                             const std::string& state_path) {
   auto config = LoadConfigIfPresent(ctx.invocation);
   if (!config.ok()) return config.status();
   return RemoteStateSession::Begin(ctx, config->has_value() ? &**config : nullptr, state_path);

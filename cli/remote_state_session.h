@@ -97,7 +97,8 @@ class RemoteStateSession {
   std::string Summary() const;
 
  private:
-  RemoteStateSession(const CommandContext& ctx, std::string state_path) : ctx_(ctx), state_path_(std::move(state_path)) {}
+  RemoteStateSession(const CommandContext& ctx, std::string state_path)
+      : ctx_(ctx), state_path_(std::move(state_path)) {}
 
   // One JSON line to --events (one write(2) on an O_APPEND descriptor) or stderr. Thread-safe: the lease's
   // renewal thread emits too.
@@ -111,14 +112,18 @@ class RemoteStateSession {
   const CommandContext& ctx_;
   std::string state_path_;
   std::optional<config::StateConfig> state_config_;  // [state] of rocky.toml, when there is one
-  int events_fd_ = -1;                          // --events (opened O_APPEND, created 0600); -1: stderr
-  std::mutex events_mu_;                        // one event line at a time, whatever the thread
-  std::unique_ptr<sync::StateSync> sync_;       // null: backend "local"
+  int events_fd_ = -1;                               // --events (opened O_APPEND, created 0600); -1: stderr
+  std::mutex events_mu_;                             // one event line at a time, whatever the thread
+  std::unique_ptr<sync::StateSync> sync_;            // null: backend "local"
   std::chrono::seconds upload_interval_{60};
   bool state_lost_ = false;
-  // The outcome of the last transfer each way (from the events), and the final upload's error, for the output.
+  // The outcome of the last transfer each way (from the events), and the final upload's error, for the
+  // output.
   std::optional<sync::TransferOutcome> download_;
   std::optional<sync::TransferOutcome> upload_;
+  // Finish or ForcePush sent the state while the lease was held: a lease found lost after that (at its
+  // release) was lost after the work, and the summary must not say nothing was uploaded.
+  bool pushed_ = false;
   std::string upload_error_;
   std::chrono::steady_clock::time_point last_upload_ = std::chrono::steady_clock::now();
 

@@ -437,7 +437,9 @@ Status StateLease::Release() {
   const Deadline deadline = start + budget;
   milliseconds pause{100};
   Result<LeaseStore::Released> released = Status::TimedOut("no time to release the lease");
+  int attempts = 0;
   for (;;) {
+    ++attempts;
     released = store_->Release(deadline);
     if (released.ok() || !IsTransient(released.status()) || stopping) break;
     const auto now = SteadyClock::now();
@@ -458,8 +460,18 @@ Status StateLease::Release() {
     Lose("the lease was lost: another runner held it when this command released it", std::nullopt);
     return Status::Busy("the lease " + store_->Location() + " was another runner's when this command ended");
   }
-  // kAbsent: already gone (broken with `rocky state unlock`, or an earlier attempt of this release landed and
-  // its reply was lost): released all the same.
+  if (*released == LeaseStore::Released::kAbsent && attempts == 1) {
+    // Nothing of this release was sent before, so the lease was removed while this command held it: broken
+    // with `rocky state unlock --yes` (or taken over and released by another runner) since the last renewal,
+    // which could not notice it. Saying "released" would hide that another runner may have run meanwhile.
+    Lose(
+        "the lease was lost: it was removed (rocky state unlock, or another runner's take-over) since its "
+        "last "
+        "renewal, before this command released it",
+        std::nullopt);
+    return Status::OK();
+  }
+  // kAbsent after an earlier attempt that failed in transit: that attempt landed and its reply was lost.
   Emit(event);
   return Status::OK();
 }

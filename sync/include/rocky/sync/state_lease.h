@@ -149,7 +149,8 @@ class StateLease {
   // Stops the renewal thread (canceling a renewal in flight: within about a second) and gives the lease back
   // when it is still ours, ignoring stop requests but within a short budget (5 s with retries; once a stop
   // was requested, one attempt of at most 1 s): a lease that cannot be released expires on its own. Emits
-  // "released" or "error" (nothing when it was lost: "lost" was said). Idempotent.
+  // "released" or "error" (nothing when it was lost: "lost" was said), or "lost" when the lease is found gone
+  // or another's at this point (broken by `rocky state unlock` since the last renewal). Idempotent.
   Status Release();
 
  private:
