@@ -605,11 +605,10 @@ CommandSpec DoctorCommand() {
           "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
           "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
           "remote_state (the remote state object downloads and verifies), lease (the remote state's lease:\n"
-          "free, held by whom, or expired, by the server's clock; for a local state, its file's writer "
-          "lock),\n"
-          "state_rw (a probe object written, read back and deleted on the configured backend). Remote "
-          "checks\n"
-          "make no retries and are bounded by transfer_timeout_seconds. Exit 1 when any check is critical.",
+          "free, held by whom, or expired, by the server's clock; for a local state, its file's writer\n"
+          "lock), state_rw (a probe object written, read back and deleted on the configured backend).\n"
+          "Remote checks make no retries and are bounded by transfer_timeout_seconds. Exit 1 when any check\n"
+          "is critical.",
       .flags = {FlagSpec{
           .name = "check",
           .value_name = "NAME",

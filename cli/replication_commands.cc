@@ -536,11 +536,10 @@ CommandSpec PlanCommand() {
       .summary = "Show what a run would copy, and save the plan",
       .description =
           "Discover the source tables of every pipeline in rocky.toml and decide, per target table, a full\n"
-          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL, "
-          "and\n"
-          "name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
-          "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`.\n"
-          "With a remote state, takes its lease first (exit 75 while another runner holds it; --wait).",
+          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL,\n"
+          "and name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
+          "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`. With a remote\n"
+          "state, takes its lease first (exit 75 while another runner holds it; --wait).",
       .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
       .handler = CheckingWait(RunPlan),
   };
@@ -566,21 +565,16 @@ CommandSpec RunCommand() {
       .name = "run",
       .summary = "Plan and apply in one step",
       .description =
-          "Copy every source table to its target: a full refresh without a watermark (or with "
-          "--full-refresh,\n"
-          "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: "
-          "upserted\n"
-          "on merge_keys); then advance each watermark to the largest cursor value copied (never back), "
-          "record\n"
-          "row counts and run the configured checks. A failed table keeps its watermark (its error says when "
-          "a\n"
-          "failed commit may have been kept) and the others go on.\n"
-          "--table PATTERN matching no table exits 2 and records no run.\n"
-          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when "
-          "interrupted.\n"
-          "With a remote state, holds its lease throughout: exit 75 at once while another runner holds it\n"
-          "(--wait SECONDS waits for it); a lease lost mid-run stops the run before its next table (exit 1,\n"
-          "the output says why) and the state is not uploaded.",
+          "Copy every source table to its target: a full refresh without a watermark (or with\n"
+          "--full-refresh, or strategy = \"full_refresh\"), else the rows at or above it that the target\n"
+          "lacks (merge: upserted on merge_keys); then advance each watermark to the largest cursor value\n"
+          "copied (never back), record row counts and run the configured checks. A failed table keeps its\n"
+          "watermark (its error says when a failed commit may have been kept) and the others go on.\n"
+          "--table PATTERN matching no table exits 2 and records no run. Ctrl-C stops after the table being\n"
+          "copied. Exit code 1 when any table failed, 130 when interrupted. With a remote state, holds its\n"
+          "lease throughout: exit 75 at once while another runner holds it (--wait SECONDS waits for it); a\n"
+          "lease lost mid-run stops the run before its next table (exit 1, the output says why) and the\n"
+          "state is not uploaded.",
       .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
       .handler = CheckingWait(RunRun),
   };

@@ -604,7 +604,7 @@ int RunUnlock(const CommandContext& ctx) {
                   (info.expires_at.empty() ? std::string("?") : info.expires_at) + " (in " +
                   std::to_string((info.expires_in.count() + 999) / 1000) +
                   " s by the server's clock); if that runner is still going, its next renewal fails and it "
-                  "stops before its next table";
+                  "stops before its next table (or, ending before that renewal, reports the lease lost)";
   } else if (info.state == sync::LeaseInfo::State::kExpired) {
     status_text = "it had expired" + (info.expires_at.empty() ? std::string() : " at " + info.expires_at) +
                   " (its holder did not renew it: it crashed or was cut off)";
@@ -760,15 +760,14 @@ CommandSpec StateCommand() {
       .name = "unlock",
       .summary = "Break the remote state's lease (--yes), saying whose it was",
       .description =
-          "Show the lease on the remote state (free, held by whom, expired, by the server's clock) and, "
-          "with\n"
-          "--yes, break it: the way out when a runner that held it is gone and you will not wait for the "
-          "lease\n"
-          "to expire (lease_seconds). The break is conditional on the lease still being the one shown. A "
-          "live\n"
-          "holder's next renewal then fails, and it stops before its next table without uploading. Without\n"
-          "--yes, exit 2 naming the holder. A local state has no lease: its lock is the state file's writer\n"
-          "lock, which the operating system releases with its process (shown, never broken).",
+          "Show the lease on the remote state (free, held by whom, expired, by the server's clock) and,\n"
+          "with --yes, break it: the way out when a runner that held it is gone and you will not wait\n"
+          "for the lease to expire (lease_seconds). The break is conditional on the lease still being\n"
+          "the one shown. A live holder's next renewal then fails, and it stops before its next table\n"
+          "without uploading; one that ends before renewing again uploads as usual (conditionally on\n"
+          "the remote state it downloaded) and reports the lease lost. Without --yes, exit 2 naming the\n"
+          "holder. A local state has no lease: its lock is the state file's writer lock, which the\n"
+          "operating system releases with its process (shown, never broken).",
       .flags = {FlagSpec{.name = "yes", .help = "Confirm breaking the lease"}},
       .handler = ValidatingConfigIfPresent(RunUnlock),
   };
