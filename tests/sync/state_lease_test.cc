@@ -292,16 +292,19 @@ std::vector<std::string> Race(const StateConfig& state) {
   return out;
 }
 
-// Runs `points` races (sampled), half on fresh leases and half on expired ones (left by a holder that never
-// released), and checks that every race had exactly one winner.
+// Runs `points` races (sampled), the first half on fresh leases and the second on expired ones (left by a
+// holder that never released), and checks that every race had exactly one winner. (Halves, not parity: a
+// sample takes one point in `stride`, all of one parity when the stride is even.)
 void RaceMany(const std::string& name, uint64_t points,
               const std::function<StateConfig(const std::string&)>& at, milliseconds expired_duration) {
   const rocky::tests::Sweep sweep(name, points, /*ci_stride=*/8);
-  // The expired leases first, all at once, so that one wait covers them all: taken through the store with a
-  // short duration and never renewed nor released, as a holder that died right after taking would leave them.
+  auto is_stale = [points](uint64_t k) { return k >= points / 2; };
+  // The expired leases first, all at once, so that one wait covers them all, and it runs while the fresh
+  // races do: taken through the store with a short duration and never renewed nor released, as a holder
+  // that died right after taking would leave them.
   std::map<uint64_t, StateConfig> expired;
   for (uint64_t k = 0; k < points; ++k) {
-    if (!sweep.Includes(k) || k % 2 == 0) continue;
+    if (!sweep.Includes(k) || !is_stale(k)) continue;
     const StateConfig state = at(UniquePrefix(name + "-expired"));
     LeaseRecord dead;
     dead.host = "dead-holder";
@@ -316,15 +319,22 @@ void RaceMany(const std::string& name, uint64_t points,
     REQUIRE(taken->taken == LeaseStore::Taken::kAcquired);
     expired.emplace(k, state);
   }
-  for (const auto& [k, state] : expired) {
-    AwaitState(state,
-               state.backend == StateBackend::kS3 ? LeaseInfo::State::kExpired : LeaseInfo::State::kFree,
-               state.backend != StateBackend::kS3);
-  }
+  bool awaited = false;
+  auto await_expired = [&] {
+    for (const auto& [k, state] : expired) {
+      AwaitState(state,
+                 state.backend == StateBackend::kS3 ? LeaseInfo::State::kExpired : LeaseInfo::State::kFree,
+                 state.backend != StateBackend::kS3);
+    }
+    awaited = true;
+  };
+  int fresh_races = 0, stale_races = 0;
   int contended = 0;
   for (uint64_t k = 0; k < points; ++k) {
     if (!sweep.Includes(k)) continue;
-    const bool stale = k % 2 == 1;
+    const bool stale = is_stale(k);
+    if (stale && !awaited) await_expired();
+    (stale ? stale_races : fresh_races) += 1;
     const StateConfig state = stale ? expired.at(k) : at(UniquePrefix(name + "-fresh"));
     const std::vector<std::string> reports = Race(state);
     // Built first: INFO captures its expression by reference and prints it lazily.
@@ -345,7 +355,11 @@ void RaceMany(const std::string& name, uint64_t points,
     CHECK(busy == 1);
     contended += busy;
   }
-  MESSAGE(sweep.Describe() << "; every race had exactly one holder (" << contended << " refused)");
+  CHECK(fresh_races > 0);
+  CHECK(stale_races > 0);
+  MESSAGE(sweep.Describe() << ": " << fresh_races << " on fresh leases, " << stale_races
+                           << " on expired ones; every race had exactly one holder (" << contended
+                           << " refused)");
 }
 
 }  // namespace
