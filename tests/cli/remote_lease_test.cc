@@ -35,8 +35,6 @@ using namespace rocky::cli::testing;  // NOLINT(google-build-using-namespace): t
 using namespace std::chrono_literals;
 namespace s3test = rocky_sync_test;
 
-constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders";
-
 // A rocky started in the background in `box`: stdout and stderr to files there.
 struct Background {
   pid_t pid = -1;
