@@ -33,6 +33,9 @@ namespace rocky::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the command ran and failed
 inline constexpr int kExitUsage = 2;    // the command line was wrong; nothing ran
+// Another runner holds the state (the remote state's lease, or the local state file's writer lock): nothing
+// was done; try again later (sysexits.h's EX_TEMPFAIL, which schedulers know as "retry").
+inline constexpr int kExitBusy = 75;
 
 struct FlagSpec {
   std::string name{};        // without the leading dashes: "state-path"

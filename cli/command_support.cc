@@ -187,6 +187,21 @@ bool FileExists(const std::string& path) {
   return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
 }
 
+std::optional<int64_t> StateFileWriterPid(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = static_cast<off_t>(uint64_t{1} << 62);  // FORMAT.md, "Locks": the writer's byte
+  lock.l_len = 1;
+  const bool asked = ::fcntl(fd, F_GETLK, &lock) == 0;
+  // Closing drops this process's locks on the file; callers hold none (they never have it open).
+  ::close(fd);
+  if (!asked || lock.l_type == F_UNLCK) return std::nullopt;
+  return static_cast<int64_t>(lock.l_pid);
+}
+
 namespace {
 
 engine::Status ErrnoStatus(int err, const std::string& message) {

@@ -76,6 +76,11 @@ engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandC
                                                                   const std::string& path,
                                                                   const state::StoreOptions& options);
 
+// The process that holds the state file's writer lock (FORMAT.md, "Locks": an exclusive POSIX record lock on
+// byte 2^62, held while a process has the file open for writing), nullopt when none does or there is no file.
+// Requires that this process does not have the file open (asking would drop its own locks).
+std::optional<int64_t> StateFileWriterPid(const std::string& path);
+
 // False only when nothing exists at `path`; any other failure counts as existing, so that opening the file
 // reports the real error.
 bool FileExists(const std::string& path);

@@ -21,6 +21,7 @@
 #include "output.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/store.h"
+#include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 
 namespace rocky::cli {
@@ -407,6 +408,99 @@ Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) 
   });
 }
 
+// The lease on the remote state (sync/state_lease.h), as the server judges it; for a local state, its file's
+// writer lock. A lease held by a run is normal (healthy); one that expired without being released means its
+// holder died (warning: the next command takes it over); one that cannot be read fails every command that
+// changes the state (critical).
+Check CheckLease(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("lease", [&](Check& check) {
+    if (!c.config || c.config->state.backend == config::StateBackend::kLocal) {
+      const std::optional<int64_t> pid = StateFileWriterPid(c.state_path);
+      check.details.emplace_back("backend", "local");
+      check.details.emplace_back("state", pid ? "held" : "free");
+      if (pid) check.details.emplace_back("pid", std::to_string(*pid));
+      check.message = "the state is local: its lock is the state file's writer lock, " +
+                      (pid ? "held by process " + std::to_string(*pid) + " now"
+                           : std::string("free (no process has the file open for writing)"));
+      return;
+    }
+    const config::StateConfig& state = c.config->state;
+    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
+    if (!backend.ok()) {
+      check.status = Health::kCritical;
+      check.message = backend.status().message();
+      return;
+    }
+    auto store = (*backend)->OpenLease();
+    if (!store.ok()) {
+      check.status = Health::kCritical;
+      check.message = store.status().message();
+      return;
+    }
+    const std::string location = (*store)->Location();
+    check.details.emplace_back("location", location);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    auto seen = (*store)->Inspect(deadline);
+    if (!seen.ok()) {
+      check.status = Health::kCritical;
+      check.details.emplace_back("error", std::string(engine::CodeName(seen.status().code())));
+      check.message = "the lease at " + location + " cannot be read: " + seen.status().message() +
+                      "; every command that changes the state must take it first (state_rw says why the "
+                      "backend cannot be reached)";
+      return;
+    }
+    const sync::LeaseInfo& info = *seen;
+    check.details.emplace_back("state", std::string(sync::LeaseStateName(info.state)));
+    auto who = [](const sync::LeaseRecord& r) {
+      return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at +
+             ")";
+    };
+    if (info.holder) {
+      check.details.emplace_back("host", info.holder->host);
+      check.details.emplace_back("pid", std::to_string(info.holder->pid));
+      check.details.emplace_back("command", info.holder->command);
+      check.details.emplace_back("started_at", info.holder->started_at);
+    }
+    if (!info.expires_at.empty()) check.details.emplace_back("expires_at", info.expires_at);
+    if (!info.unreadable.empty()) {
+      check.status = Health::kCritical;
+      check.message = "something that is not a rocky lease is at " + location + " (" + info.unreadable +
+                      "): every command that changes the state refuses to take it";
+      suggestions.push_back("Look at it, then remove it with `rocky state unlock --yes`.");
+      return;
+    }
+    switch (info.state) {
+      case sync::LeaseInfo::State::kFree:
+        if (info.last_expired && info.holder) {
+          check.status = Health::kWarning;
+          check.details.emplace_back("last_expired", "true");
+          check.message = "free, but the last lease (" + who(*info.holder) +
+                          ") expired instead of being released: its holder crashed or was cut off";
+          suggestions.push_back("Check what happened to " + info.holder->host + " (pid " +
+                                std::to_string(info.holder->pid) +
+                                "); the next command takes the lease as usual.");
+        } else {
+          check.message = "free: no command holds the lease on " + location;
+        }
+        return;
+      case sync::LeaseInfo::State::kHeld:
+        check.details.emplace_back("expires_in_ms", std::to_string(info.expires_in.count()));
+        check.message = "held by " + (info.holder ? who(*info.holder) : std::string("?")) +
+                        "; it expires in " + std::to_string((info.expires_in.count() + 999) / 1000) +
+                        " s by the server's clock unless renewed";
+        return;
+      case sync::LeaseInfo::State::kExpired:
+        check.status = Health::kWarning;
+        check.message = "expired: the lease of " + (info.holder ? who(*info.holder) : std::string("?")) +
+                        " was not renewed in time (its holder crashed or was cut off); the next command "
+                        "takes it over";
+        suggestions.push_back("Nothing to do for the lease itself; check what happened to its holder.");
+        return;
+    }
+  });
+}
+
 int RunDoctor(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   // The parser has already refused a name that is not one of kCheckNames (the flag's choices).
@@ -435,6 +529,17 @@ int RunDoctor(const CommandContext& ctx) {
                              .details = {}});
     } else {
       checks.push_back(CheckRemoteState(c, suggestions));
+    }
+  }
+  if (wanted("lease")) {
+    if (!c.config_status.ok()) {
+      checks.push_back(Check{.name = "lease",
+                             .status = Health::kCritical,
+                             .message = "not run: the configuration does not load",
+                             .duration_ms = 0,
+                             .details = {}});
+    } else {
+      checks.push_back(CheckLease(c, suggestions));
     }
   }
   if (wanted("state_rw")) {
@@ -499,13 +604,16 @@ CommandSpec DoctorCommand() {
       .description =
           "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
           "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
-          "remote_state (the remote state object downloads and verifies), state_rw (a probe object\n"
-          "written, read back and deleted on the configured backend). Remote checks make no retries and\n"
-          "are bounded by transfer_timeout_seconds. Exit 1 when any check is critical.",
-      .flags = {FlagSpec{.name = "check",
-                         .value_name = "NAME",
-                         .help = "Run only this check",
-                         .choices = {"config", "state_file", "state_schema", "remote_state", "state_rw"}}},
+          "remote_state (the remote state object downloads and verifies), lease (the remote state's lease:\n"
+          "free, held by whom, or expired, by the server's clock; for a local state, its file's writer\n"
+          "lock), state_rw (a probe object written, read back and deleted on the configured backend).\n"
+          "Remote checks make no retries and are bounded by transfer_timeout_seconds. Exit 1 when any check\n"
+          "is critical.",
+      .flags = {FlagSpec{
+          .name = "check",
+          .value_name = "NAME",
+          .help = "Run only this check",
+          .choices = {"config", "state_file", "state_schema", "remote_state", "lease", "state_rw"}}},
       .handler = RunDoctor,
   };
 }

@@ -41,6 +41,7 @@ struct Session {
   std::unique_ptr<state::StateStore> store;
 };
 
+// The session is returned with remote->busy() (and nothing else open) when another runner holds the lease.
 Result<Session> OpenSession(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   Session session;
@@ -52,12 +53,11 @@ Result<Session> OpenSession(const CommandContext& ctx) {
     source = config::FindAdapter(session.config, session.config.pipelines.front().source_adapter);
     target = config::FindAdapter(session.config, session.config.pipelines.front().target_adapter);
   }
-  // Before the store opens it: the download replaces the local file.
+  // Before the store opens it: the lease, then the download, which replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
+  if (session.remote->busy()) return session;  // another runner holds the lease: the caller refuses
   ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenWarehouse(*source, *target));
-  ROCKY_ASSIGN_OR_RETURN(
-      session.store,
-      OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite}));
+  ROCKY_ASSIGN_OR_RETURN(session.store, OpenStateStoreForWriting(ctx, StatePath(inv)));
   return session;
 }
 
@@ -232,6 +232,14 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     JsonWriter json = BeginJson(command);
     WriteReportJson(json, report);
     json.Key("rows_copied").UInt(report.rows_copied()).Key("rows_new").UInt(report.rows_new());
+    // Why an interrupted run stopped: "signal" (Ctrl-C, SIGTERM) or "lease_lost" (remote_state.lease says
+    // how); null when it ran to the end.
+    json.Key("stop_reason");
+    if (report.status != "interrupted") {
+      json.Null();
+    } else {
+      json.String(StopSignalReceived() != 0 || !remote.lease_lost() ? "signal" : "lease_lost");
+    }
     remote.WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';
@@ -278,7 +286,10 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
             << report.plan_id << ").\n";
     if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   }
-  if (report.status == "interrupted") return ExitCodeForStop();
+  if (report.status == "interrupted") {
+    // A signal exits 128 + its number; a lost lease (no signal) is a failure: the output says why.
+    return StopSignalReceived() != 0 ? ExitCodeForStop() : kExitFailure;
+  }
   return report.tables_failed() > 0 ? kExitFailure : kExitOk;
 }
 
@@ -287,7 +298,8 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
 // line per table on stderr.
 int Execute(const CommandContext& ctx, std::string_view command, Session& session, const Plan& plan) {
   replication::RunOptions options;
-  options.stop = &StopRequestedFlag();
+  // Ctrl-C, SIGTERM, or the lease lost (its renewal thread calls RequestRunStop): no table after this one.
+  options.stop = &RunStopFlag();
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
   options.on_table_done = [&ctx, &session, progress](const TableOutcome& t, size_t done, size_t total) {
     if (progress) {
@@ -310,7 +322,8 @@ int Execute(const CommandContext& ctx, std::string_view command, Session& sessio
 
 int RunPlan(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
-  if (!session.ok()) return Fail(ctx, session.status());
+  if (!session.ok()) return FailOpen(ctx, session.status());
+  if (session->remote->busy()) return session->remote->RefuseBusy();
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
@@ -327,7 +340,8 @@ int RunPlan(const CommandContext& ctx) {
 int RunApply(const CommandContext& ctx) {
   const std::string& plan_id = ctx.invocation.positionals.at(0);
   auto session = OpenSession(ctx);
-  if (!session.ok()) return Fail(ctx, session.status());
+  if (!session.ok()) return FailOpen(ctx, session.status());
+  if (session->remote->busy()) return session->remote->RefuseBusy();
   auto stored = session->store->LoadPlan(plan_id);
   if (!stored.ok()) return Fail(ctx, stored.status());
   if (!*stored) {
@@ -343,7 +357,8 @@ int RunApply(const CommandContext& ctx) {
 
 int RunRun(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
-  if (!session.ok()) return Fail(ctx, session.status());
+  if (!session.ok()) return FailOpen(ctx, session.status());
+  if (session->remote->busy()) return session->remote->RefuseBusy();
   auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
@@ -521,11 +536,12 @@ CommandSpec PlanCommand() {
       .summary = "Show what a run would copy, and save the plan",
       .description =
           "Discover the source tables of every pipeline in rocky.toml and decide, per target table, a full\n"
-          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL, and\n"
-          "name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
-          "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`.",
-      .flags = {TablePatternFlag(), FullRefreshFlag()},
-      .handler = RunPlan,
+          "refresh (no watermark) or an incremental copy (rows above the watermark), with the exact SQL,\n"
+          "and name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
+          "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`. With a remote\n"
+          "state, takes its lease first (exit 75 while another runner holds it; --wait).",
+      .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
+      .handler = CheckingWait(RunPlan),
   };
 }
 
@@ -535,9 +551,12 @@ CommandSpec ApplyCommand() {
       .summary = "Run a saved plan",
       .description =
           "Run the plan `rocky plan` saved under PLAN_ID. Refused when a watermark it was planned from has\n"
-          "changed since (run `rocky plan` again). Exit code 1 when any table failed, 130 when interrupted.",
+          "changed since (run `rocky plan` again). Exit code 1 when any table failed, 130 when interrupted.\n"
+          "With a remote state, holds its lease throughout (exit 75 while another runner holds it; --wait);\n"
+          "a lease lost mid-run stops the run before its next table (exit 1).",
+      .flags = {LeaseWaitFlag()},
       .positionals = {PositionalSpec{.name = "PLAN_ID", .help = "The plan_id printed by rocky plan"}},
-      .handler = RunApply,
+      .handler = CheckingWait(RunApply),
   };
 }
 
@@ -546,15 +565,18 @@ CommandSpec RunCommand() {
       .name = "run",
       .summary = "Plan and apply in one step",
       .description =
-          "Copy every source table to its target: a full refresh without a watermark (or with --full-refresh,\n"
-          "or strategy = \"full_refresh\"), else the rows at or above it that the target lacks (merge: upserted\n"
-          "on merge_keys); then advance each watermark to the largest cursor value copied (never back), record\n"
-          "row counts and run the configured checks. A failed table keeps its watermark (its error says when a\n"
-          "failed commit may have been kept) and the others go on.\n"
-          "--table PATTERN matching no table exits 2 and records no run.\n"
-          "Ctrl-C stops after the table being copied. Exit code 1 when any table failed, 130 when interrupted.",
-      .flags = {TablePatternFlag(), FullRefreshFlag()},
-      .handler = RunRun,
+          "Copy every source table to its target: a full refresh without a watermark (or with\n"
+          "--full-refresh, or strategy = \"full_refresh\"), else the rows at or above it that the target\n"
+          "lacks (merge: upserted on merge_keys); then advance each watermark to the largest cursor value\n"
+          "copied (never back), record row counts and run the configured checks. A failed table keeps its\n"
+          "watermark (its error says when a failed commit may have been kept) and the others go on.\n"
+          "--table PATTERN matching no table exits 2 and records no run. Ctrl-C stops after the table being\n"
+          "copied. Exit code 1 when any table failed, 130 when interrupted. With a remote state, holds its\n"
+          "lease throughout: exit 75 at once while another runner holds it (--wait SECONDS waits for it); a\n"
+          "lease lost mid-run stops the run before its next table (exit 1, the output says why) and the\n"
+          "state is not uploaded.",
+      .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
+      .handler = CheckingWait(RunRun),
   };
 }
 

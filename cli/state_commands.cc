@@ -23,6 +23,8 @@
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
 #include "rocky/state/timestamp.h"
+#include "rocky/sync/state_lease.h"
+#include "rocky/sync/state_sync.h"
 
 namespace rocky::cli {
 namespace {
@@ -39,7 +41,6 @@ Status ValidateTableName(std::string_view table) {
 }
 
 StoreOptions ReadOnly() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
-StoreOptions ReadWrite() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
 
 // The one answer of every command that reads the local state file when there is none: an error naming the
 // path, so that a mistyped --state-path (or the wrong folder) is never shown as an empty state.
@@ -149,9 +150,10 @@ int RunSet(const CommandContext& ctx) {
   if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
-  if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
-  if (!store.ok()) return Fail(ctx, store.status());
+  if (!remote.ok()) return FailOpen(ctx, remote.status());
+  if ((*remote)->busy()) return (*remote)->RefuseBusy();
+  auto store = OpenStateStoreForWriting(ctx, StatePath(inv));
+  if (!store.ok()) return FailOpen(ctx, store.status());
   auto written = (*store)->SetWatermark(*table, *value);
   if (!written.ok()) return Fail(ctx, written.status());
   store->reset();
@@ -192,7 +194,8 @@ int RunDelete(const CommandContext& ctx) {
   }
   // The remote state first: the watermark to delete may exist only there.
   auto remote = BeginRemoteState(ctx, path);
-  if (!remote.ok()) return Fail(ctx, remote.status());
+  if (!remote.ok()) return FailOpen(ctx, remote.status());
+  if ((*remote)->busy()) return (*remote)->RefuseBusy();
   if (table) {
     // A missing file holds no watermark; opening it for writing would create it.
     if (!FileExists(path)) {
@@ -202,8 +205,8 @@ int RunDelete(const CommandContext& ctx) {
   }
   uint64_t removed = 0;
   if (FileExists(path)) {
-    auto store = OpenStateStore(ctx, path, ReadWrite());
-    if (!store.ok()) return Fail(ctx, store.status());
+    auto store = OpenStateStoreForWriting(ctx, path);
+    if (!store.ok()) return FailOpen(ctx, store.status());
     if (table) {
       if (Status s = (*store)->DeleteWatermark(*table); !s.ok()) return Fail(ctx, s);
       removed = 1;
@@ -401,9 +404,10 @@ int RunImport(const CommandContext& ctx) {
   // Downloaded first even though the import replaces it: the upload is conditional on the remote copy this
   // command saw, so an import never silently overwrites a state another run wrote meanwhile.
   auto remote = BeginRemoteState(ctx, StatePath(inv));
-  if (!remote.ok()) return Fail(ctx, remote.status());
-  auto store = OpenStateStore(ctx, StatePath(inv), ReadWrite());
-  if (!store.ok()) return Fail(ctx, store.status());
+  if (!remote.ok()) return FailOpen(ctx, remote.status());
+  if ((*remote)->busy()) return (*remote)->RefuseBusy();
+  auto store = OpenStateStoreForWriting(ctx, StatePath(inv));
+  if (!store.ok()) return FailOpen(ctx, store.status());
   if (!inv.Has("yes")) {
     // Like `delete --all`: replacing a state that holds something needs a confirmation.
     auto current = (*store)->Export();
@@ -460,8 +464,8 @@ int RunCompact(const CommandContext& ctx) {
   const uint64_t before = FileSizeOr0(path);
   // Local only: the remote copy is a compact snapshot already (state_envelope.h), and compaction changes no
   // entry, so there is nothing to download or upload.
-  auto store = OpenStateStore(ctx, path, ReadWrite());
-  if (!store.ok()) return Fail(ctx, store.status());
+  auto store = OpenStateStoreForWriting(ctx, path);
+  if (!store.ok()) return FailOpen(ctx, store.status());
   if (Status s = (*store)->Compact(); !s.ok())
     return Fail(ctx, s.WithContext("compacting state file '" + path + "'"));
   store->reset();
@@ -509,6 +513,9 @@ int RunPush(const CommandContext& ctx) {
   }
   auto remote = RemoteStateSession::Connect(ctx, &**config, path);
   if (!remote.ok()) return Fail(ctx, remote.status());
+  // The lease, as for every command that changes the remote state: a push never lands under a running run.
+  if (Status s = (*remote)->TakeLease(); !s.ok()) return Fail(ctx, s);
+  if ((*remote)->busy()) return (*remote)->RefuseBusy();
   const Status pushed = (*remote)->ForcePush();
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state push");
@@ -520,6 +527,133 @@ int RunPush(const CommandContext& ctx) {
     ctx.out << "Replaced the remote state " << (*remote)->Location() << " with " << path << ".\n";
   }
   return WithUploadStatus(ctx, kExitOk, pushed);
+}
+
+void WriteLeaseHolder(JsonWriter& json, const std::optional<sync::LeaseRecord>& holder) {
+  if (!holder) {
+    json.Null();
+    return;
+  }
+  json.BeginObject()
+      .Key("host")
+      .String(holder->host)
+      .Key("pid")
+      .Int(holder->pid)
+      .Key("command")
+      .String(holder->command)
+      .Key("started_at")
+      .String(holder->started_at)
+      .Key("expires_at")
+      .String(holder->expires_at)
+      .EndObject();
+}
+
+std::string DescribeHolder(const sync::LeaseRecord& r) {
+  return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at + ")";
+}
+
+// `rocky state unlock`: the lease as the server judges it, and with --yes, broken (conditionally on it still
+// being the lease that was read, so a renewal in between is never undone by mistake).
+int RunUnlock(const CommandContext& ctx) {
+  const Invocation& inv = ctx.invocation;
+  const bool json_out = FormatOf(inv) == OutputFormat::kJson;
+  auto config = LoadConfigIfPresent(inv);
+  if (!config.ok()) return Fail(ctx, config.status());
+  if (!config->has_value() || (*config)->state.backend == config::StateBackend::kLocal) {
+    // The local state's lock is the state file's writer lock: the operating system drops it with its process,
+    // so it can never be stale and there is nothing to break.
+    const std::string path = StatePath(inv);
+    const std::optional<int64_t> pid = StateFileWriterPid(path);
+    if (json_out) {
+      JsonWriter json = BeginJson("state unlock");
+      json.Key("backend").String("local").Key("location").String(path);
+      json.Key("state").String(pid ? "held" : "free").Key("holder");
+      if (pid) {
+        json.BeginObject().Key("pid").Int(*pid).EndObject();
+      } else {
+        json.Null();
+      }
+      json.Key("broken").Bool(false).EndObject();
+      ctx.out << json.str() << '\n';
+    } else {
+      ctx.out << "The state is local (" << path
+              << "): its lock is the state file's writer lock, which the operating system releases when the "
+                 "process holding it ends, so it is never stale and there is nothing to break; "
+              << (pid ? "process " + std::to_string(*pid) + " holds it now." : "nobody holds it now.")
+              << '\n';
+    }
+    return kExitOk;
+  }
+  const config::StateConfig& state_config = (*config)->state;
+  auto backend = sync::OpenRemoteStateBackend(state_config, sync::ProcessEnvironment());
+  if (!backend.ok()) return Fail(ctx, backend.status().WithContext("[state] in " + (*config)->source_path));
+  auto store = (*backend)->OpenLease();
+  if (!store.ok()) return Fail(ctx, store.status());
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(state_config.transfer_timeout_seconds);
+  auto seen = (*store)->Inspect(deadline);
+  if (!seen.ok()) return Fail(ctx, seen.status().WithContext("reading the lease " + (*store)->Location()));
+  const sync::LeaseInfo& info = *seen;
+  const std::string location = ForOutput((*store)->Location());
+  const bool present = info.state != sync::LeaseInfo::State::kFree;
+  std::string whose = info.holder ? DescribeHolder(*info.holder)
+                                  : "a holder this rocky cannot read (" + info.unreadable + ")";
+  std::string status_text;
+  if (info.state == sync::LeaseInfo::State::kHeld && info.unreadable.empty()) {
+    status_text = "it was still live: it would have expired at " +
+                  (info.expires_at.empty() ? std::string("?") : info.expires_at) + " (in " +
+                  std::to_string((info.expires_in.count() + 999) / 1000) +
+                  " s by the server's clock); if that runner is still going, its next renewal fails and it "
+                  "stops before its next table (or, ending before that renewal, reports the lease lost)";
+  } else if (info.state == sync::LeaseInfo::State::kExpired) {
+    status_text = "it had expired" + (info.expires_at.empty() ? std::string() : " at " + info.expires_at) +
+                  " (its holder did not renew it: it crashed or was cut off)";
+  } else if (present) {
+    status_text = "it is not a rocky lease";
+  }
+  if (!inv.Has("yes")) {
+    if (!present) {
+      return Usage(ctx, "there is no lease on " + location + " to break" +
+                            (info.last_expired && info.holder
+                                 ? " (the last one, held by " + DescribeHolder(*info.holder) +
+                                       ", expired without being released; --yes clears its record)"
+                                 : std::string()));
+    }
+    return Usage(ctx, "the lease on " + location + " is held by " + whose + "; " + status_text +
+                          ". Breaking it lets another runner start; add --yes to confirm");
+  }
+  bool broken = false;
+  if (present || info.last_expired) {
+    Status s = (*store)->Break(info, deadline);
+    if (!s.ok()) return Fail(ctx, s);
+    broken = present;
+  }
+  if (json_out) {
+    JsonWriter json = BeginJson("state unlock");
+    json.Key("backend").String((*backend)->Kind()).Key("location").String(location);
+    json.Key("state").String(sync::LeaseStateName(info.state));
+    json.Key("holder");
+    WriteLeaseHolder(json, info.holder);
+    json.Key("expires_at");
+    if (present && !info.expires_at.empty()) {
+      json.String(info.expires_at);
+    } else {
+      json.Null();
+    }
+    json.Key("broken").Bool(broken).EndObject();
+    ctx.out << json.str() << '\n';
+  } else if (!present) {
+    ctx.out << "No lease on " << location << ": nothing to break";
+    if (info.last_expired && info.holder) {
+      ctx.out << " (cleared the record of the last one, held by " << ForOutput(DescribeHolder(*info.holder))
+              << ", which expired without being released)";
+    }
+    ctx.out << ".\n";
+  } else {
+    ctx.out << "Broke the lease on " << location << " held by " << ForOutput(whose) << ": "
+            << ForOutput(status_text) << ".\n";
+  }
+  return kExitOk;
 }
 
 FlagSpec PatternFlag() {
@@ -554,8 +688,9 @@ CommandSpec StateCommand() {
           "Set or move the watermark of a table; the next run copies rows newer than TIMESTAMP.\n"
           "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
       .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
-                FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"}},
-      .handler = ValidatingConfigIfPresent(RunSet),
+                FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"},
+                LeaseWaitFlag()},
+      .handler = ValidatingConfigIfPresent(CheckingWait(RunSet)),
   };
   CommandSpec del{
       .name = "delete",
@@ -565,8 +700,8 @@ CommandSpec StateCommand() {
           "--all --yes deletes every watermark.",
       .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
                 FlagSpec{.name = "all", .help = "Delete every watermark (needs --yes)"},
-                FlagSpec{.name = "yes", .help = "Confirm --all"}},
-      .handler = ValidatingConfigIfPresent(RunDelete),
+                FlagSpec{.name = "yes", .help = "Confirm --all"}, LeaseWaitFlag()},
+      .handler = ValidatingConfigIfPresent(CheckingWait(RunDelete)),
   };
   CommandSpec history{
       .name = "history",
@@ -595,9 +730,10 @@ CommandSpec StateCommand() {
           "first (unknown fields are refused; invalid JSON is reported with its line and column), then\n"
           "written in one transaction. A state file that already holds something is replaced only with "
           "--yes.",
-      .flags = {FlagSpec{.name = "yes", .help = "Confirm replacing a state that is not empty"}},
+      .flags = {FlagSpec{.name = "yes", .help = "Confirm replacing a state that is not empty"},
+                LeaseWaitFlag()},
       .positionals = {PositionalSpec{.name = "FILE", .help = "An export (- for stdin)"}},
-      .handler = ValidatingConfigIfPresent(RunImport),
+      .handler = ValidatingConfigIfPresent(CheckingWait(RunImport)),
   };
   CommandSpec compact{
       .name = "compact",
@@ -606,7 +742,8 @@ CommandSpec StateCommand() {
           "Give the state file's free space back to the filesystem (after `state delete --all`, say): pages\n"
           "are moved from the end of the file into free space and the file is truncated. Prints the size\n"
           "before and after. Changes no entry; only the local file.",
-      .handler = ValidatingConfigIfPresent(RunCompact),
+      .flags = {LeaseWaitFlag()},
+      .handler = ValidatingConfigIfPresent(CheckingWait(RunCompact)),
   };
   CommandSpec push{
       .name = "push",
@@ -614,9 +751,25 @@ CommandSpec StateCommand() {
       .description =
           "Upload the local state file over the remote state whatever the remote holds: the way out when\n"
           "the remote object is corrupt and every run skips its upload (rocky doctor names it). The local\n"
-          "file must pass its integrity check. Needs --force, and a [state] backend other than local.",
-      .flags = {FlagSpec{.name = "force", .help = "Confirm replacing the remote state"}},
-      .handler = ValidatingConfigIfPresent(RunPush),
+          "file must pass its integrity check. Needs --force, and a [state] backend other than local.\n"
+          "Takes the remote state's lease first (exit 75 while another runner holds it; --wait).",
+      .flags = {FlagSpec{.name = "force", .help = "Confirm replacing the remote state"}, LeaseWaitFlag()},
+      .handler = ValidatingConfigIfPresent(CheckingWait(RunPush)),
+  };
+  CommandSpec unlock{
+      .name = "unlock",
+      .summary = "Break the remote state's lease (--yes), saying whose it was",
+      .description =
+          "Show the lease on the remote state (free, held by whom, expired, by the server's clock) and,\n"
+          "with --yes, break it: the way out when a runner that held it is gone and you will not wait\n"
+          "for the lease to expire (lease_seconds). The break is conditional on the lease still being\n"
+          "the one shown. A live holder's next renewal then fails, and it stops before its next table\n"
+          "without uploading; one that ends before renewing again uploads as usual (conditionally on\n"
+          "the remote state it downloaded) and reports the lease lost. Without --yes, exit 2 naming the\n"
+          "holder. A local state has no lease: its lock is the state file's writer lock, which the\n"
+          "operating system releases with its process (shown, never broken).",
+      .flags = {FlagSpec{.name = "yes", .help = "Confirm breaking the lease"}},
+      .handler = ValidatingConfigIfPresent(RunUnlock),
   };
   return CommandSpec{
       .name = "state",
@@ -625,7 +778,7 @@ CommandSpec StateCommand() {
           "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
           "Without a command, shows every watermark.",
       .flags = {PatternFlag(), RemoteFlag()},
-      .subcommands = {show, set, del, history, export_command, import_command, compact, push},
+      .subcommands = {show, set, del, history, export_command, import_command, compact, push, unlock},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
 }

@@ -8,6 +8,7 @@ namespace rocky::cli {
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_run_stop{false};  // a signal, or RequestRunStop()
 std::atomic<int> g_stop_signal{0};
 
 // Async-signal-safe: atomics and sync::RequestTransferStop (an atomic store and a write(2)).
@@ -15,6 +16,7 @@ extern "C" void OnStopSignal(int signal) {
   int expected = 0;
   g_stop_signal.compare_exchange_strong(expected, signal);
   g_stop_requested.store(true);
+  g_run_stop.store(true);
   sync::RequestTransferStop();
 }
 
@@ -39,6 +41,10 @@ void InstallStopHandlers() {
 int StopSignalReceived() { return g_stop_signal.load(); }
 
 const std::atomic<bool>& StopRequestedFlag() { return g_stop_requested; }
+
+const std::atomic<bool>& RunStopFlag() { return g_run_stop; }
+
+void RequestRunStop() noexcept { g_run_stop.store(true); }
 
 int ExitCodeForStop() { return 128 + StopSignalReceived(); }
 

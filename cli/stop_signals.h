@@ -17,8 +17,17 @@ void InstallStopHandlers();
 // The first stop signal received (SIGINT or SIGTERM), 0 when none.
 int StopSignalReceived();
 
-// Set once a stop signal arrived; what replication::RunOptions::stop points at.
+// Set once a stop signal arrived.
 const std::atomic<bool>& StopRequestedFlag();
+
+// Set once a stop signal arrived or RequestRunStop() was called: what replication::RunOptions::stop points
+// at, so a run stops before its next table for either reason.
+const std::atomic<bool>& RunStopFlag();
+
+// Stops a run before its next table without a signal: the remote state's lease was lost (the renewal thread
+// calls it). Thread-safe and async-signal-safe (an atomic store). The exit code stays the command's own
+// (StopSignalReceived() is still 0).
+void RequestRunStop() noexcept;
 
 // 128 + StopSignalReceived() (130 for Ctrl-C, 143 for SIGTERM), as shells report a process a signal stopped.
 int ExitCodeForStop();

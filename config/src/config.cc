@@ -419,8 +419,8 @@ class Reader {
     if (t.table == nullptr) return Status::OK();
     ROCKY_RETURN_IF_ERROR(
         CheckKeys(t, {"backend", "s3_bucket", "s3_prefix", "s3_region", "s3_endpoint", "valkey_url",
-                      "valkey_prefix", "valkey_ca_file", "transfer_timeout_seconds", "upload_interval_seconds",
-                      "on_upload_failure", "retry"}));
+                      "valkey_prefix", "valkey_ca_file", "transfer_timeout_seconds",
+                      "upload_interval_seconds", "on_upload_failure", "lease_seconds", "retry"}));
     std::string backend = "local";
     ROCKY_RETURN_IF_ERROR(Enum(t, "backend", {"local", "s3", "valkey", "tiered"}, &backend));
     out->backend = backend == "s3"       ? StateBackend::kS3
@@ -441,18 +441,19 @@ class Reader {
     ROCKY_RETURN_IF_ERROR(
         Integer<uint64_t>(t, "transfer_timeout_seconds", 1, &out->transfer_timeout_seconds));
   ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "upload_interval_seconds", 0, &out->upload_interval_seconds));
-    std::string policy = "skip";
-    ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
-    out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;
-    ROCKY_RETURN_IF_ERROR(ReadRetry(t, &out->retry));
+  ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "lease_seconds", 1, &out->lease_seconds));
+  std::string policy = "skip";
+  ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
+  out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;
+  ROCKY_RETURN_IF_ERROR(ReadRetry(t, &out->retry));
 
-    // Only reached with an explicit backend (local needs nothing), so `backend` has a position.
-    bool needs_s3 = out->backend == StateBackend::kS3 || out->backend == StateBackend::kTiered;
-    bool needs_valkey = out->backend == StateBackend::kValkey || out->backend == StateBackend::kTiered;
-    const toml::node* backend_node = t.table->get("backend");
-    if (needs_s3 && out->s3_bucket.empty()) {
-      return Error(backend_node->source(),
-                   "state.backend = \"" + backend + "\" requires state.s3_bucket (missing or empty)");
+  // Only reached with an explicit backend (local needs nothing), so `backend` has a position.
+  bool needs_s3 = out->backend == StateBackend::kS3 || out->backend == StateBackend::kTiered;
+  bool needs_valkey = out->backend == StateBackend::kValkey || out->backend == StateBackend::kTiered;
+  const toml::node* backend_node = t.table->get("backend");
+  if (needs_s3 && out->s3_bucket.empty()) {
+    return Error(backend_node->source(),
+                 "state.backend = \"" + backend + "\" requires state.s3_bucket (missing or empty)");
     }
     if (needs_valkey && out->valkey_url.empty()) {
       return Error(backend_node->source(),

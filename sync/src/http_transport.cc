@@ -130,8 +130,11 @@ size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
 
 // curl calls this at least once a second while a request waits (and often while bytes move): a stop request
 // (Ctrl-C, SIGTERM) aborts the request there, so it never waits out its whole budget.
-int OnProgress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return TransferStopRequested() ? 1 : 0;
+// `data` points at the request's TransportOptions (stoppable, cancel).
+int OnProgress(void* data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* options = static_cast<const TransportOptions*>(data);
+  if (options->stoppable && TransferStopRequested()) return 1;
+  return options->cancel != nullptr && options->cancel->load() ? 1 : 0;
 }
 
 }  // namespace
@@ -214,6 +217,7 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<TransportOptions*>(&options));
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
   if (call.method == "HEAD") {
@@ -242,11 +246,16 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
 
-  if (TransferStopRequested())
+  if (options.stoppable && TransferStopRequested())
     return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM) before it began");
+  if (options.cancel != nullptr && options.cancel->load()) return Status::IOError(where + ": canceled");
   CURLcode rc = curl_easy_perform(h);
   if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM)");
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return Status::IOError(where + (options.cancel != nullptr && options.cancel->load()
+                                        ? ": canceled"
+                                        : ": interrupted (Ctrl-C or SIGTERM)"));
+  }
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {

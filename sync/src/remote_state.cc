@@ -5,7 +5,13 @@
 #include <chrono>
 #include <random>
 
+#include "rocky/sync/state_lease.h"
+
 namespace rocky::sync {
+
+Result<std::unique_ptr<LeaseStore>> RemoteStateBackend::OpenLease() {
+  return Status::NotSupported("the " + std::string(Kind()) + " backend " + Location() + " keeps no lease");
+}
 
 bool IsTransient(const Status& status) {
   return status.code() == Status::Code::kIOError || status.code() == Status::Code::kTimedOut;

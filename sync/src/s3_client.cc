@@ -374,6 +374,59 @@ Status S3Client::DeleteObject(const std::string& key) {
   return Status::OK();
 }
 
+namespace {
+// A failed request on a small object, with conditional failures (412, 409) as kBusy whatever S3Error's
+// wording for the state object says.
+Status SmallObjectError(const HttpResponse& response, const std::string& what) {
+  const S3Error e = ParseS3ErrorResponse(response);
+  if (e.kind == S3ErrorKind::kPreconditionFailed || e.kind == S3ErrorKind::kConflict) {
+    return Status::Busy(what + ": the condition failed: " + e.ToString());
+  }
+  return S3ErrorStatus(response, what);
+}
+}  // namespace
+
+Result<ObjectInfo> S3Client::PutBytes(const std::string& key, std::string_view body,
+                                      const WriteCondition& condition) {
+  const std::string what = "writing s3://" + config_.bucket + "/" + key;
+  Headers headers;
+  AddCondition(headers, condition);
+  HttpCall call;
+  call.body = std::string(body);
+  auto response = Send("PUT", key, {}, std::move(headers), std::move(call), Sha256Hex(body));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status != 200) return SmallObjectError(*response, what);
+  return ObjectInfo{response->Header("etag").value_or(""), body.size()};
+}
+
+Result<std::optional<SmallObject>> S3Client::GetSmallObject(const std::string& key, uint64_t limit) {
+  const std::string what = "reading s3://" + config_.bucket + "/" + key;
+  auto response = Send("GET", key, {}, {}, HttpCall{}, Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status == 404 && ParseS3ErrorResponse(*response).code == "NoSuchKey") {
+    return std::optional<SmallObject>();
+  }
+  if (response->status != 200) return SmallObjectError(*response, what);
+  if (response->body.size() > limit) {
+    return Status::Corruption(what + ": " + std::to_string(response->body.size()) + " bytes, more than the " +
+                              std::to_string(limit) + " expected there");
+  }
+  SmallObject object;
+  object.body = std::move(response->body);
+  object.etag = response->Header("etag").value_or("");
+  object.last_modified = response->Header("last-modified").value_or("");
+  object.date = response->Header("date").value_or("");
+  return std::optional<SmallObject>(std::move(object));
+}
+
+Status S3Client::DeleteObjectIfMatch(const std::string& key, const std::string& etag) {
+  const std::string what = "deleting s3://" + config_.bucket + "/" + key;
+  auto response = Send("DELETE", key, {}, {{"If-Match", etag}}, HttpCall{}, Sha256Hex(""));
+  if (!response.ok()) return response.status().WithContext(what);
+  if (response->status == 204 || response->status == 200) return Status::OK();
+  return SmallObjectError(*response, what);
+}
+
 Result<ObjectInfo> S3Client::UploadState(const std::string& state_path, const UploadRequest& request) {
   Unlinker snapshot{TempNextTo(state_path, "upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "upload-envelope")};

@@ -9,6 +9,8 @@
 #include <random>
 #include <sstream>
 
+#include "lease_stores.h"
+
 namespace rocky::sync {
 
 namespace {
@@ -73,7 +75,14 @@ std::string ProbeHint(const Status& status, const S3Config& config) {
 
 S3StateBackend::S3StateBackend(S3Config config, CredentialsSource credentials,
                                std::shared_ptr<CredentialsProvider> provider)
-    : config_(config), provider_(std::move(provider)), client_(std::move(config), std::move(credentials)) {}
+    : config_(config),
+      credentials_(credentials),
+      provider_(std::move(provider)),
+      client_(std::move(config), std::move(credentials)) {}
+
+Result<std::unique_ptr<LeaseStore>> S3StateBackend::OpenLease() {
+  return NewS3LeaseStore(config_, credentials_, provider_);
+}
 
 std::string S3StateBackend::Key() const { return client_.StateKey(); }
 

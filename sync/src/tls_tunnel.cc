@@ -52,7 +52,7 @@ int RemainingMs(Deadline deadline) {
 
 Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string& host,
                                                    const std::string& ca_file, Deadline deadline,
-                                                   const std::string& what) {
+                                                   const std::string& what, bool stoppable) {
   // The destructor frees whatever was set up when we return early.
   std::unique_ptr<TlsTunnel> tunnel(new TlsTunnel());
   tunnel->tcp_fd_ = tcp_fd;
@@ -96,11 +96,11 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::Open(int tcp_fd, const std::string
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       int wait = RemainingMs(deadline);
       if (wait == 0) return Status::TimedOut(what + ": the TLS handshake did not finish within the timeout");
-      if (TransferStopRequested()) {
+      if (stoppable && TransferStopRequested()) {
         return Status::IOError(what + ": interrupted (Ctrl-C or SIGTERM) during the TLS handshake");
       }
       // The stop pipe beside the socket: Ctrl-C ends the handshake's wait at once.
-      const int stop_fd = TransferStopFd();
+      const int stop_fd = stoppable ? TransferStopFd() : -1;
       pollfd p[2] = {{tcp_fd, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0},
                      {stop_fd, POLLIN, 0}};
       if (::poll(p, stop_fd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR) {

@@ -25,10 +25,10 @@ class TlsTunnel {
   //   kPermissionDenied the certificate is not trusted or does not name `host` (retrying cannot help)
   //   kTimedOut         the handshake did not finish by the deadline
   //   kIOError          any other handshake failure (reset, a server that does not speak TLS)
-  // On error `tcp_fd` is closed.
+  // On error `tcp_fd` is closed. `stoppable`: whether a stop request (transfer_stop.h) ends the handshake.
   static Result<std::unique_ptr<TlsTunnel>> Open(int tcp_fd, const std::string& host,
                                                  const std::string& ca_file, Deadline deadline,
-                                                 const std::string& what);
+                                                 const std::string& what, bool stoppable = true);
 
   // Stops the pump and closes everything it owns (not the fd TakePlaintextFd handed out).
   ~TlsTunnel();

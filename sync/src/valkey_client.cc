@@ -112,10 +112,10 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
       err = errno;
       if (err == EINPROGRESS) {
         auto wait = std::min(Remaining(deadline), options_.connect_timeout);
-        const int stop_fd = TransferStopFd();
+        const int stop_fd = options_.stoppable ? TransferStopFd() : -1;
         pollfd p[2] = {{fd, POLLOUT, 0}, {stop_fd, POLLIN, 0}};
         int ready = wait.count() > 0 ? ::poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(wait.count())) : 0;
-        if (TransferStopRequested()) {
+        if (options_.stoppable && TransferStopRequested()) {
           ::close(fd);
           ::freeaddrinfo(addresses);
           return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) while connecting");
@@ -163,7 +163,8 @@ Status ValkeyClient::Connect(Deadline deadline) {
   if (!tcp.ok()) return tcp.status();
   int fd = *tcp;
   if (options_.url.tls) {
-    auto tunnel = TlsTunnel::Open(fd, options_.url.host, options_.ca_file, connect_deadline, what_);
+    auto tunnel =
+        TlsTunnel::Open(fd, options_.url.host, options_.ca_file, connect_deadline, what_, options_.stoppable);
     if (!tunnel.ok()) return tunnel.status();
     tunnel_ = std::move(*tunnel);
     fd = tunnel_->TakePlaintextFd();
@@ -267,12 +268,18 @@ Status ValkeyClient::ReplyError(std::string_view raw) const {
 }
 
 Status ValkeyClient::WaitFor(short events, Deadline deadline) {
-  const int stop_fd = TransferStopFd();
+  const int stop_fd = options_.stoppable ? TransferStopFd() : -1;
+  const auto slice_start = std::chrono::steady_clock::now();  // command_timeout counts from here
   for (;;) {
-    if (TransferStopRequested()) {
+    if (options_.stoppable && TransferStopRequested()) {
       return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) while waiting for the server");
     }
-    const auto wait = std::min(options_.command_timeout, Remaining(deadline));
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      return Status::IOError(what_ + ": canceled while waiting for the server");
+    }
+    auto wait = std::min(options_.command_timeout, Remaining(deadline));
+    // A cancel flag has no descriptor to poll: look at it every 50 ms.
+    if (options_.cancel != nullptr) wait = std::min(wait, std::chrono::milliseconds(50));
     if (wait.count() <= 0) {
       return Remaining(deadline).count() <= 0
                  ? Status::TimedOut(what_ + ": the transfer's deadline passed")
@@ -285,6 +292,10 @@ Status ValkeyClient::WaitFor(short events, Deadline deadline) {
       return Status::IOError(what_ + ": poll: " + std::strerror(errno));
     }
     if (ready == 0) {
+      if (options_.cancel != nullptr && Remaining(deadline).count() > 0 &&
+          std::chrono::steady_clock::now() < slice_start + options_.command_timeout) {
+        continue;  // only the 50 ms slice ran out
+      }
       return Remaining(deadline).count() <= 0
                  ? Status::TimedOut(what_ + ": the transfer's deadline passed")
                  : Status::TimedOut(what_ + ": no reply within the command timeout");
@@ -295,8 +306,11 @@ Status ValkeyClient::WaitFor(short events, Deadline deadline) {
 }
 
 Result<ValkeyReply> ValkeyClient::Command(const std::vector<std::string_view>& args, Deadline deadline) {
-  if (TransferStopRequested()) {
+  if (options_.stoppable && TransferStopRequested()) {
     return Status::IOError(what_ + ": interrupted (Ctrl-C or SIGTERM) before the command was sent");
+  }
+  if (options_.cancel != nullptr && options_.cancel->load()) {
+    return Status::IOError(what_ + ": canceled before the command was sent");
   }
   ROCKY_RETURN_IF_ERROR(Connect(deadline));
   // The socket timeouts stay as a backstop; the waits below are what bound a command (and let a stop request

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "lease_stores.h"
 #include "rocky/sync/state_envelope.h"
 
 namespace rocky::sync {
@@ -112,7 +113,8 @@ std::string ProbeHint(const Status& status, const ValkeyUrl& url) {
                ": set valkey_ca_file to the CA that signed it, or connect by the name it was issued for";
       }
       if (Contains(m, "NOPERM"))
-        return "the Valkey user lacks permissions: it needs SET, GET, DEL, HSET, HMGET, WATCH";
+        return "the Valkey user lacks permissions: it needs SET, GET, DEL, HSET, HMGET, HGET, WATCH, MULTI, "
+               "EXEC, and for the lease EVAL (with PTTL and TIME)";
       return "check the user name and password in valkey_url (redis://USER:PASSWORD@host, or "
              ":PASSWORD@host for the default user)";
     case Status::Code::kNotFound:
@@ -147,7 +149,14 @@ Result<std::unique_ptr<ValkeyStateBackend>> ValkeyStateBackend::Open(const Valke
 
 ValkeyStateBackend::ValkeyStateBackend(ValkeyClientOptions client_options, std::string prefix,
                                        uint64_t max_value_bytes)
-    : client_(std::move(client_options)), prefix_(std::move(prefix)), max_value_bytes_(max_value_bytes) {}
+    : client_options_(client_options),
+      client_(std::move(client_options)),
+      prefix_(std::move(prefix)),
+      max_value_bytes_(max_value_bytes) {}
+
+Result<std::unique_ptr<LeaseStore>> ValkeyStateBackend::OpenLease() {
+  return NewValkeyLeaseStore(client_options_, prefix_);
+}
 
 std::string ValkeyStateBackend::Location() const { return client_.url().redacted + " key " + Key(); }
 

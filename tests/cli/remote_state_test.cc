@@ -62,7 +62,16 @@ TEST_CASE("remote state on S3: a second machine's run is incremental because it 
   CHECK(Str(remote, "download") == "absent");
   CHECK(Str(remote, "upload") == "ok");
   CHECK(remote["state_lost"].get_bool().value() == false);
-  auto events = Lines(machine_a.File("events.jsonl"));
+  const auto lines = Lines(machine_a.File("events.jsonl"));
+  // The lease around the transfers: taken first, released last (state_lease_test.cc tests it in depth).
+  REQUIRE(lines.size() == 4);
+  CHECK(Contains(lines.front(), "\"event\":\"state.lease\""));
+  CHECK(Contains(lines.front(), "\"outcome\":\"acquired\""));
+  CHECK(Contains(lines.back(), "\"event\":\"state.lease\""));
+  CHECK(Contains(lines.back(), "\"outcome\":\"released\""));
+  CHECK(Str(remote["lease"], "taken") == "acquired");
+  CHECK(Str(remote["lease"], "outcome") == "released");
+  auto events = EventsNamed(lines, "transfers");
   REQUIRE(events.size() == 2);
   simdjson::dom::parser pe;
   auto down = ParseJson(pe, events[0]);
@@ -147,7 +156,14 @@ TEST_CASE("remote state on S3: a wrong secret loses nothing: state lost, re-deri
   REQUIRE(report["tables"].get_array().get(tables) == simdjson::SUCCESS);
   for (auto t : tables) CHECK(Str(t, "mode") == "rederived");
   CHECK(report["rows_new"].get_uint64().value() == 0);
-  auto events = Lines(box.File("events.jsonl"));
+  // The lease could not be taken either (the same refusal): with "skip", the command went on without it and
+  // uploaded nothing.
+  const auto lines = Lines(box.File("events.jsonl"));
+  const auto lease_events = EventsNamed(lines, "state.lease");
+  REQUIRE(lease_events.size() == 1);
+  CHECK(Contains(lease_events[0], "\"outcome\":\"error\""));
+  CHECK(Str(report["remote_state"]["lease"], "taken") == "error");
+  auto events = EventsNamed(lines, "transfers");
   REQUIRE(events.size() == 2);
   CHECK(Contains(events[0], "\"state_lost\":true"));
   CHECK(Contains(events[1], "\"outcome\":\"skipped_after_failure\""));
@@ -192,8 +208,8 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
     REQUIRE(c["details"].get_array().get(details) == simdjson::SUCCESS);
     for (auto pair : details) CHECK(pair.get_array().value().size() == 2);
   }
-  CHECK(names ==
-        std::vector<std::string>{"config", "state_file", "state_schema", "remote_state", "state_rw"});
+  CHECK(names == std::vector<std::string>{"config", "state_file", "state_schema", "remote_state", "lease",
+                                          "state_rw"});
   CHECK(doc["suggestions"].get_array().value().size() == 0);
 
   Run table = box.Rocky("doctor --check state_rw --output table");
@@ -253,7 +269,7 @@ TEST_CASE("remote state on S3: a long run uploads between tables (upload_interva
   CHECK_RUN(run, 0);
   // One download, one upload after each of the 4 tables (each conditional on the one before, so none is a
   // conflict), and the final one.
-  auto events = Lines(box.File("events.jsonl"));
+  auto events = EventsNamed(Lines(box.File("events.jsonl")), "transfers");
   REQUIRE(events.size() == 6);
   CHECK(Contains(events[0], "\"event\":\"state.download\""));
   for (size_t i = 1; i < events.size(); ++i) {

@@ -107,8 +107,9 @@ TEST_CASE("Ctrl-C during a download into a dead peer: exit 130 at once, the loca
   UseS3Behind(box, proxy, "max_retries = 3\n");
   const std::string before = ReadFile(box.File(".rocky-state.redb"));
   proxy.Blackhole();
+  proxy.PassNext(1);  // the lease (one PUT): the download after it meets the dead peer
   const pid_t pid = Start(box, {"run", "--output", "json"}, box.File("err.txt"));
-  WaitFor([&] { return proxy.connections() >= 1; }, 120s, "the download to reach the proxy");
+  WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the download to reach the proxy");
   const auto took = StopAndWait(pid, SIGINT, 130, 60s);
   MESSAGE("exited " << took.count() << " ms after SIGINT");
   const std::string err = ReadFile(box.File("err.txt"));
@@ -127,12 +128,25 @@ TEST_CASE("SIGTERM during a backoff sleep after a 503: exit 143 at once, no retr
   UseS3Behind(box, proxy,
               "max_retries = 3\ninitial_backoff_ms = 120000\nmax_backoff_ms = 120000\njitter = false\n");
   proxy.ServiceUnavailable(1000);
-  const pid_t pid = Start(box, {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z"},
-                          box.File("err.txt"));
+  proxy.PassNext(1);  // the lease: the download after it gets the 503
+  const pid_t pid = Start(
+      box,
+      {"state", "set", "--table", "a.b.c", "--value", "2026-01-01T00:00:00Z", "--events", "events.jsonl"},
+      box.File("err.txt"));
   WaitFor([&] { return proxy.answered_503() >= 1; }, 120s, "the first 503");
   const auto took = StopAndWait(pid, SIGTERM, 143, 60s);
   MESSAGE("exited " << took.count() << " ms after SIGTERM");
-  CHECK(proxy.answered_503() == 1);  // the sleep ended without another attempt
+  // The sleep ended without another attempt of the download: two 503s in all, the download's and the
+  // lease's release (one attempt after a stop; the lease then expires on its own).
+  const auto lines = Lines(box.File("events.jsonl"));
+  const auto downloads = EventsNamed(lines, "state.download");
+  REQUIRE(downloads.size() == 1);
+  CHECK(Contains(downloads[0], "\"outcome\":\"interrupted\""));
+  const auto leases = EventsNamed(lines, "state.lease");
+  REQUIRE(leases.size() == 2);
+  CHECK(Contains(leases[0], "\"outcome\":\"acquired\""));
+  CHECK(Contains(leases[1], "\"outcome\":\"error\""));
+  CHECK(proxy.answered_503() == 2);
   CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
   // The command stopped before its write: no watermark (the download had only created an empty state).
   CHECK(!Contains(box.Program("rocky", "state --output table --config /dev/null").out, "a.b.c"));
@@ -151,8 +165,9 @@ TEST_CASE(
   UseS3Behind(box, proxy, "max_retries = 3\n");
   const std::string before = ReadFile(box.File(".rocky-state.redb"));
   proxy.Blackhole();
+  proxy.PassNext(1);  // the lease: the upload after it meets the dead peer
   const pid_t pid = Start(box, {"state", "push", "--force"}, box.File("err.txt"));
-  WaitFor([&] { return proxy.connections() >= 1; }, 120s, "the upload to reach the proxy");
+  WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the upload to reach the proxy");
   StopAndWait(pid, SIGINT, 130, 60s);
   CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
   CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
@@ -171,9 +186,11 @@ TEST_CASE("Ctrl-C while Valkey never replies: exit 130 at once") {
       "backend = \"valkey\"\nvalkey_url = \"redis://:" + std::string(rocky_sync_test::kRedisPasswordEscaped) +
           "@127.0.0.1:" + std::to_string(proxy.port()) + "\"\ntransfer_timeout_seconds = 300\n");
   WriteFile(box.File("rocky.toml"), text);
+  // The lease's own connection goes through; the state's (the download) meets a server that never replies.
   proxy.Blackhole();
+  proxy.PassNext(1);
   const pid_t pid = Start(box, {"run", "--output", "json"}, box.File("err.txt"));
-  WaitFor([&] { return proxy.connections() >= 1; }, 120s, "the connection to reach the proxy");
+  WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the download's connection to reach the proxy");
   StopAndWait(pid, SIGINT, 130, 60s);
   CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
 }

@@ -125,4 +125,18 @@ inline std::vector<std::string> Lines(const std::string& path) {
   return lines;
 }
 
+// The lines of `lines` whose "event" is `name` ("state.lease"), or, with name "transfers", the state.download
+// and state.upload ones: a test of transfers is not about the lease's steps around them.
+inline std::vector<std::string> EventsNamed(const std::vector<std::string>& lines, const std::string& name) {
+  std::vector<std::string> out;
+  for (const std::string& line : lines) {
+    const bool transfer = line.find("\"event\":\"state.download\"") != std::string::npos ||
+                          line.find("\"event\":\"state.upload\"") != std::string::npos;
+    if (name == "transfers" ? transfer : line.find("\"event\":\"" + name + "\"") != std::string::npos) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
 }  // namespace rocky::cli::testing

@@ -123,6 +123,7 @@ valkey_prefix = "team:state:"
 transfer_timeout_seconds = 120
 upload_interval_seconds = 0
 on_upload_failure = "fail"
+lease_seconds = 15
 
 [state.retry]
 max_retries = 5
@@ -176,6 +177,7 @@ schema_template = "{source}"
   CHECK(c.state.transfer_timeout_seconds == 120);
   CHECK(c.state.upload_interval_seconds == 0);
   CHECK(c.state.on_upload_failure == UploadFailurePolicy::kFail);
+  CHECK(c.state.lease_seconds == 15);
   CHECK(c.state.retry.max_retries == 5);
   CHECK(c.state.retry.initial_backoff_ms == 200);
   CHECK(c.state.retry.max_backoff_ms == 5000);
@@ -241,6 +243,7 @@ TEST_CASE("an empty file is a valid config with every default and no pipelines")
   CHECK(c.state.transfer_timeout_seconds == 300);
   CHECK(c.state.upload_interval_seconds == 60);
   CHECK(c.state.on_upload_failure == UploadFailurePolicy::kSkip);
+  CHECK(c.state.lease_seconds == 60);
   CHECK(c.state.retry.max_retries == 3);
   CHECK(c.state.retry.initial_backoff_ms == 1000);
   CHECK(c.state.retry.max_backoff_ms == 30000);
@@ -392,6 +395,8 @@ TEST_CASE("out-of-range numbers name the key and the allowed range") {
                 {"state.retry.max_retries_per_run", "between 0 and 4294967295", "got 4294967296"});
   ExpectMessage(ErrorOf("[state]\ntransfer_timeout_seconds = 0\n"), "2:28",
                 {"state.transfer_timeout_seconds", "at least 1", "got 0"});
+  ExpectMessage(ErrorOf("[state]\nlease_seconds = 0\n"), "2:17",
+                {"state.lease_seconds", "at least 1", "got 0"});
   ExpectMessage(ErrorOf("[state.retry]\ncircuit_breaker_recovery_timeout_seconds = 0\n"), "2:44",
                 {"circuit_breaker_recovery_timeout_seconds", "at least 1"});
   ExpectMessage(ErrorOf("[state.retry]\ninitial_backoff_ms = -5\n"), "2:22",

@@ -201,6 +201,11 @@ void FaultProxy::CutShort(size_t response_bytes) {
   plan_.cut_after = response_bytes;
 }
 
+void FaultProxy::PassNext(int connections) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pass_left_ = connections;
+}
+
 void FaultProxy::LoseReply(std::string request_marker, int times) {
   std::lock_guard<std::mutex> lock(mu_);
   lose_marker_ = std::move(request_marker);
@@ -232,7 +237,10 @@ void FaultProxy::AcceptLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       plan = plan_;
-      if (plan.mode == Mode::kServiceUnavailable) {
+      if (pass_left_ > 0) {
+        --pass_left_;
+        plan = Plan{};
+      } else if (plan.mode == Mode::kServiceUnavailable) {
         // The budget of 503s is spent per connection; once it is gone, relay again.
         if (unavailable_left_ > 0) {
           --unavailable_left_;

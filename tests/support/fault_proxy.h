@@ -9,6 +9,7 @@
 //   ServiceUnavailable(n)   answer the next n connections with an S3-style HTTP 503 (SlowDown or
 //                           ServiceUnavailable) without contacting the server, then relay again
 //   CutShort(n)             relay, but close the connection after n bytes of the server's response
+//   PassNext(n)             on top of the mode: the next n connections relay
 //   LoseReply(marker, n)    on top of the mode, for every relayed connection, open ones included (a Valkey
 //                           client keeps one): when a request containing `marker` ("PUT /", "$4\r\nEXEC")
 //                           has reached the server, drop the server's reply to it and close the connection:
@@ -63,6 +64,9 @@ class FaultProxy {
   void ServiceUnavailable(int connections, std::string s3_code = "SlowDown");
   void CutShort(size_t response_bytes);
   void LoseReply(std::string request_marker, int times = 1);
+  // Whatever the mode, the next `connections` accepted relay (and do not use up a ServiceUnavailable budget):
+  // e.g. the lease's request goes through, and the transfer after it meets the fault.
+  void PassNext(int connections);
 
   Mode mode() const;
   // Connections accepted, HTTP request heads received from clients, and 503s answered since the start or the
@@ -106,6 +110,7 @@ class FaultProxy {
   mutable std::mutex mu_;
   Plan plan_;                         // guarded by mu_
   int unavailable_left_ = 0;          // guarded by mu_: 503s still to answer in kServiceUnavailable
+  int pass_left_ = 0;                 // guarded by mu_: connections still to relay whatever the mode
   std::vector<std::thread> workers_;  // guarded by mu_
 
   std::atomic<int> connections_{0};

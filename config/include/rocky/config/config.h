@@ -32,6 +32,7 @@
 //   transfer_timeout_seconds = 300
 //   upload_interval_seconds = 60         # a run also uploads between tables this often; 0: after every table
 //   on_upload_failure = "skip"           # skip | fail
+//   lease_seconds = 60                   # remote backends: how long a run's lease lasts unless renewed
 //   [state.retry]
 //   max_retries = 3
 //   initial_backoff_ms = 1000
@@ -122,6 +123,12 @@ struct StateConfig {
   // from the remote copy; 0 uploads after every table.
   uint64_t upload_interval_seconds = 60;
   UploadFailurePolicy on_upload_failure = UploadFailurePolicy::kSkip;
+  // The lease a command that changes a remote state holds (sync/state_lease.h): how long it lasts after its
+  // holder last renewed it; renewed every third of it. >= 1. 60 s because: a holder that dies (SIGKILL, a
+  // lost pod) blocks the next runner for at most this (plus a second); a holder tolerates a backend outage of
+  // up to two thirds of it (40 s, about two missed renewals) before it loses the lease and stops; and it
+  // costs one request per 20 s of run, a few cents a year per pipeline on S3.
+  uint64_t lease_seconds = 60;
   RetryConfig retry;
 };
 

@@ -3,6 +3,7 @@
 // any size moves with bounded memory.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -32,6 +33,12 @@ struct TransportOptions {
   // When set, the whole request (connect included) must finish by then: the lifecycle's per-transfer
   // wall-clock budget. A request started after it fails at once.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Whether a stop request (Ctrl-C, SIGTERM: transfer_stop.h) aborts the request. Only the lease's renewals
+  // and release turn it off: they must go out while a stopping command winds down, within their own deadline.
+  bool stoppable = true;
+  // When set, the request is aborted (within about a second) once it turns true: how the lease's renewal
+  // thread is stopped mid-request when its command ends. Not owned; must outlive the request.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HttpCall {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rocky/engine/status.h"
+#include "rocky/sync/lease_store.h"
 
 namespace rocky::sync {
 
@@ -118,6 +119,11 @@ class RemoteStateBackend {
   // Writes, reads back and deletes a uniquely named probe object next to the state (never the state itself),
   // without retries: one leg per backend (two for tiered).
   virtual std::vector<ProbeLeg> Probe(Deadline deadline) = 0;
+
+  // The lease beside this state (state_lease.h: `<key>.lease`), with its own client and connection, so that
+  // its renewal thread never shares this backend's (which is not thread-safe). Tiered: S3's. kNotSupported
+  // for a backend without one (test doubles).
+  virtual Result<std::unique_ptr<LeaseStore>> OpenLease();
 };
 
 }  // namespace rocky::sync

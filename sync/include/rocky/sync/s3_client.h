@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "rocky/engine/status.h"
 #include "rocky/sync/credentials.h"
@@ -82,6 +83,15 @@ struct ObjectInfo {
   std::string upload_token{};
 };
 
+// A small object read into memory (a lease record), with what it takes to judge its age by the server's clock
+// alone.
+struct SmallObject {
+  std::string body;
+  std::string etag;
+  std::string last_modified;  // the Last-Modified header as sent (IMF-fixdate, whole seconds)
+  std::string date;           // the response's Date header: the server's clock when it answered
+};
+
 // The object metadata holding an upload's token (UploadRequest::token), as the x-amz-meta- header sends it.
 inline constexpr const char* kUploadTokenHeader = "x-amz-meta-rocky-upload-token";
 
@@ -101,6 +111,22 @@ class S3Client {
   Result<std::optional<ObjectInfo>> HeadObject(const std::string& key);
   // Succeeds when the object is gone (also when it never existed, as S3 does).
   Status DeleteObject(const std::string& key);
+
+  // For small objects held in memory (the lease). PUT of `body`: kBusy when the condition fails (412
+  // PreconditionFailed, or 409 ConditionalRequestConflict when a concurrent write won), kNotFound when
+  // If-Match finds no object. Returns the new ETag.
+  Result<ObjectInfo> PutBytes(const std::string& key, std::string_view body, const WriteCondition& condition);
+  // GET into memory, refused above `limit` bytes (kCorruption: not what the caller stores there); nullopt
+  // when there is no such object.
+  Result<std::optional<SmallObject>> GetSmallObject(const std::string& key, uint64_t limit = 64 * 1024);
+  // DELETE only if the object's ETag is still `etag` (If-Match, as AWS documents conditional deletes): kBusy
+  // when it is not, kNotFound when there is no object.
+  Status DeleteObjectIfMatch(const std::string& key, const std::string& etag);
+
+  // Whether a stop request aborts this client's requests (TransportOptions::stoppable); true by default.
+  void set_stoppable(bool stoppable) { config_.transport.stoppable = stoppable; }
+  // TransportOptions::cancel for this client's requests (null: none).
+  void set_cancel(const std::atomic<bool>* cancel) { config_.transport.cancel = cancel; }
 
   // The state object's key: prefix + "state.redb".
   std::string StateKey() const;

@@ -29,12 +29,15 @@ class S3StateBackend final : public RemoteStateBackend {
                                 Deadline deadline) override;
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   std::vector<ProbeLeg> Probe(Deadline deadline) override;
+  // The object `<prefix>state.redb.lease`, through a client of its own with the same credentials.
+  Result<std::unique_ptr<LeaseStore>> OpenLease() override;
 
   // Reads an object at any key into `path` (for tiered, which copies S3's object into Valkey).
   S3Client& client() { return client_; }
 
  private:
   S3Config config_;
+  CredentialsSource credentials_;  // also the lease's
   std::shared_ptr<CredentialsProvider> provider_;
   S3Client client_;
 };

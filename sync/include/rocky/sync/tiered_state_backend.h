@@ -42,6 +42,8 @@ class TieredStateBackend final : public RemoteStateBackend {
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   // S3's leg, then Valkey's.
   std::vector<ProbeLeg> Probe(Deadline deadline) override;
+  // S3's lease: the durable leg decides who may write the state.
+  Result<std::unique_ptr<LeaseStore>> OpenLease() override { return s3_->OpenLease(); }
 
   S3StateBackend& s3() { return *s3_; }
   ValkeyStateBackend& valkey() { return *valkey_; }

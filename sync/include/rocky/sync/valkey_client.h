@@ -10,6 +10,7 @@
 //   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE)
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -68,6 +69,12 @@ struct ValkeyClientOptions {
   // Each wait for the server while sending a command or reading its reply (a stall, not the total: a 500 MB
   // value may take longer than this to move, as long as bytes keep flowing).
   std::chrono::milliseconds command_timeout{60'000};
+  // Whether a stop request (Ctrl-C, SIGTERM: transfer_stop.h) ends a wait at once. Only the lease's renewals
+  // and release turn it off (they must go out while a stopping command winds down, within their deadline).
+  bool stoppable = true;
+  // When set, a wait for the server ends (within 50 ms) once it turns true, as a failure ("canceled"): how
+  // the lease's renewal thread is stopped mid-command. Not owned; must outlive the client's commands.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Not thread-safe: one caller at a time (it owns one connection; TLS adds a pump thread it owns).
@@ -91,6 +98,9 @@ class ValkeyClient {
 
   // Closes the connection (discarding any WATCH or MULTI state on the server). Harmless when not connected.
   void Disconnect();
+
+  void set_stoppable(bool stoppable) { options_.stoppable = stoppable; }
+  void set_cancel(const std::atomic<bool>* cancel) { options_.cancel = cancel; }
 
   // "Valkey at host:port", the prefix of every message.
   const std::string& what() const { return what_; }

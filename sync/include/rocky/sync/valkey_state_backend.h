@@ -59,6 +59,8 @@ class ValkeyStateBackend final : public RemoteStateBackend {
                                 Deadline deadline) override;
   Result<std::optional<std::string>> CurrentGeneration(Deadline deadline) override;
   std::vector<ProbeLeg> Probe(Deadline deadline) override;
+  // The key `<prefix>state.redb.lease`, over a connection of its own.
+  Result<std::unique_ptr<LeaseStore>> OpenLease() override;
 
   // The raw entry, for the tiered backend, which copies S3's envelope bytes here tagged with S3's ETag.
   struct StoredEntry {
@@ -85,6 +87,7 @@ class ValkeyStateBackend final : public RemoteStateBackend {
                                        const WriteCondition& condition, const std::string& s3_etag,
                                        Deadline deadline);
 
+  ValkeyClientOptions client_options_;  // also the lease's
   ValkeyClient client_;
   std::string prefix_;
   uint64_t max_value_bytes_;
