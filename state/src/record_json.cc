@@ -289,7 +289,8 @@ std::string JsonErrorPosition(std::string_view text) {
 
 namespace {
 
-Result<element> Parse(simdjson::dom::parser& parser, const simdjson::padded_string& text, const Reader& reader) {
+Result<element> Parse(simdjson::dom::parser& parser, const simdjson::padded_string& text,
+                      const Reader& reader) {
   element doc;
   if (auto error = parser.parse(text).get(doc); error != simdjson::SUCCESS) {
     const std::string where = JsonErrorPosition(std::string_view(text.data(), text.size()));
@@ -332,13 +333,20 @@ void WriteCheckList(JsonWriter& w, const std::vector<CheckEntry>& entries) {
 
 void WriteRun(JsonWriter& w, const RunRecord& run) {
   w.BeginObject()
-      .Key("id").String(run.id)
-      .Key("started_at").String(run.started_at)
-      .Key("finished_at").String(run.finished_at)
-      .Key("status").String(run.status)
-      .Key("tables_copied").UInt(run.tables_copied)
-      .Key("tables_failed").UInt(run.tables_failed)
-      .Key("anomalies").UInt(run.anomalies)
+      .Key("id")
+      .String(run.id)
+      .Key("started_at")
+      .String(run.started_at)
+      .Key("finished_at")
+      .String(run.finished_at)
+      .Key("status")
+      .String(run.status)
+      .Key("tables_copied")
+      .UInt(run.tables_copied)
+      .Key("tables_failed")
+      .UInt(run.tables_failed)
+      .Key("anomalies")
+      .UInt(run.anomalies)
       .EndObject();
 }
 
@@ -353,11 +361,56 @@ Result<std::string> NormalizeField(std::string_view where, std::string_view valu
 
 std::string WatermarkValueJson(const Watermark& w) {
   JsonWriter json;
-  json.BeginObject().Key("last_value").String(w.last_value).Key("updated_at").String(w.updated_at).EndObject();
+  json.BeginObject()
+      .Key("last_value")
+      .String(w.last_value)
+      .Key("updated_at")
+      .String(w.updated_at)
+      .EndObject();
   return json.str();
 }
 
+namespace {
+
+// A JSON string body made only of printable ASCII other than '"' and '\\': what it says is its own bytes.
+bool PlainString(std::string_view s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseWatermarkValueFast(std::string_view json, std::string_view* last_value,
+                             std::string_view* updated_at) {
+  constexpr std::string_view kHead = "{\"last_value\":\"";
+  constexpr std::string_view kMiddle = "\",\"updated_at\":\"";
+  constexpr std::string_view kTail = "\"}";
+  if (json.size() < kHead.size() + kMiddle.size() + kTail.size() || json.substr(0, kHead.size()) != kHead ||
+      json.substr(json.size() - kTail.size()) != kTail) {
+    return false;
+  }
+  const std::string_view body = json.substr(kHead.size(), json.size() - kHead.size() - kTail.size());
+  const size_t middle = body.find(kMiddle);
+  if (middle == std::string_view::npos) return false;
+  const std::string_view a = body.substr(0, middle);
+  const std::string_view b = body.substr(middle + kMiddle.size());
+  // Plain strings hold no '"', so the middle found is the only place the document can split, and each part is
+  // exactly the string the full parser would return.
+  if (!PlainString(a) || !PlainString(b)) return false;
+  *last_value = a;
+  *updated_at = b;
+  return true;
+}
+
 Result<Watermark> ParseWatermarkValue(std::string_view table, std::string_view json) {
+  std::string_view last_value;
+  std::string_view updated_at;
+  if (ParseWatermarkValueFast(json, &last_value, &updated_at)) {
+    return Watermark{std::string(table), std::string(last_value), std::string(updated_at)};
+  }
   const Reader reader("stored watermark of " + Quoted(table), true);
   simdjson::dom::parser parser;
   const simdjson::padded_string text(json);
@@ -487,9 +540,12 @@ std::string SnapshotToJson(const StateSnapshot& snapshot) {
   json.Key("watermarks").BeginArray();
   for (const Watermark& w : snapshot.watermarks) {
     json.BeginObject()
-        .Key("table").String(w.table)
-        .Key("last_value").String(w.last_value)
-        .Key("updated_at").String(w.updated_at)
+        .Key("table")
+        .String(w.table)
+        .Key("last_value")
+        .String(w.last_value)
+        .Key("updated_at")
+        .String(w.updated_at)
         .EndObject();
   }
   json.EndArray().Key("check_history").BeginArray();
@@ -523,7 +579,8 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
     return reader.Error("field 'format' is not \"rocky-state\" (not a rocky state export?)");
   }
   element version;
-  if (root["schema_version"].get(version) != simdjson::SUCCESS) return reader.Error("missing field 'schema_version'");
+  if (root["schema_version"].get(version) != simdjson::SUCCESS)
+    return reader.Error("missing field 'schema_version'");
   if (!version.is_null()) {
     uint64_t v;
     if (version.get_uint64().get(v) != simdjson::SUCCESS || v > std::numeric_limits<uint32_t>::max()) {
@@ -545,7 +602,8 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   }
   ROCKY_ASSIGN_OR_RETURN(array checks, reader.Array(root, "check_history"));
   for (element e : checks) {
-    const Reader item("state export: check_history[" + std::to_string(snapshot.check_history.size()) + "]", false);
+    const Reader item("state export: check_history[" + std::to_string(snapshot.check_history.size()) + "]",
+                      false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
     ROCKY_RETURN_IF_ERROR(item.OnlyKeys(o, {"table", "entries"}));
     TableChecks c;
@@ -559,7 +617,8 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   }
   ROCKY_ASSIGN_OR_RETURN(array runs, reader.Array(root, "run_history"));
   for (element e : runs) {
-    const Reader item("state export: run_history[" + std::to_string(snapshot.run_history.size()) + "]", false);
+    const Reader item("state export: run_history[" + std::to_string(snapshot.run_history.size()) + "]",
+                      false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
     ROCKY_ASSIGN_OR_RETURN(RunRecord run, internal::ReadRun(o, item));
     snapshot.run_history.push_back(std::move(run));
