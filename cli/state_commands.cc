@@ -472,7 +472,10 @@ int RunImport(const CommandContext& ctx) {
                             " runs): the import replaces all of it; add --yes to confirm");
     }
   }
-  if (Status s = (*store)->Import(*snapshot); !s.ok()) return Fail(ctx, s);
+  const size_t imported_watermarks = snapshot->watermarks.size();
+  const size_t imported_checks = snapshot->check_history.size();
+  const size_t imported_runs = snapshot->run_history.size();
+  if (Status s = (*store)->Import(std::move(*snapshot)); !s.ok()) return Fail(ctx, s);
   const std::string kept = (*store)->kept_damaged_file();
   store->reset();
   const Status upload = (*remote)->Finish();
@@ -480,11 +483,11 @@ int RunImport(const CommandContext& ctx) {
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state import");
     json.Key("watermarks")
-        .UInt(snapshot->watermarks.size())
+        .UInt(imported_watermarks)
         .Key("check_history")
-        .UInt(snapshot->check_history.size())
+        .UInt(imported_checks)
         .Key("run_history")
-        .UInt(snapshot->run_history.size());
+        .UInt(imported_runs);
     json.Key("kept_damaged_file");
     if (kept.empty()) {
       json.Null();
@@ -495,9 +498,8 @@ int RunImport(const CommandContext& ctx) {
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
-    ctx.out << "Imported " << snapshot->watermarks.size() << " watermarks, " << snapshot->check_history.size()
-            << " check histories and " << snapshot->run_history.size()
-            << " runs; the previous state was replaced.\n";
+    ctx.out << "Imported " << imported_watermarks << " watermarks, " << imported_checks
+            << " check histories and " << imported_runs << " runs; the previous state was replaced.\n";
     if (!kept.empty()) {
       ctx.out << "The previous state file was damaged: the import went to a new file, and the damaged one "
                  "was kept as "

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include "rocky/state/json_writer.h"
@@ -36,9 +37,12 @@ using simdjson::dom::object;
 class Reader {
  public:
   Reader(std::string what, bool stored) : what_(std::move(what)), stored_(stored) {}
+  // Item `index` of the list `list` ("state export: watermarks[3]"); the name is built only for an error, as
+  // an import reads 100,000 items.
+  Reader(const char* list, size_t index, bool stored) : list_(list), index_(index), stored_(stored) {}
 
   Status Error(std::string_view why) const {
-    std::string msg = what_ + ": " + std::string(why);
+    std::string msg = what() + ": " + std::string(why);
     return stored_ ? Status::Corruption(msg) : Status::InvalidArgument(msg);
   }
 
@@ -78,23 +82,30 @@ class Reader {
   // member given twice (JSON lookups would silently take one of them).
   Status OnlyKeys(object obj, std::initializer_list<std::string_view> allowed) const {
     if (stored_) return Status::OK();
-    std::set<std::string_view> seen;
+    uint64_t seen = 0;  // bit i: allowed[i] was met (records have a handful of fields)
     for (auto field : obj) {
       const std::string_view key = field.key;
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      const auto at = std::find(allowed.begin(), allowed.end(), key);
+      if (at == allowed.end()) {
         std::string expected;
         for (std::string_view a : allowed) expected += (expected.empty() ? "" : ", ") + std::string(a);
         return Error("unknown field " + Quoted(key) + " (expected: " + expected + ")");
       }
-      if (!seen.insert(key).second) return Error("field " + Quoted(key) + " is given twice");
+      const uint64_t bit = uint64_t{1} << (at - allowed.begin());
+      if ((seen & bit) != 0) return Error("field " + Quoted(key) + " is given twice");
+      seen |= bit;
     }
     return Status::OK();
   }
 
-  const std::string& what() const { return what_; }
+  std::string what() const {
+    return list_ != nullptr ? std::string(list_) + "[" + std::to_string(index_) + "]" : what_;
+  }
 
  private:
   std::string what_;
+  const char* list_ = nullptr;
+  size_t index_ = 0;
   bool stored_;
 };
 
@@ -359,17 +370,6 @@ Result<std::string> NormalizeField(std::string_view where, std::string_view valu
 
 }  // namespace
 
-std::string WatermarkValueJson(const Watermark& w) {
-  JsonWriter json;
-  json.BeginObject()
-      .Key("last_value")
-      .String(w.last_value)
-      .Key("updated_at")
-      .String(w.updated_at)
-      .EndObject();
-  return json.str();
-}
-
 namespace {
 
 // A JSON string body made only of printable ASCII other than '"' and '\\': what it says is its own bytes.
@@ -382,6 +382,28 @@ bool PlainString(std::string_view s) {
 }
 
 }  // namespace
+
+std::string WatermarkValueJson(const Watermark& w) {
+  if (PlainString(w.last_value) && PlainString(w.updated_at)) {
+    // Nothing to escape (normalized timestamps and integers): the same bytes the writer below produces.
+    std::string out;
+    out.reserve(34 + w.last_value.size() + w.updated_at.size());
+    out += "{\"last_value\":\"";
+    out += w.last_value;
+    out += "\",\"updated_at\":\"";
+    out += w.updated_at;
+    out += "\"}";
+    return out;
+  }
+  JsonWriter json;
+  json.BeginObject()
+      .Key("last_value")
+      .String(w.last_value)
+      .Key("updated_at")
+      .String(w.updated_at)
+      .EndObject();
+  return json.str();
+}
 
 bool ParseWatermarkValueFast(std::string_view json, std::string_view* last_value,
                              std::string_view* updated_at) {
@@ -483,25 +505,31 @@ Status ValidateRun(const RunRecord& run) {
   return Status::OK();
 }
 
-Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
-  StateSnapshot out = input;
+Status NormalizeSnapshot(StateSnapshot& out) {
   if (out.schema_version && *out.schema_version > kSchemaVersion) {
     return Status::NotSupported("state export has schema version " + std::to_string(*out.schema_version) +
                                 ", newer than this rocky supports (" + std::to_string(kSchemaVersion) + ")");
   }
-  std::set<std::string, std::less<>> seen;
+  // Messages name the record, built only when something is wrong: an import validates 100,000 of them.
+  auto watermark = [](const Watermark& w) { return "watermark " + Quoted(w.table); };
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(out.watermarks.size());
   for (Watermark& w : out.watermarks) {
-    const std::string where = "watermark " + Quoted(w.table);
     if (!IsQualifiedTableName(w.table)) {
-      return Status::InvalidArgument(where + ": table name is not catalog.schema.table");
+      return Status::InvalidArgument(watermark(w) + ": table name is not catalog.schema.table");
     }
-    if (!seen.insert(w.table).second) return Status::InvalidArgument(where + " appears twice");
+    // Views of the names, which stay put: only the values change below.
+    if (!seen.insert(w.table).second) return Status::InvalidArgument(watermark(w) + " appears twice");
     if (auto value = NormalizeWatermarkValue(w.last_value); value.ok()) {
       w.last_value = std::move(*value);
     } else {
-      return value.status().WithContext(where + " last_value");
+      return value.status().WithContext(watermark(w) + " last_value");
     }
-    ROCKY_ASSIGN_OR_RETURN(w.updated_at, NormalizeField(where + " updated_at", w.updated_at));
+    if (auto at = NormalizeTimestamp(w.updated_at); at.ok()) {
+      w.updated_at = std::move(*at);
+    } else {
+      return at.status().WithContext(watermark(w) + " updated_at");
+    }
   }
   seen.clear();
   for (TableChecks& c : out.check_history) {
@@ -522,6 +550,12 @@ Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
       ROCKY_ASSIGN_OR_RETURN(run.finished_at, NormalizeField(where + " finished_at", run.finished_at));
     }
   }
+  return Status::OK();
+}
+
+Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
+  StateSnapshot out = input;
+  ROCKY_RETURN_IF_ERROR(NormalizeSnapshot(out));
   return out;
 }
 
@@ -591,7 +625,7 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
 
   ROCKY_ASSIGN_OR_RETURN(array watermarks, reader.Array(root, "watermarks"));
   for (element e : watermarks) {
-    const Reader item("state export: watermarks[" + std::to_string(snapshot.watermarks.size()) + "]", false);
+    const Reader item("state export: watermarks", snapshot.watermarks.size(), false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
     ROCKY_RETURN_IF_ERROR(item.OnlyKeys(o, {"table", "last_value", "updated_at"}));
     Watermark w;
@@ -602,8 +636,7 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   }
   ROCKY_ASSIGN_OR_RETURN(array checks, reader.Array(root, "check_history"));
   for (element e : checks) {
-    const Reader item("state export: check_history[" + std::to_string(snapshot.check_history.size()) + "]",
-                      false);
+    const Reader item("state export: check_history", snapshot.check_history.size(), false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
     ROCKY_RETURN_IF_ERROR(item.OnlyKeys(o, {"table", "entries"}));
     TableChecks c;
@@ -617,13 +650,13 @@ Result<StateSnapshot> SnapshotFromJson(std::string_view json) {
   }
   ROCKY_ASSIGN_OR_RETURN(array runs, reader.Array(root, "run_history"));
   for (element e : runs) {
-    const Reader item("state export: run_history[" + std::to_string(snapshot.run_history.size()) + "]",
-                      false);
+    const Reader item("state export: run_history", snapshot.run_history.size(), false);
     ROCKY_ASSIGN_OR_RETURN(object o, item.Object(e));
     ROCKY_ASSIGN_OR_RETURN(RunRecord run, internal::ReadRun(o, item));
     snapshot.run_history.push_back(std::move(run));
   }
-  return internal::ValidateSnapshot(snapshot);
+  ROCKY_RETURN_IF_ERROR(internal::NormalizeSnapshot(snapshot));
+  return snapshot;
 }
 
 }  // namespace rocky::state

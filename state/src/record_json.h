@@ -47,5 +47,7 @@ Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json);
 Status ValidateRun(const RunRecord& run);
 // The snapshot with every timestamp normalized, or kInvalidArgument naming the first bad field.
 Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& snapshot);
+// The same in place (no copy of a large snapshot); on an error the snapshot may be partly normalized.
+Status NormalizeSnapshot(StateSnapshot& snapshot);
 
 }  // namespace rocky::state::internal

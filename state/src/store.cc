@@ -732,9 +732,9 @@ Status SyncFolderOf(const std::string& path) {
 
 }  // namespace
 
-Status StateStore::Import(const StateSnapshot& input) {
+Status StateStore::Import(StateSnapshot snapshot) {
   ROCKY_RETURN_IF_ERROR(RequireWritable());
-  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
+  ROCKY_RETURN_IF_ERROR(internal::NormalizeSnapshot(snapshot));
   Status in_place;
   {
     ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());

@@ -208,7 +208,8 @@ class StateStore {
   // must drop the old tables (a page of check_history, say), the import is written to a new file beside it
   // (with the saved plans that can be read) which then replaces it by rename; the damaged file is kept under
   // kept_damaged_file() and this store holds the new one.
-  Status Import(const StateSnapshot& snapshot);
+  // Takes the snapshot by value: a caller done with it moves it in, and the store normalizes it in place.
+  Status Import(StateSnapshot snapshot);
   // Where the last Import kept the damaged file it replaced ("<path>.damaged-<UTC time>"); empty otherwise.
   const std::string& kept_damaged_file() const { return kept_damaged_file_; }
 
