@@ -7,8 +7,10 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "rocky/state/json_writer.h"
 #include "rocky/state/timestamp.h"
@@ -512,14 +514,28 @@ Status NormalizeSnapshot(StateSnapshot& out) {
   }
   // Messages name the record, built only when something is wrong: an import validates 100,000 of them.
   auto watermark = [](const Watermark& w) { return "watermark " + Quoted(w.table); };
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(out.watermarks.size());
+  // Names appearing twice: an export lists them in order, so comparing neighbours decides in one pass; other
+  // input is sorted first (views of the names, which stay put: only the values change below). A hash set of
+  // the names cost a fifth of the CPU of importing 100,000.
+  {
+    bool ordered = true;
+    for (size_t i = 1; i < out.watermarks.size() && ordered; ++i) {
+      ordered = out.watermarks[i - 1].table < out.watermarks[i].table;
+    }
+    if (!ordered) {
+      std::vector<std::string_view> names;
+      names.reserve(out.watermarks.size());
+      for (const Watermark& w : out.watermarks) names.push_back(w.table);
+      std::sort(names.begin(), names.end());
+      if (auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
+        return Status::InvalidArgument("watermark " + Quoted(*twice) + " appears twice");
+      }
+    }
+  }
   for (Watermark& w : out.watermarks) {
     if (!IsQualifiedTableName(w.table)) {
       return Status::InvalidArgument(watermark(w) + ": table name is not catalog.schema.table");
     }
-    // Views of the names, which stay put: only the values change below.
-    if (!seen.insert(w.table).second) return Status::InvalidArgument(watermark(w) + " appears twice");
     if (auto value = NormalizeWatermarkValue(w.last_value); value.ok()) {
       w.last_value = std::move(*value);
     } else {
@@ -531,7 +547,7 @@ Status NormalizeSnapshot(StateSnapshot& out) {
       return at.status().WithContext(watermark(w) + " updated_at");
     }
   }
-  seen.clear();
+  std::unordered_set<std::string_view> seen;
   for (TableChecks& c : out.check_history) {
     const std::string where = "check history of " + Quoted(c.table);
     if (!IsQualifiedTableName(c.table)) {

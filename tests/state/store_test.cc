@@ -346,7 +346,26 @@ TEST_CASE("export and import round trip; a bad import changes nothing") {
        R"({"format":"rocky-state","schema_version":1,"watermarks":[],"check_history":[{"table":"a.b.c","entries":[{"count":-1,"timestamp":"2025-03-15T14:30:00Z"}]}],"run_history":[]})"}) {
     CHECK_MESSAGE(!SnapshotFromJson(bad).ok(), bad);
   }
+  // A table's watermark twice is refused, naming the table, whether the copies are neighbours (an edited
+  // export) or not.
+  const std::string w1 =
+      R"({"table":"a.b.c","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"})";
+  const std::string w2 =
+      R"({"table":"a.b.d","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"})";
+  for (const std::string& list : {w1 + "," + w1, w1 + "," + w2 + "," + w1, w2 + "," + w1 + "," + w1}) {
+    const std::string twice = R"({"format":"rocky-state","schema_version":1,"watermarks":[)" + list +
+                              R"(],"check_history":[],"run_history":[]})";
+    auto r = SnapshotFromJson(twice);
+    REQUIRE_MESSAGE(!r.ok(), twice);
+    CHECK_MESSAGE(r.status().message().find("a.b.c") != std::string::npos, r.status().message());
+    CHECK_MESSAGE(r.status().message().find("appears twice") != std::string::npos, r.status().message());
+  }
   // Import validates again, so a snapshot built in code cannot slip a bad record in either.
+  StateSnapshot twice;
+  twice.watermarks.push_back(Watermark{"a.b.d", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  twice.watermarks.push_back(Watermark{"a.b.c", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  twice.watermarks.push_back(Watermark{"a.b.d", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  CHECK(!target->Import(twice).ok());
   StateSnapshot invalid;
   invalid.watermarks.push_back(Watermark{"a.b.c", "2025-03-15T14:30:00Z", "garbage"});
   CHECK(!target->Import(invalid).ok());
