@@ -298,7 +298,11 @@ std::vector<std::string> ListedTables(const Run& run) {
   simdjson::dom::element doc;
   REQUIRE_MESSAGE(parser.parse(run.out).get(doc) == simdjson::SUCCESS, run.out.substr(0, 200));
   std::vector<std::string> tables;
-  for (simdjson::dom::element w : doc["watermarks"].get_array().value()) {
+  // A named array: a range-for over `.value()` of the temporary result would iterate a reference into it,
+  // destroyed before the loop runs (ASan: stack-use-after-scope).
+  simdjson::dom::array watermarks;
+  REQUIRE(doc["watermarks"].get_array().get(watermarks) == simdjson::SUCCESS);
+  for (simdjson::dom::element w : watermarks) {
     tables.emplace_back(w["table"].get_string().value());
   }
   return tables;
