@@ -3,10 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <ostream>
@@ -51,8 +53,24 @@ int NoStateFile(const CommandContext& ctx, const std::string& path) {
                   "names another file)");
 }
 
+// How much listing output is gathered before it is written out: a listing of any size runs in this much
+// memory (plus one page of the state file at a time).
+constexpr size_t kListingChunk = size_t{64} << 10;
+
+// The part of a --table pattern before its first wildcard: every matching name starts with it, so only that
+// range of the watermarks table is read. The whole pattern when it has no wildcard.
+std::string_view LiteralPrefix(std::string_view pattern) {
+  return pattern.substr(0, std::min(pattern.find_first_of("*?"), pattern.size()));
+}
+
 // Shows the state file at `path`; `remote_location` is where it was fetched from (empty: the local file,
 // which must exist; a fetched remote state that is absent shows as empty).
+//
+// A pattern without wildcards names one table: one point lookup. Otherwise only the range of names starting
+// with the pattern's literal prefix is read, record by record, and the JSON is written out in pieces as it
+// goes, so neither time nor memory depends on the watermarks the pattern leaves out, and memory does not grow
+// with the ones it shows. (A listing cut short by an unreadable page has then already written part of its
+// document: it stops without closing it, says why on stderr and exits 1, so no reader takes it as complete.)
 int ShowState(const CommandContext& ctx, const std::string& path, const std::string& remote_location) {
   const Invocation& inv = ctx.invocation;
   if (remote_location.empty() && !FileExists(path)) return NoStateFile(ctx, path);
@@ -62,14 +80,24 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
-  auto watermarks = (*store)->ListWatermarks();
-  if (!watermarks.ok()) return Fail(ctx, watermarks.status());
-
-  std::vector<state::Watermark> shown;
   const std::optional<std::string_view> pattern = inv.Get("table");
-  for (state::Watermark& w : *watermarks) {
-    if (!pattern || replication::GlobMatch(*pattern, w.table)) shown.push_back(std::move(w));
-  }
+  const bool exact = pattern && LiteralPrefix(*pattern).size() == pattern->size();
+
+  // Calls visit for each watermark shown, in table order.
+  auto for_each_shown = [&](const std::function<Status(const StateStore::WatermarkView&)>& visit) -> Status {
+    if (exact) {
+      auto one = (*store)->GetWatermark(*pattern);
+      if (!one.ok()) return one.status();
+      if (!*one) return Status::OK();
+      return visit(StateStore::WatermarkView{(*one)->table, (*one)->last_value, (*one)->updated_at});
+    }
+    return (*store)->ForEachWatermark(pattern ? LiteralPrefix(*pattern) : std::string_view(),
+                                      [&](const StateStore::WatermarkView& w) {
+                                        if (pattern && !replication::GlobMatch(*pattern, w.table))
+                                          return Status::OK();
+                                        return visit(w);
+                                      });
+  };
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state");
@@ -82,24 +110,41 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
       json.Null();
     }
     json.Key("watermarks").BeginArray();
-    for (const state::Watermark& w : shown) {
+    const Status listed = for_each_shown([&](const StateStore::WatermarkView& w) {
       json.BeginObject()
-          .Key("table").String(w.table)
-          .Key("last_value").String(w.last_value)
-          .Key("updated_at").String(w.updated_at)
+          .Key("table")
+          .String(w.table)
+          .Key("last_value")
+          .String(w.last_value)
+          .Key("updated_at")
+          .String(w.updated_at)
           .EndObject();
+      if (json.str().size() >= kListingChunk) ctx.out << json.TakeOutput();
+      return Status::OK();
+    });
+    if (!listed.ok()) {
+      ctx.out << json.TakeOutput();
+      ctx.out.flush();
+      return Fail(ctx, listed);
     }
     json.EndArray().EndObject();
-    ctx.out << json.str() << '\n';
+    ctx.out << json.TakeOutput() << '\n';
     return kExitOk;
   }
+  std::vector<std::vector<std::string>> rows;
+  const Status listed = for_each_shown([&](const StateStore::WatermarkView& w) {
+    rows.push_back({std::string(w.table), std::string(w.last_value), std::string(w.updated_at)});
+    return Status::OK();
+  });
+  if (!listed.ok()) return Fail(ctx, listed);
   if (!remote_location.empty()) ctx.out << "Remote state " << remote_location << ":\n";
-  if (shown.empty()) {
-    ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n" : "No watermarks stored.\n");
+  if (rows.empty()) {
+    ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n"
+                        : "No watermarks stored.\n");
     return kExitOk;
   }
   Table table({"table", "last_value", "updated_at"});
-  for (const state::Watermark& w : shown) table.AddRow({w.table, w.last_value, w.updated_at});
+  for (auto& row : rows) table.AddRow(std::move(row));
   ctx.out << table.Render();
   return kExitOk;
 }
@@ -147,7 +192,8 @@ int RunSet(const CommandContext& ctx) {
   if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
+  if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok())
+    return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return FailOpen(ctx, remote.status());
@@ -163,9 +209,12 @@ int RunSet(const CommandContext& ctx) {
     JsonWriter json = BeginJson("state set");
     json.Key("watermark")
         .BeginObject()
-        .Key("table").String(written->table)
-        .Key("last_value").String(written->last_value)
-        .Key("updated_at").String(written->updated_at)
+        .Key("table")
+        .String(written->table)
+        .Key("last_value")
+        .String(written->last_value)
+        .Key("updated_at")
+        .String(written->updated_at)
         .EndObject();
     (*remote)->WriteJson(json);
     json.EndObject();
@@ -184,9 +233,10 @@ int RunDelete(const CommandContext& ctx) {
   if (table && all) return Usage(ctx, "give either --table TABLE or --all, not both");
   if (!table && !all) return Usage(ctx, "state delete needs --table TABLE (or --all --yes)");
   if (all && !inv.Has("yes")) {
-    return Usage(ctx,
-                 "--all deletes every watermark, so every table gets a full refresh on its next run; add --yes "
-                 "to confirm");
+    return Usage(
+        ctx,
+        "--all deletes every watermark, so every table gets a full refresh on its next run; add --yes "
+        "to confirm");
   }
   const std::string path = StatePath(inv);
   if (table) {
@@ -264,8 +314,10 @@ int RunHistory(const CommandContext& ctx) {
     json.Key("table").String(*table).Key("entries").BeginArray();
     for (size_t i = 0; i < entries->size(); ++i) {
       json.BeginObject()
-          .Key("count").UInt((*entries)[i].count)
-          .Key("timestamp").String((*entries)[i].timestamp)
+          .Key("count")
+          .UInt((*entries)[i].count)
+          .Key("timestamp")
+          .String((*entries)[i].timestamp)
           .Key("baseline_avg");
       if (baselines[i]) {
         json.Double(*baselines[i]);
@@ -420,16 +472,22 @@ int RunImport(const CommandContext& ctx) {
                             " runs): the import replaces all of it; add --yes to confirm");
     }
   }
-  if (Status s = (*store)->Import(*snapshot); !s.ok()) return Fail(ctx, s);
+  const size_t imported_watermarks = snapshot->watermarks.size();
+  const size_t imported_checks = snapshot->check_history.size();
+  const size_t imported_runs = snapshot->run_history.size();
+  if (Status s = (*store)->Import(std::move(*snapshot)); !s.ok()) return Fail(ctx, s);
   const std::string kept = (*store)->kept_damaged_file();
   store->reset();
   const Status upload = (*remote)->Finish();
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state import");
-    json.Key("watermarks").UInt(snapshot->watermarks.size())
-        .Key("check_history").UInt(snapshot->check_history.size())
-        .Key("run_history").UInt(snapshot->run_history.size());
+    json.Key("watermarks")
+        .UInt(imported_watermarks)
+        .Key("check_history")
+        .UInt(imported_checks)
+        .Key("run_history")
+        .UInt(imported_runs);
     json.Key("kept_damaged_file");
     if (kept.empty()) {
       json.Null();
@@ -440,8 +498,8 @@ int RunImport(const CommandContext& ctx) {
     json.EndObject();
     ctx.out << json.str() << '\n';
   } else {
-    ctx.out << "Imported " << snapshot->watermarks.size() << " watermarks, " << snapshot->check_history.size()
-            << " check histories and " << snapshot->run_history.size() << " runs; the previous state was replaced.\n";
+    ctx.out << "Imported " << imported_watermarks << " watermarks, " << imported_checks
+            << " check histories and " << imported_runs << " runs; the previous state was replaced.\n";
     if (!kept.empty()) {
       ctx.out << "The previous state file was damaged: the import went to a new file, and the damaged one "
                  "was kept as "

@@ -20,6 +20,12 @@ std::string JsonErrorPosition(std::string_view text);
 std::string WatermarkValueJson(const Watermark& w);
 // Corruption naming the key when the stored value is not what WatermarkValueJson writes.
 Result<Watermark> ParseWatermarkValue(std::string_view table, std::string_view json);
+// Without copying or a JSON parser, for the common case: true, with views into `json`, when the value is
+// exactly {"last_value":"A","updated_at":"B"} with A and B plain printable ASCII (no escapes) -- what
+// WatermarkValueJson writes for normalized timestamps. The views then equal what ParseWatermarkValue returns.
+// False for anything else, which ParseWatermarkValue must decide (it may still be valid).
+bool ParseWatermarkValueFast(std::string_view json, std::string_view* last_value,
+                             std::string_view* updated_at);
 
 std::string CheckListJson(const std::vector<CheckEntry>& entries);
 Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::string_view json);
@@ -32,7 +38,8 @@ struct StoredPlan {
   std::string created_at;
   std::string plan_json;
 };
-// {"created_at": T, "plan": "<plan_json as a JSON string>"}: kept as text so this layer never reinterprets it.
+// {"created_at": T, "plan": "<plan_json as a JSON string>"}: kept as text so this layer never reinterprets
+// it.
 std::string PlanValueJson(std::string_view created_at, std::string_view plan_json);
 Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json);
 
@@ -40,5 +47,7 @@ Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json);
 Status ValidateRun(const RunRecord& run);
 // The snapshot with every timestamp normalized, or kInvalidArgument naming the first bad field.
 Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& snapshot);
+// The same in place (no copy of a large snapshot); on an error the snapshot may be partly normalized.
+Status NormalizeSnapshot(StateSnapshot& snapshot);
 
 }  // namespace rocky::state::internal

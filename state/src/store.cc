@@ -79,7 +79,8 @@ Result<std::optional<uint32_t>> ReadSchemaVersion(ReadTransaction& txn, const st
 }
 
 // Every key/value of a table in order; an absent table is empty.
-Result<std::vector<std::pair<std::string, std::string>>> ReadAll(ReadTransaction& txn, std::string_view name) {
+Result<std::vector<std::pair<std::string, std::string>>> ReadAll(ReadTransaction& txn,
+                                                                 std::string_view name) {
   std::vector<std::pair<std::string, std::string>> rows;
   ROCKY_ASSIGN_OR_RETURN(const ReadableTable* table, OpenIfExists(txn, name));
   if (table == nullptr) return rows;
@@ -236,8 +237,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path, co
     if (!db.status().IsBusy()) return OpenError(path, db.status());
     if (std::chrono::steady_clock::now() >= deadline) {
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(options.busy_timeout).count();
-      return Status::Busy("state file " + Quoted(path) + " is in use by another rocky (" + db.status().message() +
-                          "); gave up after " + std::to_string(waited) + " ms");
+      return Status::Busy("state file " + Quoted(path) + " is in use by another rocky (" +
+                          db.status().message() + "); gave up after " + std::to_string(waited) + " ms");
     }
     std::this_thread::sleep_for(options.busy_retry_interval);
   }
@@ -294,10 +295,32 @@ Result<std::optional<uint32_t>> StateStore::SchemaVersionOnDisk() {
 }
 
 Result<std::vector<Watermark>> StateStore::ListWatermarks() {
-  if (db_ == nullptr) return std::vector<Watermark>();
+  std::vector<Watermark> out;
+  ROCKY_RETURN_IF_ERROR(ForEachWatermark("", [&](const WatermarkView& w) {
+    out.push_back(Watermark{std::string(w.table), std::string(w.last_value), std::string(w.updated_at)});
+    return Status::OK();
+  }));
+  return out;
+}
+
+Status StateStore::ForEachWatermark(std::string_view prefix,
+                                    const std::function<Status(const WatermarkView&)>& visit) {
+  if (db_ == nullptr) return Status::OK();
   ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
-  ROCKY_ASSIGN_OR_RETURN(auto rows, ReadAll(*txn, kWatermarks));
-  return ParseWatermarks(rows);
+  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* table, OpenIfExists(*txn, kWatermarks));
+  if (table == nullptr) return Status::OK();
+  auto cursor = table->NewCursor(prefix.empty() ? engine::KeyRange::All() : engine::KeyRange::Prefix(prefix));
+  for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
+    WatermarkView view{cursor->key(), {}, {}};
+    if (internal::ParseWatermarkValueFast(cursor->value(), &view.last_value, &view.updated_at)) {
+      ROCKY_RETURN_IF_ERROR(visit(view));
+      continue;
+    }
+    // Anything but the common form (escapes, non-ASCII, another layout) goes through the full parser.
+    ROCKY_ASSIGN_OR_RETURN(Watermark parsed, internal::ParseWatermarkValue(cursor->key(), cursor->value()));
+    ROCKY_RETURN_IF_ERROR(visit(WatermarkView{parsed.table, parsed.last_value, parsed.updated_at}));
+  }
+  return cursor->status();
 }
 
 Result<std::optional<Watermark>> StateStore::GetWatermark(std::string_view table) {
@@ -446,7 +469,8 @@ Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json
   {
     auto cursor = t->NewCursor();
     for (cursor->SeekToFirst(); cursor->Valid(); cursor->Next()) {
-      ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan, internal::ParsePlanValue(cursor->key(), cursor->value()));
+      ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan,
+                             internal::ParsePlanValue(cursor->key(), cursor->value()));
       by_age.emplace_back(std::move(plan.created_at), std::string(cursor->key()));
     }
     ROCKY_RETURN_IF_ERROR(cursor->status());
@@ -685,7 +709,8 @@ Status WriteSnapshotTables(WriteTransaction& txn, const StateSnapshot& snapshot,
   {
     ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kRunHistory));
     for (size_t i = 0; i < snapshot.run_history.size(); ++i) {
-      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(RunKey(i), internal::RunValueJson(snapshot.run_history[i])));
+      ROCKY_ASSIGN_OR_RETURN(bool replaced,
+                             t->Insert(RunKey(i), internal::RunValueJson(snapshot.run_history[i])));
       (void)replaced;
     }
   }
@@ -707,9 +732,9 @@ Status SyncFolderOf(const std::string& path) {
 
 }  // namespace
 
-Status StateStore::Import(const StateSnapshot& input) {
+Status StateStore::Import(StateSnapshot snapshot) {
   ROCKY_RETURN_IF_ERROR(RequireWritable());
-  ROCKY_ASSIGN_OR_RETURN(StateSnapshot snapshot, internal::ValidateSnapshot(input));
+  ROCKY_RETURN_IF_ERROR(internal::NormalizeSnapshot(snapshot));
   Status in_place;
   {
     ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "args.h"
 
@@ -48,6 +49,42 @@ TEST_CASE("JSON strings: valid UTF-8 passes through unchanged") {
   CHECK(Json("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");  // U+1F600, 4 bytes
   CHECK(Json("\xef\xbf\xbf") == "\"\xef\xbf\xbf\"");          // U+FFFF
   CHECK(Json("\xf4\x8f\xbf\xbf") == "\"\xf4\x8f\xbf\xbf\"");  // U+10FFFF, the last code point
+}
+
+// Plain printable ASCII is copied eight bytes at a time: a byte that needs escaping (or a UTF-8 check) must
+// be caught at every position of a word, and the result must be what escaping byte by byte gives.
+TEST_CASE("JSON strings: a byte needing care is escaped wherever it sits in a long plain string") {
+  auto body = [](std::string_view s) {
+    const std::string quoted = Json(s);
+    return quoted.substr(1, quoted.size() - 2);
+  };
+  const std::string plain = "abcdefghijklmnopqrstuvwxyz0123456789ABCD";  // 40 bytes: five words
+  const std::vector<std::string> specials = {
+      "\"",   "\\",       "\n",           std::string(1, '\0'), "\x1f", "\x7f", "\x80",
+      "\xff", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",   " ",    "~"};
+  for (const std::string& special : specials) {
+    for (size_t at = 0; at <= plain.size(); ++at) {
+      const std::string text = plain.substr(0, at) + special + plain.substr(at);
+      INFO("special byte(s) " << body(special) << " at " << at);
+      CHECK(Json(text) == "\"" + plain.substr(0, at) + body(special) + plain.substr(at) + "\"");
+    }
+  }
+}
+
+TEST_CASE("JsonWriter::TakeOutput hands out the document in pieces that add up to it") {
+  JsonWriter whole;
+  JsonWriter pieces;
+  std::string taken;
+  for (JsonWriter* w : {&whole, &pieces}) w->BeginObject().Key("rows").BeginArray();
+  for (int i = 0; i < 50; ++i) {
+    for (JsonWriter* w : {&whole, &pieces}) w->BeginObject().Key("i").Int(i).EndObject();
+    if (i % 7 == 0) taken += pieces.TakeOutput();
+  }
+  for (JsonWriter* w : {&whole, &pieces}) w->EndArray().EndObject();
+  taken += pieces.TakeOutput();
+  CHECK(pieces.complete());
+  CHECK(pieces.str().empty());
+  CHECK(taken == whole.str());
 }
 
 TEST_CASE("JSON strings: each byte of invalid UTF-8 becomes \\ufffd") {

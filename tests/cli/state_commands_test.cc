@@ -13,9 +13,11 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "program_runner.h"
 #include "rocky/state/store.h"
+#include "state_damage.h"
 
 namespace {
 
@@ -28,10 +30,14 @@ TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
   CHECK(Contains(empty.err, "no state file at .rocky-state.redb"));
   CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));  // show never creates the file
 
-  Run set = box.Rocky("state set --table acme.staging.orders --value 2025-03-15T16:30:00+02:00 --output table");
+  Run set =
+      box.Rocky("state set --table acme.staging.orders --value 2025-03-15T16:30:00+02:00 --output table");
   CHECK_RUN(set, 0);
   CHECK(std::filesystem::exists(box.File(".rocky-state.redb")));
-  CHECK_RUN(box.Rocky("--output table state set --table acme.staging.customers_long_name --value 2025-03-01T00:00:00Z"), 0);
+  CHECK_RUN(
+      box.Rocky(
+          "--output table state set --table acme.staging.customers_long_name --value 2025-03-01T00:00:00Z"),
+      0);
 
   Run table = box.Rocky("state show --output table");
   CHECK_RUN(table, 0);
@@ -121,7 +127,8 @@ TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --
   CHECK(Contains(missing_file.err, "no watermark stored for table 'a.b.c'"));
   CHECK(!std::filesystem::exists(path));
 
-  CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + ShellQuote(path)), 0);
+  CHECK_RUN(
+      box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + ShellQuote(path)), 0);
   const std::string before = ReadFile(path);
   Run missing = box.Rocky("state delete --table a.b.x --state-path " + ShellQuote(path));
   CHECK_RUN(missing, 1);
@@ -133,7 +140,8 @@ TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --
   CHECK(Contains(all.err, "--yes"));
   CHECK(ReadFile(path) == before);
   CHECK_RUN(box.Rocky("state delete --all --yes --state-path " + ShellQuote(path)), 0);
-  CHECK(Contains(box.Rocky("--output table state --state-path " + ShellQuote(path)).out, "No watermarks stored."));
+  CHECK(Contains(box.Rocky("--output table state --state-path " + ShellQuote(path)).out,
+                 "No watermarks stored."));
 }
 
 TEST_CASE("rocky state set: invalid timestamp or table name fails without touching the file") {
@@ -151,7 +159,8 @@ TEST_CASE("rocky state set: invalid timestamp or table name fails without touchi
 TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail with one clear line") {
   Sandbox box;
   std::filesystem::create_directory(box.File("adir"));
-  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state export"}) {
+  for (const char* command :
+       {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state export"}) {
     Run run = box.Rocky(std::string(command) + " --state-path " + ShellQuote(box.File("adir")));
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, "is a directory"));
@@ -159,7 +168,8 @@ TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail wit
   }
   const std::string garbage = box.File("garbage.redb");
   { std::ofstream(garbage, std::ios::binary) << std::string(8192, 'g'); }
-  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z", "state history --table a.b.c"}) {
+  for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z",
+                              "state history --table a.b.c"}) {
     Run run = box.Rocky(std::string(command) + " --state-path " + ShellQuote(garbage));
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, "garbage.redb"));
@@ -182,7 +192,10 @@ TEST_CASE("rocky state export / import round trip; a bad import changes nothing"
   CHECK(box.Rocky("state export --state-path two.redb").out == exported.out);
 
   const std::string before = ReadFile(box.File("two.redb"));
-  { std::ofstream(box.File("bad.json")) << R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"nope","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})"; }
+  {
+    std::ofstream(box.File("bad.json"))
+        << R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"nope","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})";
+  }
   Run bad = box.Rocky("state import bad.json --state-path two.redb");
   CHECK_RUN(bad, 1);
   CHECK(Contains(bad.err, "invalid timestamp 'nope'"));
@@ -215,10 +228,12 @@ TEST_CASE("rocky state: a locked state file (exit 75) and an unreachable path (e
   const std::string before = ReadFile(box.File(".rocky-state.redb"));
   {
     // This test process holds the writer lock, as a running `rocky run` would.
-    auto holder = rocky::state::StateStore::Open(box.File(".rocky-state.redb"),
-                                                 rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
+    auto holder = rocky::state::StateStore::Open(
+        box.File(".rocky-state.redb"),
+        rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
     REQUIRE(holder.ok());
-    for (const char* command : {"state set --table a.b.c --value 2025-03-16T00:00:00Z", "state delete --table a.b.c"}) {
+    for (const char* command :
+         {"state set --table a.b.c --value 2025-03-16T00:00:00Z", "state delete --table a.b.c"}) {
       Run run = box.Rocky(command);
       CHECK_RUN(run, 75);
       CHECK(Contains(run.err, "in use by another rocky"));
@@ -255,6 +270,106 @@ TEST_CASE("rocky state: a rocky.toml that is present is validated first; a broke
   CHECK(Contains(explicit_missing.err, "nowhere.toml"));
   WriteFile(box.File("rocky.toml"), "[state]\nbackend = \"local\"\n");
   CHECK_RUN(box.Rocky("state --output table"), 0);
+}
+
+namespace {
+
+// A state of 3 x 1,000 watermarks "c.sN.tNNNN" imported from an export (several leaves, and a JSON listing
+// far larger than the pieces it is written out in).
+void ImportManyWatermarks(const Sandbox& box) {
+  std::string doc = R"({"format":"rocky-state","schema_version":1,"watermarks":[)";
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < 1000; ++i) {
+      char row[128];
+      std::snprintf(row, sizeof row,
+                    R"(%s{"table":"c.s%d.t%04d","last_value":"2025-01-01T00:00:00Z",)"
+                    R"("updated_at":"2025-01-02T00:00:00Z"})",
+                    s + i == 0 ? "" : ",", s, i);
+      doc += row;
+    }
+  }
+  doc += R"(],"check_history":[],"run_history":[]})";
+  WriteFile(box.File("many.json"), doc);
+  CHECK_RUN(box.Rocky("state import many.json"), 0);
+}
+
+std::vector<std::string> ListedTables(const Run& run) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE_MESSAGE(parser.parse(run.out).get(doc) == simdjson::SUCCESS, run.out.substr(0, 200));
+  std::vector<std::string> tables;
+  // A named array: a range-for over `.value()` of the temporary result would iterate a reference into it,
+  // destroyed before the loop runs (ASan: stack-use-after-scope).
+  simdjson::dom::array watermarks;
+  REQUIRE(doc["watermarks"].get_array().get(watermarks) == simdjson::SUCCESS);
+  for (simdjson::dom::element w : watermarks) {
+    tables.emplace_back(w["table"].get_string().value());
+  }
+  return tables;
+}
+
+}  // namespace
+
+TEST_CASE("rocky state --table: an exact name, a prefix pattern and wildcards anywhere") {
+  Sandbox box;
+  ImportManyWatermarks(box);
+  const std::vector<std::string> all = ListedTables(box.Rocky("state --output json"));
+  REQUIRE(all.size() == 3000);
+  CHECK(all.front() == "c.s0.t0000");
+  CHECK(all.back() == "c.s2.t0999");
+  CHECK(std::is_sorted(all.begin(), all.end()));
+
+  // An exact name is one watermark; a name not stored is none (exit 0, as a pattern matching nothing).
+  CHECK(ListedTables(box.Rocky("state --table c.s1.t0500 --output json")) ==
+        std::vector<std::string>{"c.s1.t0500"});
+  CHECK(ListedTables(box.Rocky("state --table c.s1.t5000 --output json")).empty());
+  Run none = box.Rocky("state --table c.s1.t5000 --output table");
+  CHECK_RUN(none, 0);
+  CHECK(none.out == "No watermarks match 'c.s1.t5000'.\n");
+
+  // Prefixes, and wildcards after them or first (then every name is read and matched).
+  const auto prefix = ListedTables(box.Rocky("state --table 'c.s1.t00*' --output json"));
+  REQUIRE(prefix.size() == 100);
+  CHECK(prefix.front() == "c.s1.t0000");
+  CHECK(prefix.back() == "c.s1.t0099");
+  CHECK(ListedTables(box.Rocky("state --table 'c.s2.t09?9' --output json")).size() == 10);
+  CHECK(ListedTables(box.Rocky("state --table '*.t0999' --output json")) ==
+        std::vector<std::string>{"c.s0.t0999", "c.s1.t0999", "c.s2.t0999"});
+  CHECK(ListedTables(box.Rocky("state --table '?.s0.t0001' --output json")) ==
+        std::vector<std::string>{"c.s0.t0001"});
+  Run table = box.Rocky("state --table 'c.s0.t000*' --output table");
+  CHECK_RUN(table, 0);
+  CHECK(Contains(table.out, "c.s0.t0009"));
+  CHECK(!Contains(table.out, "c.s0.t0010"));
+}
+
+TEST_CASE("rocky state: a listing that meets a damaged page exits 1 without a complete JSON document") {
+  Sandbox box;
+  ImportManyWatermarks(box);
+  // Two more commits, so that the damaged leaf is not one the newest commit wrote (which recovery checks).
+  CHECK_RUN(box.Rocky("state set --table c.s0.t0000 --value 2026-01-01T00:00:00Z"), 0);
+  CHECK_RUN(box.Rocky("state set --table c.s0.t0001 --value 2026-01-01T00:00:00Z"), 0);
+  const std::string path = box.File(".rocky-state.redb");
+  const std::vector<uint64_t> leaves =
+      rocky_test::BranchChildren(path, rocky_test::TableRootPage(path, "watermarks"));
+  REQUIRE(leaves.size() >= 8);
+  const uint64_t victim = leaves[leaves.size() * 3 / 4];
+  const std::string first_lost = rocky_test::DescribePage(path, victim).entries.front().key;
+  REQUIRE(first_lost.rfind("c.s2.", 0) == 0);
+  rocky_test::DamagePage(path, victim);
+
+  Run listing = box.Rocky("state --output json");
+  CHECK_RUN(listing, 1);
+  CHECK(Contains(listing.err, "page " + std::to_string(victim)));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  CHECK(parser.parse(listing.out).get(doc) != simdjson::SUCCESS);  // never a document that looks whole
+  CHECK(!Contains(listing.out, first_lost));
+  CHECK_RUN(box.Rocky("state --output table"), 1);
+  // What lies elsewhere is still shown, by name or by prefix: those reads never reach the damaged leaf.
+  CHECK(ListedTables(box.Rocky("state --table 'c.s0.*' --output json")).size() == 1000);
+  CHECK(ListedTables(box.Rocky("state --table c.s1.t0123 --output json")) ==
+        std::vector<std::string>{"c.s1.t0123"});
 }
 
 }  // namespace

@@ -94,7 +94,8 @@ TEST_CASE("maintenance: Compact shrinks the file after most keys are deleted, co
   const uint64_t before_size = FileSize(env.get(), "/c.redb");
   REQUIRE(db->Compact().ok());
   const uint64_t after_size = FileSize(env.get(), "/c.redb");
-  MESSAGE("full " << full << " B, after deleting 90% " << before_size << " B, compacted " << after_size << " B");
+  MESSAGE("full " << full << " B, after deleting 90% " << before_size << " B, compacted " << after_size
+                  << " B");
   CHECK(after_size < before_size / 3);
   CHECK(Diff(DumpDb(*db), before).empty());
   RequireIntegrity(*db);
@@ -200,8 +201,8 @@ TEST_CASE("maintenance: GetStats reports plausible numbers") {
   CHECK(stats->key_bytes == 3010 * Key(0).size());
   CHECK(stats->value_bytes > 3000 * 20);
   CHECK(stats->file_pages * 512 == FileSize(env.get(), "/s.redb"));
-  CHECK(stats->header_pages + stats->branch_pages + stats->leaf_pages + stats->overflow_pages + stats->freemap_pages +
-            stats->free_pages ==
+  CHECK(stats->header_pages + stats->branch_pages + stats->leaf_pages + stats->overflow_pages +
+            stats->freemap_pages + stats->free_pages ==
         stats->file_pages);
   CHECK(stats->fragmentation >= 0.0);
   CHECK(stats->fragmentation <= 1.0);
@@ -230,11 +231,14 @@ TEST_CASE("maintenance: GetStats reports plausible numbers") {
   CHECK(report->pages_checked == later->file_pages - later->free_pages);
 }
 
-TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the page and the table") {
-  auto env = NewMemoryEnv();
+namespace {
+
+// The file at path (in env) gets one flipped byte in a leaf of table "victim"; every read and write that
+// reaches that leaf must then fail with Corruption naming the page and the table, never return its bytes.
+void CorruptLeafIsReported(Env* env, const std::string& path) {
   const uint32_t ps = 512;
   {
-    auto db = OpenOrDie(env.get(), "/x.redb", ps);
+    auto db = OpenOrDie(env, path, ps);
     auto w = db->BeginWrite();
     auto victim = (*w)->OpenTable("victim");
     auto other = (*w)->OpenTable("other");
@@ -245,9 +249,9 @@ TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the
     REQUIRE((*w)->Commit().ok());
     REQUIRE(db->Close().ok());
   }
-  // Find a leaf of "victim" in the middle of its key range: one commit wrote every page, so every leaf found is
-  // reachable. Victim values are MakeValue(i, 30), other's MakeValue(i + 1, 30).
-  std::string image = ReadImage(env.get(), "/x.redb");
+  // Find a leaf of "victim" in the middle of its key range: one commit wrote every page, so every leaf found
+  // is reachable. Victim values are MakeValue(i, 30), other's MakeValue(i + 1, 30).
+  std::string image = ReadImage(env, path);
   std::optional<uint64_t> target;
   std::string first_key;
   for (uint64_t id = kFirstDataPageId; id * ps < image.size() && !target; ++id) {
@@ -265,9 +269,9 @@ TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the
   REQUIRE(target.has_value());
   // Flip one byte of a value in that page.
   image[*target * ps + ps - 3] ^= 0x40;
-  WriteImage(env.get(), "/x.redb", image);
+  WriteImage(env, path, image);
 
-  auto db = OpenOrDie(env.get(), "/x.redb", ps);  // opening does not read the trees
+  auto db = OpenOrDie(env, path, ps);  // opening does not read the trees
   const std::string page_name = "page " + std::to_string(*target);
   auto r = db->BeginRead();
   REQUIRE(r.ok());
@@ -320,6 +324,20 @@ TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the
   REQUIRE(wt.ok());
   auto ins = (*wt)->Insert(first_key, "x");
   CHECK(ins.status().IsCorruption());
+}
+
+}  // namespace
+
+TEST_CASE("maintenance: a corrupt leaf page is reported as Corruption naming the page and the table") {
+  auto env = NewMemoryEnv();
+  CorruptLeafIsReported(env.get(), "/x.redb");
+}
+
+// The POSIX Env maps the file: readers use its pages in place (no copy, no page object), and the checksum
+// must still be verified before the first use of a page's bytes.
+TEST_CASE("maintenance: a corrupt leaf page of a memory-mapped file is reported before its bytes are used") {
+  TempDir dir;
+  CorruptLeafIsReported(Env::Default(), dir.path() + "/x.redb");
 }
 
 TEST_CASE("maintenance: a corrupt overflow run is reported, not returned") {
@@ -426,7 +444,8 @@ TEST_CASE("maintenance: files that are not ours, truncated or too new are refuse
     }
     std::string image = ReadImage(env.get(), "/n.redb");
     EncodeU32(image.data() + kHeaderVersionOffset, kFormatVersion + 1);
-    EncodeU64(image.data() + kHeaderChecksumOffset, XXH3_64bits_withSeed(image.data(), kHeaderChecksumOffset, 0));
+    EncodeU64(image.data() + kHeaderChecksumOffset,
+              XXH3_64bits_withSeed(image.data(), kHeaderChecksumOffset, 0));
     WriteImage(env.get(), "/n.redb", image);
     for (const Status& s : open_both_ways("/n.redb")) {
       CHECK(s.code() == Status::Code::kNotSupported);

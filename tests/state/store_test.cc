@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,8 @@ std::unique_ptr<StateStore> OpenOrFail(const std::string& path, StoreOptions opt
 StoreOptions Rw() { return StoreOptions{.mode = OpenMode::kReadWrite}; }
 StoreOptions Ro() { return StoreOptions{.mode = OpenMode::kReadOnly}; }
 
-// Writes metadata.schema_version = version (or no metadata at all when version is 0) plus one watermark, through
-// the engine directly, as another rocky build would.
+// Writes metadata.schema_version = version (or no metadata at all when version is 0) plus one watermark,
+// through the engine directly, as another rocky build would.
 void WriteEngineFile(const std::string& path, uint32_t version) {
   auto db = rocky::engine::Database::Open(path, rocky::engine::Options{});
   REQUIRE(db.ok());
@@ -43,12 +44,15 @@ void WriteEngineFile(const std::string& path, uint32_t version) {
   REQUIRE(w.ok());
   auto t = (*w)->OpenTable("watermarks");
   REQUIRE(t.ok());
-  REQUIRE((*t)->Insert("a.b.c", R"({"last_value":"2025-01-01T00:00:00Z","updated_at":"2025-01-02T00:00:00Z"})").ok());
+  REQUIRE(
+      (*t)->Insert("a.b.c", R"({"last_value":"2025-01-01T00:00:00Z","updated_at":"2025-01-02T00:00:00Z"})")
+          .ok());
   if (version != 0) {
     auto m = (*w)->OpenTable("metadata");
     REQUIRE(m.ok());
     std::string bytes(4, '\0');
-    for (int i = 0; i < 4; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xFF);
+    for (int i = 0; i < 4; ++i)
+      bytes[static_cast<size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xFF);
     REQUIRE((*m)->Insert("schema_version", bytes).ok());
   }
   REQUIRE((*w)->Commit().ok());
@@ -156,8 +160,9 @@ TEST_CASE("check history keeps the newest entries up to the cap, oldest first") 
   options.check_history_cap = 3;
   auto store = OpenOrFail(dir.File("s.redb"), options);
   for (int i = 1; i <= 5; ++i) {
-    REQUIRE(store->AppendCheck("a.b.c", 100 * static_cast<uint64_t>(i),
-                               "2025-03-1" + std::to_string(i) + "T10:00:00+00:00")
+    REQUIRE(store
+                ->AppendCheck("a.b.c", 100 * static_cast<uint64_t>(i),
+                              "2025-03-1" + std::to_string(i) + "T10:00:00+00:00")
                 .ok());
   }
   auto history = store->CheckHistory("a.b.c");
@@ -170,7 +175,8 @@ TEST_CASE("check history keeps the newest entries up to the cap, oldest first") 
 
   // The default cap is 10.
   auto defaults = OpenOrFail(dir.File("d.redb"), Rw());
-  for (int i = 0; i < 12; ++i) REQUIRE(defaults->AppendCheck("a.b.c", static_cast<uint64_t>(i), "2025-03-15T10:00:00Z").ok());
+  for (int i = 0; i < 12; ++i)
+    REQUIRE(defaults->AppendCheck("a.b.c", static_cast<uint64_t>(i), "2025-03-15T10:00:00Z").ok());
   CHECK(defaults->CheckHistory("a.b.c")->size() == 10);
   CHECK(defaults->CheckHistory("a.b.c")->front().count == 2);
 }
@@ -178,7 +184,9 @@ TEST_CASE("check history keeps the newest entries up to the cap, oldest first") 
 TEST_CASE("run history is appended and listed in order") {
   TempDir dir;
   auto store = OpenOrFail(dir.File("s.redb"), Rw());
-  REQUIRE(store->AppendRun(RunRecord{"run-1", "2025-03-15T10:00:00Z", "2025-03-15T10:05:00Z", "success", 3, 0, 1}).ok());
+  REQUIRE(
+      store->AppendRun(RunRecord{"run-1", "2025-03-15T10:00:00Z", "2025-03-15T10:05:00Z", "success", 3, 0, 1})
+          .ok());
   REQUIRE(store->AppendRun(RunRecord{"run-2", "2025-03-16T12:00:00+02:00", "", "running", 0, 0, 0}).ok());
   CHECK(!store->AppendRun(RunRecord{"", "2025-03-15T10:00:00Z", "", "x", 0, 0, 0}).ok());
   auto runs = store->ListRuns();
@@ -230,7 +238,10 @@ TEST_CASE("the state file is created with mode 0600") {
   TempDir dir;
   const std::string path = dir.File("s.redb");
   const mode_t old_umask = umask(0);  // the engine, not the umask, must keep the file private
-  { auto store = OpenOrFail(path, Rw()); REQUIRE(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok()); }
+  {
+    auto store = OpenOrFail(path, Rw());
+    REQUIRE(store->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok());
+  }
   umask(old_umask);
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
@@ -309,7 +320,9 @@ TEST_CASE("export and import round trip; a bad import changes nothing") {
   REQUIRE(source->SetWatermark("a.b.c", "2025-03-15T14:30:00Z").ok());
   REQUIRE(source->SetWatermark("a.b.\"quoted\\", "2025-03-15T14:30:00Z").ok());
   REQUIRE(source->AppendCheck("a.b.c", 42, "2025-03-15T10:00:00Z").ok());
-  REQUIRE(source->AppendRun(RunRecord{"r1", "2025-03-15T10:00:00Z", "2025-03-15T10:01:00Z", "success", 1, 0, 0}).ok());
+  REQUIRE(
+      source->AppendRun(RunRecord{"r1", "2025-03-15T10:00:00Z", "2025-03-15T10:01:00Z", "success", 1, 0, 0})
+          .ok());
   auto exported = source->Export();
   REQUIRE(exported.ok());
   const std::string json = SnapshotToJson(*exported);
@@ -323,15 +336,36 @@ TEST_CASE("export and import round trip; a bad import changes nothing") {
   REQUIRE(again.ok());
   CHECK(SnapshotToJson(*again) == json);
 
-  for (const char* bad : {"", "{", "[]", R"({"format":"rocky-state"})",
-                          R"({"format":"other","schema_version":1,"watermarks":[],"check_history":[],"run_history":[]})",
-                          R"({"format":"rocky-state","schema_version":2,"watermarks":[],"check_history":[],"run_history":[]})",
-                          R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"bad","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
-                          R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"abc","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
-                          R"({"format":"rocky-state","schema_version":1,"watermarks":[],"check_history":[{"table":"a.b.c","entries":[{"count":-1,"timestamp":"2025-03-15T14:30:00Z"}]}],"run_history":[]})"}) {
+  for (
+      const char* bad :
+      {"", "{", "[]", R"({"format":"rocky-state"})",
+       R"({"format":"other","schema_version":1,"watermarks":[],"check_history":[],"run_history":[]})",
+       R"({"format":"rocky-state","schema_version":2,"watermarks":[],"check_history":[],"run_history":[]})",
+       R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"bad","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
+       R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"abc","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})",
+       R"({"format":"rocky-state","schema_version":1,"watermarks":[],"check_history":[{"table":"a.b.c","entries":[{"count":-1,"timestamp":"2025-03-15T14:30:00Z"}]}],"run_history":[]})"}) {
     CHECK_MESSAGE(!SnapshotFromJson(bad).ok(), bad);
   }
+  // A table's watermark twice is refused, naming the table, whether the copies are neighbours (an edited
+  // export) or not.
+  const std::string w1 =
+      R"({"table":"a.b.c","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"})";
+  const std::string w2 =
+      R"({"table":"a.b.d","last_value":"2025-03-15T14:30:00Z","updated_at":"2025-03-15T14:30:00Z"})";
+  for (const std::string& list : {w1 + "," + w1, w1 + "," + w2 + "," + w1, w2 + "," + w1 + "," + w1}) {
+    const std::string twice = R"({"format":"rocky-state","schema_version":1,"watermarks":[)" + list +
+                              R"(],"check_history":[],"run_history":[]})";
+    auto r = SnapshotFromJson(twice);
+    REQUIRE_MESSAGE(!r.ok(), twice);
+    CHECK_MESSAGE(r.status().message().find("a.b.c") != std::string::npos, r.status().message());
+    CHECK_MESSAGE(r.status().message().find("appears twice") != std::string::npos, r.status().message());
+  }
   // Import validates again, so a snapshot built in code cannot slip a bad record in either.
+  StateSnapshot twice;
+  twice.watermarks.push_back(Watermark{"a.b.d", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  twice.watermarks.push_back(Watermark{"a.b.c", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  twice.watermarks.push_back(Watermark{"a.b.d", "2025-03-15T14:30:00Z", "2025-03-15T14:30:00Z"});
+  CHECK(!target->Import(twice).ok());
   StateSnapshot invalid;
   invalid.watermarks.push_back(Watermark{"a.b.c", "2025-03-15T14:30:00Z", "garbage"});
   CHECK(!target->Import(invalid).ok());
@@ -415,20 +449,24 @@ TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans ar
   CHECK(!missing->LoadPlan("p5")->has_value());
 }
 
-TEST_CASE("a run recorded from its start: finished in place; one left running by a killed writer becomes crashed") {
+TEST_CASE(
+    "a run recorded from its start: finished in place; one left running by a killed writer becomes crashed") {
   TempDir dir;
   auto store = OpenOrFail(dir.File("s.redb"), Rw());
-  auto first = store->BeginRun(RunRecord{.id = "r1", .started_at = "2025-03-15T14:00:00Z", .status = "running"});
+  auto first =
+      store->BeginRun(RunRecord{.id = "r1", .started_at = "2025-03-15T14:00:00Z", .status = "running"});
   REQUIRE(first.ok());
   // Killed here: no FinishRun. The next run's start marks it.
-  auto second = store->BeginRun(RunRecord{.id = "r2", .started_at = "2025-03-15T15:00:00Z", .status = "running"});
+  auto second =
+      store->BeginRun(RunRecord{.id = "r2", .started_at = "2025-03-15T15:00:00Z", .status = "running"});
   REQUIRE(second.ok());
   CHECK(*second == *first + 1);
-  REQUIRE(store->FinishRun(*second, RunRecord{.id = "r2",
-                                              .started_at = "2025-03-15T15:00:00Z",
-                                              .finished_at = "2025-03-15T15:00:05Z",
-                                              .status = "success",
-                                              .tables_copied = 4})
+  REQUIRE(store
+              ->FinishRun(*second, RunRecord{.id = "r2",
+                                             .started_at = "2025-03-15T15:00:00Z",
+                                             .finished_at = "2025-03-15T15:00:05Z",
+                                             .status = "success",
+                                             .tables_copied = 4})
               .ok());
   auto runs = store->ListRuns();
   REQUIRE(runs.ok());
@@ -603,3 +641,150 @@ TEST_CASE("Compact gives the space of deleted watermarks back, right after the d
 }
 
 }  // namespace
+
+namespace {
+
+// 2 x 1,500 watermarks under two catalogs ("a." and "b."), several leaves each, with a leaf in the middle of
+// the "b." ones damaged; the last two commits touched only "a." watermarks. Returns the tables on that leaf.
+std::vector<std::string> StateWithDamagedWatermarkLeaf(const std::string& path) {
+  StateSnapshot snapshot;
+  snapshot.schema_version = kSchemaVersion;
+  for (const char* catalog : {"a", "b"}) {
+    for (int i = 0; i < 1500; ++i) {
+      char table[32];
+      std::snprintf(table, sizeof table, "%s.s.t%04d", catalog, i);
+      snapshot.watermarks.push_back(Watermark{table, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"});
+    }
+  }
+  {
+    auto store = OpenOrFail(path, Rw());
+    REQUIRE(store->Import(snapshot).ok());
+    REQUIRE(store->SetWatermark("a.s.t0000", "2026-03-01T00:00:00Z").ok());
+    REQUIRE(store->SetWatermark("a.s.t0001", "2026-03-01T00:00:00Z").ok());
+  }
+  const std::vector<uint64_t> leaves =
+      rocky_test::BranchChildren(path, rocky_test::TableRootPage(path, "watermarks"));
+  REQUIRE(leaves.size() >= 8);
+  const uint64_t victim = leaves[leaves.size() * 3 / 4];
+  std::vector<std::string> lost;
+  for (const auto& e : rocky_test::DescribePage(path, victim).entries) lost.push_back(e.key);
+  REQUIRE(!lost.empty());
+  REQUIRE(lost.front().rfind("b.", 0) == 0);
+  rocky_test::DamagePage(path, victim);
+  return lost;
+}
+
+}  // namespace
+
+TEST_CASE("ForEachWatermark with a prefix reads only that range: damage elsewhere does not touch it") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  const std::vector<std::string> lost = StateWithDamagedWatermarkLeaf(path);
+  auto store = OpenOrFail(path, Ro());
+  // The whole listing meets the damaged leaf...
+  auto all = store->ListWatermarks();
+  REQUIRE(!all.ok());
+  CHECK(all.status().IsCorruption());
+  // ... a prefix whose range lies elsewhere never reads it, and sees exactly its own watermarks, in order.
+  std::vector<std::string> seen;
+  const Status s = store->ForEachWatermark("a.s.", [&](const StateStore::WatermarkView& w) {
+    seen.emplace_back(w.table);
+    CHECK(w.updated_at.size() == 20);
+    return Status::OK();
+  });
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  REQUIRE(seen.size() == 1500);
+  CHECK(seen.front() == "a.s.t0000");
+  CHECK(seen.back() == "a.s.t1499");
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  // A narrower prefix, and a prefix matching nothing.
+  seen.clear();
+  REQUIRE(store
+              ->ForEachWatermark("b.s.t001",
+                                 [&](const StateStore::WatermarkView& w) {
+                                   seen.emplace_back(w.table);
+                                   return Status::OK();
+                                 })
+              .ok());
+  CHECK(seen == std::vector<std::string>{"b.s.t0010", "b.s.t0011", "b.s.t0012", "b.s.t0013", "b.s.t0014",
+                                         "b.s.t0015", "b.s.t0016", "b.s.t0017", "b.s.t0018", "b.s.t0019"});
+  REQUIRE(
+      store
+          ->ForEachWatermark("c.", [&](const StateStore::WatermarkView&) { return Status::Corruption("no"); })
+          .ok());
+  // A prefix over the damaged leaf fails with the engine's error, after the entries before it.
+  size_t before = 0;
+  const Status damaged = store->ForEachWatermark("b.", [&](const StateStore::WatermarkView&) {
+    ++before;
+    return Status::OK();
+  });
+  CHECK(damaged.IsCorruption());
+  CHECK(before < 1500 - lost.size() + 1);
+  // The visitor's own error stops the walk and is returned as it is.
+  int calls = 0;
+  const Status stopped = store->ForEachWatermark("a.", [&](const StateStore::WatermarkView&) {
+    return ++calls == 3 ? Status::Busy("stop here") : Status::OK();
+  });
+  CHECK(stopped.IsBusy());
+  CHECK(calls == 3);
+}
+
+TEST_CASE("stored watermark records in any valid JSON form read the same; a malformed one is named") {
+  TempDir dir;
+  const std::string path = dir.File("s.redb");
+  // Written through the engine, as another writer (or a hand-edited export re-imported) might have stored
+  // them: the common compact form takes a shortcut past the JSON parser, every other form goes through it.
+  const std::vector<std::pair<std::string, std::string>> records = {
+      {"c.s.compact", R"({"last_value":"2025-01-01T00:00:00Z","updated_at":"2025-01-02T00:00:00Z"})"},
+      {"c.s.spaces", R"({ "last_value" : "2025-01-01T00:00:00Z", "updated_at" : "2025-01-02T00:00:00Z" })"},
+      {"c.s.swapped", R"({"updated_at":"2025-01-02T00:00:00Z","last_value":"2025-01-01T00:00:00Z"})"},
+      {"c.s.escaped", R"({"last_value":"2025\u002d01-01T00:00:00Z","updated_at":"a\"b\\c"})"},
+      {"c.s.extra", R"({"last_value":"42","updated_at":"2025-01-02T00:00:00Z","note":"x"})"},
+      {"c.s.utf8", "{\"last_value\":\"caf\xc3\xa9\",\"updated_at\":\"2025-01-02T00:00:00Z\"}"},
+      {"c.s.quote_split", R"({"last_value":"a\",\"updated_at\":\"b","updated_at":"c"})"},
+  };
+  {
+    auto db = rocky::engine::Database::Open(path, rocky::engine::Options{});
+    REQUIRE(db.ok());
+    auto w = (*db)->BeginWrite();
+    REQUIRE(w.ok());
+    auto t = (*w)->OpenTable("watermarks");
+    REQUIRE(t.ok());
+    for (const auto& [key, value] : records) REQUIRE((*t)->Insert(key, value).ok());
+    REQUIRE((*w)->Commit().ok());
+    REQUIRE((*db)->Close().ok());
+  }
+  auto store = OpenOrFail(path, Ro());
+  auto list = store->ListWatermarks();
+  REQUIRE_MESSAGE(list.ok(), list.status().ToString());
+  std::map<std::string, std::pair<std::string, std::string>> got;
+  for (const Watermark& w : *list) got[w.table] = {w.last_value, w.updated_at};
+  using P = std::pair<std::string, std::string>;
+  CHECK(got["c.s.compact"] == P{"2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"});
+  CHECK(got["c.s.spaces"] == P{"2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"});
+  CHECK(got["c.s.swapped"] == P{"2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"});
+  CHECK(got["c.s.escaped"] == P{"2025-01-01T00:00:00Z", "a\"b\\c"});
+  CHECK(got["c.s.extra"] == P{"42", "2025-01-02T00:00:00Z"});
+  CHECK(got["c.s.utf8"] == P{"caf\xc3\xa9", "2025-01-02T00:00:00Z"});
+  CHECK(got["c.s.quote_split"] == P{"a\",\"updated_at\":\"b", "c"});
+  // One point lookup goes through the same parsing.
+  CHECK(store->GetWatermark("c.s.escaped")->value().updated_at == "a\"b\\c");
+
+  // A malformed record fails the listing with Corruption naming its table.
+  {
+    store.reset();
+    auto db = rocky::engine::Database::Open(path, rocky::engine::Options{});
+    REQUIRE(db.ok());
+    auto w = (*db)->BeginWrite();
+    REQUIRE(w.ok());
+    REQUIRE(
+        (*(*w)->OpenTable("watermarks"))->Insert("c.s.broken", R"({"last_value":"x","updated_at":)").ok());
+    REQUIRE((*w)->Commit().ok());
+    REQUIRE((*db)->Close().ok());
+  }
+  store = OpenOrFail(path, Ro());
+  auto broken = store->ListWatermarks();
+  REQUIRE(!broken.ok());
+  CHECK(broken.status().IsCorruption());
+  CHECK(broken.status().message().find("c.s.broken") != std::string::npos);
+}

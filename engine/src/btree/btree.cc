@@ -276,29 +276,68 @@ Result<int> CompareKey(PageSource& src, const StoredKey& key, std::string_view t
 
 namespace {
 
-// CompareKey for entry i of node. Searches compare many keys per page; an inline key (the common case) is
-// compared in place, without decoding its entry or building a Result on the way.
-Result<int> CompareStored(PageSource& src, const NodePage& node, int i, std::string_view target) {
-  bool overflow = false;
-  const std::string_view stored = node.stored_key(i, &overflow);
-  if (!overflow) {
-    const size_t n = std::min(stored.size(), target.size());
-    const int c = n == 0 ? 0 : std::memcmp(stored.data(), target.data(), n);
-    if (c != 0) return c < 0 ? -1 : 1;
-    return stored.size() < target.size() ? -1 : (stored.size() == target.size() ? 0 : 1);
+// The first min(n, 8) bytes at p as a big-endian integer, zero-filled: comparing two of these compares those
+// bytes in memcmp order. `readable` is how many bytes may be read at p (a key near the end of its page must
+// not be read past it).
+inline uint64_t Prefix64(const char* p, size_t n, size_t readable) {
+  if (n >= 8 || readable >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    v = __builtin_bswap64(v);
+    return n >= 8 ? v : (n == 0 ? 0 : v & ~(~uint64_t{0} >> (8 * n)));
   }
-  return CompareKey(src, node.is_leaf() ? node.leaf_entry(i).key : node.branch_key(i), target);
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (56 - 8 * i);
+  return v;
 }
+
+// A search key, prepared once per node search: most comparisons with stored keys are then decided by one
+// integer comparison of their first eight bytes (random keys differ there), without a memcmp call.
+class SearchKey {
+ public:
+  explicit SearchKey(std::string_view key)
+      : key_(key), prefix_(Prefix64(key.data(), key.size(), key.size())) {}
+
+  // <0, 0, >0 as the stored key (inline, `n` bytes at p, `readable` bytes readable there) compares with this
+  // one: byte order, then the shorter first.
+  int CompareStored(const char* p, size_t n, size_t readable) const {
+    const uint64_t stored = Prefix64(p, n, readable);
+    if (stored != prefix_) return stored < prefix_ ? -1 : 1;
+    // The first min(n, |key|, 8) bytes are equal, and so are the zero fills: when either key has at most 8
+    // bytes, it is a prefix of the other (or they are equal).
+    if (n > 8 && key_.size() > 8) {
+      const int c = std::memcmp(p + 8, key_.data() + 8, std::min(n, key_.size()) - 8);
+      if (c != 0) return c;
+    }
+    return n < key_.size() ? -1 : (n == key_.size() ? 0 : 1);
+  }
+  std::string_view key() const { return key_; }
+
+ private:
+  std::string_view key_;
+  uint64_t prefix_;
+};
 
 }  // namespace
 
 Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_view key, bool* found) {
+  const SearchKey search(key);
+  const char* page = node.data();
+  const char* end = page + src.page_size();
   int lo = 0;
   int hi = node.count();
   *found = false;
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    ROCKY_ASSIGN_OR_RETURN(const int c, CompareStored(src, node, mid, key));
+    const char* e = page + DecodeU16(page + kLeafOffsetsStart + 2 * mid);
+    const uint16_t field = DecodeU16(e);
+    int c = 0;
+    if ((field & kKeyOverflowFlag) == 0) {
+      const char* k = e + (e[2] == kLeafEntryOverflow ? kLeafOverflowEntryHeader : kLeafInlineEntryHeader);
+      c = search.CompareStored(k, field & kKeyStoredMask, static_cast<size_t>(end - k));
+    } else {
+      ROCKY_ASSIGN_OR_RETURN(c, CompareKey(src, node.leaf_entry(mid).key, key));
+    }
     if (c < 0) {
       lo = mid + 1;
     } else {
@@ -311,11 +350,22 @@ Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_vi
 }
 
 Result<int> BranchChildFor(PageSource& src, const NodePage& node, std::string_view key) {
+  const SearchKey search(key);
+  const char* page = node.data();
+  const char* end = page + src.page_size();
   int lo = 0;
   int hi = node.count();
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    ROCKY_ASSIGN_OR_RETURN(const int c, CompareStored(src, node, mid, key));
+    const char* e = page + DecodeU16(page + kBranchOffsetsStart + 2 * mid);
+    const uint16_t field = DecodeU16(e);
+    int c = 0;
+    if ((field & kKeyOverflowFlag) == 0) {
+      const char* k = e + kBranchEntryHeader;
+      c = search.CompareStored(k, field & kKeyStoredMask, static_cast<size_t>(end - k));
+    } else {
+      ROCKY_ASSIGN_OR_RETURN(c, CompareKey(src, node.branch_key(mid), key));
+    }
     if (c <= 0) {
       lo = mid + 1;
     } else {
@@ -328,10 +378,12 @@ Result<int> BranchChildFor(PageSource& src, const NodePage& node, std::string_vi
 Result<bool> TreeGet(PageSource& src, uint64_t root, std::string_view key, std::string* value) {
   if (root == 0) return false;
   uint64_t id = root;
+  PageRef hold;  // stays empty for pages of the file's map
   for (int depth = 0;; ++depth) {
     if (depth > kMaxTreeDepth) return TooDeep();
-    ROCKY_ASSIGN_OR_RETURN(PageRef page, src.ReadNode(id));
-    NodePage node(page->data(), src.page_size());
+    ROCKY_ASSIGN_OR_RETURN(const char* bytes, src.ReadNodeBytes(id, &hold));
+    // Read only: NodePage's accessors take a mutable page for the writer's edits, none of which run here.
+    const NodePage node(const_cast<char*>(bytes), src.page_size());
     if (!node.is_leaf()) {
       ROCKY_ASSIGN_OR_RETURN(const int child, BranchChildFor(src, node, key));
       id = node.branch_child(child);

@@ -22,6 +22,13 @@ class PageSource {
   virtual uint32_t page_size() const = 0;
   // A leaf or branch page, checksum- and structure-checked.
   virtual Result<PageRef> ReadNode(uint64_t id) = 0;
+  // The same page's bytes, for searches that only read: valid while the snapshot lives and *hold is kept.
+  // *hold is set when the bytes belong to a page object (and left empty for a page of the file's read-only
+  // map, which needs no object, no reference count and no lock per access). This default reads the page.
+  virtual Result<const char*> ReadNodeBytes(uint64_t id, PageRef* hold) {
+    ROCKY_ASSIGN_OR_RETURN(*hold, ReadNode(id));
+    return static_cast<const char*>((*hold)->data());
+  }
   // A whole overflow run, checksum-checked.
   virtual Result<PageRef> ReadOverflow(uint64_t first) = 0;
 };

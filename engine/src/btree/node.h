@@ -45,6 +45,8 @@ class NodePage {
  public:
   NodePage(char* page, uint32_t page_size) : p_(page), page_size_(page_size) {}
 
+  // The page's bytes (page_size of them; CheckNodeStructure keeps every offset and length inside).
+  const char* data() const { return p_; }
   PageKind kind() const { return GetPageKind(p_); }
   bool is_leaf() const { return kind() == PageKind::kLeaf; }
   uint16_t count() const { return PageCount(p_); }

@@ -11,7 +11,11 @@ void TreeCursor::Fail(Status s) {
   stack_.clear();
 }
 
-Result<PageRef> TreeCursor::Read(uint64_t id) { return src_->ReadNode(id); }
+Result<TreeCursor::Level> TreeCursor::Read(uint64_t id, int index) {
+  Level level{nullptr, nullptr, index};
+  ROCKY_ASSIGN_OR_RETURN(level.data, src_->ReadNodeBytes(id, &level.hold));
+  return level;
+}
 
 void TreeCursor::DescendTo(std::string_view target, bool forward) {
   stack_.clear();
@@ -20,13 +24,14 @@ void TreeCursor::DescendTo(std::string_view target, bool forward) {
   uint64_t id = root_;
   for (;;) {
     if (stack_.size() > kMaxTreeDepth) return Fail(Status::Corruption("tree too deep"));
-    auto page = Read(id);
-    if (!page.ok()) return Fail(page.status());
-    NodePage node(page.value()->data(), src_->page_size());
+    auto level = Read(id, 0);
+    if (!level.ok()) return Fail(level.status());
+    const NodePage node = Node(*level);
     if (!node.is_leaf()) {
       auto idx = BranchChildFor(*src_, node, target);
       if (!idx.ok()) return Fail(idx.status());
-      stack_.push_back({page.value(), idx.value()});
+      level->index = idx.value();
+      stack_.push_back(std::move(*level));
       id = node.branch_child(idx.value());
       continue;
     }
@@ -35,7 +40,8 @@ void TreeCursor::DescendTo(std::string_view target, bool forward) {
     if (!lower.ok()) return Fail(lower.status());
     int idx = lower.value();
     if (!forward && !found) --idx;  // last key <= target
-    stack_.push_back({page.value(), idx});
+    level->index = idx;
+    stack_.push_back(std::move(*level));
     break;
   }
   Settle(forward);
@@ -47,17 +53,16 @@ bool TreeCursor::DescendEdge(Edge edge) {
       Fail(Status::Corruption("tree too deep"));
       return false;
     }
-    Level& top = stack_.back();
-    NodePage node(top.page->data(), src_->page_size());
+    const NodePage node = Node(stack_.back());
     if (node.is_leaf()) return true;
-    auto child = Read(node.branch_child(top.index));
+    auto child = Read(node.branch_child(stack_.back().index), 0);
     if (!child.ok()) {
       Fail(child.status());
       return false;
     }
-    NodePage c(child.value()->data(), src_->page_size());
-    const int idx = edge == Edge::kFirst ? 0 : (c.is_leaf() ? c.count() - 1 : c.count());
-    stack_.push_back({child.value(), idx});
+    const NodePage c = Node(*child);
+    child->index = edge == Edge::kFirst ? 0 : (c.is_leaf() ? c.count() - 1 : c.count());
+    stack_.push_back(std::move(*child));
   }
 }
 
@@ -66,7 +71,7 @@ bool TreeCursor::StepLeaf(bool forward) {
   stack_.pop_back();
   while (!stack_.empty()) {
     Level& top = stack_.back();
-    NodePage node(top.page->data(), src_->page_size());
+    const NodePage node = Node(top);
     if (forward ? top.index < node.count() : top.index > 0) {
       top.index += forward ? 1 : -1;
       return DescendEdge(forward ? Edge::kFirst : Edge::kLast);
@@ -81,7 +86,7 @@ void TreeCursor::Settle(bool forward) {
   for (;;) {
     if (stack_.empty()) return;
     Level& leaf = stack_.back();
-    NodePage node(leaf.page->data(), src_->page_size());
+    const NodePage node = Node(leaf);
     if (leaf.index < 0 || leaf.index >= node.count()) {
       if (!StepLeaf(forward)) return;
       // After stepping, a backward move lands on the last entry (DescendEdge set it), a forward one on 0.
@@ -123,9 +128,9 @@ void TreeCursor::SeekToFirst() {
   stack_.clear();
   valid_ = false;
   if (!status_.ok() || root_ == 0) return;
-  auto page = Read(root_);
-  if (!page.ok()) return Fail(page.status());
-  stack_.push_back({page.value(), 0});
+  auto level = Read(root_, 0);
+  if (!level.ok()) return Fail(level.status());
+  stack_.push_back(std::move(*level));
   if (DescendEdge(Edge::kFirst)) Settle(true);
 }
 
@@ -138,10 +143,11 @@ void TreeCursor::SeekToLast() {
   stack_.clear();
   valid_ = false;
   if (!status_.ok() || root_ == 0) return;
-  auto page = Read(root_);
-  if (!page.ok()) return Fail(page.status());
-  NodePage node(page.value()->data(), src_->page_size());
-  stack_.push_back({page.value(), node.is_leaf() ? node.count() - 1 : node.count()});
+  auto level = Read(root_, 0);
+  if (!level.ok()) return Fail(level.status());
+  const NodePage node = Node(*level);
+  level->index = node.is_leaf() ? node.count() - 1 : node.count();
+  stack_.push_back(std::move(*level));
   if (DescendEdge(Edge::kLast)) Settle(false);
 }
 

@@ -1,8 +1,8 @@
 // TreeCursor: ordered, bidirectional iteration over one tree within a KeyRange.
 //
-// Keeps the path from the root to the current leaf (each page pinned by a PageRef), so moving to a
-// neighbouring leaf climbs only as far as needed. Holds no locks; the snapshot behind its PageSource must
-// outlive it.
+// Keeps the path from the root to the current leaf (each page's bytes, pinned when they belong to a page
+// object), so moving to a neighbouring leaf climbs only as far as needed. Holds no locks; the snapshot behind
+// its PageSource must outlive it.
 #pragma once
 
 #include <string>
@@ -32,7 +32,8 @@ class TreeCursor final : public Cursor {
 
  private:
   struct Level {
-    PageRef page;
+    const char* data;  // the page's bytes (read only), valid while `hold` is kept (see ReadNodeBytes)
+    PageRef hold;      // empty for a page of the file's map
     int index;
   };
   enum class Edge { kFirst, kLast };
@@ -46,7 +47,11 @@ class TreeCursor final : public Cursor {
   // Loads key/value at the current leaf position and applies the range; sets valid_.
   void Settle(bool forward);
   void Fail(Status s);
-  Result<PageRef> Read(uint64_t id);
+  // The level for page id, positioned at index.
+  Result<Level> Read(uint64_t id, int index);
+  NodePage Node(const Level& level) const {
+    return NodePage(const_cast<char*>(level.data), src_->page_size());
+  }
 
   PageSource* src_;
   uint64_t root_;

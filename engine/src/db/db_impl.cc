@@ -113,6 +113,25 @@ Result<PageRef> CommittedPages::ReadNode(uint64_t id) {
   return page;
 }
 
+Result<const char*> CommittedPages::ReadNodeBytes(uint64_t id, PageRef* hold) {
+  if (FileMapping* map = pager_->mapping(); map != nullptr && id >= kFirstDataPageId) {
+    if (const char* bytes = map->PageAt(id)) {
+      std::atomic<uint8_t>& state = map->state(id);
+      constexpr uint8_t kVerified = kMapChecksumOk | kMapStructureOk;
+      const uint8_t seen = state.load(std::memory_order_acquire);
+      if ((seen & kVerified) != kVerified) {
+        if ((seen & kMapChecksumOk) == 0 && !PageChecksumOk(bytes, pager_->page_size(), id)) {
+          return Status::Corruption("page " + std::to_string(id) + ": checksum mismatch");
+        }
+        ROCKY_RETURN_IF_ERROR(CheckNodeStructure(bytes, pager_->page_size(), id));
+        state.fetch_or(kVerified, std::memory_order_release);
+      }
+      return bytes;
+    }
+  }
+  return PageSource::ReadNodeBytes(id, hold);
+}
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const Options& options) {
   return DatabaseImpl::OpenImpl(path, options);
 }

@@ -48,6 +48,10 @@ class CommittedPages : public PageSource {
   explicit CommittedPages(Pager* pager) : pager_(pager) {}
   uint32_t page_size() const override { return pager_->page_size(); }
   Result<PageRef> ReadNode(uint64_t id) override;
+  // A page of the file's map is checked (checksum, then structure) on its first use since this process last
+  // wrote it, remembered by its state byte in the map (one acquire load per access afterwards); other pages
+  // go through ReadNode.
+  Result<const char*> ReadNodeBytes(uint64_t id, PageRef* hold) override;
   Result<PageRef> ReadOverflow(uint64_t first) override { return pager_->ReadOverflowRun(first); }
 
  private:

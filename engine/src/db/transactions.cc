@@ -244,6 +244,14 @@ Result<PageRef> WriteTxnImpl::ReadNode(uint64_t id) {
   return committed_.ReadNode(id);
 }
 
+Result<const char*> WriteTxnImpl::ReadNodeBytes(uint64_t id, PageRef* hold) {
+  if (const PageRef* owned = dirty_.Find(id)) {
+    *hold = *owned;
+    return static_cast<const char*>((*owned)->data());
+  }
+  return committed_.ReadNodeBytes(id, hold);
+}
+
 Result<PageRef> WriteTxnImpl::ReadOverflow(uint64_t first) {
   if (const PageRef* owned = dirty_.Find(first)) return *owned;
   return committed_.ReadOverflow(first);
@@ -251,10 +259,11 @@ Result<PageRef> WriteTxnImpl::ReadOverflow(uint64_t first) {
 
 Result<PageRef> WriteTxnImpl::WritableNode(uint64_t id) {
   if (const PageRef* owned = dirty_.Find(id)) return *owned;
-  ROCKY_ASSIGN_OR_RETURN(PageRef committed, committed_.ReadNode(id));
+  PageRef hold;
+  ROCKY_ASSIGN_OR_RETURN(const char* committed, committed_.ReadNodeBytes(id, &hold));
   modified_ = true;
   auto copy = std::make_shared<Page>(db_->freemap().Allocate(), page_size(), false);
-  std::memcpy(copy->data(), committed->data(), page_size());
+  std::memcpy(copy->data(), committed, page_size());
   copy->structure_checked.store(true, std::memory_order_relaxed);
   db_->freemap().FreeCommitted(id);
   dirty_.Insert(copy);

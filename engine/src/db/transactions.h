@@ -81,6 +81,7 @@ class WriteTxnImpl final : public WriteTransaction, public PageSink {
   // --- PageSink ---
   uint32_t page_size() const override { return db_->page_size(); }
   Result<PageRef> ReadNode(uint64_t id) override;
+  Result<const char*> ReadNodeBytes(uint64_t id, PageRef* hold) override;
   Result<PageRef> ReadOverflow(uint64_t first) override;
   Result<PageRef> WritableNode(uint64_t id) override;
   PageRef NewNode() override;

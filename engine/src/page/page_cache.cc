@@ -21,17 +21,18 @@ PageCache::PageCache(size_t capacity_pages) {
   if (capacity_pages == 0) return;
   shard_count_ = 1;
   while (shard_count_ < kMaxShards && capacity_pages / (shard_count_ * 2) >= kMinShardPages) shard_count_ *= 2;
-  const size_t per_shard = (capacity_pages + shard_count_ - 1) / shard_count_;
-  size_t index_size = 1;
-  while (index_size < 2 * per_shard) index_size *= 2;
+  per_shard_ = (capacity_pages + shard_count_ - 1) / shard_count_;
+  index_size_ = 1;
+  while (index_size_ < 2 * per_shard_) index_size_ *= 2;
+  // Only the shard headers now; each shard's arrays are made by its first Put (see the class comment).
   shards_ = std::make_unique<Shard[]>(shard_count_);
-  for (size_t s = 0; s < shard_count_; ++s) {
-    Shard& shard = shards_[s];
-    shard.frames.resize(per_shard);
-    shard.index.assign(index_size, 0);
-    shard.free.reserve(per_shard);
-    for (size_t f = per_shard; f > 0; --f) shard.free.push_back(static_cast<uint32_t>(f - 1));
-  }
+}
+
+void PageCache::Shard::Allocate(size_t per_shard, size_t index_size) {
+  frames.resize(per_shard);
+  index.assign(index_size, 0);
+  free.reserve(per_shard);
+  for (size_t f = per_shard; f > 0; --f) free.push_back(static_cast<uint32_t>(f - 1));
 }
 
 size_t PageCache::Shard::Probe(uint64_t id) const {
@@ -69,6 +70,7 @@ PageRef PageCache::Get(uint64_t id) {
   if (shard_count_ == 0) return nullptr;
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
+  if (shard.index.empty()) return nullptr;
   const uint32_t f = shard.index[shard.Probe(id)];
   if (f == 0) return nullptr;
   Frame& frame = shard.frames[f - 1];
@@ -81,6 +83,7 @@ void PageCache::Put(const PageRef& page) {
   Shard& shard = ShardOf(page->id);
   PageRef evicted;  // released after the lock: the last reference frees the page outside the critical section
   std::lock_guard lock(shard.mu);
+  if (shard.index.empty()) shard.Allocate(per_shard_, index_size_);
   const size_t slot = shard.Probe(page->id);
   if (shard.index[slot] != 0) {
     Frame& frame = shard.frames[shard.index[slot] - 1];
@@ -123,6 +126,7 @@ void PageCache::Erase(uint64_t id) {
   Shard& shard = ShardOf(id);
   PageRef evicted;
   std::lock_guard lock(shard.mu);
+  if (shard.index.empty()) return;
   const uint32_t f = shard.index[shard.Probe(id)];
   if (f == 0) return;
   evicted = std::move(shard.frames[f - 1].page);

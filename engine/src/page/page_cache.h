@@ -1,11 +1,14 @@
 // PageCache: clean pages kept in memory, evicted by CLOCK (second chance).
 //
-// Thread-safe. Pages are looked up by id; the writer replaces an entry when it reuses a page id, which is safe
-// because no snapshot that could reach the old contents is alive by then.
+// Thread-safe. Pages are looked up by id; the writer replaces an entry when it reuses a page id, which is
+// safe because no snapshot that could reach the old contents is alive by then.
 //
-// Built for the read path: the cache is split into shards by page id, each with its own mutex, a frame array
-// and an open-addressing index, all sized at construction. A hit sets the frame's reference bit (no list to
-// reorder); a miss reuses a frame the clock hand passes over. Neither Get nor Put allocates.
+// The cache is split into shards by page id, each with its own mutex, a frame array and an open-addressing
+// index. A shard's arrays are allocated, at their full size, by its first Put: every read-write open makes a
+// cache (64 MiB by default, so about 700 KB of arrays), and most opens never fill it (a file read through its
+// memory map does not use it, page/pager.h), so construction costs nothing. After that neither Get nor Put
+// allocates. A hit sets the frame's reference bit (no list to reorder); a miss reuses a frame the clock hand
+// passes over.
 #pragma once
 
 #include <cstdint>
@@ -39,10 +42,13 @@ class PageCache {
   };
   struct Shard {
     std::mutex mu;
-    std::vector<Frame> frames;    // size == capacity, fixed
-    std::vector<uint32_t> index;  // power-of-two size >= 2 * capacity
+    std::vector<Frame> frames;    // size == capacity once allocated (empty before the first Put)
+    std::vector<uint32_t> index;  // power-of-two size >= 2 * capacity; empty: not allocated yet
     std::vector<uint32_t> free;   // frames holding no page
     size_t hand = 0;
+
+    // Sizes the arrays (the first Put).
+    void Allocate(size_t per_shard, size_t index_size);
 
     // Index slot holding id, or the empty slot where it would go.
     size_t Probe(uint64_t id) const;
@@ -59,6 +65,8 @@ class PageCache {
   }
 
   size_t shard_count_ = 0;  // a power of two; 0 when caching is disabled
+  size_t per_shard_ = 0;    // frames of a shard
+  size_t index_size_ = 0;   // index slots of a shard
   std::unique_ptr<Shard[]> shards_;
 };
 

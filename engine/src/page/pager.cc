@@ -63,6 +63,8 @@ Result<PageRef> Pager::Load(uint64_t id) {
 }
 
 Result<PageRef> Pager::ReadPage(uint64_t id) {
+  // A mapped page costs a view object and no read: caching it would only add a lock per access.
+  if (mapping_ != nullptr && mapping_->PageAt(id) != nullptr) return Load(id);
   if (PageRef cached = cache_.Get(id)) return cached;
   auto page = Load(id);
   if (page.ok()) cache_.Put(page.value());
@@ -130,7 +132,9 @@ Status Pager::WritePages(const std::vector<PageRef>& pages) {
     mapping_->GrowReadable(end);
   }
   for (const PageRef& p : pages) {
-    if (p->size == page_size_) {
+    // Readers of the new commit find a mapped page in the map; a page past it (the map could not grow) is put
+    // in the cache, which pread readers use. Either way no stale copy of the id may stay cached.
+    if (p->size == page_size_ && (mapping_ == nullptr || mapping_->PageAt(p->id) == nullptr)) {
       cache_.Put(p);
     } else {
       cache_.Erase(p->id);

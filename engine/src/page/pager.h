@@ -33,7 +33,8 @@ class Pager {
   const std::string& path() const { return path_; }
   File* file() const { return file_; }
 
-  // A tree or bitmap page (not an overflow run), verified, through the cache.
+  // A tree or bitmap page (not an overflow run), verified: a view of the file's map when the page lies in it,
+  // else read with pread through the cache.
   Result<PageRef> ReadPage(uint64_t id);
   // The same, bypassing the cache both ways: what is on disk now (integrity checks, recovery).
   Result<PageRef> ReadPageUncached(uint64_t id);
@@ -52,6 +53,10 @@ class Pager {
   // Writer: the file is about to be cut to `bytes` (call before truncating it), so that readers stop using
   // mapped pages past that length.
   void WillTruncate(uint64_t bytes);
+
+  // The read-only map of the file, or nullptr (read-only handles, Envs without a descriptor, a refused map).
+  // Readers may use its pages directly (see CommittedPages::ReadNodeBytes); it lives as long as the pager.
+  FileMapping* mapping() const { return mapping_.get(); }
 
   void ForgetCached(uint64_t id) { cache_.Erase(id); }
   void ClearCache() { cache_.Clear(); }

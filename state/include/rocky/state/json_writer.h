@@ -39,7 +39,12 @@ class JsonWriter {
 
   // True once one whole value has been written and every object and array closed.
   bool complete() const { return wrote_top_level_value_ && frames_.empty(); }
+  // The text written so far (all of it, unless TakeOutput took a part).
   const std::string& str() const { return out_; }
+  // Hands out the text written since the last call and forgets it, keeping the writer's place in the
+  // document: a large document (a listing of 100,000 watermarks) can be written out in pieces instead of held
+  // whole.
+  std::string TakeOutput();
 
  private:
   struct Frame {

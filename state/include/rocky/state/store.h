@@ -122,6 +122,17 @@ class StateStore {
 
   // Sorted by table.
   Result<std::vector<Watermark>> ListWatermarks();
+  // One stored watermark, viewed in place; the views are valid only during the callback.
+  struct WatermarkView {
+    std::string_view table;
+    std::string_view last_value;
+    std::string_view updated_at;
+  };
+  // Calls `visit` for every watermark whose table name starts with `prefix` (every one when it is empty), in
+  // table order, from one snapshot, reading only that range of the table. Memory stays flat whatever the
+  // number of watermarks (nothing is collected). Stops at, and returns, the first error of the read, of a
+  // record (as ListWatermarks would report it) or of `visit`.
+  Status ForEachWatermark(std::string_view prefix, const std::function<Status(const WatermarkView&)>& visit);
   Result<std::optional<Watermark>> GetWatermark(std::string_view table);
   // Sets or moves the watermark of `table` (catalog.schema.table) to `last_value` (any accepted timestamp,
   // stored normalized, or an integer cursor's value, kept exactly: NormalizeWatermarkValue); updated_at is
@@ -160,9 +171,9 @@ class StateStore {
 
   Status AppendRun(const RunRecord& run);
   // A run's record from its start, so that a run killed half way still leaves one: appends `run` (status
-  // typically "running", finished_at empty) and returns its sequence number for FinishRun. In the same commit,
-  // records an earlier writer left "running" become "crashed": only one writer exists at a time (the lock),
-  // so none of them can still be going.
+  // typically "running", finished_at empty) and returns its sequence number for FinishRun. In the same
+  // commit, records an earlier writer left "running" become "crashed": only one writer exists at a time (the
+  // lock), so none of them can still be going.
   Result<uint64_t> BeginRun(const RunRecord& run);
   // Replaces the record BeginRun returned `sequence` for (kNotFound when there is none).
   Status FinishRun(uint64_t sequence, const RunRecord& run);
@@ -197,7 +208,8 @@ class StateStore {
   // must drop the old tables (a page of check_history, say), the import is written to a new file beside it
   // (with the saved plans that can be read) which then replaces it by rename; the damaged file is kept under
   // kept_damaged_file() and this store holds the new one.
-  Status Import(const StateSnapshot& snapshot);
+  // Takes the snapshot by value: a caller done with it moves it in, and the store normalizes it in place.
+  Status Import(StateSnapshot snapshot);
   // Where the last Import kept the damaged file it replaced ("<path>.damaged-<UTC time>"); empty otherwise.
   const std::string& kept_damaged_file() const { return kept_damaged_file_; }
 

@@ -22,7 +22,8 @@ enum class MissingOffset : unsigned char { kRefuse, kUtc };
 // NormalizeTimestamp with the choice above; the one parser behind every timestamp rocky reads.
 engine::Result<std::string> NormalizeTimestamp(std::string_view text, MissingOffset missing_offset);
 
-// The instant `text` names (any form NormalizeTimestamp accepts), truncated to whole seconds; the same errors.
+// The instant `text` names (any form NormalizeTimestamp accepts), truncated to whole seconds; the same
+// errors.
 engine::Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
 
 // A watermark's last_value: an integer cursor's value (optional '-', decimal digits, within int64; returned
