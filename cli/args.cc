@@ -6,8 +6,12 @@
 #include <utility>
 
 #include "output.h"
+#include "rocky/base/strings.h"
 
 namespace rocky::cli {
+
+using base::Quoted;
+
 namespace {
 
 constexpr std::string_view kHelpCommand = "help";
@@ -20,8 +24,6 @@ std::string Cat(const Parts&... parts) {
   (joined.append(std::string_view(parts)), ...);
   return joined;
 }
-
-std::string Quoted(std::string_view word) { return Cat("'", word, "'"); }
 
 // "table or json", "a, b or c".
 std::string JoinChoices(const std::vector<std::string>& choices) {

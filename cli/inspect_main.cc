@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "output.h"
+#include "rocky/base/strings.h"
 #include "rocky/engine/inspect.h"
 
 namespace {
@@ -25,19 +26,9 @@ using rocky::cli::CommandContext;
 using rocky::cli::JsonWriter;
 using rocky::cli::Table;
 using namespace rocky::engine;
+using rocky::base::Hex;
 
 constexpr std::string_view kProgram = "rocky-inspect";
-
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
 
 std::string Hex64(uint64_t v) {
   char buf[19];

@@ -25,8 +25,8 @@
 namespace rocky::cli {
 namespace {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 using replication::Plan;
 using replication::RunReport;
 using replication::TableOutcome;

@@ -22,7 +22,7 @@
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 
@@ -147,7 +147,7 @@ int RunSet(const CommandContext& ctx) {
   if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
+  if (auto normalized = base::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return FailOpen(ctx, remote.status());

@@ -6,21 +6,18 @@
 #include <random>
 #include <utility>
 
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::replication {
+
+using base::Quoted;
+
 namespace {
 
 using Clock = std::chrono::system_clock;
-
-std::string Quoted(std::string_view s) {
-  std::string out = "'";
-  out += s;
-  out += '\'';
-  return out;
-}
 
 std::string Show(const std::optional<std::string>& watermark) { return watermark ? *watermark : "none"; }
 
@@ -43,8 +40,8 @@ std::string NewRunId(const std::string& started_at) {
 // a < b as cursor values: integers numerically, timestamps as instants. Values of different kinds (a
 // cursor_type change the plan let through with --full-refresh) count as different, so the new one is taken.
 bool WatermarkLess(const std::string& a, const std::string& b) {
-  const bool ai = state::IsIntegerWatermark(a);
-  const bool bi = state::IsIntegerWatermark(b);
+  const bool ai = base::IsIntegerWatermark(a);
+  const bool bi = base::IsIntegerWatermark(b);
   if (ai != bi) return true;
   if (ai) return std::stoll(a) < std::stoll(b);
   const std::optional<std::string> ca = warehouse::CanonicalTimestamp(a);
@@ -123,7 +120,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   const auto run_start = std::chrono::steady_clock::now();
   RunReport report;
   report.plan_id = plan.plan_id;
-  report.started_at = state::FormatUtc(now());
+  report.started_at = base::FormatUtc(now());
   report.run_id = NewRunId(report.started_at);
   bool interrupted = false;
   // Recorded before the first copy, so a run killed half way leaves a trace (the next run marks it
@@ -238,7 +235,8 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
         report.check_results.push_back(CheckRowCount(outcome.target, source_count, copied->target_rows));
       }
       if (checks->freshness) {
-        report.check_results.push_back(CheckFreshness(outcome.target, copied->max_timestamp, state::FormatUtc(now()),
+        report.check_results.push_back(CheckFreshness(outcome.target, copied->max_timestamp,
+                                                      base::FormatUtc(now()),
                                                       checks->freshness->threshold_seconds));
       }
       if (history_error) {
@@ -246,7 +244,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
                                                    "Cannot read the row-count history: " + history_error->message()});
       } else {
         std::optional<Anomaly> anomaly =
-            DetectAnomaly(outcome.target, previous, source_count, state::FormatUtc(now()), *checks);
+            DetectAnomaly(outcome.target, previous, source_count, base::FormatUtc(now()), *checks);
         report.check_results.push_back(CheckResult{
             outcome.target, "anomaly", !anomaly.has_value(),
             anomaly ? anomaly->reason
@@ -272,7 +270,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   } else {
     report.status = "partial_failure";
   }
-  report.finished_at = state::FormatUtc(now());
+  report.finished_at = base::FormatUtc(now());
   report.duration_ms = MillisSince(run_start);
   ROCKY_RETURN_IF_ERROR(store.FinishRun(run_sequence, state::RunRecord{
       .id = report.run_id,

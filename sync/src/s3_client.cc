@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -14,10 +13,17 @@
 #include <memory>
 #include <vector>
 
+#include "rocky/base/strings.h"
+#include "rocky/base/temp_file.h"
 #include "rocky/sync/s3_error.h"
 #include "rocky/sync/state_envelope.h"
 
 namespace rocky::sync {
+
+using base::Hex;
+using base::TempNextTo;
+using base::Unlinker;
+
 namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -25,17 +31,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 std::string EnvOr(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? std::string(v) : std::string();
-}
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 15]);
-  }
-  return out;
 }
 
 // SHA-256 of a file range, streamed: the payload hash SigV4 signs, without holding the body in memory.
@@ -107,18 +102,6 @@ std::string XmlElement(std::string_view xml, std::string_view tag) {
   if (end == std::string_view::npos) return {};
   return XmlUnescape(xml.substr(start, end - start));
 }
-
-// A unique path next to `path` for a temporary file (same filesystem, so renames are atomic).
-std::string TempNextTo(const std::string& path, const char* tag) {
-  static std::atomic<uint64_t> counter{0};
-  return path + "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
-
-// Removes a file when the scope ends, whatever happened.
-struct Unlinker {
-  std::string path;
-  ~Unlinker() { ::unlink(path.c_str()); }
-};
 
 }  // namespace
 

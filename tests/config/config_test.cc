@@ -18,7 +18,7 @@
 namespace {
 
 using namespace rocky::config;
-using Code = rocky::engine::Status::Code;
+using Code = rocky::base::Status::Code;
 
 using Vars = std::map<std::string, std::string>;
 

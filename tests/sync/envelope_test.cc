@@ -26,9 +26,9 @@ namespace {
 using rocky_sync_test::Contents;
 using rocky_sync_test::ReadState;
 
+using rocky::base::Status;
 using rocky::engine::Database;
 using rocky::engine::Options;
-using rocky::engine::Status;
 using rocky::sync::DecodeEnvelope;
 using rocky::sync::EncodeEnvelope;
 using rocky::sync::WriteStateSnapshot;

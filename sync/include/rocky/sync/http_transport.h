@@ -12,12 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 struct TransportOptions {
   // How long establishing the connection (TCP + TLS) may take.

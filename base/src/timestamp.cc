@@ -1,14 +1,11 @@
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 
-namespace rocky::state {
+namespace rocky::base {
 namespace {
-
-using engine::Result;
-using engine::Status;
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil), so normalization needs
 // neither timegm nor the process's time zone.
@@ -71,8 +68,8 @@ std::string Format(int64_t epoch_seconds, std::string_view fraction) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04lld-%02u-%02uT%02lld:%02lld:%02lld", static_cast<long long>(y), m, d,
-                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
+  std::snprintf(buffer, sizeof buffer, "%04lld-%02u-%02uT%02lld:%02lld:%02lld", static_cast<long long>(y), m,
+                d, static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
                 static_cast<long long>(secs % 60));
   std::string out = buffer;
   if (!fraction.empty()) {
@@ -141,8 +138,9 @@ Result<Instant> ParseInstant(std::string_view text, MissingOffset missing_offset
   }
   if (pos != text.size()) return bad("unexpected text after the offset");
 
-  const int64_t local = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-                        hour * 3600 + minute * 60 + second;
+  const int64_t local =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 + hour * 3600 +
+      minute * 60 + second;
   const int64_t utc = local - offset_seconds;
   // Keep four-digit years so the text form stays fixed-width and sortable.
   if (utc < DaysFromCivil(0, 1, 1) * 86400 || utc >= DaysFromCivil(10000, 1, 1) * 86400) {
@@ -196,4 +194,4 @@ std::string FormatUtc(std::chrono::system_clock::time_point time) {
   return Format(static_cast<int64_t>(seconds), {});
 }
 
-}  // namespace rocky::state
+}  // namespace rocky::base
