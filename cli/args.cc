@@ -113,6 +113,7 @@ std::string UsageLine(const CommandChain& chain) {
 
 void AddFlagRows(Table& table, const std::vector<FlagSpec>& flags) {
   for (const FlagSpec& flag : flags) {
+    if (!flag.replaced_by.empty()) continue;  // removed: only its error names it
     std::string usage = Cat("--", flag.name);
     if (TakesValue(flag)) usage += Cat(" ", ValuePlaceholder(flag));
     table.AddRow({usage, flag.help});
@@ -169,6 +170,10 @@ ParseResult ParseCommandLine(const CommandSpec& root, const std::vector<std::str
                      invocation.chain);
       }
       const std::string display = Cat("--", flag->name);
+      if (!flag->replaced_by.empty()) {
+        return Error(Cat("flag ", Quoted(display), " was removed; use ", flag->replaced_by),
+                     invocation.chain);
+      }
       if (!TakesValue(*flag)) {
         if (equals != std::string_view::npos) {
           return Error(Cat("flag ", Quoted(display), " takes no value"), invocation.chain);

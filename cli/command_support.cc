@@ -10,6 +10,7 @@
 #include <ostream>
 #include <system_error>
 
+#include "rocky/base/strings.h"
 #include "rocky/state/store.h"
 #include "version.h"
 
@@ -83,6 +84,40 @@ int Fail(const CommandContext& ctx, const base::Status& status) { return Fail(ct
 int Usage(const CommandContext& ctx, std::string_view message) {
   ctx.err << "rocky: " << message << "\nRun '" << ChainName(ctx.invocation.chain) << " --help' for usage.\n";
   return kExitUsage;
+}
+
+FlagSpec TableFlag(std::string help) {
+  return FlagSpec{.name = "table", .value_name = "TABLE", .help = std::move(help)};
+}
+
+FlagSpec MatchFlag(std::string help) {
+  return FlagSpec{.name = "match", .value_name = "PATTERN", .help = std::move(help)};
+}
+
+base::Result<std::string> TableFilterOf(const Invocation& invocation) {
+  const std::optional<std::string_view> table = invocation.Get("table");
+  const std::optional<std::string_view> match = invocation.Get("match");
+  if (table && match) {
+    return base::Status::InvalidArgument(
+        "--table and --match cannot be combined (--table names one table, --match a "
+        "pattern)");
+  }
+  if (table) {
+    if (table->find_first_of("*?") != std::string_view::npos) {
+      return base::Status::InvalidArgument("--table takes one exact table name; for a pattern use --match " +
+                                           base::Quoted(*table));
+    }
+    return std::string(*table);
+  }
+  return std::string(match.value_or(""));
+}
+
+std::string TableFilterText(const Invocation& invocation) {
+  if (const std::optional<std::string_view> table = invocation.Get("table"))
+    return "--table " + base::Quoted(*table);
+  if (const std::optional<std::string_view> match = invocation.Get("match"))
+    return "--match " + base::Quoted(*match);
+  return "";
 }
 
 namespace {

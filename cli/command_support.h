@@ -48,6 +48,19 @@ int Fail(const CommandContext& ctx, const base::Status& status);
 // Refuses a command line that parsed but does not make sense, the same way the parser does; kExitUsage.
 int Usage(const CommandContext& ctx, std::string_view message);
 
+// Choosing tables, the same in every command: --table NAME is always one exact catalog.schema.table (as in
+// Rocky's own `rocky state delete --table`), and --match PATTERN a glob over those names (* any run of
+// characters, ? one) for the commands that take several (plan, run, state show).
+FlagSpec TableFlag(std::string help);
+FlagSpec MatchFlag(std::string help);
+
+// What --table or --match selects, as a glob (an exact name is a glob without wildcards); "" when neither is
+// given. kInvalidArgument, for Usage, when both are given or --table holds a wildcard (naming --match).
+base::Result<std::string> TableFilterOf(const Invocation& invocation);
+
+// "--table 'x'" or "--match 'x'": how messages name the filter the user gave; "" when none.
+std::string TableFilterText(const Invocation& invocation);
+
 // Starts the JSON object every command prints: {"version": ..., "command": ...}, and, when the command
 // opened the local state file (OpenStateStore), what it must know about it:
 //   "discarded_commit": null | {"path", "txn_id", "reason", "evidence_path" (null for a read-only open)},

@@ -574,7 +574,7 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
 int Run(const CommandContext& ctx) {
   const auto& inv = ctx.invocation;
   const std::string path = inv.positionals.at(0);
-  const bool json = inv.Has("json") || rocky::cli::OutputFormatOf(inv) == rocky::cli::OutputFormat::kJson;
+  const bool json = rocky::cli::OutputFormatOf(inv) == rocky::cli::OutputFormat::kJson;
   if (inv.Has("table") && inv.Has("page")) {
     ctx.err << kProgram << ": --table and --page cannot be combined\nRun 'rocky-inspect --help' for usage.\n";
     return rocky::cli::kExitUsage;
@@ -619,10 +619,12 @@ rocky::cli::CommandSpec InspectCommand() {
           "Exit status: 0 healthy (a file holding no commit yet is an empty database), 1 damage found, "
           "newest\n"
           "commit discarded by recovery, or unreadable file, 2 usage.",
-      .flags = {rocky::cli::OutputFlag(),
-                {.name = "table", .value_name = "NAME", .help = "Dump the keys and values of table NAME"},
-                {.name = "page", .value_name = "N", .help = "Decode page N"},
-                {.name = "json", .help = "Same as --output json"}},
+      .flags =
+          {rocky::cli::OutputFlag(),
+           {.name = "table", .value_name = "NAME", .help = "Dump the keys and values of table NAME"},
+           {.name = "page", .value_name = "N", .help = "Decode page N"},
+           // One spelling for JSON in every program: --output json. A removed flag still answers, naming it.
+           {.name = "json", .replaced_by = "--output json"}},
       .positionals = {{.name = "FILE", .help = "The state file to read"}},
       .subcommands = {},
       .handler = Run,

@@ -19,6 +19,8 @@
 #include "command_support.h"
 #include "output.h"
 #include "remote_state_session.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
@@ -66,9 +68,9 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!watermarks.ok()) return Fail(ctx, watermarks.status());
 
   std::vector<state::Watermark> shown;
-  const std::optional<std::string_view> pattern = inv.Get("table");
+  const std::string pattern = TableFilterOf(inv).value_or("");  // checked in RunShow
   for (state::Watermark& w : *watermarks) {
-    if (!pattern || replication::GlobMatch(*pattern, w.table)) shown.push_back(std::move(w));
+    if (pattern.empty() || replication::GlobMatch(pattern, w.table)) shown.push_back(std::move(w));
   }
 
   if (FormatOf(inv) == OutputFormat::kJson) {
@@ -95,7 +97,8 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   }
   if (!remote_location.empty()) ctx.out << "Remote state " << remote_location << ":\n";
   if (shown.empty()) {
-    ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n" : "No watermarks stored.\n");
+    ctx.out << (pattern.empty() ? "No watermarks stored.\n"
+                                : "No watermarks match " + base::Quoted(pattern) + ".\n");
     return kExitOk;
   }
   Table table({"table", "last_value", "updated_at"});
@@ -115,6 +118,7 @@ struct TempFolder {
 
 int RunShow(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
+  if (auto filter = TableFilterOf(inv); !filter.ok()) return Usage(ctx, filter.status().message());
   if (!inv.Has("remote")) return ShowState(ctx, StatePath(inv), "");
   // --remote: what the configured backend holds now, fetched into a temporary file (the local one is left
   // alone), so people on ephemeral pods can see the state every runner shares.
@@ -656,10 +660,10 @@ int RunUnlock(const CommandContext& ctx) {
   return kExitOk;
 }
 
-FlagSpec PatternFlag() {
-  return FlagSpec{.name = "table",
-                  .value_name = "PATTERN",
-                  .help = "Only tables matching PATTERN (catalog.schema.table; * matches anything)"};
+FlagSpec ShowTableFlag() { return TableFlag("Only the watermark of TABLE (catalog.schema.table, exactly)"); }
+
+FlagSpec ShowMatchFlag() {
+  return MatchFlag("Only tables matching PATTERN (catalog.schema.table; * matches any run of characters, ? one)");
 }
 
 FlagSpec RemoteFlag() {
@@ -678,7 +682,7 @@ CommandSpec StateCommand() {
       .name = "show",
       .summary = "Show stored watermarks (the default)",
       .description = show_description,
-      .flags = {PatternFlag(), RemoteFlag()},
+      .flags = {ShowTableFlag(), ShowMatchFlag(), RemoteFlag()},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
   CommandSpec set{
@@ -687,7 +691,7 @@ CommandSpec StateCommand() {
       .description =
           "Set or move the watermark of a table; the next run copies rows newer than TIMESTAMP.\n"
           "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+      .flags = {TableFlag("catalog.schema.table"),
                 FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"},
                 LeaseWaitFlag()},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunSet)),
@@ -698,7 +702,7 @@ CommandSpec StateCommand() {
       .description =
           "Delete a table's watermark, so its next run copies every row (a full refresh).\n"
           "--all --yes deletes every watermark.",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+      .flags = {TableFlag("catalog.schema.table"),
                 FlagSpec{.name = "all", .help = "Delete every watermark (needs --yes)"},
                 FlagSpec{.name = "yes", .help = "Confirm --all"}, LeaseWaitFlag()},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunDelete)),
@@ -706,7 +710,7 @@ CommandSpec StateCommand() {
   CommandSpec history{
       .name = "history",
       .summary = "Show a table's row-count history and moving average",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"}},
+      .flags = {TableFlag("catalog.schema.table")},
       .handler = ValidatingConfigIfPresent(RunHistory),
   };
   CommandSpec export_command{
@@ -777,7 +781,7 @@ CommandSpec StateCommand() {
       .description =
           "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
           "Without a command, shows every watermark.",
-      .flags = {PatternFlag(), RemoteFlag()},
+      .flags = {ShowTableFlag(), ShowMatchFlag(), RemoteFlag()},
       .subcommands = {show, set, del, history, export_command, import_command, compact, push, unlock},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
