@@ -3,7 +3,8 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
+
+#include "rocky/sync/http_transport.h"
 
 namespace rocky::sync::credentials_http {
 namespace {
@@ -24,13 +25,6 @@ size_t Write(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-void GlobalInit() {
-  // curl_global_init is not thread-safe on every libcurl; it is reference-counted, so another module calling
-  // it as well is harmless.
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 std::string HostOf(const std::string& url) {
@@ -43,7 +37,7 @@ std::string HostOf(const std::string& url) {
 }
 
 base::Result<Response> Send(const Request& request) {
-  GlobalInit();
+  CurlGlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return base::Status::IOError("cannot initialize libcurl");
   CURL* h = curl.get();

@@ -20,13 +20,12 @@ namespace rocky::sync {
 using base::Lower;
 using base::Trim;
 
-namespace {
-
-// curl_global_init is not thread-safe and must run once before any handle exists.
-void GlobalInit() {
+void CurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
+
+namespace {
 
 // State shared with curl's callbacks for one request.
 struct Transfer {
@@ -150,7 +149,7 @@ std::string UrlHost(std::string_view url) {
 }
 
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
-  GlobalInit();
+  CurlGlobalInit();
   const std::string where = call.method + " to " + UrlHost(call.url);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Status::IOError(where + ": could not create a curl handle");

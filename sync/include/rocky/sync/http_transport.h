@@ -72,6 +72,11 @@ struct HttpResponse {
 // (name resolution, connection refused or reset, TLS, a local file error).
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options);
 
+// libcurl's curl_global_init, once per process (it is not thread-safe and must run before any handle exists):
+// the one flag for every libcurl user here (this transport and the credential providers' requests).
+// Thread-safe.
+void CurlGlobalInit();
+
 // "host[:port]" of a URL, for messages.
 std::string UrlHost(std::string_view url);
 
