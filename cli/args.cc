@@ -6,8 +6,12 @@
 #include <utility>
 
 #include "output.h"
+#include "rocky/base/strings.h"
 
 namespace rocky::cli {
+
+using base::Quoted;
+
 namespace {
 
 constexpr std::string_view kHelpCommand = "help";
@@ -20,8 +24,6 @@ std::string Cat(const Parts&... parts) {
   (joined.append(std::string_view(parts)), ...);
   return joined;
 }
-
-std::string Quoted(std::string_view word) { return Cat("'", word, "'"); }
 
 // "table or json", "a, b or c".
 std::string JoinChoices(const std::vector<std::string>& choices) {
@@ -111,6 +113,7 @@ std::string UsageLine(const CommandChain& chain) {
 
 void AddFlagRows(Table& table, const std::vector<FlagSpec>& flags) {
   for (const FlagSpec& flag : flags) {
+    if (!flag.replaced_by.empty()) continue;  // removed: only its error names it
     std::string usage = Cat("--", flag.name);
     if (TakesValue(flag)) usage += Cat(" ", ValuePlaceholder(flag));
     table.AddRow({usage, flag.help});
@@ -167,6 +170,10 @@ ParseResult ParseCommandLine(const CommandSpec& root, const std::vector<std::str
                      invocation.chain);
       }
       const std::string display = Cat("--", flag->name);
+      if (!flag->replaced_by.empty()) {
+        return Error(Cat("flag ", Quoted(display), " was removed; use ", flag->replaced_by),
+                     invocation.chain);
+      }
       if (!TakesValue(*flag)) {
         if (equals != std::string_view::npos) {
           return Error(Cat("flag ", Quoted(display), " takes no value"), invocation.chain);

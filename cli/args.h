@@ -43,6 +43,9 @@ struct FlagSpec {
   std::string help{};
   // When non-empty, the only values accepted; help shows them in place of value_name ("table|json").
   std::vector<std::string> choices{};
+  // When non-empty, a flag that no longer exists: using it is a usage error that names this replacement
+  // ("--output json"), so an old script fails saying what to write instead; help does not show it.
+  std::string replaced_by{};
 };
 
 struct PositionalSpec {

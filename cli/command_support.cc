@@ -10,6 +10,7 @@
 #include <ostream>
 #include <system_error>
 
+#include "rocky/base/strings.h"
 #include "rocky/state/store.h"
 #include "version.h"
 
@@ -39,7 +40,7 @@ std::vector<std::string>& KnownSecrets() {
 
 }  // namespace
 
-engine::Result<config::Config> LoadConfig(const Invocation& invocation) {
+base::Result<config::Config> LoadConfig(const Invocation& invocation) {
   auto loaded = config::LoadConfigFile(ConfigPath(invocation), config::ProcessEnvironment());
   if (loaded.ok()) {
     for (std::string& secret : config::SecretsOf(*loaded)) KnownSecrets().push_back(std::move(secret));
@@ -59,7 +60,7 @@ CommandHandler ValidatingConfigIfPresent(CommandHandler handler) {
   };
 }
 
-engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation) {
+base::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation) {
   if (!invocation.Has("config") && !FileExists(std::string(config::kDefaultConfigPath))) {
     return std::optional<config::Config>();
   }
@@ -78,11 +79,45 @@ int Fail(const CommandContext& ctx, std::string_view message) {
   return kExitFailure;
 }
 
-int Fail(const CommandContext& ctx, const engine::Status& status) { return Fail(ctx, status.message()); }
+int Fail(const CommandContext& ctx, const base::Status& status) { return Fail(ctx, status.message()); }
 
 int Usage(const CommandContext& ctx, std::string_view message) {
   ctx.err << "rocky: " << message << "\nRun '" << ChainName(ctx.invocation.chain) << " --help' for usage.\n";
   return kExitUsage;
+}
+
+FlagSpec TableFlag(std::string help) {
+  return FlagSpec{.name = "table", .value_name = "TABLE", .help = std::move(help)};
+}
+
+FlagSpec MatchFlag(std::string help) {
+  return FlagSpec{.name = "match", .value_name = "PATTERN", .help = std::move(help)};
+}
+
+base::Result<std::string> TableFilterOf(const Invocation& invocation) {
+  const std::optional<std::string_view> table = invocation.Get("table");
+  const std::optional<std::string_view> match = invocation.Get("match");
+  if (table && match) {
+    return base::Status::InvalidArgument(
+        "--table and --match cannot be combined (--table names one table, --match a "
+        "pattern)");
+  }
+  if (table) {
+    if (table->find_first_of("*?") != std::string_view::npos) {
+      return base::Status::InvalidArgument("--table takes one exact table name; for a pattern use --match " +
+                                           base::Quoted(*table));
+    }
+    return std::string(*table);
+  }
+  return std::string(match.value_or(""));
+}
+
+std::string TableFilterText(const Invocation& invocation) {
+  if (const std::optional<std::string_view> table = invocation.Get("table"))
+    return "--table " + base::Quoted(*table);
+  if (const std::optional<std::string_view> match = invocation.Get("match"))
+    return "--match " + base::Quoted(*match);
+  return "";
 }
 
 namespace {
@@ -165,9 +200,9 @@ std::vector<std::string> NoticeLines(const StateFileNotice& notice) {
   return lines;
 }
 
-engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
-                                                                  const std::string& path,
-                                                                  const state::StoreOptions& options) {
+base::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                const std::string& path,
+                                                                const state::StoreOptions& options) {
   auto store = state::StateStore::Open(path, options);
   if (!store.ok()) {
     // Copies of discarded commits matter most when the file does not even open.
@@ -204,14 +239,14 @@ std::optional<int64_t> StateFileWriterPid(const std::string& path) {
 
 namespace {
 
-engine::Status ErrnoStatus(int err, const std::string& message) {
+base::Status ErrnoStatus(int err, const std::string& message) {
   const std::string text = message + ": " + std::strerror(err);
-  return err == ENOSPC || err == EDQUOT ? engine::Status::NoSpace(text) : engine::Status::IOError(text);
+  return err == ENOSPC || err == EDQUOT ? base::Status::NoSpace(text) : base::Status::IOError(text);
 }
 
 }  // namespace
 
-engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
+base::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
   const bool stdin_input = path == "-";
   const std::string name =
       stdin_input ? std::string(what) + " (stdin)" : std::string(what) + " '" + path + "'";
@@ -219,7 +254,7 @@ engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_v
   if (fd < 0) return ErrnoStatus(errno, "cannot open " + name);
   std::string text;
   char buffer[1 << 16];
-  engine::Status status;
+  base::Status status;
   for (;;) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n > 0) {
@@ -231,7 +266,7 @@ engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_v
     const int err = errno;
     status =
         err == EISDIR
-            ? engine::Status::InvalidArgument(name + " is a directory")
+            ? base::Status::InvalidArgument(name + " is a directory")
             : ErrnoStatus(err, "cannot read " + name + " (after " + std::to_string(text.size()) + " bytes)");
     break;
   }
@@ -240,7 +275,7 @@ engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_v
   return text;
 }
 
-engine::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what) {
+base::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what) {
   const std::string name = std::string(what) + " '" + path + "'";
   std::filesystem::path target(path);
   std::string dir = target.parent_path().string();
@@ -278,10 +313,10 @@ engine::Status WriteFileAtomically(const std::string& path, std::string_view byt
     ::close(dir_fd);
     if (!synced) return ErrnoStatus(err, name + " was written, but syncing its folder failed");
   }
-  return engine::Status::OK();
+  return base::Status::OK();
 }
 
-engine::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what) {
+base::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, "cannot open " + std::string(what) + " '" + path + "' for appending");
   return fd;

@@ -10,9 +10,9 @@
 
 #include "args.h"
 #include "output.h"
+#include "rocky/base/status.h"
 #include "rocky/config/config.h"
 #include "rocky/engine/db.h"
-#include "rocky/engine/status.h"
 #include "rocky/state/store.h"
 
 namespace rocky::cli {
@@ -22,7 +22,7 @@ std::string StatePath(const Invocation& invocation);
 // --config, or rocky.toml in the working directory.
 std::string ConfigPath(const Invocation& invocation);
 // Loads and validates --config with the process environment; errors name the file, line and column.
-engine::Result<config::Config> LoadConfig(const Invocation& invocation);
+base::Result<config::Config> LoadConfig(const Invocation& invocation);
 
 // Wraps a handler that can work without rocky.toml (the state commands on a local file) so that a
 // configuration that IS there is still loaded and validated first: an explicit --config, or rocky.toml in the
@@ -32,7 +32,7 @@ CommandHandler ValidatingConfigIfPresent(CommandHandler handler);
 
 // rocky.toml when there is one to read (--config given, or rocky.toml in the working directory), loaded and
 // validated; nullopt when there is none (the state commands then work on the local file alone).
-engine::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation);
+base::Result<std::optional<config::Config>> LoadConfigIfPresent(const Invocation& invocation);
 
 // --output when given; otherwise a table for a person at a terminal and JSON for a program reading a pipe.
 OutputFormat FormatOf(const Invocation& invocation);
@@ -44,9 +44,22 @@ std::string ForOutput(std::string_view text);
 
 // "rocky: <message>" on stderr (through ForOutput); returns kExitFailure.
 int Fail(const CommandContext& ctx, std::string_view message);
-int Fail(const CommandContext& ctx, const engine::Status& status);
+int Fail(const CommandContext& ctx, const base::Status& status);
 // Refuses a command line that parsed but does not make sense, the same way the parser does; kExitUsage.
 int Usage(const CommandContext& ctx, std::string_view message);
+
+// Choosing tables, the same in every command: --table NAME is always one exact catalog.schema.table (as in
+// Rocky's own `rocky state delete --table`), and --match PATTERN a glob over those names (* any run of
+// characters, ? one) for the commands that take several (plan, run, state show).
+FlagSpec TableFlag(std::string help);
+FlagSpec MatchFlag(std::string help);
+
+// What --table or --match selects, as a glob (an exact name is a glob without wildcards); "" when neither is
+// given. kInvalidArgument, for Usage, when both are given or --table holds a wildcard (naming --match).
+base::Result<std::string> TableFilterOf(const Invocation& invocation);
+
+// "--table 'x'" or "--match 'x'": how messages name the filter the user gave; "" when none.
+std::string TableFilterText(const Invocation& invocation);
 
 // Starts the JSON object every command prints: {"version": ..., "command": ...}, and, when the command
 // opened the local state file (OpenStateStore), what it must know about it:
@@ -72,9 +85,9 @@ std::vector<std::string> NoticeLines(const StateFileNotice& notice);
 // line on stderr for each thing the open found that the user must know (a discarded newest commit: its txn,
 // why, and where the copy of the file is; copies of earlier discarded commits still there, until the user
 // deletes them), also recorded for BeginJson. Use it for every open of the local state file.
-engine::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
-                                                                  const std::string& path,
-                                                                  const state::StoreOptions& options);
+base::Result<std::unique_ptr<state::StateStore>> OpenStateStore(const CommandContext& ctx,
+                                                                const std::string& path,
+                                                                const state::StoreOptions& options);
 
 // The process that holds the state file's writer lock (FORMAT.md, "Locks": an exclusive POSIX record lock on
 // byte 2^62, held while a process has the file open for writing), nullopt when none does or there is no file.
@@ -88,15 +101,15 @@ bool FileExists(const std::string& path);
 // The whole file (or stdin for "-"), read with read(2) so that a read error is reported as one (kIOError
 // naming the file and errno), never taken for the end of the file. `what` names the file for people
 // ("import file").
-engine::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what);
+base::Result<std::string> ReadWholeFile(const std::string& path, std::string_view what);
 
 // Replaces `path` with `bytes` atomically: written to a temporary file beside it created 0600 (never wider,
 // never chmod'ed afterwards), synced, renamed over `path`, and the folder synced. On failure `path` is as it
 // was and no temporary file is left. kNoSpace for a full disk, kIOError otherwise, naming the file.
-engine::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what);
+base::Status WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what);
 
 // Opens `path` for appending, creating it 0600 if missing (an existing file keeps its mode); returns the
 // descriptor (O_CLOEXEC) or kIOError naming `what` and errno.
-engine::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what);
+base::Result<int> OpenPrivateForAppend(const std::string& path, std::string_view what);
 
 }  // namespace rocky::cli

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -19,15 +18,19 @@
 
 #include "command_support.h"
 #include "output.h"
+#include "rocky/base/strings.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/store.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 
 namespace rocky::cli {
+
+using base::RandomHex;
+
 namespace {
 
-using engine::Status;
+using base::Status;
 
 enum class Health : unsigned char { kHealthy, kWarning, kCritical };
 
@@ -235,18 +238,6 @@ Check CheckStateSchema(const Context& c, std::vector<std::string>& suggestions) 
   });
 }
 
-std::string RandomHex(size_t bytes) {
-  std::random_device device;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = device() & 0xffu;
-    out += kHex[v >> 4];
-    out += kHex[v & 0xfu];
-  }
-  return out;
-}
-
 // For the local backend: the folder of the state file must take a new file (the engine writes the state in
 // place, but the remote download and `state import` need to create files beside it). Never throws: this is
 // the path that diagnoses an unusable folder, so every filesystem call reports its error instead.
@@ -331,9 +322,9 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
       const bool cache_leg = (*backend)->Kind() == "tiered" && leg.backend == "valkey";
       const Health leg_health = cache_leg ? Health::kWarning : Health::kCritical;
       if (leg_health > check.status) check.status = leg_health;
-      message += leg.backend + " failed (" + std::string(engine::CodeName(leg.status.code())) +
+      message += leg.backend + " failed (" + std::string(base::CodeName(leg.status.code())) +
                  "): " + leg.status.message();
-      check.details.emplace_back(leg.backend + "_error", std::string(engine::CodeName(leg.status.code())));
+      check.details.emplace_back(leg.backend + "_error", std::string(base::CodeName(leg.status.code())));
       if (!leg.hint.empty()) suggestions.push_back(leg.backend + ": " + leg.hint);
     }
     check.message = message.empty() ? "the backend reported no probe" : message;
@@ -392,7 +383,7 @@ Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) 
     }
     const Status& error = fetched.status();
     check.status = Health::kCritical;
-    check.details.emplace_back("error", std::string(engine::CodeName(error.code())));
+    check.details.emplace_back("error", std::string(base::CodeName(error.code())));
     if (error.IsCorruption() || error.code() == Status::Code::kNotSupported) {
       check.message =
           "the remote state at " + location + " cannot be used: " + error.message() +
@@ -444,7 +435,7 @@ Check CheckLease(const Context& c, std::vector<std::string>& suggestions) {
     auto seen = (*store)->Inspect(deadline);
     if (!seen.ok()) {
       check.status = Health::kCritical;
-      check.details.emplace_back("error", std::string(engine::CodeName(seen.status().code())));
+      check.details.emplace_back("error", std::string(base::CodeName(seen.status().code())));
       check.message = "the lease at " + location + " cannot be read: " + seen.status().message() +
                       "; every command that changes the state must take it first (state_rw says why the "
                       "backend cannot be reached)";

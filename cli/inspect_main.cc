@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "output.h"
+#include "rocky/base/strings.h"
 #include "rocky/engine/inspect.h"
 
 namespace {
@@ -25,19 +26,9 @@ using rocky::cli::CommandContext;
 using rocky::cli::JsonWriter;
 using rocky::cli::Table;
 using namespace rocky::engine;
+using rocky::base::Hex;
 
 constexpr std::string_view kProgram = "rocky-inspect";
-
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
 
 std::string Hex64(uint64_t v) {
   char buf[19];
@@ -447,6 +438,137 @@ int DumpTable(const CommandContext& ctx, Inspector& inspector, const std::string
 
 // --- --page N ---
 
+// A page is damaged when its structure is bad, or its checksum is (a free page's bytes are not checked; a
+// blank slot is not damage).
+bool PageDamaged(const InspectedPage& p) {
+  bool damaged = !p.structure.ok();
+  if (p.header) damaged = damaged || !p.header->status.ok();
+  if (p.slot) damaged = damaged || (!p.slot->checksum_ok && !p.slot->blank);
+  if (!p.header && !p.slot) damaged = damaged || (!p.checksum_ok && p.kind_name != "free");
+  return damaged;
+}
+
+// --page N --output json: the page's header fields, its slot or entries, and what its kind adds.
+void PageJson(std::ostream& out, const InspectedPage& p) {
+  const bool is_leaf = p.kind_name == "leaf";
+  const bool is_branch = p.kind_name == "branch";
+  JsonWriter w;
+  w.BeginObject().Key("page").UInt(p.id).Key("page_size").UInt(p.page_size).Key("kind").String(p.kind_name);
+  if (p.header) {
+    w.Key("header");
+    HeaderJson(w, *p.header);
+  } else {
+    w.Key("checksum")
+        .String(Hex64(p.stored_checksum))
+        .Key("checksum_ok")
+        .Bool(p.checksum_ok)
+        .Key("txn_id")
+        .UInt(p.txn_id)
+        .Key("kind_byte")
+        .UInt(p.kind)
+        .Key("flags")
+        .UInt(p.flags)
+        .Key("count")
+        .UInt(p.count)
+        .Key("aux")
+        .UInt(p.aux);
+  }
+  if (p.slot) {
+    w.Key("slot");
+    SlotJson(w, *p.slot);
+  }
+  if (is_leaf || is_branch) {
+    if (is_branch) w.Key("leftmost_child").UInt(p.leftmost_child);
+    w.Key("entries").BeginArray();
+    for (const InspectedEntry& e : p.entries) {
+      w.BeginObject();
+      JsonBytes(w, "key", e.key);
+      if (is_branch) {
+        w.Key("child").UInt(e.child);
+      } else if (e.overflow) {
+        w.Key("overflow_page").UInt(e.overflow_page).Key("value_len").UInt(e.value_len);
+      } else {
+        JsonBytes(w, "value", e.value);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (p.kind_name == "overflow")
+    w.Key("run_pages").UInt(p.run_pages).Key("value_length").UInt(p.overflow_length);
+  if (p.kind_name == "freemap bitmap") w.Key("used").UInt(p.bitmap_used).Key("bits").UInt(p.bitmap_bits);
+  if (p.kind_name == "freemap directory") {
+    w.Key("next").UInt(p.directory_next).Key("bitmap_pages").BeginArray();
+    for (uint64_t b : p.directory_ids) w.UInt(b);
+    w.EndArray();
+  }
+  if (!p.structure.ok()) w.Key("error").String(p.structure.message());
+  w.EndObject();
+  out << w.str() << '\n';
+}
+
+// --page N as text: the page's header fields in a table, then its entries.
+void PageText(std::ostream& out, const InspectedPage& p) {
+  const bool is_leaf = p.kind_name == "leaf";
+  const bool is_branch = p.kind_name == "branch";
+  out << "Page " << p.id << " (" << p.page_size << " bytes): " << p.kind_name << '\n';
+  if (p.header) {
+    HeaderText(out, *p.header);
+  } else {
+    Table t;
+    t.AddRow({"checksum", Hex64(p.stored_checksum) + (p.checksum_ok ? " (ok)" : " (BAD)")});
+    t.AddRow({"txn id", std::to_string(p.txn_id)});
+    t.AddRow({"kind", std::to_string(p.kind) + " (" + p.kind_name + ")"});
+    t.AddRow({"flags", std::to_string(p.flags)});
+    t.AddRow({"count", std::to_string(p.count)});
+    t.AddRow({"aux", std::to_string(p.aux)});
+    if (p.slot) {
+      const InspectedSlot& s = *p.slot;
+      t.AddRow({"slot", std::string(1, s.name) + (s.current ? " (current)" : "")});
+      t.AddRow({"synced before slot", YesNo(s.synced_before_slot)});
+      t.AddRow({"verify list", std::to_string(s.verify_count) + " pages"});
+      t.AddRow({"page count", std::to_string(s.page_count)});
+      t.AddRow({"catalog root", std::to_string(s.catalog_root)});
+      t.AddRow({"freemap directory", std::to_string(s.freemap_directory)});
+      t.AddRow({"free pages", std::to_string(s.free_pages)});
+      if (!s.status.ok()) t.AddRow({"problem", s.status.message()});
+    }
+    if (is_branch) t.AddRow({"leftmost child", std::to_string(p.leftmost_child)});
+    if (p.kind_name == "overflow") {
+      t.AddRow({"run pages", std::to_string(p.run_pages)});
+      t.AddRow({"value length", std::to_string(p.overflow_length)});
+    }
+    if (p.kind_name == "freemap bitmap") {
+      t.AddRow({"used", std::to_string(p.bitmap_used) + " of " + std::to_string(p.bitmap_bits) + " bits"});
+    }
+    if (p.kind_name == "freemap directory") {
+      t.AddRow({"next directory", std::to_string(p.directory_next)});
+      std::string ids;
+      for (uint64_t b : p.directory_ids) {
+        if (!ids.empty()) ids += ' ';
+        ids += std::to_string(b);
+      }
+      t.AddRow({"bitmap pages", ids.empty() ? "(none)" : ids});
+    }
+    if (!p.structure.ok()) t.AddRow({"problem", p.structure.message()});
+    out << t.Render(2);
+    if (is_leaf || is_branch) {
+      Table e(is_leaf ? std::vector<std::string>{"#", "KEY", "VALUE"}
+                      : std::vector<std::string>{"#", "KEY", "CHILD"});
+      e.SetAlign(0, Table::Align::kRight);
+      for (size_t i = 0; i < p.entries.size(); ++i) {
+        const InspectedEntry& en = p.entries[i];
+        std::string right = is_branch     ? std::to_string(en.child)
+                            : en.overflow ? "(overflow run at page " + std::to_string(en.overflow_page) +
+                                                ", " + std::to_string(en.value_len) + " bytes)"
+                                          : Shown(en.value);
+        e.AddRow({std::to_string(i), Shown(en.key), right});
+      }
+      out << "Entries\n" << e.Render(2);
+    }
+  }
+}
+
 int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool json) {
   Result<InspectedPage> described = inspector.DescribePage(id);
   if (!described.ok()) {
@@ -454,123 +576,11 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
     return rocky::cli::kExitFailure;
   }
   const InspectedPage& p = described.value();
-  bool damaged = !p.structure.ok();
-  if (p.header) damaged = damaged || !p.header->status.ok();
-  if (p.slot) damaged = damaged || (!p.slot->checksum_ok && !p.slot->blank);
-  if (!p.header && !p.slot) damaged = damaged || (!p.checksum_ok && p.kind_name != "free");
-  const bool is_leaf = p.kind_name == "leaf";
-  const bool is_branch = p.kind_name == "branch";
+  const bool damaged = PageDamaged(p);
   if (json) {
-    JsonWriter w;
-    w.BeginObject().Key("page").UInt(p.id).Key("page_size").UInt(p.page_size).Key("kind").String(p.kind_name);
-    if (p.header) {
-      w.Key("header");
-      HeaderJson(w, *p.header);
-    } else {
-      w.Key("checksum")
-          .String(Hex64(p.stored_checksum))
-          .Key("checksum_ok")
-          .Bool(p.checksum_ok)
-          .Key("txn_id")
-          .UInt(p.txn_id)
-          .Key("kind_byte")
-          .UInt(p.kind)
-          .Key("flags")
-          .UInt(p.flags)
-          .Key("count")
-          .UInt(p.count)
-          .Key("aux")
-          .UInt(p.aux);
-    }
-    if (p.slot) {
-      w.Key("slot");
-      SlotJson(w, *p.slot);
-    }
-    if (is_leaf || is_branch) {
-      if (is_branch) w.Key("leftmost_child").UInt(p.leftmost_child);
-      w.Key("entries").BeginArray();
-      for (const InspectedEntry& e : p.entries) {
-        w.BeginObject();
-        JsonBytes(w, "key", e.key);
-        if (is_branch) {
-          w.Key("child").UInt(e.child);
-        } else if (e.overflow) {
-          w.Key("overflow_page").UInt(e.overflow_page).Key("value_len").UInt(e.value_len);
-        } else {
-          JsonBytes(w, "value", e.value);
-        }
-        w.EndObject();
-      }
-      w.EndArray();
-    }
-    if (p.kind_name == "overflow")
-      w.Key("run_pages").UInt(p.run_pages).Key("value_length").UInt(p.overflow_length);
-    if (p.kind_name == "freemap bitmap") w.Key("used").UInt(p.bitmap_used).Key("bits").UInt(p.bitmap_bits);
-    if (p.kind_name == "freemap directory") {
-      w.Key("next").UInt(p.directory_next).Key("bitmap_pages").BeginArray();
-      for (uint64_t b : p.directory_ids) w.UInt(b);
-      w.EndArray();
-    }
-    if (!p.structure.ok()) w.Key("error").String(p.structure.message());
-    w.EndObject();
-    ctx.out << w.str() << '\n';
+    PageJson(ctx.out, p);
   } else {
-    ctx.out << "Page " << p.id << " (" << p.page_size << " bytes): " << p.kind_name << '\n';
-    if (p.header) {
-      HeaderText(ctx.out, *p.header);
-    } else {
-      Table t;
-      t.AddRow({"checksum", Hex64(p.stored_checksum) + (p.checksum_ok ? " (ok)" : " (BAD)")});
-      t.AddRow({"txn id", std::to_string(p.txn_id)});
-      t.AddRow({"kind", std::to_string(p.kind) + " (" + p.kind_name + ")"});
-      t.AddRow({"flags", std::to_string(p.flags)});
-      t.AddRow({"count", std::to_string(p.count)});
-      t.AddRow({"aux", std::to_string(p.aux)});
-      if (p.slot) {
-        const InspectedSlot& s = *p.slot;
-        t.AddRow({"slot", std::string(1, s.name) + (s.current ? " (current)" : "")});
-        t.AddRow({"synced before slot", YesNo(s.synced_before_slot)});
-        t.AddRow({"verify list", std::to_string(s.verify_count) + " pages"});
-        t.AddRow({"page count", std::to_string(s.page_count)});
-        t.AddRow({"catalog root", std::to_string(s.catalog_root)});
-        t.AddRow({"freemap directory", std::to_string(s.freemap_directory)});
-        t.AddRow({"free pages", std::to_string(s.free_pages)});
-        if (!s.status.ok()) t.AddRow({"problem", s.status.message()});
-      }
-      if (is_branch) t.AddRow({"leftmost child", std::to_string(p.leftmost_child)});
-      if (p.kind_name == "overflow") {
-        t.AddRow({"run pages", std::to_string(p.run_pages)});
-        t.AddRow({"value length", std::to_string(p.overflow_length)});
-      }
-      if (p.kind_name == "freemap bitmap") {
-        t.AddRow({"used", std::to_string(p.bitmap_used) + " of " + std::to_string(p.bitmap_bits) + " bits"});
-      }
-      if (p.kind_name == "freemap directory") {
-        t.AddRow({"next directory", std::to_string(p.directory_next)});
-        std::string ids;
-        for (uint64_t b : p.directory_ids) {
-          if (!ids.empty()) ids += ' ';
-          ids += std::to_string(b);
-        }
-        t.AddRow({"bitmap pages", ids.empty() ? "(none)" : ids});
-      }
-      if (!p.structure.ok()) t.AddRow({"problem", p.structure.message()});
-      ctx.out << t.Render(2);
-      if (is_leaf || is_branch) {
-        Table e(is_leaf ? std::vector<std::string>{"#", "KEY", "VALUE"}
-                        : std::vector<std::string>{"#", "KEY", "CHILD"});
-        e.SetAlign(0, Table::Align::kRight);
-        for (size_t i = 0; i < p.entries.size(); ++i) {
-          const InspectedEntry& en = p.entries[i];
-          std::string right = is_branch     ? std::to_string(en.child)
-                              : en.overflow ? "(overflow run at page " + std::to_string(en.overflow_page) +
-                                                  ", " + std::to_string(en.value_len) + " bytes)"
-                                            : Shown(en.value);
-          e.AddRow({std::to_string(i), Shown(en.key), right});
-        }
-        ctx.out << "Entries\n" << e.Render(2);
-      }
-    }
+    PageText(ctx.out, p);
   }
   if (damaged) {
     ctx.err << kProgram << ": page " << p.id << " is damaged"
@@ -583,7 +593,7 @@ int DumpPage(const CommandContext& ctx, Inspector& inspector, uint64_t id, bool 
 int Run(const CommandContext& ctx) {
   const auto& inv = ctx.invocation;
   const std::string path = inv.positionals.at(0);
-  const bool json = inv.Has("json") || rocky::cli::OutputFormatOf(inv) == rocky::cli::OutputFormat::kJson;
+  const bool json = rocky::cli::OutputFormatOf(inv) == rocky::cli::OutputFormat::kJson;
   if (inv.Has("table") && inv.Has("page")) {
     ctx.err << kProgram << ": --table and --page cannot be combined\nRun 'rocky-inspect --help' for usage.\n";
     return rocky::cli::kExitUsage;
@@ -628,10 +638,12 @@ rocky::cli::CommandSpec InspectCommand() {
           "Exit status: 0 healthy (a file holding no commit yet is an empty database), 1 damage found, "
           "newest\n"
           "commit discarded by recovery, or unreadable file, 2 usage.",
-      .flags = {rocky::cli::OutputFlag(),
-                {.name = "table", .value_name = "NAME", .help = "Dump the keys and values of table NAME"},
-                {.name = "page", .value_name = "N", .help = "Decode page N"},
-                {.name = "json", .help = "Same as --output json"}},
+      .flags =
+          {rocky::cli::OutputFlag(),
+           {.name = "table", .value_name = "NAME", .help = "Dump the keys and values of table NAME"},
+           {.name = "page", .value_name = "N", .help = "Decode page N"},
+           // One spelling for JSON in every program: --output json. A removed flag still answers, naming it.
+           {.name = "json", .replaced_by = "--output json"}},
       .positionals = {{.name = "FILE", .help = "The state file to read"}},
       .subcommands = {},
       .handler = Run,

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "args.h"
-#include "rocky/state/json_writer.h"
+#include "rocky/base/json_writer.h"
 
 namespace rocky::cli {
 
@@ -23,8 +23,8 @@ OutputFormat OutputFormatOf(const Invocation& invocation);
 
 // The JSON writer moved to the state library (below both cli and state) so it is not duplicated; these
 // names keep every existing caller working.
-using ::rocky::state::AppendJsonString;
-using ::rocky::state::JsonWriter;
+using ::rocky::base::AppendJsonString;
+using ::rocky::base::JsonWriter;
 
 // Columns of text aligned for a terminal:
 //   Table t({"TABLE", "KEYS"});

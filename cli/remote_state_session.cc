@@ -16,8 +16,8 @@
 
 namespace rocky::cli {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include "args.h"
 #include "output.h"
 #include "rocky/config/config.h"
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/state/store.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
@@ -33,20 +33,20 @@ class RemoteStateSession {
   // file that cannot be opened, a lease that cannot be taken (the backend failed), or a local state file in
   // use by another process (kBusy, after --wait). A failed download is not an error: a warning, and
   // state_lost() is true.
-  static engine::Result<std::unique_ptr<RemoteStateSession>> Begin(const CommandContext& ctx,
+  static base::Result<std::unique_ptr<RemoteStateSession>> Begin(const CommandContext& ctx,
                                                                    const config::Config* config,
                                                                    const std::string& state_path);
 
   // Begin without the lease and the download: the backend, the events and the warnings set up, for a command
   // that only reads the remote state (`rocky state --remote`, `rocky state unlock`), or that takes the lease
   // itself (TakeLease) before something other than a download (`rocky state push --force`).
-  static engine::Result<std::unique_ptr<RemoteStateSession>> Connect(const CommandContext& ctx,
+  static base::Result<std::unique_ptr<RemoteStateSession>> Connect(const CommandContext& ctx,
                                                                      const config::Config* config,
                                                                      const std::string& state_path);
 
   // Takes the lease for this command (its name from the command line), waiting up to --wait SECONDS. OK and
   // busy() when another runner still holds it; OK and nothing for "local". Errors as Begin's.
-  engine::Status TakeLease();
+  base::Status TakeLease();
 
   // True when another runner holds the lease: the command must not go on.
   bool busy() const { return busy_; }
@@ -57,7 +57,7 @@ class RemoteStateSession {
 
   // Downloads the remote state into `destination` (not the state file), with the lifecycle's retries; nullopt
   // when there is none. kInvalidArgument for "local".
-  engine::Result<std::optional<sync::TransferReport>> Fetch(const std::string& destination);
+  base::Result<std::optional<sync::TransferReport>> Fetch(const std::string& destination);
   // Where the remote state lives (redacted), or the local state path for "local".
   std::string Location() const;
 
@@ -72,12 +72,12 @@ class RemoteStateSession {
   // OK for "local", on success, and (with on_upload_failure = "skip") after a warning; the failure otherwise.
   // A lease that is no longer held (lost) is not uploaded over, whatever the policy: an error starting
   // "LeaseLost:" (the local state file is kept).
-  engine::Status Finish();
+  base::Status Finish();
 
   // Replaces the remote state with the local file unconditionally (`rocky state push --force`), then releases
   // the lease (TakeLease first); its failure whatever on_upload_failure says. kInvalidArgument for "local".
   // Requires the state file closed.
-  engine::Status ForcePush();
+  base::Status ForcePush();
 
   ~RemoteStateSession();  // releases the lease if the command did not (an error path)
   RemoteStateSession(const RemoteStateSession&) = delete;
@@ -142,10 +142,10 @@ class RemoteStateSession {
 
 // The command's exit once its output is printed: the upload's failure (exit 1, its message on stderr) wins
 // over success; a command that already failed (or was interrupted) keeps its own code.
-int WithUploadStatus(const CommandContext& ctx, int exit_code, const engine::Status& upload);
+int WithUploadStatus(const CommandContext& ctx, int exit_code, const base::Status& upload);
 
 // RemoteStateSession::Begin with rocky.toml when present (nullptr otherwise, i.e. local).
-engine::Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContext& ctx,
+base::Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContext& ctx,
                                                                      const std::string& state_path);
 
 // The `--wait SECONDS` flag of every command that takes the lease (or, for a local state, its file's writer
@@ -158,11 +158,11 @@ CommandHandler CheckingWait(CommandHandler handler);
 
 // OpenStateStore for writing, waiting up to --wait SECONDS while another process holds the state file's
 // writer lock (a second rocky on this machine): the local state's counterpart of the lease.
-engine::Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const CommandContext& ctx,
+base::Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const CommandContext& ctx,
                                                                             const std::string& path);
 
 // Fail() for an open of the state file (or a session's Begin): kExitBusy when another process holds its
 // writer lock (kBusy), kExitFailure otherwise.
-int FailOpen(const CommandContext& ctx, const engine::Status& status);
+int FailOpen(const CommandContext& ctx, const base::Status& status);
 
 }  // namespace rocky::cli

@@ -25,8 +25,8 @@
 namespace rocky::cli {
 namespace {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 using replication::Plan;
 using replication::RunReport;
 using replication::TableOutcome;
@@ -68,18 +68,19 @@ Status CloseSession(Session& session) {
   return session.remote->Finish();
 }
 
+// Requires: TableFilterOf(inv) is OK (checked before the session was opened).
 replication::PlanOptions PlanOptionsOf(const Invocation& inv, const Session& session) {
-  return replication::PlanOptions{.table_pattern = std::string(inv.Get("table").value_or("")),
+  return replication::PlanOptions{.table_pattern = TableFilterOf(inv).value_or(""),
                                   .state_lost = session.remote->state_lost(),
                                   .full_refresh = inv.Has("full-refresh")};
 }
 
-// `--table PATTERN` that matched no table is a mistake in the command line (exit 2), named with the closest
-// names, and nothing is saved or run. nullopt when the plan is fine.
+// `--table TABLE` or `--match PATTERN` that selected no table is a mistake in the command line (exit 2),
+// named with the closest names, and nothing is saved or run. nullopt when the plan is fine.
 std::optional<int> RefuseEmptyMatch(const CommandContext& ctx, const Plan& plan) {
-  const std::string pattern(ctx.invocation.Get("table").value_or(""));
+  const std::string pattern = TableFilterOf(ctx.invocation).value_or("");
   if (pattern.empty() || !plan.tables.empty()) return std::nullopt;
-  std::string message = "--table '" + pattern + "' matches no table";
+  std::string message = TableFilterText(ctx.invocation) + " matches no table";
   const std::vector<std::string> closest = replication::ClosestNames(pattern, plan.unmatched_targets);
   if (closest.empty()) {
     message += " (the pipelines found no source tables at all)";
@@ -321,6 +322,7 @@ int Execute(const CommandContext& ctx, std::string_view command, Session& sessio
 }
 
 int RunPlan(const CommandContext& ctx) {
+  if (auto filter = TableFilterOf(ctx.invocation); !filter.ok()) return Usage(ctx, filter.status().message());
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
@@ -356,6 +358,7 @@ int RunApply(const CommandContext& ctx) {
 }
 
 int RunRun(const CommandContext& ctx) {
+  if (auto filter = TableFilterOf(ctx.invocation); !filter.ok()) return Usage(ctx, filter.status().message());
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
@@ -515,17 +518,23 @@ int RunInit(const CommandContext& ctx) {
   return kExitOk;
 }
 
-FlagSpec TablePatternFlag() {
-  return FlagSpec{.name = "table",
-                  .value_name = "PATTERN",
-                  .help = "Only target tables matching PATTERN (catalog.schema.table; * matches anything); "
-                          "matching none is an error"};
+FlagSpec TargetTableFlag() {
+  return TableFlag(
+      "Only the target table TABLE (catalog.schema.table, exactly); an unknown name is an error");
+}
+
+FlagSpec TargetMatchFlag() {
+  return MatchFlag(
+      "Only target tables matching PATTERN (catalog.schema.table; * matches any run of characters, ? one); "
+      "matching none is an error");
 }
 
 FlagSpec FullRefreshFlag() {
-  return FlagSpec{.name = "full-refresh",
-                  .help = "Reload the tables (those matching --table) in full, whatever their watermarks; the "
-                          "new watermark is the reloaded target's newest value"};
+  return FlagSpec{
+      .name = "full-refresh",
+      .help =
+          "Reload the tables (those chosen by --table or --match) in full, whatever their watermarks; the "
+          "new watermark is the reloaded target's newest value"};
 }
 
 }  // namespace
@@ -540,7 +549,7 @@ CommandSpec PlanCommand() {
           "and name each source without an index on its cursor column, with the CREATE INDEX that fixes it.\n"
           "The plan is saved in the state file under its plan_id for `rocky apply PLAN_ID`. With a remote\n"
           "state, takes its lease first (exit 75 while another runner holds it; --wait).",
-      .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
+      .flags = {TargetTableFlag(), TargetMatchFlag(), FullRefreshFlag(), LeaseWaitFlag()},
       .handler = CheckingWait(RunPlan),
   };
 }
@@ -570,12 +579,12 @@ CommandSpec RunCommand() {
           "lacks (merge: upserted on merge_keys); then advance each watermark to the largest cursor value\n"
           "copied (never back), record row counts and run the configured checks. A failed table keeps its\n"
           "watermark (its error says when a failed commit may have been kept) and the others go on.\n"
-          "--table PATTERN matching no table exits 2 and records no run. Ctrl-C stops after the table being\n"
+          "--table or --match selecting no table exits 2 and records no run. Ctrl-C stops after the table being\n"
           "copied. Exit code 1 when any table failed, 130 when interrupted. With a remote state, holds its\n"
           "lease throughout: exit 75 at once while another runner holds it (--wait SECONDS waits for it); a\n"
           "lease lost mid-run stops the run before its next table (exit 1, the output says why) and the\n"
           "state is not uploaded.",
-      .flags = {TablePatternFlag(), FullRefreshFlag(), LeaseWaitFlag()},
+      .flags = {TargetTableFlag(), TargetMatchFlag(), FullRefreshFlag(), LeaseWaitFlag()},
       .handler = CheckingWait(RunRun),
   };
 }

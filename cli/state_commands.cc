@@ -21,10 +21,12 @@
 #include "command_support.h"
 #include "output.h"
 #include "remote_state_session.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 
@@ -57,7 +59,7 @@ int NoStateFile(const CommandContext& ctx, const std::string& path) {
 // memory (plus one page of the state file at a time).
 constexpr size_t kListingChunk = size_t{64} << 10;
 
-// The part of a --table pattern before its first wildcard: every matching name starts with it, so only that
+// The part of a --match pattern before its first wildcard: every matching name starts with it, so only that
 // range of the watermarks table is read. The whole pattern when it has no wildcard.
 std::string_view LiteralPrefix(std::string_view pattern) {
   return pattern.substr(0, std::min(pattern.find_first_of("*?"), pattern.size()));
@@ -80,7 +82,10 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
-  const std::optional<std::string_view> pattern = inv.Get("table");
+  // --table's exact name or --match's pattern (checked in RunShow); a pattern without wildcards names one table.
+  const std::string filter = TableFilterOf(inv).value_or("");
+  const std::optional<std::string_view> pattern =
+      filter.empty() ? std::nullopt : std::optional<std::string_view>(filter);
   const bool exact = pattern && LiteralPrefix(*pattern).size() == pattern->size();
 
   // Calls visit for each watermark shown, in table order.
@@ -139,8 +144,7 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!listed.ok()) return Fail(ctx, listed);
   if (!remote_location.empty()) ctx.out << "Remote state " << remote_location << ":\n";
   if (rows.empty()) {
-    ctx.out << (pattern ? "No watermarks match '" + std::string(*pattern) + "'.\n"
-                        : "No watermarks stored.\n");
+    ctx.out << (pattern ? "No watermarks match " + base::Quoted(*pattern) + ".\n" : "No watermarks stored.\n");
     return kExitOk;
   }
   Table table({"table", "last_value", "updated_at"});
@@ -160,6 +164,7 @@ struct TempFolder {
 
 int RunShow(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
+  if (auto filter = TableFilterOf(inv); !filter.ok()) return Usage(ctx, filter.status().message());
   if (!inv.Has("remote")) return ShowState(ctx, StatePath(inv), "");
   // --remote: what the configured backend holds now, fetched into a temporary file (the local one is left
   // alone), so people on ephemeral pods can see the state every runner shares.
@@ -192,8 +197,7 @@ int RunSet(const CommandContext& ctx) {
   if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  if (auto normalized = state::NormalizeWatermarkValue(*value); !normalized.ok())
-    return Fail(ctx, normalized.status());
+  if (auto normalized = base::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return FailOpen(ctx, remote.status());
@@ -714,10 +718,10 @@ int RunUnlock(const CommandContext& ctx) {
   return kExitOk;
 }
 
-FlagSpec PatternFlag() {
-  return FlagSpec{.name = "table",
-                  .value_name = "PATTERN",
-                  .help = "Only tables matching PATTERN (catalog.schema.table; * matches anything)"};
+FlagSpec ShowTableFlag() { return TableFlag("Only the watermark of TABLE (catalog.schema.table, exactly)"); }
+
+FlagSpec ShowMatchFlag() {
+  return MatchFlag("Only tables matching PATTERN (catalog.schema.table; * matches any run of characters, ? one)");
 }
 
 FlagSpec RemoteFlag() {
@@ -736,7 +740,7 @@ CommandSpec StateCommand() {
       .name = "show",
       .summary = "Show stored watermarks (the default)",
       .description = show_description,
-      .flags = {PatternFlag(), RemoteFlag()},
+      .flags = {ShowTableFlag(), ShowMatchFlag(), RemoteFlag()},
       .handler = ValidatingConfigIfPresent(RunShow),
   };
   CommandSpec set{
@@ -745,7 +749,7 @@ CommandSpec StateCommand() {
       .description =
           "Set or move the watermark of a table; the next run copies rows newer than TIMESTAMP.\n"
           "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+      .flags = {TableFlag("catalog.schema.table"),
                 FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"},
                 LeaseWaitFlag()},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunSet)),
@@ -756,7 +760,7 @@ CommandSpec StateCommand() {
       .description =
           "Delete a table's watermark, so its next run copies every row (a full refresh).\n"
           "--all --yes deletes every watermark.",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"},
+      .flags = {TableFlag("catalog.schema.table"),
                 FlagSpec{.name = "all", .help = "Delete every watermark (needs --yes)"},
                 FlagSpec{.name = "yes", .help = "Confirm --all"}, LeaseWaitFlag()},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunDelete)),
@@ -764,7 +768,7 @@ CommandSpec StateCommand() {
   CommandSpec history{
       .name = "history",
       .summary = "Show a table's row-count history and moving average",
-      .flags = {FlagSpec{.name = "table", .value_name = "TABLE", .help = "catalog.schema.table"}},
+      .flags = {TableFlag("catalog.schema.table")},
       .handler = ValidatingConfigIfPresent(RunHistory),
   };
   CommandSpec export_command{
@@ -835,7 +839,7 @@ CommandSpec StateCommand() {
       .description =
           "Show and edit the replication state: the watermarks that let each run copy only what changed.\n"
           "Without a command, shows every watermark.",
-      .flags = {PatternFlag(), RemoteFlag()},
+      .flags = {ShowTableFlag(), ShowMatchFlag(), RemoteFlag()},
       .subcommands = {show, set, del, history, export_command, import_command, compact, push, unlock},
       .handler = ValidatingConfigIfPresent(RunShow),
   };

@@ -18,22 +18,16 @@
 #include <system_error>
 #include <utility>
 
+#include "rocky/base/strings.h"
 #include "substitute.h"
 
 namespace rocky::config {
+
+using base::Quoted;
+
 namespace {
 
 using internal::SubstituteVariables;
-
-// Built by appending: gcc 12 at -O3 falsely warns (-Wrestrict) about "literal" + std::string.
-std::string Quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
 
 // Every message is one line: keys, file names and TOML text may hold newlines or other control characters.
 std::string OneLine(std::string_view s) {

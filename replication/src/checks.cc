@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 namespace rocky::replication {
 namespace {
@@ -34,8 +34,8 @@ std::string Runs(size_t n) { return std::to_string(n) + (n == 1 ? " run" : " run
 
 // Seconds from `from` to `to` (normalized UTC); 0 when either does not parse or time went backwards.
 double SecondsBetween(std::string_view from, std::string_view to) {
-  auto a = state::ParseTimestamp(from);
-  auto b = state::ParseTimestamp(to);
+  auto a = base::ParseTimestamp(from);
+  auto b = base::ParseTimestamp(to);
   if (!a.ok() || !b.ok() || *b < *a) return 0;
   return static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(*b - *a).count());
 }
@@ -182,8 +182,8 @@ CheckResult CheckFreshness(std::string_view table, const std::optional<std::stri
     result.detail = "The table has no timestamp at all, so its freshness cannot be shown.";
     return result;
   }
-  auto newest_time = state::ParseTimestamp(*newest);
-  auto now_time = state::ParseTimestamp(now_utc);
+  auto newest_time = base::ParseTimestamp(*newest);
+  auto now_time = base::ParseTimestamp(now_utc);
   if (!newest_time.ok() || !now_time.ok()) {
     result.detail = "Cannot judge freshness: " +
                     (newest_time.ok() ? now_time.status().message() : newest_time.status().message());

@@ -8,24 +8,21 @@
 #include <map>
 #include <utility>
 
-#include "rocky/state/json_writer.h"
+#include "rocky/base/json_writer.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
 #include "rocky/warehouse/open.h"
 #include "rocky/warehouse/schema_pattern.h"
 
 namespace rocky::replication {
+
+using base::Quoted;
+
 namespace {
 
-using state::JsonWriter;
+using base::JsonWriter;
 using warehouse::TableRef;
-
-std::string Quoted(std::string_view s) {
-  std::string out = "'";
-  out += s;
-  out += '\'';
-  return out;
-}
 
 void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
   json.Key(key);
@@ -328,7 +325,7 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
         if (watermark && !reload) {
           // A watermark of the other kind means cursor_type changed since it was written: comparing an
           // integer with a timestamp would copy nothing or everything, silently.
-          const bool is_integer = state::IsIntegerWatermark(watermark->last_value);
+          const bool is_integer = base::IsIntegerWatermark(watermark->last_value);
           if (is_integer != (t.cursor_type == config::CursorType::kInteger)) {
             return Status::InvalidArgument(
                 "the watermark of " + Quoted(target) + " is " + Quoted(watermark->last_value) + ", " +

@@ -2,25 +2,23 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <random>
 #include <utility>
 
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::replication {
+
+using base::Quoted;
+
 namespace {
 
 using Clock = std::chrono::system_clock;
-
-std::string Quoted(std::string_view s) {
-  std::string out = "'";
-  out += s;
-  out += '\'';
-  return out;
-}
 
 std::string Show(const std::optional<std::string>& watermark) { return watermark ? *watermark : "none"; }
 
@@ -43,8 +41,8 @@ std::string NewRunId(const std::string& started_at) {
 // a < b as cursor values: integers numerically, timestamps as instants. Values of different kinds (a
 // cursor_type change the plan let through with --full-refresh) count as different, so the new one is taken.
 bool WatermarkLess(const std::string& a, const std::string& b) {
-  const bool ai = state::IsIntegerWatermark(a);
-  const bool bi = state::IsIntegerWatermark(b);
+  const bool ai = base::IsIntegerWatermark(a);
+  const bool bi = base::IsIntegerWatermark(b);
   if (ai != bi) return true;
   if (ai) return std::stoll(a) < std::stoll(b);
   const std::optional<std::string> ca = warehouse::CanonicalTimestamp(a);
@@ -117,13 +115,145 @@ Status VerifyPlanIsCurrent(const Plan& plan, const config::Config& config, state
   return Status::OK();
 }
 
+namespace {
+
+using Now = std::function<Clock::time_point()>;
+
+// The watermark a copy moves the table to: never back from the one the plan was built on (checked current
+// before the run, and only this run writes it), except for a reload the user asked for. nullopt when the copy
+// saw no cursor value (an empty source or target).
+std::optional<std::string_view> NewWatermarkOf(const TablePlan& t, const warehouse::CopyResult& copied) {
+  if (!copied.max_timestamp) return std::nullopt;
+  const bool reset = t.mode == CopyMode::kFull && (t.full_refresh_requested || !t.state_watermark);
+  return reset || !t.state_watermark || WatermarkLess(*t.state_watermark, *copied.max_timestamp)
+             ? std::string_view(*copied.max_timestamp)
+             : std::string_view(*t.state_watermark);
+}
+
+// Saves what a committed copy moved: the new watermark and, for a pipeline with checks, the source's row
+// count in the history. A reload the user asked for that left the target empty has no newest value: the old
+// watermark goes (first, so that a crash before the next commit leaves no watermark, which means a full
+// refresh).
+Result<state::StateStore::RecordedCopy> RecordCopy(state::StateStore& store, const TablePlan& t,
+                                                   const std::string& target,
+                                                   const warehouse::CopyResult& copied,
+                                                   const config::ChecksConfig* checks) {
+  if (!copied.max_timestamp && t.full_refresh_requested && t.state_watermark) {
+    Status cleared = store.DeleteWatermark(target);
+    if (!cleared.ok() && !cleared.IsNotFound()) return cleared;
+  }
+  const std::optional<uint64_t> history_count =
+      checks != nullptr ? std::optional<uint64_t>(copied.source_rows) : std::nullopt;
+  return store.RecordTableCopy(target, NewWatermarkOf(t, copied), history_count,
+                               checks != nullptr ? checks->history_length : 0);
+}
+
+// The pipeline's checks on one copied table, appended to the report (anomalies too). `previous` is the
+// row-count history before this copy; `history_error` why it could not be read, which the anomaly check
+// reports.
+void RunChecks(RunReport& report, const std::string& target, const config::ChecksConfig& checks,
+               const warehouse::CopyResult& copied, const std::vector<state::CheckEntry>& previous,
+               const std::optional<Status>& history_error, const Now& now) {
+  // The source's count (read in the copy's own transaction) is what the history tracks: an incremental
+  // target never shrinks, so only the source shows a truncation, and it shows a duplication or a stall first.
+  const uint64_t source_count = copied.source_rows;
+  if (checks.row_count)
+    report.check_results.push_back(CheckRowCount(target, source_count, copied.target_rows));
+  if (checks.freshness) {
+    report.check_results.push_back(CheckFreshness(target, copied.max_timestamp, base::FormatUtc(now()),
+                                                  checks.freshness->threshold_seconds));
+  }
+  if (history_error) {
+    report.check_results.push_back(CheckResult{
+        target, "anomaly", false, "Cannot read the row-count history: " + history_error->message()});
+    return;
+  }
+  std::optional<Anomaly> anomaly =
+      DetectAnomaly(target, previous, source_count, base::FormatUtc(now()), checks);
+  report.check_results.push_back(CheckResult{
+      target, "anomaly", !anomaly.has_value(),
+      anomaly ? anomaly->reason
+              : (previous.size() < checks.min_history
+                     ? "No verdict yet: " + std::to_string(previous.size()) + " of " +
+                           std::to_string(checks.min_history) + " previous counts recorded."
+                     : "Row count " + std::to_string(source_count) + " is in line with its history.")});
+  if (anomaly) report.anomalies.push_back(std::move(*anomaly));
+}
+
+// Copies one planned table and records its watermark, filling `outcome` (status, counts, error) and adding
+// its check results to `report`. A failure is the table's, in outcome.error; the run goes on.
+void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Warehouse& warehouse,
+               state::StateStore& store, const Now& now, TableOutcome& outcome, RunReport& report) {
+  // Row counts walk whole indexes: taken only for a pipeline whose checks use them.
+  const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
+  auto copied = warehouse.Copy(warehouse::CopyRequest{
+      .source = t.source,
+      .target = t.target,
+      .timestamp_column = t.timestamp_column,
+      .cursor_type = t.cursor_type,
+      .strategy = t.strategy,
+      .merge_keys = t.merge_keys,
+      .watermark = t.start_watermark,
+      .lookback_seconds = t.lookback_seconds,
+      .metadata_columns = t.metadata_columns,
+      .count_rows = checks != nullptr,
+  });
+  if (!copied.ok()) {
+    outcome.status = TableOutcome::Status::kFailed;
+    outcome.error = copied.status().message();
+    return;
+  }
+  outcome.rows_copied = copied->rows_copied;
+  outcome.rows_replaced = copied->rows_replaced;
+  outcome.cursor_compare = copied->cursor_compare;
+
+  // The history before this copy's count joins it: what the anomaly check compares the new count with.
+  std::vector<state::CheckEntry> previous;
+  std::optional<Status> history_error;
+  if (auto history = store.CheckHistory(outcome.target); history.ok()) {
+    previous = std::move(*history);
+  } else {
+    history_error = history.status();
+  }
+
+  auto recorded = RecordCopy(store, t, outcome.target, *copied, checks);
+  if (!recorded.ok()) {
+    // The copy committed but its watermark did not (or, when the commit's outcome is unknown, may not have):
+    // the next run reads the same window again and skips (or, under merge, rewrites) the rows already there.
+    outcome.status = TableOutcome::Status::kFailed;
+    outcome.error =
+        recorded.status().IsOutcomeUnknown()
+            ? "copied, but the commit of its new watermark failed and may have been kept (the next "
+              "command that opens the state settles it; repeating the copy is harmless): " +
+                  recorded.status().message()
+            : "copied, but the watermark could not be saved (the old one stays): " +
+                  recorded.status().message();
+    return;
+  }
+  outcome.status = TableOutcome::Status::kCopied;
+  outcome.watermark_after =
+      recorded->watermark ? std::optional<std::string>(recorded->watermark->last_value) : std::nullopt;
+  // A damaged check history cost the row count, not the watermark; the anomaly check says so.
+  if (!recorded->history_error.ok() && !history_error) history_error = recorded->history_error;
+  if (checks != nullptr) RunChecks(report, outcome.target, *checks, *copied, previous, history_error, now);
+}
+
+// "success", "failed" (every table), "partial_failure" or "interrupted": the run's status as recorded.
+std::string RunStatusOf(bool interrupted, uint64_t failed, size_t tables) {
+  if (interrupted) return "interrupted";
+  if (failed == 0) return "success";
+  return failed == tables ? "failed" : "partial_failure";
+}
+
+}  // namespace
+
 Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, warehouse::Warehouse& warehouse,
                             state::StateStore& store, const RunOptions& options) {
-  auto now = [&options] { return options.clock ? options.clock() : Clock::now(); };
+  const Now now = [&options] { return options.clock ? options.clock() : Clock::now(); };
   const auto run_start = std::chrono::steady_clock::now();
   RunReport report;
   report.plan_id = plan.plan_id;
-  report.started_at = state::FormatUtc(now());
+  report.started_at = base::FormatUtc(now());
   report.run_id = NewRunId(report.started_at);
   bool interrupted = false;
   // Recorded before the first copy, so a run killed half way leaves a trace (the next run marks it
@@ -136,7 +266,6 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
 
   for (size_t i = 0; i < plan.tables.size(); ++i) {
     const TablePlan& t = plan.tables[i];
-    const auto table_start = std::chrono::steady_clock::now();
     TableOutcome outcome;
     outcome.pipeline = t.pipeline;
     outcome.source = t.source.Qualified();
@@ -150,129 +279,16 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       report.tables.push_back(std::move(outcome));
       continue;
     }
-
-    // Row counts walk whole indexes: taken only for a pipeline whose checks use them.
-    const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
-    auto copied = warehouse.Copy(warehouse::CopyRequest{
-        .source = t.source,
-        .target = t.target,
-        .timestamp_column = t.timestamp_column,
-        .cursor_type = t.cursor_type,
-        .strategy = t.strategy,
-        .merge_keys = t.merge_keys,
-        .watermark = t.start_watermark,
-        .lookback_seconds = t.lookback_seconds,
-        .metadata_columns = t.metadata_columns,
-        .count_rows = checks != nullptr,
-    });
-    if (!copied.ok()) {
-      outcome.status = TableOutcome::Status::kFailed;
-      outcome.error = copied.status().message();
-      outcome.duration_ms = MillisSince(table_start);
-      report.tables.push_back(std::move(outcome));
-      if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
-      continue;
-    }
-    outcome.rows_copied = copied->rows_copied;
-    outcome.rows_replaced = copied->rows_replaced;
-    outcome.cursor_compare = copied->cursor_compare;
-
-    // The source's count (read in the copy's own transaction) is what the history tracks: an incremental
-    // target never shrinks, so only the source shows a truncation, and it shows a duplication or a stall
-    // first.
-    const uint64_t source_count = copied->source_rows;
-    std::vector<state::CheckEntry> previous;
-    std::optional<Status> history_error;
-    auto history = store.CheckHistory(outcome.target);
-    if (history.ok()) {
-      previous = std::move(*history);
-    } else {
-      history_error = history.status();
-    }
-
-    // Never back: the floor is the watermark the plan was built on (checked current before the run, and only
-    // this run writes it), except for a reload the user asked for.
-    std::optional<std::string_view> new_watermark;
-    if (copied->max_timestamp) {
-      const bool reset = t.mode == CopyMode::kFull && (t.full_refresh_requested || !t.state_watermark);
-      new_watermark = reset || !t.state_watermark || WatermarkLess(*t.state_watermark, *copied->max_timestamp)
-                          ? std::string_view(*copied->max_timestamp)
-                          : std::string_view(*t.state_watermark);
-    }
-    // A reload the user asked for that left the target empty has no newest value: the old watermark goes
-    // (first, so that a crash before the next commit leaves no watermark, which means a full refresh).
-    Status cleared;
-    if (!copied->max_timestamp && t.full_refresh_requested && t.state_watermark) {
-      cleared = store.DeleteWatermark(outcome.target);
-      if (cleared.IsNotFound()) cleared = Status::OK();
-    }
-    const std::optional<uint64_t> history_count =
-        checks != nullptr ? std::optional<uint64_t>(source_count) : std::nullopt;
-    auto recorded = cleared.ok() ? store.RecordTableCopy(outcome.target, new_watermark, history_count,
-                                                         checks != nullptr ? checks->history_length : 0)
-                                 : Result<state::StateStore::RecordedCopy>(cleared);
-    if (!recorded.ok()) {
-      // The copy committed but its watermark did not (or, when the commit's outcome is unknown, may not have):
-      // the next run reads the same window again and skips (or, under merge, rewrites) the rows already there.
-      outcome.status = TableOutcome::Status::kFailed;
-      outcome.error =
-          recorded.status().IsOutcomeUnknown()
-              ? "copied, but the commit of its new watermark failed and may have been kept (the next "
-                "command that opens the state settles it; repeating the copy is harmless): " +
-                    recorded.status().message()
-              : "copied, but the watermark could not be saved (the old one stays): " +
-                    recorded.status().message();
-      outcome.duration_ms = MillisSince(table_start);
-      report.tables.push_back(std::move(outcome));
-      if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
-      continue;
-    }
-    outcome.status = TableOutcome::Status::kCopied;
-    outcome.watermark_after =
-        recorded->watermark ? std::optional<std::string>(recorded->watermark->last_value) : std::nullopt;
-    // A damaged check history cost the row count, not the watermark; the anomaly check says so below.
-    if (!recorded->history_error.ok() && !history_error) history_error = recorded->history_error;
-
-    if (checks != nullptr) {
-      if (checks->row_count) {
-        report.check_results.push_back(CheckRowCount(outcome.target, source_count, copied->target_rows));
-      }
-      if (checks->freshness) {
-        report.check_results.push_back(CheckFreshness(outcome.target, copied->max_timestamp, state::FormatUtc(now()),
-                                                      checks->freshness->threshold_seconds));
-      }
-      if (history_error) {
-        report.check_results.push_back(CheckResult{outcome.target, "anomaly", false,
-                                                   "Cannot read the row-count history: " + history_error->message()});
-      } else {
-        std::optional<Anomaly> anomaly =
-            DetectAnomaly(outcome.target, previous, source_count, state::FormatUtc(now()), *checks);
-        report.check_results.push_back(CheckResult{
-            outcome.target, "anomaly", !anomaly.has_value(),
-            anomaly ? anomaly->reason
-                    : (previous.size() < checks->min_history
-                           ? "No verdict yet: " + std::to_string(previous.size()) + " of " +
-                                 std::to_string(checks->min_history) + " previous counts recorded."
-                           : "Row count " + std::to_string(source_count) + " is in line with its history.")});
-        if (anomaly) report.anomalies.push_back(std::move(*anomaly));
-      }
-    }
+    const auto table_start = std::chrono::steady_clock::now();
+    CopyTable(t, config, warehouse, store, now, outcome, report);
     outcome.duration_ms = MillisSince(table_start);
     report.tables.push_back(std::move(outcome));
     if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());
   }
 
   const uint64_t failed = report.tables_failed();
-  if (interrupted) {
-    report.status = "interrupted";
-  } else if (failed == 0) {
-    report.status = "success";
-  } else if (failed == report.tables.size()) {
-    report.status = "failed";
-  } else {
-    report.status = "partial_failure";
-  }
-  report.finished_at = state::FormatUtc(now());
+  report.status = RunStatusOf(interrupted, failed, report.tables.size());
+  report.finished_at = base::FormatUtc(now());
   report.duration_ms = MillisSince(run_start);
   ROCKY_RETURN_IF_ERROR(store.FinishRun(run_sequence, state::RunRecord{
       .id = report.run_id,

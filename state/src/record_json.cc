@@ -12,20 +12,17 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/state/json_writer.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/json_writer.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 
 namespace rocky::state::internal {
 
-// Built by appending: gcc 12 at -O3 falsely warns (-Wrestrict) about "literal" + std::string.
-std::string Quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
+using base::FormatUtc;
+using base::JsonWriter;
+using base::NormalizeTimestamp;
+using base::NormalizeWatermarkValue;
+using base::Quoted;
 
 namespace {
 
@@ -578,6 +575,8 @@ Result<StateSnapshot> ValidateSnapshot(const StateSnapshot& input) {
 }  // namespace rocky::state::internal
 
 namespace rocky::state {
+
+using base::JsonWriter;
 
 std::string SnapshotToJson(const StateSnapshot& snapshot) {
   JsonWriter json;

@@ -9,9 +9,6 @@
 
 namespace rocky::state::internal {
 
-// 'text' in single quotes, for error messages that name a table, key or field.
-std::string Quoted(std::string_view s);
-
 // "line L, column C" (1-based; columns count UTF-8 characters) of the first character where `text` stops
 // being one valid JSON value, with " (end of input)" when it ends too early; empty when it is valid.
 std::string JsonErrorPosition(std::string_view text);

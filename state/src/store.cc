@@ -15,9 +15,10 @@
 #include <utility>
 
 #include "record_json.h"
+#include "rocky/base/json_writer.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/engine/db.h"
-#include "rocky/state/json_writer.h"
-#include "rocky/state/timestamp.h"
 
 namespace rocky::state {
 namespace {
@@ -37,7 +38,10 @@ constexpr std::string_view kSchemaVersionKey = "schema_version";
 // Below this many free pages, StateStore::Compact leaves the file alone.
 constexpr uint64_t kCompactMinFreePages = 16;
 
-using internal::Quoted;
+using base::FormatUtc;
+using base::NormalizeTimestamp;
+using base::NormalizeWatermarkValue;
+using base::Quoted;
 
 std::string EncodeU32(uint32_t v) {
   std::string out(4, '\0');

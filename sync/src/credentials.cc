@@ -18,27 +18,19 @@
 #include <vector>
 
 #include "credentials_http.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/sync/s3_error.h"
 #include "s3_error_xml.h"
 
 namespace rocky::sync {
+
+using base::Lower;
+using base::Trim;
+
 namespace {
 
 using Section = std::map<std::string, std::string>;
-
-std::string Trim(std::string_view s) {
-  size_t b = 0;
-  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b])) != 0) ++b;
-  size_t e = s.size();
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])) != 0) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // An unset and an empty variable mean the same: not configured.
 std::optional<std::string> Env(const CredentialsOptions& o, std::string_view name) {
@@ -86,10 +78,10 @@ Result<FileState> ReadWholeFile(const std::string& path, std::string& out) {
 }
 
 // An expiration as AWS writes them ("2026-11-21T10:00:00Z", fractions and "+hh:mm" offsets allowed), read by
-// the project's one timestamp parser (rocky/state/timestamp.h); nullopt for anything else. The text comes
+// the project's one timestamp parser (rocky/base/timestamp.h); nullopt for anything else. The text comes
 // from the network (IMDS, ECS, STS): nothing here may read past it.
 std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_view text) {
-  auto parsed = state::ParseTimestamp(text);
+  auto parsed = base::ParseTimestamp(text);
   if (!parsed.ok()) return std::nullopt;
   return *parsed;
 }
@@ -109,14 +101,14 @@ Result<std::map<std::string, Section>> ParseProfileFile(const std::string& text,
   while (std::getline(in, raw)) {
     ++line_no;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-    std::string line = Trim(raw);
+    std::string line(Trim(raw));
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line[0] == '[') {
       size_t close = line.find(']');
       if (close == std::string::npos) {
         return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": section header without ']'");
       }
-      std::string name = Trim(line.substr(1, close - 1));
+      std::string name(Trim(line.substr(1, close - 1)));
       current = nullptr;
       if (config_file) {
         if (name.starts_with("profile ") || name.starts_with("profile\t")) {
@@ -136,7 +128,7 @@ Result<std::map<std::string, Section>> ParseProfileFile(const std::string& text,
     }
     if (current == nullptr) continue;  // a key outside any profile section
     std::string key = Lower(Trim(line.substr(0, eq)));
-    std::string value = Trim(line.substr(eq + 1));
+    std::string value(Trim(line.substr(eq + 1)));
     (*current)[key] = value;
   }
   return sections;
@@ -323,8 +315,9 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
   std::string path = ExpandHome(*token_file, o);
   Result<FileState> read = ReadWholeFile(path, token);
   if (!read.ok()) return read.status().WithContext("web identity");
-  if (*read == FileState::kMissing) return Status::NotFound("web identity: the token file " + path + " does not exist");
-  token = Trim(token);
+  if (*read == FileState::kMissing)
+    return Status::NotFound("web identity: the token file " + path + " does not exist");
+  token = std::string(Trim(token));
   if (token.empty()) return Status::InvalidArgument("web identity: the token file " + path + " is empty");
 
   std::string session = Env(o, "AWS_ROLE_SESSION_NAME")
@@ -409,7 +402,7 @@ Result<SourcedCredentials> CredentialsFromContainer(const CredentialsOptions& o)
     if (*read == FileState::kMissing) {
       return Status::InvalidArgument("container: the authorization token file " + path + " does not exist");
     }
-    token = Trim(token);
+    token = std::string(Trim(token));
   } else {
     token = Env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN").value_or("");
   }
@@ -457,7 +450,7 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
     return Status::IOError("instance metadata: IMDSv2 token request to " + host + " answered HTTP " +
                            std::to_string(token_resp->status));
   }
-  std::string imds_token = Trim(token_resp->body);
+  std::string imds_token(Trim(token_resp->body));
   if (imds_token.find_first_of("\r\n") != std::string::npos) {
     return Status::Corruption("instance metadata: the IMDSv2 token from " + host + " contains a line break");
   }
@@ -474,7 +467,7 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
     return Status::IOError("instance metadata: listing the instance's role at " + host + " answered HTTP " +
                            std::to_string(role_resp->status));
   }
-  std::string role = Trim(role_resp->body.substr(0, role_resp->body.find('\n')));
+  std::string role(Trim(role_resp->body.substr(0, role_resp->body.find('\n'))));
   if (role.empty()) return Status::NotFound("instance metadata: no IAM role is attached to this instance");
 
   get.url = endpoint + "/latest/meta-data/iam/security-credentials/" + UriEncode(role, true);

@@ -3,7 +3,8 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
+
+#include "rocky/sync/http_transport.h"
 
 namespace rocky::sync::credentials_http {
 namespace {
@@ -24,13 +25,6 @@ size_t Write(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-void GlobalInit() {
-  // curl_global_init is not thread-safe on every libcurl; it is reference-counted, so another module calling
-  // it as well is harmless.
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 std::string HostOf(const std::string& url) {
@@ -42,10 +36,10 @@ std::string HostOf(const std::string& url) {
   return at == std::string::npos ? host : host.substr(at + 1);
 }
 
-engine::Result<Response> Send(const Request& request) {
-  GlobalInit();
+base::Result<Response> Send(const Request& request) {
+  CurlGlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) return engine::Status::IOError("cannot initialize libcurl");
+  if (!curl) return base::Status::IOError("cannot initialize libcurl");
   CURL* h = curl.get();
   char error[CURL_ERROR_SIZE] = {0};
   Sink sink;
@@ -77,12 +71,12 @@ engine::Result<Response> Send(const Request& request) {
 
   CURLcode rc = curl_easy_perform(h);
   if (sink.too_large) {
-    return engine::Status::IOError(request.method + " to " + HostOf(request.url) + ": response larger than " +
-                                   std::to_string(kMaxBody) + " bytes");
+    return base::Status::IOError(request.method + " to " + HostOf(request.url) + ": response larger than " +
+                                 std::to_string(kMaxBody) + " bytes");
   }
   if (rc != CURLE_OK) {
     std::string reason = error[0] != 0 ? std::string(error) : std::string(curl_easy_strerror(rc));
-    return engine::Status::IOError(request.method + " to " + HostOf(request.url) + " failed: " + reason);
+    return base::Status::IOError(request.method + " to " + HostOf(request.url) + " failed: " + reason);
   }
   Response response;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync::credentials_http {
 
@@ -33,7 +33,7 @@ struct Response {
 constexpr size_t kMaxBody = 1 << 20;
 
 // kIOError naming the host (never the path or query) and curl's reason when no response arrives.
-engine::Result<Response> Send(const Request& request);
+base::Result<Response> Send(const Request& request);
 
 // "host:port" of a URL, for messages.
 std::string HostOf(const std::string& url);

@@ -12,28 +12,20 @@
 #include <memory>
 #include <mutex>
 
+#include "rocky/base/strings.h"
 #include "rocky/sync/transfer_stop.h"
 
 namespace rocky::sync {
-namespace {
 
-// curl_global_init is not thread-safe and must run once before any handle exists.
-void GlobalInit() {
+using base::Lower;
+using base::Trim;
+
+void CurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+namespace {
 
 // State shared with curl's callbacks for one request.
 struct Transfer {
@@ -157,7 +149,7 @@ std::string UrlHost(std::string_view url) {
 }
 
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
-  GlobalInit();
+  CurlGlobalInit();
   const std::string where = call.method + " to " + UrlHost(call.url);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Status::IOError(where + ": could not create a curl handle");

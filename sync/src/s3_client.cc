@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -14,10 +13,18 @@
 #include <memory>
 #include <vector>
 
+#include "rocky/base/strings.h"
+#include "rocky/base/temp_file.h"
 #include "rocky/sync/s3_error.h"
 #include "rocky/sync/state_envelope.h"
+#include "s3_error_xml.h"
 
 namespace rocky::sync {
+
+using base::Hex;
+using base::TempNextTo;
+using base::Unlinker;
+
 namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -25,17 +32,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 std::string EnvOr(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? std::string(v) : std::string();
-}
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 15]);
-  }
-  return out;
 }
 
 // SHA-256 of a file range, streamed: the payload hash SigV4 signs, without holding the body in memory.
@@ -73,52 +69,6 @@ Result<uint64_t> FileSize(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return Status::IOError("stat " + path + ": " + std::strerror(errno));
   return static_cast<uint64_t>(st.st_size);
 }
-
-std::string XmlUnescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '&') {
-      static const std::pair<std::string_view, char> entities[] = {
-          {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
-      bool matched = false;
-      for (const auto& [name, ch] : entities) {
-        if (s.substr(i, name.size()) == name) {
-          out.push_back(ch);
-          i += name.size() - 1;
-          matched = true;
-          break;
-        }
-      }
-      if (matched) continue;
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
-
-// The text of the first <tag>...</tag> in an XML document (S3's responses are flat enough for this).
-std::string XmlElement(std::string_view xml, std::string_view tag) {
-  std::string open = "<" + std::string(tag) + ">";
-  std::string close = "</" + std::string(tag) + ">";
-  size_t start = xml.find(open);
-  if (start == std::string_view::npos) return {};
-  start += open.size();
-  size_t end = xml.find(close, start);
-  if (end == std::string_view::npos) return {};
-  return XmlUnescape(xml.substr(start, end - start));
-}
-
-// A unique path next to `path` for a temporary file (same filesystem, so renames are atomic).
-std::string TempNextTo(const std::string& path, const char* tag) {
-  static std::atomic<uint64_t> counter{0};
-  return path + "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
-
-// Removes a file when the scope ends, whatever happened.
-struct Unlinker {
-  std::string path;
-  ~Unlinker() { ::unlink(path.c_str()); }
-};
 
 }  // namespace
 
@@ -291,7 +241,7 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
   auto created = Send("POST", key, {{"uploads", ""}}, std::move(metadata), HttpCall{}, empty_hash);
   if (!created.ok()) return created.status().WithContext(what);
   if (created->status != 200) return S3ErrorStatus(*created, what + ": starting");
-  const std::string upload_id = XmlElement(created->body, "UploadId");
+  const std::string upload_id = xml::FindText(created->body, {"UploadId"}).value_or("");
   if (upload_id.empty()) return Status::IOError(what + ": S3 returned no UploadId");
 
   // Every failure from here aborts the upload, so S3 keeps (and bills) no orphaned parts.
@@ -338,7 +288,7 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
   if (done->status != 200 || done->body.find("<Error>") != std::string::npos) {
     return abort_with(S3ErrorStatus(*done, what + ": completing"));
   }
-  std::string etag = XmlElement(done->body, "ETag");
+  std::string etag = xml::FindText(done->body, {"ETag"}).value_or("");
   if (etag.empty()) etag = done->Header("etag").value_or("");
   return ObjectInfo{etag, size};
 }

@@ -349,26 +349,21 @@ std::string S3Error::ToString() const {
   return out;
 }
 
-engine::Status S3Error::ToStatus() const {
+base::Status S3Error::ToStatus() const {
   switch (kind) {
     case S3ErrorKind::kNoSuchBucket:
-    case S3ErrorKind::kNotFound:
-      return engine::Status::NotFound(ToString());
+    case S3ErrorKind::kNotFound: return base::Status::NotFound(ToString());
     case S3ErrorKind::kPreconditionFailed:
-    case S3ErrorKind::kConflict:
-      return engine::Status::Busy(ToString());
+    case S3ErrorKind::kConflict: return base::Status::Busy(ToString());
     case S3ErrorKind::kBadCredentials:
-    case S3ErrorKind::kAccessDenied:
-      return engine::Status::PermissionDenied(ToString());
+    case S3ErrorKind::kAccessDenied: return base::Status::PermissionDenied(ToString());
     case S3ErrorKind::kBadRequest:
-    case S3ErrorKind::kOther:
-      return engine::Status::InvalidArgument(ToString());
+    case S3ErrorKind::kOther: return base::Status::InvalidArgument(ToString());
     case S3ErrorKind::kThrottled:
     case S3ErrorKind::kTimeout:
-    case S3ErrorKind::kServerError:
-      return engine::Status::IOError(ToString());
+    case S3ErrorKind::kServerError: return base::Status::IOError(ToString());
   }
-  return engine::Status::IOError(ToString());
+  return base::Status::IOError(ToString());
 }
 
 }  // namespace rocky::sync

@@ -5,25 +5,13 @@
 #include <ctime>
 
 #include "lease_stores.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 namespace rocky::sync {
 
 namespace {
 
 using std::chrono::milliseconds;
-
-// Gives the client a request deadline for the length of one call.
-class ScopedDeadline {
- public:
-  ScopedDeadline(S3Client& client, Deadline deadline) : client_(client) { client_.set_deadline(deadline); }
-  ~ScopedDeadline() { client_.set_deadline(std::nullopt); }
-  ScopedDeadline(const ScopedDeadline&) = delete;
-  ScopedDeadline& operator=(const ScopedDeadline&) = delete;
-
- private:
-  S3Client& client_;
-};
 
 int Digits(std::string_view s) {
   int v = 0;
@@ -184,7 +172,7 @@ class S3LeaseStore final : public LeaseStore {
     }
     const auto whole_seconds = std::chrono::seconds((record->lease_ms + 999) / 1000);
     const auto takeover_at = *modified + whole_seconds + std::chrono::seconds(1);
-    out.info.expires_at = state::FormatUtc(takeover_at);
+    out.info.expires_at = base::FormatUtc(takeover_at);
     const auto left = std::chrono::duration_cast<milliseconds>(takeover_at - *now);
     if (left.count() <= 0) {
       out.info.state = LeaseInfo::State::kExpired;

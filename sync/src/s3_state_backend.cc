@@ -3,41 +3,18 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "lease_stores.h"
+#include "rocky/base/strings.h"
 
 namespace rocky::sync {
 
+using base::RandomHex;
+
 namespace {
-
-// Restores "no deadline" on the client when a call returns, so a deadline never outlives its transfer.
-class ScopedDeadline {
- public:
-  ScopedDeadline(S3Client& client, Deadline deadline) : client_(client) { client_.set_deadline(deadline); }
-  ~ScopedDeadline() { client_.set_deadline(std::nullopt); }
-  ScopedDeadline(const ScopedDeadline&) = delete;
-  ScopedDeadline& operator=(const ScopedDeadline&) = delete;
-
- private:
-  S3Client& client_;
-};
-
-std::string RandomHex(size_t bytes) {
-  std::random_device device;
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = device() & 0xffu;
-    out += kHex[v >> 4];
-    out += kHex[v & 0xfu];
-  }
-  return out;
-}
 
 bool Contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 

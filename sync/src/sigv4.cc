@@ -9,21 +9,16 @@
 #include <algorithm>
 #include <ctime>
 
+#include "rocky/base/strings.h"
+
 namespace rocky::sync {
+
+using base::Hex;
+using base::Lower;
+
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string Hex(const unsigned char* data, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -44,14 +39,6 @@ void AppendPercent(std::string& out, unsigned char c) {
   out.push_back('%');
   out.push_back(kDigits[c >> 4]);
   out.push_back(kDigits[c & 0xf]);
-}
-
-std::string ToLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -151,7 +138,7 @@ CanonicalHeaders BuildCanonicalHeaders(const std::vector<std::pair<std::string, 
                                        bool skip_security_token) {
   std::vector<std::pair<std::string, std::string>> grouped;
   for (const auto& [name, value] : headers) {
-    std::string lower = ToLower(name);
+    std::string lower = Lower(name);
     if (IsUnsignedHeader(lower)) continue;
     if (skip_security_token && lower == "x-amz-security-token") continue;
     std::string canonical_value = CanonicalHeaderValue(value);
@@ -175,11 +162,11 @@ CanonicalHeaders BuildCanonicalHeaders(const std::vector<std::pair<std::string, 
 
 bool HasHeader(const HttpRequest& request, std::string_view lower_name) {
   return std::any_of(request.headers.begin(), request.headers.end(),
-                     [&](const auto& h) { return ToLower(h.first) == lower_name; });
+                     [&](const auto& h) { return Lower(h.first) == lower_name; });
 }
 
 void RemoveHeader(HttpRequest& request, std::string_view lower_name) {
-  std::erase_if(request.headers, [&](const auto& h) { return ToLower(h.first) == lower_name; });
+  std::erase_if(request.headers, [&](const auto& h) { return Lower(h.first) == lower_name; });
 }
 
 // "20150830T123600Z" and "20150830".

@@ -7,8 +7,8 @@
 #include <random>
 #include <utility>
 
-#include "rocky/state/json_writer.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/json_writer.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/sync/backoff.h"
 #include "rocky/sync/transfer_stop.h"
 
@@ -26,9 +26,9 @@ uint64_t MillisSince(SteadyClock::time_point start) {
   return d.count() <= 0 ? 0 : static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(d).count());
 }
 
-std::string NowPlus(milliseconds d) { return state::FormatUtc(std::chrono::system_clock::now() + d); }
+std::string NowPlus(milliseconds d) { return base::FormatUtc(std::chrono::system_clock::now() + d); }
 
-void WriteRecord(state::JsonWriter& json, const LeaseRecord& r) {
+void WriteRecord(base::JsonWriter& json, const LeaseRecord& r) {
   // The token stays out of events and outputs: only the holder needs it, and a broken-off lease's token
   // in a log would let a script "renew" someone else's lease by hand.
   json.BeginObject()
@@ -54,7 +54,7 @@ std::string HostName() {
 }  // namespace
 
 std::string LeaseRecord::ToJson() const {
-  state::JsonWriter json;
+  base::JsonWriter json;
   json.BeginObject()
       .Key("rocky_lease")
       .Int(kLeaseFormat)
@@ -133,7 +133,7 @@ std::string_view LeaseOutcomeName(LeaseOutcome outcome) {
 }
 
 std::string LeaseEventJson(const LeaseEvent& event) {
-  state::JsonWriter json;
+  base::JsonWriter json;
   json.BeginObject()
       .Key("event")
       .String("state.lease")

@@ -2,37 +2,13 @@
 
 #include <unistd.h>
 
-#include <atomic>
-
+#include "rocky/base/temp_file.h"
 #include "rocky/sync/state_envelope.h"
 
 namespace rocky::sync {
 
-namespace {
-
-// Gives the S3 client the transfer's deadline for the calls made on it directly, and takes it back after.
-class ScopedDeadline {
- public:
-  ScopedDeadline(S3Client& client, Deadline deadline) : client_(client) { client_.set_deadline(deadline); }
-  ~ScopedDeadline() { client_.set_deadline(std::nullopt); }
-  ScopedDeadline(const ScopedDeadline&) = delete;
-  ScopedDeadline& operator=(const ScopedDeadline&) = delete;
-
- private:
-  S3Client& client_;
-};
-
-std::string TempNextTo(const std::string& path, const char* tag) {
-  static std::atomic<uint64_t> counter{0};
-  return path + "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
-
-struct Unlinker {
-  std::string path;
-  ~Unlinker() { ::unlink(path.c_str()); }
-};
-
-}  // namespace
+using base::TempNextTo;
+using base::Unlinker;
 
 TieredStateBackend::TieredStateBackend(std::unique_ptr<S3StateBackend> s3,
                                        std::unique_ptr<ValkeyStateBackend> valkey)

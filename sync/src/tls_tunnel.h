@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/remote_state.h"
 
 namespace rocky::sync {

@@ -1,6 +1,6 @@
 #include "rocky/sync/transfer_event.h"
 
-#include <cstdio>
+#include "rocky/base/json_writer.h"
 
 namespace rocky::sync {
 
@@ -38,78 +38,27 @@ std::string_view FailureName(TransferOutcome outcome) {
   return "";
 }
 
-namespace {
-
-// A JSON string literal (RFC 8259): quote, backslash and control characters escaped; other bytes pass
-// through, so UTF-8 stays UTF-8.
-void AppendJsonString(std::string& out, std::string_view text) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x",
-                        static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
-void AppendField(std::string& out, std::string_view name) {
-  if (out.size() > 1) out += ',';
-  AppendJsonString(out, name);
-  out += ':';
-}
-
-}  // namespace
-
+// Through base's JsonWriter, the one escaper: an error or warning quoting a server's reply or a file name may
+// hold any bytes, and each event line must still be valid JSON (invalid UTF-8 becomes U+FFFD).
 std::string TransferEventJson(const TransferEvent& event) {
-  std::string out = "{";
-  AppendField(out, "event");
-  AppendJsonString(out, event.event);
-  AppendField(out, "backend");
-  AppendJsonString(out, event.backend);
-  AppendField(out, "key");
-  AppendJsonString(out, event.key);
-  AppendField(out, "bytes");
-  out += std::to_string(event.bytes);
-  AppendField(out, "duration_ms");
-  out += std::to_string(event.duration_ms);
-  AppendField(out, "retries");
-  out += std::to_string(event.retries);
-  AppendField(out, "outcome");
-  AppendJsonString(out, OutcomeName(event.outcome));
-  if (event.state_lost) {
-    AppendField(out, "state_lost");
-    out += "true";
-  }
-  if (!event.error.empty()) {
-    AppendField(out, "error");
-    AppendJsonString(out, event.error);
-  }
+  base::JsonWriter json;
+  json.BeginObject();
+  json.Key("event").String(event.event);
+  json.Key("backend").String(event.backend);
+  json.Key("key").String(event.key);
+  json.Key("bytes").UInt(event.bytes);
+  json.Key("duration_ms").UInt(event.duration_ms);
+  json.Key("retries").UInt(event.retries);
+  json.Key("outcome").String(OutcomeName(event.outcome));
+  if (event.state_lost) json.Key("state_lost").Bool(true);
+  if (!event.error.empty()) json.Key("error").String(event.error);
   if (!event.warnings.empty()) {
-    AppendField(out, "warnings");
-    out += '[';
-    for (size_t i = 0; i < event.warnings.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendJsonString(out, event.warnings[i]);
-    }
-    out += ']';
+    json.Key("warnings").BeginArray();
+    for (const std::string& warning : event.warnings) json.String(warning);
+    json.EndArray();
   }
-  out += '}';
-  return out;
+  json.EndObject();
+  return json.str();
 }
 
 }  // namespace rocky::sync

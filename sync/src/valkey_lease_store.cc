@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "lease_stores.h"
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 namespace rocky::sync {
 
@@ -170,7 +170,7 @@ class ValkeyLeaseStore final : public LeaseStore {
       const auto server_now = std::chrono::system_clock::time_point(std::chrono::seconds(seconds) +
                                                                     std::chrono::microseconds(micros));
       info.expires_at =
-          state::FormatUtc(server_now + milliseconds(ttl_ms) + milliseconds(999));  // rounded up to a second
+          base::FormatUtc(server_now + milliseconds(ttl_ms) + milliseconds(999));  // rounded up to a second
     } else if (info.unreadable.empty()) {
       // -1: a key without a TTL that parses as a lease, written by hand: it never expires.
       info.unreadable = "the key has no TTL, so it would never expire";

@@ -2,17 +2,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 
 #include "lease_stores.h"
+#include "rocky/base/strings.h"
+#include "rocky/base/temp_file.h"
 #include "rocky/sync/state_envelope.h"
 
 namespace rocky::sync {
+
+using base::RandomHex;
+using base::TempNextTo;
+using base::Unlinker;
 
 namespace {
 
@@ -23,33 +27,6 @@ constexpr std::string_view kEtagField = "s3_etag";
 
 // A probe value lives at most this long, so a probe killed between its write and its delete leaves nothing.
 constexpr std::string_view kProbeTtlMs = "60000";
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    // OpenSSL's generator failing is not expected; a time- and pid-based fallback still differs per run.
-    uint64_t x = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-                 (static_cast<uint64_t>(::getpid()) << 32);
-    for (size_t i = 0; i < bytes; ++i) raw[i] = static_cast<char>((x >> ((i % 8) * 8)) ^ i);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xf];
-  }
-  return out;
-}
-
-std::string TempNextTo(const std::string& path, const char* tag) {
-  static std::atomic<uint64_t> counter{0};
-  return path + "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
-
-struct Unlinker {
-  std::string path;
-  ~Unlinker() { ::unlink(path.c_str()); }
-};
 
 Status ReadFile(const std::string& path, uint64_t limit, const std::string& what, std::string* out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -2,13 +2,16 @@
 
 #include <charconv>
 
+#include "rocky/base/strings.h"
 #include "rocky/config/config.h"
 
 namespace rocky::sync {
 
+using base::Lower;
+
 namespace {
 
-using engine::Status;
+using base::Status;
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -45,14 +48,6 @@ bool ParseNumber(std::string_view text, int min, int max, int* out) {
   if (value < min || value > max) return false;
   *out = value;
   return true;
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 }  // namespace

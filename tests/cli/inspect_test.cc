@@ -383,8 +383,19 @@ TEST_CASE("rocky-inspect --page 1 decodes commit slot A; --page past the end fai
   CHECK(Contains(bad.err, "--page expects a page number, got 'x'"));
 }
 
-TEST_CASE("rocky-inspect --json emits JSON with the header, slots, tables and verdict") {
-  for (const char* flag : {"--json", "--output json"}) {
+TEST_CASE("rocky-inspect --output json: the removed --json names it") {
+  const ProgramRun old = RunOn(Golden(), "--json");
+  CHECK(old.exit_code == 2);
+  CHECK(old.out.empty());
+  CHECK(Contains(old.err, "flag '--json' was removed; use --output json"));
+  const ProgramRun help = RunOn(Golden(), "--help");
+  CHECK(help.exit_code == 0);
+  CHECK(Contains(help.out, "--output"));
+  CHECK_FALSE(Contains(help.out, "--json"));
+}
+
+TEST_CASE("rocky-inspect --output json emits JSON with the header, slots, tables and verdict") {
+  for (const char* flag : {"--output json", "--output=json"}) {
     const ProgramRun run = RunOn(Golden(), flag);
     INFO(flag << " stdout:\n" << run.out << "stderr:\n" << run.err);
     CHECK(run.exit_code == 0);
@@ -418,7 +429,7 @@ TEST_CASE("rocky-inspect --json emits JSON with the header, slots, tables and ve
     CHECK(doc["pages"]["leaf"].get(leaf) == simdjson::SUCCESS);
     CHECK(leaf > 0);
   }
-  const ProgramRun page = RunOn(Golden(), "--page 1 --json");
+  const ProgramRun page = RunOn(Golden(), "--page 1 --output json");
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   REQUIRE(parser.parse(page.out).get(doc) == simdjson::SUCCESS);
@@ -426,7 +437,7 @@ TEST_CASE("rocky-inspect --json emits JSON with the header, slots, tables and ve
   CHECK(doc["slot"]["name"].get(slot_name) == simdjson::SUCCESS);
   CHECK(slot_name == "A");
 
-  const ProgramRun table = RunOn(Golden(), "--table watermarks --json");
+  const ProgramRun table = RunOn(Golden(), "--table watermarks --output json");
   REQUIRE(parser.parse(table.out).get(doc) == simdjson::SUCCESS);
   uint64_t count = 0;
   CHECK(doc["count"].get(count) == simdjson::SUCCESS);
@@ -540,7 +551,7 @@ TEST_CASE("rocky-inspect on a file whose newest commit is damaged: not healthy, 
   CHECK(Contains(run.err, "page " + std::to_string(page)));
   CHECK(Contains(run.out, "Tables (commit " + std::to_string(newest - 1)));
 
-  const ProgramRun json = RunOn(file.path, "--json");
+  const ProgramRun json = RunOn(file.path, "--output json");
   CHECK(json.exit_code == 1);
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -582,7 +593,7 @@ TEST_CASE("rocky-inspect on a truncated file whose newest commit was large: the 
   CHECK(run.exit_code == 1);
   CHECK_FALSE(Contains(run.out, "Integrity: healthy"));
   CHECK(Contains(run.err, db.status().message()));
-  const ProgramRun json = RunOn(file.path, "--json");
+  const ProgramRun json = RunOn(file.path, "--output json");
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   REQUIRE(parser.parse(json.out).get(doc) == simdjson::SUCCESS);

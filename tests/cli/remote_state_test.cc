@@ -122,7 +122,7 @@ TEST_CASE("remote state on S3: a second machine's run is incremental because it 
   CHECK_RUN(after, 0);
   simdjson::dom::parser p4;
   CHECK(ParseJson(p4, after.out)["watermarks"].get_array().value().size() == 3);
-  Run full = machine_a.Rocky("run --output json --table '*.orders'");
+  Run full = machine_a.Rocky("run --output json --match '*.orders'");
   CHECK_RUN(full, 0);
   simdjson::dom::parser p5;
   auto reload = ParseJson(p5, full.out);

@@ -142,7 +142,7 @@ TEST_CASE("init, plan, apply, run: full refresh, then only the new rows") {
   CHECK(entries.at(1)["baseline_avg"].get_double().value() == doctest::Approx(2000.0));
 
   // Progress lines only go to a terminal; a pipe gets just the report.
-  Run json = box.Rocky("run --table 'acme_warehouse.*'");
+  Run json = box.Rocky("run --match 'acme_warehouse.*'");
   CHECK_RUN(json, 0);
   CHECK(json.err.empty());
   simdjson::dom::parser parser3;
@@ -343,19 +343,52 @@ size_t RecordedRuns(const Sandbox& box) {
   return runs->size();
 }
 
-TEST_CASE("--table matching nothing: exit 2 naming the pattern and the closest tables; no run recorded") {
+TEST_CASE(
+    "--match or --table selecting nothing: exit 2 naming the filter and the closest tables; no run "
+    "recorded") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init"), 0);
   CHECK_RUN(box.Rocky("run"), 0);
   REQUIRE(RecordedRuns(box) == 1);
   for (const std::string command : {"run", "plan"}) {
-    Run none = box.Rocky(command + " --table 'acme_warehouse.*.ordrs'");
+    Run none = box.Rocky(command + " --match 'acme_warehouse.*.ordrs'");
     CHECK_RUN(none, 2);
     CHECK(Contains(none.err,
-                   "--table 'acme_warehouse.*.ordrs' matches no table; closest: " + std::string(kOrders)));
+                   "--match 'acme_warehouse.*.ordrs' matches no table; closest: " + std::string(kOrders)));
     CHECK(none.out.empty());
+    Run exact = box.Rocky(command + " --table acme_warehouse.staging.ordrs");
+    CHECK_RUN(exact, 2);
+    CHECK(Contains(exact.err, "--table 'acme_warehouse.staging.ordrs' matches no table; closest: "));
   }
   CHECK(RecordedRuns(box) == 1);
+}
+
+TEST_CASE("--table is one exact name in every command; a pattern is --match") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  REQUIRE(RecordedRuns(box) == 1);
+  for (const std::string command : {"run", "plan", "state", "state show"}) {
+    INFO(command);
+    Run glob = box.Rocky(command + " --table 'acme_warehouse.*'");
+    CHECK_RUN(glob, 2);
+    CHECK(Contains(glob.err,
+                   "--table takes one exact table name; for a pattern use --match 'acme_warehouse.*'"));
+    CHECK(glob.out.empty());
+    Run both = box.Rocky(command + " --table " + std::string(kOrders) + " --match '*'");
+    CHECK_RUN(both, 2);
+    CHECK(Contains(both.err, "--table and --match cannot be combined"));
+  }
+  CHECK(RecordedRuns(box) == 1);  // nothing was run
+  // An exact --table selects that one table, in plan as in state show.
+  Run plan = box.Rocky(std::string("plan --output json --table ") + kOrders);
+  CHECK_RUN(plan, 0);
+  CHECK(Contains(plan.out, kOrders));
+  CHECK_FALSE(Contains(plan.out, "customers"));
+  Run shown = box.Rocky(std::string("state --output json --table ") + kOrders);
+  CHECK_RUN(shown, 0);
+  CHECK(Contains(shown.out, kOrders));
+  CHECK_FALSE(Contains(shown.out, "customers"));
 }
 
 TEST_CASE("run --full-refresh [--table PATTERN] reloads those tables without touching the state by hand") {

@@ -47,7 +47,7 @@ TEST_CASE("rocky state: set, show as a table and as JSON, delete") {
   CHECK(Contains(table.out, "\nacme.staging.orders" + std::string(15, ' ') + "2025-03-15T14:30:00Z  "));
   CHECK(box.Rocky("state --output table").out == table.out);
 
-  Run filtered = box.Rocky("state --output table --table '*.orders'");
+  Run filtered = box.Rocky("state --output table --match '*.orders'");
   CHECK_RUN(filtered, 0);
   CHECK(Contains(filtered.out, "acme.staging.orders"));
   CHECK(!Contains(filtered.out, "customers"));

@@ -15,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace {
 
 using namespace rocky::config;
-using Code = rocky::engine::Status::Code;
+using Code = rocky::base::Status::Code;
 
 using Vars = std::map<std::string, std::string>;
 
@@ -76,27 +78,7 @@ std::string WithPipeline(std::string_view extra) {
   return std::string(kMinimalPipeline) + std::string(extra);
 }
 
-// A fresh folder removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-config-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_ + "/locked.toml", std::filesystem::perms::owner_all, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 void WriteFile(const std::string& path, std::string_view text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 namespace {
 
@@ -34,7 +34,7 @@ bool Contains(const std::string& s, const std::string& part) { return s.find(par
 
 // Counts taken `seconds_apart` from each other, from 2025-03-01T00:00:00Z.
 std::string At(int64_t seconds) {
-  return rocky::state::FormatUtc(
+  return rocky::base::FormatUtc(
       std::chrono::system_clock::time_point(std::chrono::seconds(1740787200 + seconds)));
 }
 

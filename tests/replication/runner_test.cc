@@ -13,9 +13,9 @@
 #include <map>
 #include <string>
 
+#include "rocky/base/timestamp.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
-#include "rocky/state/timestamp.h"
 #include "rocky/warehouse/sample_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
@@ -289,7 +289,7 @@ TEST_CASE("a stored plan applies only while its watermarks are unchanged") {
   CHECK(replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store()).ok());
 
   REQUIRE(p.store().SetWatermark(kOrders, "2025-01-01T00:00:00Z").ok());
-  engine::Status stale = replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store());
+  base::Status stale = replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store());
   CHECK(!stale.ok());
   CHECK(stale.message().find(kOrders) != std::string::npos);
   CHECK(stale.message().find("2025-01-01T00:00:00Z") != std::string::npos);
@@ -299,7 +299,7 @@ TEST_CASE("a stored plan applies only while its watermarks are unchanged") {
   moved.adapter.path += "-elsewhere";
   REQUIRE(p.store().DeleteWatermark(kOrders).ok());
   CHECK(replication::VerifyPlanIsCurrent(*parsed, p.config(), p.store()).ok());
-  engine::Status elsewhere = replication::VerifyPlanIsCurrent(*parsed, moved, p.store());
+  base::Status elsewhere = replication::VerifyPlanIsCurrent(*parsed, moved, p.store());
   CHECK(!elsewhere.ok());
   CHECK(elsewhere.message().find("-elsewhere") != std::string::npos);
 

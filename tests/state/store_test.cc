@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "rocky/base/timestamp.h"
 #include "rocky/engine/db.h"
-#include "rocky/state/timestamp.h"
 #include "state_damage.h"
 #include "state_test_util.h"
 
@@ -93,9 +93,9 @@ TEST_CASE("watermarks round trip; updated_at is the write time, not last_value")
 TEST_CASE("updated_at with the real clock is now") {
   TempDir dir;
   auto store = OpenOrFail(dir.File("s.redb"), Rw());
-  const std::string before = FormatUtc(std::chrono::system_clock::now());
+  const std::string before = rocky::base::FormatUtc(std::chrono::system_clock::now());
   auto w = store->SetWatermark("a.b.c", "2001-01-01T00:00:00Z");
-  const std::string after = FormatUtc(std::chrono::system_clock::now());
+  const std::string after = rocky::base::FormatUtc(std::chrono::system_clock::now());
   REQUIRE(w.ok());
   CHECK(w->updated_at >= before);
   CHECK(w->updated_at <= after);
@@ -135,9 +135,9 @@ TEST_CASE("table names may hold dots after the schema; integer watermarks are ke
   REQUIRE(snapshot.ok());
   REQUIRE(store->Import(*snapshot).ok());
   CHECK(store->ListWatermarks()->size() == 4);
-  CHECK(rocky::state::IsIntegerWatermark("-9223372036854775808"));
-  CHECK_FALSE(rocky::state::IsIntegerWatermark("-9223372036854775809"));
-  CHECK_FALSE(rocky::state::IsIntegerWatermark("-"));
+  CHECK(rocky::base::IsIntegerWatermark("-9223372036854775808"));
+  CHECK_FALSE(rocky::base::IsIntegerWatermark("-9223372036854775809"));
+  CHECK_FALSE(rocky::base::IsIntegerWatermark("-"));
 }
 
 TEST_CASE("delete removes one watermark; a missing one is NotFound") {

@@ -20,7 +20,7 @@
 
 using namespace rocky::sync;
 namespace fs = std::filesystem;
-using rocky::engine::Status;
+using rocky::base::Status;
 
 namespace {
 

@@ -20,44 +20,21 @@
 #include "rocky/engine/db.h"
 #include "rocky/sync/state_envelope.h"
 #include "state_contents.h"
+#include "temp_dir.h"
 
 namespace {
 
 using rocky_sync_test::Contents;
 using rocky_sync_test::ReadState;
 
+using rocky::base::Status;
 using rocky::engine::Database;
 using rocky::engine::Options;
-using rocky::engine::Status;
 using rocky::sync::DecodeEnvelope;
 using rocky::sync::EncodeEnvelope;
 using rocky::sync::WriteStateSnapshot;
 
-// A fresh folder removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-sync-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  // Names of the files in the folder, to prove no temporary file is left behind.
-  std::vector<std::string> Names() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::string path_;
-};
+using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -21,7 +21,7 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rocky::engine::Status;
+using rocky::base::Status;
 using rocky::sync::StateSync;
 using rocky::sync::SyncClock;
 using rocky::sync::TransferEvent;
@@ -139,7 +139,7 @@ struct Rig {
 // ---------------------------------------------------------------------------------------------------------------
 // The proxy itself, with plain HTTP to the fixture
 
-rocky::engine::Result<rocky::sync::HttpResponse> Get(const FaultProxy& proxy) {
+rocky::base::Result<rocky::sync::HttpResponse> Get(const FaultProxy& proxy) {
   rocky::sync::HttpCall call;
   call.method = "GET";
   call.url = proxy.Endpoint() + "/__fixture/uploads";

@@ -25,8 +25,8 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rocky::engine::Result;
-using rocky::engine::Status;
+using rocky::base::Result;
+using rocky::base::Status;
 using rocky::sync::Backoff;
 using rocky::sync::CircuitBreaker;
 using rocky::sync::Deadline;
@@ -244,8 +244,20 @@ TEST_CASE("event JSON: fields in order, every outcome name, escaping") {
   CHECK(rocky::sync::TransferEventJson(e) ==
         R"({"event":"state.download","backend":"s3","key":"we\"ird\\key","bytes":18342,"duration_ms":412,)"
         R"("retries":1,"outcome":"error_then_fresh","state_lost":true,)"
-        R"("error":"line1\nline2\ttab \u0001 ctl \u007f del é",)"
+        R"("error":"line1\nline2\ttab \u0001 ctl )"
+        "\x7f"
+        R"( del é",)"
         R"("warnings":["Valkey \"cache\" unreachable","second"]})");
+
+  // An error quoting a server's reply or a file name may hold any bytes; the event line must still be valid
+  // JSON, so invalid UTF-8 (a stray byte, a truncated sequence, an overlong form) becomes U+FFFD.
+  e.state_lost = false;
+  e.warnings.clear();
+  e.error = std::string("reply \xff\xfe, cut \xe2\x82, overlong \xc0\xaf end");
+  CHECK(rocky::sync::TransferEventJson(e) ==
+        R"({"event":"state.download","backend":"s3","key":"we\"ird\\key","bytes":18342,"duration_ms":412,)"
+        R"("retries":1,"outcome":"error_then_fresh",)"
+        R"("error":"reply \ufffd\ufffd, cut \ufffd\ufffd, overlong \ufffd\ufffd end"})");
 
   const std::map<TransferOutcome, std::string> names = {
       {TransferOutcome::kOk, "ok"},

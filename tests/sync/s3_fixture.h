@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "rocky/sync/s3_client.h"
+#include "temp_dir.h"
 
 extern char** environ;
 
@@ -36,24 +37,7 @@ inline constexpr const char* kRegion = "eu-west-3";
 inline constexpr const char* kAccessKey = "AKIDROCKYTEST";
 inline constexpr const char* kSecret = "rocky/secret+Key/For/Tests0123456789abcd";
 
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-s3-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 inline std::string SourceRoot() {
   const char* root = std::getenv("ROCKY_SOURCE_ROOT");

@@ -35,9 +35,9 @@ using rocky_sync_test::Contents;
 using rocky_sync_test::ReadState;
 
 using namespace rocky_sync_test;  // NOLINT(google-build-using-namespace): the fixture's helpers
+using rocky::base::Status;
 using rocky::engine::Database;
 using rocky::engine::Options;
-using rocky::engine::Status;
 using rocky::sync::Credentials;
 using rocky::sync::S3Client;
 using rocky::sync::S3Config;
@@ -190,7 +190,7 @@ TEST_CASE("s3: multipart upload above the threshold, and a failed one is aborted
   // A part refused half way (the credentials turn bad for exactly one request: the second part's) aborts the
   // upload, so no parts are left either.
   int calls = 0;
-  S3Client flaky(config, [&calls]() -> rocky::engine::Result<Credentials> {
+  S3Client flaky(config, [&calls]() -> rocky::base::Result<Credentials> {
     Credentials c;
     c.access_key_id = kAccessKey;
     c.secret_access_key = ++calls == 3 ? "not-the-secret" : kSecret;  // 1 create, 2 part 1, 3 part 2

@@ -23,9 +23,9 @@
 namespace {
 
 using namespace rocky_sync_test;  // NOLINT(google-build-using-namespace): the fixture's helpers
+using rocky::base::Status;
 using rocky::engine::Database;
 using rocky::engine::Options;
-using rocky::engine::Status;
 using rocky::sync::Deadline;
 using rocky::sync::OpenRemoteStateBackend;
 using rocky::sync::RemoteStateBackend;

@@ -299,7 +299,7 @@ TEST_CASE("SigV4: requests that cannot be signed are errors naming the problem")
   HttpRequest no_host{"GET", "/", {}, {{"X-Other", "1"}}, ""};
   Result<Signature> sig = SignRequest(no_host, TestCredentials(), S3Params());
   REQUIRE(!sig.ok());
-  CHECK(sig.status().code() == rocky::engine::Status::Code::kInvalidArgument);
+  CHECK(sig.status().code() == rocky::base::Status::Code::kInvalidArgument);
   CHECK(sig.status().message().find("Host") != std::string::npos);
 
   HttpRequest r{"GET", "/", {}, {{"host", "x"}}, ""};

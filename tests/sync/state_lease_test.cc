@@ -39,8 +39,8 @@ namespace {
 using namespace std::chrono_literals;
 using rocky::config::StateBackend;
 using rocky::config::StateConfig;
-using rocky::engine::Result;
-using rocky::engine::Status;
+using rocky::base::Result;
+using rocky::base::Status;
 using rocky::sync::LeaseEvent;
 using rocky::sync::LeaseInfo;
 using rocky::sync::LeaseOptions;
@@ -385,7 +385,7 @@ TEST_CASE("the lease record: JSON round trip; anything else at the key is refuse
   CHECK(LeaseRecord::FromJson("not json").status().IsCorruption());
   CHECK(LeaseRecord::FromJson("{\"hello\":1}").status().IsCorruption());
   CHECK(LeaseRecord::FromJson("{\"rocky_lease\":9}").status().code() ==
-        rocky::engine::Status::Code::kNotSupported);
+        rocky::base::Status::Code::kNotSupported);
   // The event names the holder but never carries its token.
   LeaseEvent event;
   event.backend = "s3";

@@ -22,7 +22,7 @@
 namespace {
 
 using namespace rocky_sync_test;  // NOLINT(google-build-using-namespace): the fixtures' helpers
-using rocky::engine::Status;
+using rocky::base::Status;
 using rocky::sync::Deadline;
 using rocky::sync::S3StateBackend;
 using rocky::sync::TieredStateBackend;

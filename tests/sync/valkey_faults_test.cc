@@ -25,7 +25,7 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rocky::engine::Status;
+using rocky::base::Status;
 using rocky::sync::StateSync;
 using rocky::sync::SyncClock;
 using rocky::sync::TransferEvent;

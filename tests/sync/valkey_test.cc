@@ -18,7 +18,7 @@
 namespace {
 
 using namespace rocky_sync_test;  // NOLINT(google-build-using-namespace): the fixtures' helpers
-using rocky::engine::Status;
+using rocky::base::Status;
 using rocky::sync::Deadline;
 using rocky::sync::IsTransient;
 using rocky::sync::ParseValkeyUrl;

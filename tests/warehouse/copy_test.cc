@@ -13,27 +13,12 @@
 #include <vector>
 
 #include "rocky/warehouse/sqlite_warehouse.h"
+#include "temp_dir.h"
 
 namespace rocky::warehouse {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-copy-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string warehouse() const { return path_ + "/wh"; }
-
- private:
-  std::string path_;
-};
+using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 // A schema file opened directly, as the connector filling the source (or a person with sqlite3) would.
 class SchemaFile {
@@ -92,7 +77,7 @@ const TableRef kSource{"src", "shop", "orders"};
 const TableRef kTarget{"dst", "shop", "orders"};
 
 std::unique_ptr<Warehouse> Open(const TempDir& dir) {
-  auto warehouse = OpenSqliteWarehouse(dir.warehouse());
+  auto warehouse = OpenSqliteWarehouse(dir.File("wh"));
   REQUIRE(warehouse.ok());
   return std::move(*warehouse);
 }
@@ -153,7 +138,7 @@ std::vector<std::string> FullScans(const CopyResult& copy, const std::string& ta
 TEST_CASE("Copy: every statement of an incremental run is served by an index (EXPLAIN QUERY PLAN)") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 5000);
   CHECK_FALSE(warehouse->CursorIndexAdvice(kSource, "synced").value().has_value());
 
@@ -163,7 +148,7 @@ TEST_CASE("Copy: every statement of an incremental run is served by an index (EX
   CHECK(first.rows_copied == 5000);
   CHECK(first.max_timestamp == "2025-03-04T11:20:00Z");
   CHECK(FullScans(first, "orders").empty());  // the watermark's MAX reads the target's new index
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
   CHECK(target.One("SELECT count(*) FROM pragma_index_list('orders') AS il WHERE (SELECT name FROM "
                    "pragma_index_info(il.name) WHERE seqno = 0) = 'synced'") == "1");
 
@@ -222,13 +207,13 @@ TEST_CASE("Copy: every statement of an incremental run is served by an index (EX
 TEST_CASE("Copy: without a source index the statements scan, and the advice names the index that fixes it") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 100, /*index=*/false);
   Result<std::optional<IndexAdvice>> advice = warehouse->CursorIndexAdvice(kSource, "synced");
   REQUIRE(advice.ok());
   REQUIRE(advice->has_value());
   CHECK((*advice)->create_index == "CREATE INDEX \"orders__synced\" ON \"orders\" (\"synced\")");
-  CHECK((*advice)->location == dir.warehouse() + "/src/shop.sqlite");
+  CHECK((*advice)->location == dir.File("wh") + "/src/shop.sqlite");
   const CopyResult first = CopyOk(*warehouse, Request(std::nullopt));
   CopyRequest next = Request(first.max_timestamp);
   next.explain = true;
@@ -246,13 +231,13 @@ TEST_CASE("Copy: without a source index the statements scan, and the advice name
 TEST_CASE("Copy: a truncated source deletes nothing from the target, and later rows still arrive") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 1500);
   // A whole sync batch shares one timestamp, the newest: the watermark's instant.
   source.Exec("UPDATE orders SET synced = '2025-03-02T01:00:00Z' WHERE id > 1400");
   const CopyResult first = CopyOk(*warehouse, Request(std::nullopt));
   REQUIRE(first.max_timestamp == "2025-03-02T01:00:00Z");
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
 
   for (const std::string& truncate :
        {std::string("DELETE FROM orders WHERE id > 1400"),  // the batch vanished
@@ -282,7 +267,7 @@ TEST_CASE("Copy: a truncated source deletes nothing from the target, and later r
 TEST_CASE("Copy: identical rows stay as many as the source has; a re-run adds none") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   source.Exec(
       "CREATE TABLE orders (customer TEXT, total REAL, synced TEXT); CREATE INDEX s ON orders (synced);"
       "INSERT INTO orders VALUES ('a', 1, '2025-03-01T00:00:00Z'), ('a', 1, '2025-03-01T00:00:00Z')");
@@ -300,10 +285,10 @@ TEST_CASE("Copy: identical rows stay as many as the source has; a re-run adds no
 TEST_CASE("Copy: merge upserts on its keys; an updated row replaces its old version") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 10);
   const CopyResult first = CopyOk(*warehouse, Request(std::nullopt, config::Strategy::kMerge));
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
   CHECK(target.One(
             "SELECT count(*) FROM pragma_index_list('orders') WHERE \"unique\" = 1 AND origin = 'c'") == "1");
 
@@ -356,21 +341,21 @@ TEST_CASE("Copy: merge upserts on its keys; an updated row replaces its old vers
 TEST_CASE("Copy: an incremental table with a primary key refuses a row changed in place, naming merge") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 10);
   const CopyResult first = CopyOk(*warehouse, Request(std::nullopt));
   source.Exec("UPDATE orders SET total = 99, synced = '2025-03-02T00:00:00Z' WHERE id = 3");
   Result<CopyResult> copy = warehouse->Copy(Request(first.max_timestamp));
   REQUIRE_FALSE(copy.ok());
   CHECK(copy.status().message().find("strategy = \"merge\"") != std::string::npos);
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
   CHECK(target.One("SELECT count(*) FROM orders") == "10");
 }
 
 TEST_CASE("Copy: integer cursors compare as numbers and keep their exact value") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   source.Exec(
       "CREATE TABLE orders (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, note TEXT);"
       "CREATE INDEX v ON orders (version);"
@@ -406,7 +391,7 @@ TEST_CASE("Copy: integer cursors compare as numbers and keep their exact value")
 TEST_CASE("Copy: a full refresh keeps the source's primary key and NOT NULL constraints") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 3);
   source.Exec(
       "CREATE TABLE lines (order_id INTEGER NOT NULL, line INT NOT NULL, sku TEXT, synced TEXT, "
@@ -416,7 +401,7 @@ TEST_CASE("Copy: a full refresh keeps the source's primary key and NOT NULL cons
   CopyRequest lines = Request(std::nullopt);
   lines.source.table = lines.target.table = "lines";
   CopyOk(*warehouse, lines);
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
   CHECK(target.Rows("SELECT name, type, \"notnull\", pk FROM pragma_table_info('orders')") ==
         std::vector<std::string>{"id|INTEGER|0|1", "customer|TEXT|1|0", "total|REAL|0|0", "synced|TEXT|1|0",
                                  "_loaded_by|TEXT|0|0"});
@@ -433,7 +418,7 @@ TEST_CASE("Copy: a full refresh keeps the source's primary key and NOT NULL cons
 TEST_CASE("Copy: table names with dots, quotes and spaces") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   for (const std::string& name :
        {std::string("weird.a.b"), std::string("it's a \"table\""), std::string("a; b")}) {
     INFO(name);
@@ -457,9 +442,9 @@ TEST_CASE("Copy: table names with dots, quotes and spaces") {
 TEST_CASE("Copy: SQL in a source column's declared type is refused, and runs nowhere") {
   TempDir dir;
   auto warehouse = Open(dir);
-  SchemaFile source(dir.warehouse(), kSource.catalog, kSource.schema);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
   FillOrders(source, 3);
-  SchemaFile target(dir.warehouse(), kTarget.catalog, kTarget.schema);
+  SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
   target.Exec("CREATE TABLE victim (x); INSERT INTO victim VALUES (1)");
   // SQLite takes a quoted string as a type name and keeps it as the declared type.
   source.Exec(

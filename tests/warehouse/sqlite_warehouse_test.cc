@@ -12,27 +12,12 @@
 #include <future>
 #include <thread>
 
+#include "temp_dir.h"
+
 namespace rocky::warehouse {
 namespace {
 
-// A fresh folder removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-warehouse-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 // Direct access to a schema file, the way another tool (the loader filling the source) would write it.
 class SchemaFile {

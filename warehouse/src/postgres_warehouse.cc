@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"  // CanonicalTimestamp
 #include "sql_text.h"
 
@@ -586,7 +586,7 @@ class PostgresWarehouse final : public Warehouse {
     std::optional<std::string> value = Session::Value(r.get(), 0, 0);
     if (!value) return value;
     if (type == config::CursorType::kInteger) {
-      if (!state::IsIntegerWatermark(*value)) {
+      if (!base::IsIntegerWatermark(*value)) {
         return Status::InvalidArgument(context + ": '" + *value + "' is not an integer watermark");
       }
       return value;
@@ -759,7 +759,7 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   }
   if (request.watermark) {
     const bool valid = request.cursor_type == config::CursorType::kInteger
-                           ? state::IsIntegerWatermark(*request.watermark)
+                           ? base::IsIntegerWatermark(*request.watermark)
                            : CanonicalTimestamp(*request.watermark).has_value();
     if (!valid) {
       return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <functional>
 
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 #include "sql_text.h"
 
 namespace rocky::warehouse {
@@ -308,7 +308,7 @@ Result<std::optional<std::string>> MaxCursor(sqlite3* db, const std::string& tab
           const int t = sqlite3_column_type(stmt, 0);
           if (t == SQLITE_NULL) return;
           const std::string text = ColumnText(stmt, 0);
-          if (t != SQLITE_INTEGER || !state::IsIntegerWatermark(text)) {
+          if (t != SQLITE_INTEGER || !base::IsIntegerWatermark(text)) {
             bad = Status::InvalidArgument(context + ": '" + text +
                                           "' is not an integer (cursor_type is \"integer\")");
           } else {
@@ -543,7 +543,7 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   }
   if (request.watermark) {
     const bool valid = request.cursor_type == config::CursorType::kInteger
-                           ? state::IsIntegerWatermark(*request.watermark)
+                           ? base::IsIntegerWatermark(*request.watermark)
                            : CanonicalTimestamp(*request.watermark).has_value();
     if (!valid) {
       return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +

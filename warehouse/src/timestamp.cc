@@ -1,17 +1,17 @@
-// CanonicalTimestamp: the conversion behind the rocky_ts() SQL function, on the state library's parser so
+// CanonicalTimestamp: the conversion behind the rocky_ts() SQL function, on the base library's parser so
 // that the warehouse and the state store agree on what every spelling of an instant means.
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::warehouse {
 
 std::optional<std::string> CanonicalTimestamp(std::string_view text) {
   // No offset means UTC in warehouse data (SQLite's convention), unlike in the state store.
-  auto normalized = state::NormalizeTimestamp(text, state::MissingOffset::kUtc);
+  auto normalized = base::NormalizeTimestamp(text, base::MissingOffset::kUtc);
   if (!normalized.ok()) return std::nullopt;
   // "YYYY-MM-DDTHH:MM:SS[.f]Z" -> fixed width, nine fraction digits, so the text orders as the instants do.
   const std::string& n = *normalized;

@@ -79,12 +79,12 @@
 #include <string_view>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::config {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // The file commands read when --config is not given (relative to the working directory).
 inline constexpr std::string_view kDefaultConfigPath = "rocky.toml";

@@ -2,7 +2,7 @@
 //
 // The engine never calls open/pread/pwrite/fdatasync/fcntl directly; it goes through these classes, so tests
 // can run it on an in-memory file system or on one that fails, tears writes and loses power on command
-// (see fault_injection_env.h).
+// (see engine/testing/rocky/engine/fault_injection_env.h, a test-only header).
 #pragma once
 
 #include <cstddef>

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rocky/base/status.h"
 #include "rocky/config/config.h"
-#include "rocky/engine/status.h"
 #include "rocky/warehouse/table_ref.h"
 #include "rocky/warehouse/warehouse.h"
 
@@ -19,8 +19,8 @@ class StateStore;
 
 namespace rocky::replication {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 enum class CopyMode : unsigned char {
   kFull,         // no watermark: copy every row, replacing the target

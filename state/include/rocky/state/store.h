@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::engine {
 class Database;
@@ -33,8 +33,8 @@ class WriteTransaction;
 
 namespace rocky::state {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // The state-schema version this build reads and writes. A file stamped with a larger one is refused, by
 // readers too, because its records may mean something this build does not know.

@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/sigv4.h"
 
 namespace rocky::sync {

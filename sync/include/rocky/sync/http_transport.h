@@ -12,12 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 struct TransportOptions {
   // How long establishing the connection (TCP + TLS) may take.
@@ -71,6 +71,11 @@ struct HttpResponse {
 // tokens): kTimedOut when the deadline passed or the transfer stalled (low_speed_time), kIOError for the rest
 // (name resolution, connection refused or reset, TLS, a local file error).
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options);
+
+// libcurl's curl_global_init, once per process (it is not thread-safe and must run before any handle exists):
+// the one flag for every libcurl user here (this transport and the credential providers' requests).
+// Thread-safe.
+void CurlGlobalInit();
 
 // "host[:port]" of a URL, for messages.
 std::string UrlHost(std::string_view url);

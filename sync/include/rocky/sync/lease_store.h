@@ -10,12 +10,12 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // As in remote_state.h: the instant by which a call must be done.
 using Deadline = std::chrono::steady_clock::time_point;

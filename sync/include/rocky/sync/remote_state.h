@@ -28,13 +28,13 @@
 #include <string_view>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/lease_store.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // The wall-clock instant by which an operation must be finished, retries included. Backends cap every network
 // wait (connect, each read) at what remains, and fail with kTimedOut once it has passed.

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/credentials.h"
 #include "rocky/sync/http_transport.h"
 #include "rocky/sync/remote_state.h"
@@ -26,8 +26,8 @@
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // Where the state lives and how to reach it.
 struct S3Config {
@@ -177,5 +177,22 @@ class S3Client {
 // on which key failed.
 S3Error ParseS3ErrorResponse(const HttpResponse& response);
 Status S3ErrorStatus(const HttpResponse& response, const std::string& what);
+
+// Gives `client` a deadline for the calls made while it lives and restores "no deadline" when the scope ends,
+// so a transfer's deadline never outlives the transfer (the S3 and tiered backends' calls). Not thread-safe:
+// the client must not be shared by concurrent transfers.
+class ScopedDeadline {
+ public:
+  ScopedDeadline(S3Client& client, std::optional<std::chrono::steady_clock::time_point> deadline)
+      : client_(client) {
+    client_.set_deadline(deadline);
+  }
+  ~ScopedDeadline() { client_.set_deadline(std::nullopt); }
+  ScopedDeadline(const ScopedDeadline&) = delete;
+  ScopedDeadline& operator=(const ScopedDeadline&) = delete;
+
+ private:
+  S3Client& client_;
+};
 
 }  // namespace rocky::sync

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
@@ -48,9 +48,9 @@ struct S3Error {
 
   // For callers that speak Status, with the codes of remote_state.h's retry contract: kNotFound for a missing
   // key or bucket, kBusy for a precondition failure or conflict (another writer got there first),
-  // kPermissionDenied for bad credentials or access denied, kInvalidArgument for another client error, kIOError
-  // for the transient kinds (throttling, timeouts, 5xx). The message is ToString().
-  engine::Status ToStatus() const;
+  // kPermissionDenied for bad credentials or access denied, kInvalidArgument for another client error,
+  // kIOError for the transient kinds (throttling, timeouts, 5xx). The message is ToString().
+  base::Status ToStatus() const;
 };
 
 // Parses an error response body (<Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId>...</Error>,

@@ -10,12 +10,12 @@
 #include <utility>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // An access key. The secret and the token are secrets: they never appear in any log, error or JSON output
 // (ToString-style helpers must redact them).

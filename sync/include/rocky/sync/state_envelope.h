@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <string>
 
+#include "rocky/base/status.h"
 #include "rocky/engine/db.h"
-#include "rocky/engine/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // Identifies an envelope (first 8 bytes). Like the state file's magic but with 'S' for "sync": non-ASCII first
 // byte, CR LF and ^Z, so text-mode transfers and 7-bit truncation are detected.

@@ -49,7 +49,7 @@
 #include <thread>
 
 #include "rocky/config/config.h"
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/lease_store.h"
 #include "rocky/sync/remote_state.h"
 

@@ -49,8 +49,8 @@
 #include <string>
 #include <string_view>
 
+#include "rocky/base/status.h"
 #include "rocky/config/config.h"
-#include "rocky/engine/status.h"
 #include "rocky/sync/credentials.h"
 #include "rocky/sync/remote_state.h"
 #include "rocky/sync/transfer_event.h"

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 #include "rocky/sync/remote_state.h"
 #include "rocky/sync/valkey_url.h"
 

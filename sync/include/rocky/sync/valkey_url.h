@@ -13,11 +13,11 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::sync {
 
-using engine::Result;
+using base::Result;
 
 inline constexpr int kValkeyDefaultPort = 6379;
 

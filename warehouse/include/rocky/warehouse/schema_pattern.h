@@ -13,13 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "rocky/base/status.h"
 #include "rocky/config/config.h"
-#include "rocky/engine/status.h"
 
 namespace rocky::warehouse {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 // Component name (without "...") -> value, in the pattern's order.
 using SchemaComponents = std::vector<std::pair<std::string, std::string>>;

@@ -4,12 +4,12 @@
 #include <string>
 #include <string_view>
 
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
 namespace rocky::warehouse {
 
-using engine::Result;
-using engine::Status;
+using base::Result;
+using base::Status;
 
 struct TableRef {
   std::string catalog;

@@ -1,4 +1,4 @@
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 
 namespace {
 
-using rocky::state::NormalizeTimestamp;
+using rocky::base::NormalizeTimestamp;
 
 std::string Norm(const char* text) {
   auto r = NormalizeTimestamp(text);
@@ -52,17 +52,17 @@ TEST_CASE("bad timestamps are refused with a message naming the value") {
 
 TEST_CASE("FormatUtc writes whole seconds with Z") {
   using namespace std::chrono;
-  CHECK(rocky::state::FormatUtc(system_clock::time_point(seconds(0))) == "1970-01-01T00:00:00Z");
-  CHECK(rocky::state::FormatUtc(system_clock::time_point(seconds(1742049000) + milliseconds(999))) ==
+  CHECK(rocky::base::FormatUtc(system_clock::time_point(seconds(0))) == "1970-01-01T00:00:00Z");
+  CHECK(rocky::base::FormatUtc(system_clock::time_point(seconds(1742049000) + milliseconds(999))) ==
         "2025-03-15T14:30:00Z");
 }
 
 }  // namespace
 
 TEST_CASE("ParseTimestamp gives the instant in whole seconds") {
-  auto t = rocky::state::ParseTimestamp("2025-03-15T16:30:00.75+02:00");
+  auto t = rocky::base::ParseTimestamp("2025-03-15T16:30:00.75+02:00");
   REQUIRE(t.ok());
   CHECK(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count() == 1742049000);
-  CHECK(rocky::state::FormatUtc(*t) == "2025-03-15T14:30:00Z");
-  CHECK(!rocky::state::ParseTimestamp("2025-02-30T00:00:00Z").ok());
+  CHECK(rocky::base::FormatUtc(*t) == "2025-03-15T14:30:00Z");
+  CHECK(!rocky::base::ParseTimestamp("2025-02-30T00:00:00Z").ok());
 }

@@ -1,11 +1,11 @@
-#include "rocky/state/json_writer.h"
+#include "rocky/base/json_writer.h"
 
 #include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 
-namespace rocky::state {
+namespace rocky::base {
 namespace {
 
 // Length of the well-formed UTF-8 sequence at the start of s, or 0 when there is none (Unicode 15, table 3-7:
@@ -221,4 +221,4 @@ void JsonWriter::AfterValue() {
   frame.key_pending = false;
 }
 
-}  // namespace rocky::state
+}  // namespace rocky::base

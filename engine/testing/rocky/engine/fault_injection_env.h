@@ -1,4 +1,5 @@
-// FaultInjectionEnv: an in-memory Env that fails, tears and forgets writes on command.
+// FaultInjectionEnv: an in-memory Env that fails, tears and forgets writes on command. Test-only: this header
+// is outside include/, reached through engine_internal_dep (the engine's tests and fuzzers), not engine_dep.
 //
 // It models a disk with a volatile write cache: every Write lands in the cache (visible to reads at once) and
 // becomes durable only at the next Sync of that file. Directory entries are cached the same way: a file

@@ -1,14 +1,11 @@
-#include "rocky/state/timestamp.h"
+#include "rocky/base/timestamp.h"
 
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 
-namespace rocky::state {
+namespace rocky::base {
 namespace {
-
-using engine::Result;
-using engine::Status;
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil), so normalization needs
 // neither timegm nor the process's time zone.
@@ -221,4 +218,4 @@ std::string FormatUtc(std::chrono::system_clock::time_point time) {
   return Format(static_cast<int64_t>(seconds), {});
 }
 
-}  // namespace rocky::state
+}  // namespace rocky::base

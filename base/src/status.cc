@@ -1,6 +1,6 @@
-#include "rocky/engine/status.h"
+#include "rocky/base/status.h"
 
-namespace rocky::engine {
+namespace rocky::base {
 
 std::string_view CodeName(Status::Code code) {
   switch (code) {
@@ -36,4 +36,4 @@ Status Status::WithContext(std::string_view context) const {
   return Status(code_, std::move(msg));
 }
 
-}  // namespace rocky::engine
+}  // namespace rocky::base

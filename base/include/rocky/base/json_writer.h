@@ -1,5 +1,6 @@
-// JSON text writing shared by the state store (export) and the command-line programs (--output json).
-// It lives here, below both, so there is one escaping routine rather than two.
+// JSON text writing for every layer: the state store (export), the sync layer's transfer events and the
+// programs (--output json). It lives in the base library, below all of them, so there is one escaping routine
+// (with its UTF-8 check) rather than one per layer.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rocky::state {
+namespace rocky::base {
 
 // Appends s to out as a quoted JSON string. Escapes '"', '\\' and every control character below 0x20;
 // passes valid UTF-8 through unchanged; replaces each byte of an invalid UTF-8 sequence (stray continuation
@@ -62,4 +63,4 @@ class JsonWriter {
   bool wrote_top_level_value_ = false;
 };
 
-}  // namespace rocky::state
+}  // namespace rocky::base
