@@ -1379,13 +1379,13 @@ void RunStateRound(const Config& cfg, const StateSetup& s, int round) {
   const std::string pattern = s.prefix + "*";
   const std::string prefix_sql =
       std::string("SELECT ") + kSqliteColumns + " FROM watermarks WHERE table_name GLOB '" + pattern + "'";
-  CheckedRun(cfg, "-", RockyState(cfg, rocky_file, {"state", "--table", pattern, "--output", "json"}),
+  CheckedRun(cfg, "-", RockyState(cfg, rocky_file, {"state", "--match", pattern, "--output", "json"}),
              s.prefix_count);
   CheckedRun(cfg, "-", Sqlite3(cfg, sqlite_file, prefix_sql), s.prefix_count);
   Interleave(
       cfg, round, cfg.state_reps, "rocky",
       [&](int) {
-        return RockyState(cfg, rocky_file, {"state", "--table", pattern, "--output", "json"});
+        return RockyState(cfg, rocky_file, {"state", "--match", pattern, "--output", "json"});
       },
       "sqlite3", [&](int) { return Sqlite3(cfg, sqlite_file, prefix_sql); }, "-",
       {{"state_prefix_cpu", "cpu"}});

@@ -310,7 +310,7 @@ std::vector<std::string> ListedTables(const Run& run) {
 
 }  // namespace
 
-TEST_CASE("rocky state --table: an exact name, a prefix pattern and wildcards anywhere") {
+TEST_CASE("rocky state --table and --match: an exact name, a prefix pattern and wildcards anywhere") {
   Sandbox box;
   ImportManyWatermarks(box);
   const std::vector<std::string> all = ListedTables(box.Rocky("state --output json"));
@@ -328,16 +328,16 @@ TEST_CASE("rocky state --table: an exact name, a prefix pattern and wildcards an
   CHECK(none.out == "No watermarks match 'c.s1.t5000'.\n");
 
   // Prefixes, and wildcards after them or first (then every name is read and matched).
-  const auto prefix = ListedTables(box.Rocky("state --table 'c.s1.t00*' --output json"));
+  const auto prefix = ListedTables(box.Rocky("state --match 'c.s1.t00*' --output json"));
   REQUIRE(prefix.size() == 100);
   CHECK(prefix.front() == "c.s1.t0000");
   CHECK(prefix.back() == "c.s1.t0099");
-  CHECK(ListedTables(box.Rocky("state --table 'c.s2.t09?9' --output json")).size() == 10);
-  CHECK(ListedTables(box.Rocky("state --table '*.t0999' --output json")) ==
+  CHECK(ListedTables(box.Rocky("state --match 'c.s2.t09?9' --output json")).size() == 10);
+  CHECK(ListedTables(box.Rocky("state --match '*.t0999' --output json")) ==
         std::vector<std::string>{"c.s0.t0999", "c.s1.t0999", "c.s2.t0999"});
-  CHECK(ListedTables(box.Rocky("state --table '?.s0.t0001' --output json")) ==
+  CHECK(ListedTables(box.Rocky("state --match '?.s0.t0001' --output json")) ==
         std::vector<std::string>{"c.s0.t0001"});
-  Run table = box.Rocky("state --table 'c.s0.t000*' --output table");
+  Run table = box.Rocky("state --match 'c.s0.t000*' --output table");
   CHECK_RUN(table, 0);
   CHECK(Contains(table.out, "c.s0.t0009"));
   CHECK(!Contains(table.out, "c.s0.t0010"));
@@ -367,7 +367,7 @@ TEST_CASE("rocky state: a listing that meets a damaged page exits 1 without a co
   CHECK(!Contains(listing.out, first_lost));
   CHECK_RUN(box.Rocky("state --output table"), 1);
   // What lies elsewhere is still shown, by name or by prefix: those reads never reach the damaged leaf.
-  CHECK(ListedTables(box.Rocky("state --table 'c.s0.*' --output json")).size() == 1000);
+  CHECK(ListedTables(box.Rocky("state --match 'c.s0.*' --output json")).size() == 1000);
   CHECK(ListedTables(box.Rocky("state --table c.s1.t0123 --output json")) ==
         std::vector<std::string>{"c.s1.t0123"});
 }
