@@ -220,7 +220,8 @@ ParseResult ParseCommandLine(const CommandSpec& root, const std::vector<std::str
   }
 
   const CommandSpec& command = invocation.command();
-  if (DispatchesToSubcommands(command) && !command.handler) return Error("no command given", invocation.chain);
+  if (DispatchesToSubcommands(command) && !command.handler)
+    return Error("no command given", invocation.chain);
   if (invocation.positionals.size() < command.positionals.size()) {
     const PositionalSpec& missing = command.positionals[invocation.positionals.size()];
     if (missing.required) return Error(Cat("missing argument ", missing.name), invocation.chain);

@@ -59,7 +59,8 @@ Check Timed(std::string name, Body body) {
   check.name = std::move(name);
   body(check);
   check.duration_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+          .count());
   return check;
 }
 
@@ -212,7 +213,8 @@ Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
 Check CheckStateSchema(const Context& c, std::vector<std::string>& suggestions) {
   return Timed("state_schema", [&](Check& check) {
     check.details.emplace_back("supported", std::to_string(state::kSchemaVersion));
-    auto store = state::StateStore::Open(c.state_path, state::StoreOptions{.mode = state::OpenMode::kReadOnly});
+    auto store =
+        state::StateStore::Open(c.state_path, state::StoreOptions{.mode = state::OpenMode::kReadOnly});
     if (!store.ok()) {
       check.status = Health::kCritical;
       check.message = store.status().message();
@@ -228,8 +230,9 @@ Check CheckStateSchema(const Context& c, std::vector<std::string>& suggestions) 
       return;
     }
     if (!*version) {
-      check.message = "no schema version stamped yet (stamped by the first write); this build writes version " +
-                      std::to_string(state::kSchemaVersion);
+      check.message =
+          "no schema version stamped yet (stamped by the first write); this build writes version " +
+          std::to_string(state::kSchemaVersion);
       return;
     }
     check.details.emplace_back("on_disk", std::to_string(**version));
@@ -306,7 +309,8 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
       return;
     }
     check.details.emplace_back("backend", std::string((*backend)->Kind()));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
     std::vector<sync::ProbeLeg> legs = (*backend)->Probe(deadline);
     std::string message;
     for (const sync::ProbeLeg& leg : legs) {
@@ -535,11 +539,12 @@ int RunDoctor(const CommandContext& ctx) {
   }
   if (wanted("state_rw")) {
     if (!c.config_status.ok()) {
-      checks.push_back(Check{.name = "state_rw",
-                             .status = Health::kCritical,
-                             .message = "not run: the configuration does not load (" + c.config_status.message() + ")",
-                             .duration_ms = 0,
-                             .details = {}});
+      checks.push_back(
+          Check{.name = "state_rw",
+                .status = Health::kCritical,
+                .message = "not run: the configuration does not load (" + c.config_status.message() + ")",
+                .duration_ms = 0,
+                .details = {}});
     } else {
       checks.push_back(CheckStateRw(c, suggestions));
     }
@@ -559,10 +564,14 @@ int RunDoctor(const CommandContext& ctx) {
     json.Key("checks").BeginArray();
     for (const Check& check : checks) {
       json.BeginObject()
-          .Key("name").String(check.name)
-          .Key("status").String(HealthName(check.status))
-          .Key("message").String(check.message)
-          .Key("duration_ms").UInt(check.duration_ms);
+          .Key("name")
+          .String(check.name)
+          .Key("status")
+          .String(HealthName(check.status))
+          .Key("message")
+          .String(check.message)
+          .Key("duration_ms")
+          .UInt(check.duration_ms);
       json.Key("details").BeginArray();
       for (const auto& [key, value] : check.details) json.BeginArray().String(key).String(value).EndArray();
       json.EndArray().EndObject();

@@ -6,8 +6,8 @@
 //   state_file    the local state file opens and passes the engine's integrity check
 //   state_schema  the file's state-schema version is one this build supports
 //   state_rw      a probe object written, read back and deleted on the configured backend (both legs for
-//                 tiered), bounded by transfer_timeout_seconds and without retries; for "local", the same with a
-//                 probe file beside the state file
+//                 tiered), bounded by transfer_timeout_seconds and without retries; for "local", the same
+//                 with a probe file beside the state file
 #pragma once
 
 #include "args.h"

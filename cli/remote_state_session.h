@@ -15,8 +15,8 @@
 
 #include "args.h"
 #include "output.h"
-#include "rocky/config/config.h"
 #include "rocky/base/status.h"
+#include "rocky/config/config.h"
 #include "rocky/state/store.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
@@ -34,15 +34,15 @@ class RemoteStateSession {
   // use by another process (kBusy, after --wait). A failed download is not an error: a warning, and
   // state_lost() is true.
   static base::Result<std::unique_ptr<RemoteStateSession>> Begin(const CommandContext& ctx,
-                                                                   const config::Config* config,
-                                                                   const std::string& state_path);
+                                                                 const config::Config* config,
+                                                                 const std::string& state_path);
 
   // Begin without the lease and the download: the backend, the events and the warnings set up, for a command
   // that only reads the remote state (`rocky state --remote`, `rocky state unlock`), or that takes the lease
   // itself (TakeLease) before something other than a download (`rocky state push --force`).
   static base::Result<std::unique_ptr<RemoteStateSession>> Connect(const CommandContext& ctx,
-                                                                     const config::Config* config,
-                                                                     const std::string& state_path);
+                                                                   const config::Config* config,
+                                                                   const std::string& state_path);
 
   // Takes the lease for this command (its name from the command line), waiting up to --wait SECONDS. OK and
   // busy() when another runner still holds it; OK and nothing for "local". Errors as Begin's.
@@ -146,7 +146,7 @@ int WithUploadStatus(const CommandContext& ctx, int exit_code, const base::Statu
 
 // RemoteStateSession::Begin with rocky.toml when present (nullptr otherwise, i.e. local).
 base::Result<std::unique_ptr<RemoteStateSession>> BeginRemoteState(const CommandContext& ctx,
-                                                                     const std::string& state_path);
+                                                                   const std::string& state_path);
 
 // The `--wait SECONDS` flag of every command that takes the lease (or, for a local state, its file's writer
 // lock).
@@ -159,7 +159,7 @@ CommandHandler CheckingWait(CommandHandler handler);
 // OpenStateStore for writing, waiting up to --wait SECONDS while another process holds the state file's
 // writer lock (a second rocky on this machine): the local state's counterpart of the lease.
 base::Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const CommandContext& ctx,
-                                                                            const std::string& path);
+                                                                          const std::string& path);
 
 // Fail() for an open of the state file (or a session's Begin): kExitBusy when another process holds its
 // writer lock (kBusy), kExitFailure otherwise.

@@ -91,7 +91,6 @@ std::optional<int> RefuseEmptyMatch(const CommandContext& ctx, const Plan& plan)
   return Usage(ctx, message);
 }
 
-
 void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
   json.Key(key);
   if (value) {
@@ -113,19 +112,27 @@ void WritePlanTables(JsonWriter& json, const Plan& plan) {
   json.Key("tables").BeginArray();
   for (const replication::TablePlan& t : plan.tables) {
     json.BeginObject()
-        .Key("pipeline").String(t.pipeline)
-        .Key("source").String(t.source.Qualified())
-        .Key("target").String(t.target.Qualified())
-        .Key("mode").String(replication::ToString(t.mode))
-        .Key("strategy").String(config::ToString(t.strategy))
-        .Key("cursor_type").String(config::ToString(t.cursor_type));
+        .Key("pipeline")
+        .String(t.pipeline)
+        .Key("source")
+        .String(t.source.Qualified())
+        .Key("target")
+        .String(t.target.Qualified())
+        .Key("mode")
+        .String(replication::ToString(t.mode))
+        .Key("strategy")
+        .String(config::ToString(t.strategy))
+        .Key("cursor_type")
+        .String(config::ToString(t.cursor_type));
     WriteOptional(json, "watermark", t.state_watermark);
     WriteOptional(json, "start_from", t.start_watermark);
     json.Key("sql").String(t.sql).Key("index_advice");
     if (t.index_advice) {
       json.BeginObject()
-          .Key("create_index").String(t.index_advice->create_index)
-          .Key("location").String(t.index_advice->location)
+          .Key("create_index")
+          .String(t.index_advice->create_index)
+          .Key("location")
+          .String(t.index_advice->location)
           .EndObject();
     } else {
       json.Null();
@@ -151,10 +158,12 @@ int PrintPlan(const CommandContext& ctx, const Plan& plan, const RemoteStateSess
     Table table({"target", "mode", "strategy", "start_from", "source"});
     for (const replication::TablePlan& t : plan.tables) {
       table.AddRow({t.target.Qualified(), std::string(replication::ToString(t.mode)),
-                    std::string(config::ToString(t.strategy)), OrNone(t.start_watermark), t.source.Qualified()});
+                    std::string(config::ToString(t.strategy)), OrNone(t.start_watermark),
+                    t.source.Qualified()});
     }
     ctx.out << table.Render() << '\n';
-    for (const replication::TablePlan& t : plan.tables) ctx.out << t.target.Qualified() << ":\n  " << t.sql << "\n";
+    for (const replication::TablePlan& t : plan.tables)
+      ctx.out << t.target.Qualified() << ":\n  " << t.sql << "\n";
     ctx.out << '\n';
     // A source without an index on its cursor column makes every incremental read a full scan: say so, with
     // the statement that fixes it. The run still works.
@@ -165,19 +174,26 @@ int PrintPlan(const CommandContext& ctx, const Plan& plan, const RemoteStateSess
               << ":\n  " << t.index_advice->create_index << ";\n";
     }
   }
-  ctx.out << "Plan " << plan.plan_id << " (" << plan.tables.size() << (plan.tables.size() == 1 ? " table" : " tables")
-          << "); apply it with: rocky apply " << plan.plan_id << '\n';
+  ctx.out << "Plan " << plan.plan_id << " (" << plan.tables.size()
+          << (plan.tables.size() == 1 ? " table" : " tables") << "); apply it with: rocky apply "
+          << plan.plan_id << '\n';
   if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   return kExitOk;
 }
 
 void WriteReportJson(JsonWriter& json, const RunReport& report) {
-  json.Key("run_id").String(report.run_id)
-      .Key("plan_id").String(report.plan_id)
-      .Key("status").String(report.status)
-      .Key("started_at").String(report.started_at)
-      .Key("finished_at").String(report.finished_at)
-      .Key("tables_copied").UInt(report.tables_copied());
+  json.Key("run_id")
+      .String(report.run_id)
+      .Key("plan_id")
+      .String(report.plan_id)
+      .Key("status")
+      .String(report.status)
+      .Key("started_at")
+      .String(report.started_at)
+      .Key("finished_at")
+      .String(report.finished_at)
+      .Key("tables_copied")
+      .UInt(report.tables_copied());
   json.Key("tables_failed").BeginArray();
   for (const TableOutcome& t : report.tables) {
     if (t.status == TableOutcome::Status::kFailed) {
@@ -188,14 +204,22 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
   json.Key("tables").BeginArray();
   for (const TableOutcome& t : report.tables) {
     json.BeginObject()
-        .Key("table").String(t.target)
-        .Key("source").String(t.source)
-        .Key("pipeline").String(t.pipeline)
-        .Key("status").String(replication::ToString(t.status))
-        .Key("mode").String(replication::ToString(t.mode))
-        .Key("rows_copied").UInt(t.rows_copied)
-        .Key("rows_replaced").UInt(t.rows_replaced)
-        .Key("cursor_compare").String(t.cursor_compare);
+        .Key("table")
+        .String(t.target)
+        .Key("source")
+        .String(t.source)
+        .Key("pipeline")
+        .String(t.pipeline)
+        .Key("status")
+        .String(replication::ToString(t.status))
+        .Key("mode")
+        .String(replication::ToString(t.mode))
+        .Key("rows_copied")
+        .UInt(t.rows_copied)
+        .Key("rows_replaced")
+        .UInt(t.rows_replaced)
+        .Key("cursor_compare")
+        .String(t.cursor_compare);
     WriteOptional(json, "watermark_before", t.watermark_before);
     WriteOptional(json, "watermark_after", t.watermark_after);
     if (!t.error.empty()) json.Key("error").String(t.error);
@@ -205,22 +229,32 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
   json.Key("check_results").BeginArray();
   for (const replication::CheckResult& c : report.check_results) {
     json.BeginObject()
-        .Key("table").String(c.table)
-        .Key("check").String(c.check)
-        .Key("passed").Bool(c.passed)
-        .Key("detail").String(c.detail)
+        .Key("table")
+        .String(c.table)
+        .Key("check")
+        .String(c.check)
+        .Key("passed")
+        .Bool(c.passed)
+        .Key("detail")
+        .String(c.detail)
         .EndObject();
   }
   json.EndArray();
   json.Key("anomalies").BeginArray();
   for (const replication::Anomaly& a : report.anomalies) {
     json.BeginObject()
-        .Key("table").String(a.table)
-        .Key("kind").String(replication::ToString(a.kind))
-        .Key("current_count").UInt(a.current_count)
-        .Key("baseline_avg").Double(a.baseline_avg)
-        .Key("deviation_pct").Double(a.deviation_pct)
-        .Key("reason").String(a.reason)
+        .Key("table")
+        .String(a.table)
+        .Key("kind")
+        .String(replication::ToString(a.kind))
+        .Key("current_count")
+        .UInt(a.current_count)
+        .Key("baseline_avg")
+        .Double(a.baseline_avg)
+        .Key("deviation_pct")
+        .Double(a.deviation_pct)
+        .Key("reason")
+        .String(a.reason)
         .EndObject();
   }
   json.EndArray();
@@ -252,12 +286,14 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     table.SetAlign(4, Table::Align::kRight);
     for (const TableOutcome& t : report.tables) {
       const uint64_t fresh = t.rows_copied > t.rows_replaced ? t.rows_copied - t.rows_replaced : 0;
-      table.AddRow({t.target, std::string(replication::ToString(t.status)), std::string(replication::ToString(t.mode)),
-                    Grouped(t.rows_copied), Grouped(fresh), OrNone(t.watermark_before), OrNone(t.watermark_after)});
+      table.AddRow({t.target, std::string(replication::ToString(t.status)),
+                    std::string(replication::ToString(t.mode)), Grouped(t.rows_copied), Grouped(fresh),
+                    OrNone(t.watermark_before), OrNone(t.watermark_after)});
     }
     if (!report.tables.empty()) ctx.out << table.Render();
     for (const TableOutcome& t : report.tables) {
-      if (t.status == TableOutcome::Status::kFailed) ctx.out << "FAILED " << t.target << ": " << t.error << '\n';
+      if (t.status == TableOutcome::Status::kFailed)
+        ctx.out << "FAILED " << t.target << ": " << t.error << '\n';
     }
     for (const TableOutcome& t : report.tables) {
       if (t.mode == replication::CopyMode::kRederived && t.status == TableOutcome::Status::kCopied) {
@@ -276,14 +312,14 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     }
     if (!report.check_results.empty()) {
       ctx.out << "Checks: " << report.check_results.size() - checks_failed << " passed, " << checks_failed
-              << " failed; " << report.anomalies.size() << (report.anomalies.size() == 1 ? " anomaly" : " anomalies")
-              << ".\n";
+              << " failed; " << report.anomalies.size()
+              << (report.anomalies.size() == 1 ? " anomaly" : " anomalies") << ".\n";
     }
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(report.duration_ms) / 1000.0);
-    ctx.out << "Run " << report.run_id << ": " << report.status << ", " << report.tables_copied() << " copied, "
-            << report.tables_failed() << " failed, " << Grouped(report.rows_copied()) << " rows copied ("
-            << Grouped(report.rows_new()) << " new) in " << seconds << " s (plan "
+    ctx.out << "Run " << report.run_id << ": " << report.status << ", " << report.tables_copied()
+            << " copied, " << report.tables_failed() << " failed, " << Grouped(report.rows_copied())
+            << " rows copied (" << Grouped(report.rows_new()) << " new) in " << seconds << " s (plan "
             << report.plan_id << ").\n";
     if (std::string line = remote.Summary(); !line.empty()) ctx.out << line << '\n';
   }
@@ -304,8 +340,8 @@ int Execute(const CommandContext& ctx, std::string_view command, Session& sessio
   const bool progress = FormatOf(ctx.invocation) == OutputFormat::kTable && isatty(STDERR_FILENO);
   options.on_table_done = [&ctx, &session, progress](const TableOutcome& t, size_t done, size_t total) {
     if (progress) {
-      ctx.err << "[" << done << "/" << total << "] " << t.target << ": " << replication::ToString(t.status) << ", "
-              << Grouped(t.rows_copied) << " rows copied\n";
+      ctx.err << "[" << done << "/" << total << "] " << t.target << ": " << replication::ToString(t.status)
+              << ", " << Grouped(t.rows_copied) << " rows copied\n";
     }
     // A long run also uploads between tables, so a crash loses little from the remote copy.
     session.remote->CheckpointIfDue(*session.store);
@@ -333,7 +369,8 @@ int RunPlan(const CommandContext& ctx) {
     (void)CloseSession(*session);
     return *refused;
   }
-  if (Status s = session->store->SavePlan(plan->plan_id, replication::PlanToJson(*plan)); !s.ok()) return Fail(ctx, s);
+  if (Status s = session->store->SavePlan(plan->plan_id, replication::PlanToJson(*plan)); !s.ok())
+    return Fail(ctx, s);
   // The saved plan goes up with the state, so `rocky apply PLAN_ID` works on another machine too.
   const Status upload = CloseSession(*session);
   return WithUploadStatus(ctx, PrintPlan(ctx, *plan, *session->remote), upload);
@@ -353,7 +390,8 @@ int RunApply(const CommandContext& ctx) {
   }
   auto plan = replication::PlanFromJson(**stored);
   if (!plan.ok()) return Fail(ctx, plan.status());
-  if (Status s = replication::VerifyPlanIsCurrent(*plan, session->config, *session->store); !s.ok()) return Fail(ctx, s);
+  if (Status s = replication::VerifyPlanIsCurrent(*plan, session->config, *session->store); !s.ok())
+    return Fail(ctx, s);
   return Execute(ctx, "apply", *session, *plan);
 }
 
@@ -374,7 +412,8 @@ int RunRun(const CommandContext& ctx) {
 }
 
 // The rocky.toml `rocky init` writes: the sample warehouse's pipeline, with checks on.
-constexpr std::string_view kSampleConfig = R"(# rocky.toml written by `rocky init`: replicate the sample warehouse's source schemas
+constexpr std::string_view kSampleConfig =
+    R"(# rocky.toml written by `rocky init`: replicate the sample warehouse's source schemas
 # (fivetran_catalog.src__<tenant>__<regions...>__<source>) into <tenant>_warehouse.staging__<regions>__<source>.
 
 [adapter]
@@ -453,7 +492,8 @@ int RunInit(const CommandContext& ctx) {
   }
   if (!postgres && !url.empty()) return Usage(ctx, "--url is for --adapter postgres");
   if (FileExists(config_path) && !force) {
-    return Fail(ctx, "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
+    return Fail(ctx,
+                "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
   }
   const std::filesystem::path base = std::filesystem::path(config_path).parent_path();
   const std::string warehouse_dir = (base / "warehouse").string();
@@ -468,7 +508,8 @@ int RunInit(const CommandContext& ctx) {
     // the sample's source schemas are made again below; the targets are reloaded by the next run, which
     // finds no watermark.)
     if (!postgres) std::filesystem::remove_all(warehouse_dir, ec);
-    if (ec) return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
+    if (ec)
+      return Fail(ctx, "cannot remove the old sample warehouse '" + warehouse_dir + "': " + ec.message());
     if (FileExists(StatePath(inv))) {
       auto store =
           OpenStateStore(ctx, StatePath(inv), state::StoreOptions{.mode = state::OpenMode::kReadWrite});
@@ -484,9 +525,9 @@ int RunInit(const CommandContext& ctx) {
   if (!summary.ok()) return Fail(ctx, summary.status());
   const std::string warehouse_name = postgres ? warehouse::DescribePostgresUrl(url) : warehouse_dir;
   // Replaced atomically, created 0600 (a rocky.toml may come to hold a password).
-  if (Status s = WriteFileAtomically(config_path,
-                                     postgres ? PostgresSampleConfig(url, url_from_env) : std::string(kSampleConfig),
-                                     "configuration file");
+  if (Status s = WriteFileAtomically(
+          config_path, postgres ? PostgresSampleConfig(url, url_from_env) : std::string(kSampleConfig),
+          "configuration file");
       !s.ok())
     return Fail(ctx, s);
   if (FormatOf(inv) == OutputFormat::kJson) {
@@ -507,8 +548,8 @@ int RunInit(const CommandContext& ctx) {
   for (const auto& t : summary->tables) table.AddRow({t.table.Qualified(), Grouped(t.rows)});
   ctx.out << table.Render(2);
   if (watermarks_removed > 0) {
-    ctx.out << "Deleted " << watermarks_removed << " watermarks of the previous sample from " << StatePath(inv)
-            << ": the next run is a full refresh.\n";
+    ctx.out << "Deleted " << watermarks_removed << " watermarks of the previous sample from "
+            << StatePath(inv) << ": the next run is a full refresh.\n";
   }
   if (url_from_env) {
     ctx.out << "The URL holds a password, so rocky.toml reads it from ${PG_URL}: set PG_URL to the URL you "
@@ -579,7 +620,8 @@ CommandSpec RunCommand() {
           "lacks (merge: upserted on merge_keys); then advance each watermark to the largest cursor value\n"
           "copied (never back), record row counts and run the configured checks. A failed table keeps its\n"
           "watermark (its error says when a failed commit may have been kept) and the others go on.\n"
-          "--table or --match selecting no table exits 2 and records no run. Ctrl-C stops after the table being\n"
+          "--table or --match selecting no table exits 2 and records no run. Ctrl-C stops after the table "
+          "being\n"
           "copied. Exit code 1 when any table failed, 130 when interrupted. With a remote state, holds its\n"
           "lease throughout: exit 75 at once while another runner holds it (--wait SECONDS waits for it); a\n"
           "lease lost mid-run stops the run before its next table (exit 1, the output says why) and the\n"
@@ -597,17 +639,21 @@ CommandSpec InitCommand() {
           "Write a working rocky.toml (at --config, default ./rocky.toml) and, beside it, a sample SQLite\n"
           "warehouse with a few source schemas and tables, so `rocky run` works with nothing else.\n"
           "With --adapter postgres --url URL, the sample's source schemas go into the database URL names\n"
-          "(fivetran_catalog.src__... schemas) and rocky.toml names that database; a URL holding a password is\n"
+          "(fivetran_catalog.src__... schemas) and rocky.toml names that database; a URL holding a password "
+          "is\n"
           "not written into rocky.toml, which then reads it from ${PG_URL}.",
-      .flags = {FlagSpec{.name = "force",
-                         .help = "Start the sample over: overwrite rocky.toml, recreate the warehouse, delete watermarks"},
-                FlagSpec{.name = "adapter",
-                         .value_name = "TYPE",
-                         .help = "The warehouse: the embedded SQLite files (default) or a PostgreSQL database",
-                         .choices = {"sqlite", "postgres"}},
-                FlagSpec{.name = "url",
-                         .value_name = "URL",
-                         .help = "--adapter postgres: the libpq URI or keyword string of the database"}},
+      .flags =
+          {FlagSpec{
+               .name = "force",
+               .help =
+                   "Start the sample over: overwrite rocky.toml, recreate the warehouse, delete watermarks"},
+           FlagSpec{.name = "adapter",
+                    .value_name = "TYPE",
+                    .help = "The warehouse: the embedded SQLite files (default) or a PostgreSQL database",
+                    .choices = {"sqlite", "postgres"}},
+           FlagSpec{.name = "url",
+                    .value_name = "URL",
+                    .help = "--adapter postgres: the libpq URI or keyword string of the database"}},
       .handler = RunInit,
   };
 }

@@ -1,5 +1,5 @@
-// `rocky plan`, `rocky apply`, `rocky run` and `rocky init`: replication from the warehouse's source tables to
-// their targets, driven by rocky.toml and the state file (cli -> replication -> warehouse, state).
+// `rocky plan`, `rocky apply`, `rocky run` and `rocky init`: replication from the warehouse's source tables
+// to their targets, driven by rocky.toml and the state file (cli -> replication -> warehouse, state).
 #pragma once
 
 #include "args.h"

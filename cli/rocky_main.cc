@@ -19,13 +19,13 @@ rocky::cli::CommandSpec RockyCommand() {
           "table's watermark, kept in a crash-safe single-file state database. Start with `rocky init`.",
       .flags = {FlagSpec{.name = "config", .value_name = "PATH", .help = "Configuration file"},
                 FlagSpec{.name = "state-path", .value_name = "PATH", .help = "State file (a rocky database)"},
-                FlagSpec{.name = "events",
-                         .value_name = "FILE",
-                         .help = "Append remote-state transfer events (JSON lines) to FILE instead of stderr"},
+                FlagSpec{
+                    .name = "events",
+                    .value_name = "FILE",
+                    .help = "Append remote-state transfer events (JSON lines) to FILE instead of stderr"},
                 rocky::cli::OutputFlag()},
       .subcommands = {rocky::cli::InitCommand(), rocky::cli::PlanCommand(), rocky::cli::ApplyCommand(),
-                      rocky::cli::RunCommand(), rocky::cli::StateCommand(),
-                      rocky::cli::DoctorCommand()},
+                      rocky::cli::RunCommand(), rocky::cli::StateCommand(), rocky::cli::DoctorCommand()},
   };
 }
 

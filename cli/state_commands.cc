@@ -26,7 +26,6 @@
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
-#include "rocky/base/timestamp.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 
@@ -82,7 +81,8 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!store.ok()) return Fail(ctx, store.status());
   auto version = (*store)->SchemaVersionOnDisk();
   if (!version.ok()) return Fail(ctx, version.status());
-  // --table's exact name or --match's pattern (checked in RunShow); a pattern without wildcards names one table.
+  // --table's exact name or --match's pattern (checked in RunShow); a pattern without wildcards names one
+  // table.
   const std::string filter = TableFilterOf(inv).value_or("");
   const std::optional<std::string_view> pattern =
       filter.empty() ? std::nullopt : std::optional<std::string_view>(filter);
@@ -144,7 +144,8 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   if (!listed.ok()) return Fail(ctx, listed);
   if (!remote_location.empty()) ctx.out << "Remote state " << remote_location << ":\n";
   if (rows.empty()) {
-    ctx.out << (pattern ? "No watermarks match " + base::Quoted(*pattern) + ".\n" : "No watermarks stored.\n");
+    ctx.out << (pattern ? "No watermarks match " + base::Quoted(*pattern) + ".\n"
+                        : "No watermarks stored.\n");
     return kExitOk;
   }
   Table table({"table", "last_value", "updated_at"});
@@ -197,7 +198,8 @@ int RunSet(const CommandContext& ctx) {
   if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
-  if (auto normalized = base::NormalizeWatermarkValue(*value); !normalized.ok()) return Fail(ctx, normalized.status());
+  if (auto normalized = base::NormalizeWatermarkValue(*value); !normalized.ok())
+    return Fail(ctx, normalized.status());
 
   auto remote = BeginRemoteState(ctx, StatePath(inv));
   if (!remote.ok()) return FailOpen(ctx, remote.status());
@@ -721,7 +723,8 @@ int RunUnlock(const CommandContext& ctx) {
 FlagSpec ShowTableFlag() { return TableFlag("Only the watermark of TABLE (catalog.schema.table, exactly)"); }
 
 FlagSpec ShowMatchFlag() {
-  return MatchFlag("Only tables matching PATTERN (catalog.schema.table; * matches any run of characters, ? one)");
+  return MatchFlag(
+      "Only tables matching PATTERN (catalog.schema.table; * matches any run of characters, ? one)");
 }
 
 FlagSpec RemoteFlag() {

@@ -92,7 +92,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return s.ok();
   };
-  auto table_name = [&]() { return std::string(1, static_cast<char>('a' + in.ConsumeIntegralInRange<int>(0, 2))); };
+  auto table_name = [&]() {
+    return std::string(1, static_cast<char>('a' + in.ConsumeIntegralInRange<int>(0, 2)));
+  };
   // A key: input bytes, and in one case of four behind a run of 'L' of up to three pages, so long keys (past
   // the inline key limit, with overflow runs) share long prefixes and differ only near their ends, and the
   // engine must read key runs to order them.
@@ -106,46 +108,74 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // ROCKY_FUZZ_TRACE=1 prints the operations, for reproducing a crash input by hand.
   const bool trace = std::getenv("ROCKY_FUZZ_TRACE") != nullptr;
-  if (trace) std::fprintf(stderr, "page_size=%u crash=%d after=%llu\n", o.page_size, arm_crash, (unsigned long long)crash_after);
+  if (trace)
+    std::fprintf(stderr, "page_size=%u crash=%d after=%llu\n", o.page_size, arm_crash,
+                 (unsigned long long)crash_after);
   while (!failed && in.remaining_bytes() > 0) {
     const int op = in.ConsumeIntegralInRange<int>(0, 9);
-    if (trace) std::fprintf(stderr, "op %d (ops so far %llu, txn open %d)\n", op, (unsigned long long)env.OpCount(), txn != nullptr);
+    if (trace)
+      std::fprintf(stderr, "op %d (ops so far %llu, txn open %d)\n", op, (unsigned long long)env.OpCount(),
+                   txn != nullptr);
     switch (op) {
       case 0:
       case 1:
       case 2: {  // insert
-        if (!ensure_txn()) { failed = true; break; }
+        if (!ensure_txn()) {
+          failed = true;
+          break;
+        }
         const std::string name = table_name();
         std::string key = make_key(40);
         const size_t vlen = in.ConsumeBool() ? in.ConsumeIntegralInRange<size_t>(0, 64)
                                              : in.ConsumeIntegralInRange<size_t>(0, 3 * o.page_size);
         std::string value(vlen, static_cast<char>(in.ConsumeIntegral<uint8_t>()));
         auto t = txn->OpenTable(name);
-        if (!t.ok()) { failed = true; break; }
+        if (!t.ok()) {
+          failed = true;
+          break;
+        }
         auto r = (*t)->Insert(key, value);
-        if (!r.ok()) { failed = true; break; }
+        if (!r.ok()) {
+          failed = true;
+          break;
+        }
         auto& m = working[name];
         if (r.value() != (m.count(key) == 1)) Fail("Insert's replaced flag is wrong");
         m[key] = value;
         break;
       }
       case 3: {  // remove
-        if (!ensure_txn()) { failed = true; break; }
+        if (!ensure_txn()) {
+          failed = true;
+          break;
+        }
         const std::string name = table_name();
         std::string key = make_key(40);
         auto t = txn->OpenTable(name);
-        if (!t.ok()) { failed = true; break; }
+        if (!t.ok()) {
+          failed = true;
+          break;
+        }
         auto r = (*t)->Remove(key);
-        if (!r.ok()) { failed = true; break; }
+        if (!r.ok()) {
+          failed = true;
+          break;
+        }
         auto& m = working[name];
         if (r.value() != (m.erase(key) == 1)) Fail("Remove's existed flag is wrong");
         break;
       }
       case 4: {  // get and range scan inside the transaction
-        if (!ensure_txn()) { failed = true; break; }
+        if (!ensure_txn()) {
+          failed = true;
+          break;
+        }
         const std::string name = table_name();
         auto t = txn->OpenTable(name);
-        if (!t.ok()) { failed = true; break; }
+        if (!t.ok()) {
+          failed = true;
+          break;
+        }
         auto& m = working[name];
         const std::string prefix = make_key(3);
         auto c = (*t)->NewCursor(KeyRange::Prefix(prefix));
@@ -156,21 +186,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             Fail("prefix scan differs from the model");
           }
         }
-        if (!c->status().ok()) { failed = true; break; }
-        if (it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0) Fail("prefix scan stopped early");
+        if (!c->status().ok()) {
+          failed = true;
+          break;
+        }
+        if (it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0)
+          Fail("prefix scan stopped early");
         break;
       }
       case 5: {  // remove a range
-        if (!ensure_txn()) { failed = true; break; }
+        if (!ensure_txn()) {
+          failed = true;
+          break;
+        }
         const std::string name = table_name();
         auto t = txn->OpenTable(name);
-        if (!t.ok()) { failed = true; break; }
+        if (!t.ok()) {
+          failed = true;
+          break;
+        }
         const std::string prefix = make_key(2);
         auto r = (*t)->RemoveRange(KeyRange::Prefix(prefix));
-        if (!r.ok()) { failed = true; break; }
+        if (!r.ok()) {
+          failed = true;
+          break;
+        }
         auto& m = working[name];
         uint64_t n = 0;
-        for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+        for (auto it = m.lower_bound(prefix);
+             it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
           it = m.erase(it);
           ++n;
         }
@@ -197,24 +241,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 8: {  // delete a table
-        if (!ensure_txn()) { failed = true; break; }
+        if (!ensure_txn()) {
+          failed = true;
+          break;
+        }
         const std::string name = table_name();
         auto r = txn->DeleteTable(name);
-        if (!r.ok()) { failed = true; break; }
+        if (!r.ok()) {
+          failed = true;
+          break;
+        }
         if (r.value() != (working.count(name) == 1)) Fail("DeleteTable's existed flag is wrong");
         working.erase(name);
         break;
       }
       case 9: {  // reopen or compact
-        if (txn) { txn->Abort(); txn.reset(); }
+        if (txn) {
+          txn->Abort();
+          txn.reset();
+        }
         if (in.ConsumeBool()) {
-          if (!flushed(db->Compact())) { failed = true; break; }
+          if (!flushed(db->Compact())) {
+            failed = true;
+            break;
+          }
         } else {
           const bool ok = flushed(db->Close());
           db.reset();
-          if (!ok) { failed = true; break; }
+          if (!ok) {
+            failed = true;
+            break;
+          }
           auto again = Database::Open("/ops.redb", o);
-          if (!again.ok()) { failed = true; break; }
+          if (!again.ok()) {
+            failed = true;
+            break;
+          }
           db = std::move(again).value();
         }
         break;
@@ -226,7 +288,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   db.reset();
 
   const auto mode = static_cast<FaultInjectionEnv::LossMode>(in.ConsumeIntegralInRange<int>(0, 2));
-  if (trace) std::fprintf(stderr, "power loss mode %d after %llu ops, failed=%d\n", (int)mode, (unsigned long long)env.OpCount(), failed);
+  if (trace)
+    std::fprintf(stderr, "power loss mode %d after %llu ops, failed=%d\n", (int)mode,
+                 (unsigned long long)env.OpCount(), failed);
   env.PowerLoss(mode, in.ConsumeIntegral<uint64_t>());
   auto recovered = Database::Open("/ops.redb", o);
   if (!recovered.ok()) Fail("reopen after power loss: " + recovered.status().ToString());

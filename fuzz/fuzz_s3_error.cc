@@ -1,5 +1,5 @@
-// fuzz_s3_error: arbitrary bytes as an S3/STS error response body. ParseS3Error must never crash, hang, leak or
-// throw, and what it returns must be safe to log: bounded, printable, and classified consistently.
+// fuzz_s3_error: arbitrary bytes as an S3/STS error response body. ParseS3Error must never crash, hang, leak
+// or throw, and what it returns must be safe to log: bounded, printable, and classified consistently.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

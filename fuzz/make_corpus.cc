@@ -14,7 +14,8 @@ namespace {
 
 // long_keys: keys past the inline key limit (a prefix in the leaf, the whole key on an overflow run), sharing
 // a prefix longer than a leaf stores, so branch separators get runs too.
-bool Make(const std::string& path, uint32_t page_size, int keys, int value_size, bool compact, bool long_keys = false) {
+bool Make(const std::string& path, uint32_t page_size, int keys, int value_size, bool compact,
+          bool long_keys = false) {
   std::remove(path.c_str());
   Options o;
   o.page_size = page_size;
@@ -28,9 +29,11 @@ bool Make(const std::string& path, uint32_t page_size, int keys, int value_size,
     auto t = (*w)->OpenTable(round == 2 ? "history" : "watermarks");
     if (!t.ok()) return false;
     for (int i = 0; i < keys; ++i) {
-      const std::string key = (long_keys ? std::string(2 * page_size, 'p') : std::string()) + "acme.schema.table_" +
-                              std::to_string(i * 7 % keys);
-      if (!(*t)->Insert(key, std::string(static_cast<size_t>(value_size + i % 5), static_cast<char>('a' + i % 26))).ok()) {
+      const std::string key = (long_keys ? std::string(2 * page_size, 'p') : std::string()) +
+                              "acme.schema.table_" + std::to_string(i * 7 % keys);
+      if (!(*t)->Insert(key,
+                        std::string(static_cast<size_t>(value_size + i % 5), static_cast<char>('a' + i % 26)))
+               .ok()) {
         return false;
       }
     }

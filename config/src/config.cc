@@ -434,20 +434,20 @@ class Reader {
     }
     ROCKY_RETURN_IF_ERROR(
         Integer<uint64_t>(t, "transfer_timeout_seconds", 1, &out->transfer_timeout_seconds));
-  ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "upload_interval_seconds", 0, &out->upload_interval_seconds));
-  ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "lease_seconds", 1, &out->lease_seconds));
-  std::string policy = "skip";
-  ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
-  out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;
-  ROCKY_RETURN_IF_ERROR(ReadRetry(t, &out->retry));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "upload_interval_seconds", 0, &out->upload_interval_seconds));
+    ROCKY_RETURN_IF_ERROR(Integer<uint64_t>(t, "lease_seconds", 1, &out->lease_seconds));
+    std::string policy = "skip";
+    ROCKY_RETURN_IF_ERROR(Enum(t, "on_upload_failure", {"skip", "fail"}, &policy));
+    out->on_upload_failure = policy == "fail" ? UploadFailurePolicy::kFail : UploadFailurePolicy::kSkip;
+    ROCKY_RETURN_IF_ERROR(ReadRetry(t, &out->retry));
 
-  // Only reached with an explicit backend (local needs nothing), so `backend` has a position.
-  bool needs_s3 = out->backend == StateBackend::kS3 || out->backend == StateBackend::kTiered;
-  bool needs_valkey = out->backend == StateBackend::kValkey || out->backend == StateBackend::kTiered;
-  const toml::node* backend_node = t.table->get("backend");
-  if (needs_s3 && out->s3_bucket.empty()) {
-    return Error(backend_node->source(),
-                 "state.backend = \"" + backend + "\" requires state.s3_bucket (missing or empty)");
+    // Only reached with an explicit backend (local needs nothing), so `backend` has a position.
+    bool needs_s3 = out->backend == StateBackend::kS3 || out->backend == StateBackend::kTiered;
+    bool needs_valkey = out->backend == StateBackend::kValkey || out->backend == StateBackend::kTiered;
+    const toml::node* backend_node = t.table->get("backend");
+    if (needs_s3 && out->s3_bucket.empty()) {
+      return Error(backend_node->source(),
+                   "state.backend = \"" + backend + "\" requires state.s3_bucket (missing or empty)");
     }
     if (needs_valkey && out->valkey_url.empty()) {
       return Error(backend_node->source(),

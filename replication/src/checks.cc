@@ -167,16 +167,17 @@ CheckResult CheckRowCount(std::string_view table, uint64_t source_count, uint64_
   if (result.passed) {
     result.detail = "Source and target both have " + Grouped(source_count) + " rows.";
   } else {
-    result.detail = "Source has " + Grouped(source_count) + " rows but the target has " + Grouped(target_count) +
-                    " (" + (target_count > source_count ? "+" : "-") +
-                    Grouped(target_count > source_count ? target_count - source_count : source_count - target_count) +
-                    ").";
+    result.detail =
+        "Source has " + Grouped(source_count) + " rows but the target has " + Grouped(target_count) + " (" +
+        (target_count > source_count ? "+" : "-") +
+        Grouped(target_count > source_count ? target_count - source_count : source_count - target_count) +
+        ").";
   }
   return result;
 }
 
-CheckResult CheckFreshness(std::string_view table, const std::optional<std::string>& newest, std::string_view now_utc,
-                           uint64_t threshold_seconds) {
+CheckResult CheckFreshness(std::string_view table, const std::optional<std::string>& newest,
+                           std::string_view now_utc, uint64_t threshold_seconds) {
   CheckResult result{std::string(table), "freshness", false, {}};
   if (!newest) {
     result.detail = "The table has no timestamp at all, so its freshness cannot be shown.";

@@ -44,7 +44,14 @@ void WriteTables(JsonWriter& json, const std::vector<TablePlan>& tables) {
     json.Key("timestamp_column").String(t.timestamp_column);
     json.Key("metadata_columns").BeginArray();
     for (const config::MetadataColumn& c : t.metadata_columns) {
-      json.BeginObject().Key("name").String(c.name).Key("type").String(c.type).Key("value").String(c.value).EndObject();
+      json.BeginObject()
+          .Key("name")
+          .String(c.name)
+          .Key("type")
+          .String(c.type)
+          .Key("value")
+          .String(c.value)
+          .EndObject();
     }
     json.EndArray();
     if (t.cursor_type != config::CursorType::kTimestamp)
@@ -74,7 +81,8 @@ class PlanReader {
 
   Result<std::string> String(simdjson::dom::object o, std::string_view key) const {
     std::string_view s;
-    if (o[key].get_string().get(s) != simdjson::SUCCESS) return Error("field " + Quoted(key) + " is not a string");
+    if (o[key].get_string().get(s) != simdjson::SUCCESS)
+      return Error("field " + Quoted(key) + " is not a string");
     return std::string(s);
   }
 
@@ -106,12 +114,9 @@ Result<CopyMode> ModeFromString(std::string_view s) {
 
 std::string_view ToString(CopyMode mode) {
   switch (mode) {
-    case CopyMode::kFull:
-      return "full";
-    case CopyMode::kIncremental:
-      return "incremental";
-    case CopyMode::kRederived:
-      return "rederived";
+    case CopyMode::kFull: return "full";
+    case CopyMode::kIncremental: return "incremental";
+    case CopyMode::kRederived: return "rederived";
   }
   return "unknown";
 }
@@ -192,7 +197,12 @@ std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePla
 
 std::string PlanToJson(const Plan& plan) {
   JsonWriter json;
-  json.BeginObject().Key("plan_id").String(plan.plan_id).Key("warehouse").String(plan.warehouse).Key("tables");
+  json.BeginObject()
+      .Key("plan_id")
+      .String(plan.plan_id)
+      .Key("warehouse")
+      .String(plan.warehouse)
+      .Key("tables");
   WriteTables(json, plan.tables);
   json.EndObject();
   return json.str();
@@ -225,7 +235,8 @@ Result<Plan> PlanFromJson(std::string_view text) {
     }
     for (simdjson::dom::element c : columns) {
       simdjson::dom::object co;
-      if (c.get_object().get(co) != simdjson::SUCCESS) return reader.Error("a metadata column is not an object");
+      if (c.get_object().get(co) != simdjson::SUCCESS)
+        return reader.Error("a metadata column is not an object");
       config::MetadataColumn column;
       ROCKY_ASSIGN_OR_RETURN(column.name, reader.String(co, "name"));
       ROCKY_ASSIGN_OR_RETURN(column.type, reader.String(co, "type"));
@@ -279,23 +290,28 @@ Result<Plan> PlanFromJson(std::string_view text) {
   return plan;
 }
 
-Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse, state::StateStore& store,
-                       const PlanOptions& options) {
+Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse,
+                       state::StateStore& store, const PlanOptions& options) {
   Plan plan;
   plan.warehouse = WarehouseId(config);
-  std::map<std::string, std::string> source_of_target;  // target -> source, to catch two sources on one target
+  std::map<std::string, std::string>
+      source_of_target;  // target -> source, to catch two sources on one target
   for (const config::PipelineConfig& pipeline : config.pipelines) {
     const std::string where = "pipeline " + Quoted(pipeline.name);
     ROCKY_RETURN_IF_ERROR(warehouse::ValidateSchemaPattern(pipeline.schema_pattern).WithContext(where));
     auto schemas = warehouse.ListSchemas(pipeline.source_catalog);
-    if (!schemas.ok()) return schemas.status().WithContext(where + ": source catalog " + Quoted(pipeline.source_catalog));
+    if (!schemas.ok())
+      return schemas.status().WithContext(where + ": source catalog " + Quoted(pipeline.source_catalog));
     for (const std::string& schema : *schemas) {
-      std::optional<warehouse::SchemaComponents> components = warehouse::MatchSchema(pipeline.schema_pattern, schema);
+      std::optional<warehouse::SchemaComponents> components =
+          warehouse::MatchSchema(pipeline.schema_pattern, schema);
       if (!components) continue;
       ROCKY_ASSIGN_OR_RETURN(std::string target_catalog,
                              warehouse::RenderTemplate(pipeline.catalog_template, *components));
-      ROCKY_ASSIGN_OR_RETURN(std::string target_schema, warehouse::RenderTemplate(pipeline.schema_template, *components));
-      ROCKY_ASSIGN_OR_RETURN(std::vector<std::string> tables, warehouse.ListTables(pipeline.source_catalog, schema));
+      ROCKY_ASSIGN_OR_RETURN(std::string target_schema,
+                             warehouse::RenderTemplate(pipeline.schema_template, *components));
+      ROCKY_ASSIGN_OR_RETURN(std::vector<std::string> tables,
+                             warehouse.ListTables(pipeline.source_catalog, schema));
       for (const std::string& table : tables) {
         TablePlan t;
         t.pipeline = pipeline.name;

@@ -23,7 +23,8 @@ using Clock = std::chrono::system_clock;
 std::string Show(const std::optional<std::string>& watermark) { return watermark ? *watermark : "none"; }
 
 int64_t MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 // "20250315T143000Z-9f2c41d7": sortable by start time, unique across runs started in the same second.
@@ -62,12 +63,9 @@ const config::ChecksConfig* ChecksOf(const config::Config& config, std::string_v
 
 std::string_view ToString(TableOutcome::Status status) {
   switch (status) {
-    case TableOutcome::Status::kCopied:
-      return "copied";
-    case TableOutcome::Status::kFailed:
-      return "failed";
-    case TableOutcome::Status::kSkipped:
-      return "skipped";
+    case TableOutcome::Status::kCopied: return "copied";
+    case TableOutcome::Status::kFailed: return "failed";
+    case TableOutcome::Status::kSkipped: return "skipped";
   }
   return "unknown";
 }
@@ -92,24 +90,26 @@ uint64_t RunReport::rows_copied() const {
 
 uint64_t RunReport::rows_new() const {
   uint64_t n = 0;
-  for (const TableOutcome& t : tables) n += t.rows_copied > t.rows_replaced ? t.rows_copied - t.rows_replaced : 0;
+  for (const TableOutcome& t : tables)
+    n += t.rows_copied > t.rows_replaced ? t.rows_copied - t.rows_replaced : 0;
   return n;
 }
 
 Status VerifyPlanIsCurrent(const Plan& plan, const config::Config& config, state::StateStore& store) {
   if (plan.warehouse != WarehouseId(config)) {
-    return Status::InvalidArgument("plan " + plan.plan_id + " was made for warehouse " + Quoted(plan.warehouse) +
-                                   ", but " + config.source_path + " now names " + Quoted(WarehouseId(config)) +
-                                   "; run 'rocky plan' again");
+    return Status::InvalidArgument("plan " + plan.plan_id + " was made for warehouse " +
+                                   Quoted(plan.warehouse) + ", but " + config.source_path + " now names " +
+                                   Quoted(WarehouseId(config)) + "; run 'rocky plan' again");
   }
   for (const TablePlan& t : plan.tables) {
     const std::string target = t.target.Qualified();
     ROCKY_ASSIGN_OR_RETURN(std::optional<state::Watermark> now, store.GetWatermark(target));
-    const std::optional<std::string> current = now ? std::optional<std::string>(now->last_value) : std::nullopt;
+    const std::optional<std::string> current =
+        now ? std::optional<std::string>(now->last_value) : std::nullopt;
     if (current != t.state_watermark) {
-      return Status::InvalidArgument("plan " + plan.plan_id + " is out of date: the watermark of " + Quoted(target) +
-                                     " was " + Show(t.state_watermark) + " when planned and is now " + Show(current) +
-                                     "; run 'rocky plan' again");
+      return Status::InvalidArgument(
+          "plan " + plan.plan_id + " is out of date: the watermark of " + Quoted(target) + " was " +
+          Show(t.state_watermark) + " when planned and is now " + Show(current) + "; run 'rocky plan' again");
     }
   }
   return Status::OK();
@@ -258,11 +258,10 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   bool interrupted = false;
   // Recorded before the first copy, so a run killed half way leaves a trace (the next run marks it
   // "crashed"); a store that cannot even record the start is not one to copy into.
-  ROCKY_ASSIGN_OR_RETURN(const uint64_t run_sequence,
-                         store.BeginRun(state::RunRecord{.id = report.run_id,
-                                                         .started_at = report.started_at,
-                                                         .finished_at = {},
-                                                         .status = "running"}));
+  ROCKY_ASSIGN_OR_RETURN(
+      const uint64_t run_sequence,
+      store.BeginRun(state::RunRecord{
+          .id = report.run_id, .started_at = report.started_at, .finished_at = {}, .status = "running"}));
 
   for (size_t i = 0; i < plan.tables.size(); ++i) {
     const TablePlan& t = plan.tables[i];
@@ -291,14 +290,14 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
   report.finished_at = base::FormatUtc(now());
   report.duration_ms = MillisSince(run_start);
   ROCKY_RETURN_IF_ERROR(store.FinishRun(run_sequence, state::RunRecord{
-      .id = report.run_id,
-      .started_at = report.started_at,
-      .finished_at = report.finished_at,
-      .status = report.status,
-      .tables_copied = report.tables_copied(),
-      .tables_failed = failed,
-      .anomalies = report.anomalies.size(),
-  }));
+                                                          .id = report.run_id,
+                                                          .started_at = report.started_at,
+                                                          .finished_at = report.finished_at,
+                                                          .status = report.status,
+                                                          .tables_copied = report.tables_copied(),
+                                                          .tables_failed = failed,
+                                                          .anomalies = report.anomalies.size(),
+                                                      }));
   return report;
 }
 

@@ -86,11 +86,12 @@ std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_vi
   return *parsed;
 }
 
-// --- shared files -------------------------------------------------------------------------------------------
+// --- shared files
+// -------------------------------------------------------------------------------------------
 
 // INI as the AWS file format documents it. In the config file a profile's section is "[profile name]" (and
-// "[default]"); in the credentials file it is "[name]". Indented lines continue a nested value (s3 = ...) and are
-// skipped. Messages name the file and line, never the line's text (it may hold a key).
+// "[default]"); in the credentials file it is "[name]". Indented lines continue a nested value (s3 = ...) and
+// are skipped. Messages name the file and line, never the line's text (it may hold a key).
 Result<std::map<std::string, Section>> ParseProfileFile(const std::string& text, const std::string& path,
                                                         bool config_file) {
   std::map<std::string, Section> sections;
@@ -152,7 +153,8 @@ Result<ProfileFile> LoadProfileFile(const std::string& path, bool config_file) {
 }
 
 // Credentials in one profile section: kNotFound when it holds no keys.
-Result<SourcedCredentials> FromSection(const Section& s, const std::string& profile, const std::string& path) {
+Result<SourcedCredentials> FromSection(const Section& s, const std::string& profile,
+                                       const std::string& path) {
   auto get = [&](const char* key) -> std::string {
     auto it = s.find(key);
     return it == s.end() ? std::string() : it->second;
@@ -171,7 +173,8 @@ Result<SourcedCredentials> FromSection(const Section& s, const std::string& prof
     return Status::NotFound(where + " has no aws_access_key_id");
   }
   if (id.empty()) return Status::InvalidArgument(where + ": aws_secret_access_key without aws_access_key_id");
-  if (secret.empty()) return Status::InvalidArgument(where + ": aws_access_key_id without aws_secret_access_key");
+  if (secret.empty())
+    return Status::InvalidArgument(where + ": aws_access_key_id without aws_secret_access_key");
   SourcedCredentials out;
   out.credentials.access_key_id = id;
   out.credentials.secret_access_key = secret;
@@ -180,7 +183,8 @@ Result<SourcedCredentials> FromSection(const Section& s, const std::string& prof
   return out;
 }
 
-// --- JSON credential documents (container and instance metadata) --------------------------------------------
+// --- JSON credential documents (container and instance metadata)
+// --------------------------------------------
 
 // {"AccessKeyId": ..., "SecretAccessKey": ..., "Token": ..., "Expiration": "2026-...Z"} (IMDS adds "Code").
 Result<Credentials> ParseCredentialJson(const std::string& body, const std::string& what) {
@@ -207,7 +211,8 @@ Result<Credentials> ParseCredentialJson(const std::string& body, const std::stri
   if (doc["Token"].get(v) == simdjson::SUCCESS) c.session_token = v;
   if (doc["Expiration"].get(v) == simdjson::SUCCESS) {
     c.expiration = ParseIso8601(v);
-    if (!c.expiration) return Status::Corruption(what + ": the response's Expiration is not an ISO 8601 time");
+    if (!c.expiration)
+      return Status::Corruption(what + ": the response's Expiration is not an ISO 8601 time");
   }
   return c;
 }
@@ -308,8 +313,12 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
   std::optional<std::string> token_file = Env(o, "AWS_WEB_IDENTITY_TOKEN_FILE");
   std::optional<std::string> role = Env(o, "AWS_ROLE_ARN");
   if (!token_file && !role) return Status::NotFound("web identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set");
-  if (!token_file) return Status::InvalidArgument("web identity: AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not");
-  if (!role) return Status::InvalidArgument("web identity: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+  if (!token_file)
+    return Status::InvalidArgument(
+        "web identity: AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not");
+  if (!role)
+    return Status::InvalidArgument(
+        "web identity: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
   // Read on every call: EKS rotates the projected token file.
   std::string token;
   std::string path = ExpandHome(*token_file, o);
@@ -320,10 +329,12 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
   token = std::string(Trim(token));
   if (token.empty()) return Status::InvalidArgument("web identity: the token file " + path + " is empty");
 
-  std::string session = Env(o, "AWS_ROLE_SESSION_NAME")
-                            .value_or("rocky-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                                    o.now().time_since_epoch())
-                                                                    .count()));
+  std::string session =
+      Env(o, "AWS_ROLE_SESSION_NAME")
+          .value_or(
+              "rocky-" +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(o.now().time_since_epoch()).count()));
   std::string endpoint = o.sts_endpoint;
   if (endpoint.empty()) endpoint = Env(o, "AWS_ENDPOINT_URL_STS").value_or("");
   if (endpoint.empty()) {
@@ -332,8 +343,8 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
   }
   while (endpoint.ends_with("/")) endpoint.pop_back();
 
-  // AssumeRoleWithWebIdentity is not signed: the token is the proof. POST keeps it out of the URL (and so out of
-  // any proxy or server log of request lines).
+  // AssumeRoleWithWebIdentity is not signed: the token is the proof. POST keeps it out of the URL (and so out
+  // of any proxy or server log of request lines).
   credentials_http::Request r = BaseRequest(o);
   r.method = "POST";
   r.url = endpoint + "/";
@@ -365,7 +376,8 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
     return Status::Corruption(what + ": the response lacks AccessKeyId, SecretAccessKey or SessionToken");
   }
   out.credentials.expiration = ParseIso8601(expiration);
-  if (!out.credentials.expiration) return Status::Corruption(what + ": the response's Expiration is not ISO 8601");
+  if (!out.credentials.expiration)
+    return Status::Corruption(what + ": the response's Expiration is not ISO 8601");
   out.source = "web identity (role " + *role + ")";
   return out;
 }
@@ -414,8 +426,9 @@ Result<SourcedCredentials> CredentialsFromContainer(const CredentialsOptions& o)
   Result<credentials_http::Response> resp = credentials_http::Send(r);
   if (!resp.ok()) return Status::IOError(Scrub("container: " + resp.status().message(), {token}));
   if (resp->status != 200) {
-    return Status::IOError(what + ": HTTP " + std::to_string(resp->status) +
-                           (resp->status == 401 || resp->status == 403 ? " (authorization token refused)" : ""));
+    return Status::IOError(
+        what + ": HTTP " + std::to_string(resp->status) +
+        (resp->status == 401 || resp->status == 403 ? " (authorization token refused)" : ""));
   }
   Result<Credentials> c = ParseCredentialJson(resp->body, what);
   if (!c.ok()) return c.status();
@@ -461,8 +474,10 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
   get.headers = {{"X-aws-ec2-metadata-token", imds_token}};
   get.url = endpoint + "/latest/meta-data/iam/security-credentials/";
   Result<credentials_http::Response> role_resp = credentials_http::Send(get);
-  if (!role_resp.ok()) return Status::IOError(Scrub("instance metadata: " + role_resp.status().message(), {imds_token}));
-  if (role_resp->status == 404) return Status::NotFound("instance metadata: no IAM role is attached to this instance");
+  if (!role_resp.ok())
+    return Status::IOError(Scrub("instance metadata: " + role_resp.status().message(), {imds_token}));
+  if (role_resp->status == 404)
+    return Status::NotFound("instance metadata: no IAM role is attached to this instance");
   if (role_resp->status != 200) {
     return Status::IOError("instance metadata: listing the instance's role at " + host + " answered HTTP " +
                            std::to_string(role_resp->status));
@@ -473,7 +488,8 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
   get.url = endpoint + "/latest/meta-data/iam/security-credentials/" + UriEncode(role, true);
   Result<credentials_http::Response> creds_resp = credentials_http::Send(get);
   std::string what = "instance metadata (role " + role.substr(0, 128) + ")";
-  if (!creds_resp.ok()) return Status::IOError(Scrub(what + ": " + creds_resp.status().message(), {imds_token}));
+  if (!creds_resp.ok())
+    return Status::IOError(Scrub(what + ": " + creds_resp.status().message(), {imds_token}));
   if (creds_resp->status != 200) {
     return Status::IOError(what + ": HTTP " + std::to_string(creds_resp->status));
   }
@@ -506,7 +522,8 @@ CredentialsProvider::CredentialsProvider(CredentialsOptions options,
 Result<SourcedCredentials> CredentialsProvider::Get() {
   std::lock_guard lock(mu_);
   const auto now = options_.now();
-  if (cached_ && (!cached_->credentials.expiration || *cached_->credentials.expiration - now > kRefreshWindow)) {
+  if (cached_ &&
+      (!cached_->credentials.expiration || *cached_->credentials.expiration - now > kRefreshWindow)) {
     return *cached_;
   }
   Result<SourcedCredentials> fresh = resolve_();

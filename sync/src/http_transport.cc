@@ -55,8 +55,9 @@ size_t ReadBody(char* buffer, size_t size, size_t nitems, void* userdata) {
       r = ::pread(t->upload_fd, buffer, want, static_cast<off_t>(t->call->upload_offset + t->upload_pos));
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
-      t->local_error = "reading " + t->call->upload_path + ": " +
-                       (r < 0 ? std::string(std::strerror(errno)) : std::string("file shorter than expected"));
+      t->local_error =
+          "reading " + t->call->upload_path + ": " +
+          (r < 0 ? std::string(std::strerror(errno)) : std::string("file shorter than expected"));
       return CURL_READFUNC_ABORT;
     }
     want = static_cast<size_t>(r);
@@ -115,7 +116,8 @@ size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
   }
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    t->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+    t->response->headers.emplace_back(Lower(Trim(line.substr(0, colon))),
+                                      std::string(Trim(line.substr(colon + 1))));
   }
   return n;
 }
@@ -142,7 +144,8 @@ std::string UrlHost(std::string_view url) {
   size_t start = url.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
   size_t end = url.find_first_of("/?#", start);
-  std::string_view host = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  std::string_view host =
+      url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
   size_t at = host.rfind('@');  // never echo userinfo
   if (at != std::string_view::npos) host.remove_prefix(at + 1);
   return std::string(host);
@@ -188,7 +191,8 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   if (options.deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*options.deadline -
                                                                       std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Status::TimedOut(where + ": the transfer's time budget ran out before it began");
+    if (left.count() <= 0)
+      return Status::TimedOut(where + ": the transfer's time budget ran out before it began");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
     connect_ms = std::min(connect_ms, static_cast<long>(left.count()));
   }
@@ -251,11 +255,11 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-      return Status::TimedOut(where + " timed out: " + detail + " (curl error " + std::to_string(static_cast<int>(rc)) +
-                              ")");
+      return Status::TimedOut(where + " timed out: " + detail + " (curl error " +
+                              std::to_string(static_cast<int>(rc)) + ")");
     }
-    return Status::IOError(where + " failed: " + detail + " (curl error " + std::to_string(static_cast<int>(rc)) +
-                           ")");
+    return Status::IOError(where + " failed: " + detail + " (curl error " +
+                           std::to_string(static_cast<int>(rc)) + ")");
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
   // curl accepts a connection closed before the promised Content-Length in some cases (a cut inside the
@@ -266,8 +270,9 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
       char* end = nullptr;
       const unsigned long long promised = std::strtoull(length->c_str(), &end, 10);
       if (end != length->c_str() && *end == '\0' && promised != response.body_bytes) {
-        return Status::IOError(where + ": the response was cut short (" + std::to_string(response.body_bytes) +
-                               " of " + std::to_string(promised) + " bytes)");
+        return Status::IOError(where + ": the response was cut short (" +
+                               std::to_string(response.body_bytes) + " of " + std::to_string(promised) +
+                               " bytes)");
       }
     }
   }

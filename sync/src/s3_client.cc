@@ -50,7 +50,8 @@ Result<std::string> Sha256OfFileRange(const std::string& path, uint64_t offset, 
     ssize_t r = ::pread(fd, buf.data(), want, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
-      status = Status::IOError("reading " + path + ": " + (r < 0 ? std::strerror(errno) : "shorter than expected"));
+      status = Status::IOError("reading " + path + ": " +
+                               (r < 0 ? std::strerror(errno) : "shorter than expected"));
       break;
     }
     EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(r));
@@ -85,20 +86,23 @@ Status S3ErrorStatus(const HttpResponse& response, const std::string& what) {
   switch (e.kind) {
     case S3ErrorKind::kPreconditionFailed:
     case S3ErrorKind::kConflict:
-      return Status::FromCode(code, what + ": conflict: another run wrote the remote state in between (its ETag is "
-                                           "no longer the one this run read), so this upload was refused rather "
-                                           "than overwrite it; " +
-                                        detail);
+      return Status::FromCode(code,
+                              what +
+                                  ": conflict: another run wrote the remote state in between (its ETag is "
+                                  "no longer the one this run read), so this upload was refused rather "
+                                  "than overwrite it; " +
+                                  detail);
     case S3ErrorKind::kBadCredentials:
-      return Status::FromCode(code, what + ": S3 refused the credentials (check the access key, the secret and, "
-                                           "for temporary credentials, the session token); " +
+      return Status::FromCode(code, what +
+                                        ": S3 refused the credentials (check the access key, the secret and, "
+                                        "for temporary credentials, the session token); " +
                                         detail);
     case S3ErrorKind::kAccessDenied:
-      return Status::FromCode(code, what + ": access denied (the identity needs s3:GetObject, s3:PutObject and "
-                                           "s3:DeleteObject on the state's prefix); " +
+      return Status::FromCode(code, what +
+                                        ": access denied (the identity needs s3:GetObject, s3:PutObject and "
+                                        "s3:DeleteObject on the state's prefix); " +
                                         detail);
-    default:
-      return Status::FromCode(code, what + ": " + detail);
+    default: return Status::FromCode(code, what + ": " + detail);
   }
 }
 
@@ -125,9 +129,11 @@ Result<S3Config> ResolveS3Config(S3Config config) {
   }
   if (config.region.empty()) config.region = EnvOr("AWS_REGION");
   if (config.region.empty()) config.region = EnvOr("AWS_DEFAULT_REGION");
-  if (config.bucket.empty()) return Status::InvalidArgument("S3 state: no bucket configured (s3_bucket in [state])");
+  if (config.bucket.empty())
+    return Status::InvalidArgument("S3 state: no bucket configured (s3_bucket in [state])");
   if (config.region.empty()) {
-    return Status::InvalidArgument("S3 state: no region (s3_region in [state], AWS_REGION or AWS_DEFAULT_REGION)");
+    return Status::InvalidArgument(
+        "S3 state: no region (s3_region in [state], AWS_REGION or AWS_DEFAULT_REGION)");
   }
   if (!config.endpoint.empty() && config.endpoint.rfind("http://", 0) != 0 &&
       config.endpoint.rfind("https://", 0) != 0) {
@@ -162,8 +168,8 @@ S3Client::Target S3Client::TargetFor(const std::string& key) const {
   }
   size_t scheme_end = config_.endpoint.find("://") + 3;
   size_t path_start = config_.endpoint.find('/', scheme_end);
-  t.host = config_.endpoint.substr(scheme_end, path_start == std::string::npos ? std::string::npos
-                                                                                : path_start - scheme_end);
+  t.host = config_.endpoint.substr(
+      scheme_end, path_start == std::string::npos ? std::string::npos : path_start - scheme_end);
   t.base = config_.endpoint.substr(0, path_start);
   std::string base_path = path_start == std::string::npos ? "" : config_.endpoint.substr(path_start);
   t.path = base_path + "/" + UriEncode(config_.bucket, false) + "/" + UriEncode(key, false);
@@ -194,7 +200,8 @@ Result<HttpResponse> S3Client::Send(const std::string& method, const std::string
   call.method = method;
   call.url = target.base + target.path;
   for (size_t i = 0; i < query.size(); ++i) {
-    call.url += (i == 0 ? "?" : "&") + UriEncode(query[i].first, true) + "=" + UriEncode(query[i].second, true);
+    call.url +=
+        (i == 0 ? "?" : "&") + UriEncode(query[i].first, true) + "=" + UriEncode(query[i].second, true);
   }
   call.headers = std::move(request.headers);
   return SendHttp(call, config_.transport);
@@ -248,7 +255,8 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
   auto abort_with = [&](Status error) -> Status {
     auto aborted = Send("DELETE", key, {{"uploadId", upload_id}}, {}, HttpCall{}, empty_hash);
     if (!aborted.ok() || (aborted->status != 204 && aborted->status != 200)) {
-      std::string why = aborted.ok() ? "HTTP " + std::to_string(aborted->status) : aborted.status().ToString();
+      std::string why =
+          aborted.ok() ? "HTTP " + std::to_string(aborted->status) : aborted.status().ToString();
       return Status(error).WithContext("(aborting upload " + upload_id + " also failed: " + why + ")");
     }
     return error;
@@ -257,7 +265,8 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
   std::string complete = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   uint64_t offset = 0;
   for (int part = 1; offset < size; ++part) {
-    if (part > 10000) return abort_with(Status::InvalidArgument(what + ": more than 10000 parts; raise part_size"));
+    if (part > 10000)
+      return abort_with(Status::InvalidArgument(what + ": more than 10000 parts; raise part_size"));
     uint64_t length = std::min(config_.part_size, size - offset);
     auto hash = Sha256OfFileRange(path, offset, length);
     if (!hash.ok()) return abort_with(hash.status().WithContext(what));
@@ -267,13 +276,16 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
     call.upload_length = length;
     auto response = Send("PUT", key, {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}, {},
                          std::move(call), *hash);
-    if (!response.ok()) return abort_with(response.status().WithContext(what + ", part " + std::to_string(part)));
+    if (!response.ok())
+      return abort_with(response.status().WithContext(what + ", part " + std::to_string(part)));
     if (response->status != 200) {
       return abort_with(S3ErrorStatus(*response, what + ", part " + std::to_string(part)));
     }
     auto etag = response->Header("etag");
-    if (!etag) return abort_with(Status::IOError(what + ": part " + std::to_string(part) + " returned no ETag"));
-    complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + *etag + "</ETag></Part>";
+    if (!etag)
+      return abort_with(Status::IOError(what + ": part " + std::to_string(part) + " returned no ETag"));
+    complete +=
+        "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + *etag + "</ETag></Part>";
     offset += length;
   }
   complete += "</CompleteMultipartUpload>";
@@ -282,7 +294,8 @@ Result<ObjectInfo> S3Client::PutMultipart(const std::string& key, const std::str
   AddCondition(headers, condition);
   HttpCall call;
   call.body = complete;
-  auto done = Send("POST", key, {{"uploadId", upload_id}}, std::move(headers), std::move(call), Sha256Hex(complete));
+  auto done =
+      Send("POST", key, {{"uploadId", upload_id}}, std::move(headers), std::move(call), Sha256Hex(complete));
   if (!done.ok()) return abort_with(done.status().WithContext(what + ": completing"));
   // S3 may answer 200 with an <Error> body when completion fails late.
   if (done->status != 200 || done->body.find("<Error>") != std::string::npos) {

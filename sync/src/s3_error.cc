@@ -1,5 +1,5 @@
-// S3 error responses (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html) and the tolerant XML
-// reader they are parsed with.
+// S3 error responses (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html) and the tolerant
+// XML reader they are parsed with.
 #include "rocky/sync/s3_error.h"
 
 #include <array>
@@ -257,21 +257,32 @@ bool OneOf(std::string_view code, const std::array<std::string_view, N>& codes) 
   return false;
 }
 
-constexpr std::array<std::string_view, 14> kThrottleCodes = {
-    "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException", "ThrottledException",
-    "RequestThrottled", "RequestThrottledException", "TooManyRequests", "TooManyRequestsException",
-    "RequestLimitExceeded", "BandwidthLimitExceeded", "ProvisionedThroughputExceededException",
-    "PriorRequestNotComplete"};
+constexpr std::array<std::string_view, 14> kThrottleCodes = {"SlowDown",
+                                                             "SlowDownRead",
+                                                             "SlowDownWrite",
+                                                             "Throttling",
+                                                             "ThrottlingException",
+                                                             "ThrottledException",
+                                                             "RequestThrottled",
+                                                             "RequestThrottledException",
+                                                             "TooManyRequests",
+                                                             "TooManyRequestsException",
+                                                             "RequestLimitExceeded",
+                                                             "BandwidthLimitExceeded",
+                                                             "ProvisionedThroughputExceededException",
+                                                             "PriorRequestNotComplete"};
 constexpr std::array<std::string_view, 3> kTimeoutCodes = {"RequestTimeout", "RequestTimeoutException",
                                                            "IDPCommunicationError"};
-constexpr std::array<std::string_view, 5> kServerCodes = {"InternalError", "InternalFailure", "ServiceUnavailable",
-                                                          "ServiceUnavailableException", "ServiceFailure"};
+constexpr std::array<std::string_view, 5> kServerCodes = {"InternalError", "InternalFailure",
+                                                          "ServiceUnavailable", "ServiceUnavailableException",
+                                                          "ServiceFailure"};
 constexpr std::array<std::string_view, 11> kCredentialCodes = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException", "InvalidToken",
-    "TokenRefreshRequired", "InvalidClientTokenId", "InvalidIdentityToken", "UnrecognizedClientException",
-    "AuthFailure", "MissingSecurityHeader"};
-constexpr std::array<std::string_view, 4> kAccessCodes = {"AccessDenied", "AllAccessDisabled", "AccountProblem",
-                                                          "AccessDeniedException"};
+    "InvalidAccessKeyId",    "SignatureDoesNotMatch", "ExpiredToken",
+    "ExpiredTokenException", "InvalidToken",          "TokenRefreshRequired",
+    "InvalidClientTokenId",  "InvalidIdentityToken",  "UnrecognizedClientException",
+    "AuthFailure",           "MissingSecurityHeader"};
+constexpr std::array<std::string_view, 4> kAccessCodes = {"AccessDenied", "AllAccessDisabled",
+                                                          "AccountProblem", "AccessDeniedException"};
 constexpr std::array<std::string_view, 3> kNotFoundCodes = {"NoSuchKey", "NoSuchUpload", "NoSuchVersion"};
 
 }  // namespace
@@ -296,10 +307,8 @@ S3ErrorClass ClassOf(S3ErrorKind kind) {
   switch (kind) {
     case S3ErrorKind::kThrottled:
     case S3ErrorKind::kTimeout:
-    case S3ErrorKind::kServerError:
-      return S3ErrorClass::kTransient;
-    default:
-      return S3ErrorClass::kPermanent;
+    case S3ErrorKind::kServerError: return S3ErrorClass::kTransient;
+    default: return S3ErrorClass::kPermanent;
   }
 }
 
@@ -341,8 +350,8 @@ S3Error ParseS3Error(int http_status, std::string_view body, std::string_view re
 }
 
 std::string S3Error::ToString() const {
-  std::string out = "S3 " + code + " (HTTP " + std::to_string(http_status) + ", " + std::string(KindName(kind)) +
-                    ", " + (transient() ? "transient" : "permanent") + ")";
+  std::string out = "S3 " + code + " (HTTP " + std::to_string(http_status) + ", " +
+                    std::string(KindName(kind)) + ", " + (transient() ? "transient" : "permanent") + ")";
   // The server's words: redacted, as every server message is before it is printed (config::Redact).
   if (!message.empty()) out += ": " + config::Redact(message);
   if (!request_id.empty()) out += " [request id " + request_id + "]";

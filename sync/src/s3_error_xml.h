@@ -1,6 +1,6 @@
-// A tolerant reader for the small XML documents AWS answers with (S3 errors, STS responses). Not a general XML
-// parser: it finds an element by name and returns its text, and it is safe on arbitrary bytes (bounded work,
-// no recursion, no allocation beyond the returned text).
+// A tolerant reader for the small XML documents AWS answers with (S3 errors, STS responses). Not a general
+// XML parser: it finds an element by name and returns its text, and it is safe on arbitrary bytes (bounded
+// work, no recursion, no allocation beyond the returned text).
 #pragma once
 
 #include <optional>

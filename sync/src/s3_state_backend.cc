@@ -24,11 +24,12 @@ std::string ProbeHint(const Status& status, const S3Config& config) {
   switch (status.code()) {
     case Status::Code::kPermissionDenied:
       if (Contains(m, "refused the credentials")) {
-        return "S3 rejected the credentials: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile, "
+        return "S3 rejected the credentials: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the "
+               "profile, "
                "role or session token in use) and that the clock is right";
       }
-      return "the identity needs s3:PutObject, s3:GetObject and s3:DeleteObject on arn:aws:s3:::" + config.bucket +
-             "/" + config.prefix + "*";
+      return "the identity needs s3:PutObject, s3:GetObject and s3:DeleteObject on arn:aws:s3:::" +
+             config.bucket + "/" + config.prefix + "*";
     case Status::Code::kNotFound:
       return "bucket '" + config.bucket + "' does not exist" +
              (config.endpoint.empty() ? " in region " + config.region : " at " + config.endpoint) +
@@ -37,14 +38,16 @@ std::string ProbeHint(const Status& status, const S3Config& config) {
       return "no answer within the transfer timeout: check the network path to the endpoint, or raise "
              "transfer_timeout_seconds";
     case Status::Code::kIOError:
-      if (Contains(m, "resolve")) return "the host name does not resolve: check s3_endpoint / s3_region and DNS";
+      if (Contains(m, "resolve"))
+        return "the host name does not resolve: check s3_endpoint / s3_region and DNS";
       if (Contains(m, "SSL") || Contains(m, "TLS") || Contains(m, "certificate")) {
-        return "TLS failed: the server's certificate is not trusted (set AWS_CA_BUNDLE to the CA that signed it)";
+        return "TLS failed: the server's certificate is not trusted (set AWS_CA_BUNDLE to the CA that signed "
+               "it)";
       }
-      if (Contains(m, "onnect")) return "cannot connect: is the endpoint's host and port right, and is it up?";
+      if (Contains(m, "onnect"))
+        return "cannot connect: is the endpoint's host and port right, and is it up?";
       return "";
-    default:
-      return "";
+    default: return "";
   }
 }
 
@@ -69,7 +72,8 @@ std::string S3StateBackend::Location() const {
   return out;
 }
 
-Result<std::optional<TransferReport>> S3StateBackend::Download(const std::string& state_path, Deadline deadline) {
+Result<std::optional<TransferReport>> S3StateBackend::Download(const std::string& state_path,
+                                                               Deadline deadline) {
   ScopedDeadline scoped(client_, deadline);
   auto info = client_.DownloadState(state_path);
   if (!info.ok()) return info.status();
@@ -116,7 +120,8 @@ std::vector<ProbeLeg> S3StateBackend::Probe(Deadline deadline) {
   const char* dir = ::mkdtemp(dir_template);
   auto finish = [&](Status status) {
     leg.status = std::move(status);
-    leg.latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    leg.latency =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     if (!leg.status.ok()) leg.hint = ProbeHint(leg.status, config_);
     if (dir != nullptr) {
       ::unlink((std::string(dir) + "/out").c_str());

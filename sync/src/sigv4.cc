@@ -23,8 +23,8 @@ constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &out_len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &out_len);
   return std::string(reinterpret_cast<const char*>(out), out_len);
 }
 
@@ -133,7 +133,8 @@ struct CanonicalHeaders {
   std::string signed_headers;  // "host;x-amz-date"
 };
 
-// Headers grouped by lowercase name (values of repeated names joined with ',' in their order), sorted by name.
+// Headers grouped by lowercase name (values of repeated names joined with ',' in their order), sorted by
+// name.
 CanonicalHeaders BuildCanonicalHeaders(const std::vector<std::pair<std::string, std::string>>& headers,
                                        bool skip_security_token) {
   std::vector<std::pair<std::string, std::string>> grouped;
@@ -150,7 +151,8 @@ CanonicalHeaders BuildCanonicalHeaders(const std::vector<std::pair<std::string, 
       it->second += canonical_value;
     }
   }
-  std::stable_sort(grouped.begin(), grouped.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(grouped.begin(), grouped.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   CanonicalHeaders out;
   for (const auto& [name, value] : grouped) {
     out.text += name + ":" + value + "\n";
@@ -181,8 +183,10 @@ std::pair<std::string, std::string> AmzDate(std::chrono::system_clock::time_poin
 }
 
 Status Validate(const HttpRequest& request, const Credentials& credentials, const SigningParams& params) {
-  if (!HasHeader(request, "host")) return Status::InvalidArgument("cannot sign a request without a Host header");
-  if (credentials.access_key_id.empty()) return Status::InvalidArgument("cannot sign: the access key id is empty");
+  if (!HasHeader(request, "host"))
+    return Status::InvalidArgument("cannot sign a request without a Host header");
+  if (credentials.access_key_id.empty())
+    return Status::InvalidArgument("cannot sign: the access key id is empty");
   if (credentials.secret_access_key.empty()) {
     return Status::InvalidArgument("cannot sign: the secret access key is empty");
   }
@@ -231,7 +235,8 @@ std::string UriEncode(std::string_view text, bool encode_slash) {
   return out;
 }
 
-Result<Signature> SignRequest(HttpRequest& request, const Credentials& credentials, const SigningParams& params) {
+Result<Signature> SignRequest(HttpRequest& request, const Credentials& credentials,
+                              const SigningParams& params) {
   ROCKY_RETURN_IF_ERROR(Validate(request, credentials, params));
   // Re-signing (a retry) replaces the previous signature's headers instead of duplicating them.
   RemoveHeader(request, "authorization");
@@ -249,18 +254,19 @@ Result<Signature> SignRequest(HttpRequest& request, const Credentials& credentia
   CanonicalHeaders headers = BuildCanonicalHeaders(request.headers, has_token && !params.sign_session_token);
   Signature sig;
   sig.canonical_request = request.method + "\n" + CanonicalPath(request.path, params.mode) + "\n" +
-                          CanonicalQuery(request.query) + "\n" + headers.text + "\n" + headers.signed_headers +
-                          "\n" + payload_hash;
+                          CanonicalQuery(request.query) + "\n" + headers.text + "\n" +
+                          headers.signed_headers + "\n" + payload_hash;
   Finish(sig, credentials, params, date_time, date);
-  sig.authorization = std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" + date + "/" +
-                      params.region + "/" + params.service + "/aws4_request, SignedHeaders=" +
-                      headers.signed_headers + ", Signature=" + sig.signature;
+  sig.authorization = std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" + date +
+                      "/" + params.region + "/" + params.service +
+                      "/aws4_request, SignedHeaders=" + headers.signed_headers +
+                      ", Signature=" + sig.signature;
   request.headers.emplace_back("Authorization", sig.authorization);
   return sig;
 }
 
-Result<Signature> PresignRequest(HttpRequest& request, const Credentials& credentials, const SigningParams& params,
-                                 std::chrono::seconds expires) {
+Result<Signature> PresignRequest(HttpRequest& request, const Credentials& credentials,
+                                 const SigningParams& params, std::chrono::seconds expires) {
   ROCKY_RETURN_IF_ERROR(Validate(request, credentials, params));
   if (expires.count() <= 0 || expires.count() > 7 * 24 * 3600) {
     return Status::InvalidArgument("cannot presign: X-Amz-Expires must be between 1 and 604800 seconds");
@@ -276,7 +282,8 @@ Result<Signature> PresignRequest(HttpRequest& request, const Credentials& creden
   q.emplace_back("X-Amz-Date", date_time);
   q.emplace_back("X-Amz-SignedHeaders", headers.signed_headers);
   q.emplace_back("X-Amz-Expires", std::to_string(expires.count()));
-  if (has_token && params.sign_session_token) q.emplace_back("X-Amz-Security-Token", credentials.session_token);
+  if (has_token && params.sign_session_token)
+    q.emplace_back("X-Amz-Security-Token", credentials.session_token);
 
   Signature sig;
   sig.canonical_request = request.method + "\n" + CanonicalPath(request.path, params.mode) + "\n" +
@@ -284,7 +291,8 @@ Result<Signature> PresignRequest(HttpRequest& request, const Credentials& creden
                           payload_hash;
   Finish(sig, credentials, params, date_time, date);
   // A token left out of the signature still travels with the request, in the same place.
-  if (has_token && !params.sign_session_token) q.emplace_back("X-Amz-Security-Token", credentials.session_token);
+  if (has_token && !params.sign_session_token)
+    q.emplace_back("X-Amz-Security-Token", credentials.session_token);
   q.emplace_back("X-Amz-Signature", sig.signature);
   return sig;
 }

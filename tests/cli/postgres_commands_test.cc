@@ -279,7 +279,8 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
       PQclear(PQexec(holder, "BEGIN"));
       PQclear(PQexec(
           holder, "LOCK TABLE \"acme_warehouse.staging__us_west__shopify\".orders IN ACCESS EXCLUSIVE MODE"));
-      std::thread killer([&] { server.KillBackend(server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%")); });
+      std::thread killer(
+          [&] { server.KillBackend(server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%")); });
       failed = box.Rocky("run --output table");
       killer.join();
       PQfinish(holder);

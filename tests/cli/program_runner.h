@@ -25,7 +25,8 @@ struct Run {
 
 inline std::string EnvOrFail(const char* name) {
   const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') FAIL(std::string(name) << " is not set; run through scripts/test or meson test");
+  if (value == nullptr || *value == '\0')
+    FAIL(std::string(name) << " is not set; run through scripts/test or meson test");
   return value;
 }
 
@@ -82,8 +83,8 @@ class Sandbox {
   // Runs `program ARGS` (ARGS in shell syntax) in the folder, with stdin from /dev/null.
   Run Program(const std::string& program, const std::string& args) const {
     const std::string err_path = File(".stderr");
-    const std::string command = "cd " + ShellQuote(dir_) + " && " + ShellQuote(ProgramPath(program)) + " " + args +
-                                " 2>" + ShellQuote(err_path) + " </dev/null";
+    const std::string command = "cd " + ShellQuote(dir_) + " && " + ShellQuote(ProgramPath(program)) + " " +
+                                args + " 2>" + ShellQuote(err_path) + " </dev/null";
     Run run;
     FILE* pipe = popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
@@ -104,11 +105,11 @@ class Sandbox {
 
 // Checks the exit code, showing both outputs when it is wrong. `run` is evaluated once, before INFO: INFO
 // evaluates lazily while reporting, and running a program from inside doctest's reporter deadlocks it.
-#define CHECK_RUN(run, code)                                                      \
-  do {                                                                            \
-    const ::rocky::cli::testing::Run& check_run_result_ = (run);                  \
+#define CHECK_RUN(run, code)                                                            \
+  do {                                                                                  \
+    const ::rocky::cli::testing::Run& check_run_result_ = (run);                        \
     INFO("stdout:\n" << check_run_result_.out << "stderr:\n" << check_run_result_.err); \
-    CHECK(check_run_result_.exit_code == (code));                                 \
+    CHECK(check_run_result_.exit_code == (code));                                       \
   } while (0)
 
 }  // namespace rocky::cli::testing

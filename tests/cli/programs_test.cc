@@ -161,7 +161,8 @@ TEST_CASE("rocky-inspect --help says it is a read-only dumper") {
 TEST_CASE("rocky-inspect: an extra argument exits 2 with a message naming it") {
   const ProgramRun run = RunProgram("rocky-inspect", "one.redb frobnicate");
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "rocky-inspect: unexpected argument 'frobnicate'\nRun 'rocky-inspect --help' for usage.\n");
+  CHECK(run.err ==
+        "rocky-inspect: unexpected argument 'frobnicate'\nRun 'rocky-inspect --help' for usage.\n");
 }
 
 }  // namespace

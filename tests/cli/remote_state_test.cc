@@ -1,8 +1,8 @@
-// `rocky` with [state] backend = "s3", end to end against the real S3 fixture (s3rver behind the SigV4-verifying
-// proxy, tests/sync/s3_fixture.h): two project folders on "two machines" sharing one warehouse and one remote
-// state, so the second folder's run is incremental only because it downloaded the first one's watermarks; the
-// transfer events; `rocky state --remote`; `state delete` going up; a wrong secret (state lost, upload skipped);
-// and `rocky doctor` against the backend.
+// `rocky` with [state] backend = "s3", end to end against the real S3 fixture (s3rver behind the
+// SigV4-verifying proxy, tests/sync/s3_fixture.h): two project folders on "two machines" sharing one
+// warehouse and one remote state, so the second folder's run is incremental only because it downloaded the
+// first one's watermarks; the transfer events; `rocky state --remote`; `state delete` going up; a wrong
+// secret (state lost, upload skipped); and `rocky doctor` against the backend.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 #include <sqlite3.h>
@@ -83,8 +83,8 @@ TEST_CASE("remote state on S3: a second machine's run is incremental because it 
   CHECK(Str(up, "event") == "state.upload");
   CHECK(Str(up, "outcome") == "ok");
   CHECK(up["bytes"].get_uint64().value() > 0);
-  CHECK((std::filesystem::status(machine_a.File("events.jsonl")).permissions() & std::filesystem::perms::others_read) ==
-        std::filesystem::perms::none);
+  CHECK((std::filesystem::status(machine_a.File("events.jsonl")).permissions() &
+         std::filesystem::perms::others_read) == std::filesystem::perms::none);
 
   // New source rows; machine B has no local state at all.
   AddOrders(warehouse);
@@ -100,7 +100,8 @@ TEST_CASE("remote state on S3: a second machine's run is incremental because it 
   REQUIRE(tables.size() == 4);
   for (auto t : tables) CHECK(Str(t, "mode") == "incremental");
   CHECK(incremental["rows_new"].get_uint64().value() == 2);
-  CHECK(Sql(warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") == "2002 2002");
+  CHECK(Sql(warehouse, kShopifyTarget, "SELECT count(*) || ' ' || count(DISTINCT id) FROM orders") ==
+        "2002 2002");
   // Events went to stderr without --events, one JSON line each.
   CHECK(Contains(second.err, "\"event\":\"state.download\""));
   CHECK(Contains(second.err, "\"outcome\":\"ok\""));

@@ -1,6 +1,6 @@
 // Shared by the CLI's remote-state tests (remote_state_test.cc, remote_valkey_test.cc): environment variables
-// set for the programs a test runs, the S3 fixture's credentials, SQL on the shared warehouse, JSON lookups, the
-// rocky.toml rewrite that points a project at a remote backend, and --events files.
+// set for the programs a test runs, the S3 fixture's credentials, SQL on the shared warehouse, JSON lookups,
+// the rocky.toml rewrite that points a project at a remote backend, and --events files.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -82,7 +82,8 @@ inline std::string Sql(const std::string& warehouse, const std::string& file, co
 inline void AddOrders(const std::string& warehouse) {
   Sql(warehouse, kShopify,
       "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
-      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (9002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+      "(9001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (9002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', "
+      "'now'))");
 }
 
 inline simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& text) {
@@ -100,16 +101,17 @@ std::string_view Str(Json e, const char* key) {
   return out;
 }
 
-// Replaces the `backend = "local"` line `rocky init` wrote with `state` (the rest of the [state] section, each
-// line ending in \n) plus a short timeout and quick retries, and points the warehouse at `warehouse`.
+// Replaces the `backend = "local"` line `rocky init` wrote with `state` (the rest of the [state] section,
+// each line ending in \n) plus a short timeout and quick retries, and points the warehouse at `warehouse`.
 inline void UseRemoteState(const Sandbox& box, const std::string& state, const std::string& warehouse) {
   std::string text = ReadFile(box.File("rocky.toml"));
   const std::string local = "backend = \"local\"";
   auto at = text.find(local);
   REQUIRE(at != std::string::npos);
   text.replace(at, text.find('\n', at) - at,
-               state + "transfer_timeout_seconds = 20\n"
-                       "[state.retry]\nmax_retries = 1\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\n");
+               state +
+                   "transfer_timeout_seconds = 20\n"
+                   "[state.retry]\nmax_retries = 1\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\n");
   const std::string adapter = "path = \"warehouse\"";
   at = text.find(adapter);
   REQUIRE(at != std::string::npos);

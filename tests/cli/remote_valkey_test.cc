@@ -1,8 +1,8 @@
 // `rocky` with [state] backend = "valkey" and "tiered", end to end against Debian's real redis-server
-// (tests/sync/redis_fixture.h) and the S3 fixture: the Valkey URL (with its password) comes from the environment
-// through ${VALKEY_URL}, two project folders share one warehouse and one remote state, and the password appears
-// in no output; tiered goes on from S3 when Valkey dies, and `rocky doctor` tells a dead cache (a warning) from
-// a refused S3 (critical).
+// (tests/sync/redis_fixture.h) and the S3 fixture: the Valkey URL (with its password) comes from the
+// environment through ${VALKEY_URL}, two project folders share one warehouse and one remote state, and the
+// password appears in no output; tiered goes on from S3 when Valkey dies, and `rocky doctor` tells a dead
+// cache (a warning) from a refused S3 (critical).
 #include <doctest/doctest.h>
 #include <simdjson.h>
 #include <sqlite3.h>

@@ -118,7 +118,8 @@ TEST_CASE("init, plan, apply, run: full refresh, then only the new rows") {
   // New rows in the source: the next run copies exactly those.
   Sql(box, kShopify,
       "INSERT INTO orders (id, customer_id, total, _fivetran_synced) VALUES "
-      "(5001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (5002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+      "(5001, 1, 1.0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), (5002, 2, 2.0, strftime('%Y-%m-%dT%H:%M:%SZ', "
+      "'now'))");
   Run incremental = box.Rocky("run --output table");
   CHECK_RUN(incremental, 0);
   // The two new rows; each table's row at its watermark is read again and found already there.
@@ -204,8 +205,8 @@ TEST_CASE("a missing source table fails that table only; a locked state file is 
   CHECK(Contains(std::string(failed.at(0)["error"].get_string().value()), "charges"));
 
   // Another process holds the state file for writing: rocky waits briefly, then names it (exit 75, "busy").
-  auto holder = rocky::state::StateStore::Open(box.File(".rocky-state.redb"),
-                                               rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
+  auto holder = rocky::state::StateStore::Open(
+      box.File(".rocky-state.redb"), rocky::state::StoreOptions{.mode = rocky::state::OpenMode::kReadWrite});
   REQUIRE(holder.ok());
   Run locked = box.Rocky("run");
   CHECK_RUN(locked, 75);
@@ -259,10 +260,10 @@ void CheckTargetsMatchSources(const Sandbox& box) {
   const std::vector<Pair> pairs = {
       {kShopify, kShopifyTarget, "orders"},
       {kShopify, kShopifyTarget, "customers"},
-      {"fivetran_catalog/src__acme__eu_central__stripe.sqlite", "acme_warehouse/staging__eu_central__stripe.sqlite",
-       "charges"},
-      {"fivetran_catalog/src__globex__us_east__shopify.sqlite", "globex_warehouse/staging__us_east__shopify.sqlite",
-       "orders"},
+      {"fivetran_catalog/src__acme__eu_central__stripe.sqlite",
+       "acme_warehouse/staging__eu_central__stripe.sqlite", "charges"},
+      {"fivetran_catalog/src__globex__us_east__shopify.sqlite",
+       "globex_warehouse/staging__us_east__shopify.sqlite", "orders"},
   };
   for (const Pair& p : pairs) {
     INFO(p.target_file << " " << p.table);
@@ -273,7 +274,8 @@ void CheckTargetsMatchSources(const Sandbox& box) {
   }
 }
 
-TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then run again: no row lost or doubled") {
+TEST_CASE(
+    "runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then run again: no row lost or doubled") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init"), 0);
   // Enough rows that a run takes long enough to be killed in the middle of a copy.
@@ -287,8 +289,9 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
   for (int round = 0; round < 12; ++round) {
     // Rows keep arriving between runs, newer than everything before (as a connector writes them).
     Sql(box, kShopify,
-        "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(next_id) + " UNION ALL SELECT i + 1 FROM n WHERE i < " +
-            std::to_string(next_id + 20000) + ") INSERT INTO orders SELECT i, i % 500, 1.0, " +
+        "WITH RECURSIVE n(i) AS (SELECT " + std::to_string(next_id) +
+            " UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(next_id + 20000) +
+            ") INSERT INTO orders SELECT i, i % 500, 1.0, " +
             "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (" + std::to_string(round) + " * 100000 + i - " +
             std::to_string(next_id) + ") || ' seconds') FROM n");
     next_id += 20001;
@@ -307,7 +310,8 @@ TEST_CASE("runs killed at random instants (SIGKILL) or stopped by Ctrl-C, then r
     if (signal == SIGINT) {
       // Ctrl-C stops cleanly, never by the signal's default action: 130 (whether it skipped the remaining
       // tables or had just finished them), or 0 when the run had already exited before the signal came.
-      REQUIRE_MESSAGE(WIFEXITED(status), "rocky died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+      REQUIRE_MESSAGE(WIFEXITED(status),
+                      "rocky died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
       CHECK_MESSAGE((WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 0), "exit " << WEXITSTATUS(status));
     }
     // Every other round, run again right away: the targets must match the sources exactly. The other rounds

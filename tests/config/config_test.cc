@@ -277,12 +277,14 @@ TEST_CASE("adapter.path is resolved against the base folder; absolute paths are 
   ExpectMessage(ErrorOf("[adapter]\npath = \"\"\n"), "2:8", {"adapter.path", "empty"});
 }
 
-TEST_CASE("state.valkey_ca_file: resolved against the base folder, absolute kept, empty means the system store") {
+TEST_CASE(
+    "state.valkey_ca_file: resolved against the base folder, absolute kept, empty means the system store") {
   CHECK(ParseOk("").state.valkey_ca_file.empty());
   CHECK(ParseOk("[state]\nvalkey_ca_file = \"certs/ca.pem\"\n").state.valkey_ca_file == "/proj/certs/ca.pem");
   CHECK(ParseOk("[state]\nvalkey_ca_file = \"/etc/ca.pem\"\n").state.valkey_ca_file == "/etc/ca.pem");
   CHECK(ParseOk("[state]\nvalkey_ca_file = \"${CA:-}\"\n").state.valkey_ca_file.empty());
-  ExpectMessage(ErrorOf("[state]\nvalkey_ca_file = 3\n"), "2:18", {"state.valkey_ca_file", "expected a string", "got an integer"});
+  ExpectMessage(ErrorOf("[state]\nvalkey_ca_file = 3\n"), "2:18",
+                {"state.valkey_ca_file", "expected a string", "got an integer"});
 }
 
 TEST_CASE("integers are accepted for float keys") {
@@ -829,7 +831,8 @@ TEST_CASE("Redact: every URL in a text, known secrets in any form, and arguments
   CHECK(Redact("nothing secret here: 10:30, a@b") == "nothing secret here: 10:30, a@b");
   CHECK(Redact("") == "");
   // In JSON text a URL may be followed by an escaped quote, which must survive.
-  CHECK(Redact(R"({"error":"see \"http://h/p?token=abc\" now"})") == R"({"error":"see \"http://h/p?token=***\" now"})");
+  CHECK(Redact(R"({"error":"see \"http://h/p?token=abc\" now"})") ==
+        R"({"error":"see \"http://h/p?token=***\" now"})");
   for (const char* text :
        {"redis://u:p@h?x=1&y", "with args beginning with: a\nb", "x://@", "://", "a://b@c@d?e"}) {
     const std::string once = Redact(text, {"p"});
@@ -847,29 +850,35 @@ TEST_CASE("SecretsOf: the valkey_url password (as written and decoded) and s3_en
   CHECK(SecretsOf(none).empty());
 }
 
-TEST_CASE("postgres adapters: url required and never shown, named adapters and the pipelines' adapter names") {
-  const Config pg = ParseOk("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL}\"\n" + std::string(kMinimalPipeline),
-                            {{"PG_URL", "postgresql://u:s3cret@h/db"}});
+TEST_CASE(
+    "postgres adapters: url required and never shown, named adapters and the pipelines' adapter names") {
+  const Config pg =
+      ParseOk("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL}\"\n" + std::string(kMinimalPipeline),
+              {{"PG_URL", "postgresql://u:s3cret@h/db"}});
   CHECK(pg.adapter.type == "postgres");
   CHECK(pg.adapter.url == "postgresql://u:s3cret@h/db");
   CHECK(pg.adapter.path.empty());
   CHECK(pg.pipelines[0].source_adapter == "default");
   CHECK(pg.pipelines[0].target_adapter == "default");
-  ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\n"), "1:1", {"missing required key adapter.url", "${PG_URL}"});
+  ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\n"), "1:1",
+                {"missing required key adapter.url", "${PG_URL}"});
   ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"x\"\npath = \"wh\"\n"), "4:8",
                 {"adapter.path is for type = \"sqlite\""});
-  ExpectMessage(ErrorOf("[adapter]\nurl = \"postgresql://h/db\"\n"), "2:7", {"adapter.url is for type = \"postgres\""});
+  ExpectMessage(ErrorOf("[adapter]\nurl = \"postgresql://h/db\"\n"), "2:7",
+                {"adapter.url is for type = \"postgres\""});
   // An empty URL from the environment is reported without its value.
   const std::string empty = ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL:-}\"\n");
   CHECK(Contains(empty, "adapter.url must not be empty"));
 
   // Rocky's named adapters: a pipeline names its source and target adapters.
-  const std::string named = "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC}\"\n[adapter.dwh]\ntype = "
-                            "\"postgres\"\nurl = \"${DWH}\"\n";
+  const std::string named =
+      "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC}\"\n[adapter.dwh]\ntype = "
+      "\"postgres\"\nurl = \"${DWH}\"\n";
   const Vars urls{{"SRC", "host=a password=p1"}, {"DWH", "host=b password=p2"}};
-  const std::string pipeline = "[pipeline.p.source]\nadapter = \"src\"\ncatalog = \"c\"\nschema_pattern = { "
-                               "components = [\"tenant\", \"source\"] }\n[pipeline.p.target]\nadapter = \"dwh\"\n"
-                               "catalog_template = \"{tenant}_wh\"\nschema_template = \"s__{source}\"\n";
+  const std::string pipeline =
+      "[pipeline.p.source]\nadapter = \"src\"\ncatalog = \"c\"\nschema_pattern = { "
+      "components = [\"tenant\", \"source\"] }\n[pipeline.p.target]\nadapter = \"dwh\"\n"
+      "catalog_template = \"{tenant}_wh\"\nschema_template = \"s__{source}\"\n";
   const Config two = ParseOk(named + pipeline, urls);
   REQUIRE(two.adapters.size() == 2);
   CHECK(two.adapters[0].name == "dwh");
@@ -889,7 +898,8 @@ TEST_CASE("postgres adapters: url required and never shown, named adapters and t
   CHECK(!Contains(unknown_message, "p1"));
   CHECK(!Contains(unknown_message, "p2"));
   // A SQLite source and a PostgreSQL target cannot be one copy.
-  const std::string mixed = "[adapter.src]\ntype = \"sqlite\"\n[adapter.dwh]\ntype = \"postgres\"\nurl = \"${DWH}\"\n";
+  const std::string mixed =
+      "[adapter.src]\ntype = \"sqlite\"\n[adapter.dwh]\ntype = \"postgres\"\nurl = \"${DWH}\"\n";
   CHECK(Contains(ErrorOf(mixed + pipeline, urls), "between PostgreSQL servers"));
   ExpectMessage(ErrorOf("[adapter]\nkind = \"sqlite\"\n"), "2:1", {"'kind'", "in adapter"});
   ExpectMessage(ErrorOf("[adapter.\"a b\"]\ntype = \"sqlite\"\n"), "1:10", {"adapter name '\"a b\"'"});
@@ -897,8 +907,12 @@ TEST_CASE("postgres adapters: url required and never shown, named adapters and t
   Config secrets;
   secrets.adapters = {
       AdapterConfig{.name = "a", .type = "postgres", .path = "", .url = "postgresql://u:uri%40pw@h/db"},
-      AdapterConfig{.name = "b", .type = "postgres", .path = "", .url = "host=h password = 'kw \\'pw' user=u"},
-      AdapterConfig{.name = "c", .type = "postgres", .path = "", .url = "postgresql://h/db?sslmode=require&password=q%20pw"},
+      AdapterConfig{
+          .name = "b", .type = "postgres", .path = "", .url = "host=h password = 'kw \\'pw' user=u"},
+      AdapterConfig{.name = "c",
+                    .type = "postgres",
+                    .path = "",
+                    .url = "postgresql://h/db?sslmode=require&password=q%20pw"},
       AdapterConfig{.name = "d", .type = "sqlite", .path = "/x", .url = ""}};
   CHECK(SecretsOf(secrets) == std::vector<std::string>{"uri%40pw", "uri@pw", "kw 'pw", "q%20pw", "q pw"});
   CHECK(Redact("failed for kw 'pw and q pw", SecretsOf(secrets)) == "failed for *** and ***");

@@ -44,7 +44,8 @@ inline Tables DumpSnapshot(ReadTransaction& r) {
     REQUIRE_MESSAGE(t.ok(), t.status().ToString());
     Table& table = out[name];
     auto c = (*t)->NewCursor();
-    for (c->SeekToFirst(); c->Valid(); c->Next()) table.emplace(std::string(c->key()), std::string(c->value()));
+    for (c->SeekToFirst(); c->Valid(); c->Next())
+      table.emplace(std::string(c->key()), std::string(c->value()));
     REQUIRE_MESSAGE(c->status().ok(), c->status().ToString());
     REQUIRE_MESSAGE((*t)->Len() == table.size(), "table '" << name << "': Len() " << (*t)->Len() << " but "
                                                            << table.size() << " keys iterate");
@@ -77,7 +78,8 @@ inline std::string Diff(const Tables& got, const Tables& want) {
       if (a->first != b->first) return "table '" + name + "': key differs near '" + b->first + "'";
       if (a->second != b->second) {
         return "table '" + name + "': value of '" + b->first + "' has " + std::to_string(a->second.size()) +
-               " bytes, want " + std::to_string(b->second.size()) + (a->second.size() == b->second.size() ? " (differs)" : "");
+               " bytes, want " + std::to_string(b->second.size()) +
+               (a->second.size() == b->second.size() ? " (differs)" : "");
       }
     }
   }

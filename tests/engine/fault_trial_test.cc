@@ -404,8 +404,8 @@ class Trial {
 
 TEST_CASE("fault trials: random workloads with injected faults never lose or invent a commit") {
   const uint64_t trials = EnvNumber("ROCKY_FAULT_TRIALS", rocky::tests::FullSweeps() ? 3000 : 300);
-  const uint64_t first_seed =
-      EnvNumber("ROCKY_FAULT_SEED", rocky::tests::SweepSeed() == 0 ? 1 : rocky::tests::SweepSeed() % 1000000000 + 1);
+  const uint64_t first_seed = EnvNumber(
+      "ROCKY_FAULT_SEED", rocky::tests::SweepSeed() == 0 ? 1 : rocky::tests::SweepSeed() % 1000000000 + 1);
   Counters c;
   for (uint64_t seed = first_seed; seed < first_seed + trials; ++seed) {
     ++c.trials;

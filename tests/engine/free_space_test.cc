@@ -1,5 +1,5 @@
-// Free space is reused: rewriting the same keys over and over keeps the file within a small constant factor of
-// its compacted size, and a long-lived reader only holds space while it lives.
+// Free space is reused: rewriting the same keys over and over keeps the file within a small constant factor
+// of its compacted size, and a long-lived reader only holds space while it lives.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -24,7 +24,9 @@ std::string Key24(uint64_t i) {
   return buf;
 }
 
-std::string Value150(uint64_t i, uint64_t version) { return MakeValue(i * 1000003 + version, 140 + (i + version) % 21); }
+std::string Value150(uint64_t i, uint64_t version) {
+  return MakeValue(i * 1000003 + version, 140 + (i + version) % 21);
+}
 
 void Load(Database& db) {
   auto w = db.BeginWrite();
@@ -77,8 +79,9 @@ TEST_CASE("free space: 100,000 commits rewriting 10,000 keys (kNoSync, durable e
   const uint64_t before_compact = FileSize(env.get(), kPath);
   const uint64_t compacted = CompactedSize(env.get(), *db);
   const double ratio = static_cast<double>(largest) / static_cast<double>(compacted);
-  MESSAGE("kNoSync x100000: loaded " << loaded << " B, largest " << largest << " B, at the end " << before_compact
-                                     << " B, compacted " << compacted << " B: largest/compacted = " << ratio);
+  MESSAGE("kNoSync x100000: loaded " << loaded << " B, largest " << largest << " B, at the end "
+                                     << before_compact << " B, compacted " << compacted
+                                     << " B: largest/compacted = " << ratio);
   CHECK(ratio <= 3.0);
 }
 
@@ -95,8 +98,8 @@ TEST_CASE("free space: 5,000 durable commits rewriting 10,000 keys") {
     if (c == 2500) at_half = FileSize(env.get(), kPath);
   }
   const uint64_t at_end = FileSize(env.get(), kPath);
-  // The tree itself grows a little after the sequential load (its leaves split towards a steady fill), but free
-  // pages stay few: each commit reuses what the previous ones freed.
+  // The tree itself grows a little after the sequential load (its leaves split towards a steady fill), but
+  // free pages stay few: each commit reuses what the previous ones freed.
   auto before_compact = db->GetStats();
   REQUIRE(before_compact.ok());
   MESSAGE("durable x5000: " << before_compact->free_pages << " of " << before_compact->file_pages
@@ -104,8 +107,9 @@ TEST_CASE("free space: 5,000 durable commits rewriting 10,000 keys") {
   CHECK(before_compact->free_pages * 20 < before_compact->file_pages);
   const uint64_t compacted = CompactedSize(env.get(), *db);
   const double ratio = static_cast<double>(largest) / static_cast<double>(compacted);
-  MESSAGE("durable x5000: largest " << largest << " B, compacted " << compacted << " B: largest/compacted = " << ratio
-                                    << "; size at commit 2500 " << at_half << " B, at 5000 " << at_end << " B");
+  MESSAGE("durable x5000: largest " << largest << " B, compacted " << compacted
+                                    << " B: largest/compacted = " << ratio << "; size at commit 2500 "
+                                    << at_half << " B, at 5000 " << at_end << " B");
   CHECK(ratio <= 3.0);
 }
 
@@ -130,9 +134,10 @@ TEST_CASE("free space: a long-lived reader holds freed pages only while it lives
   const uint64_t after_release = FileSize(env.get(), kPath);
   for (uint64_t c = 1401; c <= 3400; ++c) Rewrite(*db, rng, c, 3, Durability::kDurable);
   const uint64_t later = FileSize(env.get(), kPath);
-  MESSAGE("steady " << steady << " B; after 1000 commits with a reader " << with_reader << " B; 100 commits after its "
+  MESSAGE("steady " << steady << " B; after 1000 commits with a reader " << with_reader
+                    << " B; 100 commits after its "
                     << "release " << after_release << " B; 2000 commits later " << later << " B");
-  CHECK(with_reader > steady);  // the reader did hold pages
+  CHECK(with_reader > steady);    // the reader did hold pages
   CHECK(later == after_release);  // and once it is gone the file stops growing
   const uint64_t compacted = CompactedSize(env.get(), *db);
   MESSAGE("compacted " << compacted << " B");
@@ -177,9 +182,9 @@ TEST_CASE("free space: rewriting and removing huge keys leaks no page") {
   auto stats = db->GetStats();
   REQUIRE(stats.ok());
   MESSAGE("huge keys: " << model.size() << " keys, " << stats->key_overflow_pages << " key run pages of "
-                        << stats->overflow_pages << " overflow pages; file " << size_at_300 << " B at commit 300, "
-                        << size_at_900 << " B at 900, " << stats->free_pages << " of " << stats->file_pages
-                        << " pages free");
+                        << stats->overflow_pages << " overflow pages; file " << size_at_300
+                        << " B at commit 300, " << size_at_900 << " B at 900, " << stats->free_pages << " of "
+                        << stats->file_pages << " pages free");
   CHECK(stats->key_overflow_pages > 0);
   // Steady state: 600 more commits of the same churn barely grow the file.
   CHECK(size_at_900 <= size_at_300 + size_at_300 / 4);
@@ -196,8 +201,8 @@ TEST_CASE("free space: rewriting and removing huge keys leaks no page") {
   CHECK(empty->key_overflow_pages == 0);
   CHECK(empty->entries == 0);
   // Every page but the headers, the catalog leaf and the allocator's own pages is free.
-  CHECK(empty->free_pages == empty->file_pages - empty->header_pages - empty->leaf_pages - empty->branch_pages -
-                                 empty->freemap_pages);
+  CHECK(empty->free_pages == empty->file_pages - empty->header_pages - empty->leaf_pages -
+                                 empty->branch_pages - empty->freemap_pages);
   const uint64_t compacted = CompactedSize(env.get(), *db);
   CHECK(compacted < size_at_900);
 }

@@ -41,11 +41,13 @@ std::string Key(int i) {
 }
 
 std::string Value(int i) {
-  return "{\"last_value\": \"2025-03-15T14:" + std::to_string(10 + i % 50) + ":00Z\", \"n\": " + std::to_string(i) + "}";
+  return "{\"last_value\": \"2025-03-15T14:" + std::to_string(10 + i % 50) +
+         ":00Z\", \"n\": " + std::to_string(i) + "}";
 }
 
 // The fixed sequence: three commits on 512-byte pages, so the file has branch pages, an overflow run, a
-// deleted table, freed and reused pages, and both commit slots in use; then (version 2) a commit of long keys.
+// deleted table, freed and reused pages, and both commit slots in use; then (version 2) a commit of long
+// keys.
 void BuildGolden(Database& db) {
   {
     auto w = db.BeginWrite();
@@ -79,10 +81,10 @@ void BuildGolden(Database& db) {
     auto lk = (*w)->OpenTable("long_keys");
     REQUIRE(lk.ok());
     for (int i = 0; i < 8; ++i) REQUIRE((*lk)->Insert(LongKey(i), "v" + std::to_string(i)).ok());
-    REQUIRE((*lk)->Insert(std::string(101, 'a'), "at the limit").ok());     // inline, the longest that is
-    REQUIRE((*lk)->Insert(std::string(102, 'a'), "one past it").ok());      // a prefix and a run
-    REQUIRE((*lk)->Remove(LongKey(3)).ok());                                  // frees a key run
-    REQUIRE((*lk)->Insert(LongKey(5), std::string(600, 'o')).ok());          // replaced: value to a run
+    REQUIRE((*lk)->Insert(std::string(101, 'a'), "at the limit").ok());  // inline, the longest that is
+    REQUIRE((*lk)->Insert(std::string(102, 'a'), "one past it").ok());   // a prefix and a run
+    REQUIRE((*lk)->Remove(LongKey(3)).ok());                             // frees a key run
+    REQUIRE((*lk)->Insert(LongKey(5), std::string(600, 'o')).ok());      // replaced: value to a run
     auto named = (*w)->OpenTable(LongTableName());
     REQUIRE(named.ok());
     REQUIRE((*named)->Insert("k", "v").ok());
@@ -135,9 +137,9 @@ TEST_CASE("golden file: the fixed sequence re-creates tests/golden/small-v2.redb
   REQUIRE(golden.size() == made->size());
   size_t first_diff = 0;
   while (first_diff < golden.size() && golden[first_diff] == (*made)[first_diff]) ++first_diff;
-  CHECK_MESSAGE(first_diff == golden.size(),
-                "first difference at byte " << first_diff << " (page " << first_diff / 512 << ", offset "
-                                            << first_diff % 512 << ")");
+  CHECK_MESSAGE(first_diff == golden.size(), "first difference at byte " << first_diff << " (page "
+                                                                         << first_diff / 512 << ", offset "
+                                                                         << first_diff % 512 << ")");
 }
 
 namespace {
@@ -275,7 +277,8 @@ TEST_CASE("golden file: format version 1 is still read, and written within its k
     CHECK((*t)->Insert(std::string(InlineKeyLimit(512), 'k'), "fits").ok());
     auto too_long = (*t)->Insert(std::string(InlineKeyLimit(512) + 1, 'k'), "no");
     CHECK(too_long.status().code() == Status::Code::kInvalidArgument);
-    CHECK_MESSAGE(too_long.status().message().find("format version 1") != std::string::npos, too_long.status().ToString());
+    CHECK_MESSAGE(too_long.status().message().find("format version 1") != std::string::npos,
+                  too_long.status().ToString());
     CHECK((*w)->OpenTable(std::string(InlineKeyLimit(512) - 4, 'n')).ok());
     CHECK((*w)->OpenTable(std::string(InlineKeyLimit(512) - 3, 'n')).status().code() ==
           Status::Code::kInvalidArgument);

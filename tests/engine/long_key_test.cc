@@ -1,6 +1,7 @@
 // Keys longer than the inline key limit (format-spec/FORMAT.md, "Keys longer than the inline limit"): a leaf
-// entry keeps a prefix and the whole key lives on an overflow run. Targeted tests at the limit, of 1 MiB keys,
-// of ordering and ranges when keys share prefixes longer than an entry stores, and of damage to a key's run.
+// entry keeps a prefix and the whole key lives on an overflow run. Targeted tests at the limit, of 1 MiB
+// keys, of ordering and ranges when keys share prefixes longer than an entry stores, and of damage to a key's
+// run.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -57,9 +58,19 @@ std::vector<std::string> Expected(const std::set<std::string>& model, const KeyR
 // smallest and largest bytes, and variations past the part a leaf entry stores.
 std::set<std::string> PrefixFamily(uint32_t ps, size_t prefix_len) {
   const std::string p(prefix_len, 'q');
-  std::set<std::string> keys = {"", "a", "q", std::string(prefix_len - 1, 'q'), p, p + std::string(1, '\0'),
-                                p + "\xff", p + "m", p + "m" + std::string(ps, 'z'), "r", std::string(ps, 'r')};
-  for (int i = 0; i < 40; ++i) keys.insert(p + "/" + std::to_string(i * 37 % 101) + std::string(i % 5 * ps / 3, 'x'));
+  std::set<std::string> keys = {"",
+                                "a",
+                                "q",
+                                std::string(prefix_len - 1, 'q'),
+                                p,
+                                p + std::string(1, '\0'),
+                                p + "\xff",
+                                p + "m",
+                                p + "m" + std::string(ps, 'z'),
+                                "r",
+                                std::string(ps, 'r')};
+  for (int i = 0; i < 40; ++i)
+    keys.insert(p + "/" + std::to_string(i * 37 % 101) + std::string(i % 5 * ps / 3, 'x'));
   return keys;
 }
 
@@ -73,8 +84,8 @@ TEST_CASE("long keys: at the inline key limit and one byte either side") {
     auto env = NewMemoryEnv();
     auto db = OpenOrDie(env.get(), "/k.redb", ps);
     // Keys that differ only in their last byte, so the stored prefix never decides between them.
-    const std::vector<std::string> keys = {std::string(limit - 1, 'k') + "1", std::string(limit - 1, 'k') + "2",
-                                           std::string(limit, 'k') + "3"};
+    const std::vector<std::string> keys = {std::string(limit - 1, 'k') + "1",
+                                           std::string(limit - 1, 'k') + "2", std::string(limit, 'k') + "3"};
     CHECK(keys[0].size() == limit);
     {
       auto w = db->BeginWrite();
@@ -414,7 +425,8 @@ TEST_CASE("long keys: compaction moves key runs and long separators") {
   {
     auto w = db->BeginWrite();
     auto t = (*w)->OpenTable("t");
-    for (int i = 0; i < 300; ++i) REQUIRE((*t)->Insert("filler" + std::to_string(i), std::string(200, 'f')).ok());
+    for (int i = 0; i < 300; ++i)
+      REQUIRE((*t)->Insert("filler" + std::to_string(i), std::string(200, 'f')).ok());
     for (const std::string& k : model) REQUIRE((*t)->Insert(k, "v").ok());
     REQUIRE((*w)->Commit().ok());
   }

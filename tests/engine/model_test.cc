@@ -1,9 +1,10 @@
-// Model-based randomized tests: random operations on the engine and on std::map models, compared at every step.
+// Model-based randomized tests: random operations on the engine and on std::map models, compared at every
+// step.
 //
-// Each test case runs a fixed seed (reported on failure); the workload mixes inserts, replaces, removes, range
-// removes, point reads, cursor walks in both directions with random bounds, table creation and deletion,
-// commits (durable and kNoSync), aborts, destroyed transactions, reopens, long-lived read snapshots,
-// compaction and integrity checks.
+// Each test case runs a fixed seed (reported on failure); the workload mixes inserts, replaces, removes,
+// range removes, point reads, cursor walks in both directions with random bounds, table creation and
+// deletion, commits (durable and kNoSync), aborts, destroyed transactions, reopens, long-lived read
+// snapshots, compaction and integrity checks.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -48,14 +49,21 @@ std::string SharedPrefix(size_t len) {
   return p;
 }
 
-// Key number i: a prefix (a short one from a small set, so prefix ranges select something, or a long shared one
-// at or past the inline key limit), a unique middle, and for one key in long_every padding to a length near
-// the inline key limit (one byte either side included) or to several pages. Key 0 is the empty key.
+// Key number i: a prefix (a short one from a small set, so prefix ranges select something, or a long shared
+// one at or past the inline key limit), a unique middle, and for one key in long_every padding to a length
+// near the inline key limit (one byte either side included) or to several pages. Key 0 is the empty key.
 std::string KeyFor(uint64_t i, uint32_t page_size, uint64_t long_every = 40) {
   if (i == 0) return "";
-  static const std::string kPrefixes[] = {
-      "a", "ab", "abc", "b/", "b/x", std::string("\xff", 1), std::string("\xff\xff", 2), std::string("\0", 1),
-      std::string("\0\xff", 2), "k"};
+  static const std::string kPrefixes[] = {"a",
+                                          "ab",
+                                          "abc",
+                                          "b/",
+                                          "b/x",
+                                          std::string("\xff", 1),
+                                          std::string("\xff\xff", 2),
+                                          std::string("\0", 1),
+                                          std::string("\0\xff", 2),
+                                          "k"};
   const uint64_t h = Mix(i);
   const size_t limit = InlineKeyLimit(page_size);
   std::string k;
@@ -134,10 +142,10 @@ struct Workload {
   uint64_t seed;
   uint32_t page_size;
   int txns;
-  uint64_t key_space;     // keys per table are drawn from [0, key_space)
-  int max_ops;            // per transaction (some transactions do 5x more)
-  double nosync_share;    // share of transactions committed kNoSync
-  bool reopen = true;     // random Close + Open between transactions
+  uint64_t key_space;   // keys per table are drawn from [0, key_space)
+  int max_ops;          // per transaction (some transactions do 5x more)
+  double nosync_share;  // share of transactions committed kNoSync
+  bool reopen = true;   // random Close + Open between transactions
   bool huge_values = true;
   uint64_t long_key_every = 40;  // one key in this many is near the inline key limit or several pages long
 };
@@ -378,7 +386,8 @@ class ModelTest {
       } else if (roll < 955) {
         // A key of several pages sharing a long prefix with others, inserted and read back at once.
         const std::string k = SharedPrefix(InlineKeyLimit(w_.page_size) + 1) +
-                              std::to_string(rng_.Uniform(w_.key_space)) + std::string(rng_.Uniform(3 * w_.page_size), 'z');
+                              std::to_string(rng_.Uniform(w_.key_space)) +
+                              std::string(rng_.Uniform(3 * w_.page_size), 'z');
         const std::string v = MakeValue(rng_.Next(), rng_.Uniform(40));
         auto r = t->Insert(k, v);
         REQUIRE_MESSAGE(r.ok(), r.status().ToString());
@@ -420,7 +429,8 @@ class ModelTest {
     }
     w->reset();  // destroying an uncommitted transaction aborts it
     const Tables now = DumpDb(*db_);
-    REQUIRE_MESSAGE(Diff(now, committed_).empty(), Diff(now, committed_) << " (after transaction " << txn_no << ")");
+    REQUIRE_MESSAGE(Diff(now, committed_).empty(), Diff(now, committed_)
+                                                       << " (after transaction " << txn_no << ")");
     // Read-only checks on the new snapshot through a read transaction.
     auto r = db_->BeginRead();
     REQUIRE(r.ok());

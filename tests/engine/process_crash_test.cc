@@ -1,14 +1,14 @@
 // Crash torture with real processes: a child process commits durably in a loop and reports each committed
-// sequence number through a pipe; the parent SIGKILLs it, reopens the file and checks that it opens, passes the
-// integrity check, and holds a sequence number at least the last one reported.
+// sequence number through a pipe; the parent SIGKILLs it, reopens the file and checks that it opens, passes
+// the integrity check, and holds a sequence number at least the last one reported.
 //
-// Kills land two ways, so that both every stage of a writer's life and steady progress are covered without any
-// assumption about how fast the child runs (ASan, a busy disk): half of them at a random instant after the fork
-// (in start-up, recovery, or a commit), the other half a random delay after the child has reported a commit it
-// made in this life, which proves it made progress. Sampled in CI (tests/support/sweep.h): ROCKY_TORTURE_KILLS
-// (default 300) is the full sweep, and each commit's run takes a third of it with its own random instants.
+// Kills land two ways, so that both every stage of a writer's life and steady progress are covered without
+// any assumption about how fast the child runs (ASan, a busy disk): half of them at a random instant after
+// the fork (in start-up, recovery, or a commit), the other half a random delay after the child has reported a
+// commit it made in this life, which proves it made progress. Sampled in CI (tests/support/sweep.h):
+// ROCKY_TORTURE_KILLS (default 300) is the full sweep, and each commit's run takes a third of it with its own
+// random instants.
 #include <doctest/doctest.h>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -83,7 +83,8 @@ std::string SeqKey(uint64_t seq) { return "seq-" + std::to_string(seq % 500); }
 uint64_t AwaitReport(int fd) {
   pollfd p{fd, POLLIN, 0};
   const int ready = poll(&p, 1, kFirstCommitDeadlineMs);
-  REQUIRE_MESSAGE(ready == 1, "the writer reported no commit within " << kFirstCommitDeadlineMs / 1000 << " s");
+  REQUIRE_MESSAGE(ready == 1,
+                  "the writer reported no commit within " << kFirstCommitDeadlineMs / 1000 << " s");
   uint64_t seq = 0;
   REQUIRE_MESSAGE(read(fd, &seq, sizeof seq) == sizeof seq, "the writer ended before reporting a commit");
   return seq;
@@ -153,7 +154,8 @@ TEST_CASE("SIGKILLed writer: every reported commit survives and the file stays i
     if (WIFEXITED(status)) FAIL("writer exited by itself with code " << WEXITSTATUS(status));
     max_reported = std::max(max_reported, reported);
     recovered = RecoveredSeq(path);
-    CHECK_MESSAGE(recovered >= max_reported, "kill " << i << ": recovered " << recovered << " < reported " << max_reported);
+    CHECK_MESSAGE(recovered >= max_reported,
+                  "kill " << i << ": recovered " << recovered << " < reported " << max_reported);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   MESSAGE(sweep.Describe() << "; " << recovered << " commits survived, " << seconds << " s");

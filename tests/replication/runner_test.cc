@@ -31,7 +31,8 @@ constexpr const char* kOrders = "acme_warehouse.staging__us_west__shopify.orders
 constexpr const char* kCharges = "acme_warehouse.staging__eu_central__stripe.charges";
 
 // A fixed "now" for the sample data; the sample's newest row is five minutes before it.
-const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1742049000));  // 2025-03-15T14:30:00Z
+const auto kNow =
+    std::chrono::system_clock::time_point(std::chrono::seconds(1742049000));  // 2025-03-15T14:30:00Z
 
 class Project {
  public:
@@ -180,7 +181,8 @@ TEST_CASE("first run is a full refresh; the next copies only new rows and advanc
   CHECK(orders.watermark_after == std::optional<std::string>("2025-03-15T14:25:00Z"));
   CHECK(p.Watermark(kOrders) == orders.watermark_after);
   CHECK(p.Count(kOrders) == 2000);
-  for (const auto& c : first.check_results) CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
+  for (const auto& c : first.check_results)
+    CHECK_MESSAGE(c.passed, c.table << " " << c.check << ": " << c.detail);
 
   // Three new rows, stamped in two other ISO-8601 spellings.
   p.SourceSql("src__acme__us_west__shopify",
@@ -254,7 +256,8 @@ TEST_CASE("a failed table keeps its watermark; the others go on") {
   p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (9001, 1, 1.0, 'not a time');");
   Plan plan = p.MakePlan();
   p.SourceSql("src__acme__eu_central__stripe", "DROP TABLE charges;");
-  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO customers VALUES (501, 'x@example.com', 'US', '2025-03-15T15:00:00Z');");
+  p.SourceSql("src__acme__us_west__shopify",
+              "INSERT INTO customers VALUES (501, 'x@example.com', 'US', '2025-03-15T15:00:00Z');");
   auto report = replication::ApplyPlan(plan, p.config(), p.wh(), p.store(), {});
   REQUIRE(report.ok());
   CHECK(report->status == "partial_failure");
@@ -313,7 +316,8 @@ TEST_CASE("lost state: a target that exists re-derives its watermark instead of 
   Project p;
   p.Run();
   REQUIRE(p.store().DeleteAllWatermarks().ok());
-  p.SourceSql("src__acme__us_west__shopify", "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T15:00:00Z');");
+  p.SourceSql("src__acme__us_west__shopify",
+              "INSERT INTO orders VALUES (2001, 1, 10.0, '2025-03-15T15:00:00Z');");
   RunReport report = p.Run({.state_lost = true});
   const TableOutcome& orders = Outcome(report, kOrders);
   CHECK(orders.mode == CopyMode::kRederived);

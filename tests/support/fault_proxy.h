@@ -38,7 +38,15 @@ namespace rocky_test {
 
 class FaultProxy {
  public:
-  enum class Mode : unsigned char { kPass, kDelay, kHold, kBlackhole, kReset, kServiceUnavailable, kCutShort };
+  enum class Mode : unsigned char {
+    kPass,
+    kDelay,
+    kHold,
+    kBlackhole,
+    kReset,
+    kServiceUnavailable,
+    kCutShort
+  };
 
   // Starts listening and accepting. ok() is false (and error() says why) when it cannot listen.
   explicit FaultProxy(int target_port);

@@ -161,11 +161,24 @@ class PostgresServer {
     for (int attempt = 0;; ++attempt) {
       if (port_ == 0 || attempt > 0) port_ = PgFreePort();
       const std::string log = dir_ + "/server.log";
-      std::vector<std::string> args = {PostgresBinDir() + "/postgres", "-D", data_dir(), "-p", std::to_string(port_),
-                                       "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c",
-                                       "fsync=off", "-c", "max_connections=40", "-c", "shared_buffers=32MB"};
+      std::vector<std::string> args = {PostgresBinDir() + "/postgres",
+                                       "-D",
+                                       data_dir(),
+                                       "-p",
+                                       std::to_string(port_),
+                                       "-c",
+                                       "listen_addresses=127.0.0.1",
+                                       "-c",
+                                       "unix_socket_directories=",
+                                       "-c",
+                                       "fsync=off",
+                                       "-c",
+                                       "max_connections=40",
+                                       "-c",
+                                       "shared_buffers=32MB"};
       if (pki_) {
-        for (const std::string& a : {std::string("ssl=on"), "ssl_cert_file=" + pki_->cert_file(), "ssl_key_file=" + pki_->key_file()}) {
+        for (const std::string& a : {std::string("ssl=on"), "ssl_cert_file=" + pki_->cert_file(),
+                                     "ssl_key_file=" + pki_->key_file()}) {
           args.push_back("-c");
           args.push_back(a);
         }
@@ -297,7 +310,8 @@ class PostgresServer {
       const std::string owner = ReadWholeFile(dir + "/owner.pid");
       const pid_t owner_pid = static_cast<pid_t>(std::atol(owner.c_str()));
       if (owner_pid <= 0 || ::kill(owner_pid, 0) == 0 || errno != ESRCH) continue;
-      const pid_t postmaster = static_cast<pid_t>(std::atol(ReadWholeFile(dir + "/data/postmaster.pid").c_str()));
+      const pid_t postmaster =
+          static_cast<pid_t>(std::atol(ReadWholeFile(dir + "/data/postmaster.pid").c_str()));
       if (postmaster > 0 && ::kill(postmaster, SIGQUIT) == 0) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (::kill(postmaster, 0) == 0 && std::chrono::steady_clock::now() < deadline) {

@@ -1,9 +1,10 @@
 // The credentials chain, source by source, against small local HTTP servers that answer as AWS documents its
-// services (STS AssumeRoleWithWebIdentity, the ECS/EKS container credentials endpoint, EC2 IMDSv2). The process
-// environment is never touched: every test passes its own variables through CredentialsOptions::env.
-#include <doctest/doctest.h>
+// services (STS AssumeRoleWithWebIdentity, the ECS/EKS container credentials endpoint, EC2 IMDSv2). The
+// process environment is never touched: every test passes its own variables through CredentialsOptions::env.
+#include "rocky/sync/credentials.h"
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,8 +16,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "rocky/sync/credentials.h"
 
 using namespace rocky::sync;
 namespace fs = std::filesystem;
@@ -126,8 +125,9 @@ class TestServer {
       std::lock_guard lock(mu_);
       seen_.push_back(req);
     }
-    std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Length: " +
-                      std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n" + reply.body;
+    std::string out = "HTTP/1.1 " + std::to_string(reply.status) +
+                      " X\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                      "\r\nConnection: close\r\n\r\n" + reply.body;
     size_t off = 0;
     while (off < out.size()) {
       ssize_t n = write(c, out.data() + off, out.size() - off);
@@ -176,10 +176,11 @@ struct TempDir {
 
 using Vars = std::map<std::string, std::string, std::less<>>;
 
-// Options whose environment is `vars` only; HOME points nowhere useful unless set; IMDS points at a closed port
-// so the chain's last source fails fast instead of waiting for 169.254.169.254.
+// Options whose environment is `vars` only; HOME points nowhere useful unless set; IMDS points at a closed
+// port so the chain's last source fails fast instead of waiting for 169.254.169.254.
 CredentialsOptions Options(Vars vars) {
-  if (!vars.contains("AWS_EC2_METADATA_SERVICE_ENDPOINT")) vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = ClosedUrl();
+  if (!vars.contains("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = ClosedUrl();
   CredentialsOptions o;
   o.env = [vars](std::string_view name) -> std::optional<std::string> {
     auto it = vars.find(name);
@@ -203,9 +204,12 @@ std::string StsSuccess(const std::string& expiration) {
       <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
-      <SessionToken>)" + std::string(kToken) + R"(</SessionToken>
-      <SecretAccessKey>)" + std::string(kSecret) + R"(</SecretAccessKey>
-      <Expiration>)" + expiration + R"(</Expiration>
+      <SessionToken>)" +
+         std::string(kToken) + R"(</SessionToken>
+      <SecretAccessKey>)" +
+         std::string(kSecret) + R"(</SecretAccessKey>
+      <Expiration>)" +
+         expiration + R"(</Expiration>
       <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
     </Credentials>
     <SourceIdentity>SourceIdentityValue</SourceIdentity>
@@ -220,7 +224,9 @@ std::string StsSuccess(const std::string& expiration) {
 // The container endpoint's and IMDS's documented credential document.
 std::string CredentialJson(const std::string& expiration, bool imds) {
   std::string out = "{\n";
-  if (imds) out += R"(  "Code" : "Success", "LastUpdated" : "2026-11-21T09:00:00Z", "Type" : "AWS-HMAC",)" "\n";
+  if (imds)
+    out += R"(  "Code" : "Success", "LastUpdated" : "2026-11-21T09:00:00Z", "Type" : "AWS-HMAC",)"
+           "\n";
   out += R"(  "AccessKeyId" : "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey" : ")" + std::string(kSecret) +
          R"(", "Token" : ")" + std::string(kToken) + R"(", "Expiration" : ")" + expiration + "\"\n}";
   if (!imds) out.insert(1, R"( "RoleArn": "arn:aws:iam::123456789012:role/task",)");
@@ -243,8 +249,8 @@ bool Contains(const std::string& haystack, std::string_view needle) {
 // A secret (or any long piece of it) in a message fails the test.
 void CheckNoSecret(const Status& s) {
   CAPTURE(s.ToString());
-  for (std::string_view secret : {std::string_view(kSecret), std::string_view(kToken), std::string_view(kWebToken),
-                                  std::string_view(kContainerAuth)}) {
+  for (std::string_view secret : {std::string_view(kSecret), std::string_view(kToken),
+                                  std::string_view(kWebToken), std::string_view(kContainerAuth)}) {
     CHECK_FALSE(Contains(s.ToString(), secret));
     CHECK_FALSE(Contains(s.ToString(), secret.substr(0, 12)));
   }
@@ -253,8 +259,8 @@ void CheckNoSecret(const Status& s) {
 }  // namespace
 
 TEST_CASE("credentials, environment: both keys, the optional token, and a half-configured pair") {
-  auto r = CredentialsFromEnvironment(
-      Options({{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", kSecret}, {"AWS_SESSION_TOKEN", kToken}}));
+  auto r = CredentialsFromEnvironment(Options(
+      {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", kSecret}, {"AWS_SESSION_TOKEN", kToken}}));
   REQUIRE(r.ok());
   CHECK(r->credentials.access_key_id == "AKIDENV");
   CHECK(r->credentials.secret_access_key == kSecret);
@@ -263,7 +269,9 @@ TEST_CASE("credentials, environment: both keys, the optional token, and a half-c
   CHECK(r->source == "environment");
 
   CHECK(CredentialsFromEnvironment(Options({})).status().IsNotFound());
-  CHECK(CredentialsFromEnvironment(Options({{"AWS_ACCESS_KEY_ID", ""}})).status().IsNotFound());  // empty = unset
+  CHECK(CredentialsFromEnvironment(Options({{"AWS_ACCESS_KEY_ID", ""}}))
+            .status()
+            .IsNotFound());  // empty = unset
   auto half = CredentialsFromEnvironment(Options({{"AWS_SECRET_ACCESS_KEY", kSecret}}));
   REQUIRE(!half.ok());
   CHECK(half.status().code() == Status::Code::kInvalidArgument);
@@ -273,15 +281,20 @@ TEST_CASE("credentials, environment: both keys, the optional token, and a half-c
 
 TEST_CASE("credentials, shared files: profiles, config-file sections, precedence, bad files") {
   TempDir dir;
-  std::string creds = dir.Write("home/.aws/credentials",
-                                "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = " +
-                                    std::string(kSecret) + "\n\n[dev]\r\naws_access_key_id=AKIDDEV\r\n"
-                                    "aws_secret_access_key=" + kSecret + "\r\naws_session_token=" + kToken + "\r\n");
-  dir.Write("home/.aws/config",
-            "[default]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = " +
-                std::string(kSecret) + "\ns3 =\n  max_concurrent_requests = 4\n[profile dev]\n"
-                "aws_access_key_id = AKIDDEVCONFIG\naws_secret_access_key = x\n[profile role]\n"
-                "role_arn = arn:aws:iam::1:role/r\nsource_profile = default\n[sso-session s]\nsso_region = x\n");
+  std::string creds =
+      dir.Write("home/.aws/credentials",
+                "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = " +
+                    std::string(kSecret) +
+                    "\n\n[dev]\r\naws_access_key_id=AKIDDEV\r\n"
+                    "aws_secret_access_key=" +
+                    kSecret + "\r\naws_session_token=" + kToken + "\r\n");
+  dir.Write(
+      "home/.aws/config",
+      "[default]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = " +
+          std::string(kSecret) +
+          "\ns3 =\n  max_concurrent_requests = 4\n[profile dev]\n"
+          "aws_access_key_id = AKIDDEVCONFIG\naws_secret_access_key = x\n[profile role]\n"
+          "role_arn = arn:aws:iam::1:role/r\nsource_profile = default\n[sso-session s]\nsso_region = x\n");
   std::string home = (dir.path / "home").string();
 
   auto def = CredentialsFromProfile(Options({{"HOME", home}}));
@@ -300,7 +313,8 @@ TEST_CASE("credentials, shared files: profiles, config-file sections, precedence
   CHECK(cfg->credentials.access_key_id == "AKIDCFG");
 
   // Explicit file locations.
-  std::string other = dir.Write("elsewhere/creds", "[default]\naws_access_key_id=AKIDOTHER\naws_secret_access_key=s\n");
+  std::string other =
+      dir.Write("elsewhere/creds", "[default]\naws_access_key_id=AKIDOTHER\naws_secret_access_key=s\n");
   auto moved = CredentialsFromProfile(Options({{"HOME", home}, {"AWS_SHARED_CREDENTIALS_FILE", other}}));
   REQUIRE(moved.ok());
   CHECK(moved->credentials.access_key_id == "AKIDOTHER");
@@ -319,7 +333,8 @@ TEST_CASE("credentials, shared files: profiles, config-file sections, precedence
   CHECK(role.status().code() == Status::Code::kNotSupported);
   CHECK(Contains(role.status().message(), "role_arn"));
 
-  std::string broken = dir.Write("broken", "[default]\naws_access_key_id = AKID\n" + std::string(kSecret) + "\n");
+  std::string broken =
+      dir.Write("broken", "[default]\naws_access_key_id = AKID\n" + std::string(kSecret) + "\n");
   auto bad = CredentialsFromProfile(Options({{"AWS_SHARED_CREDENTIALS_FILE", broken}}));
   REQUIRE(!bad.ok());
   CHECK(bad.status().code() == Status::Code::kInvalidArgument);
@@ -375,7 +390,8 @@ TEST_CASE("credentials, web identity: STS AssumeRoleWithWebIdentity request, res
   TestServer refusing([&](const SeenRequest&) {
     return Reply{400, std::string("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"
                                   "<Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Token ") +
-                          kWebToken + " is expired</Message></Error><RequestId>req-1</RequestId></ErrorResponse>"};
+                          kWebToken +
+                          " is expired</Message></Error><RequestId>req-1</RequestId></ErrorResponse>"};
   });
   o.sts_endpoint = refusing.url();
   auto err = CredentialsFromWebIdentity(o);
@@ -400,8 +416,9 @@ TEST_CASE("credentials, web identity: STS AssumeRoleWithWebIdentity request, res
   CHECK(CredentialsFromWebIdentity(Options({})).status().IsNotFound());
   auto no_role = CredentialsFromWebIdentity(Options({{"AWS_WEB_IDENTITY_TOKEN_FILE", token_file}}));
   CHECK(no_role.status().code() == Status::Code::kInvalidArgument);
-  auto no_file = CredentialsFromWebIdentity(Options(
-      {{"AWS_WEB_IDENTITY_TOKEN_FILE", (dir.path / "absent").string()}, {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}}));
+  auto no_file =
+      CredentialsFromWebIdentity(Options({{"AWS_WEB_IDENTITY_TOKEN_FILE", (dir.path / "absent").string()},
+                                          {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}}));
   REQUIRE(!no_file.ok());
   CHECK(Contains(no_file.status().message(), "absent"));
 }
@@ -441,7 +458,8 @@ TEST_CASE("credentials, container: relative and full URI, authorization token an
   TestServer ecs([&](const SeenRequest& r) {
     // The endpoint checks the Authorization header when the agent configured one (EKS Pod Identity does).
     if (r.path == "/v2/credentials/abc") return Reply{200, CredentialJson(Iso(expiration), false)};
-    if (r.path == "/auth" && r.headers.contains("authorization") && r.headers.at("authorization") == kContainerAuth) {
+    if (r.path == "/auth" && r.headers.contains("authorization") &&
+        r.headers.at("authorization") == kContainerAuth) {
       return Reply{200, CredentialJson(Iso(expiration), false)};
     }
     if (r.path == "/auth") return Reply{401, R"({"code":"AccessDenied","message":"bad token"})"};
@@ -455,21 +473,23 @@ TEST_CASE("credentials, container: relative and full URI, authorization token an
   CHECK(r->credentials.session_token == kToken);
   CHECK(r->credentials.expiration.has_value());
 
-  auto full = CredentialsFromContainer(Options(
-      {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"}, {"AWS_CONTAINER_AUTHORIZATION_TOKEN", kContainerAuth}}));
+  auto full = CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"},
+                                                {"AWS_CONTAINER_AUTHORIZATION_TOKEN", kContainerAuth}}));
   REQUIRE_MESSAGE(full.ok(), full.status().ToString());
   CHECK(ecs.requests().back().headers.at("authorization") == kContainerAuth);
 
   // The token file takes precedence over the variable (EKS Pod Identity rotates the file).
   TempDir dir;
   std::string token_file = dir.Write("token", std::string(kContainerAuth) + "\n");
-  auto from_file = CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"},
-                                                     {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong"},
-                                                     {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file}}));
+  auto from_file =
+      CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"},
+                                        {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong"},
+                                        {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file}}));
   CHECK(from_file.ok());
 
-  auto refused = CredentialsFromContainer(Options(
-      {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"}, {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong-token-123"}}));
+  auto refused =
+      CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.url() + "/auth"},
+                                        {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong-token-123"}}));
   REQUIRE(!refused.ok());
   CHECK(Contains(refused.status().message(), "HTTP 401"));
   CHECK_FALSE(Contains(refused.status().message(), "wrong-token-123"));
@@ -485,8 +505,8 @@ TEST_CASE("credentials, container: relative and full URI, authorization token an
 
 namespace {
 
-// IMDSv2 as documented: PUT /latest/api/token with a TTL header returns a token; every metadata GET must carry it
-// in X-aws-ec2-metadata-token (401 otherwise); the role list, then the role's credential document.
+// IMDSv2 as documented: PUT /latest/api/token with a TTL header returns a token; every metadata GET must
+// carry it in X-aws-ec2-metadata-token (401 otherwise); the role list, then the role's credential document.
 struct FakeImds {
   std::string credentials_body;
   int role_status = 200;
@@ -498,7 +518,8 @@ struct FakeImds {
       if (!r.headers.contains("x-aws-ec2-metadata-token-ttl-seconds")) return Reply{400, ""};
       return Reply{200, "IMDSSESSIONTOKEN=="};
     }
-    if (!r.headers.contains("x-aws-ec2-metadata-token") || r.headers.at("x-aws-ec2-metadata-token") != "IMDSSESSIONTOKEN==") {
+    if (!r.headers.contains("x-aws-ec2-metadata-token") ||
+        r.headers.at("x-aws-ec2-metadata-token") != "IMDSSESSIONTOKEN==") {
       return Reply{401, ""};
     }
     if (r.method == "GET" && r.path == "/latest/meta-data/iam/security-credentials/") {
@@ -517,7 +538,8 @@ struct FakeImds {
 TEST_CASE("credentials, instance metadata: the IMDSv2 token flow, no role, disabled, unreachable") {
   FakeImds imds;
   imds.credentials_body = CredentialJson(Iso(std::chrono::system_clock::now() + std::chrono::hours(6)), true);
-  auto r = CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
+  auto r =
+      CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   CHECK(r->credentials.access_key_id == "ASIAIOSFODNN7EXAMPLE");
   CHECK(r->credentials.secret_access_key == kSecret);
@@ -530,13 +552,16 @@ TEST_CASE("credentials, instance metadata: the IMDSv2 token flow, no role, disab
   CHECK(seen[2].path == "/latest/meta-data/iam/security-credentials/rocky-node-role");
 
   imds.role_status = 404;
-  auto no_role = CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
+  auto no_role =
+      CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
   CHECK(no_role.status().IsNotFound());
   CHECK(Contains(no_role.status().message(), "no IAM role"));
 
   imds.role_status = 200;
-  imds.credentials_body = std::string(R"({"Code":"Failure","Message":"x","SecretAccessKey":")") + kSecret + "\"}";
-  auto failed = CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
+  imds.credentials_body =
+      std::string(R"({"Code":"Failure","Message":"x","SecretAccessKey":")") + kSecret + "\"}";
+  auto failed =
+      CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
   REQUIRE(!failed.ok());
   CHECK(Contains(failed.status().message(), "Failure"));
   CheckNoSecret(failed.status());
@@ -554,7 +579,8 @@ TEST_CASE("credentials, instance metadata: the IMDSv2 token flow, no role, disab
 
 TEST_CASE("credentials chain: the SDK order, and a broken configured source stops the chain") {
   TempDir dir;
-  std::string creds = dir.Write("creds", "[default]\naws_access_key_id=AKIDPROFILE\naws_secret_access_key=s\n");
+  std::string creds =
+      dir.Write("creds", "[default]\naws_access_key_id=AKIDPROFILE\naws_secret_access_key=s\n");
   std::string token_file = dir.Write("token", kWebToken);
   auto exp = Iso(std::chrono::system_clock::now() + std::chrono::hours(1));
   TestServer sts([&](const SeenRequest&) { return Reply{200, StsSuccess(exp)}; });
@@ -600,7 +626,8 @@ TEST_CASE("credentials chain: the SDK order, and a broken configured source stop
   r = resolve(v);
   REQUIRE(!r.ok());
   CHECK(r.status().IsNotFound());
-  for (const char* source : {"environment", "shared files", "web identity", "container", "instance metadata"}) {
+  for (const char* source :
+       {"environment", "shared files", "web identity", "container", "instance metadata"}) {
     CHECK(Contains(r.status().message(), source));
   }
 
@@ -618,7 +645,8 @@ TEST_CASE("credentials chain: the SDK order, and a broken configured source stop
   CHECK(ecs.requests().size() == ecs_before);
 }
 
-TEST_CASE("credentials provider: cached, refreshed 5 minutes before expiry, stale-but-valid on refresh failure") {
+TEST_CASE(
+    "credentials provider: cached, refreshed 5 minutes before expiry, stale-but-valid on refresh failure") {
   using namespace std::chrono;
   auto t0 = system_clock::from_time_t(1'800'000'000);
   auto now = t0;
@@ -656,7 +684,8 @@ TEST_CASE("credentials provider: cached, refreshed 5 minutes before expiry, stal
   CHECK(p.Get().ok());
 }
 
-TEST_CASE("credentials provider: over IMDS, near-expiry credentials are fetched again; concurrent Get is safe") {
+TEST_CASE(
+    "credentials provider: over IMDS, near-expiry credentials are fetched again; concurrent Get is safe") {
   FakeImds imds;
   // Expiring in 2 minutes: inside the refresh window, so every Get() fetches again.
   imds.credentials_body =
@@ -688,11 +717,13 @@ TEST_CASE("credentials: no error message from any source ever contains a secret 
     REQUIRE(!r.ok());
     errors.push_back(r.status());
   };
-  collect(CredentialsFromEnvironment(Options({{"AWS_SECRET_ACCESS_KEY", kSecret}, {"AWS_SESSION_TOKEN", kToken}})));
-  collect(CredentialsFromProfile(Options({{"AWS_SHARED_CREDENTIALS_FILE",
-                                           dir.Write("a", std::string("[default]\n") + kSecret + "\n")}})));
-  collect(CredentialsFromProfile(Options({{"AWS_SHARED_CREDENTIALS_FILE",
-                                           dir.Write("b", std::string("[default]\naws_secret_access_key=") + kSecret)}})));
+  collect(CredentialsFromEnvironment(
+      Options({{"AWS_SECRET_ACCESS_KEY", kSecret}, {"AWS_SESSION_TOKEN", kToken}})));
+  collect(CredentialsFromProfile(Options(
+      {{"AWS_SHARED_CREDENTIALS_FILE", dir.Write("a", std::string("[default]\n") + kSecret + "\n")}})));
+  collect(CredentialsFromProfile(
+      Options({{"AWS_SHARED_CREDENTIALS_FILE",
+                dir.Write("b", std::string("[default]\naws_secret_access_key=") + kSecret)}})));
   collect(CredentialsFromProfile(
       Options({{"AWS_SHARED_CREDENTIALS_FILE", dir.Write("c", std::string("[") + kSecret + "\n")}})));
 
@@ -709,7 +740,8 @@ TEST_CASE("credentials: no error message from any source ever contains a secret 
   o.sts_endpoint = ClosedUrl();
   collect(CredentialsFromWebIdentity(o));
   TestServer half_sts([&](const SeenRequest&) {
-    return Reply{200, std::string("<Credentials><SecretAccessKey>") + kSecret + "</SecretAccessKey></Credentials>"};
+    return Reply{
+        200, std::string("<Credentials><SecretAccessKey>") + kSecret + "</SecretAccessKey></Credentials>"};
   });
   o.sts_endpoint = half_sts.url();
   collect(CredentialsFromWebIdentity(o));
@@ -719,7 +751,8 @@ TEST_CASE("credentials: no error message from any source ever contains a secret 
   collect(CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ClosedUrl() + "/c"},
                                             {"AWS_CONTAINER_AUTHORIZATION_TOKEN", kContainerAuth}})));
   TestServer bad_json([&](const SeenRequest&) {
-    return Reply{200, std::string(R"({"AccessKeyId":"A","SecretAccessKey":")") + kSecret + R"(","Expiration":"soon"})"};
+    return Reply{200, std::string(R"({"AccessKeyId":"A","SecretAccessKey":")") + kSecret +
+                          R"(","Expiration":"soon"})"};
   });
   collect(CredentialsFromContainer(Options({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", bad_json.url() + "/c"},
                                             {"AWS_CONTAINER_AUTHORIZATION_TOKEN", kContainerAuth}})));

@@ -54,7 +54,8 @@ class RedisServer {
  public:
   // `extra` are more redis-server options ("--rename-command", "AUTH", "" makes AUTH an unknown command,
   // whose error reply echoes its arguments).
-  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {}) : tls_(tls), extra_(std::move(extra)) {
+  explicit RedisServer(bool tls = false, std::vector<std::string> extra = {})
+      : tls_(tls), extra_(std::move(extra)) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
     // FreePort's port may be taken by another test binary before the server binds it (they run in parallel):
     // then the server exits saying so, and it starts again on another port.
@@ -62,7 +63,8 @@ class RedisServer {
       port_ = FreePort();
       if (Start(Args()) || attempt == 4) break;
     }
-    REQUIRE_MESSAGE(pid_ > 0, "redis-server found no free port in 5 attempts: " << ReadBytes(dir_.File("redis.log")));
+    REQUIRE_MESSAGE(pid_ > 0,
+                    "redis-server found no free port in 5 attempts: " << ReadBytes(dir_.File("redis.log")));
   }
   ~RedisServer() { Stop(); }
 
@@ -129,7 +131,8 @@ class RedisServer {
       }
       ::usleep(20 * 1000);
     }
-    FAIL("redis-server was not ready on port " << port_ << " within 30 s: " << ReadBytes(dir_.File("redis.log")));
+    FAIL("redis-server was not ready on port " << port_
+                                               << " within 30 s: " << ReadBytes(dir_.File("redis.log")));
     return false;
   }
 

@@ -1,8 +1,8 @@
-// S3 error responses: AWS's documented XML shapes (S3's <Error>, STS's <ErrorResponse>), the transient/permanent
-// classification the retry policy relies on, and bodies that are not S3 errors at all.
-#include <doctest/doctest.h>
-
+// S3 error responses: AWS's documented XML shapes (S3's <Error>, STS's <ErrorResponse>), the
+// transient/permanent classification the retry policy relies on, and bodies that are not S3 errors at all.
 #include "rocky/sync/s3_error.h"
+
+#include <doctest/doctest.h>
 
 using namespace rocky::sync;
 
@@ -88,7 +88,8 @@ TEST_CASE("S3 error: STS's ErrorResponse with the request id outside <Error>, na
   CHECK(e.request_id == "c6104cbe-af31-11e0-8154-cbc7ccf896c7");
   CHECK(e.kind == S3ErrorKind::kBadCredentials);
 
-  S3Error ns = ParseS3Error(403, "<s3:Error a='>'><s3:Code><![CDATA[AccessDenied]]></s3:Code><!-- x --></s3:Error>");
+  S3Error ns =
+      ParseS3Error(403, "<s3:Error a='>'><s3:Code><![CDATA[AccessDenied]]></s3:Code><!-- x --></s3:Error>");
   CHECK(ns.code == "AccessDenied");
   CHECK(ns.kind == S3ErrorKind::kAccessDenied);
 }
@@ -104,7 +105,9 @@ TEST_CASE("S3 error: bodies that are not S3 errors give an error from the status
   CHECK(truncated.code == "InternalError");
   CHECK(truncated.transient());
 
-  std::string control = "<Error><Code>Bad\x01" "Code</Code><Message>line1\nline2\x1b[31m\xff</Message></Error>";
+  std::string control =
+      "<Error><Code>Bad\x01"
+      "Code</Code><Message>line1\nline2\x1b[31m\xff</Message></Error>";
   S3Error c = ParseS3Error(400, control);
   CHECK(c.code == "BadCode");
   CHECK(c.message == "line1 line2?[31m?");

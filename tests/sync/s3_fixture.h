@@ -1,7 +1,7 @@
 // Shared by the sync tests: a temporary folder, file helpers, and S3Fixture, the real S3-protocol server
-// (s3rver behind tests/fixtures/s3/server.js, which verifies every SigV4 signature with the official AWS signer
-// and implements conditional PUT as AWS documents it), started on 127.0.0.1 on a free port and stopped by the
-// destructor. When it cannot start, the test fails: there is no mock to fall back on.
+// (s3rver behind tests/fixtures/s3/server.js, which verifies every SigV4 signature with the official AWS
+// signer and implements conditional PUT as AWS documents it), started on 127.0.0.1 on a free port and stopped
+// by the destructor. When it cannot start, the test fails: there is no mock to fall back on.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -41,7 +41,8 @@ using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
 inline std::string SourceRoot() {
   const char* root = std::getenv("ROCKY_SOURCE_ROOT");
-  REQUIRE_MESSAGE(root != nullptr, "ROCKY_SOURCE_ROOT is not set (run the tests through meson or scripts/test)");
+  REQUIRE_MESSAGE(root != nullptr,
+                  "ROCKY_SOURCE_ROOT is not set (run the tests through meson or scripts/test)");
   return root;
 }
 
@@ -75,9 +76,8 @@ class S3Fixture {
     posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
     std::string server = FixtureDir() + "/server.js";
-    std::vector<std::string> args = {"node",         server,    "--dir",    data_.path(), "--bucket",
-                                     kBucket,        "--region", kRegion,   "--access-key", kAccessKey,
-                                     "--secret",     kSecret};
+    std::vector<std::string> args = {"node",     server,  "--dir",        data_.path(), "--bucket", kBucket,
+                                     "--region", kRegion, "--access-key", kAccessKey,   "--secret", kSecret};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -140,9 +140,7 @@ class S3Fixture {
     REQUIRE(resolved.ok());
     return *resolved;
   }
-  S3Client Client(const std::string& secret = kSecret) const {
-    return Client(Config(), secret);
-  }
+  S3Client Client(const std::string& secret = kSecret) const { return Client(Config(), secret); }
   S3Client Client(const S3Config& config, const std::string& secret = kSecret) const {
     Credentials creds;
     creds.access_key_id = kAccessKey;

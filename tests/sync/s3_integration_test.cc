@@ -24,8 +24,8 @@
 #include "rocky/engine/db.h"
 #include "rocky/sync/s3_client.h"
 #include "rocky/sync/state_envelope.h"
-#include "state_contents.h"
 #include "s3_fixture.h"
+#include "state_contents.h"
 
 extern char** environ;
 
@@ -181,7 +181,8 @@ TEST_CASE("s3: multipart upload above the threshold, and a failed one is aborted
 
   // A multipart upload whose completion is refused (stale ETag) leaves the object as it was.
   MakeTaggedState(dir.File("state.redb"), "other-", 13 << 20);
-  auto stale = client.UploadState(dir.File("state.redb"), std::string("\"0123456789abcdef0123456789abcdef\""));
+  auto stale =
+      client.UploadState(dir.File("state.redb"), std::string("\"0123456789abcdef0123456789abcdef\""));
   REQUIRE_FALSE(stale.ok());
   CHECK(stale.status().IsBusy());
   CHECK_MESSAGE(stale.status().message().find("aborting") == std::string::npos, stale.status().ToString());

@@ -1,7 +1,9 @@
-// S3StateBackend and OpenRemoteStateBackend against the real S3 fixture (s3_fixture.h): what `[state] backend =
-// "s3"` in rocky.toml gives the lifecycle. Also the transport's guarantees a backend relies on, each against a
-// real local peer: TLS verification on by default (and AWS_CA_BUNDLE honoured) with `openssl s_server`, a stalled
-// server cut off by the stall timeout, and the per-transfer deadline.
+// S3StateBackend and OpenRemoteStateBackend against the real S3 fixture (s3_fixture.h): what `[state] backend
+// = "s3"` in rocky.toml gives the lifecycle. Also the transport's guarantees a backend relies on, each
+// against a real local peer: TLS verification on by default (and AWS_CA_BUNDLE honoured) with `openssl
+// s_server`, a stalled server cut off by the stall timeout, and the per-transfer deadline.
+#include "rocky/sync/s3_state_backend.h"
+
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -16,7 +18,6 @@
 #include "rocky/config/config.h"
 #include "rocky/engine/db.h"
 #include "rocky/sync/remote_state.h"
-#include "rocky/sync/s3_state_backend.h"
 #include "rocky/sync/state_sync.h"
 #include "s3_fixture.h"
 
@@ -33,7 +34,9 @@ using rocky::sync::RemoteStateBackend;
 Deadline In(std::chrono::milliseconds ms) { return std::chrono::steady_clock::now() + ms; }
 Deadline Generous() { return In(std::chrono::seconds(30)); }
 
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // A small state database whose only table holds `tag`.
 void MakeState(const std::string& path, const std::string& tag) {
@@ -69,12 +72,13 @@ std::string ReadTag(const std::string& path) {
 // The environment a pipeline on a pod would have: credentials and region from variables, nothing else (no
 // HOME, so no shared files; IMDS disabled so a test never waits on 169.254.169.254).
 rocky::sync::EnvLookup PodEnvironment(const std::string& secret) {
-  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(std::map<std::string, std::string, std::less<>>{
-      {"AWS_ACCESS_KEY_ID", kAccessKey},
-      {"AWS_SECRET_ACCESS_KEY", secret},
-      {"AWS_REGION", kRegion},
-      {"AWS_EC2_METADATA_DISABLED", "true"},
-  });
+  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(
+      std::map<std::string, std::string, std::less<>>{
+          {"AWS_ACCESS_KEY_ID", kAccessKey},
+          {"AWS_SECRET_ACCESS_KEY", secret},
+          {"AWS_REGION", kRegion},
+          {"AWS_EC2_METADATA_DISABLED", "true"},
+      });
   return [vars](std::string_view name) -> std::optional<std::string> {
     auto it = vars->find(name);
     if (it == vars->end()) return std::nullopt;
@@ -128,7 +132,8 @@ TEST_CASE("s3 backend: [state] backend = \"s3\" round-trips the state through th
   auto backend = Open(S3StateConfig(s3), kSecret);
   CHECK(backend->Kind() == "s3");
   CHECK(backend->Key() == "pipelines/bronze/state.redb");
-  CHECK(backend->Location() == "s3://" + std::string(kBucket) + "/pipelines/bronze/state.redb at " + s3.Endpoint());
+  CHECK(backend->Location() ==
+        "s3://" + std::string(kBucket) + "/pipelines/bronze/state.redb at " + s3.Endpoint());
 
   // First run: nothing remote; the local file is not touched.
   WriteBytes(dir.File("local.redb"), "untouched");
@@ -177,17 +182,19 @@ TEST_CASE("s3 backend: the credential chain, region and endpoint come from the e
   TempDir dir;
   rocky::config::StateConfig state = S3StateConfig(s3);
   state.s3_endpoint.clear();  // from AWS_ENDPOINT_URL_S3 instead
-  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(std::map<std::string, std::string, std::less<>>{
-      {"AWS_ENDPOINT_URL_S3", s3.Endpoint()},
-      {"AWS_DEFAULT_REGION", kRegion},
-      {"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
-      {"AWS_CONFIG_FILE", dir.File("config")},
-      {"AWS_PROFILE", "rocky"},
-      {"AWS_EC2_METADATA_DISABLED", "true"},
-  });
-  WriteBytes(dir.File("credentials"), std::string("[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = "
-                                                  "nope\n[rocky]\naws_access_key_id = ") +
-                                          kAccessKey + "\naws_secret_access_key = " + kSecret + "\n");
+  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(
+      std::map<std::string, std::string, std::less<>>{
+          {"AWS_ENDPOINT_URL_S3", s3.Endpoint()},
+          {"AWS_DEFAULT_REGION", kRegion},
+          {"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
+          {"AWS_CONFIG_FILE", dir.File("config")},
+          {"AWS_PROFILE", "rocky"},
+          {"AWS_EC2_METADATA_DISABLED", "true"},
+      });
+  WriteBytes(dir.File("credentials"),
+             std::string("[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = "
+                         "nope\n[rocky]\naws_access_key_id = ") +
+                 kAccessKey + "\naws_secret_access_key = " + kSecret + "\n");
   WriteBytes(dir.File("config"), "");
   rocky::sync::EnvLookup env = [vars](std::string_view name) -> std::optional<std::string> {
     auto it = vars->find(name);
@@ -257,7 +264,10 @@ TEST_CASE("s3 backend: failures carry the retry contract's codes, and the probe 
   }
   SUBCASE("nothing listening: kIOError (transient) and a hint about connecting") {
     auto state = S3StateConfig(s3);
-    { SilentServer closed; state.s3_endpoint = closed.Endpoint(); }  // bound, then closed: refused
+    {
+      SilentServer closed;
+      state.s3_endpoint = closed.Endpoint();
+    }  // bound, then closed: refused
     auto backend = Open(state, kSecret);
     auto down = backend->Download(dir.File("local.redb"), Generous());
     REQUIRE_FALSE(down.ok());
@@ -316,18 +326,20 @@ TEST_CASE("transport: a stalled transfer is cut off by the stall timeout (no dea
 
 namespace {
 
-// `openssl s_server -www` on 127.0.0.1 with a self-signed certificate for 127.0.0.1 made here: a real TLS peer.
+// `openssl s_server -www` on 127.0.0.1 with a self-signed certificate for 127.0.0.1 made here: a real TLS
+// peer.
 class TlsServer {
  public:
   explicit TlsServer(const TempDir& dir) : cert_(dir.File("cert.pem")) {
     const std::string key = dir.File("key.pem");
-    std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
-                       "subjectAltName=IP:127.0.0.1 -keyout '" + key + "' -out '" + cert_ + "' >'" +
-                       dir.File("req.log") + "' 2>&1";
+    std::string make =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
+        "subjectAltName=IP:127.0.0.1 -keyout '" +
+        key + "' -out '" + cert_ + "' >'" + dir.File("req.log") + "' 2>&1";
     REQUIRE_MESSAGE(std::system(make.c_str()) == 0, "openssl req failed: " << ReadBytes(dir.File("req.log")));
-    // s_server quits at the end of its stdin: give it a pipe that stays open until the destructor. It binds port
-    // 0 and prints "ACCEPT 127.0.0.1:<port>" once listening: no port is picked beforehand that another test
-    // binary running in parallel could take.
+    // s_server quits at the end of its stdin: give it a pipe that stays open until the destructor. It binds
+    // port 0 and prints "ACCEPT 127.0.0.1:<port>" once listening: no port is picked beforehand that another
+    // test binary running in parallel could take.
     int stdin_pipe[2];
     int stdout_pipe[2];
     REQUIRE(::pipe2(stdin_pipe, O_CLOEXEC) == 0);
@@ -348,8 +360,10 @@ class TlsServer {
     ::close(stdout_pipe[1]);
     std::string out;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (out.find("ACCEPT ") == std::string::npos || out.find('\n', out.find("ACCEPT ")) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    while (out.find("ACCEPT ") == std::string::npos ||
+           out.find('\n', out.find("ACCEPT ")) == std::string::npos) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       pollfd p{stdout_pipe[0], POLLIN, 0};
       REQUIRE_MESSAGE((left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) == 1),
                       "openssl s_server did not start within 30 s: " << out);
@@ -402,16 +416,18 @@ TEST_CASE("transport: TLS certificates are verified by default; AWS_CA_BUNDLE tr
   INFO(legs[0].status.ToString());
   CHECK(Contains(legs[0].hint, "AWS_CA_BUNDLE"));
 
-  // Trusted through AWS_CA_BUNDLE: the TLS handshake succeeds and an HTTP answer comes back (s_server's status
-  // page is not an S3 response, so the request itself fails, but no longer on TLS). A GET, which s_server -www
-  // answers at once and then closes; it never answers a HEAD, which would wait for the whole deadline.
-  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(std::map<std::string, std::string, std::less<>>{
-      {"AWS_ACCESS_KEY_ID", kAccessKey},
-      {"AWS_SECRET_ACCESS_KEY", kSecret},
-      {"AWS_REGION", kRegion},
-      {"AWS_EC2_METADATA_DISABLED", "true"},
-      {"AWS_CA_BUNDLE", tls.cert()},
-  });
+  // Trusted through AWS_CA_BUNDLE: the TLS handshake succeeds and an HTTP answer comes back (s_server's
+  // status page is not an S3 response, so the request itself fails, but no longer on TLS). A GET, which
+  // s_server -www answers at once and then closes; it never answers a HEAD, which would wait for the whole
+  // deadline.
+  auto vars = std::make_shared<std::map<std::string, std::string, std::less<>>>(
+      std::map<std::string, std::string, std::less<>>{
+          {"AWS_ACCESS_KEY_ID", kAccessKey},
+          {"AWS_SECRET_ACCESS_KEY", kSecret},
+          {"AWS_REGION", kRegion},
+          {"AWS_EC2_METADATA_DISABLED", "true"},
+          {"AWS_CA_BUNDLE", tls.cert()},
+      });
   auto trusting = OpenRemoteStateBackend(state, [vars](std::string_view name) -> std::optional<std::string> {
     auto it = vars->find(name);
     if (it == vars->end()) return std::nullopt;

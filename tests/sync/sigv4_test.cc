@@ -1,7 +1,8 @@
 // SigV4: the official AWS signing test suite (../shared/vectors/sigv4/, from aws-c-auth) case by case, plus
 // the S3-mode rules the suite does not cover (already-encoded paths, re-signing, payload hash header).
-#include <doctest/doctest.h>
+#include "rocky/sync/sigv4.h"
 
+#include <doctest/doctest.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include "rocky/sync/sigv4.h"
 
 using namespace rocky::sync;
 namespace fs = std::filesystem;
@@ -36,7 +35,8 @@ int HexValue(char c) {
 std::string PercentDecode(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() + 0 && HexValue(text[i + 1]) >= 0 && HexValue(text[i + 2]) >= 0) {
+    if (text[i] == '%' && i + 2 < text.size() + 0 && HexValue(text[i + 1]) >= 0 &&
+        HexValue(text[i + 2]) >= 0) {
       out.push_back(static_cast<char>(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2])));
       i += 2;
     } else {
@@ -179,7 +179,8 @@ std::string PresignedQueryText(const ParsedRequest& parsed, const HttpRequest& s
   std::string out = parsed.raw_query;
   for (size_t i = parsed.request.query.size(); i < signed_request.query.size(); ++i) {
     if (!out.empty()) out += "&";
-    out += UriEncode(signed_request.query[i].first, true) + "=" + UriEncode(signed_request.query[i].second, true);
+    out += UriEncode(signed_request.query[i].first, true) + "=" +
+           UriEncode(signed_request.query[i].second, true);
   }
   return out;
 }

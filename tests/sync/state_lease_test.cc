@@ -37,10 +37,10 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rocky::config::StateBackend;
-using rocky::config::StateConfig;
 using rocky::base::Result;
 using rocky::base::Status;
+using rocky::config::StateBackend;
+using rocky::config::StateConfig;
 using rocky::sync::LeaseEvent;
 using rocky::sync::LeaseInfo;
 using rocky::sync::LeaseOptions;

@@ -1,11 +1,11 @@
 // StateSync over ValkeyStateBackend against Debian's real redis-server (redis_fixture.h) through FaultProxy
-// (tests/support/fault_proxy.h): the same lifecycle outcomes faults_test.cc produces over S3, here over the RESP
-// protocol and a connection the backend keeps open between commands. Budgets and backoffs are milliseconds
-// (SyncClock's overrides) so the binary stays fast under sanitizers.
+// (tests/support/fault_proxy.h): the same lifecycle outcomes faults_test.cc produces over S3, here over the
+// RESP protocol and a connection the backend keeps open between commands. Budgets and backoffs are
+// milliseconds (SyncClock's overrides) so the binary stays fast under sanitizers.
 //
 // The proxy's mode applies to connections accepted afterwards, and the backend reuses its connection until a
-// failure drops it, so every case sets the fault before its StateSync's first transfer (a new StateSync is a new
-// backend, hence a new connection).
+// failure drops it, so every case sets the fault before its StateSync's first transfer (a new StateSync is a
+// new backend, hence a new connection).
 #include <doctest/doctest.h>
 
 #include <atomic>

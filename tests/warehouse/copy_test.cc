@@ -471,8 +471,9 @@ TEST_CASE("Copy: SQL in a source column's declared type is refused, and runs now
   request.metadata_columns = {{"_loaded_by", "STRING", "1 AS TEXT) AS x FROM orders; DROP TABLE victim; --"}};
   copy = warehouse->Copy(request);
   REQUIRE_FALSE(copy.ok());
-  CHECK_MESSAGE(copy.status().message().find("refusing SQL that is not exactly one statement") != std::string::npos,
-                copy.status().message());
+  CHECK_MESSAGE(
+      copy.status().message().find("refusing SQL that is not exactly one statement") != std::string::npos,
+      copy.status().message());
   CHECK(target.One("SELECT count(*) FROM victim") == "1");
 }
 

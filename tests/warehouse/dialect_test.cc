@@ -23,12 +23,14 @@ TEST_CASE("Databricks dialect: golden incremental and full-refresh SELECT") {
   const std::unique_ptr<SqlDialect> dialect = MakeDatabricksDialect();
   CHECK(dialect->name() == "databricks");
   SelectSpec spec = OrdersSpec();
-  CHECK(dialect->RenderSelect(spec) ==
-        "SELECT *, CAST(NULL AS STRING) AS _loaded_by FROM fivetran_catalog.src__acme__us_west__shopify.orders "
-        "WHERE _fivetran_synced > TIMESTAMP '2025-03-15T14:30:00Z'");
+  CHECK(
+      dialect->RenderSelect(spec) ==
+      "SELECT *, CAST(NULL AS STRING) AS _loaded_by FROM fivetran_catalog.src__acme__us_west__shopify.orders "
+      "WHERE _fivetran_synced > TIMESTAMP '2025-03-15T14:30:00Z'");
   spec.watermark.reset();
   CHECK(dialect->RenderSelect(spec) ==
-        "SELECT *, CAST(NULL AS STRING) AS _loaded_by FROM fivetran_catalog.src__acme__us_west__shopify.orders");
+        "SELECT *, CAST(NULL AS STRING) AS _loaded_by FROM "
+        "fivetran_catalog.src__acme__us_west__shopify.orders");
   spec.metadata_columns.clear();
   CHECK(dialect->RenderSelect(spec) == "SELECT * FROM fivetran_catalog.src__acme__us_west__shopify.orders");
 }
@@ -58,8 +60,8 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   spec.watermark = "2025-03-15 16:30:00+02:00";
   CHECK(dialect->RenderSelect(spec).ends_with(">= '2025-03-15T14:30:00.000000000Z'"));
   spec.watermark.reset();
-  spec.metadata_columns = {{"n", "BIGINT", "42"}, {"d", "DECIMAL(10,2)", "1.5"}, {"x", "DOUBLE", "0.5"},
-                           {"q\"", "BOOLEAN", "1"}};
+  spec.metadata_columns = {
+      {"n", "BIGINT", "42"}, {"d", "DECIMAL(10,2)", "1.5"}, {"x", "DOUBLE", "0.5"}, {"q\"", "BOOLEAN", "1"}};
   spec.source.table = "or\"ders";
   CHECK(dialect->RenderSelect(spec) ==
         "SELECT *, CAST(42 AS INTEGER) AS \"n\", CAST(1.5 AS NUMERIC) AS \"d\", CAST(0.5 AS REAL) AS \"x\", "
@@ -68,7 +70,8 @@ TEST_CASE("SQLite dialect: reads schema alias source, compares through rocky_ts(
   spec.watermark = "yesterday'";
   spec.metadata_columns.clear();
   CHECK(dialect->RenderSelect(spec) ==
-        "SELECT * FROM \"source\".\"or\"\"ders\" WHERE rocky_ts(\"_fivetran_synced\") >= rocky_ts('yesterday''')");
+        "SELECT * FROM \"source\".\"or\"\"ders\" WHERE rocky_ts(\"_fivetran_synced\") >= "
+        "rocky_ts('yesterday''')");
 }
 
 TEST_CASE("Databricks dialect: MERGE INTO ... USING ... ON keys, pinned by a golden file") {

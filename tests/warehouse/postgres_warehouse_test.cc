@@ -341,8 +341,8 @@ TEST_CASE("postgres: connection failures are clear and never show the password")
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("password authentication failed") != std::string::npos);
   CHECK(bad.status().message().find(server.password()) == std::string::npos);
-  CHECK(bad.status().message().find("postgres:rocky@127.0.0.1:" + std::to_string(server.port()) +
-                                    "/rocky") != std::string::npos);
+  CHECK(bad.status().message().find("postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/rocky") !=
+        std::string::npos);
 
   const int closed = rocky_test::PgFreePort();
   const std::string nowhere =

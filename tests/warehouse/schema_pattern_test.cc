@@ -1,7 +1,8 @@
 // Table names and discovery's schema patterns and templates.
+#include "rocky/warehouse/schema_pattern.h"
+
 #include <doctest/doctest.h>
 
-#include "rocky/warehouse/schema_pattern.h"
 #include "rocky/warehouse/table_ref.h"
 
 namespace rocky::warehouse {
@@ -72,7 +73,8 @@ TEST_CASE("Schema pattern: schemas that do not match") {
   CHECK_FALSE(MatchSchema(pattern, "src"));
 
   const config::SchemaPattern fixed = Pattern({"tenant", "source"});
-  CHECK(MatchSchema(fixed, "src__acme__shopify") == SchemaComponents{{"tenant", "acme"}, {"source", "shopify"}});
+  CHECK(MatchSchema(fixed, "src__acme__shopify") ==
+        SchemaComponents{{"tenant", "acme"}, {"source", "shopify"}});
   CHECK_FALSE(MatchSchema(fixed, "src__acme__us__shopify"));  // no variadic: exact count
   CHECK_FALSE(MatchSchema(fixed, "src__acme"));
 }

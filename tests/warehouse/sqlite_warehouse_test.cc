@@ -88,11 +88,12 @@ std::string WarehouseFolder(const TempDir& dir) { return dir.path() + "/wh"; }
 // The source with the timestamps spelled in every accepted form; instants in UTC in the comments.
 void FillSource(SchemaFile& source) {
   source.Exec(
-      "CREATE TABLE orders (id INTEGER PRIMARY KEY, amount DECIMAL(10,2), note VARCHAR(20), _fivetran_synced TEXT);"
-      "INSERT INTO orders VALUES (1, 10.5, 'a', '2025-03-15T14:00:00Z');"         // 14:00
-      "INSERT INTO orders VALUES (2, 20, 'b', '2025-03-15 16:30:00+02:00');"      // 14:30
+      "CREATE TABLE orders (id INTEGER PRIMARY KEY, amount DECIMAL(10,2), note VARCHAR(20), _fivetran_synced "
+      "TEXT);"
+      "INSERT INTO orders VALUES (1, 10.5, 'a', '2025-03-15T14:00:00Z');"           // 14:00
+      "INSERT INTO orders VALUES (2, 20, 'b', '2025-03-15 16:30:00+02:00');"        // 14:30
       "INSERT INTO orders VALUES (3, 30, NULL, '2025-03-15T14:30:00.123456789Z');"  // 14:30:00.123456789
-      "INSERT INTO orders VALUES (4, 40, 'd', '2025-03-15 14:30:00.5');");        // 14:30:00.5 (no offset: UTC)
+      "INSERT INTO orders VALUES (4, 40, 'd', '2025-03-15 14:30:00.5');");  // 14:30:00.5 (no offset: UTC)
 }
 
 TEST_CASE("SqliteWarehouse: folder mapping, sorted listings, kNotFound and invalid names") {
@@ -174,13 +175,14 @@ TEST_CASE("SqliteWarehouse: full refresh, then incremental copies only rows abov
   SchemaFile target(WarehouseFolder(dir), kTarget.catalog, kTarget.schema);
   // The source's declared types are kept (constraints are not), plus the metadata column.
   CHECK(target.Rows("SELECT name, type FROM pragma_table_info('orders')") ==
-        std::vector<std::string>{"id|INTEGER", "amount|DECIMAL(10,2)", "note|VARCHAR(20)", "_fivetran_synced|TEXT",
-                                 "_loaded_by|TEXT"});
+        std::vector<std::string>{"id|INTEGER", "amount|DECIMAL(10,2)", "note|VARCHAR(20)",
+                                 "_fivetran_synced|TEXT", "_loaded_by|TEXT"});
   CHECK(target.Rows("SELECT id, note, _loaded_by FROM orders ORDER BY id") ==
         std::vector<std::string>{"1|a|rocky", "2|b|rocky", "3|NULL|rocky", "4|d|rocky"});
   // Rollback journal, not WAL: no side files once the copy is done.
   CHECK(target.Rows("PRAGMA journal_mode") == std::vector<std::string>{"delete"});
-  CHECK_FALSE(std::filesystem::exists(WarehouseFolder(dir) + "/acme_warehouse/staging__us_west__shopify.sqlite-wal"));
+  CHECK_FALSE(
+      std::filesystem::exists(WarehouseFolder(dir) + "/acme_warehouse/staging__us_west__shopify.sqlite-wal"));
 
   // New rows in mixed spellings. Row 7 equals the watermark's instant: the inclusive boundary copies it (and
   // row 4, already there at that instant, is read again and skipped). Row 8 arrives late with an older
@@ -242,8 +244,9 @@ TEST_CASE("SqliteWarehouse: re-running the same incremental request duplicates n
   SchemaFile source(WarehouseFolder(dir), kSource.catalog, kSource.schema);
   FillSource(source);
   REQUIRE(warehouse->Copy(Request(std::nullopt)).ok());
-  source.Exec("INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z');"
-              "INSERT INTO orders VALUES (6, 60, 'f', '2025-03-16T00:00:01Z');");
+  source.Exec(
+      "INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z');"
+      "INSERT INTO orders VALUES (6, 60, 'f', '2025-03-16T00:00:01Z');");
 
   // As after a crash that committed the copy but lost the watermark update: the same request runs again.
   const CopyRequest request = Request("2025-03-15T14:30:00.5Z");
@@ -274,8 +277,9 @@ TEST_CASE("SqliteWarehouse: a copy that fails midway leaves the target unchanged
   target.Exec("INSERT INTO orders VALUES (50, 0, 'late', '2025-03-17T00:00:00Z', 'x')");
   const std::vector<std::string> before = target.Rows("SELECT * FROM orders ORDER BY id");
 
-  source.Exec("INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z');"
-              "INSERT INTO orders VALUES (6, 60, 'f', 'not a time');");
+  source.Exec(
+      "INSERT INTO orders VALUES (5, 50, 'e', '2025-03-16T00:00:00Z');"
+      "INSERT INTO orders VALUES (6, 60, 'f', 'not a time');");
   for (const std::optional<std::string>& watermark :
        {std::optional<std::string>("2025-03-15T14:30:00.5Z"), std::optional<std::string>()}) {
     INFO(watermark.value_or("full refresh"));
@@ -295,8 +299,9 @@ TEST_CASE("SqliteWarehouse: a copy that fails midway leaves the target unchanged
   CHECK(max.status().message().find("'not a time'") != std::string::npos);
 
   // A SQL error (the target lost the metadata column) rolls back too, with SQLite's message.
-  target.Exec("CREATE TABLE narrow AS SELECT id, amount, note, _fivetran_synced FROM orders;"
-              "DROP TABLE orders; ALTER TABLE narrow RENAME TO orders;");
+  target.Exec(
+      "CREATE TABLE narrow AS SELECT id, amount, note, _fivetran_synced FROM orders;"
+      "DROP TABLE orders; ALTER TABLE narrow RENAME TO orders;");
   source.Exec("DELETE FROM orders WHERE id = 6");
   const std::vector<std::string> narrow = target.Rows("SELECT * FROM orders ORDER BY id");
   Result<CopyResult> copy = warehouse->Copy(Request("2025-03-15T14:30:00.5Z"));
@@ -313,21 +318,23 @@ TEST_CASE("SqliteWarehouse: missing source, column or target are named; nothing 
   Result<CopyResult> copy = warehouse->Copy(Request(std::nullopt));
   REQUIRE_FALSE(copy.ok());
   CHECK(copy.status().code() == Status::Code::kNotFound);
-  CHECK(copy.status().message().find("source table " + kSource.Qualified() + " not found") != std::string::npos);
+  CHECK(copy.status().message().find("source table " + kSource.Qualified() + " not found") !=
+        std::string::npos);
 
   SchemaFile source(WarehouseFolder(dir), kSource.catalog, kSource.schema);
   source.Exec("CREATE TABLE other (x)");
   copy = warehouse->Copy(Request(std::nullopt));
   REQUIRE_FALSE(copy.ok());
   CHECK(copy.status().code() == Status::Code::kNotFound);
-  CHECK(copy.status().message().find("source table " + kSource.Qualified() + " not found") != std::string::npos);
+  CHECK(copy.status().message().find("source table " + kSource.Qualified() + " not found") !=
+        std::string::npos);
 
   source.Exec("CREATE TABLE orders (id INTEGER, synced TEXT)");
   copy = warehouse->Copy(Request(std::nullopt));
   REQUIRE_FALSE(copy.ok());
   CHECK(copy.status().code() == Status::Code::kNotFound);
-  CHECK(copy.status().message().find("column '_fivetran_synced' not found in source table " + kSource.Qualified()) !=
-        std::string::npos);
+  CHECK(copy.status().message().find("column '_fivetran_synced' not found in source table " +
+                                     kSource.Qualified()) != std::string::npos);
   CHECK(warehouse->ListSchemas(kTarget.catalog).status().code() == Status::Code::kNotFound);
 
   Result<std::optional<std::string>> max = warehouse->MaxTimestamp(kSource, "_fivetran_synced");
@@ -335,15 +342,17 @@ TEST_CASE("SqliteWarehouse: missing source, column or target are named; nothing 
   CHECK(max.status().message().find("'_fivetran_synced'") != std::string::npos);
   max = warehouse->MaxTimestamp({"fivetran_catalog", "src__acme__us_west__shopify", "nope"}, "x");
   CHECK(max.status().code() == Status::Code::kNotFound);
-  CHECK(max.status().message().find("fivetran_catalog.src__acme__us_west__shopify.nope") != std::string::npos);
+  CHECK(max.status().message().find("fivetran_catalog.src__acme__us_west__shopify.nope") !=
+        std::string::npos);
   Result<uint64_t> count = warehouse->CountRows({"fivetran_catalog", "missing", "orders"});
   CHECK(count.status().code() == Status::Code::kNotFound);
   CHECK(count.status().message().find("fivetran_catalog.missing.orders") != std::string::npos);
   CHECK(warehouse->MaxTimestamp(kSource, "synced").value() == std::nullopt);  // empty table
 
   // Incremental into a target that does not exist: refused, since copying only the window would lose rows.
-  source.Exec("DROP TABLE orders; CREATE TABLE orders (id INTEGER, _fivetran_synced TEXT);"
-              "INSERT INTO orders VALUES (1, NULL)");
+  source.Exec(
+      "DROP TABLE orders; CREATE TABLE orders (id INTEGER, _fivetran_synced TEXT);"
+      "INSERT INTO orders VALUES (1, NULL)");
   CHECK(warehouse->MaxTimestamp(kSource, "_fivetran_synced").value() == std::nullopt);  // only NULLs
   copy = warehouse->Copy(Request("2025-03-15T14:30:00Z"));
   REQUIRE_FALSE(copy.ok());
@@ -395,9 +404,10 @@ TEST_CASE("SqliteWarehouse: odd table and column names are quoted") {
   TempDir dir;
   std::unique_ptr<Warehouse> warehouse = Open(dir);
   SchemaFile source(WarehouseFolder(dir), "src", "s-1");
-  source.Exec("CREATE TABLE \"my \"\"table\" (\"select\" INTEGER, \"synced at\" TEXT,"
-              " twice INTEGER GENERATED ALWAYS AS (\"select\" * 2));"
-              "INSERT INTO \"my \"\"table\" VALUES (1, '2025-01-01T00:00:00Z'), (2, '2025-01-02T00:00:00Z')");
+  source.Exec(
+      "CREATE TABLE \"my \"\"table\" (\"select\" INTEGER, \"synced at\" TEXT,"
+      " twice INTEGER GENERATED ALWAYS AS (\"select\" * 2));"
+      "INSERT INTO \"my \"\"table\" VALUES (1, '2025-01-01T00:00:00Z'), (2, '2025-01-02T00:00:00Z')");
   CopyRequest request;
   request.source = {"src", "s-1", "my \"table"};
   request.target = {"dst", "s-2", "my \"table"};

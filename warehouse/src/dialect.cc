@@ -25,7 +25,8 @@ class DatabricksDialect final : public SqlDialect {
     for (const config::MetadataColumn& column : spec.metadata_columns) {
       sql += ", CAST(" + column.value + " AS " + column.type + ") AS " + Ident(column.name);
     }
-    sql += " FROM " + Ident(spec.source.catalog) + "." + Ident(spec.source.schema) + "." + Ident(spec.source.table);
+    sql += " FROM " + Ident(spec.source.catalog) + "." + Ident(spec.source.schema) + "." +
+           Ident(spec.source.table);
     if (spec.watermark) {
       const std::string c = Ident(spec.timestamp_column);
       if (spec.cursor_type == config::CursorType::kInteger) {

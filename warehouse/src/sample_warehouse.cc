@@ -65,7 +65,8 @@ Status FillTable(sqlite3* db, const std::string& file, const TableSpec& spec, st
   const std::string insert = "INSERT INTO \"" + std::string(spec.table) +
                              "\" VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', ?4, 'unixepoch'))";
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, insert.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return SqlError(db, file, "prepare");
+  if (sqlite3_prepare_v2(db, insert.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+    return SqlError(db, file, "prepare");
   // Rows arrive in time order over 30 days, the last one five minutes before now.
   const auto newest = now - std::chrono::minutes(5);
   const std::chrono::seconds span = std::chrono::hours(24 * 30);
@@ -207,7 +208,9 @@ Result<SampleWarehouse> CreateSampleWarehouse(const std::string& folder, bool ov
   const std::filesystem::path catalog_dir = std::filesystem::path(folder) / kCatalog;
   std::error_code ec;
   std::filesystem::create_directories(catalog_dir, ec);
-  if (ec) return Status::IOError("cannot create the sample warehouse folder " + catalog_dir.string() + ": " + ec.message());
+  if (ec)
+    return Status::IOError("cannot create the sample warehouse folder " + catalog_dir.string() + ": " +
+                           ec.message());
 
   std::mt19937_64 rng(20250315);  // fixed seed: the same sample on every machine
   SampleWarehouse sample;

@@ -38,7 +38,8 @@ std::vector<std::string_view> Split(std::string_view text, std::string_view sepa
 }  // namespace
 
 Status ValidateSchemaPattern(const config::SchemaPattern& pattern) {
-  if (pattern.separator.empty()) return Status::InvalidArgument("schema_pattern: separator must not be empty");
+  if (pattern.separator.empty())
+    return Status::InvalidArgument("schema_pattern: separator must not be empty");
   if (pattern.components.empty()) {
     return Status::InvalidArgument("schema_pattern: components must name at least one component");
   }
@@ -59,8 +60,8 @@ Status ValidateSchemaPattern(const config::SchemaPattern& pattern) {
       return Status::InvalidArgument("schema_pattern: component '" + std::string(name) + "' appears twice");
     }
     if (IsVariadic(component) && ++variadic > 1) {
-      return Status::InvalidArgument("schema_pattern: at most one variadic ('...') component, found a second: '" +
-                                     component + "'");
+      return Status::InvalidArgument(
+          "schema_pattern: at most one variadic ('...') component, found a second: '" + component + "'");
     }
   }
   return Status::OK();

@@ -8,8 +8,8 @@
 
 namespace rocky::warehouse::internal {
 
-// "name" with embedded quotes doubled: SQLite's identifier quoting, used for every identifier so that keywords
-// and odd names (spaces, dashes) never change the meaning of a statement.
+// "name" with embedded quotes doubled: SQLite's identifier quoting, used for every identifier so that
+// keywords and odd names (spaces, dashes) never change the meaning of a statement.
 std::string SqliteIdent(std::string_view name);
 
 // 'text' with embedded quotes doubled (SQLite and standard SQL).

@@ -43,11 +43,13 @@ void RockyTs(sqlite3_context* context, int argc, sqlite3_value** argv) {
     return;
   }
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-  const std::string_view value(text == nullptr ? "" : text, static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  const std::string_view value(text == nullptr ? "" : text,
+                               static_cast<size_t>(sqlite3_value_bytes(argv[0])));
   const std::optional<std::string> canonical = CanonicalTimestamp(value);
   if (!canonical) {
     // Long values are cut so that the message stays one readable line.
-    const std::string shown = value.size() > 80 ? std::string(value.substr(0, 80)) + "..." : std::string(value);
+    const std::string shown =
+        value.size() > 80 ? std::string(value.substr(0, 80)) + "..." : std::string(value);
     const std::string message = std::string(kRockyTsError) + "'" + shown +
                                 "' is not a timestamp (expected ISO-8601, e.g. 2025-03-15T14:30:00Z)";
     sqlite3_result_error(context, message.c_str(), static_cast<int>(message.size()));
@@ -151,8 +153,8 @@ Status Query(sqlite3* db, const std::string& sql, const std::vector<std::string>
              const std::function<void(sqlite3_stmt*)>& row, const std::string& context) {
   ROCKY_ASSIGN_OR_RETURN(Stmt stmt, Prepare(db, sql, context));
   for (size_t i = 0; i < params.size(); ++i) {
-    sqlite3_bind_text(stmt.get(), static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()),
-                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt.get(), static_cast<int>(i + 1), params[i].data(),
+                      static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
   }
   while (true) {
     const int rc = sqlite3_step(stmt.get());
@@ -164,7 +166,8 @@ Status Query(sqlite3* db, const std::string& sql, const std::vector<std::string>
 
 std::string ColumnText(sqlite3_stmt* stmt, int column) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
-  return text == nullptr ? std::string() : std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+  return text == nullptr ? std::string()
+                         : std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
 }
 
 struct ColumnInfo {
@@ -178,8 +181,8 @@ struct ColumnInfo {
 // table_xinfo rather than table_info: generated columns are in `SELECT *` (hidden 2 or 3) and must be in the
 // INSERT's column list too. Views are not tables here, as in ListTables. `schema_alias` is one of ours
 // ("main", "source"), never user text.
-Result<std::vector<ColumnInfo>> TableColumns(sqlite3* db, std::string_view schema_alias, const std::string& table,
-                                             const std::string& context) {
+Result<std::vector<ColumnInfo>> TableColumns(sqlite3* db, std::string_view schema_alias,
+                                             const std::string& table, const std::string& context) {
   std::vector<ColumnInfo> columns;
   const std::string alias(schema_alias);
   ROCKY_RETURN_IF_ERROR(Query(
@@ -205,7 +208,8 @@ bool SameIdentifier(std::string_view a, std::string_view b) {
 }
 
 bool HasColumn(const std::vector<ColumnInfo>& columns, std::string_view name) {
-  return std::any_of(columns.begin(), columns.end(), [&](const ColumnInfo& c) { return SameIdentifier(c.name, name); });
+  return std::any_of(columns.begin(), columns.end(),
+                     [&](const ColumnInfo& c) { return SameIdentifier(c.name, name); });
 }
 
 const ColumnInfo* FindColumn(const std::vector<ColumnInfo>& columns, std::string_view name) {
@@ -415,8 +419,9 @@ class SqliteWarehouse final : public Warehouse {
     ROCKY_ASSIGN_OR_RETURN(Db db, OpenDb(path, "rw"));
     std::vector<std::string> tables;
     ROCKY_RETURN_IF_ERROR(Query(
-        db.get(), "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-        {}, [&](sqlite3_stmt* stmt) { tables.push_back(ColumnText(stmt, 0)); }, "listing tables of " + name));
+        db.get(),
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", {},
+        [&](sqlite3_stmt* stmt) { tables.push_back(ColumnText(stmt, 0)); }, "listing tables of " + name));
     std::sort(tables.begin(), tables.end());
     return tables;
   }
@@ -523,7 +528,8 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   for (const config::MetadataColumn& column : request.metadata_columns) {
     if (Status s = ValidateColumnName("metadata column name", column.name); !s.ok()) return fail(s);
     if (!internal::IsSafeTypeName(column.type)) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" + column.type + "'"));
+      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" +
+                                          column.type + "'"));
     }
     if (column.value.empty()) {
       return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
@@ -556,8 +562,9 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   }
   if (source.catalog == target.catalog && source.schema == target.schema) {
     // Both would be the same file attached twice; its two lock holders would deadlock at COMMIT.
-    return fail(Status::InvalidArgument("source and target are in the same schema; the SQLite warehouse copies "
-                                        "between schemas only"));
+    return fail(
+        Status::InvalidArgument("source and target are in the same schema; the SQLite warehouse copies "
+                                "between schemas only"));
   }
 
   // The source's table and column are checked before the target's file is created, so the common mistakes
@@ -620,8 +627,9 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
   const bool integer = request.cursor_type == config::CursorType::kInteger;
   const bool merge = request.strategy == config::Strategy::kMerge;
   // Read again inside the transaction: the source may have changed since the check in Copy().
-  ROCKY_ASSIGN_OR_RETURN(std::vector<ColumnInfo> source_columns,
-                         TableColumns(db, "source", source.table, "reading columns of " + source.Qualified()));
+  ROCKY_ASSIGN_OR_RETURN(
+      std::vector<ColumnInfo> source_columns,
+      TableColumns(db, "source", source.table, "reading columns of " + source.Qualified()));
   if (source_columns.empty()) return Status::NotFound("source table " + source.Qualified() + " not found");
   const ColumnInfo* cursor = FindColumn(source_columns, request.timestamp_column);
   if (cursor == nullptr) {

@@ -1,10 +1,11 @@
 // CanonicalTimestamp: the conversion behind the rocky_ts() SQL function, on the base library's parser so
 // that the warehouse and the state store agree on what every spelling of an instant means.
+#include "rocky/base/timestamp.h"
+
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "rocky/base/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
 namespace rocky::warehouse {

@@ -8,7 +8,8 @@
 
 namespace rocky::engine {
 
-FreeMap::FreeMap(uint32_t page_size) : page_size_(page_size), bits_per_bitmap_(BitsPerBitmapPage(page_size)) {}
+FreeMap::FreeMap(uint32_t page_size)
+    : page_size_(page_size), bits_per_bitmap_(BitsPerBitmapPage(page_size)) {}
 
 void FreeMap::InitEmpty() {
   page_count_ = 0;
@@ -103,16 +104,12 @@ void FreeMap::RollbackTxn() {
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
     for (uint64_t id = it->first; id < it->first + it->n; ++id) {
       switch (it->op) {
-        case UndoOp::kAllocated:
-          SetUsed(id, false);
-          break;
+        case UndoOp::kAllocated: SetUsed(id, false); break;
         case UndoOp::kFreedCommitted:
           SetBit(pending_, id, false);
           SetUsed(id, true);
           break;
-        case UndoOp::kFreedUncommitted:
-          SetUsed(id, true);
-          break;
+        case UndoOp::kFreedUncommitted: SetUsed(id, true); break;
       }
     }
   }
@@ -189,8 +186,9 @@ bool FreeMap::CheckInUse(uint64_t first, uint64_t n) {
   for (uint64_t id = first; id < first + n; ++id) {
     if (id < kFirstDataPageId || id >= page_count_ || !Bit(used_, id)) {
       if (health_.ok()) {
-        health_ = Status::Corruption("page " + std::to_string(id) +
-                                     " is referenced by a tree but the allocator has it free (or it is out of range)");
+        health_ = Status::Corruption(
+            "page " + std::to_string(id) +
+            " is referenced by a tree but the allocator has it free (or it is out of range)");
       }
       return false;
     }
@@ -223,7 +221,8 @@ void FreeMap::ReleasePendingUpTo(uint64_t txn_id) { Release(pending_by_txn_, txn
 
 void FreeMap::ReleaseFreshUpTo(uint64_t txn_id) { Release(pending_fresh_by_txn_, txn_id); }
 
-void FreeMap::Release(std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>>& by_txn, uint64_t txn_id) {
+void FreeMap::Release(std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>>& by_txn,
+                      uint64_t txn_id) {
   assert(!in_txn_);
   while (!by_txn.empty() && by_txn.begin()->first <= txn_id) {
     for (const auto& [first, n] : by_txn.begin()->second) {
@@ -285,7 +284,8 @@ std::vector<PageRef> FreeMap::PersistChanges(uint64_t txn_id) {
     auto page = std::make_shared<Page>(bitmap_pages_[i], page_size_, true);
     InitPageHeader(page->data(), PageKind::kFreemapBitmap);
     const size_t first_word = i * words_per_bitmap;
-    const size_t words = std::min<size_t>(words_per_bitmap, used_.size() - std::min(used_.size(), first_word));
+    const size_t words =
+        std::min<size_t>(words_per_bitmap, used_.size() - std::min(used_.size(), first_word));
     if (words > 0) std::memcpy(page->data() + kBitmapDataOffset, &used_[first_word], words * 8);
     SealPage(page->data(), page_size_, page->id, txn_id);
     out.push_back(std::move(page));
@@ -297,7 +297,8 @@ std::vector<PageRef> FreeMap::PersistChanges(uint64_t txn_id) {
       const size_t begin = d * dir_capacity;
       const size_t end = std::min(bitmap_pages_.size(), begin + dir_capacity);
       SetPageCount(page->data(), static_cast<uint16_t>(end - begin));
-      EncodeU64(page->data() + kDirectoryNextOffset, d + 1 < directory_pages_.size() ? directory_pages_[d + 1] : 0);
+      EncodeU64(page->data() + kDirectoryNextOffset,
+                d + 1 < directory_pages_.size() ? directory_pages_[d + 1] : 0);
       for (size_t i = begin; i < end; ++i) {
         EncodeU64(page->data() + kDirectoryIdsOffset + (i - begin) * 8, bitmap_pages_[i]);
       }

@@ -15,7 +15,9 @@ struct PathStep {
   int child;     // index of the child we descended into
 };
 
-Status TooDeep() { return Status::Corruption("tree deeper than " + std::to_string(kMaxTreeDepth) + " levels"); }
+Status TooDeep() {
+  return Status::Corruption("tree deeper than " + std::to_string(kMaxTreeDepth) + " levels");
+}
 
 // Descends from tree.root to the leaf that may hold key, making every page on the way writable and repointing
 // parents at the copies. On return `path` holds the branches, `leaf` the writable leaf.
@@ -50,12 +52,13 @@ std::vector<std::string_view> Views(const std::vector<std::string>& v, size_t be
 
 size_t CommonPrefix(std::string_view a, std::string_view b) {
   const size_t n = std::min(a.size(), b.size());
-  return static_cast<size_t>(std::mismatch(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), b.begin()).first -
-                             a.begin());
+  return static_cast<size_t>(
+      std::mismatch(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), b.begin()).first - a.begin());
 }
 
 // The branch entry (pointing at child) that separates a split leaf whose last key is l from its new right
-// sibling whose first key is r: the shortest prefix of r that is greater than l. Every key of the left node is
+// sibling whose first key is r: the shortest prefix of r that is greater than l. Every key of the left node
+// is
 // <= l < separator <= r <= every key of the right one, so it routes exactly as r would, and a long shared
 // prefix is the only thing that makes it long. The whole keys are read only when the stored bytes do not
 // decide; a separator longer than the inline limit gets its own run (a branch entry owns its run).
@@ -76,7 +79,8 @@ Result<std::string> SeparatorEntry(PageSink& sink, const StoredKey& l, const Sto
     }
     cp = CommonPrefix(lv, rv);
   }
-  if (cp >= rv.size() || (cp < lv.size() && static_cast<unsigned char>(lv[cp]) > static_cast<unsigned char>(rv[cp]))) {
+  if (cp >= rv.size() ||
+      (cp < lv.size() && static_cast<unsigned char>(lv[cp]) > static_cast<unsigned char>(rv[cp]))) {
     return Status::Corruption("keys out of order in a leaf being split");
   }
   const std::string_view sep = rv.substr(0, cp + 1);
@@ -161,7 +165,8 @@ Status Rebalance(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, Pa
     uint64_t leftmost = 0;
     std::vector<std::string> entries;
     for (const int candidate : {step.child, step.child - 1}) {
-      if (candidate < 0 || candidate >= parent.count()) continue;  // no such sibling (or a corrupt lone child)
+      if (candidate < 0 || candidate >= parent.count())
+        continue;  // no such sibling (or a corrupt lone child)
       PageRef l_page = node;
       PageRef r_page = node;
       if (candidate == step.child) {
@@ -238,8 +243,10 @@ Status LoadValue(PageSource& src, const LeafEntry& entry, std::string* value) {
 
 Result<PageRef> ReadKeyRun(PageSource& src, const StoredKey& key) {
   const std::string where = "key overflow run at page " + std::to_string(key.page);
-  // CheckNodeStructure guarantees this for every page read; checked again because the memcmp below relies on it.
-  if (key.len <= key.bytes.size()) return Status::Corruption(where + ": key no longer than its stored prefix");
+  // CheckNodeStructure guarantees this for every page read; checked again because the memcmp below relies on
+  // it.
+  if (key.len <= key.bytes.size())
+    return Status::Corruption(where + ": key no longer than its stored prefix");
   ROCKY_ASSIGN_OR_RETURN(PageRef run, src.ReadOverflow(key.page));
   if (DecodeU64(run->data() + kOverflowLengthOffset) != key.len) {
     return Status::Corruption(where + ": length differs from its entry");
@@ -264,7 +271,8 @@ Result<int> CompareKey(PageSource& src, const StoredKey& key, std::string_view t
   const size_t n = std::min(key.bytes.size(), target.size());
   const int c = n == 0 ? 0 : std::memcmp(key.bytes.data(), target.data(), n);
   if (c != 0) return c < 0 ? -1 : 1;
-  if (!key.overflow) return key.bytes.size() < target.size() ? -1 : (key.bytes.size() == target.size() ? 0 : 1);
+  if (!key.overflow)
+    return key.bytes.size() < target.size() ? -1 : (key.bytes.size() == target.size() ? 0 : 1);
   // target starts like the stored prefix; when it is no longer than the prefix, it is a proper prefix of the
   // (longer) whole key.
   if (target.size() <= key.bytes.size()) return 1;
@@ -444,8 +452,8 @@ Result<bool> TreeInsert(PageSink& sink, TreeRoot& tree, std::string_view key, st
   BuildNode(leaf->data(), ps, PageKind::kLeaf, 0, Views(entries, 0, cut));
   PageRef right = sink.NewNode();
   BuildNode(right->data(), ps, PageKind::kLeaf, 0, Views(entries, cut, entries.size()));
-  ROCKY_ASSIGN_OR_RETURN(std::string sep,
-                         SeparatorEntry(sink, RawLeafKey(entries[cut - 1]), RawLeafKey(entries[cut]), right->id));
+  ROCKY_ASSIGN_OR_RETURN(std::string sep, SeparatorEntry(sink, RawLeafKey(entries[cut - 1]),
+                                                         RawLeafKey(entries[cut]), right->id));
   ROCKY_RETURN_IF_ERROR(InsertIntoParent(sink, tree, path, leaf->id, std::move(sep)));
   return found;
 }

@@ -32,7 +32,8 @@ StoredKey DecodeKeyAt(const char* e, size_t header) {
 StoredKey EntryKeyLeaf(const char* e) { return DecodeKeyAt(e, LeafHeaderSize(e)); }
 StoredKey EntryKeyBranch(const char* e) { return DecodeKeyAt(e, kBranchEntryHeader); }
 
-// Writes the key field, the reference (if any) and the stored bytes at e, whose fixed header is `header` bytes.
+// Writes the key field, the reference (if any) and the stored bytes at e, whose fixed header is `header`
+// bytes.
 void EncodeKeyAt(char* e, size_t header, const StoredKey& key) {
   EncodeU16(e, static_cast<uint16_t>(key.bytes.size() | (key.overflow ? kKeyOverflowFlag : 0)));
   char* bytes = e + header;
@@ -234,7 +235,8 @@ std::string EncodeLeafInline(const StoredKey& key, std::string_view value) {
   e[2] = static_cast<char>(kLeafEntryInline);
   EncodeU32(e.data() + 3, static_cast<uint32_t>(value.size()));
   EncodeKeyAt(e.data(), kLeafInlineEntryHeader, key);
-  if (!value.empty()) std::memcpy(e.data() + kLeafInlineEntryHeader + key.entry_bytes(), value.data(), value.size());
+  if (!value.empty())
+    std::memcpy(e.data() + kLeafInlineEntryHeader + key.entry_bytes(), value.data(), value.size());
   return e;
 }
 

@@ -19,8 +19,8 @@ namespace rocky::engine {
 struct StoredKey {
   std::string_view bytes;  // the whole key, or its prefix when overflow
   bool overflow = false;
-  uint64_t page = 0;       // when overflow: first page of the run holding the whole key
-  uint64_t len = 0;        // the whole key's length (bytes.size() when !overflow)
+  uint64_t page = 0;  // when overflow: first page of the run holding the whole key
+  uint64_t len = 0;   // the whole key's length (bytes.size() when !overflow)
 
   static StoredKey Inline(std::string_view k) { return {k, false, 0, k.size()}; }
   // Bytes the entry spends on the key: the stored bytes plus the reference.
@@ -68,8 +68,8 @@ class NodePage {
   }
 
   // --- Branch ---
-  StoredKey branch_key(int i) const;           // i in [0, count)
-  uint64_t branch_child(int i) const;          // i in [0, count]: 0 = leftmost, i = right of key i-1
+  StoredKey branch_key(int i) const;   // i in [0, count)
+  uint64_t branch_child(int i) const;  // i in [0, count]: 0 = leftmost, i = right of key i-1
   void set_branch_child(int i, uint64_t child);
   // Repoints leaf entry i (an overflow entry) at a moved run.
   void set_overflow_page(int i, uint64_t first_page);

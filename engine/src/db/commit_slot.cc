@@ -20,7 +20,8 @@ Result<SuperHeader> DecodeSuperHeader(const char* bytes, size_t n, const std::st
                                    " bytes long");
   }
   if (std::memcmp(bytes + kHeaderMagicOffset, kMagic, sizeof kMagic) != 0) {
-    return Status::InvalidArgument(path + " is not a rocky database (its first bytes are not the rocky magic number)");
+    return Status::InvalidArgument(
+        path + " is not a rocky database (its first bytes are not the rocky magic number)");
   }
   if (DecodeU64(bytes + kHeaderChecksumOffset) != Checksum64(bytes, kHeaderChecksumOffset, 0)) {
     return Status::Corruption(path + ": the super-header (page 0) fails its checksum");
@@ -30,12 +31,13 @@ Result<SuperHeader> DecodeSuperHeader(const char* bytes, size_t n, const std::st
   h.page_size = DecodeU32(bytes + kHeaderPageSizeOffset);
   if (h.format_version > kFormatVersion) {
     return Status::NotSupported(path + " has format version " + std::to_string(h.format_version) +
-                                ", newer than the version this build reads (" + std::to_string(kFormatVersion) +
-                                "); upgrade rocky");
+                                ", newer than the version this build reads (" +
+                                std::to_string(kFormatVersion) + "); upgrade rocky");
   }
   if (h.format_version == 0) return Status::Corruption(path + ": format version 0 is invalid");
   if (h.page_size < kMinPageSize || h.page_size > kMaxPageSize || (h.page_size & (h.page_size - 1)) != 0) {
-    return Status::Corruption(path + ": invalid page size " + std::to_string(h.page_size) + " in the super-header");
+    return Status::Corruption(path + ": invalid page size " + std::to_string(h.page_size) +
+                              " in the super-header");
   }
   return h;
 }

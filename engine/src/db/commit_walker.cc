@@ -49,7 +49,8 @@ Result<PageRef> CommitWalker::ReadNode(uint64_t id, const std::string& what) {
 Result<std::string> CommitWalker::WholeKey(const StoredKey& key, const std::string& where) {
   if (!key.overflow) return std::string(key.bytes);
   const std::string run_what = where + ": key overflow run " + std::to_string(key.page);
-  if (key.len > kMaxKeySize) return Status::Corruption(run_what + ": impossible key length " + std::to_string(key.len));
+  if (key.len > kMaxKeySize)
+    return Status::Corruption(run_what + ": impossible key length " + std::to_string(key.len));
   const uint64_t pages = OverflowRunPages(key.len, page_size_);
   ROCKY_RETURN_IF_ERROR(Mark(key.page, pages, run_what));
   auto run = pager_->ReadOverflowRun(key.page);  // runs are never cached: always from disk
@@ -71,9 +72,10 @@ Result<std::string> CommitWalker::WholeKey(const StoredKey& key, const std::stri
 }
 
 Status CommitWalker::WalkNode(uint64_t id, const std::string& what, bool is_catalog, int depth,
-                              const std::optional<std::string>& lower, const std::optional<std::string>& upper,
-                              int* leaf_depth, uint64_t* entries) {
-  if (depth > kMaxTreeDepth) return Status::Corruption(what + ": tree deeper than " + std::to_string(kMaxTreeDepth));
+                              const std::optional<std::string>& lower,
+                              const std::optional<std::string>& upper, int* leaf_depth, uint64_t* entries) {
+  if (depth > kMaxTreeDepth)
+    return Status::Corruption(what + ": tree deeper than " + std::to_string(kMaxTreeDepth));
   ROCKY_RETURN_IF_ERROR(Mark(id, 1, what));
   ROCKY_ASSIGN_OR_RETURN(PageRef page, ReadNode(id, what));
   NodePage node(page->data(), page_size_);
@@ -89,13 +91,15 @@ Status CommitWalker::WalkNode(uint64_t id, const std::string& what, bool is_cata
     for (int i = 0; i < node.count(); ++i) {
       ROCKY_ASSIGN_OR_RETURN(std::string key, WholeKey(node.branch_key(i), where));
       if (out_of_range(key)) return Status::Corruption(where + ": separator outside its parent's range");
-      if (!keys.empty() && !(keys.back() < key)) return Status::Corruption(where + ": separators out of order");
+      if (!keys.empty() && !(keys.back() < key))
+        return Status::Corruption(where + ": separators out of order");
       keys.push_back(std::move(key));
     }
     for (int i = 0; i <= node.count(); ++i) {
       std::optional<std::string> lo = i == 0 ? lower : std::optional<std::string>(keys[i - 1]);
       std::optional<std::string> hi = i == node.count() ? upper : std::optional<std::string>(keys[i]);
-      ROCKY_RETURN_IF_ERROR(WalkNode(node.branch_child(i), what, is_catalog, depth + 1, lo, hi, leaf_depth, entries));
+      ROCKY_RETURN_IF_ERROR(
+          WalkNode(node.branch_child(i), what, is_catalog, depth + 1, lo, hi, leaf_depth, entries));
     }
     return Status::OK();
   }
@@ -178,8 +182,8 @@ Status CommitWalker::WalkFreeMap() {
     dir = DecodeU64(p + kDirectoryNextOffset);
   }
   if (bitmap_ids.size() != expected_bitmaps) {
-    return Status::Corruption("freemap lists " + std::to_string(bitmap_ids.size()) + " bitmap pages, expected " +
-                              std::to_string(expected_bitmaps));
+    return Status::Corruption("freemap lists " + std::to_string(bitmap_ids.size()) +
+                              " bitmap pages, expected " + std::to_string(expected_bitmaps));
   }
   std::vector<uint64_t> used(reachable_.size(), 0);
   const uint64_t words_per_bitmap = bits / 64;
@@ -203,16 +207,18 @@ Status CommitWalker::WalkFreeMap() {
     const bool is_reachable = (reachable_[id / 64] >> (id % 64)) & 1;
     used_count += is_used;
     if (is_used && !is_reachable) {
-      return Status::Corruption("page " + std::to_string(id) + " is marked in use but nothing reaches it (leaked)");
+      return Status::Corruption("page " + std::to_string(id) +
+                                " is marked in use but nothing reaches it (leaked)");
     }
     if (!is_used && is_reachable) {
-      return Status::Corruption("page " + std::to_string(id) + " is reachable but the allocator marks it free");
+      return Status::Corruption("page " + std::to_string(id) +
+                                " is reachable but the allocator marks it free");
     }
   }
   stats_.free_pages = slot_.page_count - used_count;
   if (slot_.free_pages != stats_.free_pages) {
-    return Status::Corruption("commit slot counts " + std::to_string(slot_.free_pages) + " free pages, bitmaps " +
-                              std::to_string(stats_.free_pages));
+    return Status::Corruption("commit slot counts " + std::to_string(slot_.free_pages) +
+                              " free pages, bitmaps " + std::to_string(stats_.free_pages));
   }
   return Status::OK();
 }
@@ -234,9 +240,11 @@ Status CommitWalker::Walk() {
   report_.entries_checked = entries_total_;
   const double file_bytes = static_cast<double>(slot_.page_count) * page_size_;
   const uint64_t tree_pages = stats_.leaf_pages + stats_.branch_pages;
-  const double unused_in_trees = static_cast<double>(tree_pages) * page_size_ - static_cast<double>(tree_bytes_used_);
+  const double unused_in_trees =
+      static_cast<double>(tree_pages) * page_size_ - static_cast<double>(tree_bytes_used_);
   stats_.fragmentation =
-      file_bytes > 0 ? (static_cast<double>(stats_.free_pages) * page_size_ + unused_in_trees) / file_bytes : 0.0;
+      file_bytes > 0 ? (static_cast<double>(stats_.free_pages) * page_size_ + unused_in_trees) / file_bytes
+                     : 0.0;
   return Status::OK();
 }
 

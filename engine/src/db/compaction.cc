@@ -6,10 +6,10 @@
 // can push a few pages past the threshold again, hence several rounds. A last transaction shrinks the
 // allocator's page count, and the file is truncated only after that commit is durable.
 #include "btree/node.h"
+#include "btree/tree_cursor.h"
 #include "db/db_impl.h"
 #include "db/table_meta.h"
 #include "db/transactions.h"
-#include "btree/tree_cursor.h"
 
 namespace rocky::engine {
 
@@ -58,7 +58,8 @@ Result<uint64_t> RelocateTree(WriteTxnImpl& txn, uint64_t id, uint64_t threshold
   } else {
     for (int i = 0; i < node.count(); ++i) {
       const LeafEntry e = node.leaf_entry(i);
-      if ((e.overflow && RunReaches(e, threshold, ps)) || KeyRunReaches(e.key, threshold, ps)) move_self = true;
+      if ((e.overflow && RunReaches(e, threshold, ps)) || KeyRunReaches(e.key, threshold, ps))
+        move_self = true;
     }
   }
   if (!move_self && moved_children.empty()) return id;
@@ -92,7 +93,8 @@ Status RelocateAll(WriteTxnImpl& txn, uint64_t threshold) {
     TreeCursor c(&txn, txn.catalog().root, {}, "catalog");
     for (c.SeekToFirst(); c.Valid(); c.Next()) {
       TableMeta meta;
-      if (!DecodeTableMeta(c.value(), &meta)) return Status::Corruption("catalog record of table '" + std::string(c.key()) + "' is malformed");
+      if (!DecodeTableMeta(c.value(), &meta))
+        return Status::Corruption("catalog record of table '" + std::string(c.key()) + "' is malformed");
       tables.emplace_back(std::string(c.key()), meta);
     }
     ROCKY_RETURN_IF_ERROR(c.status());
@@ -121,7 +123,8 @@ Status DatabaseImpl::Compact() {
   if (options_.read_only) return Status::InvalidArgument("database " + path_ + " was opened read-only");
   {
     std::lock_guard lock(snapshot_mu_);
-    if (!live_readers_.empty()) return Status::Busy("cannot compact " + path_ + ": read transactions are open");
+    if (!live_readers_.empty())
+      return Status::Busy("cannot compact " + path_ + ": read transactions are open");
   }
   if (!AcquireWriter(false)) return Status::Busy("cannot compact " + path_ + ": a write transaction is open");
   ReleaseWriter();

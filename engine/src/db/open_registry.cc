@@ -27,7 +27,9 @@ Registry& Reg() {
   return *reg;
 }
 
-std::string PosixKey(uint64_t dev, uint64_t ino) { return "posix|" + std::to_string(dev) + ":" + std::to_string(ino); }
+std::string PosixKey(uint64_t dev, uint64_t ino) {
+  return "posix|" + std::to_string(dev) + ":" + std::to_string(ino);
+}
 
 std::string EnvKey(const Env* env, const std::string& identity) {
   return std::to_string(reinterpret_cast<uintptr_t>(env)) + "|" + identity;
@@ -57,7 +59,9 @@ Result<std::string> KeyOfFile(Env* env, const std::string& path, File* file) {
   return EnvKey(env, identity);
 }
 
-Status AlreadyOpen(const std::string& path) { return Status::Busy(path + " is already open in this process"); }
+Status AlreadyOpen(const std::string& path) {
+  return Status::Busy(path + " is already open in this process");
+}
 
 Result<std::unique_ptr<File>> Open(Env* env, const std::string& path, const FileOpenOptions& options,
                                    std::string* key) {
@@ -100,7 +104,8 @@ Result<std::unique_ptr<File>> OpenRegistry::OpenAndAcquire(Env* env, const std::
 }
 
 Result<std::unique_ptr<File>> OpenRegistry::OpenUnregistered(Env* env, const std::string& path,
-                                                             const FileOpenOptions& options, std::string* key) {
+                                                             const FileOpenOptions& options,
+                                                             std::string* key) {
   return Open(env, path, options, key);
 }
 

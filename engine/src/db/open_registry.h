@@ -6,8 +6,9 @@
 //     name: the same path, a hard or symbolic link) is refused with kBusy, and is refused BEFORE any
 //     descriptor is opened when the path already names the open file;
 //   - a descriptor that did get opened on such a file anyway (the file appeared at the path between the stat
-//     and the open, or it belongs to an Inspector) is never closed while the file is held: it is parked in the
-//     holder's entry and closed by Release, after the holder's own descriptor (and with it the locks) is gone.
+//     and the open, or it belongs to an Inspector) is never closed while the file is held: it is parked in
+//     the holder's entry and closed by Release, after the holder's own descriptor (and with it the locks) is
+//     gone.
 // Files are identified by device and inode of the open descriptor when the Env is POSIX (whatever Env object
 // opened it), else by the Env's FileIdentity of the path within that Env. Thread-safe.
 #pragma once

@@ -36,11 +36,11 @@ Result<std::optional<TableMeta>> LookupTable(PageSource* src, uint64_t catalog_r
 
 Status CheckKeySize(std::string_view key, uint64_t max, uint32_t page_size, const char* what) {
   if (key.size() > max) {
-    return Status::InvalidArgument(std::string(what) + " of " + std::to_string(key.size()) +
-                                   " bytes exceeds the maximum of " + std::to_string(max) + " bytes" +
-                                   (max < kMaxKeySize ? " for a format version 1 file with page size " +
-                                                            std::to_string(page_size)
-                                                      : std::string()));
+    return Status::InvalidArgument(
+        std::string(what) + " of " + std::to_string(key.size()) + " bytes exceeds the maximum of " +
+        std::to_string(max) + " bytes" +
+        (max < kMaxKeySize ? " for a format version 1 file with page size " + std::to_string(page_size)
+                           : std::string()));
   }
   return Status::OK();
 }
@@ -53,7 +53,8 @@ uint64_t DatabaseImpl::max_key_size() const {
 
 uint64_t DatabaseImpl::max_table_name_size() const {
   // Version 1 kept the 16-byte table record inline beside the name, and its integrity check insists on it.
-  return format_version_ >= 2 ? kMaxKeySize : MaxInlineEntry(page_size_) - kLeafInlineEntryHeader - kTableMetaSize;
+  return format_version_ >= 2 ? kMaxKeySize
+                              : MaxInlineEntry(page_size_) - kLeafInlineEntryHeader - kTableMetaSize;
 }
 
 KeyRange KeyRange::Prefix(std::string_view prefix) {
@@ -93,7 +94,8 @@ std::unique_ptr<Cursor> TableImpl::NewCursor(KeyRange range) const {
 Result<bool> TableImpl::Insert(std::string_view key, std::string_view value) {
   ROCKY_RETURN_IF_ERROR(CheckWritable());
   // The context names the table; built only for an error, since Insert is on the bulk-load path.
-  if (Status s = CheckKeySize(key, max_key_, src_->page_size(), "key"); !s.ok()) return s.WithContext(Context());
+  if (Status s = CheckKeySize(key, max_key_, src_->page_size(), "key"); !s.ok())
+    return s.WithContext(Context());
   if (value.size() > kMaxValueSize) {
     return Status::InvalidArgument(Context() + ": value of " + std::to_string(value.size()) +
                                    " bytes exceeds the maximum of 2^40 bytes");
@@ -144,16 +146,20 @@ ReadTxnImpl::~ReadTxnImpl() {
 }
 
 Result<const ReadableTable*> ReadTxnImpl::OpenTable(std::string_view name) {
-  if (auto it = tables_.find(name); it != tables_.end()) return static_cast<const ReadableTable*>(it->second.get());
+  if (auto it = tables_.find(name); it != tables_.end())
+    return static_cast<const ReadableTable*>(it->second.get());
   ROCKY_ASSIGN_OR_RETURN(std::optional<TableMeta> meta, LookupTable(src_, snapshot_->catalog_root, name));
   if (!meta) return Status::NotFound(TableLabel(name) + " does not exist");
-  auto table = std::make_unique<TableImpl>(std::string(name), TreeRoot{meta->root, meta->len}, src_, nullptr, 0);
+  auto table =
+      std::make_unique<TableImpl>(std::string(name), TreeRoot{meta->root, meta->len}, src_, nullptr, 0);
   const ReadableTable* out = table.get();
   tables_.emplace(std::string(name), std::move(table));
   return out;
 }
 
-Result<std::vector<std::string>> ReadTxnImpl::ListTables() { return CatalogNames(src_, snapshot_->catalog_root); }
+Result<std::vector<std::string>> ReadTxnImpl::ListTables() {
+  return CatalogNames(src_, snapshot_->catalog_root);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // WriteTxnImpl

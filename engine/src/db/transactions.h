@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "btree/btree.h"
-#include "db/dirty_pages.h"
 #include "db/db_impl.h"
+#include "db/dirty_pages.h"
 #include "db/table_meta.h"
 #include "rocky/engine/db.h"
 

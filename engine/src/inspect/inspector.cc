@@ -1,7 +1,5 @@
 // Inspector: see rocky/engine/inspect.h. Reads with File::Read and the Pager's verified reads only; nothing
 // here writes, truncates or locks.
-#include "rocky/engine/inspect.h"
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -16,6 +14,7 @@
 #include "db/table_meta.h"
 #include "page/page_layout.h"
 #include "page/pager.h"
+#include "rocky/engine/inspect.h"
 
 namespace rocky::engine {
 

@@ -16,7 +16,8 @@ constexpr uint64_t kMinMapBytes = uint64_t{256} << 20;
 FileMapping::FileMapping(int fd, uint32_t page_size)
     : fd_(fd),
       page_size_(page_size),
-      chunks_(std::make_unique<std::atomic<std::atomic<uint8_t>*>[]>(kMaxBytes / page_size / kChunkPages + 1)) {}
+      chunks_(
+          std::make_unique<std::atomic<std::atomic<uint8_t>*>[]>(kMaxBytes / page_size / kChunkPages + 1)) {}
 
 std::unique_ptr<FileMapping> FileMapping::Create(int fd, uint32_t page_size, uint64_t file_bytes) {
   std::unique_ptr<FileMapping> m(new FileMapping(fd, page_size));

@@ -27,8 +27,12 @@ struct Page {
   }
   // A view of a mapped page whose checksum has been verified; map_state is its state in the mapping, which
   // remembers a structure check across the Page objects made for the page (kMapStructureOk).
-  Page(uint64_t page_id, size_t byte_size, const char* mapped, std::atomic<uint8_t>* map_state, bool structure_ok)
-      : id(page_id), size(byte_size), data_(const_cast<char*>(mapped)), map_state_(map_state),
+  Page(uint64_t page_id, size_t byte_size, const char* mapped, std::atomic<uint8_t>* map_state,
+       bool structure_ok)
+      : id(page_id),
+        size(byte_size),
+        data_(const_cast<char*>(mapped)),
+        map_state_(map_state),
         structure_checked(structure_ok) {}
 
   char* data() { return data_; }
@@ -41,7 +45,7 @@ struct Page {
   }
 
   uint64_t id;
-  size_t size;  // page_size, or pages * page_size for an overflow run
+  size_t size;                    // page_size, or pages * page_size for an overflow run
   std::unique_ptr<char[]> bytes;  // nullptr for a mapped page
 
  private:

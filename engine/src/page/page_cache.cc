@@ -20,7 +20,8 @@ size_t HomeSlot(uint64_t mixed, size_t mask) { return static_cast<size_t>(mixed 
 PageCache::PageCache(size_t capacity_pages) {
   if (capacity_pages == 0) return;
   shard_count_ = 1;
-  while (shard_count_ < kMaxShards && capacity_pages / (shard_count_ * 2) >= kMinShardPages) shard_count_ *= 2;
+  while (shard_count_ < kMaxShards && capacity_pages / (shard_count_ * 2) >= kMinShardPages)
+    shard_count_ *= 2;
   per_shard_ = (capacity_pages + shard_count_ - 1) / shard_count_;
   index_size_ = 1;
   while (index_size_ < 2 * per_shard_) index_size_ *= 2;

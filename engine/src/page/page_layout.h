@@ -35,8 +35,8 @@ inline constexpr uint32_t kMaxPageSize = 65536;
 // 8 bytes: 0x89 'R' 'K' 'Y' '\r' '\n' 0x1A '\n' (catches text-mode mangling, like PNG's).
 inline constexpr char kMagic[8] = {'\x89', 'R', 'K', 'Y', '\r', '\n', '\x1a', '\n'};
 // Version 2 added keys longer than a leaf can hold (a key-overflow flag in the key length field, format-spec
-// "Keys longer than the inline limit"). Version 1 files are a subset of version 2 (no entry sets the flag), so
-// this build reads and writes both; it keeps version 1's key limits on a version-1 file so that the older
+// "Keys longer than the inline limit"). Version 1 files are a subset of version 2 (no entry sets the flag),
+// so this build reads and writes both; it keeps version 1's key limits on a version-1 file so that the older
 // builds which read it never meet a flag they do not know. New files are created as version 2.
 inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kOldestFormatVersion = 1;
@@ -70,13 +70,13 @@ std::string_view PageKindName(PageKind kind);
 
 // --- Commit slot (pages 1 and 2). Same first 24 bytes as the common header (kind = kSlot, seed = slot page
 // id), then: ---
-inline constexpr size_t kSlotFlagsOffset = 17;          // u8: kSlotFlagSyncedBeforeSlot
-inline constexpr size_t kSlotVerifyCountOffset = 20;    // u32: entries in the verify list
-inline constexpr size_t kSlotPageCountOffset = 24;      // u64: pages in the file for this commit
-inline constexpr size_t kSlotCatalogRootOffset = 32;    // u64: root of the catalog tree (0 = no tables)
-inline constexpr size_t kSlotFreemapDirOffset = 40;     // u64: first freemap directory page
-inline constexpr size_t kSlotFreePagesOffset = 48;      // u64: pages marked free in the bitmaps
-inline constexpr size_t kSlotVerifyListOffset = 64;     // u64 page ids written by this commit
+inline constexpr size_t kSlotFlagsOffset = 17;        // u8: kSlotFlagSyncedBeforeSlot
+inline constexpr size_t kSlotVerifyCountOffset = 20;  // u32: entries in the verify list
+inline constexpr size_t kSlotPageCountOffset = 24;    // u64: pages in the file for this commit
+inline constexpr size_t kSlotCatalogRootOffset = 32;  // u64: root of the catalog tree (0 = no tables)
+inline constexpr size_t kSlotFreemapDirOffset = 40;   // u64: first freemap directory page
+inline constexpr size_t kSlotFreePagesOffset = 48;    // u64: pages marked free in the bitmaps
+inline constexpr size_t kSlotVerifyListOffset = 64;   // u64 page ids written by this commit
 // Set when every page of the commit was synced before the slot was written: nothing to verify on open.
 // Clear: the pages and the slot were synced together (one fdatasync), and recovery verifies each page on
 // the verify list (checksum valid and txn_id equal to the slot's) before trusting the slot.
@@ -86,11 +86,11 @@ inline size_t SlotVerifyCapacity(uint32_t page_size) { return (page_size - kSlot
 
 // --- Leaf and branch (slotted pages). aux = heap start: entries are packed at [aux, page_size); the u16
 // offset array (sorted by key) follows the fixed part. ---
-// Every entry starts with the u16 key field: bits 0-14 = key bytes stored in the entry (`s`), bit 15 = the key
-// is longer than the inline limit and lives whole on an overflow run; the entry then stores only its first
-// KeyPrefixLen bytes, and a 16-byte key reference [u64 first page of the key's run | u64 full key length]
-// follows the entry's fixed header (written `ref` below; absent when bit 15 is clear).
-// Leaf: offsets at [24, 24 + 2*count).
+// Every entry starts with the u16 key field: bits 0-14 = key bytes stored in the entry (`s`), bit 15 = the
+// key is longer than the inline limit and lives whole on an overflow run; the entry then stores only its
+// first KeyPrefixLen bytes, and a 16-byte key reference [u64 first page of the key's run | u64 full key
+// length] follows the entry's fixed header (written `ref` below; absent when bit 15 is clear). Leaf: offsets
+// at [24, 24 + 2*count).
 //   inline entry:   u16 key field | u8 0 | u32 value_len | ref | key bytes | value
 //   overflow entry: u16 key field | u8 1 | u64 first_page | u64 value_len | ref | key bytes
 // Branch: u64 leftmost child at [24, 32); offsets at [32, 32 + 2*count).
@@ -128,7 +128,9 @@ inline size_t MaxInlineEntry(uint32_t page_size) { return (page_size - kPageHead
 
 // Keys up to this length are stored whole in their entry (997 bytes at 4 KiB pages, 101 at 512): the largest
 // key whose leaf entry still fits with its value on an overflow run. It was version 1's key size limit.
-inline size_t InlineKeyLimitFor(uint32_t page_size) { return MaxInlineEntry(page_size) - kLeafOverflowEntryHeader; }
+inline size_t InlineKeyLimitFor(uint32_t page_size) {
+  return MaxInlineEntry(page_size) - kLeafOverflowEntryHeader;
+}
 // Bytes of a longer key kept in its entry: the limit less the key reference, so an entry holding a prefix is
 // never larger than one holding a key at the limit (four entries per leaf still fit).
 inline size_t KeyPrefixLen(uint32_t page_size) { return InlineKeyLimitFor(page_size) - kKeyRefSize; }

@@ -80,19 +80,23 @@ Result<PageRef> Pager::ReadOverflowRun(uint64_t first) {
   size_t n = 0;
   ROCKY_RETURN_IF_ERROR(file_->Read(first * page_size_, head.size(), head.data(), &n));
   if (n != head.size()) return Status::Corruption(where + ": lies beyond the end of the file");
-  if (GetPageKind(head.data()) != PageKind::kOverflow) return Status::Corruption(where + ": not an overflow page");
+  if (GetPageKind(head.data()) != PageKind::kOverflow)
+    return Status::Corruption(where + ": not an overflow page");
   const uint64_t pages = PageAux(head.data());
   const uint64_t value_len = DecodeU64(head.data() + kOverflowLengthOffset);
-  if (pages == 0 || pages * page_size_ > kMaxRunBytes || value_len + kOverflowDataOffset > pages * page_size_) {
+  if (pages == 0 || pages * page_size_ > kMaxRunBytes ||
+      value_len + kOverflowDataOffset > pages * page_size_) {
     return Status::Corruption(where + ": impossible length");
   }
   // Check the run against the file before allocating: a damaged header must not make us allocate 1 TiB.
   ROCKY_ASSIGN_OR_RETURN(uint64_t file_size, file_->Size());
-  if ((first + pages) * page_size_ > file_size) return Status::Corruption(where + ": runs past the end of the file");
+  if ((first + pages) * page_size_ > file_size)
+    return Status::Corruption(where + ": runs past the end of the file");
   auto run = std::make_shared<Page>(first, pages * page_size_, false);
   ROCKY_RETURN_IF_ERROR(file_->Read(first * page_size_, run->size, run->data(), &n));
   if (n != run->size) return Status::Corruption(where + ": truncated by the end of the file");
-  if (!PageChecksumOk(run->data(), run->size, first)) return Status::Corruption(where + ": checksum mismatch");
+  if (!PageChecksumOk(run->data(), run->size, first))
+    return Status::Corruption(where + ": checksum mismatch");
   return run;
 }
 

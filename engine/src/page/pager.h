@@ -4,8 +4,8 @@
 // Corruption naming the page, never returned. Writes are coalesced into large sequential writes.
 // Thread-safe for reads; writes come from the single writer.
 //
-// With a cache (a handle that is the file's only writer) and a file of the POSIX Env, pages are read through a
-// read-only memory map of the file instead of pread: no copy and no allocation of page bytes, and a page's
+// With a cache (a handle that is the file's only writer) and a file of the POSIX Env, pages are read through
+// a read-only memory map of the file instead of pread: no copy and no allocation of page bytes, and a page's
 // checksum is verified the first time it is used after this process last wrote it (page/file_mapping.h),
 // instead of at every load. Handles without a cache (read-only ones, which may share the file with a writer
 // in another process) keep reading and verifying every page with pread.

@@ -119,8 +119,8 @@ struct StateConfig {
   // adapter.path against the folder holding the config file. Empty: the system's trust store.
   std::string valkey_ca_file;
   uint64_t transfer_timeout_seconds = 300;  // > 0
-  // How often a long run uploads the state between tables (as well as at the end), bounding what a crash loses
-  // from the remote copy; 0 uploads after every table.
+  // How often a long run uploads the state between tables (as well as at the end), bounding what a crash
+  // loses from the remote copy; 0 uploads after every table.
   uint64_t upload_interval_seconds = 60;
   UploadFailurePolicy on_upload_failure = UploadFailurePolicy::kSkip;
   // The lease a command that changes a remote state holds (sync/state_lease.h): how long it lasts after its

@@ -70,7 +70,7 @@ CheckResult CheckRowCount(std::string_view table, uint64_t source_count, uint64_
 
 // freshness: the newest timestamp (normalized UTC, as the state store keeps them; nullopt for a table with
 // none) is at most threshold_seconds older than `now_utc` (also normalized UTC).
-CheckResult CheckFreshness(std::string_view table, const std::optional<std::string>& newest, std::string_view now_utc,
-                           uint64_t threshold_seconds);
+CheckResult CheckFreshness(std::string_view table, const std::optional<std::string>& newest,
+                           std::string_view now_utc, uint64_t threshold_seconds);
 
 }  // namespace rocky::replication

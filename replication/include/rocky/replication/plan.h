@@ -78,8 +78,8 @@ struct PlanOptions {
 
 // Discovers every pipeline's source tables and decides each one's copy. Two sources mapping to the same
 // target are an error naming both. A pipeline whose source catalog does not exist is an error naming it.
-Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse, state::StateStore& store,
-                       const PlanOptions& options);
+Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse,
+                       state::StateStore& store, const PlanOptions& options);
 
 // The plan as JSON: {"plan_id", "warehouse", "tables": [{"pipeline", "source", "target", "timestamp_column",
 // "metadata_columns", "mode", "state_watermark", "start_watermark", "sql"}]}; the stored form. Fields added

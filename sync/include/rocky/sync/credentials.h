@@ -7,8 +7,8 @@
 //   4. container credentials      AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI (ECS, EKS Pod Identity)
 //   5. EC2 instance metadata      IMDSv2 (AWS_EC2_METADATA_DISABLED=true turns it off)
 // A source that is not configured is skipped (kNotFound); a source that is configured but fails (a file that
-// cannot be parsed, STS refusing the token) stops the chain with its error, because falling through to the next
-// source would hide the misconfiguration behind a confusing "access denied" later.
+// cannot be parsed, STS refusing the token) stops the chain with its error, because falling through to the
+// next source would hide the misconfiguration behind a confusing "access denied" later.
 //
 // Secrets (secret keys, session tokens, web identity and container authorization tokens) never appear in a
 // Status message: messages name the source, the variable or file, and the problem.
@@ -56,8 +56,8 @@ struct SourcedCredentials {
   std::string source;  // "environment", "profile default in /home/u/.aws/credentials", "web identity", ...
 };
 
-// Each source on its own. kNotFound: not configured here (the chain moves on). Any other error: configured but
-// broken (the chain stops).
+// Each source on its own. kNotFound: not configured here (the chain moves on). Any other error: configured
+// but broken (the chain stops).
 Result<SourcedCredentials> CredentialsFromEnvironment(const CredentialsOptions& options);
 Result<SourcedCredentials> CredentialsFromProfile(const CredentialsOptions& options);
 Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& options);
@@ -83,7 +83,8 @@ class CredentialsProvider {
   // Forgets the cache: the next Get() resolves again (after an authentication error, for instance).
   void Invalidate();
 
-  // AWS SDKs refresh 5 minutes before expiration; IMDS and STS hand out credentials valid for an hour or more.
+  // AWS SDKs refresh 5 minutes before expiration; IMDS and STS hand out credentials valid for an hour or
+  // more.
   static constexpr std::chrono::minutes kRefreshWindow{5};
 
  private:

@@ -1,6 +1,6 @@
 // One HTTP(S) request over libcurl (OpenSSL): what the S3 client (and the credential providers) send. Bodies
-// go from memory or stream from a file range, and responses into memory or stream into a file, so an object of
-// any size moves with bounded memory.
+// go from memory or stream from a file range, and responses into memory or stream into a file, so an object
+// of any size moves with bounded memory.
 #pragma once
 
 #include <atomic>
@@ -59,7 +59,7 @@ struct HttpCall {
 struct HttpResponse {
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, values trimmed
-  std::string body;  // empty when streamed to download_path
+  std::string body;                                          // empty when streamed to download_path
   uint64_t body_bytes = 0;
 
   // The first header of that (lowercase) name.

@@ -1,13 +1,14 @@
 // Where the state lives remotely: one interface over S3, Valkey and the tiered pair, so the lifecycle
-// (state_sync.h: download before a run, upload after, retries, circuit breaker, events) and `rocky doctor` never
-// care which backend they talk to.
+// (state_sync.h: download before a run, upload after, retries, circuit breaker, events) and `rocky doctor`
+// never care which backend they talk to.
 //
 // Every backend moves the same thing: the verified, compressed envelope of a consistent snapshot of the state
-// file (state_envelope.h), stored under `<prefix>state.redb`. A download is verified in full before it replaces
-// the local file (atomically); an upload is conditional on the remote copy still being the one this run
-// downloaded, so another run's state is never silently overwritten.
+// file (state_envelope.h), stored under `<prefix>state.redb`. A download is verified in full before it
+// replaces the local file (atomically); an upload is conditional on the remote copy still being the one this
+// run downloaded, so another run's state is never silently overwritten.
 //
-// Errors are Status values whose code is the contract the lifecycle's retry policy acts on (IsTransient below):
+// Errors are Status values whose code is the contract the lifecycle's retry policy acts on (IsTransient
+// below):
 //   kIOError           network failure, connection refused or reset, HTTP 5xx / 429 / SlowDown: transient
 //   kTimedOut          the deadline passed (or a transfer stalled): transient while time remains
 //   kPermissionDenied  credentials refused, access denied: permanent
@@ -40,7 +41,8 @@ using base::Status;
 // wait (connect, each read) at what remains, and fail with kTimedOut once it has passed.
 using Deadline = std::chrono::steady_clock::time_point;
 
-// Whether repeating the same call may succeed (kIOError, kTimedOut); everything else fails the same way again.
+// Whether repeating the same call may succeed (kIOError, kTimedOut); everything else fails the same way
+// again.
 bool IsTransient(const Status& status);
 
 // What one successful transfer moved.
@@ -56,9 +58,9 @@ struct TransferReport {
 
 // One leg of a `rocky doctor --check state_rw` probe: a uniquely named object written, read back and deleted.
 struct ProbeLeg {
-  std::string backend;  // "s3" or "valkey"
-  std::string location;  // as Location() prints it, redacted
-  Status status;         // the first step that failed, or OK
+  std::string backend;                   // "s3" or "valkey"
+  std::string location;                  // as Location() prints it, redacted
+  Status status;                         // the first step that failed, or OK
   std::chrono::milliseconds latency{0};  // the whole write + read + delete
   // What to do about a failure, for people: the permissions an access-denied needs, "check the endpoint's
   // host name" for a name-resolution failure, ... Empty when there is nothing useful to add.
@@ -83,7 +85,8 @@ struct UploadRequest {
 std::string NewUploadToken();
 
 // A remote home for the state. Implementations: S3StateBackend (s3_state_backend.h), ValkeyStateBackend
-// (valkey_state_backend.h), TieredStateBackend (tiered_state_backend.h). Not thread-safe: one caller at a time.
+// (valkey_state_backend.h), TieredStateBackend (tiered_state_backend.h). Not thread-safe: one caller at a
+// time.
 class RemoteStateBackend {
  public:
   virtual ~RemoteStateBackend() = default;
@@ -92,14 +95,15 @@ class RemoteStateBackend {
   virtual std::string_view Kind() const = 0;
   // The key the state is stored under ("rocky/state/state.redb", "rocky:state:state.redb").
   virtual std::string Key() const = 0;
-  // Where, for people: "s3://bucket/rocky/state/state.redb", "redis://:***@cache:6379/0 key rocky:state:state.redb".
-  // Never holds a secret.
+  // Where, for people: "s3://bucket/rocky/state/state.redb", "redis://:***@cache:6379/0 key
+  // rocky:state:state.redb". Never holds a secret.
   virtual std::string Location() const = 0;
 
   // Fetches the remote state and, once verified in full, replaces the file at `state_path` with it atomically
   // (the caller holds the state's writer lock). nullopt, touching nothing, when there is no remote state yet.
   // On any error the local file is exactly as it was.
-  virtual Result<std::optional<TransferReport>> Download(const std::string& state_path, Deadline deadline) = 0;
+  virtual Result<std::optional<TransferReport>> Download(const std::string& state_path,
+                                                         Deadline deadline) = 0;
 
   // Uploads a consistent snapshot of the state file at `state_path` (which may be open and written by this
   // process) as `request` says (UploadRequest: its condition, or force). kBusy when the condition fails and

@@ -54,8 +54,8 @@ struct S3Config {
 Result<S3Config> ResolveS3Config(S3Config config);
 
 // Where credentials come from: called before each request, so temporary credentials that a provider refreshes
-// are picked up. A std::function rather than CredentialsProvider itself, so tests can hand in fixed (or failing)
-// credentials.
+// are picked up. A std::function rather than CredentialsProvider itself, so tests can hand in fixed (or
+// failing) credentials.
 using CredentialsSource = std::function<Result<Credentials>()>;
 CredentialsSource FixedCredentials(Credentials credentials);
 // The credential chain with its refresh (credentials.h); `provider` must outlive the source.
@@ -131,8 +131,8 @@ class S3Client {
   // The state object's key: prefix + "state.redb".
   std::string StateKey() const;
 
-  // Every later request must finish by `deadline` (kTimedOut otherwise); nullopt: only the transport's connect
-  // and stall timeouts apply. How the lifecycle's per-transfer wall-clock budget reaches the network.
+  // Every later request must finish by `deadline` (kTimedOut otherwise); nullopt: only the transport's
+  // connect and stall timeouts apply. How the lifecycle's per-transfer wall-clock budget reaches the network.
   void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
     config_.transport.deadline = deadline;
   }

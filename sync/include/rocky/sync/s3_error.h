@@ -1,6 +1,6 @@
-// S3 (and STS) error responses, parsed into a typed error that the retry policy can act on: which failures are
-// worth retrying (transient) and which will fail the same way again (permanent). The parser takes arbitrary
-// bytes (a proxy's HTML page, a truncated body, nothing at all for HEAD) and never fails.
+// S3 (and STS) error responses, parsed into a typed error that the retry policy can act on: which failures
+// are worth retrying (transient) and which will fail the same way again (permanent). The parser takes
+// arbitrary bytes (a proxy's HTML page, a truncated body, nothing at all for HEAD) and never fails.
 #pragma once
 
 #include <string>
@@ -10,11 +10,12 @@
 
 namespace rocky::sync {
 
-// Whether repeating the request can help. Decides retries (issue 10): transient errors are retried with backoff,
-// permanent ones are reported at once.
+// Whether repeating the request can help. Decides retries (issue 10): transient errors are retried with
+// backoff, permanent ones are reported at once.
 enum class S3ErrorClass : unsigned char {
   kTransient,  // timeouts, HTTP 5xx, 429, SlowDown and other throttling
-  kPermanent,  // bad credentials, access denied, missing bucket or key, bad request, conditional-write conflict
+  kPermanent,  // bad credentials, access denied, missing bucket or key, bad request, conditional-write
+               // conflict
 };
 
 // What went wrong, coarser than the code, for messages and `rocky doctor` hints.
@@ -43,7 +44,8 @@ struct S3Error {
 
   bool transient() const { return error_class == S3ErrorClass::kTransient; }
 
-  // One line: "S3 NoSuchBucket (HTTP 404): The specified bucket does not exist [request id 4442587FB7D0A2F9]".
+  // One line: "S3 NoSuchBucket (HTTP 404): The specified bucket does not exist [request id
+  // 4442587FB7D0A2F9]".
   std::string ToString() const;
 
   // For callers that speak Status, with the codes of remote_state.h's retry contract: kNotFound for a missing
@@ -53,14 +55,15 @@ struct S3Error {
   base::Status ToStatus() const;
 };
 
-// Parses an error response body (<Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId>...</Error>,
-// or STS's <ErrorResponse><Error>...</Error><RequestId>..</RequestId></ErrorResponse>). Anything that is not such
-// a document yields an error built from the status alone. `request_id_header` (x-amz-request-id) is used when the
-// body has none.
+// Parses an error response body
+// (<Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId>...</Error>, or STS's
+// <ErrorResponse><Error>...</Error><RequestId>..</RequestId></ErrorResponse>). Anything that is not such a
+// document yields an error built from the status alone. `request_id_header` (x-amz-request-id) is used when
+// the body has none.
 S3Error ParseS3Error(int http_status, std::string_view body, std::string_view request_id_header = {});
 
-// The classification rule on its own: transient for 5xx, 429, 408 and the throttling and timeout codes whatever
-// their status; permanent otherwise.
+// The classification rule on its own: transient for 5xx, 429, 408 and the throttling and timeout codes
+// whatever their status; permanent otherwise.
 S3ErrorKind ClassifyS3ErrorKind(int http_status, std::string_view code);
 S3ErrorClass ClassOf(S3ErrorKind kind);
 

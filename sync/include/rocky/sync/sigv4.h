@@ -68,12 +68,13 @@ struct Signature {
 // Computes the signature and adds to `request` the headers SigV4 needs: X-Amz-Date, X-Amz-Security-Token
 // (when the credentials have a session token), x-amz-content-sha256 (when asked) and Authorization.
 // kInvalidArgument naming the problem for a request that cannot be signed (no Host header, empty key id).
-Result<Signature> SignRequest(HttpRequest& request, const Credentials& credentials, const SigningParams& params);
+Result<Signature> SignRequest(HttpRequest& request, const Credentials& credentials,
+                              const SigningParams& params);
 
 // Presigned-URL form (query-string signing), as the test suite's query-* cases: adds the X-Amz-* query
 // parameters, including X-Amz-Signature, to `request`. `expires` is X-Amz-Expires.
-Result<Signature> PresignRequest(HttpRequest& request, const Credentials& credentials, const SigningParams& params,
-                                 std::chrono::seconds expires);
+Result<Signature> PresignRequest(HttpRequest& request, const Credentials& credentials,
+                                 const SigningParams& params, std::chrono::seconds expires);
 
 // Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);

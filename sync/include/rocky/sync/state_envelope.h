@@ -2,7 +2,8 @@
 // inside a small envelope that says what it is and lets a download be verified in full before it replaces the
 // local state. Byte layout: format-spec/ENVELOPE.md.
 //
-// Everything streams through files with fixed-size buffers, so memory stays bounded whatever the state's size.
+// Everything streams through files with fixed-size buffers, so memory stays bounded whatever the state's
+// size.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +17,8 @@ namespace rocky::sync {
 using base::Result;
 using base::Status;
 
-// Identifies an envelope (first 8 bytes). Like the state file's magic but with 'S' for "sync": non-ASCII first
-// byte, CR LF and ^Z, so text-mode transfers and 7-bit truncation are detected.
+// Identifies an envelope (first 8 bytes). Like the state file's magic but with 'S' for "sync": non-ASCII
+// first byte, CR LF and ^Z, so text-mode transfers and 7-bit truncation are detected.
 inline constexpr char kEnvelopeMagic[8] = {'\x89', 'R', 'K', 'S', '\r', '\n', '\x1a', '\n'};
 // The envelope layout version this build writes and reads; a higher one is refused as newer.
 inline constexpr uint32_t kEnvelopeVersion = 1;
@@ -34,11 +35,11 @@ struct EnvelopeInfo {
   uint64_t encoded_length = 0;  // bytes of the whole envelope (header + zstd frame)
 };
 
-// Writes to `snapshot_path` (replacing it) a fresh state database holding exactly the tables and entries of one
-// read transaction of `db`, i.e. one commit. Why not copy the file's bytes under a read transaction: the engine
-// guarantees only that pages reachable from a live snapshot are not overwritten; free pages and the commit
-// slots are rewritten by a concurrent writer (possibly another process), so a byte copy can pair a newer
-// commit slot with older page contents, a file that opens but is not any commit. Exporting through the
+// Writes to `snapshot_path` (replacing it) a fresh state database holding exactly the tables and entries of
+// one read transaction of `db`, i.e. one commit. Why not copy the file's bytes under a read transaction: the
+// engine guarantees only that pages reachable from a live snapshot are not overwritten; free pages and the
+// commit slots are rewritten by a concurrent writer (possibly another process), so a byte copy can pair a
+// newer commit slot with older page contents, a file that opens but is not any commit. Exporting through the
 // read transaction yields a file that is a commit by construction. The export commits in batches so memory is
 // bounded; the file is synced before return.
 Status WriteStateSnapshot(engine::Database& db, const std::string& snapshot_path);

@@ -48,8 +48,8 @@
 #include <string_view>
 #include <thread>
 
-#include "rocky/config/config.h"
 #include "rocky/base/status.h"
+#include "rocky/config/config.h"
 #include "rocky/sync/lease_store.h"
 #include "rocky/sync/remote_state.h"
 

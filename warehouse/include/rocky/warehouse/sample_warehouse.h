@@ -1,6 +1,7 @@
 // The sample source data `rocky init` writes, so the quickstart replicates something real with nothing else
 // installed: a catalog "fivetran_catalog" in the SQLite warehouse layout (sqlite_warehouse.h), with schemas
-// named like Fivetran's (src__<tenant>__<regions...>__<source>) and tables carrying a _fivetran_synced column.
+// named like Fivetran's (src__<tenant>__<regions...>__<source>) and tables carrying a _fivetran_synced
+// column.
 #pragma once
 
 #include <chrono>
@@ -25,8 +26,9 @@ struct SampleWarehouse {
 // their _fivetran_synced timestamps spread over the 30 days before `now`, the newest a few minutes before it,
 // so a freshness check passes right after `rocky init`. An existing sample schema file is an error naming it
 // unless `overwrite`, in which case it is replaced.
-Result<SampleWarehouse> CreateSampleWarehouse(const std::string& folder, bool overwrite,
-                                              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+Result<SampleWarehouse> CreateSampleWarehouse(
+    const std::string& folder, bool overwrite,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // The same sample (the same rows, with PostgreSQL types: bigint ids, timestamp with time zone cursors) in the
 // database `url` names, each schema mapped as postgres_warehouse.h says, in one transaction. An existing

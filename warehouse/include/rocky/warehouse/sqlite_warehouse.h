@@ -13,8 +13,9 @@
 // Copies within one catalog+schema (one file attached twice) are refused with kInvalidArgument. Views are not
 // tables here. An incremental copy whose target table does not exist is kNotFound naming the target: copying
 // only the window into a fresh table would silently drop every older row, so the caller must do a full
-// refresh (`rocky run --full-refresh`) instead. Missing source tables and columns are found before the target file
-// is created; a first copy into a new schema that fails later (a bad value) leaves that schema's file empty.
+// refresh (`rocky run --full-refresh`) instead. Missing source tables and columns are found before the target
+// file is created; a first copy into a new schema that fails later (a bad value) leaves that schema's file
+// empty.
 //
 // What a copy reads (a run costs what it copies). A full refresh reads the whole source, creates the target
 // with the source's primary key and NOT NULL constraints, and indexes the target's cursor column (and, for
