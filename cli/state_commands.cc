@@ -195,7 +195,7 @@ int RunSet(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   const auto table = inv.Get("table");
   const auto value = inv.Get("value");
-  if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value TIMESTAMP");
+  if (!table || !value) return Usage(ctx, "state set needs --table TABLE and --value VALUE");
   // Validate before opening, so a bad argument never creates or touches the state file.
   if (Status s = ValidateTableName(*table); !s.ok()) return Fail(ctx, s);
   if (auto normalized = base::NormalizeWatermarkValue(*value); !normalized.ok())
@@ -750,10 +750,13 @@ CommandSpec StateCommand() {
       .name = "set",
       .summary = "Set or move a table's watermark",
       .description =
-          "Set or move the watermark of a table; the next run copies rows newer than TIMESTAMP.\n"
-          "TIMESTAMP is RFC 3339 with Z or an offset (2025-03-15T14:30:00Z); it is stored in UTC.",
+          "Set or move the watermark of a table; the next run copies the rows from VALUE on.\n"
+          "VALUE is a timestamp, RFC 3339 with Z or an offset (2025-03-15T14:30:00Z), stored in UTC, or an\n"
+          "integer for a table whose cursor_type is \"integer\".",
       .flags = {TableFlag("catalog.schema.table"),
-                FlagSpec{.name = "value", .value_name = "TIMESTAMP", .help = "The new last_value (RFC 3339)"},
+                FlagSpec{.name = "value",
+                         .value_name = "VALUE",
+                         .help = "The new last_value (RFC 3339 timestamp, or an integer)"},
                 LeaseWaitFlag()},
       .handler = ValidatingConfigIfPresent(CheckingWait(RunSet)),
   };
