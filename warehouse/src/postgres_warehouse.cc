@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "copy_request_check.h"
 #include "rocky/base/timestamp.h"
 #include "rocky/warehouse/sqlite_warehouse.h"  // CanonicalTimestamp
 #include "sql_text.h"
@@ -732,44 +733,9 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   const std::string context = "copying " + source.Qualified() + " to " + target.Qualified();
   auto fail = [&](const Status& status) { return status.WithContext(context); };
 
-  for (const TableRef* ref : {&source, &target}) {
-    if (Status s = ValidateRef(*ref); !s.ok()) return fail(s);
-  }
-  if (Status s = ValidateName("timestamp column", request.timestamp_column); !s.ok()) return fail(s);
-  for (const config::MetadataColumn& column : request.metadata_columns) {
-    if (Status s = ValidateName("metadata column", column.name); !s.ok()) return fail(s);
-    if (!internal::IsSafeTypeName(column.type)) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" +
-                                          column.type + "'"));
-    }
-    if (column.value.empty()) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
-    }
-  }
-  if (request.strategy == config::Strategy::kMerge && request.merge_keys.empty()) {
-    return fail(Status::InvalidArgument("strategy merge needs merge_keys"));
-  }
-  for (const std::string& key : request.merge_keys) {
-    if (Status s = ValidateName("merge key", key); !s.ok()) return fail(s);
-  }
-  if (request.lookback_seconds > 0 && (request.strategy != config::Strategy::kMerge ||
-                                       request.cursor_type != config::CursorType::kTimestamp)) {
-    return fail(Status::InvalidArgument(
-        "lookback_seconds needs strategy merge and a timestamp cursor (it would otherwise copy rows again)"));
-  }
-  if (request.watermark) {
-    const bool valid = request.cursor_type == config::CursorType::kInteger
-                           ? base::IsIntegerWatermark(*request.watermark)
-                           : CanonicalTimestamp(*request.watermark).has_value();
-    if (!valid) {
-      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +
-                                          (request.cursor_type == config::CursorType::kInteger
-                                               ? "an integer, but cursor_type is \"integer\""
-                                               : "a timestamp, but cursor_type is \"timestamp\"") +
-                                          "; run 'rocky run --full-refresh --table " + target.Qualified() +
-                                          "' to reload the table"));
-    }
-  }
+  const internal::CopyNameRules rules{
+      .table = ValidateRef, .column = ValidateName, .metadata_column_kind = "metadata column"};
+  if (Status s = internal::CheckCopyRequest(request, rules); !s.ok()) return fail(s);
   if (!two_servers() &&
       PostgresSchemaName(tgt().database(), source.catalog, source.schema) ==
           PostgresSchemaName(tgt().database(), target.catalog, target.schema) &&

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "copy_request_check.h"
 #include "rocky/base/timestamp.h"
 #include "sql_text.h"
 
@@ -521,45 +522,10 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   auto fail = [&](const Status& status) { return status.WithContext(context); };
 
   // Everything checkable without touching a file is checked first.
-  for (const TableRef* ref : {&source, &target}) {
-    if (Status s = ValidateTableRef(*ref); !s.ok()) return fail(s);
-  }
-  if (Status s = ValidateColumnName("timestamp column", request.timestamp_column); !s.ok()) return fail(s);
-  for (const config::MetadataColumn& column : request.metadata_columns) {
-    if (Status s = ValidateColumnName("metadata column name", column.name); !s.ok()) return fail(s);
-    if (!internal::IsSafeTypeName(column.type)) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': invalid type '" +
-                                          column.type + "'"));
-    }
-    if (column.value.empty()) {
-      return fail(Status::InvalidArgument("metadata column '" + column.name + "': empty value expression"));
-    }
-  }
-  if (request.strategy == config::Strategy::kMerge && request.merge_keys.empty()) {
-    return fail(Status::InvalidArgument("strategy merge needs merge_keys"));
-  }
-  for (const std::string& key : request.merge_keys) {
-    if (Status s = ValidateColumnName("merge key", key); !s.ok()) return fail(s);
-  }
-  if (request.lookback_seconds > 0 && (request.strategy != config::Strategy::kMerge ||
-                                       request.cursor_type != config::CursorType::kTimestamp)) {
-    return fail(
-        Status::InvalidArgument("lookback_seconds needs strategy merge and a timestamp cursor (it would "
-                                "otherwise copy rows again)"));
-  }
-  if (request.watermark) {
-    const bool valid = request.cursor_type == config::CursorType::kInteger
-                           ? base::IsIntegerWatermark(*request.watermark)
-                           : CanonicalTimestamp(*request.watermark).has_value();
-    if (!valid) {
-      return fail(Status::InvalidArgument("watermark '" + *request.watermark + "' is not " +
-                                          (request.cursor_type == config::CursorType::kInteger
-                                               ? "an integer, but cursor_type is \"integer\""
-                                               : "a timestamp, but cursor_type is \"timestamp\"") +
-                                          "; run 'rocky run --full-refresh --table " + target.Qualified() +
-                                          "' to reload the table"));
-    }
-  }
+  const internal::CopyNameRules rules{.table = ValidateTableRef,
+                                      .column = ValidateColumnName,
+                                      .metadata_column_kind = "metadata column name"};
+  if (Status s = internal::CheckCopyRequest(request, rules); !s.ok()) return fail(s);
   if (source.catalog == target.catalog && source.schema == target.schema) {
     // Both would be the same file attached twice; its two lock holders would deadlock at COMMIT.
     return fail(
