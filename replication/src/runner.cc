@@ -134,10 +134,10 @@ std::optional<std::string_view> NewWatermarkOf(const TablePlan& t, const warehou
 // count in the history. A reload the user asked for that left the target empty has no newest value: the old
 // watermark goes (first, so that a crash before the next commit leaves no watermark, which means a full
 // refresh).
-Result<state::StateStore::RecordedCopy> RecordCopy(state::StateStore& store, const TablePlan& t,
-                                                   const std::string& target,
-                                                   const warehouse::CopyResult& copied,
-                                                   const config::ChecksConfig* checks) {
+Result<state::StateStore::RecordedCopy> RecordCopy(
+    state::StateStore& store, const TablePlan& t, const std::string& target,
+    const warehouse::CopyResult& copied, const config::ChecksConfig* checks,
+    const std::vector<std::pair<std::string, state::RememberedRowCount>>& row_counts) {
   if (!copied.max_timestamp && t.full_refresh_requested && t.state_watermark) {
     Status cleared = store.DeleteWatermark(target);
     if (!cleared.ok() && !cleared.IsNotFound()) return cleared;
@@ -145,7 +145,16 @@ Result<state::StateStore::RecordedCopy> RecordCopy(state::StateStore& store, con
   const std::optional<uint64_t> history_count =
       checks != nullptr ? std::optional<uint64_t>(copied.source_rows) : std::nullopt;
   return store.RecordTableCopy(target, NewWatermarkOf(t, copied), history_count,
-                               checks != nullptr ? checks->history_length : 0);
+                               checks != nullptr ? checks->history_length : 0, row_counts);
+}
+
+// The count the state remembers for `table` (a source's or a target's), for the warehouse to reuse while
+// the table's storage is unchanged. A remembered count that cannot be read is only a cache miss: the copy
+// then counts, and `rocky state check` reports a damaged page.
+std::optional<warehouse::RowCountMemo> RememberedCount(state::StateStore& store, const std::string& table) {
+  Result<std::optional<state::RememberedRowCount>> remembered = store.RowCountOf(table);
+  if (!remembered.ok() || !*remembered) return std::nullopt;
+  return warehouse::RowCountMemo{(*remembered)->version, (*remembered)->rows};
 }
 
 // The pipeline's checks on one copied table, appended to the report (anomalies too). `previous` is the
@@ -186,6 +195,11 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
                state::StateStore& store, const Now& now, TableOutcome& outcome, RunReport& report) {
   // Row counts walk whole indexes: taken only for a pipeline whose checks use them.
   const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
+  const std::string source_name = t.source.Qualified();
+  const std::optional<warehouse::RowCountMemo> source_memo =
+      checks != nullptr ? RememberedCount(store, source_name) : std::nullopt;
+  const std::optional<warehouse::RowCountMemo> target_memo =
+      checks != nullptr ? RememberedCount(store, outcome.target) : std::nullopt;
   auto copied = warehouse.Copy(warehouse::CopyRequest{
       .source = t.source,
       .target = t.target,
@@ -197,6 +211,8 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
       .lookback_seconds = t.lookback_seconds,
       .metadata_columns = t.metadata_columns,
       .count_rows = checks != nullptr,
+      .source_rows_memo = source_memo,
+      .target_rows_memo = target_memo,
   });
   if (!copied.ok()) {
     outcome.status = TableOutcome::Status::kFailed;
@@ -216,7 +232,18 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
     history_error = history.status();
   }
 
-  auto recorded = RecordCopy(store, t, outcome.target, *copied, checks);
+  // Counts to remember for the next run: only those that changed, so a run that copies nothing writes none.
+  std::vector<std::pair<std::string, state::RememberedRowCount>> row_counts;
+  auto remember = [&](const std::string& name, const std::optional<warehouse::RowCountMemo>& now_memo,
+                      const std::optional<warehouse::RowCountMemo>& before) {
+    if (now_memo && !(before && before->version == now_memo->version && before->rows == now_memo->rows)) {
+      row_counts.emplace_back(name, state::RememberedRowCount{now_memo->version, now_memo->rows});
+    }
+  };
+  remember(source_name, copied->source_rows_memo, source_memo);
+  remember(outcome.target, copied->target_rows_memo, target_memo);
+
+  auto recorded = RecordCopy(store, t, outcome.target, *copied, checks, row_counts);
   if (!recorded.ok()) {
     // The copy committed but its watermark did not (or, when the commit's outcome is unknown, may not have):
     // the next run reads the same window again and skips (or, under merge, rewrites) the rows already there.

@@ -465,6 +465,24 @@ Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::stri
   return entries;
 }
 
+std::string RowCountValueJson(const RememberedRowCount& count) {
+  JsonWriter json;
+  json.BeginObject().Key("version").String(count.version).Key("rows").UInt(count.rows).EndObject();
+  return json.str();
+}
+
+Result<RememberedRowCount> ParseRowCountValue(std::string_view table, std::string_view json) {
+  const Reader reader("stored row count of " + Quoted(table), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
+  RememberedRowCount count;
+  ROCKY_ASSIGN_OR_RETURN(count.version, reader.String(o, "version"));
+  ROCKY_ASSIGN_OR_RETURN(count.rows, reader.UInt(o, "rows"));
+  return count;
+}
+
 std::string RunValueJson(const RunRecord& run) {
   JsonWriter json;
   WriteRun(json, run);

@@ -27,6 +27,10 @@ bool ParseWatermarkValueFast(std::string_view json, std::string_view* last_value
 std::string CheckListJson(const std::vector<CheckEntry>& entries);
 Result<std::vector<CheckEntry>> ParseCheckList(std::string_view table, std::string_view json);
 
+// {"version": "...", "rows": N}; the table is the key.
+std::string RowCountValueJson(const RememberedRowCount& count);
+Result<RememberedRowCount> ParseRowCountValue(std::string_view table, std::string_view json);
+
 std::string RunValueJson(const RunRecord& run);
 Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json);
 

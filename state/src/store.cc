@@ -34,6 +34,7 @@ constexpr std::string_view kCheckHistory = "check_history";
 constexpr std::string_view kRunHistory = "run_history";
 constexpr std::string_view kPlans = "plans";
 constexpr std::string_view kMetadata = "metadata";
+constexpr std::string_view kRowCounts = "row_counts";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 // Below this many free pages, StateStore::Compact leaves the file alone.
 constexpr uint64_t kCompactMinFreePages = 16;
@@ -398,11 +399,11 @@ Result<std::vector<CheckEntry>> StateStore::CheckHistory(std::string_view table)
   return internal::ParseCheckList(table, value);
 }
 
-Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(std::string_view table,
-                                                             std::optional<std::string_view> last_value,
-                                                             std::optional<uint64_t> row_count,
-                                                             size_t history_cap) {
+Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(
+    std::string_view table, std::optional<std::string_view> last_value, std::optional<uint64_t> row_count,
+    size_t history_cap, const std::vector<std::pair<std::string, RememberedRowCount>>& row_counts) {
   ROCKY_RETURN_IF_ERROR(ValidateTable(table));
+  for (const auto& [name, count] : row_counts) ROCKY_RETURN_IF_ERROR(ValidateTable(name));
   std::optional<std::string> normalized;
   if (last_value) {
     ROCKY_ASSIGN_OR_RETURN(normalized, NormalizeWatermarkValue(*last_value));
@@ -441,7 +442,29 @@ Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(std::string_view ta
     return Status::OK();
   };
 
+  // The remembered counts' half: a cache, so a failure here costs only them (the commit is made again
+  // without them, below).
+  auto remember_counts = [&](WriteTransaction& txn) -> Status {
+    ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn.OpenTable(kRowCounts));
+    for (const auto& [name, count] : row_counts) {
+      ROCKY_ASSIGN_OR_RETURN(bool replaced, t->Insert(name, internal::RowCountValueJson(count)));
+      (void)replaced;
+    }
+    return Status::OK();
+  };
+
   RecordedCopy recorded;
+  if (!row_counts.empty()) {
+    ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
+    ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
+    if (row_count) recorded.history_error = append_count(*txn);
+    if (recorded.history_error.ok() && remember_counts(*txn).ok()) {
+      ROCKY_RETURN_IF_ERROR(txn->Commit());
+      return recorded;
+    }
+    txn->Abort();
+    recorded = RecordedCopy{};
+  }
   {
     ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
     ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
@@ -459,6 +482,18 @@ Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(std::string_view ta
   ROCKY_ASSIGN_OR_RETURN(recorded.watermark, write_watermark(*txn));
   ROCKY_RETURN_IF_ERROR(txn->Commit());
   return recorded;
+}
+
+Result<std::optional<RememberedRowCount>> StateStore::RowCountOf(std::string_view table) {
+  if (db_ == nullptr) return std::optional<RememberedRowCount>();
+  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
+  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kRowCounts));
+  if (t == nullptr) return std::optional<RememberedRowCount>();
+  std::string value;
+  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
+  if (!found) return std::optional<RememberedRowCount>();
+  ROCKY_ASSIGN_OR_RETURN(RememberedRowCount count, internal::ParseRowCountValue(table, value));
+  return std::optional<RememberedRowCount>(std::move(count));
 }
 
 Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json) {

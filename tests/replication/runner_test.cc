@@ -350,6 +350,34 @@ TEST_CASE("anomalies: a truncated source is reported and the run still succeeds"
   CHECK(p.store().ListRuns()->back().anomalies == 1);
 }
 
+TEST_CASE("remembered row counts: reused while nothing changed; a hand edit of the target is counted again") {
+  Project p;
+  p.Run();
+  p.Run();  // the other table of the orders' target file committed after the orders' count: settle
+  const auto remembered = p.store().RowCountOf(kOrders);
+  REQUIRE(remembered.ok());
+  REQUIRE(remembered->has_value());
+  CHECK((*remembered)->rows == 2000);
+  const std::string version = (*remembered)->version;
+  p.Run();
+  CHECK(p.store().RowCountOf(kOrders)->value().version == version);  // no write, so the same version
+  // Five target rows deleted by hand: the target's file moved, so the row_count check counts it again.
+  const std::string_view target_schema = "staging__us_west__shopify";
+  p.Sql("acme_warehouse", std::string(target_schema), "DELETE FROM orders WHERE id <= 5;");
+  RunReport edited = p.Run();
+  bool checked = false;
+  for (const auto& c : edited.check_results) {
+    if (c.table == kOrders && c.check == "row_count") {
+      checked = true;
+      CHECK_FALSE(c.passed);
+      CHECK_MESSAGE(c.detail.find("Source has 2,000 rows but the target has 1,995") != std::string::npos,
+                    c.detail);
+    }
+  }
+  CHECK(checked);
+  CHECK(p.store().RowCountOf(kOrders)->value().rows == 1995);
+}
+
 TEST_CASE("a truncated source: the target keeps its rows, the watermark never moves back") {
   Project p;
   p.Run();

@@ -420,6 +420,30 @@ TEST_CASE("RecordTableCopy writes the watermark and the row count in one commit"
   CHECK(!none->watermark.has_value());
 }
 
+TEST_CASE("RecordTableCopy remembers row counts in the same commit; RowCountOf reads them back") {
+  TempDir dir;
+  auto store = OpenOrFail(dir.File("s.redb"), Rw());
+  CHECK_FALSE(store->RowCountOf("a.b.c").value().has_value());  // no table yet
+  auto recorded = store->RecordTableCopy(
+      "a.b.c", "2025-03-15T14:30:00Z", 42, 0,
+      {{"src.b.c", RememberedRowCount{"v1", 42}}, {"a.b.c", RememberedRowCount{"v2", 40}}});
+  REQUIRE_MESSAGE(recorded.ok(), recorded.status().message());
+  CHECK(store->RowCountOf("src.b.c").value()->version == "v1");
+  CHECK(store->RowCountOf("src.b.c").value()->rows == 42);
+  CHECK(store->RowCountOf("a.b.c").value()->rows == 40);
+  CHECK_FALSE(store->RowCountOf("x.y.z").value().has_value());
+  // Overwritten whole; a bad table name among them writes nothing at all.
+  REQUIRE(
+      store->RecordTableCopy("a.b.c", std::nullopt, 43, 0, {{"a.b.c", RememberedRowCount{"v3", 41}}}).ok());
+  CHECK(store->RowCountOf("a.b.c").value()->version == "v3");
+  CHECK(store->RecordTableCopy("a.b.c", std::nullopt, 44, 0, {{"nodots", RememberedRowCount{"v4", 1}}})
+            .status()
+            .code() == Status::Code::kInvalidArgument);
+  CHECK(store->CheckHistory("a.b.c")->size() == 2);
+  // A cache: export leaves it out, so the export document is unchanged by it.
+  CHECK(SnapshotToJson(*store->Export()).find("v3") == std::string::npos);
+}
+
 TEST_CASE("plans are saved, loaded by id, and only the newest kMaxStoredPlans are kept") {
   TempDir dir;
   StoreOptions options = Rw();

@@ -204,6 +204,101 @@ TEST_CASE("Copy: every statement of an incremental run is served by an index (EX
   CHECK_MESSAGE(scans.empty(), scans.front());
 }
 
+// The statements of `copy` that counted a whole table, by the table they name ("source" or "main").
+std::vector<std::string> CountedSchemas(const CopyResult& copy) {
+  std::vector<std::string> counted;
+  for (const StatementPlan& statement : copy.plans) {
+    if (statement.purpose != "count") continue;
+    counted.push_back(statement.sql.find("\"source\".") != std::string::npos ? "source" : "main");
+  }
+  return counted;
+}
+
+TEST_CASE("Copy: a remembered row count is reused only while its schema file is unchanged") {
+  TempDir dir;
+  auto warehouse = Open(dir);
+  SchemaFile source(dir.File("wh"), kSource.catalog, kSource.schema);
+  FillOrders(source, 3000);
+  CopyRequest full = Request(std::nullopt);
+  full.explain = true;
+  CopyResult copy = CopyOk(*warehouse, full);
+  REQUIRE(copy.source_rows_memo.has_value());
+  REQUIRE(copy.target_rows_memo.has_value());
+  CHECK(copy.source_rows_memo->rows == 3000);
+  CHECK(copy.target_rows_memo->rows == 3000);
+
+  // The next copy with what the last one remembered: nothing changed, so nothing is counted.
+  auto next = [&](const CopyResult& last) {
+    CopyRequest request = Request(last.max_timestamp);
+    request.explain = true;
+    request.source_rows_memo = last.source_rows_memo;
+    request.target_rows_memo = last.target_rows_memo;
+    return CopyOk(*warehouse, request);
+  };
+  CopyResult same = next(copy);
+  CHECK(CountedSchemas(same).empty());
+  CHECK(same.source_rows == 3000);
+  CHECK(same.target_rows == 3000);
+  REQUIRE(same.target_rows_memo.has_value());
+  CHECK(same.target_rows_memo->version == copy.target_rows_memo->version);
+  CHECK(same.source_rows_memo->version == copy.source_rows_memo->version);
+
+  // A row the source lost below the watermark (a truncation): the source's file moved, so it is counted.
+  source.Exec("DELETE FROM orders WHERE id = 10");
+  CopyResult truncated = next(same);
+  CHECK(CountedSchemas(truncated) == std::vector<std::string>{"source"});
+  CHECK(truncated.source_rows == 2999);
+  CHECK(truncated.target_rows == 3000);
+
+  // Rows removed from the target by hand: the target is counted again, not taken from the memo.
+  {
+    SchemaFile target(dir.File("wh"), kTarget.catalog, kTarget.schema);
+    target.Exec("DELETE FROM orders WHERE id <= 5");
+  }
+  CopyResult edited = next(truncated);
+  CHECK(CountedSchemas(edited) == std::vector<std::string>{"main"});
+  CHECK(edited.target_rows == 2995);
+  CHECK(edited.source_rows == 2999);
+
+  // New rows: the source is counted, the target's count follows from the memo and the rows inserted, and the
+  // memo after the copy is the one the next copy finds.
+  source.Exec(
+      "INSERT INTO orders VALUES (9001, 'c1', 1, '2025-03-05T00:00:00Z'), (9002, 'c2', 2, "
+      "'2025-03-05T00:00:01Z')");
+  CopyResult grown = next(edited);
+  CHECK(grown.rows_copied == 2);
+  CHECK(CountedSchemas(grown) == std::vector<std::string>{"source"});
+  CHECK(grown.source_rows == 3001);
+  CHECK(grown.target_rows == 2997);
+  CopyResult settled = next(grown);
+  CHECK(CountedSchemas(settled).empty());
+  CHECK(settled.target_rows == 2997);
+  CHECK(settled.source_rows == 3001);
+
+  // A memo whose version is not the file's is never believed.
+  CopyRequest stale = Request(settled.max_timestamp);
+  stale.explain = true;
+  stale.source_rows_memo = RowCountMemo{"sqlite1:0:0:0:0:1", 7};
+  stale.target_rows_memo = RowCountMemo{settled.target_rows_memo->version + "0", 7};
+  CopyResult counted = CopyOk(*warehouse, stale);
+  CHECK(CountedSchemas(counted).size() == 2);
+  CHECK(counted.source_rows == 3001);
+  CHECK(counted.target_rows == 2997);
+
+  // A source in WAL mode keeps its commits out of the header's change counter: no memo, always counted.
+  source.Exec("PRAGMA journal_mode=WAL");
+  CopyResult wal = next(settled);
+  CHECK_FALSE(wal.source_rows_memo.has_value());
+  source.Exec("DELETE FROM orders WHERE id = 11");
+  CopyRequest after_wal = Request(wal.max_timestamp);
+  after_wal.explain = true;
+  after_wal.source_rows_memo = settled.source_rows_memo;
+  after_wal.target_rows_memo = wal.target_rows_memo;
+  CopyResult wal_again = CopyOk(*warehouse, after_wal);
+  CHECK(wal_again.source_rows == 3000);
+  CHECK(CountedSchemas(wal_again) == std::vector<std::string>{"source"});
+}
+
 TEST_CASE("Copy: without a source index the statements scan, and the advice names the index that fixes it") {
   TempDir dir;
   auto warehouse = Open(dir);

@@ -290,6 +290,90 @@ Result<uint64_t> CountWhere(sqlite3* db, const std::string& table_sql, const std
   return count;
 }
 
+// A schema file's version as a row count memo holds it (RowCountMemo::version):
+// "sqlite1:<st_dev>:<st_ino>:<size>:<mtime ns>:<change counter>", the counter being the database header's
+// file change counter (offset 24, big-endian), which SQLite moves on every commit in rollback-journal mode;
+// the identity, size and time tell a replaced or restored file apart even where counters coincide.
+struct SchemaFileVersion {
+  std::string text;
+  uint32_t change_counter = 0;
+};
+
+// nullopt when the file cannot say: a file in WAL mode (its commits go to the -wal file and leave the
+// header's counter alone), an empty file, or a failed read or stat (the caller then counts). Requires: `db`
+// holds a lock on `schema` — a transaction that has read it, or BEGIN IMMEDIATE's write lock for the target —
+// so that no other process commits to the file between the header's read and the stat. The header is read
+// through SQLite's own file handle: opening and closing a second descriptor of the file would drop the POSIX
+// locks SQLite holds on it.
+std::optional<SchemaFileVersion> ReadSchemaFileVersion(sqlite3* db, const char* schema,
+                                                       const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  const std::string identity = "sqlite1:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) +
+                               ":" + std::to_string(st.st_size);
+  // A file just created holds no page yet; its first commit sets the counter to 1.
+  if (st.st_size == 0) return SchemaFileVersion{identity + ":empty", 0};
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, schema, SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
+      file->pMethods == nullptr) {
+    return std::nullopt;
+  }
+  unsigned char header[100];
+  if (file->pMethods->xRead(file, header, sizeof header, 0) != SQLITE_OK) return std::nullopt;
+  if (std::memcmp(header, "SQLite format 3", 16) != 0) return std::nullopt;
+  if (header[18] != 1 || header[19] != 1) return std::nullopt;  // 1: rollback journal; 2: WAL
+  SchemaFileVersion version;
+  version.change_counter = (uint32_t{header[24]} << 24) | (uint32_t{header[25]} << 16) |
+                           (uint32_t{header[26]} << 8) | uint32_t{header[27]};
+  const auto mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  version.text = identity + ":" + std::to_string(mtime_ns) + ":" + std::to_string(version.change_counter);
+  return version;
+}
+
+// A table's row count: the memo's when it was taken at `version`, else COUNT(*) (a walk of the table's
+// smallest index). Sets *memo_out to the count with the version, when there is one.
+Result<uint64_t> CountOrRecall(sqlite3* db, const std::string& table_sql,
+                               const std::optional<SchemaFileVersion>& version,
+                               const std::optional<RowCountMemo>& memo, StatementLog& log,
+                               const std::string& context, std::optional<RowCountMemo>* memo_out) {
+  uint64_t rows = 0;
+  if (version && memo && memo->version == version->text) {
+    rows = memo->rows;
+  } else {
+    ROCKY_ASSIGN_OR_RETURN(rows, CountWhere(db, table_sql, "", {}, "count", log, context));
+  }
+  if (version) *memo_out = RowCountMemo{version->text, rows};
+  return rows;
+}
+
+// The target's count memo after a committed copy: its version read again, kept only when the file's change
+// counter moved exactly as this copy's commit moved it: by one when the copy certainly wrote (rows, or a full
+// refresh's new table), not at all otherwise. Another writer's commit after this one would move it further,
+// and its rows are not in the count. A copy that wrote nothing but an index it created leaves no memo (the
+// counter moved once, which another writer's commit would also explain); the next copy counts again.
+std::optional<RowCountMemo> TargetMemoAfterCommit(sqlite3* db, const std::string& path,
+                                                  const std::optional<SchemaFileVersion>& before,
+                                                  const CopyResult& result, bool full_refresh) {
+  if (!before) return std::nullopt;
+  // A read transaction holds the file's read lock from the SELECT on, so no commit lands between the
+  // header's read and the stat.
+  if (!Exec(db, "BEGIN", "reading the target's version").ok()) return std::nullopt;
+  std::optional<SchemaFileVersion> after;
+  if (Query(
+          db, "SELECT 1 FROM main.sqlite_master LIMIT 1", {}, [](sqlite3_stmt*) {},
+          "reading the target's version")
+          .ok()) {
+    after = ReadSchemaFileVersion(db, "main", path);
+  }
+  (void)Exec(db, "COMMIT", "ending the version's read");
+  if (!after) return std::nullopt;
+  const bool wrote = full_refresh || result.rows_copied > 0;
+  const uint32_t expected = before->change_counter + (wrote ? 1u : 0u);
+  if (after->change_counter != expected) return std::nullopt;
+  if (!wrote && after->text != before->text) return std::nullopt;
+  return RowCountMemo{after->text, result.target_rows};
+}
+
 // The largest cursor value of `table_sql` in the state store's form, read through the cursor index:
 //   integer:   MAX(column), which must be an integer;
 //   timestamp: MAX(rocky_ts(column)) over `window` when given (the copy's window: every row at or above the
@@ -508,8 +592,10 @@ class SqliteWarehouse final : public Warehouse {
     return db;
   }
 
-  // The body of Copy() between BEGIN IMMEDIATE and COMMIT; the caller rolls back on error.
-  Result<CopyResult> CopyInTransaction(sqlite3* db, const CopyRequest& request, StatementLog& log);
+  // The body of Copy() between BEGIN IMMEDIATE and COMMIT; the caller rolls back on error. Sets
+  // *target_version to the target file's version before any write (with count_rows, when it has one).
+  Result<CopyResult> CopyInTransaction(sqlite3* db, const CopyRequest& request, StatementLog& log,
+                                       std::optional<SchemaFileVersion>* target_version);
 
   std::string folder_;
   std::unique_ptr<SqlDialect> dialect_;
@@ -570,10 +656,13 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
   StatementLog log(request.explain ? db : nullptr);
   log.set_db(db);
   if (Status s = Exec(db, "BEGIN IMMEDIATE", "starting the transaction"); !s.ok()) return fail(s);
-  Result<CopyResult> result = CopyInTransaction(db, request, log);
+  std::optional<SchemaFileVersion> target_before;
+  Result<CopyResult> result = CopyInTransaction(db, request, log, &target_before);
   if (result.ok()) {
     if (Status s = Exec(db, "COMMIT", "committing"); s.ok()) {
       result->plans = log.Take();
+      result->target_rows_memo = TargetMemoAfterCommit(db, SchemaPath(target.catalog, target.schema),
+                                                       target_before, *result, !request.watermark);
       return result;
     } else {
       result = s;
@@ -587,16 +676,23 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
 }
 
 Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyRequest& request,
-                                                      StatementLog& log) {
+                                                      StatementLog& log,
+                                                      std::optional<SchemaFileVersion>* target_version) {
   const TableRef& source = request.source;
   const TableRef& target = request.target;
   const bool integer = request.cursor_type == config::CursorType::kInteger;
   const bool merge = request.strategy == config::Strategy::kMerge;
-  // Read again inside the transaction: the source may have changed since the check in Copy().
+  // Read again inside the transaction: the source may have changed since the check in Copy(). This read
+  // also takes the source's read lock, held to COMMIT, under which its version is read below.
   ROCKY_ASSIGN_OR_RETURN(
       std::vector<ColumnInfo> source_columns,
       TableColumns(db, "source", source.table, "reading columns of " + source.Qualified()));
   if (source_columns.empty()) return Status::NotFound("source table " + source.Qualified() + " not found");
+  std::optional<SchemaFileVersion> source_version;
+  if (request.count_rows) {
+    source_version = ReadSchemaFileVersion(db, "source", SchemaPath(source.catalog, source.schema));
+    *target_version = ReadSchemaFileVersion(db, "main", SchemaPath(target.catalog, target.schema));
+  }
   const ColumnInfo* cursor = FindColumn(source_columns, request.timestamp_column);
   if (cursor == nullptr) {
     return Status::NotFound("column '" + request.timestamp_column + "' not found in source table " +
@@ -681,8 +777,10 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
   // connector keeps writing to the source. (With the target's count, the only statements of an incremental
   // copy that read a whole table's index; so only when asked for.)
   if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(result.source_rows, CountWhere(db, src_sql, "", {}, "count", log,
-                                                          "counting the rows of " + source.Qualified()));
+    ROCKY_ASSIGN_OR_RETURN(
+        result.source_rows,
+        CountOrRecall(db, src_sql, source_version, request.source_rows_memo, log,
+                      "counting the rows of " + source.Qualified(), &result.source_rows_memo));
   }
 
   if (!request.watermark) {
@@ -786,8 +884,10 @@ Result<CopyResult> SqliteWarehouse::CopyInTransaction(sqlite3* db, const CopyReq
   }
   uint64_t target_before = 0;
   if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(target_before, CountWhere(db, target_sql, "", {}, "count", log,
-                                                     "counting the rows of " + target.Qualified()));
+    std::optional<RowCountMemo> unused;  // the memo to keep is the count after this copy
+    ROCKY_ASSIGN_OR_RETURN(target_before,
+                           CountOrRecall(db, target_sql, *target_version, request.target_rows_memo, log,
+                                         "counting the rows of " + target.Qualified(), &unused));
   }
 
   // The window predicate, the same on both sides (see CursorWindow in the header comment).

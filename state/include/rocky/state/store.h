@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rocky/base/status.h"
@@ -53,6 +54,15 @@ struct Watermark {
 struct CheckEntry {
   uint64_t count = 0;
   std::string timestamp;
+};
+
+// A table's exact row count with the version of the warehouse storage it was counted on (the warehouse's
+// opaque text, warehouse::RowCountMemo): a cache the runner hands back to the warehouse, which reuses the
+// count only while the storage is still at that version. Stored in the `row_counts` table
+// (format-spec/STATE.md).
+struct RememberedRowCount {
+  std::string version;
+  uint64_t rows = 0;
 };
 
 struct TableChecks {
@@ -161,8 +171,13 @@ class StateStore {
   // overrides StoreOptions::check_history_cap when non-zero. A check history that cannot be read or written
   // does not cost the watermark: it is then saved alone, in a commit of its own, and history_error says why
   // (the copy is in the target; losing its watermark would make the next run copy it again for nothing).
-  Result<RecordedCopy> RecordTableCopy(std::string_view table, std::optional<std::string_view> last_value,
-                                       std::optional<uint64_t> row_count, size_t history_cap = 0);
+  // `row_counts` (table name -> count) are remembered in the same commit; they are a cache, so when they
+  // cannot be written (a damaged page of row_counts) the commit is made without them.
+  Result<RecordedCopy> RecordTableCopy(
+      std::string_view table, std::optional<std::string_view> last_value, std::optional<uint64_t> row_count,
+      size_t history_cap = 0, const std::vector<std::pair<std::string, RememberedRowCount>>& row_counts = {});
+  // The count remembered for a table (a source's or a target's `catalog.schema.table`), or nullopt.
+  Result<std::optional<RememberedRowCount>> RowCountOf(std::string_view table);
 
   // Stores a plan under its id (replacing one with the same id), dropping the oldest beyond kMaxStoredPlans.
   Status SavePlan(std::string_view plan_id, std::string_view plan_json);

@@ -14,6 +14,16 @@
 
 namespace rocky::warehouse {
 
+// A table's exact row count remembered with the version of the storage it was counted on, so that a later
+// copy that finds the storage at that same version takes the count instead of walking the table again. The
+// version is the warehouse's own opaque text (SQLite: the schema file's identity, size, modification time and
+// header change counter, which every committed write moves); a count is reused only when the version read in
+// the copy's transaction equals it exactly, so a table that changed in any way is counted again.
+struct RowCountMemo {
+  std::string version{};
+  uint64_t rows = 0;
+};
+
 // One table's copy, done in ONE target transaction so that a run killed at any instant leaves the target
 // either before or after the whole copy, never in between.
 // Members have default initializers so designated initializers may leave any of them out.
@@ -47,6 +57,10 @@ struct CopyRequest {
   // and the anomaly history. Each count walks every leaf page of the table's smallest index, the only
   // work of an incremental copy that grows with the table; false skips it (both counts are then 0).
   bool count_rows = true;
+  // With count_rows: counts a previous copy remembered (CopyResult::*_rows_memo), used instead of a walk when
+  // their version is the table's current one. Wrong or stale memos cost nothing but the walk.
+  std::optional<RowCountMemo> source_rows_memo{};
+  std::optional<RowCountMemo> target_rows_memo{};
   // Diagnostics for tests: record EXPLAIN QUERY PLAN of every statement the copy runs (CopyResult::plans).
   bool explain = false;
 };
@@ -73,6 +87,11 @@ struct CopyResult {
   // snapshot copied), both read in the copy's transaction.
   uint64_t target_rows = 0;
   uint64_t source_rows = 0;
+  // With count_rows: the counts above with the version they hold for, for the next copy's request; nullopt
+  // when the warehouse cannot tell a version (for SQLite: a file in WAL mode, or a target another writer
+  // committed to between this copy's commit and the version's read).
+  std::optional<RowCountMemo> source_rows_memo;
+  std::optional<RowCountMemo> target_rows_memo;
   // The largest cursor value in the target's window (the whole target for a full refresh), in the state
   // store's form (timestamps: RFC 3339 UTC with `Z`, trailing fraction zeros dropped; integers: decimal);
   // nullopt when the window is empty or every cursor in it is NULL. The runner makes the new watermark from
