@@ -157,6 +157,83 @@ std::optional<warehouse::RowCountMemo> RememberedCount(state::StateStore& store,
   return warehouse::RowCountMemo{(*remembered)->version, (*remembered)->rows};
 }
 
+// The row counts a run hands to the warehouse and remembers, carried across the run's own commits. A copy's
+// commit that changed a target file from version B to version A (and nothing else did: the warehouse checks)
+// changed one table of that file, so a count of any OTHER table of the file that holds at B holds at A too.
+// Without this, copying several tables into one schema file would outdate each earlier table's count at every
+// later table's commit, and the next run would count them all again.
+class RunRowCounts {
+ public:
+  // `stored` (what the state remembers for `table`) carried through this run's commits that did not change
+  // `table`: what the warehouse should compare with the table's current version.
+  std::optional<warehouse::RowCountMemo> ForRequest(std::optional<warehouse::RowCountMemo> stored,
+                                                    const std::string& table) const {
+    if (!stored) return stored;
+    for (size_t steps = 0; steps < commits_.size(); ++steps) {  // versions only move forward; bounded anyway
+      auto commit = commits_.find(stored->version);
+      if (commit == commits_.end() || commit->second.table == table) break;
+      stored->version = commit->second.after;
+    }
+    return stored;
+  }
+
+  // After a copy of `source` into `target`: the counts to remember in the copy's state commit, which are its
+  // own two when they differ from what was stored, and those of earlier tables of the target's file carried
+  // to the version its commit made.
+  std::vector<std::pair<std::string, state::RememberedRowCount>> AfterCopy(
+      const std::string& source, const std::optional<warehouse::RowCountMemo>& source_stored,
+      const std::string& target, const std::optional<warehouse::RowCountMemo>& target_stored,
+      const warehouse::CopyResult& copied) {
+    std::vector<std::pair<std::string, state::RememberedRowCount>> out;
+    auto keep = [&](const std::string& table, const std::optional<warehouse::RowCountMemo>& memo,
+                    const std::optional<warehouse::RowCountMemo>& stored) {
+      if (!memo) return;
+      if (!(stored && stored->version == memo->version && stored->rows == memo->rows)) {
+        out.emplace_back(table, state::RememberedRowCount{memo->version, memo->rows});
+      }
+      Place(table, memo->version, memo->rows);
+    };
+    keep(source, copied.source_rows_memo, source_stored);
+    if (copied.target_version_before) {
+      const std::string& before = *copied.target_version_before;
+      const std::string& after = copied.target_rows_memo->version;
+      commits_[before] = Commit{after, target};
+      auto held = by_version_.find(before);
+      if (held != by_version_.end()) {
+        std::map<std::string, uint64_t> carried = std::move(held->second);
+        by_version_.erase(held);
+        for (const auto& [table, rows] : carried) {
+          if (table == target) continue;
+          out.emplace_back(table, state::RememberedRowCount{after, rows});
+          Place(table, after, rows);
+        }
+      }
+    }
+    keep(target, copied.target_rows_memo, target_stored);
+    return out;
+  }
+
+ private:
+  struct Commit {
+    std::string after;
+    std::string table;  // the one table the commit changed
+  };
+  // Records that `table` has `rows` at `version`, forgetting any older version of it.
+  void Place(const std::string& table, const std::string& version, uint64_t rows) {
+    auto old = version_of_.find(table);
+    if (old != version_of_.end() && old->second != version) {
+      auto at = by_version_.find(old->second);
+      if (at != by_version_.end()) at->second.erase(table);
+    }
+    version_of_[table] = version;
+    by_version_[version][table] = rows;
+  }
+
+  std::map<std::string, Commit> commits_;                              // by the version before each commit
+  std::map<std::string, std::map<std::string, uint64_t>> by_version_;  // counts this run remembered
+  std::map<std::string, std::string> version_of_;                      // table -> its key in by_version_
+};
+
 // The pipeline's checks on one copied table, appended to the report (anomalies too). `previous` is the
 // row-count history before this copy; `history_error` why it could not be read, which the anomaly check
 // reports.
@@ -192,7 +269,8 @@ void RunChecks(RunReport& report, const std::string& target, const config::Check
 // Copies one planned table and records its watermark, filling `outcome` (status, counts, error) and adding
 // its check results to `report`. A failure is the table's, in outcome.error; the run goes on.
 void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Warehouse& warehouse,
-               state::StateStore& store, const Now& now, TableOutcome& outcome, RunReport& report) {
+               state::StateStore& store, const Now& now, RunRowCounts& run_counts, TableOutcome& outcome,
+               RunReport& report) {
   // Row counts walk whole indexes: taken only for a pipeline whose checks use them.
   const config::ChecksConfig* checks = ChecksOf(config, t.pipeline);
   const std::string source_name = t.source.Qualified();
@@ -211,8 +289,8 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
       .lookback_seconds = t.lookback_seconds,
       .metadata_columns = t.metadata_columns,
       .count_rows = checks != nullptr,
-      .source_rows_memo = source_memo,
-      .target_rows_memo = target_memo,
+      .source_rows_memo = run_counts.ForRequest(source_memo, source_name),
+      .target_rows_memo = run_counts.ForRequest(target_memo, outcome.target),
   });
   if (!copied.ok()) {
     outcome.status = TableOutcome::Status::kFailed;
@@ -233,15 +311,8 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
   }
 
   // Counts to remember for the next run: only those that changed, so a run that copies nothing writes none.
-  std::vector<std::pair<std::string, state::RememberedRowCount>> row_counts;
-  auto remember = [&](const std::string& name, const std::optional<warehouse::RowCountMemo>& now_memo,
-                      const std::optional<warehouse::RowCountMemo>& before) {
-    if (now_memo && !(before && before->version == now_memo->version && before->rows == now_memo->rows)) {
-      row_counts.emplace_back(name, state::RememberedRowCount{now_memo->version, now_memo->rows});
-    }
-  };
-  remember(source_name, copied->source_rows_memo, source_memo);
-  remember(outcome.target, copied->target_rows_memo, target_memo);
+  const std::vector<std::pair<std::string, state::RememberedRowCount>> row_counts =
+      run_counts.AfterCopy(source_name, source_memo, outcome.target, target_memo, *copied);
 
   auto recorded = RecordCopy(store, t, outcome.target, *copied, checks, row_counts);
   if (!recorded.ok()) {
@@ -290,6 +361,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       store.BeginRun(state::RunRecord{
           .id = report.run_id, .started_at = report.started_at, .finished_at = {}, .status = "running"}));
 
+  RunRowCounts run_counts;
   for (size_t i = 0; i < plan.tables.size(); ++i) {
     const TablePlan& t = plan.tables[i];
     TableOutcome outcome;
@@ -306,7 +378,7 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       continue;
     }
     const auto table_start = std::chrono::steady_clock::now();
-    CopyTable(t, config, warehouse, store, now, outcome, report);
+    CopyTable(t, config, warehouse, store, now, run_counts, outcome, report);
     outcome.duration_ms = MillisSince(table_start);
     report.tables.push_back(std::move(outcome));
     if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());

@@ -353,14 +353,25 @@ TEST_CASE("anomalies: a truncated source is reported and the run still succeeds"
 TEST_CASE("remembered row counts: reused while nothing changed; a hand edit of the target is counted again") {
   Project p;
   p.Run();
-  p.Run();  // the other table of the orders' target file committed after the orders' count: settle
+  // customers and orders share one target file: orders' commit came after customers' count, which the run
+  // carried to the file's new version.
+  const std::string customers = "acme_warehouse.staging__us_west__shopify.customers";
   const auto remembered = p.store().RowCountOf(kOrders);
   REQUIRE(remembered.ok());
   REQUIRE(remembered->has_value());
   CHECK((*remembered)->rows == 2000);
   const std::string version = (*remembered)->version;
-  p.Run();
-  CHECK(p.store().RowCountOf(kOrders)->value().version == version);  // no write, so the same version
+  REQUIRE(p.store().RowCountOf(customers)->has_value());
+  CHECK(p.store().RowCountOf(customers)->value().version == version);
+  const std::string source_version =
+      p.store().RowCountOf("fivetran_catalog.src__acme__us_west__shopify.orders")->value().version;
+  for (int run = 0; run < 2; ++run) {
+    p.Run();  // nothing to copy: no count rewritten, every version the same
+    CHECK(p.store().RowCountOf(kOrders)->value().version == version);
+    CHECK(p.store().RowCountOf(customers)->value().version == version);
+    CHECK(p.store().RowCountOf("fivetran_catalog.src__acme__us_west__shopify.orders")->value().version ==
+          source_version);
+  }
   // Five target rows deleted by hand: the target's file moved, so the row_count check counts it again.
   const std::string_view target_schema = "staging__us_west__shopify";
   p.Sql("acme_warehouse", std::string(target_schema), "DELETE FROM orders WHERE id <= 5;");

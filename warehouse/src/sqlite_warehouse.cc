@@ -663,6 +663,9 @@ Result<CopyResult> SqliteWarehouse::Copy(const CopyRequest& request) {
       result->plans = log.Take();
       result->target_rows_memo = TargetMemoAfterCommit(db, SchemaPath(target.catalog, target.schema),
                                                        target_before, *result, !request.watermark);
+      if (result->target_rows_memo && result->target_rows_memo->version != target_before->text) {
+        result->target_version_before = target_before->text;
+      }
       return result;
     } else {
       result = s;

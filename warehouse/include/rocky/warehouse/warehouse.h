@@ -92,6 +92,10 @@ struct CopyResult {
   // committed to between this copy's commit and the version's read).
   std::optional<RowCountMemo> source_rows_memo;
   std::optional<RowCountMemo> target_rows_memo;
+  // With target_rows_memo, when this copy's commit changed the target's storage: its version just before the
+  // copy (target_rows_memo->version is the one just after), only that commit lying between them. The copy
+  // wrote no other table, so a count of another table remembered at this version holds at the new one too.
+  std::optional<std::string> target_version_before;
   // The largest cursor value in the target's window (the whole target for a full refresh), in the state
   // store's form (timestamps: RFC 3339 UTC with `Z`, trailing fraction zeros dropped; integers: decimal);
   // nullopt when the window is empty or every cursor in it is NULL. The runner makes the new watermark from
