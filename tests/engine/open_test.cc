@@ -308,6 +308,78 @@ TEST_CASE("create: a file another process created meanwhile is opened, never rep
   CHECK(Names(&base, "/") == std::vector<std::string>{"db"});  // our temporary file is gone
 }
 
+namespace {
+
+// The FaultInjectionEnv, counting directory syncs and failing them on request.
+class DirSyncEnv final : public Env {
+ public:
+  explicit DirSyncEnv(FaultInjectionEnv* base) : base_(base) {}
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& o) override {
+    return base_->OpenFile(path, o);
+  }
+  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
+  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
+    return base_->LinkFile(from, to);
+  }
+  Status SyncDir(const std::string& dir) override {
+    ++syncs;
+    if (fail) return Status::IOError("injected directory sync failure");
+    return base_->SyncDir(dir);
+  }
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
+  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
+  Result<std::string> FileIdentity(const std::string& path) override { return base_->FileIdentity(path); }
+
+  int syncs = 0;
+  bool fail = false;
+
+ private:
+  FaultInjectionEnv* base_;
+};
+
+}  // namespace
+
+TEST_CASE("a read-write open syncs no directory; the first durable commit does, before writing anything") {
+  FaultInjectionEnv base;
+  {
+    auto db = OpenOrDie(&base, "/made", kPs);
+    Put(*db, "v1");
+  }
+  // A file renamed into place by someone else: its name is not durable until a directory sync.
+  REQUIRE(base.RenameFile("/made", "/db").ok());
+  DirSyncEnv env(&base);
+  {
+    auto db = OpenOrDie(&env, "/db", kPs);
+    CHECK(ValueOf(*db) == "v1");
+    CHECK(env.syncs == 0);  // opening, reading and closing: no fsync
+  }
+  auto db = OpenOrDie(&env, "/db", kPs);
+  env.fail = true;
+  {
+    auto w = db->BeginWrite();
+    REQUIRE(w.ok());
+    REQUIRE((*w)->OpenTable("t").value()->Insert("k", "v2").ok());
+    const Status s = (*w)->Commit();
+    CHECK(s.code() == Status::Code::kIOError);
+    CHECK_MESSAGE(Contains(s.message(), "not committed; the state is unchanged"), s.ToString());
+    CHECK_MESSAGE(Contains(s.message(), "making the directory entry of /db durable"), s.ToString());
+  }
+  CHECK(ValueOf(*db) == "v1");  // nothing written: the last commit is current, and the handle still works
+  env.fail = false;
+  Put(*db, "v3");
+  Put(*db, "v4");
+  CHECK(env.syncs == 2);  // the failed sync, then one for the handle's first commit; none after
+  db.reset();
+  base.PowerLoss(LossMode::kDropAll);
+  REQUIRE(base.FileExists("/db").value());
+  auto again = OpenOrDie(&base, "/db", kPs);
+  CHECK(ValueOf(*again) == "v4");
+}
+
 TEST_CASE("files without a commit are an empty database for every open, and a writer initialises them") {
   const NewFileImage img = MakeNewFileImage(kPs);
   std::string freemap;

@@ -173,6 +173,7 @@ Status DatabaseImpl::OpenFile() {
       ROCKY_RETURN_IF_ERROR(env_->CreateDirs(DirName(path_)));
       ROCKY_ASSIGN_OR_RETURN(bool created, CreateFileAtomically());
       report_.created = created;
+      name_durable_ = created;
     }
     FileOpenOptions fo;
     fo.read_only = options_.read_only;
@@ -194,11 +195,7 @@ Status DatabaseImpl::OpenFile() {
         return Status::Busy("database " + path_ + " is in use for writing: " + lock.message());
       return lock;
     }
-    // The file's name may not be durable yet: an open that created it may have failed at its directory sync,
-    // or the file was copied or renamed there. Commits acknowledged from now on would be lost with it at a
-    // power cut, so a writer makes the name durable first.
-    Status s = env_->SyncDir(DirName(path_));
-    if (!s.ok()) return s.WithContext("opening " + path_ + ": making its directory entry durable");
+    // The file's name is made durable before the first durable commit (name_durable_), not here.
   }
   return Recover();
 }
@@ -671,6 +668,15 @@ Status DatabaseImpl::CommitTransaction(WriteTxnImpl& txn) {
   if (!txn.modified() && !(durable && unsynced_pages_)) {
     freemap_.CommitTxn();
     return Status::OK();  // nothing changed and nothing waits to become durable
+  }
+  if (durable && !name_durable_) {
+    // Nothing is written yet: a failure leaves the last durable commit current, and the next commit tries
+    // again.
+    Status s = env_->SyncDir(DirName(path_));
+    if (!s.ok()) {
+      return NotCommitted(txn.id(), s.WithContext("making the directory entry of " + path_ + " durable"));
+    }
+    name_durable_ = true;
   }
   std::vector<PageRef> pages;
   pages.reserve(txn.dirty_pages().size() + 8);

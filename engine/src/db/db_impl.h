@@ -147,7 +147,13 @@ class DatabaseImpl final : public Database {
   int durable_slot_ = 0;      // which slot (0 or 1) holds it
   uint64_t next_txn_id_ = 0;
   bool unsynced_pages_ = false;  // kNoSync commits wrote pages since the last durable commit
-  uint64_t file_bytes_ = 0;      // length of the file as far as this process has written it
+  // The file's directory entry is known durable: this open created the file (and synced its directory), or a
+  // durable commit of this handle synced it. The name may not be durable when the file was opened: a creator
+  // may have died before its directory sync, or the file was copied or renamed there; a commit acknowledged
+  // while it is not would be lost with the name at a power cut. So the first durable commit syncs the
+  // directory first. (Opening used to, which made every read-write open pay an fsync, commits or not.)
+  bool name_durable_ = false;
+  uint64_t file_bytes_ = 0;  // length of the file as far as this process has written it
   // Pages written since the file was opened (bit per page id). Any other page may still hold what a crashed
   // earlier writer wrote, possibly under a transaction id this writer reuses (see OverwritesPageOfTxn).
   std::vector<uint64_t> written_since_open_;
