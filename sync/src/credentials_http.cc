@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "rocky/dynload/dynload.h"
 #include "rocky/sync/http_transport.h"
 
 namespace rocky::sync::credentials_http {
@@ -37,6 +38,7 @@ std::string HostOf(const std::string& url) {
 }
 
 base::Result<Response> Send(const Request& request) {
+  ROCKY_RETURN_IF_ERROR(dynload::Require(dynload::Library::kCurl));
   CurlGlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return base::Status::IOError("cannot initialize libcurl");

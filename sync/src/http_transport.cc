@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "rocky/base/strings.h"
+#include "rocky/dynload/dynload.h"
 #include "rocky/sync/transfer_stop.h"
 
 namespace rocky::sync {
@@ -152,8 +153,10 @@ std::string UrlHost(std::string_view url) {
 }
 
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
-  CurlGlobalInit();
   const std::string where = call.method + " to " + UrlHost(call.url);
+  if (Status loaded = dynload::Require(dynload::Library::kCurl); !loaded.ok())
+    return loaded.WithContext(where);
+  CurlGlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Status::IOError(where + ": could not create a curl handle");
   HttpResponse response;

@@ -40,8 +40,10 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// Runs $ROCKY_BUILD_ROOT/cli/<program> with `args` (shell syntax), capturing stdout and stderr apart.
-ProgramRun RunProgram(const std::string& program, const std::string& args) {
+// Runs $ROCKY_BUILD_ROOT/cli/<program> with `args` (shell syntax), capturing stdout and stderr apart;
+// `environment` ("NAME=value ...") is set for the program alone.
+ProgramRun RunProgram(const std::string& program, const std::string& args,
+                      const std::string& environment = "") {
   const std::string binary = EnvOrFail("ROCKY_BUILD_ROOT") + "/cli/" + program;
   REQUIRE_MESSAGE(access(binary.c_str(), X_OK) == 0, binary << " is not an executable");
 
@@ -52,7 +54,8 @@ ProgramRun RunProgram(const std::string& program, const std::string& args) {
   REQUIRE_MESSAGE(err_fd >= 0, "mkstemp failed for " << err_path);
   close(err_fd);
 
-  const std::string command = ShellQuote(binary) + " " + args + " 2>" + ShellQuote(err_path) + " </dev/null";
+  const std::string command = (environment.empty() ? "" : "env " + environment + " ") + ShellQuote(binary) +
+                              " " + args + " 2>" + ShellQuote(err_path) + " </dev/null";
   ProgramRun run;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE_MESSAGE(pipe != nullptr, "popen failed for " << command);
@@ -103,6 +106,25 @@ TEST_CASE("rocky --version prints the version, also as JSON") {
   const ProgramRun json = RunProgram("rocky", "--output json --version");
   CHECK(json.exit_code == 0);
   CHECK(json.out == "{\"program\":\"rocky\",\"version\":\"" + std::string(rocky::cli::kVersion) + "\"}\n");
+}
+
+TEST_CASE("rocky loads libcurl and libpq only when a command reaches S3 or PostgreSQL") {
+  // The dynamic loader lists every library it loads (LD_DEBUG=files, on stderr).
+  const ProgramRun local =
+      RunProgram("rocky", "--state-path /nonexistent/state.redb state --output json", "LD_DEBUG=files");
+  // --config in a folder that does not exist: whatever init would write has nowhere to go.
+  const ProgramRun postgres = RunProgram("rocky",
+                                         "--config /nonexistent/rocky.toml init --adapter postgres --url "
+                                         "'postgresql://rocky@127.0.0.1:1/nowhere' --force",
+                                         "LD_DEBUG=files");
+  INFO(local.err);
+  CHECK(Contains(local.err, "file=libsqlite3.so"));  // the listing works
+  CHECK_FALSE(Contains(local.err, "libcurl"));
+  CHECK_FALSE(Contains(local.err, "libpq"));
+  // Nothing listens on port 1: the command fails, after loading libpq to try.
+  CHECK(postgres.exit_code != 0);
+  CHECK(Contains(postgres.err, "file=libpq.so.5"));
+  CHECK_FALSE(Contains(postgres.err, "libcurl"));
 }
 
 TEST_CASE("the version the programs print is meson's project version") {

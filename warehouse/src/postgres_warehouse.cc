@@ -12,6 +12,7 @@
 
 #include "copy_request_check.h"
 #include "rocky/base/timestamp.h"
+#include "rocky/dynload/dynload.h"
 #include "rocky/warehouse/sqlite_warehouse.h"  // CanonicalTimestamp
 #include "sql_text.h"
 
@@ -138,6 +139,7 @@ const PgColumn* FindColumn(const std::vector<PgColumn>& columns, std::string_vie
 class Session {
  public:
   static Result<std::unique_ptr<Session>> Connect(const std::string& url) {
+    ROCKY_RETURN_IF_ERROR(dynload::Require(dynload::Library::kLibpq));
     auto session = std::unique_ptr<Session>(new Session());
     session->name_ = DescribePostgresUrl(url);
     const auto options = ParseConninfo(url);
@@ -1070,6 +1072,8 @@ std::string PostgresSchemaName(std::string_view database, std::string_view catal
 }
 
 bool PostgresUrlHasPassword(std::string_view url) {
+  // Without libpq nothing can tell: treated as holding one, so that it is never written or shown.
+  if (!dynload::Require(dynload::Library::kLibpq).ok()) return true;
   const auto options = ParseConninfo(url);
   return options && !Keyword(*options, "password").empty();
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "rocky/dynload/dynload.h"
 #include "rocky/warehouse/postgres_warehouse.h"
 #include "rocky/warehouse/sqlite_warehouse.h"
 
@@ -133,6 +134,7 @@ SampleRow MakeRow(const TableSpec& spec, uint64_t i, std::mt19937_64& rng,
 
 Result<SampleWarehouse> CreatePostgresSampleWarehouse(const std::string& url, bool overwrite,
                                                       std::chrono::system_clock::time_point now) {
+  ROCKY_RETURN_IF_ERROR(dynload::Require(dynload::Library::kLibpq));
   const std::string server = DescribePostgresUrl(url);
   const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"10", "rocky", url.c_str(), nullptr};
