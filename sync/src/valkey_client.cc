@@ -48,12 +48,14 @@ bool IsIpAddress(const std::string& host) {
   return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-// OpenSSL writes with write(2), which raises SIGPIPE once the server has gone. A library must not kill its
-// process for that (the CLI ignores SIGPIPE, other callers may not), so SIGPIPE is blocked in this thread
-// for the guard's life and one raised meanwhile is taken back; the write itself fails with EPIPE.
+// OpenSSL writes with write(2) (in SSL_write, and in SSL_read, SSL_connect and SSL_shutdown too: alerts,
+// close_notify), which raises SIGPIPE once the server has gone. A library must not kill its process for that
+// (the CLI ignores SIGPIPE, other callers may not), so while an `active` guard lives SIGPIPE is blocked in
+// this thread and one raised meanwhile is taken back; the write itself fails with EPIPE.
 class SigpipeGuard {
  public:
-  SigpipeGuard() {
+  explicit SigpipeGuard(bool active) : active_(active) {
+    if (!active_) return;
     sigemptyset(&pipe_);
     sigaddset(&pipe_, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
@@ -61,6 +63,7 @@ class SigpipeGuard {
     was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
   }
   ~SigpipeGuard() {
+    if (!active_) return;
     const timespec now{};
     if (!was_pending_) {
       while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
@@ -72,6 +75,7 @@ class SigpipeGuard {
   SigpipeGuard& operator=(const SigpipeGuard&) = delete;
 
  private:
+  const bool active_;
   sigset_t pipe_, old_;
   bool was_pending_ = false;
 };
@@ -100,7 +104,7 @@ struct ValkeyClient::Connection {
   ~Connection() {
     if (ssl != nullptr) {
       if (SSL_is_init_finished(ssl)) {
-        SigpipeGuard guard;
+        SigpipeGuard guard(true);
         SSL_shutdown(ssl);  // best effort close_notify: the socket does not wait
       }
       SSL_free(ssl);
@@ -123,7 +127,6 @@ struct ValkeyClient::Connection {
       }
       return step;
     }
-    SigpipeGuard guard;
     ERR_clear_error();
     const int n = SSL_write(ssl, data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
     return n > 0 ? IoStep{static_cast<size_t>(n), 0, ""} : TlsStep(n);
@@ -157,9 +160,14 @@ struct ValkeyClient::Connection {
       step.wait = POLLIN;
     } else if (err == SSL_ERROR_WANT_WRITE) {
       step.wait = POLLOUT;
-    } else if (err != SSL_ERROR_ZERO_RETURN) {  // ZERO_RETURN: the server's close_notify, an orderly close
+    } else {
+      // The server's close_notify (ZERO_RETURN), or a close without one: the connection ended (error empty).
+      const bool closed = err == SSL_ERROR_ZERO_RETURN ||
+                          ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
       step.error = OpenSslError();
-      if (step.error.empty()) {
+      if (closed) {
+        step.error.clear();
+      } else if (step.error.empty()) {
         step.error = saved_errno != 0 ? std::strerror(saved_errno) : "the server closed the connection";
       }
     }
@@ -277,6 +285,7 @@ Result<int> ValkeyClient::ConnectTcp(Deadline deadline) {
 
 Status ValkeyClient::Connect(Deadline deadline) {
   if (conn_ != nullptr) return Status::OK();
+  SigpipeGuard guard(options_.url.tls);
   const Deadline connect_deadline =
       std::min(deadline, std::chrono::steady_clock::now() + options_.connect_timeout);
   if (Remaining(connect_deadline).count() <= 0) {
@@ -327,15 +336,11 @@ Status ValkeyClient::StartTls(Deadline deadline) {
     return Status::IOError(what_ + ": cannot set up the TLS socket: " + OpenSslError());
   }
   for (;;) {
-    int err = 0, saved_errno = 0;
-    {
-      SigpipeGuard guard;
-      ERR_clear_error();
-      const int rc = SSL_connect(ssl);
-      if (rc == 1) return Status::OK();
-      err = SSL_get_error(ssl, rc);
-      saved_errno = errno;
-    }
+    ERR_clear_error();
+    const int rc = SSL_connect(ssl);
+    if (rc == 1) return Status::OK();
+    const int err = SSL_get_error(ssl, rc);
+    const int saved_errno = errno;
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
       const long verify = SSL_get_verify_result(ssl);
       if (verify != X509_V_OK) {
@@ -502,6 +507,7 @@ Result<ValkeyReply> ValkeyClient::Command(const std::vector<std::string_view>& a
   if (options_.cancel != nullptr && options_.cancel->load()) {
     return Status::IOError(what_ + ": canceled before the command was sent");
   }
+  SigpipeGuard guard(options_.url.tls);
   ROCKY_RETURN_IF_ERROR(Connect(deadline));
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
