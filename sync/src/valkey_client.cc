@@ -97,13 +97,16 @@ struct ValkeyClient::Connection {
   SSL_CTX* ctx = nullptr;
   SSL* ssl = nullptr;  // null for plaintext
   redisReader* reader = nullptr;
+  // False once anything failed on it: OpenSSL forbids SSL_shutdown after a fatal error, and a close_notify
+  // behind a half-sent command or an unread reply means nothing.
+  bool healthy = true;
 
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() {
     if (ssl != nullptr) {
-      if (SSL_is_init_finished(ssl)) {
+      if (healthy && SSL_is_init_finished(ssl)) {
         SigpipeGuard guard(true);
         SSL_shutdown(ssl);  // best effort close_notify: the socket does not wait
       }
@@ -299,7 +302,10 @@ Status ValkeyClient::Connect(Deadline deadline) {
   Status s = conn_->reader == nullptr ? Status::IOError(what_ + ": out of memory creating the connection")
                                       : (options_.url.tls ? StartTls(connect_deadline) : Status::OK());
   if (s.ok()) s = Login(connect_deadline);
-  if (!s.ok()) Disconnect();
+  if (!s.ok() && conn_ != nullptr) {
+    conn_->healthy = false;
+    Disconnect();
+  }
   return s;
 }
 
@@ -465,7 +471,10 @@ Status ValkeyClient::Send(std::string_view bytes, Deadline deadline) {
     IoStep step = conn_->Write(bytes.data() + sent, bytes.size() - sent);
     sent += step.bytes;
     if (step.bytes > 0) continue;
-    if (step.wait == 0) return Status::IOError(what_ + ": connection lost: " + step.error);
+    if (step.wait == 0) {
+      return Status::IOError(what_ + ": connection lost: " +
+                             (step.error.empty() ? "the server closed the connection" : step.error));
+    }
     ROCKY_RETURN_IF_ERROR(WaitFor(step.wait, deadline));
   }
   return Status::OK();
@@ -531,6 +540,7 @@ Result<ValkeyReply> ValkeyClient::Command(const std::vector<std::string_view>& a
   // Any failure but an error reply leaves the connection in an unknown state: dropped, the next command
   // connects afresh.
   if (!reply.ok()) {
+    conn_->healthy = false;
     Disconnect();
     return reply.status();
   }
