@@ -9,7 +9,8 @@
 //   kTimedOut          connect, handshake or a reply did not come within its timeout (or the Deadline)
 //   kPermissionDenied  WRONGPASS / NOAUTH / NOPERM, or the server's TLS certificate is not trusted
 //   kNotFound          the database number does not exist on the server
-//   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE)
+//   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE), or a reply above
+//                      max_reply_bytes
 #pragma once
 
 #include <atomic>
