@@ -13,16 +13,19 @@
 
 namespace rocky_test {
 
-// A test certificate authority and a server certificate it signed for 127.0.0.1 and localhost, written as PEM
-// files into `dir` (ca.pem, server.pem, server.key), made with OpenSSL so no CLI is needed.
+// A test certificate authority and a server certificate it signed for 127.0.0.1 and localhost (or the names
+// in `subject_alt_name`, OpenSSL's syntax: "DNS:cache.example"), written as PEM files into `dir` (ca.pem,
+// server.pem, server.key), made with OpenSSL so no CLI is needed.
 class TestPki {
  public:
-  TestPki(const std::string& dir, const std::string& name) : dir_(dir) {
+  TestPki(const std::string& dir, const std::string& name,
+          const std::string& subject_alt_name = "IP:127.0.0.1,DNS:localhost")
+      : dir_(dir) {
     EVP_PKEY* ca_key = EVP_EC_gen("P-256");
     EVP_PKEY* server_key = EVP_EC_gen("P-256");
     REQUIRE((ca_key != nullptr && server_key != nullptr));
     X509* ca = MakeCert(ca_key, ca_key, nullptr, ("rocky test CA " + name).c_str(), true);
-    X509* server = MakeCert(server_key, ca_key, ca, "127.0.0.1", false);
+    X509* server = MakeCert(server_key, ca_key, ca, "127.0.0.1", false, subject_alt_name.c_str());
     WriteCert(ca_file(), ca);
     WriteCert(cert_file(), server);
     BIO* out = BIO_new_file(key_file().c_str(), "w");
@@ -48,7 +51,8 @@ class TestPki {
     REQUIRE(X509_add_ext(cert, ext, -1) == 1);
     X509_EXTENSION_free(ext);
   }
-  static X509* MakeCert(EVP_PKEY* key, EVP_PKEY* signer, X509* issuer, const char* cn, bool is_ca) {
+  static X509* MakeCert(EVP_PKEY* key, EVP_PKEY* signer, X509* issuer, const char* cn, bool is_ca,
+                        const char* subject_alt_name = nullptr) {
     static long serial = 1;
     X509* cert = X509_new();
     REQUIRE(cert != nullptr);
@@ -66,7 +70,7 @@ class TestPki {
       AddExtension(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
     } else {
       AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:FALSE");
-      AddExtension(cert, issuer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+      AddExtension(cert, issuer, NID_subject_alt_name, subject_alt_name);
       AddExtension(cert, issuer, NID_ext_key_usage, "serverAuth");
     }
     AddExtension(cert, issuer, NID_subject_key_identifier, "hash");

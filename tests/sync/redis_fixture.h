@@ -77,6 +77,17 @@ class RedisServer {
     pid_ = -1;
   }
 
+  // SIGSTOP: a server that hangs with its connections open (the kernel still takes and buffers bytes). Stop
+  // still kills it.
+  void Pause() { REQUIRE(::kill(pid_, SIGSTOP) == 0); }
+
+  // Kills the server and starts it again on the same port, empty. Fails the test when another process took
+  // the port in between.
+  void Restart() {
+    Stop();
+    REQUIRE_MESSAGE(Start(Args()), "port " << port_ << " was taken while redis-server restarted");
+  }
+
   int port() const { return port_; }
   // The CA that signed the server's certificate (TLS only).
   std::string ca_file() const { return pki_ ? pki_->ca_file() : ""; }

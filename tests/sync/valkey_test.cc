@@ -263,6 +263,27 @@ TEST_CASE("valkey: server down, unknown host and a silent server are clear, tran
   }
 }
 
+TEST_CASE(
+    "valkey: after a server restart, the broken connection is one transient error, then it reconnects") {
+  for (const bool tls : {false, true}) {
+    CAPTURE(tls);
+    RedisServer server(tls);
+    TempDir dir;
+    MakeState(dir.File("state.redb"), "v1");
+    auto backend = Open(server.Url(), server.ca_file());
+    REQUIRE(backend->Upload(dir.File("state.redb"), std::nullopt, Soon()).ok());
+    server.Restart();
+    auto lost = backend->CurrentGeneration(Soon());
+    REQUIRE_FALSE(lost.ok());
+    CHECK(lost.status().code() == Status::Code::kIOError);
+    CHECK(IsTransient(lost.status()));
+    CHECK(Has(lost.status().message(), "connection lost"));
+    auto again = backend->CurrentGeneration(Soon());
+    REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+    CHECK_FALSE(again->has_value());  // no persistence: the restarted server is empty
+  }
+}
+
 TEST_CASE("valkey: an envelope above the value limit is kInvalidArgument and stores nothing") {
   RedisServer server;
   TempDir dir;
@@ -279,6 +300,29 @@ TEST_CASE("valkey: an envelope above the value limit is kInvalidArgument and sto
   REQUIRE(current.ok());
   CHECK_FALSE(current->has_value());
   CHECK(rocky::sync::kValkeyMaxValueBytes == 512u * 1024 * 1024);
+}
+
+TEST_CASE(
+    "valkey: a reply above max_reply_bytes is refused, the connection dropped, the next command works") {
+  RedisServer server;
+  auto url = ParseValkeyUrl(server.Url());
+  REQUIRE(url.ok());
+  rocky::sync::ValkeyClientOptions options{*url, "", std::chrono::seconds(5), std::chrono::seconds(5)};
+  options.max_reply_bytes = 64 * 1024;
+  rocky::sync::ValkeyClient client(options);
+  const std::string value(256 * 1024, 'v');  // the limit bounds replies, not commands
+  REQUIRE(client.Command({"SET", "big", value}, Soon()).ok());
+  auto big = client.Command({"GET", "big"}, Soon());
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.status().code() == Status::Code::kInvalidArgument);
+  CHECK_FALSE(IsTransient(big.status()));
+  CHECK(Has(big.status().message(), "a reply above 65536 bytes"));
+  CHECK_FALSE(Has(big.status().message(), kRedisPassword));
+  // The rest of that reply is never taken for the next command's: it runs on a new connection.
+  auto length = client.Command({"STRLEN", "big"}, Soon());
+  REQUIRE_MESSAGE(length.ok(), length.status().ToString());
+  CHECK(length->integer() == 256 * 1024);
+  CHECK(rocky::sync::ValkeyClientOptions{}.max_reply_bytes > rocky::sync::kValkeyMaxValueBytes);
 }
 
 TEST_CASE("valkey: two writers: the second one's conditional upload is kBusy, never an overwrite") {
@@ -382,6 +426,46 @@ TEST_CASE("valkey over TLS: a state of tens of megabytes crosses the tunnel inta
   CHECK(ReadState(dir.File("copy.redb")) == want);
 }
 
+TEST_CASE(
+    "valkey over TLS: a server stopped mid-command times out; killed, the next call is a clear, "
+    "transient error, and the process lives") {
+  RedisServer server(/*tls=*/true);
+  auto url = ParseValkeyUrl(server.Url());
+  REQUIRE(url.ok());
+  rocky::sync::ValkeyClient client(
+      {*url, server.ca_file(), std::chrono::milliseconds(300), std::chrono::milliseconds(300)});
+  const std::string value(8 << 20, 'v');  // more than the socket buffers take
+  REQUIRE(client.Command({"SET", "k", value}, Soon()).ok());
+  rocky::sync::ValkeyClient connected(
+      {*url, server.ca_file(), std::chrono::seconds(5), std::chrono::seconds(5)});
+  REQUIRE(connected.Command({"PING"}, Soon()).ok());  // for the kill below
+  server.Pause();
+  auto start = std::chrono::steady_clock::now();
+  auto hung = client.Command({"SET", "k", value}, Soon());  // the write stalls once the buffers are full
+  REQUIRE_FALSE(hung.ok());
+  CHECK(hung.status().code() == Status::Code::kTimedOut);
+  CHECK(IsTransient(hung.status()));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // A new connection: the kernel completes the TCP connect, the handshake gets no answer.
+  auto handshake = client.Command({"PING"}, Soon());
+  REQUIRE_FALSE(handshake.ok());
+  CHECK(handshake.status().code() == Status::Code::kTimedOut);
+  CHECK(Has(handshake.status().message(), "TLS handshake"));
+  // Killed with a connection open: writing to it fails (EPIPE, whose SIGPIPE must not end this process),
+  // and so does the next connect.
+  server.Stop();
+  auto lost = connected.Command({"SET", "k", value}, Soon());
+  REQUIRE_FALSE(lost.ok());
+  CHECK(lost.status().code() == Status::Code::kIOError);
+  CHECK(IsTransient(lost.status()));
+  CHECK(Has(lost.status().message(), "connection lost"));
+  auto down = connected.Command({"PING"}, Soon());
+  REQUIRE_FALSE(down.ok());
+  CHECK(IsTransient(down.status()));
+  CHECK(Has(down.status().message(), "connection refused"));
+  CHECK_FALSE(Has(lost.status().message() + down.status().message(), kRedisPassword));
+}
+
 TEST_CASE("valkey over TLS: an untrusted certificate is a clear, permanent error") {
   RedisServer server(/*tls=*/true);
   TempDir other;
@@ -394,6 +478,25 @@ TEST_CASE("valkey over TLS: an untrusted certificate is a clear, permanent error
     CHECK(Has(r.status().message(), "TLS certificate verification failed"));
     CHECK(Has(r.status().message(), untrusted.ca_file()));
     CHECK_FALSE(Has(r.status().message(), kRedisPassword));
+  }
+  SUBCASE("a certificate from the trusted CA for another host, by IP address and by name") {
+    TempDir elsewhere_dir;
+    TestPki elsewhere(elsewhere_dir.path(), "elsewhere", "DNS:cache.elsewhere.test");
+    RedisServer wrong_host(
+        /*tls=*/true, {"--tls-cert-file", elsewhere.cert_file(), "--tls-key-file", elsewhere.key_file()});
+    for (const std::string host : {"127.0.0.1", "localhost"}) {
+      CAPTURE(host);
+      auto r = Open("rediss://:" + std::string(kRedisPasswordEscaped) + "@" + host + ":" +
+                        std::to_string(wrong_host.port()),
+                    elsewhere.ca_file())
+                   ->CurrentGeneration(Soon());
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.status().code() == Status::Code::kPermissionDenied);
+      CHECK_FALSE(IsTransient(r.status()));
+      CHECK(Has(r.status().message(), "TLS certificate verification failed"));
+      CHECK(Has(r.status().message(), "mismatch"));
+      CHECK_FALSE(Has(r.status().message(), kRedisPassword));
+    }
   }
   SUBCASE("the system's store (no valkey_ca_file)") {
     auto r = Open(server.Url())->CurrentGeneration(Soon());

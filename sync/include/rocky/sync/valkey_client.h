@@ -1,5 +1,7 @@
-// A small synchronous Valkey (Redis-protocol) client over Debian's hiredis 0.14: connect (plaintext or TLS,
-// tls_tunnel), AUTH, SELECT, then one command at a time. What the Valkey state backend needs, nothing more.
+// A small synchronous Valkey (Redis-protocol) client: connect (plaintext, or TLS with OpenSSL: Debian's
+// hiredis 0.14 has none), AUTH, SELECT, then one command at a time, encoded and parsed by hiredis's protocol
+// functions (redisFormatCommandArgv, redisReader) over our own non-blocking socket, every wait a poll with a
+// deadline. What the Valkey state backend needs, nothing more.
 //
 // Errors follow the retry contract of remote_state.h, each naming the server ("Valkey at host:port") and
 // never the password:
@@ -7,7 +9,8 @@
 //   kTimedOut          connect, handshake or a reply did not come within its timeout (or the Deadline)
 //   kPermissionDenied  WRONGPASS / NOAUTH / NOPERM, or the server's TLS certificate is not trusted
 //   kNotFound          the database number does not exist on the server
-//   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE)
+//   kInvalidArgument   any other error reply (a bad command or argument, WRONGTYPE), or a reply above
+//                      max_reply_bytes
 #pragma once
 
 #include <atomic>
@@ -21,12 +24,9 @@
 #include "rocky/sync/remote_state.h"
 #include "rocky/sync/valkey_url.h"
 
-struct redisContext;
 struct redisReply;
 
 namespace rocky::sync {
-
-class TlsTunnel;
 
 // A read-only view of one reply (or one element of an array reply); valid while the ValkeyReply it came from
 // lives.
@@ -75,9 +75,12 @@ struct ValkeyClientOptions {
   // When set, a wait for the server ends (within 50 ms) once it turns true, as a failure ("canceled"): how
   // the lease's renewal thread is stopped mid-command. Not owned; must outlive the client's commands.
   const std::atomic<bool>* cancel = nullptr;
+  // A reply is refused (kInvalidArgument, the connection dropped) once more than this of it is waiting to be
+  // parsed, so a server cannot make the client hold more: Valkey's largest value (512 MB) and its framing.
+  size_t max_reply_bytes = (size_t{512} << 20) + 1024;
 };
 
-// Not thread-safe: one caller at a time (it owns one connection; TLS adds a pump thread it owns).
+// Not thread-safe: one caller at a time (it owns one connection, and no thread).
 class ValkeyClient {
  public:
   // Does not connect: the first Command (or Connect) does.
@@ -107,23 +110,27 @@ class ValkeyClient {
   const ValkeyUrl& url() const { return options_.url; }
 
  private:
+  struct Connection;  // the socket, its TLS session (rediss://) and the reply parser: valkey_client.cc
+
   Result<int> ConnectTcp(Deadline deadline);
+  // The TLS handshake on conn_'s socket, verifying the server's certificate against ca_file (or the system's
+  // store) and its name or IP address against the URL's host: kPermissionDenied when it is not trusted,
+  // kInvalidArgument when the CA file cannot be read, kTimedOut at `deadline`, kIOError otherwise.
+  Status StartTls(Deadline deadline);
   Status Login(Deadline deadline);
-  // Sets hiredis's socket timeouts to min(`limit`, what remains until `deadline`); kTimedOut when none
-  // remains.
-  Status ArmTimeout(std::chrono::milliseconds limit, Deadline deadline);
   // Waits until the connection is ready for `events` (POLLIN, POLLOUT): kTimedOut after command_timeout or at
   // the deadline, kIOError "interrupted" as soon as a stop is requested (transfer_stop.h).
   Status WaitFor(short events, Deadline deadline);
-  // A Status for a failed redisCommandArgv (context error) or an error reply.
-  Status ContextError(int saved_errno);
+  // Writes all of `bytes`, or reads one whole reply (an error reply too): kIOError when the connection is
+  // lost.
+  Status Send(std::string_view bytes, Deadline deadline);
+  Result<ValkeyReply> Receive(Deadline deadline);
   // `raw` is the server's error reply; the Status holds it redacted (config::Redact, with the password).
   Status ReplyError(std::string_view raw) const;
 
   ValkeyClientOptions options_;
   std::string what_;
-  redisContext* context_ = nullptr;
-  std::unique_ptr<TlsTunnel> tunnel_;  // TLS only; outlives context_ (destroyed after it)
+  std::unique_ptr<Connection> conn_;  // null when not connected
 };
 
 }  // namespace rocky::sync
