@@ -162,28 +162,12 @@ TEST_CASE("locking: a second open of the same file in one process is refused") {
 
 // Env::Default() except that FileIdentity never finds the file: as if the file appeared at the path between
 // the engine's stat of the path and its open() (created, renamed over or linked there by someone else).
-class FileAppearsLateEnv final : public Env {
+class FileAppearsLateEnv final : public EnvWrapper {
  public:
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
-    return base_->OpenFile(path, options);
-  }
-  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
-  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return base_->RenameFile(from, to);
-  }
-  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
-    return base_->LinkFile(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
-  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
+  FileAppearsLateEnv() : EnvWrapper(Env::Default()) {}
   Result<std::string> FileIdentity(const std::string& path) override {
     return Status::NotFound(path + ": stat: No such file or directory (simulated)");
   }
-
- private:
-  Env* const base_ = Env::Default();
 };
 
 // POSIX record locks belong to the process and are all dropped when ANY descriptor of the file is closed, so

@@ -234,17 +234,9 @@ namespace {
 
 // The FaultInjectionEnv, except that just before the first LinkFile another "process" creates the database
 // at the target name (through the base Env, as an unrelated open would) and commits to it.
-class RacingEnv final : public Env {
+class RacingEnv final : public EnvWrapper {
  public:
-  explicit RacingEnv(FaultInjectionEnv* base) : base_(base) {}
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& o) override {
-    return base_->OpenFile(path, o);
-  }
-  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
-  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return base_->RenameFile(from, to);
-  }
+  explicit RacingEnv(FaultInjectionEnv* base) : EnvWrapper(base), base_(base) {}
   Result<bool> LinkFile(const std::string& from, const std::string& to) override {
     if (!raced_) {
       raced_ = true;
@@ -254,10 +246,6 @@ class RacingEnv final : public Env {
     }
     return base_->LinkFile(from, to);
   }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
-  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
-  Result<std::string> FileIdentity(const std::string& path) override { return base_->FileIdentity(path); }
 
  private:
   FaultInjectionEnv* base_;
@@ -311,34 +299,17 @@ TEST_CASE("create: a file another process created meanwhile is opened, never rep
 namespace {
 
 // The FaultInjectionEnv, counting directory syncs and failing them on request.
-class DirSyncEnv final : public Env {
+class DirSyncEnv final : public EnvWrapper {
  public:
-  explicit DirSyncEnv(FaultInjectionEnv* base) : base_(base) {}
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& o) override {
-    return base_->OpenFile(path, o);
-  }
-  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
-  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return base_->RenameFile(from, to);
-  }
-  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
-    return base_->LinkFile(from, to);
-  }
+  explicit DirSyncEnv(FaultInjectionEnv* base) : EnvWrapper(base) {}
   Status SyncDir(const std::string& dir) override {
     ++syncs;
     if (fail) return Status::IOError("injected directory sync failure");
-    return base_->SyncDir(dir);
+    return EnvWrapper::SyncDir(dir);
   }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
-  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
-  Result<std::string> FileIdentity(const std::string& path) override { return base_->FileIdentity(path); }
 
   int syncs = 0;
   bool fail = false;
-
- private:
-  FaultInjectionEnv* base_;
 };
 
 }  // namespace

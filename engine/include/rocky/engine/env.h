@@ -81,6 +81,34 @@ class Env {
   static Env* Default();
 };
 
+// An Env that forwards every call to another one: derive from it and override only the calls to change (a
+// test that fails one kind of call, or counts them). Thread-safe when `base` is. Does not take ownership;
+// requires: `base` outlives it.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* base) : base_(base) {}
+  Env* base() const { return base_; }
+
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, const FileOpenOptions& options) override {
+    return base_->OpenFile(path, options);
+  }
+  Result<bool> FileExists(const std::string& path) override { return base_->FileExists(path); }
+  Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  Result<bool> LinkFile(const std::string& from, const std::string& to) override {
+    return base_->LinkFile(from, to);
+  }
+  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
+  Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
+  Result<std::string> FileIdentity(const std::string& path) override { return base_->FileIdentity(path); }
+
+ private:
+  Env* base_;
+};
+
 // A private in-memory file system: files live as long as the Env. For tests and fuzzing.
 std::unique_ptr<Env> NewMemoryEnv();
 
