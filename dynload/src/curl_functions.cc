@@ -20,6 +20,12 @@ F Fn(F /*declared*/, const char* name) {
 
 #define ROCKY_HIDDEN __attribute__((visibility("hidden")))
 
+// va_start after an enum parameter (CURLoption, CURLINFO): <curl/curl.h> declares these two functions so, and
+// libcurl's own definitions do the same. Both enums hold int values, which are passed as int.
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wvarargs"
+#endif
+
 extern "C" {
 
 ROCKY_HIDDEN CURLcode curl_global_init(long flags) {

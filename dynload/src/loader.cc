@@ -23,13 +23,15 @@ Spec SpecOf(Library library) {
   switch (library) {
     case Library::kCurl: return {"libcurl.so.4", "libcurl4"};
     case Library::kLibpq: return {"libpq.so.5", "libpq5"};
+    case Library::kSsl: return {"libssl.so.3", "libssl3"};
+    case Library::kCrypto: return {"libcrypto.so.3", "libssl3"};
   }
   return {"?", "?"};
 }
 
 Loaded& StateOf(Library library) {
-  static Loaded curl, libpq;
-  return library == Library::kCurl ? curl : libpq;
+  static Loaded loaded[4];
+  return loaded[static_cast<int>(library)];
 }
 
 Loaded& Load(Library library) {

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "rocky/config/config.h"
+#include "rocky/dynload/dynload.h"
 #include "rocky/sync/transfer_stop.h"
 
 namespace rocky::sync {
@@ -312,6 +313,7 @@ Status ValkeyClient::Connect(Deadline deadline) {
 Status ValkeyClient::StartTls(Deadline deadline) {
   const std::string& host = options_.url.host;
   const std::string& ca_file = options_.ca_file;
+  ROCKY_RETURN_IF_ERROR(dynload::Require(dynload::Library::kSsl).WithContext(what_));
   ERR_clear_error();
   conn_->ctx = SSL_CTX_new(TLS_client_method());
   if (conn_->ctx == nullptr)

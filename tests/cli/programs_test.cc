@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -108,19 +109,27 @@ TEST_CASE("rocky --version prints the version, also as JSON") {
   CHECK(json.out == "{\"program\":\"rocky\",\"version\":\"" + std::string(rocky::cli::kVersion) + "\"}\n");
 }
 
-TEST_CASE("rocky loads libcurl and libpq only when a command reaches S3 or PostgreSQL") {
+TEST_CASE("rocky loads libcurl, libpq and OpenSSL only when a command reaches S3, Valkey or PostgreSQL") {
   // The dynamic loader lists every library it loads (LD_DEBUG=files, on stderr).
   const ProgramRun local =
       RunProgram("rocky", "--state-path /nonexistent/state.redb state --output json", "LD_DEBUG=files");
-  // --config in a folder that does not exist: whatever init would write has nowhere to go.
+  // In a folder of its own, removed after: init may write there before it connects.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string folder = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rocky-dynload-XXXXXX";
+  REQUIRE(mkdtemp(folder.data()) != nullptr);
   const ProgramRun postgres = RunProgram("rocky",
-                                         "--config /nonexistent/rocky.toml init --adapter postgres --url "
-                                         "'postgresql://rocky@127.0.0.1:1/nowhere' --force",
+                                         "--config " + ShellQuote(folder + "/rocky.toml") +
+                                             " init --adapter postgres --url "
+                                             "'postgresql://rocky@127.0.0.1:1/nowhere' --force",
                                          "LD_DEBUG=files");
+  std::error_code ec;
+  std::filesystem::remove_all(folder, ec);
   INFO(local.err);
   CHECK(Contains(local.err, "file=libsqlite3.so"));  // the listing works
   CHECK_FALSE(Contains(local.err, "libcurl"));
   CHECK_FALSE(Contains(local.err, "libpq"));
+  CHECK_FALSE(Contains(local.err, "libssl"));
+  CHECK_FALSE(Contains(local.err, "libcrypto"));
   // Nothing listens on port 1: the command fails, after loading libpq to try.
   CHECK(postgres.exit_code != 0);
   CHECK(Contains(postgres.err, "file=libpq.so.5"));
