@@ -1,6 +1,6 @@
 // SigV4: the official AWS signing test suite (../shared/vectors/sigv4/, from aws-c-auth) case by case, plus
 // the S3-mode rules the suite does not cover (already-encoded paths, re-signing, payload hash header).
-#include "rocky/sync/sigv4.h"
+#include "sigv4.h"
 
 #include <doctest/doctest.h>
 #include <simdjson.h>

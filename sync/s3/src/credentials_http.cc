@@ -4,8 +4,8 @@
 
 #include <memory>
 
+#include "http_transport.h"
 #include "rocky/dynload/dynload.h"
-#include "rocky/sync/http_transport.h"
 
 namespace rocky::sync::credentials_http {
 namespace {

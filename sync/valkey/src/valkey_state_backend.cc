@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "lease_stores.h"
+#include "s3_lease_store.h"
 #include "rocky/base/strings.h"
 #include "rocky/base/temp_file.h"
 #include "rocky/sync/state_envelope.h"

@@ -3,7 +3,7 @@
 // comparison and the write).
 #include <cstdlib>
 
-#include "lease_stores.h"
+#include "s3_lease_store.h"
 #include "rocky/base/timestamp.h"
 
 namespace rocky::sync {

@@ -19,10 +19,10 @@
 
 #include "rocky/base/status.h"
 #include "rocky/sync/credentials.h"
-#include "rocky/sync/http_transport.h"
+#include "http_transport.h"
 #include "rocky/sync/remote_state.h"
 #include "rocky/sync/s3_error.h"
-#include "rocky/sync/sigv4.h"
+#include "sigv4.h"
 
 namespace rocky::sync {
 

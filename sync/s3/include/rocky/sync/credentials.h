@@ -23,7 +23,7 @@
 #include <string_view>
 
 #include "rocky/base/status.h"
-#include "rocky/sync/sigv4.h"
+#include "sigv4.h"
 
 namespace rocky::sync {
 

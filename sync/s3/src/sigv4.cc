@@ -1,6 +1,6 @@
 // AWS Signature Version 4 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html) on
 // OpenSSL's one-shot SHA256() and HMAC(), which are thread-safe and need no context objects.
-#include "rocky/sync/sigv4.h"
+#include "sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

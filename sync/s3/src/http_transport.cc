@@ -1,4 +1,4 @@
-#include "rocky/sync/http_transport.h"
+#include "http_transport.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

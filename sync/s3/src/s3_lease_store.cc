@@ -4,7 +4,7 @@
 #include <cctype>
 #include <ctime>
 
-#include "lease_stores.h"
+#include "s3_lease_store.h"
 #include "rocky/base/timestamp.h"
 
 namespace rocky::sync {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "lease_stores.h"
+#include "s3_lease_store.h"
 #include "rocky/base/strings.h"
 
 namespace rocky::sync {
