@@ -21,6 +21,7 @@
 #include "rocky/base/strings.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/store.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 

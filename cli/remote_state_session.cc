@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "command_support.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_envelope.h"
 #include "rocky/sync/transfer_event.h"
 #include "rocky/sync/transfer_stop.h"
@@ -101,7 +102,7 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const Co
     err << "rocky: warning: " << ForOutput(line) << '\n';
   };
 
-  auto created = sync::StateSync::Create(config->state, sync::ProcessEnvironment(), sink, warn);
+  auto created = sync::OpenStateSync(config->state, sync::ProcessEnvironment(), sink, warn);
   if (!created.ok()) return created.status().WithContext("[state] in " + config->source_path);
   session->sync_ = std::move(*created);
   session->upload_interval_ = std::chrono::seconds(config->state.upload_interval_seconds);

@@ -26,6 +26,7 @@
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
 #include "rocky/state/store.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
 

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "sigv4.h"  // internal to sync/s3: UriEncode
+
 using namespace rocky::sync;
 namespace fs = std::filesystem;
 using rocky::base::Status;

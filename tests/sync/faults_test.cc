@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fault_proxy.h"
+#include "http_transport.h"  // internal to sync/s3: Get() below sends through the transport
 #include "rocky/engine/db.h"
 #include "rocky/sync/circuit_breaker.h"
 #include "rocky/sync/s3_state_backend.h"

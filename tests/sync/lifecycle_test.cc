@@ -20,7 +20,7 @@
 #include "rocky/sync/circuit_breaker.h"
 #include "rocky/sync/state_sync.h"
 #include "rocky/sync/transfer_event.h"
-#include "s3_fixture.h"
+#include "sync_test_files.h"
 
 namespace {
 
@@ -771,13 +771,6 @@ TEST_CASE("Pull refuses, without downloading, while another process has the stat
   auto again = h.sync->Pull(path);
   REQUIRE(again.ok());
   CHECK(again->outcome == TransferOutcome::kOk);
-}
-
-TEST_CASE("Create returns no StateSync for the local backend") {
-  rocky::config::StateConfig local;
-  auto created = StateSync::Create(local, rocky::sync::ProcessEnvironment(), nullptr);
-  REQUIRE(created.ok());
-  CHECK(*created == nullptr);
 }
 
 }  // namespace

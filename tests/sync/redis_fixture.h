@@ -14,11 +14,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "../support/test_pki.h"
-#include "s3_fixture.h"
+#include "sync_test_files.h"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-// Shared by the sync tests: a temporary folder, file helpers, and S3Fixture, the real S3-protocol server
+// Shared by the S3 tests: S3Fixture, the real S3-protocol server
 // (s3rver behind tests/fixtures/s3/server.js, which verifies every SigV4 signature with the official AWS
 // signer and implements conditional PUT as AWS documents it), started on 127.0.0.1 on a free port and stopped
 // by the destructor. When it cannot start, the test fails: there is no mock to fall back on.
@@ -21,8 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "http_transport.h"  // internal to sync/s3: Uploads() asks the fixture directly
 #include "rocky/sync/s3_client.h"
-#include "temp_dir.h"
+#include "sync_test_files.h"
 
 extern char** environ;
 
@@ -37,29 +38,7 @@ inline constexpr const char* kRegion = "eu-west-3";
 inline constexpr const char* kAccessKey = "AKIDROCKYTEST";
 inline constexpr const char* kSecret = "rocky/secret+Key/For/Tests0123456789abcd";
 
-using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
-
-inline std::string SourceRoot() {
-  const char* root = std::getenv("ROCKY_SOURCE_ROOT");
-  REQUIRE_MESSAGE(root != nullptr,
-                  "ROCKY_SOURCE_ROOT is not set (run the tests through meson or scripts/test)");
-  return root;
-}
-
 inline std::string FixtureDir() { return SourceRoot() + "/tests/fixtures/s3"; }
-
-inline std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  REQUIRE(out.good());
-}
 
 // The fixture server process: started in the constructor (REQUIREs that it says READY within 30 s), stopped
 // in the destructor by closing its stdin.

@@ -15,9 +15,11 @@
 #include <string>
 #include <thread>
 
+#include "http_transport.h"  // internal to sync/s3: the transport tests below
 #include "rocky/config/config.h"
 #include "rocky/engine/db.h"
 #include "rocky/sync/remote_state.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_sync.h"
 #include "s3_fixture.h"
 
@@ -218,6 +220,13 @@ TEST_CASE("s3 backend: the credential chain, region and endpoint come from the e
   // "local" has no remote.
   state.backend = rocky::config::StateBackend::kLocal;
   CHECK(OpenRemoteStateBackend(state, env).status().code() == Status::Code::kInvalidArgument);
+}
+
+TEST_CASE("OpenStateSync returns no StateSync for the local backend") {
+  rocky::config::StateConfig local;
+  auto created = rocky::sync::OpenStateSync(local, rocky::sync::ProcessEnvironment(), nullptr);
+  REQUIRE(created.ok());
+  CHECK(*created == nullptr);
 }
 
 TEST_CASE("s3 backend: failures carry the retry contract's codes, and the probe says what to fix") {

@@ -30,6 +30,7 @@
 
 #include "fault_proxy.h"
 #include "redis_fixture.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_sync.h"
 #include "s3_fixture.h"
 #include "sweep.h"

@@ -11,6 +11,7 @@
 
 #include "redis_fixture.h"
 #include "rocky/config/config.h"
+#include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/s3_state_backend.h"
 #include "rocky/sync/state_envelope.h"
 #include "rocky/sync/state_sync.h"

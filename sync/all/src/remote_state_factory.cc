@@ -1,9 +1,8 @@
-// OpenRemoteStateBackend: from [state] of rocky.toml to a backend object. The only place that knows every
-// backend, so the lifecycle and `rocky doctor` stay backend-agnostic.
+#include "rocky/sync/remote_state_factory.h"
+
 #include <memory>
 
 #include "rocky/sync/s3_state_backend.h"
-#include "rocky/sync/state_sync.h"
 #include "rocky/sync/tiered_state_backend.h"
 #include "rocky/sync/valkey_state_backend.h"
 
@@ -72,6 +71,14 @@ Result<std::unique_ptr<RemoteStateBackend>> OpenRemoteStateBackend(const config:
     }
   }
   return Status::InvalidArgument("[state] backend: unknown value");
+}
+
+Result<std::unique_ptr<StateSync>> OpenStateSync(const config::StateConfig& config, const EnvLookup& env,
+                                                 EventSink sink, WarningSink warn) {
+  if (config.backend == config::StateBackend::kLocal) return std::unique_ptr<StateSync>();
+  ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<RemoteStateBackend> backend, OpenRemoteStateBackend(config, env));
+  return std::make_unique<StateSync>(std::move(backend), config, std::move(sink), SyncClock{},
+                                     std::move(warn));
 }
 
 }  // namespace rocky::sync

@@ -176,14 +176,6 @@ struct StateSync::Impl {
   SteadyTime last_push_attempt;
 };
 
-Result<std::unique_ptr<StateSync>> StateSync::Create(const config::StateConfig& config, const EnvLookup& env,
-                                                     EventSink sink, WarningSink warn) {
-  if (config.backend == config::StateBackend::kLocal) return std::unique_ptr<StateSync>();
-  ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<RemoteStateBackend> backend, OpenRemoteStateBackend(config, env));
-  return std::make_unique<StateSync>(std::move(backend), config, std::move(sink), SyncClock{},
-                                     std::move(warn));
-}
-
 StateSync::StateSync(std::unique_ptr<RemoteStateBackend> backend, config::StateConfig config, EventSink sink,
                      SyncClock clock, WarningSink warn)
     : backend_(std::move(backend)) {

@@ -22,6 +22,7 @@
 #include "rocky/base/timestamp.h"
 #include "rocky/sync/s3_error.h"
 #include "s3_error_xml.h"
+#include "sigv4.h"
 
 namespace rocky::sync {
 
@@ -238,14 +239,6 @@ bool IsAllowedPlainHttpHost(std::string host) {
 }
 
 }  // namespace
-
-EnvLookup ProcessEnvironment() {
-  return [](std::string_view name) -> std::optional<std::string> {
-    const char* v = std::getenv(std::string(name).c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  };
-}
 
 std::string RedactedCredentials(const Credentials& c) {
   std::string out = (c.access_key_id.empty() ? std::string("(no key id)") : c.access_key_id) + " / secret " +

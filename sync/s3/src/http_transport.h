@@ -1,10 +1,10 @@
 // One HTTP(S) request over libcurl (OpenSSL): what the S3 client (and the credential providers) send. Bodies
 // go from memory or stream from a file range, and responses into memory or stream into a file, so an object
 // of any size moves with bounded memory.
+// Private to the S3 library: S3Client (s3_client.h) and the credential providers (credentials.h) are its
+// public face; TransportOptions (transport_options.h) is public because S3Config carries it.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,33 +13,12 @@
 #include <vector>
 
 #include "rocky/base/status.h"
+#include "rocky/sync/transport_options.h"
 
 namespace rocky::sync {
 
 using base::Result;
 using base::Status;
-
-struct TransportOptions {
-  // How long establishing the connection (TCP + TLS) may take.
-  std::chrono::seconds connect_timeout{10};
-  // A transfer that moves fewer than low_speed_bytes per second for low_speed_time is stalled and aborted:
-  // a dead peer must not hang a run forever, yet a slow large transfer has no total deadline.
-  std::chrono::seconds low_speed_time{30};
-  long low_speed_bytes = 1;
-  // Certificate and host-name verification; only a test against a self-signed server may turn it off.
-  bool verify_tls = true;
-  // A PEM bundle of trusted CAs; empty: AWS_CA_BUNDLE when set, else the system's store.
-  std::string ca_bundle;
-  // When set, the whole request (connect included) must finish by then: the lifecycle's per-transfer
-  // wall-clock budget. A request started after it fails at once.
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  // Whether a stop request (Ctrl-C, SIGTERM: transfer_stop.h) aborts the request. Only the lease's renewals
-  // and release turn it off: they must go out while a stopping command winds down, within their own deadline.
-  bool stoppable = true;
-  // When set, the request is aborted (within about a second) once it turns true: how the lease's renewal
-  // thread is stopped mid-request when its command ends. Not owned; must outlive the request.
-  const std::atomic<bool>* cancel = nullptr;
-};
 
 struct HttpCall {
   std::string method;  // GET, PUT, POST, HEAD, DELETE

@@ -13,11 +13,13 @@
 #include <memory>
 #include <vector>
 
+#include "http_transport.h"
 #include "rocky/base/strings.h"
 #include "rocky/base/temp_file.h"
 #include "rocky/sync/s3_error.h"
 #include "rocky/sync/state_envelope.h"
 #include "s3_error_xml.h"
+#include "sigv4.h"
 
 namespace rocky::sync {
 
@@ -71,13 +73,14 @@ Result<uint64_t> FileSize(const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-}  // namespace
-
+// An S3 error response (parsed by s3_error.h).
 S3Error ParseS3ErrorResponse(const HttpResponse& response) {
   return ParseS3Error(static_cast<int>(response.status), response.body,
                       response.Header("x-amz-request-id").value_or(""));
 }
 
+// An S3 error response as a Status (the codes in s3_client.h); `what` says which operation on which key
+// failed.
 Status S3ErrorStatus(const HttpResponse& response, const std::string& what) {
   S3Error e = ParseS3ErrorResponse(response);
   const std::string detail = e.ToString();
@@ -105,6 +108,8 @@ Status S3ErrorStatus(const HttpResponse& response, const std::string& what) {
     default: return Status::FromCode(code, what + ": " + detail);
   }
 }
+
+}  // namespace
 
 CredentialsSource FromProvider(CredentialsProvider& provider) {
   return [&provider]() -> Result<Credentials> {

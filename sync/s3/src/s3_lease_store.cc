@@ -1,10 +1,11 @@
 // The S3 lease (state_lease.h): one small JSON object beside the state object, written only with conditions.
+#include "s3_lease_store.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <ctime>
 
-#include "s3_lease_store.h"
 #include "rocky/base/timestamp.h"
 
 namespace rocky::sync {

@@ -1,5 +1,5 @@
-// The lease stores behind RemoteStateBackend::OpenLease (state_lease.h says what each does); internal to
-// sync/.
+// The S3 lease store behind S3StateBackend::OpenLease (state_lease.h says what it does); internal to the S3
+// library.
 #pragma once
 
 #include <chrono>
@@ -11,7 +11,6 @@
 #include "rocky/sync/credentials.h"
 #include "rocky/sync/s3_client.h"
 #include "rocky/sync/state_lease.h"
-#include "rocky/sync/valkey_client.h"
 
 namespace rocky::sync {
 
@@ -19,9 +18,6 @@ namespace rocky::sync {
 // shares the state backend's). `keepalive` (may be null) is the provider `credentials` reads from.
 std::unique_ptr<LeaseStore> NewS3LeaseStore(S3Config config, CredentialsSource credentials,
                                             std::shared_ptr<CredentialsProvider> keepalive);
-
-// The lease key `<prefix>state.redb.lease` (and `.last`), over its own connection.
-std::unique_ptr<LeaseStore> NewValkeyLeaseStore(ValkeyClientOptions options, const std::string& prefix);
 
 // An HTTP date in the IMF-fixdate form every S3 server sends ("Sun, 06 Nov 1994 08:49:37 GMT"); nullopt for
 // anything else.

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "s3_lease_store.h"
 #include "rocky/base/strings.h"
+#include "s3_lease_store.h"
 
 namespace rocky::sync {
 

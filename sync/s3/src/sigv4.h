@@ -1,6 +1,7 @@
 // AWS Signature Version 4, written here on OpenSSL (SHA-256, HMAC-SHA256): how every request to S3 (and STS)
 // proves who sends it. Pure functions of their inputs, so the AWS signing test suite
 // (../shared/vectors/sigv4/) checks every step byte for byte.
+// Private to the S3 library: S3Client and the credential providers sign with it.
 #pragma once
 
 #include <chrono>
@@ -11,21 +12,14 @@
 #include <vector>
 
 #include "rocky/base/status.h"
+#include "rocky/sync/credentials.h"
 
 namespace rocky::sync {
 
 using base::Result;
 using base::Status;
 
-// An access key. The secret and the token are secrets: they never appear in any log, error or JSON output
-// (ToString-style helpers must redact them).
-struct Credentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;  // empty unless temporary credentials
-  // When temporary credentials stop working; nullopt for long-term keys.
-  std::optional<std::chrono::system_clock::time_point> expiration;
-};
+// Credentials (the access key that signs) are declared in credentials.h.
 
 // A request as it will be sent. `path` is the URI path exactly as sent on the wire (already percent-encoded
 // where needed); `query` holds raw (decoded) names and values; header names keep their case as given.

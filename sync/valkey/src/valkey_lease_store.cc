@@ -1,9 +1,10 @@
 // The Valkey lease (state_lease.h): a key the server expires (SET NX PX), renewed and released only by its
 // holder, which Lua scripts check inside the server (EVAL runs atomically: no other command runs between the
 // comparison and the write).
+#include "valkey_lease_store.h"
+
 #include <cstdlib>
 
-#include "s3_lease_store.h"
 #include "rocky/base/timestamp.h"
 
 namespace rocky::sync {

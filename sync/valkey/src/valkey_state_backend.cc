@@ -7,10 +7,10 @@
 
 #include <cstring>
 
-#include "s3_lease_store.h"
 #include "rocky/base/strings.h"
 #include "rocky/base/temp_file.h"
 #include "rocky/sync/state_envelope.h"
+#include "valkey_lease_store.h"
 
 namespace rocky::sync {
 

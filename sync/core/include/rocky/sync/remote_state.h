@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rocky/base/status.h"
@@ -79,6 +80,22 @@ struct UploadRequest {
   // when an attempt's write landed but its reply was lost, the retry, which then finds its condition failed,
   // sees its own token and reports success instead of a false conflict. Required non-empty.
   std::string token;
+};
+
+// How a write of the state (or of a lease) is conditioned, so that an upload never silently overwrites a
+// state another run wrote: S3 sends it as If-Match / If-None-Match, Valkey checks it under WATCH.
+struct WriteCondition {
+  enum class Kind : unsigned char {
+    kNone,         // unconditional
+    kIfMatch,      // only if the stored generation (S3's ETag) is still `etag`
+    kIfNoneMatch,  // only if there is nothing stored (If-None-Match: *)
+  };
+  Kind kind = Kind::kNone;
+  std::string etag;
+
+  static WriteCondition None() { return {}; }
+  static WriteCondition IfMatch(std::string etag) { return {Kind::kIfMatch, std::move(etag)}; }
+  static WriteCondition IfAbsent() { return {Kind::kIfNoneMatch, {}}; }
 };
 
 // A fresh random upload token (128 bits, hex).

@@ -4,7 +4,7 @@
 // guarded by a circuit breaker shared by every transfer to the same backend in the process, and reported as
 // one TransferEvent each.
 //
-//   auto sync = StateSync::Create(config.state, sync::ProcessEnvironment(), sink, warn);  // null: "local"
+//   auto sync = OpenStateSync(config.state, sync::ProcessEnvironment(), sink, warn);  // null: "local"
 //   auto pulled = (*sync)->Pull(state_path);  // an error only when the local state is in use or unusable;
 //                                             // a failed download is a warning and pulled->state_lost
 //   ... the command opens, reads, writes and closes only the local file ...
@@ -51,17 +51,10 @@
 
 #include "rocky/base/status.h"
 #include "rocky/config/config.h"
-#include "rocky/sync/credentials.h"
 #include "rocky/sync/remote_state.h"
 #include "rocky/sync/transfer_event.h"
 
 namespace rocky::sync {
-
-// Opens the backend `config.backend` names ("s3", "valkey", "tiered"), resolving region, endpoint and
-// credentials from `env` as the AWS SDKs do. kInvalidArgument for "local" or a missing setting. Connects
-// lazily: an unreachable server is an error of the first transfer, not of this call.
-Result<std::unique_ptr<RemoteStateBackend>> OpenRemoteStateBackend(const config::StateConfig& config,
-                                                                   const EnvLookup& env);
 
 // Time and sleeping, injectable so tests of backoff and of the breaker's recovery do not wait for real.
 // A fake `now` is also what Deadlines are computed from, so only policy tests with a scripted backend should
@@ -95,10 +88,8 @@ struct PullResult {
 // one caller at a time (the breaker it shares with other StateSyncs is).
 class StateSync {
  public:
-  // Builds the backend with OpenRemoteStateBackend. Returns nullptr (and OK) when the backend is "local".
-  static Result<std::unique_ptr<StateSync>> Create(const config::StateConfig& config, const EnvLookup& env,
-                                                   EventSink sink, WarningSink warn = nullptr);
-  // With a given backend (tests, and Create itself). `sink` and `warn` may be null.
+  // With a given backend: OpenStateSync (remote_state_factory.h) builds it from [state] of rocky.toml; tests
+  // hand in their own. `sink` and `warn` may be null.
   StateSync(std::unique_ptr<RemoteStateBackend> backend, config::StateConfig config, EventSink sink,
             SyncClock clock = {}, WarningSink warn = nullptr);
   ~StateSync();

@@ -23,16 +23,27 @@
 #include <string_view>
 
 #include "rocky/base/status.h"
-#include "sigv4.h"
+#include "rocky/config/config.h"
 
 namespace rocky::sync {
 
-// Looks an environment variable up; nullopt when unset. Injectable so tests never touch the process
-// environment (same shape as config::EnvLookup; sync does not depend on config).
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+using base::Result;
+using base::Status;
 
-// getenv. Thread-safe as long as nobody calls setenv concurrently.
-EnvLookup ProcessEnvironment();
+// An access key. The secret and the token are secrets: they never appear in any log, error or JSON output
+// (ToString-style helpers must redact them).
+struct Credentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // empty unless temporary credentials
+  // When temporary credentials stop working; nullopt for long-term keys.
+  std::optional<std::chrono::system_clock::time_point> expiration;
+};
+
+// Environment variables are looked up through config's EnvLookup (nullopt when unset), injectable so tests
+// never touch the process environment; ProcessEnvironment() is getenv.
+using config::EnvLookup;
+using config::ProcessEnvironment;
 
 using Clock = std::function<std::chrono::system_clock::time_point()>;
 

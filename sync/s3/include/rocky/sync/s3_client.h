@@ -1,6 +1,7 @@
 // The S3 client of the remote state: object PUT (multipart above a threshold) / GET / HEAD / DELETE, signed
-// with SigV4 (sigv4.h), sent with http_transport.h; and UploadState / DownloadState, the two calls the sync
-// lifecycle uses, which move a verified envelope (state_envelope.h) of the state under `<prefix>state.redb`.
+// with SigV4 and sent over libcurl (both internal to the S3 library); and UploadState / DownloadState, the
+// two calls the sync lifecycle uses, which move a verified envelope (state_envelope.h) of the state under
+// `<prefix>state.redb`.
 //
 // Errors are Status values whose code says what the caller may do:
 //   kBusy             a conditional write lost: another run wrote the state in between (never retry blindly)
@@ -11,23 +12,30 @@
 // Messages carry S3's error code, message and request id, never a secret.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "rocky/base/status.h"
 #include "rocky/sync/credentials.h"
-#include "http_transport.h"
 #include "rocky/sync/remote_state.h"
-#include "rocky/sync/s3_error.h"
-#include "sigv4.h"
+#include "rocky/sync/transport_options.h"
 
 namespace rocky::sync {
 
 using base::Result;
 using base::Status;
+
+// The HTTP transport's request and response (http_transport.h), internal to the S3 library: named here only
+// by S3Client's private members.
+struct HttpCall;
+struct HttpResponse;
 
 // Where the state lives and how to reach it.
 struct S3Config {
@@ -61,20 +69,7 @@ CredentialsSource FixedCredentials(Credentials credentials);
 // The credential chain with its refresh (credentials.h); `provider` must outlive the source.
 CredentialsSource FromProvider(CredentialsProvider& provider);
 
-// How a PUT is conditioned, so that an upload never silently overwrites a state another run wrote.
-struct WriteCondition {
-  enum class Kind : unsigned char {
-    kNone,         // unconditional
-    kIfMatch,      // only if the object's ETag is still `etag`
-    kIfNoneMatch,  // only if there is no object (If-None-Match: *)
-  };
-  Kind kind = Kind::kNone;
-  std::string etag;
-
-  static WriteCondition None() { return {}; }
-  static WriteCondition IfMatch(std::string etag) { return {Kind::kIfMatch, std::move(etag)}; }
-  static WriteCondition IfAbsent() { return {Kind::kIfNoneMatch, {}}; }
-};
+// WriteCondition (remote_state.h) says how a PUT is conditioned: If-Match, If-None-Match: *, or neither.
 
 struct ObjectInfo {
   std::string etag;  // as S3 returns it, quotes included
@@ -172,11 +167,6 @@ class S3Client {
   S3Config config_;
   CredentialsSource credentials_;
 };
-
-// An S3 error response (parsed by s3_error.h) as a Status (see the codes above); `what` says which operation
-// on which key failed.
-S3Error ParseS3ErrorResponse(const HttpResponse& response);
-Status S3ErrorStatus(const HttpResponse& response, const std::string& what);
 
 // Gives `client` a deadline for the calls made while it lives and restores "no deadline" when the scope ends,
 // so a transfer's deadline never outlives the transfer (the S3 and tiered backends' calls). Not thread-safe:

@@ -21,7 +21,6 @@
 #include <string>
 
 #include "rocky/sync/remote_state.h"
-#include "rocky/sync/s3_client.h"
 #include "rocky/sync/valkey_client.h"
 
 namespace rocky::sync {
