@@ -132,7 +132,8 @@ class TestServer {
                       "\r\nConnection: close\r\n\r\n" + reply.body;
     size_t off = 0;
     while (off < out.size()) {
-      ssize_t n = write(c, out.data() + off, out.size() - off);
+      // MSG_NOSIGNAL: a client that gives up mid-reply (a body over its limit) must not SIGPIPE the test.
+      ssize_t n = send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);
       if (n <= 0) break;
       off += static_cast<size_t>(n);
     }
@@ -505,6 +506,24 @@ TEST_CASE("credentials, container: relative and full URI, authorization token an
   CHECK(CredentialsFromContainer(Options({})).status().IsNotFound());
 }
 
+TEST_CASE("credentials: an endpoint's answer above 1 MiB is refused, not buffered") {
+  // Credential documents are a few KiB; the transport stops reading past the limit.
+  TestServer ecs([](const SeenRequest&) { return Reply{200, std::string(size_t{2} << 20, 'x')}; });
+  CredentialsOptions o = Options({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc"}});
+  o.container_relative_base = ecs.url();
+  auto r = CredentialsFromContainer(o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kIOError);
+  CHECK(Contains(r.status().message(), "response larger than 1048576 bytes"));
+
+  // Exactly at the limit is still read (and then judged: not JSON).
+  TestServer at_limit([](const SeenRequest&) { return Reply{200, std::string(size_t{1} << 20, 'x')}; });
+  o.container_relative_base = at_limit.url();
+  auto whole = CredentialsFromContainer(o);
+  REQUIRE_FALSE(whole.ok());
+  CHECK_FALSE(Contains(whole.status().message(), "larger than"));
+}
+
 namespace {
 
 // IMDSv2 as documented: PUT /latest/api/token with a TTL header returns a token; every metadata GET must
@@ -577,6 +596,43 @@ TEST_CASE("credentials, instance metadata: the IMDSv2 token flow, no role, disab
   auto away = CredentialsFromInstanceMetadata(Options({}));
   CHECK(away.status().IsNotFound());
   CHECK(Contains(away.status().message(), "no metadata service"));
+}
+
+TEST_CASE("credentials: metadata services are reached directly, never through http_proxy; STS through it") {
+  // A proxy that records what reaches it and refuses it.
+  TestServer proxy([](const SeenRequest&) { return Reply{502, "proxy says no"}; });
+  struct ProxyVariable {
+    explicit ProxyVariable(const std::string& url) {
+      REQUIRE(::setenv("http_proxy", url.c_str(), 1) == 0);
+      REQUIRE(::setenv("NO_PROXY", "", 1) == 0);
+      REQUIRE(::setenv("no_proxy", "", 1) == 0);
+    }
+    ~ProxyVariable() {
+      ::unsetenv("http_proxy");
+      ::unsetenv("NO_PROXY");
+      ::unsetenv("no_proxy");
+    }
+  } variable(proxy.url());
+
+  FakeImds imds;
+  imds.credentials_body = CredentialJson(Iso(std::chrono::system_clock::now() + std::chrono::hours(6)), true);
+  auto from_imds =
+      CredentialsFromInstanceMetadata(Options({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.server.url()}}));
+  CHECK_MESSAGE(from_imds.ok(), from_imds.status().ToString());
+  CHECK(imds.server.requests().size() == 3);
+  CHECK(proxy.requests().empty());
+
+  // STS is an ordinary HTTPS service: a configured proxy applies (here it refuses).
+  TempDir dir;
+  std::string token_file = dir.Write("token", std::string(kWebToken) + "\n");
+  TestServer sts([](const SeenRequest&) { return Reply{500, ""}; });
+  CredentialsOptions o = Options({{"AWS_WEB_IDENTITY_TOKEN_FILE", token_file},
+                                  {"AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/rocky"}});
+  o.sts_endpoint = sts.url();
+  auto via_proxy = CredentialsFromWebIdentity(o);
+  CHECK_FALSE(via_proxy.ok());
+  CHECK(sts.requests().empty());
+  CHECK(proxy.requests().size() == 1);
 }
 
 TEST_CASE("credentials chain: the SDK order, and a broken configured source stops the chain") {

@@ -17,7 +17,7 @@
 #include <sstream>
 #include <vector>
 
-#include "credentials_http.h"
+#include "http_transport.h"
 #include "rocky/base/strings.h"
 #include "rocky/base/timestamp.h"
 #include "rocky/sync/s3_error.h"
@@ -218,12 +218,24 @@ Result<Credentials> ParseCredentialJson(const std::string& body, const std::stri
   return c;
 }
 
-credentials_http::Request BaseRequest(const CredentialsOptions& o) {
-  credentials_http::Request r;
-  r.connect_timeout = o.connect_timeout;
-  r.total_timeout = o.total_timeout;
-  if (std::optional<std::string> ca = Env(o, "AWS_CA_BUNDLE")) r.ca_bundle = ExpandHome(*ca, o);
-  return r;
+// Credential documents are a few KiB: a bigger answer is refused rather than buffered without bound.
+constexpr uint64_t kMaxCredentialBody = 1 << 20;
+
+// Sends one request of a credential provider with the S3 transport (http_transport.h): bounded in time
+// (connect_timeout, and total_timeout from now) and in size, TLS verified against AWS_CA_BUNDLE or the
+// system's store, no redirects. Not aborted by a stop request: it is short, and the transfer that needs the
+// credentials stops right after. `use_proxy` is false for link-local metadata services, which a proxy can
+// never reach.
+Result<HttpResponse> SendProviderRequest(const HttpCall& call, const CredentialsOptions& o, bool use_proxy) {
+  TransportOptions t;
+  t.connect_timeout = o.connect_timeout;
+  t.deadline = std::chrono::steady_clock::now() + o.total_timeout;
+  t.verify_tls = true;
+  if (std::optional<std::string> ca = Env(o, "AWS_CA_BUNDLE")) t.ca_bundle = ExpandHome(*ca, o);
+  t.stoppable = false;
+  t.use_proxy = use_proxy;
+  t.max_memory_body = kMaxCredentialBody;
+  return SendHttp(call, t);
 }
 
 bool IsAllowedPlainHttpHost(std::string host) {
@@ -338,15 +350,15 @@ Result<SourcedCredentials> CredentialsFromWebIdentity(const CredentialsOptions& 
 
   // AssumeRoleWithWebIdentity is not signed: the token is the proof. POST keeps it out of the URL (and so out
   // of any proxy or server log of request lines).
-  credentials_http::Request r = BaseRequest(o);
+  HttpCall r;
   r.method = "POST";
   r.url = endpoint + "/";
   r.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}, {"Accept", "text/xml"}};
   r.body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + UriEncode(*role, true) +
            "&RoleSessionName=" + UriEncode(session, true) + "&WebIdentityToken=" + UriEncode(token, true);
-  std::string what = "web identity: STS AssumeRoleWithWebIdentity at " + credentials_http::HostOf(r.url) +
-                     " for role " + *role;
-  Result<credentials_http::Response> resp = credentials_http::Send(r);
+  std::string what =
+      "web identity: STS AssumeRoleWithWebIdentity at " + UrlHost(r.url) + " for role " + *role;
+  Result<HttpResponse> resp = SendProviderRequest(r, o, /*use_proxy=*/true);
   if (!resp.ok()) return Status::IOError(Scrub(what + ": " + resp.status().message(), {token}));
   if (resp->status != 200) {
     S3Error e = ParseS3Error(static_cast<int>(resp->status), resp->body);
@@ -379,9 +391,8 @@ Result<SourcedCredentials> CredentialsFromContainer(const CredentialsOptions& o)
   std::optional<std::string> relative = Env(o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
   std::optional<std::string> full = Env(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
   if (!relative && !full) return Status::NotFound("container: AWS_CONTAINER_CREDENTIALS_*_URI is not set");
-  credentials_http::Request r = BaseRequest(o);
+  HttpCall r;
   r.method = "GET";
-  r.use_proxy = false;
   if (relative) {  // the SDKs give the relative form precedence
     r.url = o.container_relative_base + (relative->starts_with("/") ? "" : "/") + *relative;
   } else {
@@ -390,9 +401,9 @@ Result<SourcedCredentials> CredentialsFromContainer(const CredentialsOptions& o)
     // authorization token and the credentials would cross a network unencrypted.
     std::string lower = Lower(*full);
     if (lower.starts_with("http://")) {
-      if (!IsAllowedPlainHttpHost(credentials_http::HostOf(*full))) {
+      if (!IsAllowedPlainHttpHost(UrlHost(*full))) {
         return Status::InvalidArgument("container: AWS_CONTAINER_CREDENTIALS_FULL_URI uses http:// to " +
-                                       credentials_http::HostOf(*full) +
+                                       UrlHost(*full) +
                                        ", which is neither loopback nor an ECS/EKS address; use https://");
       }
     } else if (!lower.starts_with("https://")) {
@@ -415,8 +426,8 @@ Result<SourcedCredentials> CredentialsFromContainer(const CredentialsOptions& o)
     return Status::InvalidArgument("container: the authorization token contains a line break");
   }
   if (!token.empty()) r.headers.emplace_back("Authorization", token);
-  std::string what = "container credentials from " + credentials_http::HostOf(r.url);
-  Result<credentials_http::Response> resp = credentials_http::Send(r);
+  std::string what = "container credentials from " + UrlHost(r.url);
+  Result<HttpResponse> resp = SendProviderRequest(r, o, /*use_proxy=*/false);
   if (!resp.ok()) return Status::IOError(Scrub("container: " + resp.status().message(), {token}));
   if (resp->status != 200) {
     return Status::IOError(
@@ -434,15 +445,14 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
   }
   std::string endpoint = Env(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
   while (endpoint.ends_with("/")) endpoint.pop_back();
-  std::string host = credentials_http::HostOf(endpoint);
+  std::string host = UrlHost(endpoint);
 
   // IMDSv2: a session token first (PUT, which a misconfigured proxy or an SSRF cannot forge), then the role.
-  credentials_http::Request put = BaseRequest(o);
+  HttpCall put;
   put.method = "PUT";
-  put.use_proxy = false;
   put.url = endpoint + "/latest/api/token";
   put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}};
-  Result<credentials_http::Response> token_resp = credentials_http::Send(put);
+  Result<HttpResponse> token_resp = SendProviderRequest(put, o, /*use_proxy=*/false);
   if (!token_resp.ok()) {
     // Not on EC2 (or IMDS unreachable): the usual case on a laptop, so "not configured", not a failure.
     return Status::NotFound("instance metadata: no metadata service at " + host + " (" +
@@ -461,12 +471,11 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
     return Status::Corruption("instance metadata: the IMDSv2 token from " + host + " contains a line break");
   }
 
-  credentials_http::Request get = BaseRequest(o);
+  HttpCall get;
   get.method = "GET";
-  get.use_proxy = false;
   get.headers = {{"X-aws-ec2-metadata-token", imds_token}};
   get.url = endpoint + "/latest/meta-data/iam/security-credentials/";
-  Result<credentials_http::Response> role_resp = credentials_http::Send(get);
+  Result<HttpResponse> role_resp = SendProviderRequest(get, o, /*use_proxy=*/false);
   if (!role_resp.ok())
     return Status::IOError(Scrub("instance metadata: " + role_resp.status().message(), {imds_token}));
   if (role_resp->status == 404)
@@ -479,7 +488,7 @@ Result<SourcedCredentials> CredentialsFromInstanceMetadata(const CredentialsOpti
   if (role.empty()) return Status::NotFound("instance metadata: no IAM role is attached to this instance");
 
   get.url = endpoint + "/latest/meta-data/iam/security-credentials/" + UriEncode(role, true);
-  Result<credentials_http::Response> creds_resp = credentials_http::Send(get);
+  Result<HttpResponse> creds_resp = SendProviderRequest(get, o, /*use_proxy=*/false);
   std::string what = "instance metadata (role " + role.substr(0, 128) + ")";
   if (!creds_resp.ok())
     return Status::IOError(Scrub(what + ": " + creds_resp.status().message(), {imds_token}));

@@ -21,17 +21,20 @@ namespace rocky::sync {
 using base::Lower;
 using base::Trim;
 
+namespace {
+
+// libcurl's curl_global_init, once per process (it is not thread-safe and must run before any handle exists).
+// This transport is rocky's only libcurl user, so this is the only flag. Thread-safe.
 void CurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-namespace {
-
 // State shared with curl's callbacks for one request.
 struct Transfer {
   CURL* curl = nullptr;
   const HttpCall* call = nullptr;
+  const TransportOptions* options = nullptr;
   HttpResponse* response = nullptr;
   // Upload source.
   int upload_fd = -1;
@@ -84,6 +87,11 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   t->response->body_bytes += n;
   if (t->call->download_path.empty() || status < 200 || status > 299) {
+    const uint64_t limit = t->options->max_memory_body;
+    if (limit != 0 && t->response->body.size() + n > limit) {
+      t->local_error = "response larger than " + std::to_string(limit) + " bytes";
+      return 0;  // aborts the transfer
+    }
     t->response->body.append(data, n);
     return n;
   }
@@ -163,6 +171,7 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   Transfer t;
   t.curl = curl.get();
   t.call = &call;
+  t.options = &options;
   t.response = &response;
   struct Closer {
     Transfer* t;
@@ -189,8 +198,10 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   char error_buffer[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_URL, call.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM, safe in threads
-  long connect_ms = static_cast<long>(options.connect_timeout.count() * 1000);
+  if (!options.use_proxy) curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  long connect_ms = static_cast<long>(options.connect_timeout.count());
   if (options.deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*options.deadline -
                                                                       std::chrono::steady_clock::now());
@@ -234,14 +245,17 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   }
 
   struct curl_slist* list = nullptr;
+  bool has_content_type = false;
   for (const auto& [name, value] : call.headers) {
     std::string line = name + ": " + value;
     list = curl_slist_append(list, line.c_str());
+    if (Lower(name) == "content-type") has_content_type = true;
   }
   // No "Expect: 100-continue" round trip: the body is signed and sent anyway, and some servers mishandle it.
   list = curl_slist_append(list, "Expect:");
-  // curl would add a Content-Type to a POST; it would not be signed, and S3 does not need it.
-  list = curl_slist_append(list, "Content-Type:");
+  // curl would add a Content-Type to a POST; it would not be signed, and S3 does not need it. (STS's form
+  // POST sends its own.)
+  if (!has_content_type) list = curl_slist_append(list, "Content-Type:");
   std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
 

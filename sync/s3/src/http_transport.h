@@ -1,4 +1,5 @@
-// One HTTP(S) request over libcurl (OpenSSL): what the S3 client (and the credential providers) send. Bodies
+// One HTTP(S) request over libcurl (OpenSSL): what the S3 client and the credential providers (STS, container
+// and instance metadata) send; the only libcurl wrapper in rocky. Bodies
 // go from memory or stream from a file range, and responses into memory or stream into a file, so an object
 // of any size moves with bounded memory.
 // Private to the S3 library: S3Client (s3_client.h) and the credential providers (credentials.h) are its
@@ -48,13 +49,9 @@ struct HttpResponse {
 // Sends one request. A response of any status (404, 503...) is a Response; only a failure to get one is a
 // Status, naming the method and host, never the URL's query nor any header (they may carry signatures or
 // tokens): kTimedOut when the deadline passed or the transfer stalled (low_speed_time), kIOError for the rest
-// (name resolution, connection refused or reset, TLS, a local file error).
+// (name resolution, connection refused or reset, TLS, a local file error, an in-memory body above
+// options.max_memory_body). Only http:// and https:// URLs; redirects are never followed.
 Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options);
-
-// libcurl's curl_global_init, once per process (it is not thread-safe and must run before any handle exists):
-// the one flag for every libcurl user here (this transport and the credential providers' requests).
-// Thread-safe.
-void CurlGlobalInit();
 
 // "host[:port]" of a URL, for messages.
 std::string UrlHost(std::string_view url);
