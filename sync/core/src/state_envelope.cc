@@ -281,12 +281,13 @@ Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::
   return info;
 }
 
-Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std::string& destination_path) {
-  const std::string what = "state object " + envelope_path;
-  Fd in(::open(envelope_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return Status::IOError("opening " + envelope_path + ": " + ErrnoText(errno));
+namespace {
+
+// Reads and checks the envelope header at the start of `fd`: magic, length, checksum, a version this build
+// reads. Leaves the file offset at the compressed content. encoded_length is not known yet.
+Result<EnvelopeInfo> ReadEnvelopeHeader(int fd, const std::string& envelope_path, const std::string& what) {
   char header[kEnvelopeHeaderSize];
-  auto got = ReadUpTo(in.get(), header, sizeof header, envelope_path);
+  auto got = ReadUpTo(fd, header, sizeof header, envelope_path);
   if (!got.ok()) return got.status();
   if (*got < sizeof kEnvelopeMagic || std::memcmp(header, kEnvelopeMagic, sizeof kEnvelopeMagic) != 0) {
     return Status::Corruption(what + " is not a rocky state envelope (wrong magic): a foreign object");
@@ -307,51 +308,58 @@ Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std:
     return Status::NotSupported(what + " has envelope version " + std::to_string(info.envelope_version) +
                                 ", this build reads version " + std::to_string(kEnvelopeVersion));
   }
+  return info;
+}
 
-  auto temp = MakeTempNextTo(destination_path, "download");
-  if (!temp.ok()) return temp.status();
-  const std::string temp_path = temp->first;
-  Fd out(temp->second);
-  TempFileGuard guard(temp_path);
+// What decompressing the content produced, for the checks against the header.
+struct DecodedContent {
+  uint64_t encoded = kEnvelopeHeaderSize;  // envelope bytes read, header included
+  uint64_t produced = 0;                   // state bytes written
+  uint64_t xxh3 = 0;                       // of the state bytes
+  std::string state_head;                  // the first bytes: the state file's magic and format version
+  bool frame_done = false;                 // the zstd frame ended
+};
 
+// Decompresses the rest of `in_fd` (one zstd frame, nothing after it) into `out_fd` (`temp_path`), hashing
+// what it writes; refuses more than `content_length` bytes as soon as they appear.
+Result<DecodedContent> DecompressContent(int in_fd, const std::string& envelope_path, int out_fd,
+                                         const std::string& temp_path, uint64_t content_length,
+                                         const std::string& what) {
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash(XXH3_createState(), &XXH3_freeState);
   if (!dctx || !hash) return Status::IOError("decoding " + envelope_path + ": out of memory");
   XXH3_64bits_reset(hash.get());
   std::vector<char> in_buf(kBufferSize);
   std::vector<char> out_buf(ZSTD_DStreamOutSize());
-  uint64_t encoded = kEnvelopeHeaderSize;
-  uint64_t produced = 0;
-  std::string state_head;  // the content's first bytes: the state file's magic and format version
-  size_t frame_state = 1;  // ZSTD_decompressStream's last return: 0 once a frame is complete
-  bool frame_done = false;
+  DecodedContent d;
   while (true) {
-    auto n = ReadUpTo(in.get(), in_buf.data(), in_buf.size(), envelope_path);
+    auto n = ReadUpTo(in_fd, in_buf.data(), in_buf.size(), envelope_path);
     if (!n.ok()) return n.status();
     if (*n == 0) break;
-    encoded += *n;
-    if (frame_done) {
+    d.encoded += *n;
+    if (d.frame_done) {
       return Status::Corruption(what + " is corrupt: bytes after the end of the compressed state");
     }
     ZSTD_inBuffer input{in_buf.data(), *n, 0};
     while (input.pos < input.size) {
       ZSTD_outBuffer output{out_buf.data(), out_buf.size(), 0};
-      frame_state = ZSTD_decompressStream(dctx.get(), &output, &input);
+      // ZSTD_decompressStream returns 0 once a frame is complete.
+      const size_t frame_state = ZSTD_decompressStream(dctx.get(), &output, &input);
       if (ZSTD_isError(frame_state)) {
         return Status::Corruption(what + " is corrupt: zstd: " + ZSTD_getErrorName(frame_state));
       }
-      produced += output.pos;
-      if (produced > info.content_length) {
+      d.produced += output.pos;
+      if (d.produced > content_length) {
         return Status::Corruption(what + " is corrupt: it decompresses to more than the " +
-                                  std::to_string(info.content_length) + " bytes its header announces");
+                                  std::to_string(content_length) + " bytes its header announces");
       }
       XXH3_64bits_update(hash.get(), out_buf.data(), output.pos);
-      for (size_t i = 0; i < output.pos && state_head.size() < kStateHeaderBytes; ++i) {
-        state_head.push_back(out_buf[i]);
+      for (size_t i = 0; i < output.pos && d.state_head.size() < kStateHeaderBytes; ++i) {
+        d.state_head.push_back(out_buf[i]);
       }
-      ROCKY_RETURN_IF_ERROR(WriteAll(out.get(), out_buf.data(), output.pos, temp_path));
+      ROCKY_RETURN_IF_ERROR(WriteAll(out_fd, out_buf.data(), output.pos, temp_path));
       if (frame_state == 0) {
-        frame_done = true;
+        d.frame_done = true;
         if (input.pos < input.size) {
           return Status::Corruption(what + " is corrupt: bytes after the end of the compressed state");
         }
@@ -359,61 +367,89 @@ Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std:
       }
     }
   }
-  info.encoded_length = encoded;
-  if (!frame_done) {
+  d.xxh3 = XXH3_64bits_digest(hash.get());
+  return d;
+}
+
+// The decompressed content against the header: whole, the announced length and XXH3, and a state file of
+// the announced format version.
+Status CheckDecodedContent(const DecodedContent& d, const EnvelopeInfo& info, const std::string& what) {
+  if (!d.frame_done) {
     return Status::Corruption(what + " is truncated: the compressed state ends early (" +
-                              std::to_string(encoded) + " bytes, " + std::to_string(produced) + " of " +
+                              std::to_string(d.encoded) + " bytes, " + std::to_string(d.produced) + " of " +
                               std::to_string(info.content_length) + " state bytes)");
   }
-  if (produced != info.content_length) {
-    return Status::Corruption(what + " is corrupt: " + std::to_string(produced) +
+  if (d.produced != info.content_length) {
+    return Status::Corruption(what + " is corrupt: " + std::to_string(d.produced) +
                               " state bytes, the header says " + std::to_string(info.content_length));
   }
-  if (XXH3_64bits_digest(hash.get()) != info.content_xxh3) {
+  if (d.xxh3 != info.content_xxh3) {
     return Status::Corruption(what + " is corrupt: the state's XXH3 does not match the header");
   }
-  if (state_head.size() < kStateHeaderBytes ||
-      std::memcmp(state_head.data(), kStateMagic, sizeof kStateMagic) != 0) {
+  if (d.state_head.size() < kStateHeaderBytes ||
+      std::memcmp(d.state_head.data(), kStateMagic, sizeof kStateMagic) != 0) {
     return Status::Corruption(what + " does not hold a rocky state file (no state magic)");
   }
-  if (GetU32(state_head.data() + 8) != info.state_format_version) {
+  if (GetU32(d.state_head.data() + 8) != info.state_format_version) {
     return Status::Corruption(what + " is corrupt: its header says state format version " +
                               std::to_string(info.state_format_version) + ", the state file says " +
-                              std::to_string(GetU32(state_head.data() + 8)));
+                              std::to_string(GetU32(d.state_head.data() + 8)));
   }
-  ROCKY_RETURN_IF_ERROR(SyncAndClose(out, temp_path));
+  return Status::OK();
+}
 
-  // The bytes are what was uploaded; check they are a state file this build reads, and sound, before they
-  // replace anything. Open refuses a newer format version as kNotSupported.
-  {
-    engine::Options options;
-    options.read_only = true;
-    options.create_if_missing = false;
-    options.cache_bytes = size_t{8} << 20;
-    auto db = engine::Database::Open(temp_path, options);
-    if (!db.ok()) {
-      Status s = db.status();
-      if (s.code() == Status::Code::kNotSupported) return s.WithContext(what);
-      return Status::Corruption(what + " does not hold a valid state file: " + s.ToString());
-    }
-    // A snapshot always holds a commit, and its newest one whole: anything else would replace the local state
-    // with an empty or older one without a word (Open would read it as an empty database, or fall back).
-    const engine::OpenReport& opened = (*db)->open_report();
-    if (opened.uncommitted) {
-      return Status::Corruption(what + " does not hold a valid state file: it holds no commit");
-    }
-    if (opened.discarded) {
-      return Status::Corruption(what + " does not hold a valid state file: its newest commit (txn " +
-                                std::to_string(opened.discarded->txn_id) +
-                                ") is damaged: " + opened.discarded->reason);
-    }
-    auto report = (*db)->CheckIntegrity();
-    if (!report.ok()) {
-      return Status::Corruption(
-          what + " holds a state file that fails its integrity check: " + report.status().ToString());
-    }
-    ROCKY_RETURN_IF_ERROR((*db)->Close());
+// The bytes are what was uploaded; checks they are a state file this build reads, and sound, before they
+// replace anything. Open refuses a newer format version as kNotSupported.
+Status VerifyStateFile(const std::string& path, const std::string& what) {
+  engine::Options options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  options.cache_bytes = size_t{8} << 20;
+  auto db = engine::Database::Open(path, options);
+  if (!db.ok()) {
+    Status s = db.status();
+    if (s.code() == Status::Code::kNotSupported) return s.WithContext(what);
+    return Status::Corruption(what + " does not hold a valid state file: " + s.ToString());
   }
+  // A snapshot always holds a commit, and its newest one whole: anything else would replace the local state
+  // with an empty or older one without a word (Open would read it as an empty database, or fall back).
+  const engine::OpenReport& opened = (*db)->open_report();
+  if (opened.uncommitted) {
+    return Status::Corruption(what + " does not hold a valid state file: it holds no commit");
+  }
+  if (opened.discarded) {
+    return Status::Corruption(what + " does not hold a valid state file: its newest commit (txn " +
+                              std::to_string(opened.discarded->txn_id) +
+                              ") is damaged: " + opened.discarded->reason);
+  }
+  auto report = (*db)->CheckIntegrity();
+  if (!report.ok()) {
+    return Status::Corruption(
+        what + " holds a state file that fails its integrity check: " + report.status().ToString());
+  }
+  return (*db)->Close();
+}
+
+}  // namespace
+
+Result<EnvelopeInfo> DecodeEnvelope(const std::string& envelope_path, const std::string& destination_path) {
+  const std::string what = "state object " + envelope_path;
+  Fd in(::open(envelope_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return Status::IOError("opening " + envelope_path + ": " + ErrnoText(errno));
+  ROCKY_ASSIGN_OR_RETURN(EnvelopeInfo info, ReadEnvelopeHeader(in.get(), envelope_path, what));
+
+  auto temp = MakeTempNextTo(destination_path, "download");
+  if (!temp.ok()) return temp.status();
+  const std::string temp_path = temp->first;
+  Fd out(temp->second);
+  TempFileGuard guard(temp_path);
+
+  ROCKY_ASSIGN_OR_RETURN(DecodedContent decoded, DecompressContent(in.get(), envelope_path, out.get(),
+                                                                   temp_path, info.content_length, what));
+  info.encoded_length = decoded.encoded;
+  ROCKY_RETURN_IF_ERROR(CheckDecodedContent(decoded, info, what));
+  ROCKY_RETURN_IF_ERROR(SyncAndClose(out, temp_path));
+  ROCKY_RETURN_IF_ERROR(VerifyStateFile(temp_path, what));
 
   if (::rename(temp_path.c_str(), destination_path.c_str()) != 0) {
     return Status::IOError("replacing " + destination_path + ": " + ErrnoText(errno));

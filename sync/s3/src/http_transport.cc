@@ -43,6 +43,7 @@ struct Transfer {
   // Download sink, opened on the first byte of a 2xx body.
   int download_fd = -1;
   std::string local_error;  // a file error inside a callback, reported instead of curl's "aborted"
+  char error_buffer[CURL_ERROR_SIZE] = {};  // curl's reason for a failure (CURLOPT_ERRORBUFFER)
 };
 
 size_t ReadBody(char* buffer, size_t size, size_t nitems, void* userdata) {
@@ -160,43 +161,33 @@ std::string UrlHost(std::string_view url) {
   return std::string(host);
 }
 
-Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
-  const std::string where = call.method + " to " + UrlHost(call.url);
-  if (Status loaded = dynload::Require(dynload::Library::kCurl); !loaded.ok())
-    return loaded.WithContext(where);
-  CurlGlobalInit();
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) return Status::IOError(where + ": could not create a curl handle");
-  HttpResponse response;
-  Transfer t;
-  t.curl = curl.get();
-  t.call = &call;
-  t.options = &options;
-  t.response = &response;
-  struct Closer {
-    Transfer* t;
-    ~Closer() {
-      if (t->upload_fd >= 0) ::close(t->upload_fd);
-      if (t->download_fd >= 0) ::close(t->download_fd);
-    }
-  } closer{&t};
+namespace {
 
-  const bool has_body = call.method == "PUT" || call.method == "POST";
-  if (has_body) {
-    if (!call.upload_path.empty()) {
-      t.upload_fd = ::open(call.upload_path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (t.upload_fd < 0) {
-        return Status::IOError(where + ": opening " + call.upload_path + ": " + std::strerror(errno));
-      }
-      t.upload_total = call.upload_length;
-    } else {
-      t.upload_total = call.body.size();
-    }
+using CurlHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+using CurlHeaders = std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)>;
+
+bool HasBody(const HttpCall& call) { return call.method == "PUT" || call.method == "POST"; }
+
+// Opens the file a PUT or POST streams its body from (or sizes the in-memory body).
+Status OpenUploadSource(const HttpCall& call, Transfer& t, const std::string& where) {
+  if (!HasBody(call)) return Status::OK();
+  if (call.upload_path.empty()) {
+    t.upload_total = call.body.size();
+    return Status::OK();
   }
+  t.upload_fd = ::open(call.upload_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (t.upload_fd < 0) {
+    return Status::IOError(where + ": opening " + call.upload_path + ": " + std::strerror(errno));
+  }
+  t.upload_total = call.upload_length;
+  return Status::OK();
+}
 
-  CURL* h = curl.get();
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+// What every request sets whatever its method: the URL and the protocols allowed, timeouts (kTimedOut when
+// the deadline has already passed), TLS verification, proxies, no redirects, and the callbacks.
+Status SetCommonOptions(CURL* h, const HttpCall& call, const TransportOptions& options, Transfer& t,
+                        const std::string& where) {
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t.error_buffer);
   curl_easy_setopt(h, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM, safe in threads
@@ -220,6 +211,7 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
     const char* env = std::getenv("AWS_CA_BUNDLE");
     if (env != nullptr) ca_bundle = env;
   }
+  // libcurl copies string options, so ca_bundle need not outlive this call.
   if (!ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle.c_str());
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect would need a new signature
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &WriteHeader);
@@ -229,10 +221,14 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<TransportOptions*>(&options));
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  return Status::OK();
+}
 
+// The method, and for PUT and POST the body's source (ReadBody, rewindable with SeekBody).
+void SetMethod(CURL* h, const HttpCall& call, Transfer& t) {
   if (call.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (has_body) {
+  } else if (HasBody(call)) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.upload_total));
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
@@ -243,7 +239,10 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   } else if (call.method != "GET") {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
   }
+}
 
+// The caller's headers as given, and none of curl's own that would not be signed.
+CurlHeaders HeaderList(const HttpCall& call) {
   struct curl_slist* list = nullptr;
   bool has_content_type = false;
   for (const auto& [name, value] : call.headers) {
@@ -256,29 +255,32 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
   // curl would add a Content-Type to a POST; it would not be signed, and S3 does not need it. (STS's form
   // POST sends its own.)
   if (!has_content_type) list = curl_slist_append(list, "Content-Type:");
-  std::unique_ptr<struct curl_slist, decltype(&curl_slist_free_all)> headers(list, &curl_slist_free_all);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+  return CurlHeaders(list, &curl_slist_free_all);
+}
 
-  if (options.stoppable && TransferStopRequested())
-    return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM) before it began");
-  if (options.cancel != nullptr && options.cancel->load()) return Status::IOError(where + ": canceled");
-  CURLcode rc = curl_easy_perform(h);
+// Why curl_easy_perform returned `rc`: a file error inside a callback first, then a stop request or a
+// cancel, then curl's own reason (kTimedOut for its timeouts).
+Status PerformError(CURLcode rc, const Transfer& t, const TransportOptions& options,
+                    const std::string& where) {
   if (!t.local_error.empty()) return Status::IOError(where + ": " + t.local_error);
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return Status::IOError(where + (options.cancel != nullptr && options.cancel->load()
                                         ? ": canceled"
                                         : ": interrupted (Ctrl-C or SIGTERM)"));
   }
-  if (rc != CURLE_OK) {
-    std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-      return Status::TimedOut(where + " timed out: " + detail + " (curl error " +
-                              std::to_string(static_cast<int>(rc)) + ")");
-    }
-    return Status::IOError(where + " failed: " + detail + " (curl error " +
-                           std::to_string(static_cast<int>(rc)) + ")");
+  std::string detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : curl_easy_strerror(rc);
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return Status::TimedOut(where + " timed out: " + detail + " (curl error " +
+                            std::to_string(static_cast<int>(rc)) + ")");
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  return Status::IOError(where + " failed: " + detail + " (curl error " +
+                         std::to_string(static_cast<int>(rc)) + ")");
+}
+
+// After a response arrived: a body shorter than its Content-Length is a network failure, the downloaded
+// file is synced, and an empty 2xx body still yields the (empty) file the caller asked for.
+Status FinishResponse(const HttpCall& call, Transfer& t, const HttpResponse& response,
+                      const std::string& where) {
   // curl accepts a connection closed before the promised Content-Length in some cases (a cut inside the
   // headers, for one). A short body is a network failure, worth retrying, never a complete (and then
   // "corrupt") object.
@@ -298,12 +300,50 @@ Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& opti
       return Status::IOError(where + ": syncing " + call.download_path + ": " + std::strerror(errno));
     }
   } else if (!call.download_path.empty() && response.status >= 200 && response.status <= 299) {
-    // An empty 2xx body still yields the (empty) file the caller asked for.
     t.download_fd = ::open(call.download_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (t.download_fd < 0) {
       return Status::IOError(where + ": creating " + call.download_path + ": " + std::strerror(errno));
     }
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<HttpResponse> SendHttp(const HttpCall& call, const TransportOptions& options) {
+  const std::string where = call.method + " to " + UrlHost(call.url);
+  if (Status loaded = dynload::Require(dynload::Library::kCurl); !loaded.ok())
+    return loaded.WithContext(where);
+  CurlGlobalInit();
+  CurlHandle curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) return Status::IOError(where + ": could not create a curl handle");
+  HttpResponse response;
+  Transfer t;
+  t.curl = curl.get();
+  t.call = &call;
+  t.options = &options;
+  t.response = &response;
+  struct Closer {
+    Transfer* t;
+    ~Closer() {
+      if (t->upload_fd >= 0) ::close(t->upload_fd);
+      if (t->download_fd >= 0) ::close(t->download_fd);
+    }
+  } closer{&t};
+
+  ROCKY_RETURN_IF_ERROR(OpenUploadSource(call, t, where));
+  ROCKY_RETURN_IF_ERROR(SetCommonOptions(curl.get(), call, options, t, where));
+  SetMethod(curl.get(), call, t);
+  CurlHeaders headers = HeaderList(call);
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+
+  if (options.stoppable && TransferStopRequested())
+    return Status::IOError(where + ": interrupted (Ctrl-C or SIGTERM) before it began");
+  if (options.cancel != nullptr && options.cancel->load()) return Status::IOError(where + ": canceled");
+  CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK || !t.local_error.empty()) return PerformError(rc, t, options, where);
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  ROCKY_RETURN_IF_ERROR(FinishResponse(call, t, response, where));
   return response;
 }
 
