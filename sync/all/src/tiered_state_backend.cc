@@ -80,12 +80,9 @@ Result<std::optional<TransferReport>> TieredStateBackend::DownloadFromS3(const s
 Result<TransferReport> TieredStateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                                   Deadline deadline) {
   // One envelope for both, so Valkey holds exactly the bytes behind S3's new ETag.
-  Unlinker snapshot{TempNextTo(state_path, "tiered-upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "tiered-upload-envelope")};
-  ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
-  auto info = EncodeEnvelope(snapshot.path, envelope.path);
-  if (!info.ok()) return info.status();
-  ::unlink(snapshot.path.c_str());
+  ROCKY_ASSIGN_OR_RETURN(EnvelopeInfo info,
+                         EncodeStateEnvelope(state_path, envelope.path, "tiered-upload-snapshot"));
 
   auto put = [&] {
     ScopedDeadline scoped(s3_->client(), deadline);
@@ -95,7 +92,7 @@ Result<TransferReport> TieredStateBackend::Upload(const std::string& state_path,
 
   TransferReport report;
   report.generation = put->etag;
-  report.bytes = info->encoded_length;
+  report.bytes = info.encoded_length;
   auto stored = valkey_->StoreEnvelope(envelope.path, WriteCondition::None(), put->etag, deadline);
   if (!stored.ok()) {
     report.warnings.push_back("state uploaded to S3 but not to Valkey (the next read goes to S3): " +

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rocky/base/temp_file.h"
 #include "rocky/engine/options.h"
 
 namespace rocky::sync {
@@ -26,6 +27,16 @@ constexpr size_t kStateHeaderBytes = 12;
 constexpr int kZstdLevel = 3;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
+
+// How a state file is opened to be snapshotted or verified: read-only (no writer lock, so a concurrent writer
+// is fine), never created, with a small cache.
+engine::Options ReadOnlyOptions() {
+  engine::Options options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  options.cache_bytes = size_t{8} << 20;
+  return options;
+}
 
 // Owns a file descriptor, so every early return closes it.
 class Fd {
@@ -199,11 +210,7 @@ Status WriteStateSnapshot(engine::Database& db, const std::string& snapshot_path
 }
 
 Status WriteStateSnapshot(const std::string& state_path, const std::string& snapshot_path) {
-  engine::Options options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  options.cache_bytes = size_t{8} << 20;
-  auto db = engine::Database::Open(state_path, options);
+  auto db = engine::Database::Open(state_path, ReadOnlyOptions());
   if (!db.ok()) return db.status().WithContext("opening " + state_path + " for a snapshot");
   ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(**db, snapshot_path));
   return (*db)->Close();
@@ -279,6 +286,13 @@ Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::
   ROCKY_RETURN_IF_ERROR(SyncAndClose(out, envelope_path));
   guard.Keep();
   return info;
+}
+
+Result<EnvelopeInfo> EncodeStateEnvelope(const std::string& state_path, const std::string& envelope_path,
+                                         const char* snapshot_tag) {
+  base::Unlinker snapshot{base::TempNextTo(state_path, snapshot_tag)};  // removed on return
+  ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
+  return EncodeEnvelope(snapshot.path, envelope_path);
 }
 
 namespace {
@@ -401,11 +415,7 @@ Status CheckDecodedContent(const DecodedContent& d, const EnvelopeInfo& info, co
 // The bytes are what was uploaded; checks they are a state file this build reads, and sound, before they
 // replace anything. Open refuses a newer format version as kNotSupported.
 Status VerifyStateFile(const std::string& path, const std::string& what) {
-  engine::Options options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  options.cache_bytes = size_t{8} << 20;
-  auto db = engine::Database::Open(path, options);
+  auto db = engine::Database::Open(path, ReadOnlyOptions());
   if (!db.ok()) {
     Status s = db.status();
     if (s.code() == Status::Code::kNotSupported) return s.WithContext(what);

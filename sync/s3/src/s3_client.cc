@@ -396,12 +396,8 @@ Status S3Client::DeleteObjectIfMatch(const std::string& key, const std::string& 
 }
 
 Result<ObjectInfo> S3Client::UploadState(const std::string& state_path, const UploadRequest& request) {
-  Unlinker snapshot{TempNextTo(state_path, "upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "upload-envelope")};
-  ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
-  auto info = EncodeEnvelope(snapshot.path, envelope.path);
-  if (!info.ok()) return info.status();
-  ::unlink(snapshot.path.c_str());  // not needed any more: free the space before the upload
+  ROCKY_RETURN_IF_ERROR(EncodeStateEnvelope(state_path, envelope.path, "upload-snapshot").status());
   return PutStateEnvelope(envelope.path, request);
 }
 

@@ -243,12 +243,9 @@ Result<std::optional<TransferReport>> ValkeyStateBackend::Download(const std::st
 
 Result<TransferReport> ValkeyStateBackend::Upload(const std::string& state_path, const UploadRequest& request,
                                                   Deadline deadline) {
-  Unlinker snapshot{TempNextTo(state_path, "valkey-upload-snapshot")};
   Unlinker envelope{TempNextTo(state_path, "valkey-upload-envelope")};
-  ROCKY_RETURN_IF_ERROR(WriteStateSnapshot(state_path, snapshot.path));
-  auto info = EncodeEnvelope(snapshot.path, envelope.path);
-  if (!info.ok()) return info.status();
-  ::unlink(snapshot.path.c_str());  // not needed any more: free the space before the upload
+  ROCKY_ASSIGN_OR_RETURN(EnvelopeInfo info,
+                         EncodeStateEnvelope(state_path, envelope.path, "valkey-upload-snapshot"));
   WriteCondition condition = request.force ? WriteCondition::None()
                              : request.expected_generation
                                  ? WriteCondition::IfMatch(*request.expected_generation)
@@ -257,7 +254,7 @@ Result<TransferReport> ValkeyStateBackend::Upload(const std::string& state_path,
   if (!generation.ok()) return generation.status();
   TransferReport report;
   report.generation = std::move(*generation);
-  report.bytes = info->encoded_length;
+  report.bytes = info.encoded_length;
   return report;
 }
 

@@ -50,6 +50,13 @@ Status WriteStateSnapshot(const std::string& state_path, const std::string& snap
 // `envelope_path` (replacing it, synced). kInvalidArgument when the content is not a rocky state file.
 Result<EnvelopeInfo> EncodeEnvelope(const std::string& content_path, const std::string& envelope_path);
 
+// What every backend's upload sends: a snapshot of the state database at `state_path` (WriteStateSnapshot,
+// into a temporary file beside it whose name carries `snapshot_tag`, removed before this returns, so its
+// space is free before the upload) encoded into `envelope_path` (EncodeEnvelope). The caller removes the
+// envelope.
+Result<EnvelopeInfo> EncodeStateEnvelope(const std::string& state_path, const std::string& envelope_path,
+                                         const char* snapshot_tag);
+
 // Verifies the envelope at `envelope_path` in full (magic, versions, header checksum, complete zstd frame
 // with nothing after it, length, XXH3, and that the content opens at its newest commit, holds one, and passes
 // its integrity check) and only then replaces `destination_path` atomically by rename (file and directory
