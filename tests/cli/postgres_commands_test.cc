@@ -2,8 +2,9 @@
 // steps (init --adapter postgres, plan, run, a new row, run, state), a pipeline between two servers through
 // named adapters, a table dropped between plan and apply, a lost state re-derived from the targets, and
 // exactness after kills: rocky SIGKILLed at random instants and at a known point inside a copy, and the
-// server's backend killed mid-copy, each followed by a rerun that must leave exactly the source's rows. No
-// output may hold the password.
+// server's backend killed mid-copy, and the whole server killed mid-copy (then down: clear errors, state
+// unchanged; then restarted on its data directory), each followed by a rerun that must leave exactly the
+// source's rows. No output may hold the password.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -310,6 +311,86 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   }
   CHECK_RUN(box.Rocky("run --output table"), 0);
   CheckTargetsMatchSources(server, db);
+}
+
+// The watermark of `table` in `rocky state --output json` ("" when none).
+std::string WatermarkOf(const Sandbox& box, const std::string& table) {
+  const Run state = box.Rocky("state --output json");
+  REQUIRE(state.exit_code == 0);
+  const std::string key = "{\"table\":\"" + table + "\",\"last_value\":\"";
+  const size_t at = state.out.find(key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size();
+  return state.out.substr(start, state.out.find('"', start) - start);
+}
+
+TEST_CASE("postgres: the server killed (SIGKILL of every process) mid-copy, down, restarted: rerun exact") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "srvkill");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  const std::string orders_target = "acme_warehouse.staging__us_west__shopify.orders";
+  const std::string watermark_before = WatermarkOf(box, orders_target);
+  REQUIRE(!watermark_before.empty());
+  server.Exec("INSERT INTO " + std::string(kOrders) +
+                  " SELECT g, g % 500, 1.0, now() + g * interval '1 ms' FROM generate_series(10000, 30000) g",
+              db);
+  // A gate on the target: its 5,000th inserted row waits for an advisory lock this test holds. The sequence
+  // is not transactional, so it shows from outside how many rows the copy's open transaction has inserted.
+  server.Exec(
+      "CREATE SEQUENCE public.gate_rows; CREATE FUNCTION public.gate() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ "
+      "BEGIN IF nextval('public.gate_rows') = 5000 THEN PERFORM pg_advisory_xact_lock(2121); END IF; RETURN "
+      "NEW; END $$; CREATE TRIGGER gate BEFORE INSERT ON \"acme_warehouse.staging__us_west__shopify\".orders "
+      "FOR EACH ROW EXECUTE FUNCTION public.gate()",
+      db);
+  PGconn* holder = PQconnectdb(server.Keywords(db).c_str());
+  REQUIRE(PQstatus(holder) == CONNECTION_OK);
+  PQclear(PQexec(holder, "SELECT pg_advisory_lock(2121)"));
+  Run interrupted;
+  std::thread run([&] { interrupted = box.Rocky("run --output table"); });
+  server.WaitForBlockedQuery("INSERT INTO%orders%");
+  // Mid-copy: 4,999 rows are in the target's open transaction.
+  CHECK(server.Scalar("SELECT last_value FROM public.gate_rows", db) == "5000");
+  server.Crash();
+  run.join();
+  PQfinish(holder);
+  const std::string server_name = "postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  CHECK_RUN(NoSecret(interrupted, server.password()), 1);
+  CHECK(Contains(interrupted.out, "FAILED " + orders_target + ": "));
+  CHECK(Contains(interrupted.out, "was lost (server restarted or unreachable)"));
+  CHECK(Contains(interrupted.out, server_name));
+  CHECK(WatermarkOf(box, orders_target) == watermark_before);
+
+  // While the server is down: every command that needs it says so, naming it, and changes no state.
+  const Run state_before = box.Rocky("state --output json");
+  for (const std::string command : {"run --output table", "plan --output json"}) {
+    INFO(command);
+    const Run down = box.Rocky(command);
+    CHECK_RUN(NoSecret(down, server.password()), 1);
+    CHECK(Contains(down.err, "connecting to " + server_name + ": "));
+    CHECK(Contains(down.err, "Connection refused"));
+  }
+  CHECK(box.Rocky("state --output json").out == state_before.out);
+
+  // Restarted on the same data directory (recovering from its WAL): nothing of the killed copy is there,
+  // and a rerun leaves exactly the source's rows and the source's newest cursor as the watermark.
+  server.Start();
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders", db) ==
+        "2000");
+  server.Exec("DROP TRIGGER gate ON \"acme_warehouse.staging__us_west__shopify\".orders", db);
+  CHECK_RUN(box.Rocky("run --output table"), 0);
+  CheckTargetsMatchSources(server, db);
+  const std::string newest = server.Scalar(
+      "SELECT to_char(max(_fivetran_synced) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM " +
+          std::string(kOrders),
+      db);
+  std::string expected = newest;
+  while (expected.back() == '0') expected.pop_back();
+  if (expected.back() == '.') expected.pop_back();
+  CHECK(WatermarkOf(box, orders_target) == expected + "Z");
 }
 
 }  // namespace
