@@ -457,9 +457,14 @@ class PostgresWarehouse final : public Warehouse {
 
   Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
                                                        std::string_view column) override {
-    ROCKY_RETURN_IF_ERROR(ExistingTable(src(), table, column, "source table").status());
+    ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> columns,
+                           ExistingTable(src(), table, column, "source table"));
+    const bool text = IsTextCursor(*FindColumn(columns, column));
     const std::string pg_schema = PostgresSchemaName(src().database(), table.catalog, table.schema);
-    // A btree index, not partial, whose first column is the cursor: what a range read `col >= $1` uses.
+    // A btree index, not partial, whose first column is the cursor with its type's default operator class
+    // (not text_pattern_ops): what a range read `col >= $1` uses. A text cursor's ranges compare in byte
+    // order (COLLATE "C"), which only an index in that order serves: its collation "C" or "POSIX", or the
+    // database's default when the database's own is one of those.
     ROCKY_ASSIGN_OR_RETURN(
         PgResult r,
         src().Exec(
@@ -467,12 +472,17 @@ class PostgresWarehouse final : public Warehouse {
             "c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
             "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = $1 AND "
             "c.relname = $2 AND a.attname = $3 AND i.indpred IS NULL AND am.amname = 'btree' AND "
-            "i.indisvalid",
-            {pg_schema, table.table, std::string(column)},
+            "i.indisvalid AND EXISTS (SELECT 1 FROM pg_opclass oc WHERE oc.oid = i.indclass[0] AND "
+            "oc.opcdefault) AND (NOT $4::bool OR i.indcollation[0] IN (950, 951) OR (i.indcollation[0] = 100 "
+            "AND (SELECT datcollate FROM pg_database WHERE datname = current_database()) IN ('C', 'POSIX')) "
+            "OR EXISTS (SELECT 1 FROM pg_collation co WHERE co.oid = i.indcollation[0] AND co.collprovider = "
+            "'c' AND co.collcollate IN ('C', 'POSIX')))",
+            {pg_schema, table.table, std::string(column), text ? "true" : "false"},
             "looking up the indexes of " + table.Qualified() + " on " + src().name()));
     if (PQntuples(r.get()) > 0) return std::optional<IndexAdvice>();
+    const std::string key = text ? CText(SqliteIdent(column)) : SqliteIdent(column);
     return std::optional<IndexAdvice>(
-        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + SqliteIdent(column) + ")", src().name()});
+        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + key + ")", src().name()});
   }
 
   Result<CopyResult> Copy(const CopyRequest& request) override;
@@ -543,14 +553,28 @@ class PostgresWarehouse final : public Warehouse {
                                      table.Qualified() + " is declared '" + cursor.type +
                                      "' (the PostgreSQL warehouse needs smallint, integer or bigint)");
     }
-    if (t == "timestamptz" || t == "timestamp") return Status::OK();
+    if (t == "timestamptz" || t == "timestamp" || IsTextCursor(cursor)) return Status::OK();
     return Status::InvalidArgument(
         "cursor_type is \"timestamp\" but column '" + cursor.name + "' of " + table.Qualified() +
         " is declared '" + cursor.type +
-        "' (the PostgreSQL warehouse compares instants on timestamp with time zone or timestamp without time "
-        "zone columns; a text column orders by its collation: ALTER its type, or use cursor_type = "
-        "\"integer\" "
-        "for a counter)");
+        "' (the PostgreSQL warehouse needs timestamp with time zone, timestamp "
+        "without time zone, or text holding ISO-8601 timestamps; use cursor_type = "
+        "\"integer\" for a counter)");
+  }
+
+  // A text (or varchar) column holding ISO-8601 timestamp texts: compared in byte order (COLLATE "C", what
+  // an index made with that collation serves) when the spellings allow, else as instants (::timestamptz).
+  static bool IsTextCursor(const PgColumn& cursor) {
+    return cursor.typname == "text" || cursor.typname == "varchar";
+  }
+
+  // The cursor's byte-order text, for ranges an index with COLLATE "C" serves.
+  static std::string CText(const std::string& quoted) { return quoted + " COLLATE \"C\""; }
+
+  // The cursor as an instant, for ordering rows (merge's newest version): a text cursor is cast (the
+  // session's time zone is UTC, so a text without offset is UTC, as on SQLite).
+  static std::string Instant(const PgColumn& cursor, const std::string& quoted) {
+    return IsTextCursor(cursor) ? "(" + quoted + ")::timestamptz" : quoted;
   }
 
   // `col >= BOUND` for the cursor's type (timestamp without time zone holds UTC); `bound` is "$1", or (in
@@ -573,6 +597,9 @@ class PostgresWarehouse final : public Warehouse {
                                                       const std::string& table_name, StatementLog& log) {
     const std::string c = SqliteIdent(cursor.name);
     const std::string context = "reading MAX(" + cursor.name + ") of " + table_name;
+    if (type == config::CursorType::kTimestamp && IsTextCursor(cursor)) {
+      return MaxTextCursor(s, table_sql, c, where, params, context, log);
+    }
     std::string expr;
     if (type == config::CursorType::kInteger) {
       expr = "max(" + c + ")::text";
@@ -603,6 +630,92 @@ class PostgresWarehouse final : public Warehouse {
                                      "' is not a timestamp rocky can keep (years 0000-9999)");
     }
     return std::optional<std::string>(internal::StateFormFromCanonical(*canonical));
+  }
+
+  // MaxCursor of a text cursor. Over `where` (the copy's window) when given; else over the rows from the day
+  // before the newest text (MAX in byte order, one index probe): a later instant spelled with a negative
+  // offset sorts below that text, but not below its date minus one day. The instants are compared by the
+  // server to its microsecond; the texts at the newest one are then compared in full by CanonicalTimestamp
+  // (rocky keeps up to 9 fraction digits), which also refuses a text the server parses but ISO-8601 does not
+  // allow.
+  static Result<std::optional<std::string>> MaxTextCursor(const Session& s, const std::string& table_sql,
+                                                          const std::string& c, std::string where,
+                                                          const std::vector<std::string>& params,
+                                                          const std::string& context, StatementLog& log) {
+    auto timestamp = [&](const std::string& text) -> Result<std::string> {
+      std::optional<std::string> canonical = CanonicalTimestamp(text);
+      if (!canonical) {
+        return Status::InvalidArgument(context + ": '" + text +
+                                       "' is not a timestamp (expected ISO-8601, e.g. 2025-03-15T14:30:00Z)");
+      }
+      return std::move(*canonical);
+    };
+    if (where.empty()) {
+      const std::string newest_sql = "SELECT max(" + CText(c) + ") FROM " + table_sql;
+      log.Note(s, "max", newest_sql, {});
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(newest_sql, {}, context));
+      const std::optional<std::string> newest = Session::Value(r.get(), 0, 0);
+      if (!newest) return std::optional<std::string>();
+      ROCKY_ASSIGN_OR_RETURN(std::string canonical, timestamp(*newest));
+      where = CText(c) + " >= " + internal::SqliteString(internal::DayBefore(canonical));
+    }
+    const std::string sql = "WITH rocky_w AS MATERIALIZED (SELECT " + c + " AS v FROM " + table_sql +
+                            " WHERE " + where +
+                            ") SELECT DISTINCT v FROM rocky_w WHERE v::timestamptz = (SELECT "
+                            "max(v::timestamptz) FROM rocky_w)";
+    log.Note(s, "max", sql, params);
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(sql, params, context));
+    std::optional<std::string> max;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      ROCKY_ASSIGN_OR_RETURN(std::string canonical, timestamp(PQgetvalue(r.get(), i, 0)));
+      if (!max || canonical > *max) max = std::move(canonical);
+    }
+    if (!max) return max;
+    return std::optional<std::string>(internal::StateFormFromCanonical(*max));
+  }
+
+  // The window of a text cursor starting at `start` (canonical), as a predicate with the bounds written in
+  // (validated timestamp texts, quoted), and how it compares ("text" or "instant"), as the SQLite warehouse
+  // decides it (sqlite_warehouse.h): text when the target's newest value has a plain UTC spelling the start
+  // can be written in, and the source holds no more rows than the target in the zone [day before the start,
+  // that text), where a row of another spelling at or after the start could sort; else instants, on the
+  // rows from the day before the start. Both are ranges an index with COLLATE "C" serves.
+  Result<std::pair<std::string, std::string>> TextWindow(const PgColumn& cursor, const std::string& start,
+                                                         const std::string& src_table,
+                                                         const std::string& target_sql,
+                                                         const std::string& what, StatementLog& log) const {
+    const std::string c = SqliteIdent(cursor.name);
+    const std::string day_before = internal::SqliteString(internal::DayBefore(start));
+    const std::string newest_sql = "SELECT max(" + CText(c) + ") FROM " + target_sql;
+    log.Note(tgt(), "max", newest_sql, {});
+    ROCKY_ASSIGN_OR_RETURN(PgResult newest,
+                           tgt().Exec(newest_sql, {}, "reading the newest cursor value of " + what));
+    std::optional<std::string> threshold;
+    if (std::optional<std::string> text = Session::Value(newest.get(), 0, 0)) {
+      if (std::optional<internal::TextShape> shape = internal::ShapeOf(*text)) {
+        threshold = internal::RenderInShape(start, *shape);
+      }
+    }
+    if (threshold) {
+      const std::string zone =
+          CText(c) + " >= " + day_before + " AND " + CText(c) + " < " + internal::SqliteString(*threshold);
+      uint64_t counts[2] = {0, 0};
+      int i = 0;
+      for (const auto& [session, table] : {std::pair<const Session*, std::string>{&src(), src_table},
+                                           std::pair<const Session*, std::string>{&tgt(), target_sql}}) {
+        const std::string sql = "SELECT count(*) FROM " + table + " WHERE " + zone;
+        log.Note(*session, "guard", sql, {});
+        ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                               session->Exec(sql, {}, "comparing the rows below the window of " + what));
+        counts[i++] = std::stoull(PQgetvalue(r.get(), 0, 0));
+      }
+      if (counts[0] > counts[1]) threshold.reset();
+    }
+    if (threshold)
+      return std::make_pair(CText(c) + " >= " + internal::SqliteString(*threshold), std::string("text"));
+    return std::make_pair(CText(c) + " >= " + day_before + " AND " + Instant(cursor, c) +
+                              " >= " + internal::SqliteString(start) + "::timestamptz",
+                          std::string("instant"));
   }
 
   // Streams `select_sql` (run on the source session inside its transaction) into `staging` on the target.
@@ -826,6 +939,10 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const std::string target_schema =
       SqliteIdent(PostgresSchemaName(tgt().database(), target.catalog, target.schema));
   const std::string c = SqliteIdent(cursor->name);
+  const bool text_cursor = !integer && IsTextCursor(*cursor);
+  // A text cursor's index is in byte order, the order its window ranges compare in.
+  const std::string cursor_key = text_cursor ? CText(c) : c;
+  const std::string newest_first = Instant(*cursor, c) + " DESC NULLS LAST";
   const std::string cursor_index = SqliteIdent(IndexName("cursor", target.table));
   const std::string keys_index = SqliteIdent(IndexName("merge_keys", target.table));
   std::string key_list;
@@ -863,17 +980,28 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       params.push_back(start);
     }
   }
-  const std::string source_where =
-      request.watermark ? WindowPredicate(*cursor, request.cursor_type, "$1") : "";
-  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
-               (source_where.empty() ? "" : " WHERE " + source_where);
-
   if (request.watermark && target_columns.empty()) {
     return Status::NotFound("target table " + target.Qualified() +
                             " does not exist but a watermark is set; run "
                             "'rocky run --full-refresh --table " +
                             target.Qualified() + "' to reload it");
   }
+  // A text cursor's window has its bounds written in (validated timestamp texts), and no parameter.
+  std::string text_window;
+  if (text_cursor && request.watermark) {
+    ROCKY_ASSIGN_OR_RETURN(auto window, TextWindow(*cursor, params[0], src_table, target_sql,
+                                                   source.Qualified() + " and " + target.Qualified(), log));
+    text_window = window.first;
+    result.cursor_compare = window.second;
+    params.clear();
+  }
+  // The window predicate: `bound` is the parameter ("$1") or, in COPY, which takes none, a literal.
+  auto window_with = [&](const std::string& bound) {
+    return text_cursor ? text_window : WindowPredicate(*cursor, request.cursor_type, bound);
+  };
+  const std::string source_where = request.watermark ? window_with("$1") : "";
+  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
+               (source_where.empty() ? "" : " WHERE " + source_where);
   if (request.watermark) {
     std::string missing;
     for (const PgColumn& column : source_columns) {
@@ -902,8 +1030,7 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     // COPY takes no parameters: the bound is the validated watermark (digits, or a canonical timestamp) as a
     // quoted literal.
     const std::string where =
-        params.empty() ? ""
-                       : WindowPredicate(*cursor, request.cursor_type, internal::SqliteString(params[0]));
+        !request.watermark ? "" : window_with(params.empty() ? "" : internal::SqliteString(params[0]));
     const std::string select =
         "SELECT " + columns_list + " FROM " + src_table + (where.empty() ? "" : " WHERE " + where);
     log.Note(src(), request.watermark ? "window" : "full", select, {});
@@ -932,10 +1059,11 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     }
     upsert = set.empty() ? " ON CONFLICT (" + key_list + ") DO NOTHING"
                          : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE rocky_target." +
-                               c + " IS NULL OR EXCLUDED." + c + " >= rocky_target." + c;
+                               c + " IS NULL OR " + Instant(*cursor, "EXCLUDED." + c) +
+                               " >= " + Instant(*cursor, "rocky_target." + c);
     // ON CONFLICT may not touch one row twice: a key the source holds twice keeps its newest row.
     distinct_source = "(SELECT DISTINCT ON (" + key_list + ") " + columns_list + " FROM " + from_source +
-                      " ORDER BY " + key_list + ", " + c + " DESC NULLS LAST) AS rocky_source";
+                      " ORDER BY " + key_list + ", " + newest_first + ") AS rocky_source";
   }
 
   if (!request.watermark) {
@@ -986,10 +1114,11 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
                                    "inserting into " + target.Qualified()));
     result.rows_copied = std::stoull(PQcmdTuples(r.get()));
     result.target_rows = result.rows_copied;
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
-                                  "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
-                                  "creating the cursor index of " + target.Qualified())
-                              .status());
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema",
+                "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")", {},
+                "creating the cursor index of " + target.Qualified())
+            .status());
     // Statistics now, so the first incremental run's planner knows the table's size and the cursor's range.
     ROCKY_RETURN_IF_ERROR(
         log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
@@ -1001,8 +1130,8 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   // Targets made before (or by hand) get their indexes once; IF NOT EXISTS is free after.
   ROCKY_RETURN_IF_ERROR(
       log.Run(tgt(), "schema",
-              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
-              "creating the cursor index of " + target.Qualified())
+              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")",
+              {}, "creating the cursor index of " + target.Qualified())
           .status());
   if (merge) {
     if (Status s = log.Run(tgt(), "schema",
@@ -1024,7 +1153,7 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
                                                "counting the rows of " + target.Qualified()));
     target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
   }
-  const std::string target_where = WindowPredicate(*cursor, request.cursor_type, "$1");
+  const std::string target_where = window_with("$1");
   std::string insert;
   if (merge) {
     // Inserted and updated rows told apart in the same statement: a row the upsert inserted has xmax 0.
