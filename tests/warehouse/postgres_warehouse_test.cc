@@ -400,6 +400,25 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
     auto exists = w->TableExists(TableRef{"dst", "t1", "orders"});
     REQUIRE(exists.ok());
     CHECK(*exists);
+
+    // A text cursor: its window (text, then instants) has its bounds written in, in the COPY too.
+    source.Exec("DROP TABLE IF EXISTS \"src.s1\".texts");
+    source.Exec("CREATE TABLE \"src.s1\".texts (id int, synced text)");
+    source.Exec(
+        "INSERT INTO \"src.s1\".texts SELECT g, to_char(timestamp '2025-03-01' + g * interval '1 h', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM generate_series(1, 50) g");
+    CopyResult texts = MustCopy(*w, Request("texts", std::nullopt));
+    CHECK(texts.max_timestamp == std::optional<std::string>("2025-03-03T02:00:00Z"));
+    source.Exec("INSERT INTO \"src.s1\".texts VALUES (51, '2025-03-03T03:00:00Z')");
+    CopyResult text_inc = MustCopy(*w, Request("texts", texts.max_timestamp));
+    CHECK(text_inc.cursor_compare == "text");
+    CHECK(text_inc.rows_copied == 1);
+    source.Exec("INSERT INTO \"src.s1\".texts VALUES (52, '2025-03-03T01:00:00-05:00')");
+    CopyResult instant_inc = MustCopy(*w, Request("texts", text_inc.max_timestamp));
+    CHECK(instant_inc.cursor_compare == "instant");
+    CHECK(instant_inc.rows_copied == 1);
+    CHECK(instant_inc.max_timestamp == std::optional<std::string>("2025-03-03T06:00:00Z"));
+    CHECK(target.Scalar("SELECT count(*) FROM \"dst.t1\".texts") == "52");
   }
 }
 
