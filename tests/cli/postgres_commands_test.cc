@@ -313,6 +313,58 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   CheckTargetsMatchSources(server, db);
 }
 
+TEST_CASE("postgres: doctor --check warehouse: reachable, credentials, patterns; never the password") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "doctor");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
+  const std::string name = "postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  const Run healthy = box.Rocky("doctor --check warehouse --output json");
+  CHECK_RUN(NoSecret(healthy, server.password()), 0);
+  CHECK(Contains(healthy.out, "\"status\":\"healthy\""));
+  CHECK(Contains(healthy.out, name + " opens; pipeline bronze matches 3 schemas"));
+
+  // A wrong password: critical, the server's words, a suggestion about credentials, no password.
+  setenv("PG_URL",
+         ("postgresql://rocky:wrong-" + server.password() + "@127.0.0.1:" + std::to_string(server.port()) +
+          "/" + db)
+             .c_str(),
+         1);
+  const Run denied = box.Rocky("doctor --check warehouse --output json");
+  CHECK_RUN(NoSecret(denied, server.password()), 1);
+  CHECK(Contains(denied.out, "\"status\":\"critical\""));
+  CHECK(Contains(denied.out, "password authentication failed"));
+  CHECK(Contains(denied.out, "The server refused the credentials"));
+
+  // Nothing listening on the port: critical, naming the server, a suggestion about reaching it.
+  const int closed = rocky_test::PgFreePort();
+  setenv(
+      "PG_URL",
+      ("postgresql://rocky:" + server.password() + "@127.0.0.1:" + std::to_string(closed) + "/" + db).c_str(),
+      1);
+  const Run unreachable = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(unreachable, server.password()), 1);
+  CHECK(Contains(unreachable.out, "connecting to postgres:rocky@127.0.0.1:" + std::to_string(closed)));
+  CHECK(Contains(unreachable.out, "Connection refused"));
+  CHECK(Contains(unreachable.out, "The server was not reached"));
+
+  // Reached, but the pipeline's catalog has no schema the pattern matches: a warning.
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  server.Exec(
+      "ALTER SCHEMA \"fivetran_catalog.src__acme__us_west__shopify\" RENAME TO "
+      "\"fivetran_catalog.raw__acme__us_west__shopify\"; ALTER SCHEMA "
+      "\"fivetran_catalog.src__acme__eu_central__stripe\" RENAME TO \"fivetran_catalog.raw__acme__eu\"; "
+      "ALTER SCHEMA \"fivetran_catalog.src__globex__us_east__shopify\" RENAME TO "
+      "\"fivetran_catalog.raw__globex\"",
+      db);
+  const Run nothing = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(nothing, server.password()), 0);
+  CHECK(Contains(nothing.out, "warning"));
+  CHECK(Contains(nothing.out, "no schema of catalog 'fivetran_catalog' matches its schema_pattern"));
+  CHECK(Contains(nothing.out, "raw__acme__us_west__shopify"));
+}
+
 // The watermark of `table` in `rocky state --output json` ("" when none).
 std::string WatermarkOf(const Sandbox& box, const std::string& table) {
   const Run state = box.Rocky("state --output json");
