@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
@@ -311,6 +312,82 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   }
   CHECK_RUN(box.Rocky("run --output table"), 0);
   CheckTargetsMatchSources(server, db);
+}
+
+TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreSQL) in one rocky.toml") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "pairs");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);  // the sample in PostgreSQL
+  CHECK_RUN(box.Rocky("init --force"), 0);                               // and in ./warehouse (SQLite)
+  const std::string pattern =
+      "schema_pattern = { prefix = \"src__\", separator = \"__\", components = [\"tenant\", \"regions...\", "
+      "\"source\"] }\n";
+  auto pipeline = [&](const std::string& name, const std::string& adapter, const std::string& catalog) {
+    return "[pipeline." + name + "]\ntimestamp_column = \"_fivetran_synced\"\n[pipeline." + name +
+           ".source]\nadapter = \"" + adapter + "\"\ncatalog = \"fivetran_catalog\"\n" + pattern +
+           "[pipeline." + name + ".target]\nadapter = \"" + adapter + "\"\ncatalog_template = \"" + catalog +
+           "\"\nschema_template = \"staging__{regions}__{source}\"\n[pipeline." + name +
+           ".checks]\nenabled = true\n\n";
+  };
+  WriteFile(
+      box.File("rocky.toml"),
+      "[adapter.lite]\ntype = \"sqlite\"\npath = \"warehouse\"\n\n[adapter.pg]\ntype = \"postgres\"\nurl = "
+      "\"${PG_URL}\"\n\n[state]\nbackend = \"local\"\n\n" +
+          pipeline("laptop", "lite", "{tenant}_warehouse") + pipeline("server", "pg", "{tenant}_dwh"));
+  const Run first = box.Rocky("run --output json");
+  CHECK_RUN(NoSecret(first, server.password()), 0);
+  CHECK(Contains(first.out, "\"tables_copied\":8"));
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_dwh.staging__us_west__shopify\".orders", db) == "2000");
+  CHECK(std::filesystem::exists(box.File("warehouse/acme_warehouse/staging__us_west__shopify.sqlite")));
+  // Nothing of one pipeline went to the other's warehouse.
+  CHECK(server.Scalar("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE "
+                      "'acme\\_warehouse.%'",
+                      db) == "0");
+  CHECK(!std::filesystem::exists(box.File("warehouse/acme_dwh")));
+
+  // A new row on the server: only the server's pipeline copies it; plan then apply, one state file.
+  server.Exec("INSERT INTO " + std::string(kOrders) + " VALUES (9001, 7, 19.99, now())", db);
+  const Run plan = box.Rocky("plan --output json");
+  CHECK_RUN(NoSecret(plan, server.password()), 0);
+  const size_t at = plan.out.find("\"plan_id\":\"");
+  REQUIRE(at != std::string::npos);
+  const Run apply = box.Rocky("apply " + plan.out.substr(at + 11, 32) + " --output json");
+  CHECK_RUN(NoSecret(apply, server.password()), 0);
+  CHECK(Contains(apply.out, "\"rows_copied\":1,"));
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_dwh.staging__us_west__shopify\".orders", db) == "2001");
+  // A plan names each pipeline's warehouse: one of them moved, the plan is refused.
+  const Run replan = box.Rocky("plan --output json");
+  CHECK_RUN(replan, 0);
+  const std::string toml = ReadFile(box.File("rocky.toml"));
+  std::string moved = toml;
+  moved.replace(moved.find("path = \"warehouse\""), 18, "path = \"elsewhere\"");
+  WriteFile(box.File("rocky.toml"), moved);
+  const Run stale = box.Rocky("apply " + replan.out.substr(replan.out.find("\"plan_id\":\"") + 11, 32));
+  CHECK_RUN(NoSecret(stale, server.password()), 1);
+  CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("warehouse") + "; server=postgres:rocky@127.0.0.1:"));
+  CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("elsewhere")));
+  WriteFile(box.File("rocky.toml"), toml);
+  const Run state = box.Rocky("state --output table");
+  CHECK(Contains(state.out, "acme_dwh.staging__us_west__shopify.orders"));
+  CHECK(Contains(state.out, "acme_warehouse.staging__us_west__shopify.orders"));
+  const Run doctor = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(doctor, server.password()), 0);
+  CHECK(Contains(doctor.out, "pipeline laptop matches 3 schemas"));
+  CHECK(Contains(doctor.out, "pipeline server matches 3 schemas"));
+
+  // The server down: the command stops before anything runs, for both pipelines, naming the server.
+  setenv("PG_URL",
+         server.Url(db)
+             .replace(server.Url(db).find(std::to_string(server.port())),
+                      std::to_string(server.port()).size(), std::to_string(rocky_test::PgFreePort()))
+             .c_str(),
+         1);
+  const Run down = box.Rocky("run --output table");
+  CHECK_RUN(NoSecret(down, server.password()), 1);
+  CHECK(Contains(down.err, "Connection refused"));
+  CHECK(box.Rocky("state --output table").out == state.out);
 }
 
 TEST_CASE("postgres: doctor --check warehouse: reachable, credentials, patterns; never the password") {
