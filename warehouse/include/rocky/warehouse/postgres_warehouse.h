@@ -40,9 +40,11 @@
 // the cursor column serves on both sides; the new watermark is the MAX of the target's window.
 //
 // Cursors: cursor_type = "timestamp" needs a `timestamp with time zone` or `timestamp without time zone`
-// column (the latter read as UTC); cursor_type = "integer" a smallint, integer or bigint. Other declared
-// types (text included: its order is the collation's, not the instants') are refused naming the column and
-// type. Every statement goes through PQexecParams (the extended protocol, which refuses more than one
+// column (the latter read as UTC), or a text/varchar column of ISO-8601 timestamp texts, whose window is
+// decided per copy as on SQLite (sqlite_warehouse.h: "text" or "instant", with the guard), in byte order
+// (`col COLLATE "C"`, served by an index in that collation; the bounds written in as literals, no
+// parameter) and `col::timestamptz` for instants; cursor_type = "integer" a smallint, integer or bigint.
+// Other declared types are refused naming the column and type. Every statement goes through PQexecParams (the extended protocol, which refuses more than one
 // statement) with the values as parameters; identifiers are always quoted; source types are pasted into
 // CREATE TABLE only when internal::IsSafePgTypeName accepts them (no quotes: user-defined types with odd
 // names are refused).
