@@ -400,6 +400,12 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
     auto exists = w->TableExists(TableRef{"dst", "t1", "orders"});
     REQUIRE(exists.ok());
     CHECK(*exists);
+    // The source's count runs while the target works; a copy that fails meanwhile (no target) waits for it,
+    // and both sessions are usable for the next copy.
+    CopyRequest lost = Request("orders", inc.max_timestamp);
+    lost.target.table = "no_such_target";
+    CHECK(w->Copy(lost).status().code() == Status::Code::kNotFound);
+    CHECK(MustCopy(*w, Request("orders", inc.max_timestamp)).source_rows == rows + 1);
 
     // A text cursor: its window (text, then instants) has its bounds written in, in the COPY too.
     source.Exec("DROP TABLE IF EXISTS \"src.s1\".texts");

@@ -372,6 +372,57 @@ class StatementLog {
   std::vector<StatementPlan> plans_;
 };
 
+// A count(*) sent on a session without waiting for its answer (PQsendQueryParams), so that between two
+// servers the source's count runs while the target works; Take() waits for it. An untaken one is drained by
+// the destructor (waiting for the server to finish it), so that the session is free for its next statement
+// (the ROLLBACK of an error path) whatever return comes first. Not thread-safe; one per session at a time.
+class PendingCount {
+ public:
+  PendingCount() = default;
+  PendingCount(const PendingCount&) = delete;
+  PendingCount& operator=(const PendingCount&) = delete;
+  ~PendingCount() { Drain(); }
+
+  // Requires: nothing else is in flight on `session`, and it outlives this object.
+  Status Send(const Session& session, const std::string& sql, const std::string& context) {
+    if (PQsendQueryParams(session.conn(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+      return session.Error(nullptr, context);
+    }
+    session_ = &session;
+    context_ = context;
+    return Status::OK();
+  }
+
+  bool pending() const { return session_ != nullptr; }
+
+  // The count, or the server's error; the session is free again either way.
+  Result<uint64_t> Take() {
+    const Session* session = session_;
+    session_ = nullptr;
+    PgResult first(PQgetResult(session->conn()));
+    Status failed;
+    uint64_t count = 0;
+    if (!first || PQresultStatus(first.get()) != PGRES_TUPLES_OK || PQntuples(first.get()) != 1) {
+      failed = session->Error(first.get(), context_);
+    } else {
+      count = std::stoull(PQgetvalue(first.get(), 0, 0));
+    }
+    while (PGresult* rest = PQgetResult(session->conn())) PQclear(rest);
+    if (!failed.ok()) return failed;
+    return count;
+  }
+
+ private:
+  void Drain() {
+    if (session_ == nullptr) return;
+    while (PGresult* rest = PQgetResult(session_->conn())) PQclear(rest);
+    session_ = nullptr;
+  }
+
+  const Session* session_ = nullptr;
+  std::string context_;
+};
+
 class PostgresWarehouse final : public Warehouse {
  public:
   PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, PostgresOptions options)
@@ -959,10 +1010,19 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
 
   CopyResult result;
   result.cursor_compare = request.watermark ? (integer ? "integer" : "instant") : "full";
+  // Between two servers the source's count runs on its server while the target's statements (its own count
+  // among them) run on the other; it is taken before the source's next statement.
+  PendingCount source_count;
   if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", "SELECT count(*) FROM " + src_table, {},
-                                               "counting the rows of " + source.Qualified()));
-    result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+    const std::string sql = "SELECT count(*) FROM " + src_table;
+    const std::string what = "counting the rows of " + source.Qualified();
+    if (two_servers()) {
+      log.Note(src(), "count", sql, {});
+      ROCKY_RETURN_IF_ERROR(source_count.Send(src(), sql, what));
+    } else {
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", sql, {}, what));
+      result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+    }
   }
 
   // The window's bound: the watermark (minus lookback), as text the server parses.
@@ -986,6 +1046,52 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
                             "'rocky run --full-refresh --table " +
                             target.Qualified() + "' to reload it");
   }
+  if (request.watermark) {
+    std::string missing;
+    for (const PgColumn& column : source_columns) {
+      if (FindColumn(target_columns, column.name) == nullptr)
+        missing += (missing.empty() ? "" : ", ") + column.name;
+    }
+    if (!missing.empty()) {
+      return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
+                                     target.Qualified() + " lacks (" + missing +
+                                     "): its schema changed; run 'rocky run --full-refresh --table " +
+                                     target.Qualified() + "' to reload it");
+    }
+  }
+
+  // Targets made before (or by hand) get their indexes once (IF NOT EXISTS is free after); then the target's
+  // count, before anything is inserted.
+  uint64_t target_before = 0;
+  if (request.watermark) {
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema",
+                "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")",
+                {}, "creating the cursor index of " + target.Qualified())
+            .status());
+    if (merge) {
+      if (Status s = log.Run(tgt(), "schema",
+                             "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
+                                 key_list + ")",
+                             {}, "creating the unique index on merge_keys of " + target.Qualified())
+                         .status();
+          !s.ok()) {
+        return Status::InvalidArgument(
+            s.message() +
+            " (the target holds rows that share merge_keys, e.g. from before strategy = "
+            "\"merge\"; run 'rocky run --full-refresh --table " +
+            target.Qualified() + "')");
+      }
+    }
+    if (request.count_rows) {
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
+                                                 "counting the rows of " + target.Qualified()));
+      target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
+    }
+  }
+  if (source_count.pending()) {
+    ROCKY_ASSIGN_OR_RETURN(result.source_rows, source_count.Take());
+  }
   // A text cursor's window has its bounds written in (validated timestamp texts), and no parameter.
   std::string text_window;
   if (text_cursor && request.watermark) {
@@ -1002,20 +1108,6 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const std::string source_where = request.watermark ? window_with("$1") : "";
   result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
                (source_where.empty() ? "" : " WHERE " + source_where);
-  if (request.watermark) {
-    std::string missing;
-    for (const PgColumn& column : source_columns) {
-      if (FindColumn(target_columns, column.name) == nullptr)
-        missing += (missing.empty() ? "" : ", ") + column.name;
-    }
-    if (!missing.empty()) {
-      return Status::InvalidArgument("source table " + source.Qualified() + " has columns the target " +
-                                     target.Qualified() + " lacks (" + missing +
-                                     "): its schema changed; run 'rocky run --full-refresh --table " +
-                                     target.Qualified() + "' to reload it");
-    }
-  }
-
   // What the target's statements read the source through.
   SourceRead read{src_table, false};
   if (two_servers()) {
@@ -1127,32 +1219,6 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     return result;
   }
 
-  // Targets made before (or by hand) get their indexes once; IF NOT EXISTS is free after.
-  ROCKY_RETURN_IF_ERROR(
-      log.Run(tgt(), "schema",
-              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")",
-              {}, "creating the cursor index of " + target.Qualified())
-          .status());
-  if (merge) {
-    if (Status s = log.Run(tgt(), "schema",
-                           "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
-                               key_list + ")",
-                           {}, "creating the unique index on merge_keys of " + target.Qualified())
-                       .status();
-        !s.ok()) {
-      return Status::InvalidArgument(
-          s.message() +
-          " (the target holds rows that share merge_keys, e.g. from before strategy = "
-          "\"merge\"; run 'rocky run --full-refresh --table " +
-          target.Qualified() + "')");
-    }
-  }
-  uint64_t target_before = 0;
-  if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
-                                               "counting the rows of " + target.Qualified()));
-    target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
-  }
   const std::string target_where = window_with("$1");
   std::string insert;
   if (merge) {
