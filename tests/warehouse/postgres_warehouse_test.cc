@@ -400,8 +400,7 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
     auto exists = w->TableExists(TableRef{"dst", "t1", "orders"});
     REQUIRE(exists.ok());
     CHECK(*exists);
-    // The source's count runs while the target works; a copy that fails meanwhile (no target) waits for it,
-    // and both sessions are usable for the next copy.
+    // A copy that fails (no target) leaves both sessions usable for the next copy.
     CopyRequest lost = Request("orders", inc.max_timestamp);
     lost.target.table = "no_such_target";
     CHECK(w->Copy(lost).status().code() == Status::Code::kNotFound);
@@ -496,6 +495,62 @@ class LockHolder {
  private:
   PGconn* conn_;
 };
+
+TEST_CASE("postgres: one server, the source counted on a second session in the copy's snapshot") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 3000);
+  for (const bool concurrent : {true, false}) {
+    CAPTURE(concurrent);
+    server.Exec("DROP SCHEMA IF EXISTS \"dst.t1\" CASCADE");
+    const std::string app = concurrent ? "rocky-counts-on" : "rocky-counts-off";
+    const std::string url = server.Url("rocky", "application_name=" + app);
+    auto w = Open(url, url, PostgresOptions{.concurrent_counts = concurrent});
+    CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+    CHECK(full.source_rows == 3000);
+    // The copy held inside its transaction (its snapshot taken) while 10 rows are committed to the source:
+    // they are in neither the window nor the source's count, although that count starts only afterwards.
+    std::future<Result<CopyResult>> copy;
+    {
+      LockHolder lock(server, "\"dst.t1\".orders");
+      copy = std::async(std::launch::async, [&] { return w->Copy(Request("orders", full.max_timestamp)); });
+      server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%");
+      server.Exec(
+          "INSERT INTO \"src.s1\".orders SELECT g, 'late', 1, timestamptz '2025-06-01' + g * interval '1 s' "
+          "FROM generate_series(50001, 50010) g");
+    }
+    Result<CopyResult> counted = copy.get();
+    REQUIRE_MESSAGE(counted.ok(), counted.status().message());
+    CHECK(counted->source_rows == 3000);
+    CHECK(counted->target_rows == 3000);
+    CHECK(counted->rows_copied == 0);
+    // Concurrent: a second session of the warehouse counted the source.
+    CHECK(server.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app + "'") ==
+          (concurrent ? "2" : "1"));
+    CopyResult next = MustCopy(*w, Request("orders", counted->max_timestamp));
+    CHECK(next.rows_copied == 10);
+    CHECK(next.source_rows == 3010);
+    CHECK(next.target_rows == 3010);
+    server.Exec("DELETE FROM \"src.s1\".orders WHERE id > 50000");
+  }
+
+  // The source's count failing (a statement timeout while the source is locked) fails the copy, and the
+  // next copy works: the second session's transaction was ended.
+  const std::string timed_url = server.Url("rocky", "options=-c%20statement_timeout%3D300");
+  auto timed = Open(timed_url, timed_url);
+  CopyResult full = MustCopy(*timed, Request("orders", std::nullopt));
+  std::optional<Result<CopyResult>> r;
+  {
+    LockHolder lock(server, "\"src.s1\".orders");
+    CopyRequest request = Request("orders", full.max_timestamp);
+    request.explain = false;  // an EXPLAIN would time out first, aborting the transaction
+    r = timed->Copy(request);
+  }
+  REQUIRE(!r->ok());
+  CHECK(r->status().code() == Status::Code::kTimedOut);
+  CHECK(r->status().message().find("counting the rows of src.s1.orders") != std::string::npos);
+  CHECK(MustCopy(*timed, Request("orders", full.max_timestamp)).source_rows == 3000);
+}
 
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();

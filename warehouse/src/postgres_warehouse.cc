@@ -425,8 +425,13 @@ class PendingCount {
 
 class PostgresWarehouse final : public Warehouse {
  public:
-  PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, PostgresOptions options)
-      : source_(std::move(source)), target_(std::move(target)), options_(options) {
+  // `target_url` opens the second session of concurrent counts on one server (PostgresOptions).
+  PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, std::string target_url,
+                    PostgresOptions options)
+      : source_(std::move(source)),
+        target_(std::move(target)),
+        target_url_(std::move(target_url)),
+        options_(options) {
     dialect_ = std::make_unique<PostgresDialect>(src().database(), tgt().database());
   }
 
@@ -776,10 +781,40 @@ class PostgresWarehouse final : public Warehouse {
 
   std::unique_ptr<Session> source_;  // null when sources and targets share the target's session
   std::unique_ptr<Session> target_;
+  std::string target_url_;
+  std::unique_ptr<Session> counter_;  // one server, concurrent counts: the second session (null until used)
+  bool counter_failed_ = false;       // it could not be opened: counts stay on the copy's session
   PostgresOptions options_;
   std::unique_ptr<PostgresDialect> dialect_;
 
   Result<CopyResult> CopyInTransaction(const CopyRequest& request, StatementLog& log);
+
+  // One server: the second session, in a read-only transaction that sees the target transaction's snapshot
+  // (which must be open), ready for the source's count; null (and nothing left open) when it cannot be had.
+  Session* CounterInSnapshot() {
+    if (two_servers() || !options_.concurrent_counts || counter_failed_) return nullptr;
+    if (counter_ == nullptr) {
+      Result<std::unique_ptr<Session>> opened = Session::Connect(target_url_);
+      if (!opened.ok()) {
+        counter_failed_ = true;
+        return nullptr;
+      }
+      counter_ = std::move(*opened);
+    }
+    counter_->RollbackIfOpen();
+    if (!counter_->EnsureConnected().ok()) return nullptr;
+    Result<PgResult> snapshot = tgt().Exec("SELECT pg_export_snapshot()", {}, "exporting the snapshot");
+    if (!snapshot.ok()) return nullptr;
+    const std::string id = PQgetvalue(snapshot->get(), 0, 0);
+    // SET TRANSACTION SNAPSHOT takes no parameter: the id is hex digits and dashes, checked.
+    if (id.empty() || id.find_first_not_of("0123456789ABCDEFabcdef-") != std::string::npos) return nullptr;
+    if (!counter_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, "").ok() ||
+        !counter_->Exec("SET TRANSACTION SNAPSHOT '" + id + "'", {}, "").ok()) {
+      counter_->RollbackIfOpen();
+      return nullptr;
+    }
+    return counter_.get();
+  }
 };
 
 Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vector<std::string>& params,
@@ -937,6 +972,7 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   }
   Result<CopyResult> result = CopyInTransaction(request, log);
   if (two_servers()) src().RollbackIfOpen();  // read only: nothing to keep
+  if (counter_ != nullptr) counter_->RollbackIfOpen();
   if (result.ok()) {
     if (Status s = tgt().Exec("COMMIT", {}, "committing on " + tgt().name()).status(); s.ok()) {
       result->plans = log.Take();
@@ -1010,19 +1046,14 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
 
   CopyResult result;
   result.cursor_compare = request.watermark ? (integer ? "integer" : "instant") : "full";
-  // Between two servers the source's count runs on its server while the target's statements (its own count
-  // among them) run on the other; it is taken before the source's next statement.
+  // The source's count. An incremental copy runs it while the target is counted (see below); a full one
+  // has nothing to overlap it with.
+  const std::string source_count_sql = "SELECT count(*) FROM " + src_table;
+  const std::string source_count_what = "counting the rows of " + source.Qualified();
   PendingCount source_count;
-  if (request.count_rows) {
-    const std::string sql = "SELECT count(*) FROM " + src_table;
-    const std::string what = "counting the rows of " + source.Qualified();
-    if (two_servers()) {
-      log.Note(src(), "count", sql, {});
-      ROCKY_RETURN_IF_ERROR(source_count.Send(src(), sql, what));
-    } else {
-      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", sql, {}, what));
-      result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
-    }
+  if (request.count_rows && !request.watermark) {
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
+    result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
   }
 
   // The window's bound: the watermark (minus lookback), as text the server parses.
@@ -1084,6 +1115,17 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       }
     }
     if (request.count_rows) {
+      // The source's count runs while the target's: between two servers on the source's session, on one
+      // server on the second session in this transaction's snapshot (PostgresOptions::concurrent_counts),
+      // else first, on the copy's session. It is taken before the source's session runs anything else.
+      Session* counter = two_servers() ? &src() : CounterInSnapshot();
+      if (counter != nullptr) {
+        log.Note(*counter, "count", source_count_sql, {});
+        ROCKY_RETURN_IF_ERROR(source_count.Send(*counter, source_count_sql, source_count_what));
+      } else {
+        ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
+        result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+      }
       ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
                                                  "counting the rows of " + target.Qualified()));
       target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
@@ -1303,7 +1345,7 @@ Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& sour
     ROCKY_ASSIGN_OR_RETURN(source, Session::Connect(source_url));
   }
   return std::unique_ptr<Warehouse>(
-      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), options));
+      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), target_url, options));
 }
 
 }  // namespace rocky::warehouse
