@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +25,8 @@
 #include "rocky/sync/remote_state_factory.h"
 #include "rocky/sync/state_lease.h"
 #include "rocky/sync/state_sync.h"
+#include "rocky/warehouse/open.h"
+#include "rocky/warehouse/schema_pattern.h"
 
 namespace rocky::cli {
 
@@ -208,6 +211,130 @@ Check CheckStateFile(const Context& c, std::vector<std::string>& suggestions) {
     check.details.emplace_back("tables", std::to_string(report->tables_checked));
     check.details.emplace_back("entries", std::to_string(report->entries_checked));
     check.details.emplace_back("pages", std::to_string(report->pages_checked));
+  });
+}
+
+// What to do about a warehouse that does not open, by what the server (or libpq) said.
+std::string WarehouseOpenSuggestion(const config::AdapterConfig& adapter, const std::string& message) {
+  const std::string where = "[adapter" + (adapter.name == "default" ? "" : "." + adapter.name) + "]";
+  if (adapter.type != "postgres") return "Check " + where + " path.";
+  if (message.find("password authentication failed") != std::string::npos ||
+      message.find("no password supplied") != std::string::npos) {
+    return "The server refused the credentials: check the user and password in " + where +
+           " url (or PGPASSWORD, ~/.pgpass).";
+  }
+  if (message.find("SSL") != std::string::npos || message.find("certificate") != std::string::npos) {
+    return "TLS failed: check sslmode and sslrootcert in " + where + " url against the server's TLS setup.";
+  }
+  if (message.find("does not exist") != std::string::npos) {
+    return "Check the database and user named in " + where + " url.";
+  }
+  return "The server was not reached: is it running and reachable from here at the host and port of " +
+         where + " url (firewall, pg_hba.conf, listen_addresses)?";
+}
+
+// The warehouse the pipelines read and write, once per adapter pair they use: it opens (for PostgreSQL, each
+// server is reached and accepts the credentials; for SQLite, the folder exists and can be read: it is never
+// created here), and each pipeline's schema_pattern matches at least one schema of its source catalog
+// (none: a warning, since a run then copies nothing). Nothing is written.
+Check CheckWarehouse(const Context& c, std::vector<std::string>& suggestions) {
+  return Timed("warehouse", [&](Check& check) {
+    if (!c.config) {
+      check.status = Health::kWarning;
+      check.message = "not run: there is no rocky.toml, so no adapter is configured";
+      return;
+    }
+    const config::Config& config = *c.config;
+    using Pair = std::pair<const config::AdapterConfig*, const config::AdapterConfig*>;
+    std::vector<Pair> pairs;
+    for (const config::PipelineConfig& p : config.pipelines) {
+      const Pair pair{config::FindAdapter(config, p.source_adapter),
+                      config::FindAdapter(config, p.target_adapter)};
+      if (pair.first == nullptr || pair.second == nullptr) continue;  // refused at load
+      if (std::find(pairs.begin(), pairs.end(), pair) == pairs.end()) pairs.push_back(pair);
+    }
+    if (pairs.empty()) pairs.emplace_back(&config.adapter, &config.adapter);
+    std::vector<std::string> said;
+    auto worsen = [&](Health h, std::string text) {
+      check.status = std::max(check.status, h);
+      said.push_back(std::move(text));
+    };
+    // OpenSqliteWarehouse would create a missing folder; the doctor only looks. False (said why) when the
+    // folder is not there to read.
+    auto folder_ok = [&](const config::AdapterConfig& adapter) {
+      std::error_code ec;
+      const auto status = std::filesystem::status(adapter.path, ec);
+      if (!std::filesystem::exists(status)) {
+        worsen(Health::kCritical, "the SQLite warehouse folder " + adapter.path + " does not exist");
+        suggestions.push_back(
+            "Set [adapter] path to the folder holding the SQLite warehouse (one file per catalog and "
+            "schema), or run `rocky init` to make a sample one.");
+        return false;
+      }
+      if (!std::filesystem::is_directory(status)) {
+        worsen(Health::kCritical, "the SQLite warehouse path " + adapter.path + " is not a folder");
+        suggestions.push_back("Set [adapter] path to the folder holding the SQLite warehouse.");
+        return false;
+      }
+      if (::access(adapter.path.c_str(), R_OK | X_OK) != 0) {
+        worsen(Health::kCritical, "the SQLite warehouse folder " + adapter.path +
+                                      " cannot be read by this user: " + std::strerror(errno));
+        suggestions.push_back("Give this user read access to " + adapter.path +
+                              " and its files, or run rocky as the user that owns them.");
+        return false;
+      }
+      return true;
+    };
+    for (const auto& [source, target] : pairs) {
+      bool folders = true;
+      if (source->type == "sqlite") folders = folder_ok(*source);
+      if (target != source && target->type == "sqlite") folders = folder_ok(*target) && folders;
+      if (!folders) continue;
+      const std::string name = warehouse::DescribeAdapter(*source) +
+                               (source == target ? "" : " -> " + warehouse::DescribeAdapter(*target));
+      check.details.emplace_back("warehouse", name);
+      auto opened = warehouse::OpenWarehouse(*source, *target);
+      if (!opened.ok()) {
+        worsen(Health::kCritical, opened.status().message());
+        const bool source_failed =
+            source != target &&
+            opened.status().message().find(warehouse::DescribeAdapter(*source)) != std::string::npos;
+        suggestions.push_back(
+            WarehouseOpenSuggestion(source_failed ? *source : *target, opened.status().message()));
+        continue;
+      }
+      said.push_back(name + " opens");
+      for (const config::PipelineConfig& p : config.pipelines) {
+        if (config::FindAdapter(config, p.source_adapter) != source ||
+            config::FindAdapter(config, p.target_adapter) != target)
+          continue;
+        auto schemas = (*opened)->ListSchemas(p.source_catalog);
+        if (!schemas.ok()) {
+          worsen(Health::kCritical, "pipeline " + p.name + ": " + schemas.status().message());
+          suggestions.push_back("Check [pipeline." + p.name + ".source] catalog: `rocky plan` fails on it.");
+          continue;
+        }
+        size_t matched = 0;
+        for (const std::string& schema : *schemas) {
+          if (warehouse::MatchSchema(p.schema_pattern, schema)) ++matched;
+        }
+        check.details.emplace_back("pipeline." + p.name + ".schemas", std::to_string(matched));
+        if (matched == 0) {
+          std::string some;
+          for (size_t i = 0; i < schemas->size() && i < 5; ++i) some += (i > 0 ? ", " : "") + (*schemas)[i];
+          worsen(Health::kWarning, "pipeline " + p.name + ": no schema of catalog '" + p.source_catalog +
+                                       "' matches its schema_pattern (prefix '" + p.schema_pattern.prefix +
+                                       "'), so a run copies nothing");
+          suggestions.push_back("Check [pipeline." + p.name +
+                                ".source] schema_pattern against the schemas of '" + p.source_catalog + "'" +
+                                (some.empty() ? " (it has none)" : ": " + some) + ".");
+        } else {
+          said.push_back("pipeline " + p.name + " matches " + std::to_string(matched) +
+                         (matched == 1 ? " schema" : " schemas"));
+        }
+      }
+    }
+    for (const std::string& text : said) check.message += (check.message.empty() ? "" : "; ") + text;
   });
 }
 
@@ -514,6 +641,17 @@ int RunDoctor(const CommandContext& ctx) {
   std::vector<Check> checks;
   auto wanted = [&](std::string_view name) { return !only || *only == name; };
   if (wanted("config")) checks.push_back(CheckConfig(c, inv, suggestions));
+  if (wanted("warehouse")) {
+    if (!c.config_status.ok()) {
+      checks.push_back(Check{.name = "warehouse",
+                             .status = Health::kCritical,
+                             .message = "not run: the configuration does not load",
+                             .duration_ms = 0,
+                             .details = {}});
+    } else {
+      checks.push_back(CheckWarehouse(c, suggestions));
+    }
+  }
   if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
   if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
   if (wanted("remote_state")) {
@@ -603,18 +741,21 @@ CommandSpec DoctorCommand() {
       .name = "doctor",
       .summary = "Check the configuration, the state file and the state backend",
       .description =
-          "Run health checks and say what to fix. Checks: config (rocky.toml loads), state_file (opens,\n"
+          "Run health checks and say what to fix. Checks: config (rocky.toml loads), warehouse (each\n"
+          "adapter pair the pipelines use opens: a PostgreSQL server reached with its credentials accepted,\n"
+          "an SQLite folder that exists and can be read; each pipeline's schema_pattern matches a schema),\n"
+          "state_file (opens,\n"
           "passes the integrity check, and no commit was discarded), state_schema (a supported version),\n"
           "remote_state (the remote state object downloads and verifies), lease (the remote state's lease:\n"
           "free, held by whom, or expired, by the server's clock; for a local state, its file's writer\n"
           "lock), state_rw (a probe object written, read back and deleted on the configured backend).\n"
           "Remote checks make no retries and are bounded by transfer_timeout_seconds. Exit 1 when any check\n"
           "is critical.",
-      .flags = {FlagSpec{
-          .name = "check",
-          .value_name = "NAME",
-          .help = "Run only this check",
-          .choices = {"config", "state_file", "state_schema", "remote_state", "lease", "state_rw"}}},
+      .flags = {FlagSpec{.name = "check",
+                         .value_name = "NAME",
+                         .help = "Run only this check",
+                         .choices = {"config", "warehouse", "state_file", "state_schema", "remote_state",
+                                     "lease", "state_rw"}}},
       .handler = RunDoctor,
   };
 }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -37,7 +38,9 @@ using replication::TableOutcome;
 struct Session {
   config::Config config;
   std::unique_ptr<RemoteStateSession> remote;
-  std::unique_ptr<warehouse::Warehouse> warehouse;
+  // One per adapter pair the pipelines use, in pipeline order; `warehouses` maps each pipeline to its own.
+  std::vector<std::unique_ptr<warehouse::Warehouse>> opened;
+  replication::PipelineWarehouses warehouses;
   std::unique_ptr<state::StateStore> store;
 };
 
@@ -46,17 +49,36 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   Session session;
   ROCKY_ASSIGN_OR_RETURN(session.config, LoadConfig(inv));
-  // Every pipeline reads and writes through the same pair of adapters (checked at load).
-  const config::AdapterConfig* source = &session.config.adapter;
-  const config::AdapterConfig* target = &session.config.adapter;
-  if (!session.config.pipelines.empty()) {
-    source = config::FindAdapter(session.config, session.config.pipelines.front().source_adapter);
-    target = config::FindAdapter(session.config, session.config.pipelines.front().target_adapter);
-  }
   // Before the store opens it: the lease, then the download, which replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
   if (session.remote->busy()) return session;  // another runner holds the lease: the caller refuses
-  ROCKY_ASSIGN_OR_RETURN(session.warehouse, warehouse::OpenWarehouse(*source, *target));
+  // Each adapter pair the pipelines name is opened once (all of them before anything runs: a server that
+  // cannot be reached stops the command, as with one pair); without pipelines, the configured adapter.
+  const config::Config& config = session.config;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const config::PipelineConfig& p : config.pipelines) {
+    const std::pair<std::string, std::string> pair{p.source_adapter, p.target_adapter};
+    auto at = std::find(pairs.begin(), pairs.end(), pair);
+    if (at == pairs.end()) {
+      const config::AdapterConfig* source = config::FindAdapter(config, pair.first);
+      const config::AdapterConfig* target = config::FindAdapter(config, pair.second);
+      if (source == nullptr || target == nullptr) {  // resolved at load; never expected
+        return Status::InvalidArgument("pipeline " + p.name + " names an adapter that is not defined");
+      }
+      ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::Warehouse> opened,
+                             warehouse::OpenWarehouse(*source, *target));
+      session.opened.push_back(std::move(opened));
+      at = pairs.insert(pairs.end(), pair);
+    }
+    session.warehouses.by_pipeline[p.name] = session.opened[static_cast<size_t>(at - pairs.begin())].get();
+  }
+  if (session.opened.empty()) {
+    ROCKY_ASSIGN_OR_RETURN(std::unique_ptr<warehouse::Warehouse> opened,
+                           warehouse::OpenWarehouse(config.adapter, config.adapter));
+    session.opened.push_back(std::move(opened));
+  }
+  // A stored plan's pipeline since removed from rocky.toml still has a warehouse when there is only one.
+  if (session.opened.size() == 1) session.warehouses.fallback = session.opened.front().get();
   ROCKY_ASSIGN_OR_RETURN(session.store, OpenStateStoreForWriting(ctx, StatePath(inv)));
   return session;
 }
@@ -346,7 +368,7 @@ int Execute(const CommandContext& ctx, std::string_view command, Session& sessio
     // A long run also uploads between tables, so a crash loses little from the remote copy.
     session.remote->CheckpointIfDue(*session.store);
   };
-  auto report = replication::ApplyPlan(plan, session.config, *session.warehouse, *session.store, options);
+  auto report = replication::ApplyPlan(plan, session.config, session.warehouses, *session.store, options);
   // Uploaded whatever happened: a failed or interrupted run still advanced the watermarks of the tables it
   // finished, and those must not be copied again by the next run elsewhere.
   const Status upload = CloseSession(session);
@@ -362,7 +384,7 @@ int RunPlan(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
-  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
+  auto plan = replication::BuildPlan(session->config, session->warehouses, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
   if (std::optional<int> refused = RefuseEmptyMatch(ctx, *plan)) {
@@ -400,7 +422,7 @@ int RunRun(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
-  auto plan = replication::BuildPlan(session->config, *session->warehouse, *session->store,
+  auto plan = replication::BuildPlan(session->config, session->warehouses, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
   if (std::optional<int> refused = RefuseEmptyMatch(ctx, *plan)) {

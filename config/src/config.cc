@@ -391,15 +391,6 @@ class Reader {
                          source->type + ") and writes adapter " + Quoted(target->name) + " (" + target->type +
                          "): a pipeline copies within one SQLite folder, or between PostgreSQL servers");
       }
-      const PipelineConfig& first = config->pipelines.front();
-      if (pipeline.source_adapter != first.source_adapter ||
-          pipeline.target_adapter != first.target_adapter) {
-        return Error(table != nullptr ? table->source() : root.source(),
-                     "pipeline." + pipeline.name + " uses adapters " + Quoted(pipeline.source_adapter) +
-                         " -> " + Quoted(pipeline.target_adapter) + " but pipeline." + first.name + " uses " +
-                         Quoted(first.source_adapter) + " -> " + Quoted(first.target_adapter) +
-                         ": every pipeline of one rocky.toml must use the same source and target adapters");
-      }
     }
     const AdapterConfig* chosen = !config->pipelines.empty() ? find(config->pipelines.front().target_adapter)
                                   : find("default") != nullptr ? find("default")

@@ -63,6 +63,11 @@ ROCKY_FORWARD(PGresult*, PQexecPrepared,
               (PGconn * conn, const char* stmtName, int nParams, const char* const* paramValues,
                const int* paramLengths, const int* paramFormats, int resultFormat),
               (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat), nullptr)
+ROCKY_FORWARD(int, PQsendQueryParams,
+              (PGconn * conn, const char* command, int nParams, const Oid* paramTypes,
+               const char* const* paramValues, const int* paramLengths, const int* paramFormats,
+               int resultFormat),
+              (conn, command, nParams, paramTypes, paramValues, paramLengths, paramFormats, resultFormat), 0)
 ROCKY_FORWARD(PGresult*, PQgetResult, (PGconn * conn), (conn), nullptr)
 ROCKY_FORWARD_VOID(PQclear, (PGresult * res), (res))
 ROCKY_FORWARD(ExecStatusType, PQresultStatus, (const PGresult* res), (res), PGRES_FATAL_ERROR)

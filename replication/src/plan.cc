@@ -174,13 +174,35 @@ std::vector<std::string> ClosestNames(std::string_view pattern, const std::vecto
 
 // The warehouse a plan was made for, printable (never a password): "sqlite:<folder>", or the PostgreSQL
 // server(s) "postgres:user@host:port/db" ("SOURCE -> TARGET" for two).
-std::string WarehouseId(const config::Config& config) {
-  if (config.pipelines.empty()) return warehouse::DescribeAdapter(config.adapter);
-  const config::AdapterConfig* source = config::FindAdapter(config, config.pipelines.front().source_adapter);
-  const config::AdapterConfig* target = config::FindAdapter(config, config.pipelines.front().target_adapter);
+namespace {
+
+std::string PairId(const config::Config& config, const config::PipelineConfig& pipeline) {
+  const config::AdapterConfig* source = config::FindAdapter(config, pipeline.source_adapter);
+  const config::AdapterConfig* target = config::FindAdapter(config, pipeline.target_adapter);
   if (source == nullptr || target == nullptr) return warehouse::DescribeAdapter(config.adapter);
   if (source->name == target->name) return warehouse::DescribeAdapter(*target);
   return warehouse::DescribeAdapter(*source) + " -> " + warehouse::DescribeAdapter(*target);
+}
+
+}  // namespace
+
+std::string WarehouseId(const config::Config& config) {
+  if (config.pipelines.empty()) return warehouse::DescribeAdapter(config.adapter);
+  const std::string first = PairId(config, config.pipelines.front());
+  bool one = true;
+  for (const config::PipelineConfig& p : config.pipelines) one = one && PairId(config, p) == first;
+  if (one) return first;
+  std::string id;
+  for (const config::PipelineConfig& p : config.pipelines)
+    id += (id.empty() ? "" : "; ") + p.name + "=" + PairId(config, p);
+  return id;
+}
+
+Result<warehouse::Warehouse*> PipelineWarehouses::For(std::string_view pipeline) const {
+  if (auto it = by_pipeline.find(pipeline); it != by_pipeline.end() && it->second != nullptr)
+    return it->second;
+  if (fallback != nullptr) return fallback;
+  return Status::NotFound("pipeline " + Quoted(pipeline) + " has no warehouse (it is not in rocky.toml)");
 }
 
 std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables) {
@@ -292,6 +314,11 @@ Result<Plan> PlanFromJson(std::string_view text) {
 
 Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse,
                        state::StateStore& store, const PlanOptions& options) {
+  return BuildPlan(config, PipelineWarehouses{.by_pipeline = {}, .fallback = &warehouse}, store, options);
+}
+
+Result<Plan> BuildPlan(const config::Config& config, const PipelineWarehouses& warehouses,
+                       state::StateStore& store, const PlanOptions& options) {
   Plan plan;
   plan.warehouse = WarehouseId(config);
   std::map<std::string, std::string>
@@ -299,6 +326,8 @@ Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& wareh
   for (const config::PipelineConfig& pipeline : config.pipelines) {
     const std::string where = "pipeline " + Quoted(pipeline.name);
     ROCKY_RETURN_IF_ERROR(warehouse::ValidateSchemaPattern(pipeline.schema_pattern).WithContext(where));
+    ROCKY_ASSIGN_OR_RETURN(warehouse::Warehouse * found, warehouses.For(pipeline.name));
+    warehouse::Warehouse& warehouse = *found;
     auto schemas = warehouse.ListSchemas(pipeline.source_catalog);
     if (!schemas.ok())
       return schemas.status().WithContext(where + ": source catalog " + Quoted(pipeline.source_catalog));

@@ -347,6 +347,13 @@ std::string RunStatusOf(bool interrupted, uint64_t failed, size_t tables) {
 
 Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, warehouse::Warehouse& warehouse,
                             state::StateStore& store, const RunOptions& options) {
+  return ApplyPlan(plan, config, PipelineWarehouses{.by_pipeline = {}, .fallback = &warehouse}, store,
+                   options);
+}
+
+Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config,
+                            const PipelineWarehouses& warehouses, state::StateStore& store,
+                            const RunOptions& options) {
   const Now now = [&options] { return options.clock ? options.clock() : Clock::now(); };
   const auto run_start = std::chrono::steady_clock::now();
   RunReport report;
@@ -378,7 +385,13 @@ Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, ware
       continue;
     }
     const auto table_start = std::chrono::steady_clock::now();
-    CopyTable(t, config, warehouse, store, now, run_counts, outcome, report);
+    Result<warehouse::Warehouse*> warehouse = warehouses.For(t.pipeline);
+    if (warehouse.ok()) {
+      CopyTable(t, config, **warehouse, store, now, run_counts, outcome, report);
+    } else {
+      outcome.status = TableOutcome::Status::kFailed;
+      outcome.error = warehouse.status().message();
+    }
     outcome.duration_ms = MillisSince(table_start);
     report.tables.push_back(std::move(outcome));
     if (options.on_table_done) options.on_table_done(report.tables.back(), i + 1, plan.tables.size());

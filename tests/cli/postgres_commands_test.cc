@@ -2,8 +2,9 @@
 // steps (init --adapter postgres, plan, run, a new row, run, state), a pipeline between two servers through
 // named adapters, a table dropped between plan and apply, a lost state re-derived from the targets, and
 // exactness after kills: rocky SIGKILLed at random instants and at a known point inside a copy, and the
-// server's backend killed mid-copy, each followed by a rerun that must leave exactly the source's rows. No
-// output may hold the password.
+// server's backend killed mid-copy, and the whole server killed mid-copy (then down: clear errors, state
+// unchanged; then restarted on its data directory), each followed by a rerun that must leave exactly the
+// source's rows. No output may hold the password.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
@@ -310,6 +312,214 @@ TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed m
   }
   CHECK_RUN(box.Rocky("run --output table"), 0);
   CheckTargetsMatchSources(server, db);
+}
+
+TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreSQL) in one rocky.toml") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "pairs");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);  // the sample in PostgreSQL
+  CHECK_RUN(box.Rocky("init --force"), 0);                               // and in ./warehouse (SQLite)
+  const std::string pattern =
+      "schema_pattern = { prefix = \"src__\", separator = \"__\", components = [\"tenant\", \"regions...\", "
+      "\"source\"] }\n";
+  auto pipeline = [&](const std::string& name, const std::string& adapter, const std::string& catalog) {
+    return "[pipeline." + name + "]\ntimestamp_column = \"_fivetran_synced\"\n[pipeline." + name +
+           ".source]\nadapter = \"" + adapter + "\"\ncatalog = \"fivetran_catalog\"\n" + pattern +
+           "[pipeline." + name + ".target]\nadapter = \"" + adapter + "\"\ncatalog_template = \"" + catalog +
+           "\"\nschema_template = \"staging__{regions}__{source}\"\n[pipeline." + name +
+           ".checks]\nenabled = true\n\n";
+  };
+  WriteFile(
+      box.File("rocky.toml"),
+      "[adapter.lite]\ntype = \"sqlite\"\npath = \"warehouse\"\n\n[adapter.pg]\ntype = \"postgres\"\nurl = "
+      "\"${PG_URL}\"\n\n[state]\nbackend = \"local\"\n\n" +
+          pipeline("laptop", "lite", "{tenant}_warehouse") + pipeline("server", "pg", "{tenant}_dwh"));
+  const Run first = box.Rocky("run --output json");
+  CHECK_RUN(NoSecret(first, server.password()), 0);
+  CHECK(Contains(first.out, "\"tables_copied\":8"));
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_dwh.staging__us_west__shopify\".orders", db) == "2000");
+  CHECK(std::filesystem::exists(box.File("warehouse/acme_warehouse/staging__us_west__shopify.sqlite")));
+  // Nothing of one pipeline went to the other's warehouse.
+  CHECK(server.Scalar("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE "
+                      "'acme\\_warehouse.%'",
+                      db) == "0");
+  CHECK(!std::filesystem::exists(box.File("warehouse/acme_dwh")));
+
+  // A new row on the server: only the server's pipeline copies it; plan then apply, one state file.
+  server.Exec("INSERT INTO " + std::string(kOrders) + " VALUES (9001, 7, 19.99, now())", db);
+  const Run plan = box.Rocky("plan --output json");
+  CHECK_RUN(NoSecret(plan, server.password()), 0);
+  const size_t at = plan.out.find("\"plan_id\":\"");
+  REQUIRE(at != std::string::npos);
+  const Run apply = box.Rocky("apply " + plan.out.substr(at + 11, 32) + " --output json");
+  CHECK_RUN(NoSecret(apply, server.password()), 0);
+  CHECK(Contains(apply.out, "\"rows_copied\":1,"));
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_dwh.staging__us_west__shopify\".orders", db) == "2001");
+  // A plan names each pipeline's warehouse: one of them moved, the plan is refused.
+  const Run replan = box.Rocky("plan --output json");
+  CHECK_RUN(replan, 0);
+  const std::string toml = ReadFile(box.File("rocky.toml"));
+  std::string moved = toml;
+  moved.replace(moved.find("path = \"warehouse\""), 18, "path = \"elsewhere\"");
+  WriteFile(box.File("rocky.toml"), moved);
+  const Run stale = box.Rocky("apply " + replan.out.substr(replan.out.find("\"plan_id\":\"") + 11, 32));
+  CHECK_RUN(NoSecret(stale, server.password()), 1);
+  CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("warehouse") + "; server=postgres:rocky@127.0.0.1:"));
+  CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("elsewhere")));
+  WriteFile(box.File("rocky.toml"), toml);
+  const Run state = box.Rocky("state --output table");
+  CHECK(Contains(state.out, "acme_dwh.staging__us_west__shopify.orders"));
+  CHECK(Contains(state.out, "acme_warehouse.staging__us_west__shopify.orders"));
+  const Run doctor = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(doctor, server.password()), 0);
+  CHECK(Contains(doctor.out, "pipeline laptop matches 3 schemas"));
+  CHECK(Contains(doctor.out, "pipeline server matches 3 schemas"));
+
+  // The server down: the command stops before anything runs, for both pipelines, naming the server.
+  setenv("PG_URL",
+         server.Url(db)
+             .replace(server.Url(db).find(std::to_string(server.port())),
+                      std::to_string(server.port()).size(), std::to_string(rocky_test::PgFreePort()))
+             .c_str(),
+         1);
+  const Run down = box.Rocky("run --output table");
+  CHECK_RUN(NoSecret(down, server.password()), 1);
+  CHECK(Contains(down.err, "Connection refused"));
+  CHECK(box.Rocky("state --output table").out == state.out);
+}
+
+TEST_CASE("postgres: doctor --check warehouse: reachable, credentials, patterns; never the password") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "doctor");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
+  const std::string name = "postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  const Run healthy = box.Rocky("doctor --check warehouse --output json");
+  CHECK_RUN(NoSecret(healthy, server.password()), 0);
+  CHECK(Contains(healthy.out, "\"status\":\"healthy\""));
+  CHECK(Contains(healthy.out, name + " opens; pipeline bronze matches 3 schemas"));
+
+  // A wrong password: critical, the server's words, a suggestion about credentials, no password.
+  setenv("PG_URL",
+         ("postgresql://rocky:wrong-" + server.password() + "@127.0.0.1:" + std::to_string(server.port()) +
+          "/" + db)
+             .c_str(),
+         1);
+  const Run denied = box.Rocky("doctor --check warehouse --output json");
+  CHECK_RUN(NoSecret(denied, server.password()), 1);
+  CHECK(Contains(denied.out, "\"status\":\"critical\""));
+  CHECK(Contains(denied.out, "password authentication failed"));
+  CHECK(Contains(denied.out, "The server refused the credentials"));
+
+  // Nothing listening on the port: critical, naming the server, a suggestion about reaching it.
+  const int closed = rocky_test::PgFreePort();
+  setenv(
+      "PG_URL",
+      ("postgresql://rocky:" + server.password() + "@127.0.0.1:" + std::to_string(closed) + "/" + db).c_str(),
+      1);
+  const Run unreachable = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(unreachable, server.password()), 1);
+  CHECK(Contains(unreachable.out, "connecting to postgres:rocky@127.0.0.1:" + std::to_string(closed)));
+  CHECK(Contains(unreachable.out, "Connection refused"));
+  CHECK(Contains(unreachable.out, "The server was not reached"));
+
+  // Reached, but the pipeline's catalog has no schema the pattern matches: a warning.
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  server.Exec(
+      "ALTER SCHEMA \"fivetran_catalog.src__acme__us_west__shopify\" RENAME TO "
+      "\"fivetran_catalog.raw__acme__us_west__shopify\"; ALTER SCHEMA "
+      "\"fivetran_catalog.src__acme__eu_central__stripe\" RENAME TO \"fivetran_catalog.raw__acme__eu\"; "
+      "ALTER SCHEMA \"fivetran_catalog.src__globex__us_east__shopify\" RENAME TO "
+      "\"fivetran_catalog.raw__globex\"",
+      db);
+  const Run nothing = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(NoSecret(nothing, server.password()), 0);
+  CHECK(Contains(nothing.out, "warning"));
+  CHECK(Contains(nothing.out, "no schema of catalog 'fivetran_catalog' matches its schema_pattern"));
+  CHECK(Contains(nothing.out, "raw__acme__us_west__shopify"));
+}
+
+// The watermark of `table` in `rocky state --output json` ("" when none).
+std::string WatermarkOf(const Sandbox& box, const std::string& table) {
+  const Run state = box.Rocky("state --output json");
+  REQUIRE(state.exit_code == 0);
+  const std::string key = "{\"table\":\"" + table + "\",\"last_value\":\"";
+  const size_t at = state.out.find(key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size();
+  return state.out.substr(start, state.out.find('"', start) - start);
+}
+
+TEST_CASE("postgres: the server killed (SIGKILL of every process) mid-copy, down, restarted: rerun exact") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "srvkill");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
+  CHECK_RUN(box.Rocky("run"), 0);
+  const std::string orders_target = "acme_warehouse.staging__us_west__shopify.orders";
+  const std::string watermark_before = WatermarkOf(box, orders_target);
+  REQUIRE(!watermark_before.empty());
+  server.Exec("INSERT INTO " + std::string(kOrders) +
+                  " SELECT g, g % 500, 1.0, now() + g * interval '1 ms' FROM generate_series(10000, 30000) g",
+              db);
+  // A gate on the target: its 5,000th inserted row waits for an advisory lock this test holds. The sequence
+  // is not transactional, so it shows from outside how many rows the copy's open transaction has inserted.
+  server.Exec(
+      "CREATE SEQUENCE public.gate_rows; CREATE FUNCTION public.gate() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ "
+      "BEGIN IF nextval('public.gate_rows') = 5000 THEN PERFORM pg_advisory_xact_lock(2121); END IF; RETURN "
+      "NEW; END $$; CREATE TRIGGER gate BEFORE INSERT ON \"acme_warehouse.staging__us_west__shopify\".orders "
+      "FOR EACH ROW EXECUTE FUNCTION public.gate()",
+      db);
+  PGconn* holder = PQconnectdb(server.Keywords(db).c_str());
+  REQUIRE(PQstatus(holder) == CONNECTION_OK);
+  PQclear(PQexec(holder, "SELECT pg_advisory_lock(2121)"));
+  Run interrupted;
+  std::thread run([&] { interrupted = box.Rocky("run --output table"); });
+  server.WaitForBlockedQuery("INSERT INTO%orders%");
+  // Mid-copy: 4,999 rows are in the target's open transaction.
+  CHECK(server.Scalar("SELECT last_value FROM public.gate_rows", db) == "5000");
+  server.Crash();
+  run.join();
+  PQfinish(holder);
+  const std::string server_name = "postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  CHECK_RUN(NoSecret(interrupted, server.password()), 1);
+  CHECK(Contains(interrupted.out, "FAILED " + orders_target + ": "));
+  CHECK(Contains(interrupted.out, "was lost (server restarted or unreachable)"));
+  CHECK(Contains(interrupted.out, server_name));
+  CHECK(WatermarkOf(box, orders_target) == watermark_before);
+
+  // While the server is down: every command that needs it says so, naming it, and changes no state.
+  const Run state_before = box.Rocky("state --output json");
+  for (const std::string command : {"run --output table", "plan --output json"}) {
+    INFO(command);
+    const Run down = box.Rocky(command);
+    CHECK_RUN(NoSecret(down, server.password()), 1);
+    CHECK(Contains(down.err, "connecting to " + server_name + ": "));
+    CHECK(Contains(down.err, "Connection refused"));
+  }
+  CHECK(box.Rocky("state --output json").out == state_before.out);
+
+  // Restarted on the same data directory (recovering from its WAL): nothing of the killed copy is there,
+  // and a rerun leaves exactly the source's rows and the source's newest cursor as the watermark.
+  server.Start();
+  CHECK(server.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders", db) ==
+        "2000");
+  server.Exec("DROP TRIGGER gate ON \"acme_warehouse.staging__us_west__shopify\".orders", db);
+  CHECK_RUN(box.Rocky("run --output table"), 0);
+  CheckTargetsMatchSources(server, db);
+  const std::string newest = server.Scalar(
+      "SELECT to_char(max(_fivetran_synced) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM " +
+          std::string(kOrders),
+      db);
+  std::string expected = newest;
+  while (expected.back() == '0') expected.pop_back();
+  if (expected.back() == '.') expected.pop_back();
+  CHECK(WatermarkOf(box, orders_target) == expected + "Z");
 }
 
 }  // namespace

@@ -209,8 +209,8 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
     REQUIRE(c["details"].get_array().get(details) == simdjson::SUCCESS);
     for (auto pair : details) CHECK(pair.get_array().value().size() == 2);
   }
-  CHECK(names == std::vector<std::string>{"config", "state_file", "state_schema", "remote_state", "lease",
-                                          "state_rw"});
+  CHECK(names == std::vector<std::string>{"config", "warehouse", "state_file", "state_schema", "remote_state",
+                                          "lease", "state_rw"});
   CHECK(doc["suggestions"].get_array().value().size() == 0);
 
   Run table = box.Rocky("doctor --check state_rw --output table");

@@ -623,6 +623,47 @@ TEST_CASE(
   CHECK_RUN(box.Rocky("run"), 0);
 }
 
+TEST_CASE("doctor --check warehouse on SQLite: the folder and the schema patterns, never creating anything") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  const Run healthy = box.Rocky("doctor --check warehouse --output json");
+  CHECK_RUN(healthy, 0);
+  simdjson::dom::parser parser;
+  auto check = ParseJson(parser, healthy.out)["checks"].at(0);
+  CHECK(std::string_view(check["name"].get_string().value()) == "warehouse");
+  CHECK(std::string_view(check["status"].get_string().value()) == "healthy");
+  const std::string message(check["message"].get_string().value());
+  CHECK(Contains(message, "sqlite:" + box.File("warehouse") + " opens"));
+  CHECK(Contains(message, "pipeline bronze matches 3 schemas"));
+  CHECK(Contains(healthy.out, "[\"pipeline.bronze.schemas\",\"3\"]"));
+
+  // A schema pattern that matches nothing: a warning naming the schemas there are.
+  std::string toml = ReadFile(box.File("rocky.toml"));
+  const std::string prefix = "prefix = \"src__\"";
+  REQUIRE(toml.find(prefix) != std::string::npos);
+  WriteFile(box.File("rocky.toml"),
+            std::string(toml).replace(toml.find(prefix), prefix.size(), "prefix = \"raw__\""));
+  const Run nothing = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(nothing, 0);
+  CHECK(Contains(nothing.out, "warning"));
+  CHECK(Contains(nothing.out, "pipeline bronze: no schema of catalog 'fivetran_catalog' matches"));
+  CHECK(Contains(nothing.out, "src__acme__us_west__shopify"));
+  WriteFile(box.File("rocky.toml"), toml);
+
+  // The folder missing (moved away), then a plain file: critical, and the doctor creates nothing.
+  std::filesystem::rename(box.File("warehouse"), box.File("moved"));
+  const Run missing = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(missing, 1);
+  CHECK(Contains(missing.out, "the SQLite warehouse folder " + box.File("warehouse") + " does not exist"));
+  CHECK(!std::filesystem::exists(box.File("warehouse")));
+  WriteFile(box.File("warehouse"), "not a folder");
+  const Run file = box.Rocky("doctor --check warehouse --output table");
+  CHECK_RUN(file, 1);
+  CHECK(Contains(file.out, "is not a folder"));
+  // Every check runs by default, the warehouse's among them.
+  CHECK(Contains(box.Rocky("doctor --output table").out, "warehouse"));
+}
+
 TEST_CASE("a run_history key that is not a number: rocky run fails with one line, never abort()'s exit 134") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init"), 0);

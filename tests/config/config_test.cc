@@ -901,6 +901,18 @@ TEST_CASE(
   const std::string mixed =
       "[adapter.src]\ntype = \"sqlite\"\n[adapter.dwh]\ntype = \"postgres\"\nurl = \"${DWH}\"\n";
   CHECK(Contains(ErrorOf(mixed + pipeline, urls), "between PostgreSQL servers"));
+  // Pipelines may use different pairs: here one within an SQLite folder, one between the two servers.
+  std::string lite_pipeline = pipeline;
+  for (const char* name : {"\"src\"", "\"dwh\""})
+    lite_pipeline.replace(lite_pipeline.find(name), 5, "\"lit\"");
+  lite_pipeline.replace(lite_pipeline.find("pipeline.p.source"), 17, "pipeline.q.source");
+  lite_pipeline.replace(lite_pipeline.find("pipeline.p.target"), 17, "pipeline.q.target");
+  const Config pairs = ParseOk(named + "[adapter.lit]\ntype = \"sqlite\"\n" + pipeline + lite_pipeline, urls);
+  REQUIRE(pairs.pipelines.size() == 2);
+  CHECK(pairs.pipelines[0].source_adapter == "src");
+  CHECK(pairs.pipelines[0].target_adapter == "dwh");
+  CHECK(pairs.pipelines[1].source_adapter == "lit");
+  CHECK(pairs.pipelines[1].target_adapter == "lit");
   ExpectMessage(ErrorOf("[adapter]\nkind = \"sqlite\"\n"), "2:1", {"'kind'", "in adapter"});
   ExpectMessage(ErrorOf("[adapter.\"a b\"]\ntype = \"sqlite\"\n"), "1:10", {"adapter name '\"a b\"'"});
   // Their passwords are secrets rocky's redaction hides, in every form libpq reads.

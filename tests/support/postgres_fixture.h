@@ -202,6 +202,29 @@ class PostgresServer {
     Start();
   }
 
+  // Kills the whole server at once, as the OOM killer or a crash of its machine would (the files stay as the
+  // page cache left them): SIGKILL to the postmaster and to every process it started (backends, checkpointer,
+  // autovacuum, ...). The postmaster is stopped first (SIGSTOP, waited for), so that it forks nothing between
+  // the listing of its children and their kill; the children are listed before it dies, since they are then
+  // re-parented. Returns once every one of them is gone (deadline 60 s), so that Start() on the same data
+  // directory finds none still attached to the old shared memory; that start recovers from the WAL.
+  void Crash() {
+    if (pid_ <= 0) return;
+    REQUIRE(::kill(pid_, SIGSTOP) == 0);
+    WaitUntil([&] { return ProcState(pid_) == 'T'; }, "the postmaster did not stop (SIGSTOP)");
+    const std::vector<pid_t> children = ChildrenOf(pid_);
+    REQUIRE(::kill(pid_, SIGKILL) == 0);
+    for (const pid_t child : children) ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    // The children are no longer ours to reap: gone, or a zombie awaiting init, is dead enough.
+    for (const pid_t child : children) {
+      WaitUntil([&] { return ProcState(child) == 0 || ProcState(child) == 'Z'; },
+                "a killed server process " + std::to_string(child) + " did not exit");
+    }
+  }
+
   // Sends `sig` to the postmaster and waits for it to exit.
   void Signal(int sig) {
     if (pid_ <= 0) return;
@@ -345,6 +368,38 @@ class PostgresServer {
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE_MESSAGE(rc == 0, "cannot start " << argv[0]);
     return pid;
+  }
+
+  // The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', ...), or 0 when there is no such process.
+  static char ProcState(pid_t pid) {
+    const std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
+    const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+    return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+  }
+
+  // The processes whose parent is `parent` (from /proc/*/stat: the field after the state letter).
+  static std::vector<pid_t> ChildrenOf(pid_t parent) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = ReadWholeFile(it->path().string() + "/stat");
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
+      if (std::atol(stat.c_str() + paren + 4) == parent)
+        out.push_back(static_cast<pid_t>(std::atol(name.c_str())));
+    }
+    return out;
+  }
+
+  template <typename Predicate>
+  static void WaitUntil(Predicate done, const std::string& failure) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!done()) {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, failure << " within 60 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   size_t ReadyLines() const {

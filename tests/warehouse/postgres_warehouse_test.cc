@@ -257,14 +257,84 @@ TEST_CASE("postgres: integer cursors keep 19 digits; timestamp without time zone
   CHECK(MustCopy(*w, Request("naive", naive.max_timestamp)).rows_copied == 1);
 
   // The wrong kinds of cursor column are refused, naming the column and its type.
+  server.Exec("CREATE TABLE \"src.s1\".dated (id int, synced date)");
+  auto dated = w->Copy(Request("dated", std::nullopt));
+  REQUIRE(!dated.ok());
+  CHECK(dated.status().message().find("'synced'") != std::string::npos);
+  CHECK(dated.status().message().find("'date'") != std::string::npos);
   server.Exec("CREATE TABLE \"src.s1\".texty (id int, synced text)");
-  auto text = w->Copy(Request("texty", std::nullopt));
-  REQUIRE(!text.ok());
-  CHECK(text.status().message().find("'synced'") != std::string::npos);
-  CHECK(text.status().message().find("'text'") != std::string::npos);
+  CopyRequest counter = Request("texty", std::nullopt);
+  counter.cursor_type = config::CursorType::kInteger;
+  CHECK(w->Copy(counter).status().message().find("declared 'text'") != std::string::npos);
   CopyRequest wrong = Request("naive", std::nullopt);
   wrong.cursor_type = config::CursorType::kInteger;
   CHECK(w->Copy(wrong).status().message().find("smallint, integer or bigint") != std::string::npos);
+}
+
+TEST_CASE("postgres: a text cursor of ISO-8601 timestamps: text order on one spelling, instants when mixed") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  // 20,000 events 5 minutes apart (2025-03-01 to 2025-05-09), their time as text, as some loaders land it.
+  server.Exec("CREATE TABLE \"src.s1\".events (id bigint PRIMARY KEY, synced text NOT NULL)");
+  const std::string spelled =
+      "to_char(timestamp '2025-03-01' + g * interval '5 min', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+  server.Exec("INSERT INTO \"src.s1\".events SELECT g, " + spelled + " FROM generate_series(1, 20000) g");
+  // Indexes that do not serve `synced COLLATE "C" >= ...`: another operator class, another collation.
+  server.Exec("CREATE INDEX ON \"src.s1\".events (synced text_pattern_ops)");
+  server.Exec("CREATE INDEX ON \"src.s1\".events (synced COLLATE \"und-x-icu\")");
+  auto w = Open();
+  // Only an index in byte order serves the window's text ranges: the advice says which.
+  auto advice = w->CursorIndexAdvice(TableRef{"src", "s1", "events"}, "synced");
+  REQUIRE(advice.ok());
+  REQUIRE(advice->has_value());
+  CHECK((*advice)->create_index == "CREATE INDEX ON \"src.s1\".\"events\" (\"synced\" COLLATE \"C\")");
+  server.Exec("CREATE INDEX ON \"src.s1\".events (synced COLLATE \"C\")");
+  server.Exec("ANALYZE \"src.s1\".events");
+  advice = w->CursorIndexAdvice(TableRef{"src", "s1", "events"}, "synced");
+  REQUIRE(advice.ok());
+  CHECK(!advice->has_value());
+
+  CopyResult full = MustCopy(*w, Request("events", std::nullopt));
+  CHECK(full.rows_copied == 20000);
+  CHECK(full.max_timestamp == std::optional<std::string>("2025-05-09T10:40:00Z"));
+
+  // One spelling: the bare text compared, on the indexes.
+  server.Exec("INSERT INTO \"src.s1\".events SELECT g, " + spelled + " FROM generate_series(20001, 20100) g");
+  CopyResult same = MustCopy(*w, Request("events", full.max_timestamp));
+  CHECK(same.cursor_compare == "text");
+  CHECK(same.rows_copied == 100);
+  CHECK(same.max_timestamp == std::optional<std::string>("2025-05-09T19:00:00Z"));
+  CheckIndexServed(same);
+
+  // Mixed spellings: an offset whose text sorts below the window's start but whose instant (20:30 UTC) is
+  // after it, and a space-separated UTC text with a fraction. The guard sees the first below the start and
+  // instants are compared.
+  server.Exec(
+      "INSERT INTO \"src.s1\".events VALUES (30001, '2025-05-09T18:30:00-02:00'), (30002, '2025-05-09 "
+      "21:00:00.5'), (30003, '2025-05-09T17:00:00+00:00')");
+  CopyResult mixed = MustCopy(*w, Request("events", same.max_timestamp));
+  CHECK(mixed.cursor_compare == "instant");
+  CHECK(mixed.rows_copied == 2);  // not 30003: 17:00 is below the watermark, 19:00
+  CHECK(mixed.max_timestamp == std::optional<std::string>("2025-05-09T21:00:00.5Z"));
+  CheckIndexServed(mixed);
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".events WHERE id = 30003") == "0");
+
+  // Merge compares versions as instants: the offset spelling of a later instant wins over a text that
+  // sorts above it.
+  server.Exec("UPDATE \"src.s1\".events SET synced = '2025-05-09T20:00:00-05:00' WHERE id = 10");
+  CopyResult merged = MustCopy(*w, Request("events", mixed.max_timestamp, config::Strategy::kMerge));
+  CHECK(merged.rows_copied == 2);  // id 10, and id 30002 at the watermark again (replaced by itself)
+  CHECK(merged.rows_replaced == 2);
+  CHECK(merged.max_timestamp == std::optional<std::string>("2025-05-10T01:00:00Z"));
+  CHECK(Difference(server, "\"src.s1\".events", "\"dst.t1\".events", "id, synced") == "1|0");  // 30003
+
+  // A text that is not a timestamp is an error naming it, and the target keeps its rows.
+  server.Exec("INSERT INTO \"src.s1\".events VALUES (40000, 'soon')");
+  auto bad = w->Copy(Request("events", merged.max_timestamp));
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("soon") != std::string::npos);
+  CHECK(server.Scalar("SELECT count(*) FROM \"dst.t1\".events") == "20102");
 }
 
 TEST_CASE("postgres: missing tables and odd names are clear errors that change nothing") {
@@ -330,6 +400,30 @@ TEST_CASE("postgres: two servers, streamed by COPY or by batched inserts, give t
     auto exists = w->TableExists(TableRef{"dst", "t1", "orders"});
     REQUIRE(exists.ok());
     CHECK(*exists);
+    // A copy that fails (no target) leaves both sessions usable for the next copy.
+    CopyRequest lost = Request("orders", inc.max_timestamp);
+    lost.target.table = "no_such_target";
+    CHECK(w->Copy(lost).status().code() == Status::Code::kNotFound);
+    CHECK(MustCopy(*w, Request("orders", inc.max_timestamp)).source_rows == rows + 1);
+
+    // A text cursor: its window (text, then instants) has its bounds written in, in the COPY too.
+    source.Exec("DROP TABLE IF EXISTS \"src.s1\".texts");
+    source.Exec("CREATE TABLE \"src.s1\".texts (id int, synced text)");
+    source.Exec(
+        "INSERT INTO \"src.s1\".texts SELECT g, to_char(timestamp '2025-03-01' + g * interval '1 h', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM generate_series(1, 50) g");
+    CopyResult texts = MustCopy(*w, Request("texts", std::nullopt));
+    CHECK(texts.max_timestamp == std::optional<std::string>("2025-03-03T02:00:00Z"));
+    source.Exec("INSERT INTO \"src.s1\".texts VALUES (51, '2025-03-03T03:00:00Z')");
+    CopyResult text_inc = MustCopy(*w, Request("texts", texts.max_timestamp));
+    CHECK(text_inc.cursor_compare == "text");
+    CHECK(text_inc.rows_copied == 1);
+    source.Exec("INSERT INTO \"src.s1\".texts VALUES (52, '2025-03-03T01:00:00-05:00')");
+    CopyResult instant_inc = MustCopy(*w, Request("texts", text_inc.max_timestamp));
+    CHECK(instant_inc.cursor_compare == "instant");
+    CHECK(instant_inc.rows_copied == 1);
+    CHECK(instant_inc.max_timestamp == std::optional<std::string>("2025-03-03T06:00:00Z"));
+    CHECK(target.Scalar("SELECT count(*) FROM \"dst.t1\".texts") == "52");
   }
 }
 
@@ -401,6 +495,62 @@ class LockHolder {
  private:
   PGconn* conn_;
 };
+
+TEST_CASE("postgres: one server, the source counted on a second session in the copy's snapshot") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 3000);
+  for (const bool concurrent : {true, false}) {
+    CAPTURE(concurrent);
+    server.Exec("DROP SCHEMA IF EXISTS \"dst.t1\" CASCADE");
+    const std::string app = concurrent ? "rocky-counts-on" : "rocky-counts-off";
+    const std::string url = server.Url("rocky", "application_name=" + app);
+    auto w = Open(url, url, PostgresOptions{.concurrent_counts = concurrent});
+    CopyResult full = MustCopy(*w, Request("orders", std::nullopt));
+    CHECK(full.source_rows == 3000);
+    // The copy held inside its transaction (its snapshot taken) while 10 rows are committed to the source:
+    // they are in neither the window nor the source's count, although that count starts only afterwards.
+    std::future<Result<CopyResult>> copy;
+    {
+      LockHolder lock(server, "\"dst.t1\".orders");
+      copy = std::async(std::launch::async, [&] { return w->Copy(Request("orders", full.max_timestamp)); });
+      server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%");
+      server.Exec(
+          "INSERT INTO \"src.s1\".orders SELECT g, 'late', 1, timestamptz '2025-06-01' + g * interval '1 s' "
+          "FROM generate_series(50001, 50010) g");
+    }
+    Result<CopyResult> counted = copy.get();
+    REQUIRE_MESSAGE(counted.ok(), counted.status().message());
+    CHECK(counted->source_rows == 3000);
+    CHECK(counted->target_rows == 3000);
+    CHECK(counted->rows_copied == 0);
+    // Concurrent: a second session of the warehouse counted the source.
+    CHECK(server.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app + "'") ==
+          (concurrent ? "2" : "1"));
+    CopyResult next = MustCopy(*w, Request("orders", counted->max_timestamp));
+    CHECK(next.rows_copied == 10);
+    CHECK(next.source_rows == 3010);
+    CHECK(next.target_rows == 3010);
+    server.Exec("DELETE FROM \"src.s1\".orders WHERE id > 50000");
+  }
+
+  // The source's count failing (a statement timeout while the source is locked) fails the copy, and the
+  // next copy works: the second session's transaction was ended.
+  const std::string timed_url = server.Url("rocky", "options=-c%20statement_timeout%3D300");
+  auto timed = Open(timed_url, timed_url);
+  CopyResult full = MustCopy(*timed, Request("orders", std::nullopt));
+  std::optional<Result<CopyResult>> r;
+  {
+    LockHolder lock(server, "\"src.s1\".orders");
+    CopyRequest request = Request("orders", full.max_timestamp);
+    request.explain = false;  // an EXPLAIN would time out first, aborting the transaction
+    r = timed->Copy(request);
+  }
+  REQUIRE(!r->ok());
+  CHECK(r->status().code() == Status::Code::kTimedOut);
+  CHECK(r->status().message().find("counting the rows of src.s1.orders") != std::string::npos);
+  CHECK(MustCopy(*timed, Request("orders", full.max_timestamp)).source_rows == 3000);
+}
 
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();

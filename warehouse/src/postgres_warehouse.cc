@@ -372,10 +372,66 @@ class StatementLog {
   std::vector<StatementPlan> plans_;
 };
 
+// A count(*) sent on a session without waiting for its answer (PQsendQueryParams), so that between two
+// servers the source's count runs while the target works; Take() waits for it. An untaken one is drained by
+// the destructor (waiting for the server to finish it), so that the session is free for its next statement
+// (the ROLLBACK of an error path) whatever return comes first. Not thread-safe; one per session at a time.
+class PendingCount {
+ public:
+  PendingCount() = default;
+  PendingCount(const PendingCount&) = delete;
+  PendingCount& operator=(const PendingCount&) = delete;
+  ~PendingCount() { Drain(); }
+
+  // Requires: nothing else is in flight on `session`, and it outlives this object.
+  Status Send(const Session& session, const std::string& sql, const std::string& context) {
+    if (PQsendQueryParams(session.conn(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+      return session.Error(nullptr, context);
+    }
+    session_ = &session;
+    context_ = context;
+    return Status::OK();
+  }
+
+  bool pending() const { return session_ != nullptr; }
+
+  // The count, or the server's error; the session is free again either way.
+  Result<uint64_t> Take() {
+    const Session* session = session_;
+    session_ = nullptr;
+    PgResult first(PQgetResult(session->conn()));
+    Status failed;
+    uint64_t count = 0;
+    if (!first || PQresultStatus(first.get()) != PGRES_TUPLES_OK || PQntuples(first.get()) != 1) {
+      failed = session->Error(first.get(), context_);
+    } else {
+      count = std::stoull(PQgetvalue(first.get(), 0, 0));
+    }
+    while (PGresult* rest = PQgetResult(session->conn())) PQclear(rest);
+    if (!failed.ok()) return failed;
+    return count;
+  }
+
+ private:
+  void Drain() {
+    if (session_ == nullptr) return;
+    while (PGresult* rest = PQgetResult(session_->conn())) PQclear(rest);
+    session_ = nullptr;
+  }
+
+  const Session* session_ = nullptr;
+  std::string context_;
+};
+
 class PostgresWarehouse final : public Warehouse {
  public:
-  PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, PostgresOptions options)
-      : source_(std::move(source)), target_(std::move(target)), options_(options) {
+  // `target_url` opens the second session of concurrent counts on one server (PostgresOptions).
+  PostgresWarehouse(std::unique_ptr<Session> source, std::unique_ptr<Session> target, std::string target_url,
+                    PostgresOptions options)
+      : source_(std::move(source)),
+        target_(std::move(target)),
+        target_url_(std::move(target_url)),
+        options_(options) {
     dialect_ = std::make_unique<PostgresDialect>(src().database(), tgt().database());
   }
 
@@ -457,9 +513,14 @@ class PostgresWarehouse final : public Warehouse {
 
   Result<std::optional<IndexAdvice>> CursorIndexAdvice(const TableRef& table,
                                                        std::string_view column) override {
-    ROCKY_RETURN_IF_ERROR(ExistingTable(src(), table, column, "source table").status());
+    ROCKY_ASSIGN_OR_RETURN(std::vector<PgColumn> columns,
+                           ExistingTable(src(), table, column, "source table"));
+    const bool text = IsTextCursor(*FindColumn(columns, column));
     const std::string pg_schema = PostgresSchemaName(src().database(), table.catalog, table.schema);
-    // A btree index, not partial, whose first column is the cursor: what a range read `col >= $1` uses.
+    // A btree index, not partial, whose first column is the cursor with its type's default operator class
+    // (not text_pattern_ops): what a range read `col >= $1` uses. A text cursor's ranges compare in byte
+    // order (COLLATE "C"), which only an index in that order serves: its collation "C" or "POSIX", or the
+    // database's default when the database's own is one of those.
     ROCKY_ASSIGN_OR_RETURN(
         PgResult r,
         src().Exec(
@@ -467,12 +528,17 @@ class PostgresWarehouse final : public Warehouse {
             "c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
             "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = $1 AND "
             "c.relname = $2 AND a.attname = $3 AND i.indpred IS NULL AND am.amname = 'btree' AND "
-            "i.indisvalid",
-            {pg_schema, table.table, std::string(column)},
+            "i.indisvalid AND EXISTS (SELECT 1 FROM pg_opclass oc WHERE oc.oid = i.indclass[0] AND "
+            "oc.opcdefault) AND (NOT $4::bool OR i.indcollation[0] IN (950, 951) OR (i.indcollation[0] = 100 "
+            "AND (SELECT datcollate FROM pg_database WHERE datname = current_database()) IN ('C', 'POSIX')) "
+            "OR EXISTS (SELECT 1 FROM pg_collation co WHERE co.oid = i.indcollation[0] AND co.collprovider = "
+            "'c' AND co.collcollate IN ('C', 'POSIX')))",
+            {pg_schema, table.table, std::string(column), text ? "true" : "false"},
             "looking up the indexes of " + table.Qualified() + " on " + src().name()));
     if (PQntuples(r.get()) > 0) return std::optional<IndexAdvice>();
+    const std::string key = text ? CText(SqliteIdent(column)) : SqliteIdent(column);
     return std::optional<IndexAdvice>(
-        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + SqliteIdent(column) + ")", src().name()});
+        IndexAdvice{"CREATE INDEX ON " + Sql(src(), table) + " (" + key + ")", src().name()});
   }
 
   Result<CopyResult> Copy(const CopyRequest& request) override;
@@ -543,14 +609,28 @@ class PostgresWarehouse final : public Warehouse {
                                      table.Qualified() + " is declared '" + cursor.type +
                                      "' (the PostgreSQL warehouse needs smallint, integer or bigint)");
     }
-    if (t == "timestamptz" || t == "timestamp") return Status::OK();
+    if (t == "timestamptz" || t == "timestamp" || IsTextCursor(cursor)) return Status::OK();
     return Status::InvalidArgument(
         "cursor_type is \"timestamp\" but column '" + cursor.name + "' of " + table.Qualified() +
         " is declared '" + cursor.type +
-        "' (the PostgreSQL warehouse compares instants on timestamp with time zone or timestamp without time "
-        "zone columns; a text column orders by its collation: ALTER its type, or use cursor_type = "
-        "\"integer\" "
-        "for a counter)");
+        "' (the PostgreSQL warehouse needs timestamp with time zone, timestamp "
+        "without time zone, or text holding ISO-8601 timestamps; use cursor_type = "
+        "\"integer\" for a counter)");
+  }
+
+  // A text (or varchar) column holding ISO-8601 timestamp texts: compared in byte order (COLLATE "C", what
+  // an index made with that collation serves) when the spellings allow, else as instants (::timestamptz).
+  static bool IsTextCursor(const PgColumn& cursor) {
+    return cursor.typname == "text" || cursor.typname == "varchar";
+  }
+
+  // The cursor's byte-order text, for ranges an index with COLLATE "C" serves.
+  static std::string CText(const std::string& quoted) { return quoted + " COLLATE \"C\""; }
+
+  // The cursor as an instant, for ordering rows (merge's newest version): a text cursor is cast (the
+  // session's time zone is UTC, so a text without offset is UTC, as on SQLite).
+  static std::string Instant(const PgColumn& cursor, const std::string& quoted) {
+    return IsTextCursor(cursor) ? "(" + quoted + ")::timestamptz" : quoted;
   }
 
   // `col >= BOUND` for the cursor's type (timestamp without time zone holds UTC); `bound` is "$1", or (in
@@ -573,6 +653,9 @@ class PostgresWarehouse final : public Warehouse {
                                                       const std::string& table_name, StatementLog& log) {
     const std::string c = SqliteIdent(cursor.name);
     const std::string context = "reading MAX(" + cursor.name + ") of " + table_name;
+    if (type == config::CursorType::kTimestamp && IsTextCursor(cursor)) {
+      return MaxTextCursor(s, table_sql, c, where, params, context, log);
+    }
     std::string expr;
     if (type == config::CursorType::kInteger) {
       expr = "max(" + c + ")::text";
@@ -605,6 +688,92 @@ class PostgresWarehouse final : public Warehouse {
     return std::optional<std::string>(internal::StateFormFromCanonical(*canonical));
   }
 
+  // MaxCursor of a text cursor. Over `where` (the copy's window) when given; else over the rows from the day
+  // before the newest text (MAX in byte order, one index probe): a later instant spelled with a negative
+  // offset sorts below that text, but not below its date minus one day. The instants are compared by the
+  // server to its microsecond; the texts at the newest one are then compared in full by CanonicalTimestamp
+  // (rocky keeps up to 9 fraction digits), which also refuses a text the server parses but ISO-8601 does not
+  // allow.
+  static Result<std::optional<std::string>> MaxTextCursor(const Session& s, const std::string& table_sql,
+                                                          const std::string& c, std::string where,
+                                                          const std::vector<std::string>& params,
+                                                          const std::string& context, StatementLog& log) {
+    auto timestamp = [&](const std::string& text) -> Result<std::string> {
+      std::optional<std::string> canonical = CanonicalTimestamp(text);
+      if (!canonical) {
+        return Status::InvalidArgument(context + ": '" + text +
+                                       "' is not a timestamp (expected ISO-8601, e.g. 2025-03-15T14:30:00Z)");
+      }
+      return std::move(*canonical);
+    };
+    if (where.empty()) {
+      const std::string newest_sql = "SELECT max(" + CText(c) + ") FROM " + table_sql;
+      log.Note(s, "max", newest_sql, {});
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(newest_sql, {}, context));
+      const std::optional<std::string> newest = Session::Value(r.get(), 0, 0);
+      if (!newest) return std::optional<std::string>();
+      ROCKY_ASSIGN_OR_RETURN(std::string canonical, timestamp(*newest));
+      where = CText(c) + " >= " + internal::SqliteString(internal::DayBefore(canonical));
+    }
+    const std::string sql = "WITH rocky_w AS MATERIALIZED (SELECT " + c + " AS v FROM " + table_sql +
+                            " WHERE " + where +
+                            ") SELECT DISTINCT v FROM rocky_w WHERE v::timestamptz = (SELECT "
+                            "max(v::timestamptz) FROM rocky_w)";
+    log.Note(s, "max", sql, params);
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, s.Exec(sql, params, context));
+    std::optional<std::string> max;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      ROCKY_ASSIGN_OR_RETURN(std::string canonical, timestamp(PQgetvalue(r.get(), i, 0)));
+      if (!max || canonical > *max) max = std::move(canonical);
+    }
+    if (!max) return max;
+    return std::optional<std::string>(internal::StateFormFromCanonical(*max));
+  }
+
+  // The window of a text cursor starting at `start` (canonical), as a predicate with the bounds written in
+  // (validated timestamp texts, quoted), and how it compares ("text" or "instant"), as the SQLite warehouse
+  // decides it (sqlite_warehouse.h): text when the target's newest value has a plain UTC spelling the start
+  // can be written in, and the source holds no more rows than the target in the zone [day before the start,
+  // that text), where a row of another spelling at or after the start could sort; else instants, on the
+  // rows from the day before the start. Both are ranges an index with COLLATE "C" serves.
+  Result<std::pair<std::string, std::string>> TextWindow(const PgColumn& cursor, const std::string& start,
+                                                         const std::string& src_table,
+                                                         const std::string& target_sql,
+                                                         const std::string& what, StatementLog& log) const {
+    const std::string c = SqliteIdent(cursor.name);
+    const std::string day_before = internal::SqliteString(internal::DayBefore(start));
+    const std::string newest_sql = "SELECT max(" + CText(c) + ") FROM " + target_sql;
+    log.Note(tgt(), "max", newest_sql, {});
+    ROCKY_ASSIGN_OR_RETURN(PgResult newest,
+                           tgt().Exec(newest_sql, {}, "reading the newest cursor value of " + what));
+    std::optional<std::string> threshold;
+    if (std::optional<std::string> text = Session::Value(newest.get(), 0, 0)) {
+      if (std::optional<internal::TextShape> shape = internal::ShapeOf(*text)) {
+        threshold = internal::RenderInShape(start, *shape);
+      }
+    }
+    if (threshold) {
+      const std::string zone =
+          CText(c) + " >= " + day_before + " AND " + CText(c) + " < " + internal::SqliteString(*threshold);
+      uint64_t counts[2] = {0, 0};
+      int i = 0;
+      for (const auto& [session, table] : {std::pair<const Session*, std::string>{&src(), src_table},
+                                           std::pair<const Session*, std::string>{&tgt(), target_sql}}) {
+        const std::string sql = "SELECT count(*) FROM " + table + " WHERE " + zone;
+        log.Note(*session, "guard", sql, {});
+        ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                               session->Exec(sql, {}, "comparing the rows below the window of " + what));
+        counts[i++] = std::stoull(PQgetvalue(r.get(), 0, 0));
+      }
+      if (counts[0] > counts[1]) threshold.reset();
+    }
+    if (threshold)
+      return std::make_pair(CText(c) + " >= " + internal::SqliteString(*threshold), std::string("text"));
+    return std::make_pair(CText(c) + " >= " + day_before + " AND " + Instant(cursor, c) +
+                              " >= " + internal::SqliteString(start) + "::timestamptz",
+                          std::string("instant"));
+  }
+
   // Streams `select_sql` (run on the source session inside its transaction) into `staging` on the target.
   Status Transfer(const std::string& select_sql, const std::vector<std::string>& params,
                   const std::string& staging, const std::string& columns_list, size_t column_count,
@@ -612,10 +781,40 @@ class PostgresWarehouse final : public Warehouse {
 
   std::unique_ptr<Session> source_;  // null when sources and targets share the target's session
   std::unique_ptr<Session> target_;
+  std::string target_url_;
+  std::unique_ptr<Session> counter_;  // one server, concurrent counts: the second session (null until used)
+  bool counter_failed_ = false;       // it could not be opened: counts stay on the copy's session
   PostgresOptions options_;
   std::unique_ptr<PostgresDialect> dialect_;
 
   Result<CopyResult> CopyInTransaction(const CopyRequest& request, StatementLog& log);
+
+  // One server: the second session, in a read-only transaction that sees the target transaction's snapshot
+  // (which must be open), ready for the source's count; null (and nothing left open) when it cannot be had.
+  Session* CounterInSnapshot() {
+    if (two_servers() || !options_.concurrent_counts || counter_failed_) return nullptr;
+    if (counter_ == nullptr) {
+      Result<std::unique_ptr<Session>> opened = Session::Connect(target_url_);
+      if (!opened.ok()) {
+        counter_failed_ = true;
+        return nullptr;
+      }
+      counter_ = std::move(*opened);
+    }
+    counter_->RollbackIfOpen();
+    if (!counter_->EnsureConnected().ok()) return nullptr;
+    Result<PgResult> snapshot = tgt().Exec("SELECT pg_export_snapshot()", {}, "exporting the snapshot");
+    if (!snapshot.ok()) return nullptr;
+    const std::string id = PQgetvalue(snapshot->get(), 0, 0);
+    // SET TRANSACTION SNAPSHOT takes no parameter: the id is hex digits and dashes, checked.
+    if (id.empty() || id.find_first_not_of("0123456789ABCDEFabcdef-") != std::string::npos) return nullptr;
+    if (!counter_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, "").ok() ||
+        !counter_->Exec("SET TRANSACTION SNAPSHOT '" + id + "'", {}, "").ok()) {
+      counter_->RollbackIfOpen();
+      return nullptr;
+    }
+    return counter_.get();
+  }
 };
 
 Status PostgresWarehouse::Transfer(const std::string& select_sql, const std::vector<std::string>& params,
@@ -773,6 +972,7 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   }
   Result<CopyResult> result = CopyInTransaction(request, log);
   if (two_servers()) src().RollbackIfOpen();  // read only: nothing to keep
+  if (counter_ != nullptr) counter_->RollbackIfOpen();
   if (result.ok()) {
     if (Status s = tgt().Exec("COMMIT", {}, "committing on " + tgt().name()).status(); s.ok()) {
       result->plans = log.Take();
@@ -826,6 +1026,10 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const std::string target_schema =
       SqliteIdent(PostgresSchemaName(tgt().database(), target.catalog, target.schema));
   const std::string c = SqliteIdent(cursor->name);
+  const bool text_cursor = !integer && IsTextCursor(*cursor);
+  // A text cursor's index is in byte order, the order its window ranges compare in.
+  const std::string cursor_key = text_cursor ? CText(c) : c;
+  const std::string newest_first = Instant(*cursor, c) + " DESC NULLS LAST";
   const std::string cursor_index = SqliteIdent(IndexName("cursor", target.table));
   const std::string keys_index = SqliteIdent(IndexName("merge_keys", target.table));
   std::string key_list;
@@ -842,9 +1046,13 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
 
   CopyResult result;
   result.cursor_compare = request.watermark ? (integer ? "integer" : "instant") : "full";
-  if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", "SELECT count(*) FROM " + src_table, {},
-                                               "counting the rows of " + source.Qualified()));
+  // The source's count. An incremental copy runs it while the target is counted (see below); a full one
+  // has nothing to overlap it with.
+  const std::string source_count_sql = "SELECT count(*) FROM " + src_table;
+  const std::string source_count_what = "counting the rows of " + source.Qualified();
+  PendingCount source_count;
+  if (request.count_rows && !request.watermark) {
+    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
     result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
   }
 
@@ -863,11 +1071,6 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       params.push_back(start);
     }
   }
-  const std::string source_where =
-      request.watermark ? WindowPredicate(*cursor, request.cursor_type, "$1") : "";
-  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
-               (source_where.empty() ? "" : " WHERE " + source_where);
-
   if (request.watermark && target_columns.empty()) {
     return Status::NotFound("target table " + target.Qualified() +
                             " does not exist but a watermark is set; run "
@@ -888,6 +1091,65 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     }
   }
 
+  // Targets made before (or by hand) get their indexes once (IF NOT EXISTS is free after); then the target's
+  // count, before anything is inserted.
+  uint64_t target_before = 0;
+  if (request.watermark) {
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema",
+                "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")",
+                {}, "creating the cursor index of " + target.Qualified())
+            .status());
+    if (merge) {
+      if (Status s = log.Run(tgt(), "schema",
+                             "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
+                                 key_list + ")",
+                             {}, "creating the unique index on merge_keys of " + target.Qualified())
+                         .status();
+          !s.ok()) {
+        return Status::InvalidArgument(
+            s.message() +
+            " (the target holds rows that share merge_keys, e.g. from before strategy = "
+            "\"merge\"; run 'rocky run --full-refresh --table " +
+            target.Qualified() + "')");
+      }
+    }
+    if (request.count_rows) {
+      // The source's count runs while the target's: between two servers on the source's session, on one
+      // server on the second session in this transaction's snapshot (PostgresOptions::concurrent_counts),
+      // else first, on the copy's session. It is taken before the source's session runs anything else.
+      Session* counter = two_servers() ? &src() : CounterInSnapshot();
+      if (counter != nullptr) {
+        log.Note(*counter, "count", source_count_sql, {});
+        ROCKY_RETURN_IF_ERROR(source_count.Send(*counter, source_count_sql, source_count_what));
+      } else {
+        ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
+        result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+      }
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
+                                                 "counting the rows of " + target.Qualified()));
+      target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
+    }
+  }
+  if (source_count.pending()) {
+    ROCKY_ASSIGN_OR_RETURN(result.source_rows, source_count.Take());
+  }
+  // A text cursor's window has its bounds written in (validated timestamp texts), and no parameter.
+  std::string text_window;
+  if (text_cursor && request.watermark) {
+    ROCKY_ASSIGN_OR_RETURN(auto window, TextWindow(*cursor, params[0], src_table, target_sql,
+                                                   source.Qualified() + " and " + target.Qualified(), log));
+    text_window = window.first;
+    result.cursor_compare = window.second;
+    params.clear();
+  }
+  // The window predicate: `bound` is the parameter ("$1") or, in COPY, which takes none, a literal.
+  auto window_with = [&](const std::string& bound) {
+    return text_cursor ? text_window : WindowPredicate(*cursor, request.cursor_type, bound);
+  };
+  const std::string source_where = request.watermark ? window_with("$1") : "";
+  result.sql = "SELECT *" + metadata_values + " FROM " + src_table +
+               (source_where.empty() ? "" : " WHERE " + source_where);
   // What the target's statements read the source through.
   SourceRead read{src_table, false};
   if (two_servers()) {
@@ -902,8 +1164,7 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     // COPY takes no parameters: the bound is the validated watermark (digits, or a canonical timestamp) as a
     // quoted literal.
     const std::string where =
-        params.empty() ? ""
-                       : WindowPredicate(*cursor, request.cursor_type, internal::SqliteString(params[0]));
+        !request.watermark ? "" : window_with(params.empty() ? "" : internal::SqliteString(params[0]));
     const std::string select =
         "SELECT " + columns_list + " FROM " + src_table + (where.empty() ? "" : " WHERE " + where);
     log.Note(src(), request.watermark ? "window" : "full", select, {});
@@ -932,10 +1193,11 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     }
     upsert = set.empty() ? " ON CONFLICT (" + key_list + ") DO NOTHING"
                          : " ON CONFLICT (" + key_list + ") DO UPDATE SET " + set + " WHERE rocky_target." +
-                               c + " IS NULL OR EXCLUDED." + c + " >= rocky_target." + c;
+                               c + " IS NULL OR " + Instant(*cursor, "EXCLUDED." + c) +
+                               " >= " + Instant(*cursor, "rocky_target." + c);
     // ON CONFLICT may not touch one row twice: a key the source holds twice keeps its newest row.
     distinct_source = "(SELECT DISTINCT ON (" + key_list + ") " + columns_list + " FROM " + from_source +
-                      " ORDER BY " + key_list + ", " + c + " DESC NULLS LAST) AS rocky_source";
+                      " ORDER BY " + key_list + ", " + newest_first + ") AS rocky_source";
   }
 
   if (!request.watermark) {
@@ -986,10 +1248,11 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
                                    "inserting into " + target.Qualified()));
     result.rows_copied = std::stoull(PQcmdTuples(r.get()));
     result.target_rows = result.rows_copied;
-    ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema",
-                                  "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
-                                  "creating the cursor index of " + target.Qualified())
-                              .status());
+    ROCKY_RETURN_IF_ERROR(
+        log.Run(tgt(), "schema",
+                "CREATE INDEX " + cursor_index + " ON " + target_sql + " (" + cursor_key + ")", {},
+                "creating the cursor index of " + target.Qualified())
+            .status());
     // Statistics now, so the first incremental run's planner knows the table's size and the cursor's range.
     ROCKY_RETURN_IF_ERROR(
         log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
@@ -998,33 +1261,7 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
     return result;
   }
 
-  // Targets made before (or by hand) get their indexes once; IF NOT EXISTS is free after.
-  ROCKY_RETURN_IF_ERROR(
-      log.Run(tgt(), "schema",
-              "CREATE INDEX IF NOT EXISTS " + cursor_index + " ON " + target_sql + " (" + c + ")", {},
-              "creating the cursor index of " + target.Qualified())
-          .status());
-  if (merge) {
-    if (Status s = log.Run(tgt(), "schema",
-                           "CREATE UNIQUE INDEX IF NOT EXISTS " + keys_index + " ON " + target_sql + " (" +
-                               key_list + ")",
-                           {}, "creating the unique index on merge_keys of " + target.Qualified())
-                       .status();
-        !s.ok()) {
-      return Status::InvalidArgument(
-          s.message() +
-          " (the target holds rows that share merge_keys, e.g. from before strategy = "
-          "\"merge\"; run 'rocky run --full-refresh --table " +
-          target.Qualified() + "')");
-    }
-  }
-  uint64_t target_before = 0;
-  if (request.count_rows) {
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
-                                               "counting the rows of " + target.Qualified()));
-    target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
-  }
-  const std::string target_where = WindowPredicate(*cursor, request.cursor_type, "$1");
+  const std::string target_where = window_with("$1");
   std::string insert;
   if (merge) {
     // Inserted and updated rows told apart in the same statement: a row the upsert inserted has xmax 0.
@@ -1108,7 +1345,7 @@ Result<std::unique_ptr<Warehouse>> OpenPostgresWarehouse(const std::string& sour
     ROCKY_ASSIGN_OR_RETURN(source, Session::Connect(source_url));
   }
   return std::unique_ptr<Warehouse>(
-      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), options));
+      std::make_unique<PostgresWarehouse>(std::move(source), std::move(target), target_url, options));
 }
 
 }  // namespace rocky::warehouse

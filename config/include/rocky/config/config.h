@@ -17,8 +17,8 @@
 //   [adapter.dwh]  type = "postgres"  url = "${DWH_URL}"
 //   [pipeline.bronze.source]  adapter = "src"   # default: "default" (the unnamed [adapter]), or the only one
 //   [pipeline.bronze.target]  adapter = "dwh"
-//   A pipeline's two adapters have one type (sqlite: the same adapter); every pipeline of a file uses the
-//   same pair (checked at load).
+//   A pipeline's two adapters have one type (sqlite: the same adapter), checked at load; pipelines may use
+//   different pairs (each pair is one warehouse, opened once; the state stays one file, keyed by target).
 //
 //   [state]
 //   backend = "local"                    # local | s3 | valkey | tiered
@@ -218,8 +218,8 @@ struct Config {
   std::string source_path;  // the file it was loaded from
   // Every adapter, in name order (one, "default", for the unnamed [adapter] or none at all).
   std::vector<AdapterConfig> adapters;
-  // The adapter the pipelines write to (the first pipeline's target adapter; without pipelines, "default"
-  // or the first one).
+  // The first pipeline's target adapter (without pipelines, "default" or the first one): what a plan names
+  // when there are no pipelines. Each pipeline's own pair is in PipelineConfig.
   AdapterConfig adapter;
   StateConfig state;
   std::vector<PipelineConfig> pipelines;  // in name order

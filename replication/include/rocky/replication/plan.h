@@ -3,6 +3,7 @@
 // only if the watermarks it was built on have not moved.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,8 +77,24 @@ struct PlanOptions {
   bool full_refresh = false;
 };
 
-// Discovers every pipeline's source tables and decides each one's copy. Two sources mapping to the same
-// target are an error naming both. A pipeline whose source catalog does not exist is an error naming it.
+// The warehouse each pipeline reads and writes through: one per source/target adapter pair, which the caller
+// opens (and owns) once per pair, shared by the pipelines naming that pair. `fallback`, when set, serves any
+// pipeline not in `by_pipeline` (every pipeline then uses it: the one-warehouse form, and a stored plan's
+// pipeline since removed from rocky.toml).
+struct PipelineWarehouses {
+  std::map<std::string, warehouse::Warehouse*, std::less<>> by_pipeline;
+  warehouse::Warehouse* fallback = nullptr;
+
+  // kNotFound naming the pipeline when it has no warehouse.
+  Result<warehouse::Warehouse*> For(std::string_view pipeline) const;
+};
+
+// Discovers every pipeline's source tables (through its own warehouse) and decides each one's copy. Two
+// sources mapping to the same target are an error naming both, whichever warehouses they are in: the state
+// keys watermarks by target name. A pipeline whose source catalog does not exist is an error naming it.
+Result<Plan> BuildPlan(const config::Config& config, const PipelineWarehouses& warehouses,
+                       state::StateStore& store, const PlanOptions& options);
+// Every pipeline through `warehouse`.
 Result<Plan> BuildPlan(const config::Config& config, warehouse::Warehouse& warehouse,
                        state::StateStore& store, const PlanOptions& options);
 
@@ -92,7 +109,9 @@ Result<Plan> PlanFromJson(std::string_view json);
 // The id of a plan's content (what BuildPlan puts in plan_id).
 std::string ComputePlanId(std::string_view warehouse, const std::vector<TablePlan>& tables);
 
-// "sqlite:/abs/path/warehouse": how a plan names the warehouse of `config`.
+// "sqlite:/abs/path/warehouse": how a plan names the warehouse of `config`; "SOURCE -> TARGET" for two
+// PostgreSQL servers; when the pipelines use several adapter pairs, each pipeline's as "NAME=ID", joined by
+// "; " (one pair keeps the one-pair form, so plans stored before keep their ids).
 std::string WarehouseId(const config::Config& config);
 
 // `*` matches any run of characters (dots included), `?` any one character.

@@ -85,6 +85,12 @@ Status VerifyPlanIsCurrent(const Plan& plan, const config::Config& config, state
 // report; the returned status is an error only when the run could not be recorded at all (the state file
 // failed), in which case the tables already copied keep their watermarks (each was its own commit).
 // `config` supplies each pipeline's checks (a plan's pipeline missing from it runs without checks).
+// Each table is copied through its pipeline's warehouse in `warehouses` (a table whose pipeline has none
+// fails alone).
+Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config,
+                            const PipelineWarehouses& warehouses, state::StateStore& store,
+                            const RunOptions& options);
+// Every table through `warehouse`.
 Result<RunReport> ApplyPlan(const Plan& plan, const config::Config& config, warehouse::Warehouse& warehouse,
                             state::StateStore& store, const RunOptions& options);
 

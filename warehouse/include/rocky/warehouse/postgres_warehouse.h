@@ -40,12 +40,14 @@
 // the cursor column serves on both sides; the new watermark is the MAX of the target's window.
 //
 // Cursors: cursor_type = "timestamp" needs a `timestamp with time zone` or `timestamp without time zone`
-// column (the latter read as UTC); cursor_type = "integer" a smallint, integer or bigint. Other declared
-// types (text included: its order is the collation's, not the instants') are refused naming the column and
-// type. Every statement goes through PQexecParams (the extended protocol, which refuses more than one
-// statement) with the values as parameters; identifiers are always quoted; source types are pasted into
-// CREATE TABLE only when internal::IsSafePgTypeName accepts them (no quotes: user-defined types with odd
-// names are refused).
+// column (the latter read as UTC), or a text/varchar column of ISO-8601 timestamp texts, whose window is
+// decided per copy as on SQLite (sqlite_warehouse.h: "text" or "instant", with the guard), in byte order
+// (`col COLLATE "C"`, served by an index in that collation; the bounds written in as literals, no
+// parameter) and `col::timestamptz` for instants; cursor_type = "integer" a smallint, integer or bigint.
+// Other declared types are refused naming the column and type. Every statement goes through PQexecParams (the
+// extended protocol, which refuses more than one statement) with the values as parameters; identifiers are
+// always quoted; source types are pasted into CREATE TABLE only when internal::IsSafePgTypeName accepts them
+// (no quotes: user-defined types with odd names are refused).
 #pragma once
 
 #include <cstddef>
@@ -67,6 +69,12 @@ enum class PostgresTransfer : unsigned char {
 struct PostgresOptions {
   PostgresTransfer transfer = PostgresTransfer::kCopy;
   size_t insert_batch_rows = 1000;  // kInsert: rows per INSERT (and per FETCH)
+  // With CopyRequest::count_rows, count the source while the target is counted: between two servers on the
+  // source's session; on one server on a second session of the same server, opened at the first such copy and
+  // kept, whose transaction imports the copy's snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT), so
+  // both counts describe the snapshot copied. When that session cannot be opened or set up, the source is
+  // counted on the copy's own session, as with false.
+  bool concurrent_counts = true;
 };
 
 // Connects to both servers (one session when the strings are equal). kIOError naming the server (never the
