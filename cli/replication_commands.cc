@@ -113,15 +113,6 @@ std::optional<int> RefuseEmptyMatch(const CommandContext& ctx, const Plan& plan)
   return Usage(ctx, message);
 }
 
-void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
-  json.Key(key);
-  if (value) {
-    json.String(*value);
-  } else {
-    json.Null();
-  }
-}
-
 std::string OrNone(const std::optional<std::string>& value) { return value ? *value : "-"; }
 
 std::string Grouped(uint64_t n) {
@@ -146,8 +137,8 @@ void WritePlanTables(JsonWriter& json, const Plan& plan) {
         .String(config::ToString(t.strategy))
         .Key("cursor_type")
         .String(config::ToString(t.cursor_type));
-    WriteOptional(json, "watermark", t.state_watermark);
-    WriteOptional(json, "start_from", t.start_watermark);
+    json.Key("watermark").OptionalString(t.state_watermark);
+    json.Key("start_from").OptionalString(t.start_watermark);
     json.Key("sql").String(t.sql).Key("index_advice");
     if (t.index_advice) {
       json.BeginObject()
@@ -242,8 +233,8 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
         .UInt(t.rows_replaced)
         .Key("cursor_compare")
         .String(t.cursor_compare);
-    WriteOptional(json, "watermark_before", t.watermark_before);
-    WriteOptional(json, "watermark_after", t.watermark_after);
+    json.Key("watermark_before").OptionalString(t.watermark_before);
+    json.Key("watermark_after").OptionalString(t.watermark_after);
     if (!t.error.empty()) json.Key("error").String(t.error);
     json.Key("duration_ms").Int(t.duration_ms).EndObject();
   }

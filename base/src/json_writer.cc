@@ -192,6 +192,10 @@ JsonWriter& JsonWriter::Null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::OptionalString(const std::optional<std::string>& value) {
+  return value ? String(*value) : Null();
+}
+
 std::string JsonWriter::TakeOutput() {
   std::string taken;
   taken.swap(out_);

@@ -24,15 +24,6 @@ namespace {
 using base::JsonWriter;
 using warehouse::TableRef;
 
-void WriteOptional(JsonWriter& json, std::string_view key, const std::optional<std::string>& value) {
-  json.Key(key);
-  if (value) {
-    json.String(*value);
-  } else {
-    json.Null();
-  }
-}
-
 // The tables, in the canonical form the id hashes and the state file stores.
 void WriteTables(JsonWriter& json, const std::vector<TablePlan>& tables) {
   json.BeginArray();
@@ -66,8 +57,8 @@ void WriteTables(JsonWriter& json, const std::vector<TablePlan>& tables) {
     if (t.lookback_seconds != 0) json.Key("lookback_seconds").UInt(t.lookback_seconds);
     if (t.full_refresh_requested) json.Key("full_refresh_requested").Bool(true);
     json.Key("mode").String(ToString(t.mode));
-    WriteOptional(json, "state_watermark", t.state_watermark);
-    WriteOptional(json, "start_watermark", t.start_watermark);
+    json.Key("state_watermark").OptionalString(t.state_watermark);
+    json.Key("start_watermark").OptionalString(t.start_watermark);
     json.Key("sql").String(t.sql);
     json.EndObject();
   }

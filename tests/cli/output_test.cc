@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -141,6 +142,19 @@ TEST_CASE("JsonWriter escapes keys and writes numbers exactly") {
       .EndObject();
   CHECK(json.str() == R"({"a\"b":-42,"max":18446744073709551615,"min":-9223372036854775808,)"
                       R"("tenth":0.1,"nan":null,"inf":null})");
+}
+
+TEST_CASE("JsonWriter::OptionalString writes the string, or null when there is none") {
+  JsonWriter json;
+  json.BeginObject()
+      .Key("set")
+      .OptionalString(std::optional<std::string>("2026-01-01T00:00:00Z"))
+      .Key("empty")
+      .OptionalString(std::optional<std::string>(""))
+      .Key("unset")
+      .OptionalString(std::nullopt)
+      .EndObject();
+  CHECK(json.str() == R"({"set":"2026-01-01T00:00:00Z","empty":"","unset":null})");
 }
 
 TEST_CASE("JsonWriter: a lone scalar is a whole document") {

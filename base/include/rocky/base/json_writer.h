@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,8 @@ class JsonWriter {
   JsonWriter& Double(double value);
   JsonWriter& Bool(bool value);
   JsonWriter& Null();
+  // The string, or null when there is none (a watermark not yet set).
+  JsonWriter& OptionalString(const std::optional<std::string>& value);
 
   // True once one whole value has been written and every object and array closed.
   bool complete() const { return wrote_top_level_value_ && frames_.empty(); }
