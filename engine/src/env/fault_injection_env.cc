@@ -1,4 +1,6 @@
-// FaultInjectionEnv: an in-memory disk with a volatile write cache, and the faults tests ask of it.
+// The in-memory file system, one model for both in-memory Envs: FaultInjectionEnv (a disk with a volatile
+// write cache, and the faults tests ask of it) and NewMemoryEnv() (the same files, names and locks with the
+// cache off: every change is durable at once, and no fault is ever armed).
 #include "rocky/engine/fault_injection_env.h"
 
 #include <cstdint>
@@ -68,6 +70,8 @@ void ApplyNames(const NameChange& change, std::map<std::string, std::shared_ptr<
 struct FaultInjectionEnv::State {
   enum class OpKind : unsigned char { kWrite, kSync, kName };
 
+  explicit State(bool with_cache) : write_cache(with_cache) {}
+
   // Every op that reaches the disk gets the next op index, whether it then fails or not, so an index names
   // the same operation in every run of a deterministic workload.
   Status StartOp(OpKind kind, std::string_view path, std::string_view what, uint64_t* index) {
@@ -115,10 +119,11 @@ struct FaultInjectionEnv::State {
                            std::to_string(index) + ")");
   }
 
-  // A directory change: visible at once, durable at the next SyncDir of a directory it touches.
+  // A directory change: visible at once, durable at the next SyncDir of a directory it touches (at once
+  // without the write cache).
   void ChangeNames(NameChange change) {
     ApplyNames(change, &files);
-    pending_names.push_back(std::move(change));
+    if (write_cache) pending_names.push_back(std::move(change));
   }
 
   void DisarmFaults() {
@@ -137,6 +142,10 @@ struct FaultInjectionEnv::State {
     uint64_t length;
   };
 
+  // False for NewMemoryEnv(): writes, truncates and name changes are durable at once, so nothing keeps a
+  // second copy of them for PowerLoss (which that Env does not offer), and Sync and SyncDir have nothing to
+  // do.
+  const bool write_cache;
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Node>> files;          // the names as reads see them
   std::map<std::string, std::shared_ptr<Node>> durable_names;  // the names on disk
@@ -191,7 +200,9 @@ class FaultFile final : public File {
                              ") exceeds the disk capacity of " + std::to_string(state_->capacity) + " bytes");
     }
     ROCKY_RETURN_IF_ERROR(env_internal::WriteImage(node_->current, offset, data, path_));
-    if (!data.empty()) node_->unsynced.push_back({PendingOp::Kind::kWrite, offset, std::string(data)});
+    if (state_->write_cache && !data.empty()) {
+      node_->unsynced.push_back({PendingOp::Kind::kWrite, offset, std::string(data)});
+    }
     state_->OpSucceeded();
     return Status::OK();
   }
@@ -201,8 +212,10 @@ class FaultFile final : public File {
     std::lock_guard<std::mutex> lock(state_->mu);
     uint64_t index;
     ROCKY_RETURN_IF_ERROR(state_->StartOp(State::OpKind::kSync, path_, "sync", &index));
-    node_->durable = node_->current;
-    node_->unsynced.clear();
+    if (state_->write_cache) {
+      node_->durable = node_->current;
+      node_->unsynced.clear();
+    }
     state_->OpSucceeded();
     return Status::OK();
   }
@@ -214,7 +227,7 @@ class FaultFile final : public File {
     std::lock_guard<std::mutex> lock(state_->mu);
     ROCKY_RETURN_IF_ERROR(state_->CheckAlive(path_, "truncate"));
     ROCKY_RETURN_IF_ERROR(env_internal::ResizeImage(node_->current, size, path_));
-    node_->unsynced.push_back({PendingOp::Kind::kTruncate, size, {}});
+    if (state_->write_cache) node_->unsynced.push_back({PendingOp::Kind::kTruncate, size, {}});
     return Status::OK();
   }
 
@@ -267,7 +280,8 @@ std::string_view TearWrite(const PendingOp& op, std::mt19937_64& rng) {
 
 }  // namespace
 
-FaultInjectionEnv::FaultInjectionEnv() : state_(std::make_shared<State>()) {}
+FaultInjectionEnv::FaultInjectionEnv() : FaultInjectionEnv(/*write_cache=*/true) {}
+FaultInjectionEnv::FaultInjectionEnv(bool write_cache) : state_(std::make_shared<State>(write_cache)) {}
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
 Result<std::unique_ptr<File>> FaultInjectionEnv::OpenFile(const std::string& path,
@@ -367,7 +381,7 @@ Result<std::string> FaultInjectionEnv::FileIdentity(const std::string& path) {
   std::lock_guard<std::mutex> lock(state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return Status::NotFound(path + ": identity: no such file");
-  return "fault:" + std::to_string(it->second->id);
+  return "mem:" + std::to_string(it->second->id);
 }
 
 void FaultInjectionEnv::CrashAfterOps(uint64_t n) {
@@ -465,6 +479,10 @@ uint64_t FaultInjectionEnv::SyncCount() const {
 uint64_t FaultInjectionEnv::ReadCount() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->read_count;
+}
+
+std::unique_ptr<Env> NewMemoryEnv() {
+  return std::unique_ptr<Env>(new FaultInjectionEnv(/*write_cache=*/false));
 }
 
 }  // namespace rocky::engine

@@ -1,5 +1,5 @@
-// Helpers shared by the in-memory Envs (memory_env.cc, fault_injection_env.cc): emulated advisory byte-range
-// locks, and reads and writes of a file image held in a std::string.
+// Helpers of the in-memory file system (fault_injection_env.cc: FaultInjectionEnv and NewMemoryEnv):
+// emulated advisory byte-range locks, reads and writes of a file image held in a std::string, and path names.
 //
 // The real Env uses POSIX record locks, which are held per process. The in-memory Envs have no processes, so
 // each File object plays one: it gets a fake pid, and its locks conflict with those of every other File of

@@ -109,7 +109,10 @@ class EnvWrapper : public Env {
   Env* base_;
 };
 
-// A private in-memory file system: files live as long as the Env. For tests and fuzzing.
+// A private in-memory file system: files live as long as the Env. For tests and fuzzing. Every change is
+// durable at once (Sync and SyncDir have nothing to do). It is the file model of the test-only
+// FaultInjectionEnv with that Env's write cache off (engine/src/env/fault_injection_env.cc), so the two
+// cannot drift apart.
 std::unique_ptr<Env> NewMemoryEnv();
 
 }  // namespace rocky::engine

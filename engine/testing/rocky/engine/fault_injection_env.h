@@ -92,6 +92,10 @@ class FaultInjectionEnv : public Env {
   struct State;  // shared with the File objects; private to the implementation
 
  private:
+  // NewMemoryEnv() is this file system without the write cache (one in-memory model, not two).
+  friend std::unique_ptr<Env> NewMemoryEnv();
+  explicit FaultInjectionEnv(bool write_cache);
+
   std::shared_ptr<State> state_;
 };
 
