@@ -18,14 +18,13 @@
 #include "rocky/sync/s3_state_backend.h"
 #include "rocky/sync/state_sync.h"
 #include "s3_fixture.h"
+#include "sync_fault_rig.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using rocky::base::Status;
 using rocky::sync::StateSync;
-using rocky::sync::SyncClock;
-using rocky::sync::TransferEvent;
 using rocky::sync::TransferOutcome;
 using rocky_sync_test::S3Client;
 using rocky_sync_test::S3Fixture;
@@ -85,23 +84,11 @@ std::string StateValue(const std::string& path) {
   return *found ? value : "";
 }
 
-rocky::config::StateConfig Policy() {
-  rocky::config::StateConfig c;
-  c.backend = rocky::config::StateBackend::kS3;
-  c.transfer_timeout_seconds = 60;  // replaced by Rig's millisecond budget
-  c.retry.max_retries = 3;
-  c.retry.initial_backoff_ms = 10;
-  c.retry.backoff_multiplier = 2.0;
-  c.retry.max_backoff_ms = 50;
-  c.retry.jitter = true;
-  c.retry.circuit_breaker_threshold = 0;
-  c.retry.max_retries_per_run = 10;
-  return c;
-}
+rocky::config::StateConfig Policy() { return rocky_test::FaultTestPolicy(rocky::config::StateBackend::kS3); }
 
-// A proxy in front of the shared server, one prefix, and StateSyncs (runs) on it with their events.
-struct Rig {
-  Rig() : proxy(ServerPort()), prefix(UniquePrefix()) { REQUIRE_MESSAGE(proxy.ok(), proxy.error()); }
+// The shared rig (tests/support/sync_fault_rig.h) with S3 backends through its proxy.
+struct Rig : rocky_test::SyncFaultRig {
+  Rig() : SyncFaultRig(ServerPort(), UniquePrefix()) {}
 
   std::unique_ptr<StateSync> Sync(const rocky::config::StateConfig& policy,
                                   std::chrono::milliseconds budget = 3000ms,
@@ -112,29 +99,9 @@ struct Rig {
     rocky::sync::Credentials creds;
     creds.access_key_id = rocky_sync_test::kAccessKey;
     creds.secret_access_key = secret;
-    auto backend =
-        std::make_unique<rocky::sync::S3StateBackend>(config, rocky::sync::FixedCredentials(creds));
-    location = backend->Location();
-    SyncClock clock;
-    clock.transfer_timeout = budget;
-    clock.breaker_recovery = recovery;
-    return std::make_unique<StateSync>(
-        std::move(backend), policy, [this](const TransferEvent& e) { events.push_back(e); }, clock,
-        [this](std::string_view w) { warnings.emplace_back(w); });
+    return Run(std::make_unique<rocky::sync::S3StateBackend>(config, rocky::sync::FixedCredentials(creds)),
+               policy, budget);
   }
-
-  const TransferEvent& Last() const {
-    REQUIRE(!events.empty());
-    return events.back();
-  }
-
-  FaultProxy proxy;
-  std::string prefix;
-  std::string location;
-  std::chrono::milliseconds recovery{300};
-  std::vector<TransferEvent> events;
-  std::vector<std::string> warnings;
-  TempDir dir;
 };
 
 // ---------------------------------------------------------------------------------------------------------------

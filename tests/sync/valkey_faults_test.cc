@@ -21,20 +21,18 @@
 #include "rocky/sync/state_sync.h"
 #include "rocky/sync/valkey_state_backend.h"
 #include "state_contents.h"
+#include "sync_fault_rig.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using rocky::base::Status;
 using rocky::sync::StateSync;
-using rocky::sync::SyncClock;
-using rocky::sync::TransferEvent;
 using rocky::sync::TransferOutcome;
 using rocky_sync_test::Contents;
 using rocky_sync_test::MakeState;
 using rocky_sync_test::ReadState;
 using rocky_sync_test::RedisServer;
-using rocky_sync_test::TempDir;
 using rocky_test::FaultProxy;
 using Clock = std::chrono::steady_clock;
 
@@ -50,22 +48,12 @@ std::string UniquePrefix() {
 }
 
 rocky::config::StateConfig Policy() {
-  rocky::config::StateConfig c;
-  c.backend = rocky::config::StateBackend::kValkey;
-  c.transfer_timeout_seconds = 60;  // replaced by Rig's millisecond budget
-  c.retry.max_retries = 3;
-  c.retry.initial_backoff_ms = 10;
-  c.retry.backoff_multiplier = 2.0;
-  c.retry.max_backoff_ms = 50;
-  c.retry.jitter = true;
-  c.retry.circuit_breaker_threshold = 0;
-  c.retry.max_retries_per_run = 10;
-  return c;
+  return rocky_test::FaultTestPolicy(rocky::config::StateBackend::kValkey);
 }
 
-// A proxy in front of the shared server, one key prefix, and StateSyncs (runs) on it with their events.
-struct Rig {
-  Rig() : proxy(Server().port()), prefix(UniquePrefix()) { REQUIRE_MESSAGE(proxy.ok(), proxy.error()); }
+// The shared rig (tests/support/sync_fault_rig.h) with Valkey backends through its proxy.
+struct Rig : rocky_test::SyncFaultRig {
+  Rig() : SyncFaultRig(Server().port(), UniquePrefix()) {}
 
   // The server's URL (with its password) with the proxy's port instead of the server's.
   std::string Url() const {
@@ -82,18 +70,7 @@ struct Rig {
     options.command_timeout = 10s;
     auto backend = rocky::sync::ValkeyStateBackend::Open(options);
     REQUIRE_MESSAGE(backend.ok(), backend.status().ToString());
-    location = (*backend)->Location();
-    SyncClock clock;
-    clock.transfer_timeout = budget;
-    clock.breaker_recovery = recovery;
-    return std::make_unique<StateSync>(
-        std::move(*backend), policy, [this](const TransferEvent& e) { events.push_back(e); }, clock,
-        [this](std::string_view w) { warnings.emplace_back(w); });
-  }
-
-  const TransferEvent& Last() const {
-    REQUIRE(!events.empty());
-    return events.back();
+    return Run(std::move(*backend), policy, budget);
   }
 
   // No event, warning or message may hold the server's password.
@@ -108,14 +85,6 @@ struct Rig {
       CHECK_MESSAGE(w.find(rocky_sync_test::kRedisPasswordEscaped) == std::string::npos, w);
     }
   }
-
-  FaultProxy proxy;
-  std::string prefix;
-  std::string location;
-  std::chrono::milliseconds recovery{300};
-  std::vector<TransferEvent> events;
-  std::vector<std::string> warnings;
-  TempDir dir;
 };
 
 // Switches the proxy back to pass-through once it accepted its first connection after ResetCounters: a reset
