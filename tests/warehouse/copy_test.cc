@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rocky/warehouse/sqlite_warehouse.h"
+#include "schema_file.h"
 #include "temp_dir.h"
 
 namespace rocky::warehouse {
@@ -20,58 +21,7 @@ namespace {
 
 using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
-// A schema file opened directly, as the connector filling the source (or a person with sqlite3) would.
-class SchemaFile {
- public:
-  SchemaFile(const std::string& folder, const std::string& catalog, const std::string& schema) {
-    std::filesystem::create_directories(folder + "/" + catalog);
-    REQUIRE(sqlite3_open((folder + "/" + catalog + "/" + schema + ".sqlite").c_str(), &db_) == SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~SchemaFile() { sqlite3_close(db_); }
-  SchemaFile(const SchemaFile&) = delete;
-  SchemaFile& operator=(const SchemaFile&) = delete;
-
-  void Exec(const std::string& sql) {
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
-    INFO(sql, ": ", error == nullptr ? "" : error);
-    sqlite3_free(error);
-    REQUIRE(rc == SQLITE_OK);
-  }
-
-  // The result code of a statement expected to fail (extended code).
-  int ExecCode(const std::string& sql) {
-    sqlite3_extended_result_codes(db_, 1);
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
-
-  std::vector<std::string> Rows(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-    std::vector<std::string> rows;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::string row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-        if (i > 0) row += '|';
-        row += text == nullptr ? "NULL" : text;
-      }
-      rows.push_back(row);
-    }
-    sqlite3_finalize(stmt);
-    return rows;
-  }
-
-  std::string One(const std::string& sql) {
-    const std::vector<std::string> rows = Rows(sql);
-    REQUIRE(rows.size() == 1);
-    return rows[0];
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+using rocky_test::SchemaFile;  // tests/support/schema_file.h
 
 const TableRef kSource{"src", "shop", "orders"};
 const TableRef kTarget{"dst", "shop", "orders"};

@@ -12,6 +12,7 @@
 #include <future>
 #include <thread>
 
+#include "schema_file.h"
 #include "temp_dir.h"
 
 namespace rocky::warehouse {
@@ -19,50 +20,7 @@ namespace {
 
 using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
-// Direct access to a schema file, the way another tool (the loader filling the source) would write it.
-class SchemaFile {
- public:
-  SchemaFile(const std::string& folder, const std::string& catalog, const std::string& schema) {
-    std::filesystem::create_directories(folder + "/" + catalog);
-    const std::string path = folder + "/" + catalog + "/" + schema + ".sqlite";
-    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~SchemaFile() { sqlite3_close(db_); }
-  SchemaFile(const SchemaFile&) = delete;
-  SchemaFile& operator=(const SchemaFile&) = delete;
-
-  void Exec(const std::string& sql) {
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
-    INFO(sql, ": ", error == nullptr ? "" : error);
-    sqlite3_free(error);
-    REQUIRE(rc == SQLITE_OK);
-  }
-
-  // Every row, columns joined by '|' (NULL as "NULL").
-  std::vector<std::string> Rows(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-    std::vector<std::string> rows;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::string row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-        if (i > 0) row += '|';
-        row += text == nullptr ? "NULL" : text;
-      }
-      rows.push_back(row);
-    }
-    sqlite3_finalize(stmt);
-    return rows;
-  }
-
-  sqlite3* db() { return db_; }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+using rocky_test::SchemaFile;  // tests/support/schema_file.h
 
 const TableRef kSource{"fivetran_catalog", "src__acme__us_west__shopify", "orders"};
 const TableRef kTarget{"acme_warehouse", "staging__us_west__shopify", "orders"};
