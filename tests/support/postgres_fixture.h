@@ -5,10 +5,10 @@
 // (setpriv), and its folder is owned by nobody. No mock: when the server cannot start, the test fails.
 //
 // Ports: FreePort's port may be taken by another test binary before the server binds it (binaries run in
-// parallel); the server then exits saying "could not bind" and starts again on another port. The server is
-// identified as ours by logging in with its unique password and reading back its data_directory.
-// With `tls`, the server also accepts TLS (ssl = on) with a TestPki certificate for 127.0.0.1, whose CA is
-// ca_file(); plaintext stays allowed, so sslmode decides.
+// parallel); the server then exits saying "could not bind" and starts again on another port (free_port.h).
+// The server is identified as ours by logging in with its unique password and reading back its
+// data_directory. With `tls`, the server also accepts TLS (ssl = on) with a TestPki certificate for
+// 127.0.0.1, whose CA is ca_file(); plaintext stays allowed, so sslmode decides.
 #pragma once
 
 #include <arpa/inet.h>
@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "free_port.h"
 #include "test_pki.h"
 
 extern char** environ;
@@ -59,19 +60,6 @@ inline std::string PostgresBinDir() {
   REQUIRE_MESSAGE(!best.empty(),
                   "no PostgreSQL server in /usr/lib/postgresql (scripts/setup installs postgresql)");
   return best;
-}
-
-inline int PgFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 inline std::string ReadWholeFile(const std::string& path) {
@@ -158,38 +146,42 @@ class PostgresServer {
 
   // Starts the server (again) on port_ (a new free port the first time, or when another process took it).
   void Start() {
-    for (int attempt = 0;; ++attempt) {
-      if (port_ == 0 || attempt > 0) port_ = PgFreePort();
-      const std::string log = dir_ + "/server.log";
-      std::vector<std::string> args = {PostgresBinDir() + "/postgres",
-                                       "-D",
-                                       data_dir(),
-                                       "-p",
-                                       std::to_string(port_),
-                                       "-c",
-                                       "listen_addresses=127.0.0.1",
-                                       "-c",
-                                       "unix_socket_directories=",
-                                       "-c",
-                                       "fsync=off",
-                                       "-c",
-                                       "max_connections=40",
-                                       "-c",
-                                       "shared_buffers=32MB"};
-      if (pki_) {
-        for (const std::string& a : {std::string("ssl=on"), "ssl_cert_file=" + pki_->cert_file(),
-                                     "ssl_key_file=" + pki_->key_file()}) {
-          args.push_back("-c");
-          args.push_back(a);
-        }
-      }
-      pid_ = Spawn(args, log);
-      if (WaitReady()) return;
-      const std::string text = ReadWholeFile(log);
-      REQUIRE_MESSAGE((attempt < 4 && (text.find("could not bind") != std::string::npos ||
-                                       text.find("already in use") != std::string::npos)),
-                      "PostgreSQL did not start: " << text);
-    }
+    const std::string log = dir_ + "/server.log";
+    port_ = StartOnFreePort(
+        "PostgreSQL",
+        [&](int port) {
+          std::vector<std::string> args = {PostgresBinDir() + "/postgres",
+                                           "-D",
+                                           data_dir(),
+                                           "-p",
+                                           std::to_string(port),
+                                           "-c",
+                                           "listen_addresses=127.0.0.1",
+                                           "-c",
+                                           "unix_socket_directories=",
+                                           "-c",
+                                           "fsync=off",
+                                           "-c",
+                                           "max_connections=40",
+                                           "-c",
+                                           "shared_buffers=32MB"};
+          if (pki_) {
+            for (const std::string& a : {std::string("ssl=on"), "ssl_cert_file=" + pki_->cert_file(),
+                                         "ssl_key_file=" + pki_->key_file()}) {
+              args.push_back("-c");
+              args.push_back(a);
+            }
+          }
+          port_ = port;
+          pid_ = Spawn(args, log);
+          if (WaitReady()) return true;
+          const std::string text = ReadWholeFile(log);
+          REQUIRE_MESSAGE((text.find("could not bind") != std::string::npos ||
+                           text.find("already in use") != std::string::npos),
+                          "PostgreSQL did not start: " << text);
+          return false;
+        },
+        [&] { return ReadWholeFile(log); }, port_);
   }
 
   // Fast shutdown (SIGINT: connections are closed, the data is kept); harmless twice.

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/free_port.h"
 #include "../support/test_pki.h"
 #include "sync_test_files.h"
 
@@ -32,22 +33,8 @@ inline constexpr const char* kRedisPasswordEscaped = "s3cr3t%3Apw%40x%2Fy";
 inline constexpr const char* kRedisUser = "rocky";
 inline constexpr const char* kRedisUserPassword = "user-pw-0042";
 
-// A port nothing listens on right now (bound then released: another process could take it in between, which
-// the callers accept as a test-only race).
-inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-using rocky_test::TestPki;  // tests/support/test_pki.h, shared with the PostgreSQL fixture
+using rocky_test::FreePort;  // tests/support/free_port.h, shared with the PostgreSQL fixture
+using rocky_test::TestPki;   // tests/support/test_pki.h, shared with the PostgreSQL fixture
 
 // redis-server with `--requirepass kRedisPassword` and the ACL user kRedisUser, no persistence, in a
 // temporary folder. With `tls`, it listens only on a TLS port (tls-port, port 0) with a TestPki certificate.
@@ -58,14 +45,13 @@ class RedisServer {
   explicit RedisServer(bool tls = false, std::vector<std::string> extra = {})
       : tls_(tls), extra_(std::move(extra)) {
     if (tls_) pki_ = std::make_unique<TestPki>(dir_.path(), "server");
-    // FreePort's port may be taken by another test binary before the server binds it (they run in parallel):
-    // then the server exits saying so, and it starts again on another port.
-    for (int attempt = 0;; ++attempt) {
-      port_ = FreePort();
-      if (Start(Args()) || attempt == 4) break;
-    }
-    REQUIRE_MESSAGE(pid_ > 0,
-                    "redis-server found no free port in 5 attempts: " << ReadBytes(dir_.File("redis.log")));
+    port_ = rocky_test::StartOnFreePort(
+        "redis-server",
+        [this](int port) {
+          port_ = port;
+          return Start(Args());
+        },
+        [this] { return ReadBytes(dir_.File("redis.log")); });
   }
   ~RedisServer() { Stop(); }
 

@@ -438,7 +438,7 @@ TEST_CASE("postgres: connection failures are clear and never show the password")
   CHECK(bad.status().message().find("postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/rocky") !=
         std::string::npos);
 
-  const int closed = rocky_test::PgFreePort();
+  const int closed = rocky_test::FreePort();
   const std::string nowhere =
       "host=127.0.0.1 port=" + std::to_string(closed) + " user=rocky password=" + server.password();
   auto unreachable = OpenPostgresWarehouse(nowhere, nowhere);
