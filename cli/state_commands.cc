@@ -117,14 +117,7 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
     }
     json.Key("watermarks").BeginArray();
     const Status listed = for_each_shown([&](const StateStore::WatermarkView& w) {
-      json.BeginObject()
-          .Key("table")
-          .String(w.table)
-          .Key("last_value")
-          .String(w.last_value)
-          .Key("updated_at")
-          .String(w.updated_at)
-          .EndObject();
+      state::WriteWatermarkJson(json, w.table, w.last_value, w.updated_at);
       if (json.str().size() >= kListingChunk) ctx.out << json.TakeOutput();
       return Status::OK();
     });
@@ -214,15 +207,8 @@ int RunSet(const CommandContext& ctx) {
 
   if (FormatOf(inv) == OutputFormat::kJson) {
     JsonWriter json = BeginJson("state set");
-    json.Key("watermark")
-        .BeginObject()
-        .Key("table")
-        .String(written->table)
-        .Key("last_value")
-        .String(written->last_value)
-        .Key("updated_at")
-        .String(written->updated_at)
-        .EndObject();
+    json.Key("watermark");
+    state::WriteWatermarkJson(json, written->table, written->last_value, written->updated_at);
     (*remote)->WriteJson(json);
     json.EndObject();
     ctx.out << json.str() << '\n';

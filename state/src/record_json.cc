@@ -596,6 +596,18 @@ namespace rocky::state {
 
 using base::JsonWriter;
 
+void WriteWatermarkJson(JsonWriter& json, std::string_view table, std::string_view last_value,
+                        std::string_view updated_at) {
+  json.BeginObject()
+      .Key("table")
+      .String(table)
+      .Key("last_value")
+      .String(last_value)
+      .Key("updated_at")
+      .String(updated_at)
+      .EndObject();
+}
+
 std::string SnapshotToJson(const StateSnapshot& snapshot) {
   JsonWriter json;
   json.BeginObject().Key("format").String("rocky-state").Key("schema_version");
@@ -605,16 +617,8 @@ std::string SnapshotToJson(const StateSnapshot& snapshot) {
     json.Null();
   }
   json.Key("watermarks").BeginArray();
-  for (const Watermark& w : snapshot.watermarks) {
-    json.BeginObject()
-        .Key("table")
-        .String(w.table)
-        .Key("last_value")
-        .String(w.last_value)
-        .Key("updated_at")
-        .String(w.updated_at)
-        .EndObject();
-  }
+  for (const Watermark& w : snapshot.watermarks)
+    WriteWatermarkJson(json, w.table, w.last_value, w.updated_at);
   json.EndArray().Key("check_history").BeginArray();
   for (const TableChecks& c : snapshot.check_history) {
     json.BeginObject().Key("table").String(c.table).Key("entries");

@@ -73,13 +73,29 @@ Result<const ReadableTable*> OpenIfExists(ReadTransaction& txn, std::string_view
   return table.status();
 }
 
-Result<std::optional<uint32_t>> ReadSchemaVersion(ReadTransaction& txn, const std::string& path) {
-  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* meta, OpenIfExists(txn, kMetadata));
-  if (meta == nullptr) return std::optional<uint32_t>();
+// The value stored under `key` in table `name` of the snapshot; nullopt when the table or the key is absent.
+Result<std::optional<std::string>> ReadValue(ReadTransaction& txn, std::string_view name,
+                                             std::string_view key) {
+  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* table, OpenIfExists(txn, name));
+  if (table == nullptr) return std::optional<std::string>();
   std::string value;
-  ROCKY_ASSIGN_OR_RETURN(bool found, meta->Get(kSchemaVersionKey, &value));
-  if (!found) return std::optional<uint32_t>();
-  ROCKY_ASSIGN_OR_RETURN(uint32_t version, DecodeU32(value, path));
+  ROCKY_ASSIGN_OR_RETURN(bool found, table->Get(key, &value));
+  if (!found) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(value));
+}
+
+// The same from a snapshot of the last commit of `db`, which is null for a read-only store of a file that
+// does not exist (an empty state).
+Result<std::optional<std::string>> ReadValue(Database* db, std::string_view name, std::string_view key) {
+  if (db == nullptr) return std::optional<std::string>();
+  ROCKY_ASSIGN_OR_RETURN(auto txn, db->BeginRead());
+  return ReadValue(*txn, name, key);
+}
+
+Result<std::optional<uint32_t>> ReadSchemaVersion(ReadTransaction& txn, const std::string& path) {
+  ROCKY_ASSIGN_OR_RETURN(std::optional<std::string> value, ReadValue(txn, kMetadata, kSchemaVersionKey));
+  if (!value) return std::optional<uint32_t>();
+  ROCKY_ASSIGN_OR_RETURN(uint32_t version, DecodeU32(*value, path));
   return std::optional<uint32_t>(version);
 }
 
@@ -329,14 +345,9 @@ Status StateStore::ForEachWatermark(std::string_view prefix,
 }
 
 Result<std::optional<Watermark>> StateStore::GetWatermark(std::string_view table) {
-  if (db_ == nullptr) return std::optional<Watermark>();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
-  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kWatermarks));
-  if (t == nullptr) return std::optional<Watermark>();
-  std::string value;
-  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
-  if (!found) return std::optional<Watermark>();
-  ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, value));
+  ROCKY_ASSIGN_OR_RETURN(std::optional<std::string> value, ReadValue(db_.get(), kWatermarks, table));
+  if (!value) return std::optional<Watermark>();
+  ROCKY_ASSIGN_OR_RETURN(Watermark w, internal::ParseWatermarkValue(table, *value));
   return std::optional<Watermark>(std::move(w));
 }
 
@@ -389,14 +400,9 @@ Status StateStore::AppendCheck(std::string_view table, uint64_t count, std::stri
 }
 
 Result<std::vector<CheckEntry>> StateStore::CheckHistory(std::string_view table) {
-  if (db_ == nullptr) return std::vector<CheckEntry>();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
-  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kCheckHistory));
-  if (t == nullptr) return std::vector<CheckEntry>();
-  std::string value;
-  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
-  if (!found) return std::vector<CheckEntry>();
-  return internal::ParseCheckList(table, value);
+  ROCKY_ASSIGN_OR_RETURN(std::optional<std::string> value, ReadValue(db_.get(), kCheckHistory, table));
+  if (!value) return std::vector<CheckEntry>();
+  return internal::ParseCheckList(table, *value);
 }
 
 Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(
@@ -526,14 +532,9 @@ Status StateStore::SavePlan(std::string_view plan_id, std::string_view plan_json
 }
 
 Result<std::optional<std::string>> StateStore::LoadPlan(std::string_view plan_id) {
-  if (db_ == nullptr) return std::optional<std::string>();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
-  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kPlans));
-  if (t == nullptr) return std::optional<std::string>();
-  std::string value;
-  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(plan_id, &value));
-  if (!found) return std::optional<std::string>();
-  ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan, internal::ParsePlanValue(plan_id, value));
+  ROCKY_ASSIGN_OR_RETURN(std::optional<std::string> value, ReadValue(db_.get(), kPlans, plan_id));
+  if (!value) return std::optional<std::string>();
+  ROCKY_ASSIGN_OR_RETURN(internal::StoredPlan plan, internal::ParsePlanValue(plan_id, *value));
   return std::optional<std::string>(std::move(plan.plan_json));
 }
 

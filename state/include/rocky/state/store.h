@@ -27,6 +27,10 @@
 
 #include "rocky/base/status.h"
 
+namespace rocky::base {
+class JsonWriter;
+}  // namespace rocky::base
+
 namespace rocky::engine {
 class Database;
 class WriteTransaction;
@@ -250,5 +254,10 @@ class StateStore {
 std::string SnapshotToJson(const StateSnapshot& snapshot);
 // Parses and fully validates an export document; kInvalidArgument naming the first bad field.
 Result<StateSnapshot> SnapshotFromJson(std::string_view json);
+
+// Writes one watermark as the JSON object the export document and the commands' --output json share:
+// {"table": ..., "last_value": ..., "updated_at": ...}.
+void WriteWatermarkJson(base::JsonWriter& json, std::string_view table, std::string_view last_value,
+                        std::string_view updated_at);
 
 }  // namespace rocky::state
