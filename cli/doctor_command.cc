@@ -654,40 +654,24 @@ int RunDoctor(const CommandContext& ctx) {
   }
   if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
   if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
-  if (wanted("remote_state")) {
-    if (!c.config_status.ok()) {
-      checks.push_back(Check{.name = "remote_state",
-                             .status = Health::kCritical,
-                             .message = "not run: the configuration does not load",
-                             .duration_ms = 0,
-                             .details = {}});
-    } else {
-      checks.push_back(CheckRemoteState(c, suggestions));
+  // The checks that need the configuration: when it does not load, each is critical and says it did not run
+  // (`why` is added to that message).
+  auto needing_config = [&](std::string_view name, const std::string& why, auto run) {
+    if (!wanted(name)) return;
+    if (c.config_status.ok()) {
+      checks.push_back(run());
+      return;
     }
-  }
-  if (wanted("lease")) {
-    if (!c.config_status.ok()) {
-      checks.push_back(Check{.name = "lease",
-                             .status = Health::kCritical,
-                             .message = "not run: the configuration does not load",
-                             .duration_ms = 0,
-                             .details = {}});
-    } else {
-      checks.push_back(CheckLease(c, suggestions));
-    }
-  }
-  if (wanted("state_rw")) {
-    if (!c.config_status.ok()) {
-      checks.push_back(
-          Check{.name = "state_rw",
-                .status = Health::kCritical,
-                .message = "not run: the configuration does not load (" + c.config_status.message() + ")",
-                .duration_ms = 0,
-                .details = {}});
-    } else {
-      checks.push_back(CheckStateRw(c, suggestions));
-    }
-  }
+    checks.push_back(Check{.name = std::string(name),
+                           .status = Health::kCritical,
+                           .message = "not run: the configuration does not load" + why,
+                           .duration_ms = 0,
+                           .details = {}});
+  };
+  needing_config("remote_state", "", [&] { return CheckRemoteState(c, suggestions); });
+  needing_config("lease", "", [&] { return CheckLease(c, suggestions); });
+  needing_config("state_rw", " (" + c.config_status.message() + ")",
+                 [&] { return CheckStateRw(c, suggestions); });
   Health overall = Health::kHealthy;
   for (const Check& check : checks) overall = std::max(overall, check.status);
   // Messages carry servers' words and URLs: redacted once, here, before anything is printed.

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -250,7 +251,26 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
   Run broken = box.Rocky("doctor --output json");
   CHECK_RUN(broken, 1);
   simdjson::dom::parser p3;
-  CHECK(Str(ParseJson(p3, broken.out)["checks"].at(0).value(), "status") == "critical");
+  simdjson::dom::array broken_checks;
+  REQUIRE(ParseJson(p3, broken.out)["checks"].get_array().get(broken_checks) == simdjson::SUCCESS);
+  CHECK(Str(broken_checks.at(0).value(), "status") == "critical");
+  // The checks that need the configuration are critical too, and say they did not run; state_rw also says
+  // why.
+  std::map<std::string, std::pair<std::string, std::string>> needing_config;  // name -> (status, message)
+  for (auto check : broken_checks) {
+    const std::string name(Str(check, "name"));
+    if (name == "remote_state" || name == "lease" || name == "state_rw") {
+      needing_config[name] = {std::string(Str(check, "status")), std::string(Str(check, "message"))};
+    }
+  }
+  REQUIRE(needing_config.size() == 3);
+  for (const auto& [name, result] : needing_config) {
+    INFO(name, ": ", result.second);
+    CHECK(result.first == "critical");
+    CHECK(result.second.rfind("not run: the configuration does not load", 0) == 0);
+  }
+  CHECK(needing_config["lease"].second == "not run: the configuration does not load");
+  CHECK(Contains(needing_config["state_rw"].second, "(rocky.toml:"));
 }
 
 TEST_CASE("remote state on S3: a long run uploads between tables (upload_interval_seconds = 0: after each)") {
