@@ -17,35 +17,27 @@
 #include <string>
 #include <vector>
 
+#include "program_runner.h"
 #include "rocky/engine/db.h"
 
 namespace {
 
 using namespace rocky::engine;
-
-std::string EnvOrFail(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') FAIL(name << " is not set; run through scripts/test or meson test");
-  return value;
-}
+// tests/cli/program_runner.h
+using rocky::cli::testing::Contains;
+using rocky::cli::testing::EnvOrFail;
+using rocky::cli::testing::ProgramPath;
+using rocky::cli::testing::ReadFile;
+using rocky::cli::testing::RunShell;
+using rocky::cli::testing::ShellQuote;
+using ProgramRun = rocky::cli::testing::Run;
 
 std::string Golden() { return EnvOrFail("ROCKY_SOURCE_ROOT") + "/tests/golden/small-v1.redb"; }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
   REQUIRE(out.good());
-}
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 // A temporary file removed at the end of the test.
@@ -279,37 +271,10 @@ TEST_CASE("Inspector on random bytes says it is not a rocky database") {
 
 // --- The built program. ---
 
-struct ProgramRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// For sh -c: wraps s in single quotes.
-std::string ShellQuote(const std::string& s) {
-  std::string quoted = "'";
-  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 // Runs the built rocky-inspect with `args` (shell syntax), capturing stdout and stderr apart.
 ProgramRun RunInspect(const std::string& args) {
-  const std::string binary = EnvOrFail("ROCKY_BUILD_ROOT") + "/cli/rocky-inspect";
-  REQUIRE_MESSAGE(access(binary.c_str(), X_OK) == 0, binary << " is not an executable");
   TempFile err_file("");
-  const std::string command =
-      ShellQuote(binary) + " " + args + " 2>" + ShellQuote(err_file.path) + " </dev/null";
-  ProgramRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  REQUIRE(status != -1);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.err = ReadFile(err_file.path);
-  return run;
+  return RunShell(ShellQuote(ProgramPath("rocky-inspect")) + " " + args, err_file.path);
 }
 
 // Runs rocky-inspect on path and checks the file was left exactly as it was.

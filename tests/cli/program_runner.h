@@ -60,6 +60,23 @@ inline std::string ProgramPath(const std::string& name) {
   return binary;
 }
 
+// Runs `command` with sh: stdout captured through a pipe, stderr into the file err_path (read back, then
+// removed), stdin from /dev/null. `command` must not redirect stdin or stderr itself.
+inline Run RunShell(const std::string& command, const std::string& err_path) {
+  Run run;
+  FILE* pipe = popen((command + " 2>" + ShellQuote(err_path) + " </dev/null").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
+  const int status = pclose(pipe);
+  REQUIRE(status != -1);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.err = ReadFile(err_path);
+  std::remove(err_path.c_str());
+  return run;
+}
+
 // A temporary working folder, removed with everything in it; programs run inside it so default paths
 // (.rocky-state.redb, rocky.toml) land there.
 class Sandbox {
@@ -82,20 +99,8 @@ class Sandbox {
 
   // Runs `program ARGS` (ARGS in shell syntax) in the folder, with stdin from /dev/null.
   Run Program(const std::string& program, const std::string& args) const {
-    const std::string err_path = File(".stderr");
-    const std::string command = "cd " + ShellQuote(dir_) + " && " + ShellQuote(ProgramPath(program)) + " " +
-                                args + " 2>" + ShellQuote(err_path) + " </dev/null";
-    Run run;
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-    const int status = pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    run.err = ReadFile(err_path);
-    std::remove(err_path.c_str());
-    return run;
+    return RunShell("cd " + ShellQuote(dir_) + " && " + ShellQuote(ProgramPath(program)) + " " + args,
+                    File(".stderr"));
   }
   Run Rocky(const std::string& args) const { return Program("rocky", args); }
 

@@ -35,23 +35,14 @@ unsigned Mode(const std::string& path) {
 // `rocky ARGS` under strace, with strace's options `strace_options` (e.g. "-P FILE -e trace=read -e
 // inject=read:error=EIO:when=1"); strace's own output is discarded, and its notes on stderr are dropped.
 Run RockyUnderStrace(const Sandbox& box, const std::string& strace_options, const std::string& args) {
-  const std::string err_path = box.File(".stderr");
   // LeakSanitizer cannot run under ptrace (it would fail the exit of a sanitizer build): off, under strace.
-  const std::string command =
+  Run run = RunShell(
       "cd " + ShellQuote(box.dir()) +
-      " && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" strace -f -o /dev/null " +
-      strace_options + " " + ShellQuote(ProgramPath("rocky")) + " " + args + " 2>" + ShellQuote(err_path) +
-      " </dev/null";
-  Run run;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  const std::string err = ReadFile(err_path);
-  std::remove(err_path.c_str());
+          " && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" strace -f -o /dev/null " +
+          strace_options + " " + ShellQuote(ProgramPath("rocky")) + " " + args,
+      box.File(".stderr"));
+  const std::string err = std::move(run.err);
+  run.err.clear();
   size_t start = 0;
   while (start < err.size()) {
     size_t end = err.find('\n', start);
