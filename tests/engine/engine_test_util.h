@@ -16,6 +16,7 @@
 
 #include "rocky/engine/db.h"
 #include "rocky/engine/env.h"
+#include "temp_dir.h"
 
 namespace rocky::engine::testing {
 
@@ -102,25 +103,9 @@ inline std::string MakeValue(uint64_t seed, size_t size) {
   return v;
 }
 
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rocky_engine_test.XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A fresh private folder, removed with everything in it at the end (tests/support/temp_dir.h).
+struct TempDir : rocky_test::TempDir {
+  TempDir() : rocky_test::TempDir("engine") {}
 };
 
 // Size of a file of an in-memory Env. Not for the POSIX Env: opening and closing another descriptor of a

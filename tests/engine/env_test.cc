@@ -26,6 +26,7 @@
 
 #include "rocky/engine/fault_injection_env.h"
 #include "rocky/engine/status.h"
+#include "temp_dir.h"
 
 namespace rocky::engine {
 namespace {
@@ -36,26 +37,9 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rocky_env_test.XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A fresh private folder, removed with everything in it at the end of the test (tests/support/temp_dir.h).
+struct TempDir : rocky_test::TempDir {
+  TempDir() : rocky_test::TempDir("engine-env") {}
 };
 
 // The value of a Result that must be OK. (Result has no operator* for rvalues, so `*env->FileExists(p)`
