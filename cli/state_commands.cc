@@ -22,6 +22,7 @@
 #include "output.h"
 #include "remote_state_session.h"
 #include "rocky/base/strings.h"
+#include "rocky/base/temp_file.h"
 #include "rocky/base/timestamp.h"
 #include "rocky/engine/db.h"
 #include "rocky/replication/plan.h"
@@ -148,15 +149,6 @@ int ShowState(const CommandContext& ctx, const std::string& path, const std::str
   return kExitOk;
 }
 
-// Removes a folder and what is in it when the scope ends.
-struct TempFolder {
-  std::string path;
-  ~TempFolder() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
 int RunShow(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   if (auto filter = TableFilterOf(inv); !filter.ok()) return Usage(ctx, filter.status().message());
@@ -170,15 +162,9 @@ int RunShow(const CommandContext& ctx) {
   }
   auto remote = RemoteStateSession::Connect(ctx, &**config, StatePath(inv));
   if (!remote.ok()) return Fail(ctx, remote.status());
-  // $TMPDIR as std::filesystem::temp_directory_path() reads it, without its exception on a bad value.
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string tmpl =
-      std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/rocky-remote-state-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {  // created 0700
-    return Fail(ctx, "cannot create a temporary folder from " + tmpl + " ($TMPDIR): " + std::strerror(errno));
-  }
-  TempFolder folder{tmpl};
-  const std::string fetched = folder.path + "/state.redb";
+  auto folder = base::TempFolder::Create("remote-state");
+  if (!folder.ok()) return Fail(ctx, folder.status());
+  const std::string fetched = folder->path() + "/state.redb";
   auto report = (*remote)->Fetch(fetched);
   if (!report.ok()) return Fail(ctx, report.status());
   // Nothing stored yet shows as an empty state (a missing file opens as one).

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "rocky/base/temp_file.h"
 
@@ -57,6 +59,62 @@ TEST_CASE("TempNextTo names differ; Unlinker removes its file and tolerates a mi
   struct stat st;
   CHECK(::stat(a.c_str(), &st) != 0);
   CHECK(::rmdir(dir_template) == 0);  // empty: both names are gone
+}
+
+// Sets an environment variable for one scope, restoring its old value (or its absence) afterwards.
+struct ScopedTmpdir {
+  explicit ScopedTmpdir(const std::string& value) {
+    const char* old = std::getenv("TMPDIR");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    ::setenv("TMPDIR", value.c_str(), 1);
+  }
+  ~ScopedTmpdir() {
+    if (had_) {
+      ::setenv("TMPDIR", old_.c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
+  }
+  bool had_ = false;
+  std::string old_;
+};
+
+TEST_CASE(
+    "TempFolder: a private folder under $TMPDIR, removed with its contents; a clear error when it cannot") {
+  char dir_template[] = "/tmp/rocky-base-test-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string parent = dir_template;
+  std::string made;
+  {
+    ScopedTmpdir tmpdir(parent);
+    auto folder = TempFolder::Create("probe");
+    REQUIRE_MESSAGE(folder.ok(), folder.status().ToString());
+    made = folder->path();
+    CHECK(made.starts_with(parent + "/rocky-probe-"));
+    struct stat st;
+    REQUIRE(::stat(made.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0700);
+    // Moving hands the folder over: only the last owner removes it.
+    TempFolder moved = std::move(*folder);
+    CHECK(moved.path() == made);
+    REQUIRE(::mkdir((made + "/sub").c_str(), 0700) == 0);
+    std::FILE* f = std::fopen((made + "/sub/file").c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
+  struct stat st;
+  CHECK(::stat(made.c_str(), &st) != 0);
+  CHECK(::rmdir(dir_template) == 0);  // empty: the folder went with its contents
+
+  ScopedTmpdir missing(parent + "/does-not-exist");
+  auto failed = TempFolder::Create("probe");
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == Status::Code::kIOError);
+  CHECK(failed.status().message() ==
+        "cannot create a temporary folder from " + parent +
+            "/does-not-exist/rocky-probe-XXXXXX ($TMPDIR): No such file or directory");
 }
 
 }  // namespace
