@@ -20,6 +20,7 @@
 #include "command_support.h"
 #include "output.h"
 #include "rocky/base/strings.h"
+#include "rocky/base/temp_file.h"
 #include "rocky/engine/db.h"
 #include "rocky/state/store.h"
 #include "rocky/sync/remote_state_factory.h"
@@ -422,6 +423,22 @@ void ProbeLocal(const Context& c, Check& check, std::vector<std::string>& sugges
   check.message = "wrote, read back and deleted a probe file in " + dir.string();
 }
 
+// The configured remote backend, or null with `check` made critical saying why it cannot be opened.
+std::unique_ptr<sync::RemoteStateBackend> OpenBackend(const config::StateConfig& state, Check& check) {
+  auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
+  if (!backend.ok()) {
+    check.status = Health::kCritical;
+    check.message = backend.status().message();
+    return nullptr;
+  }
+  return std::move(*backend);
+}
+
+// The deadline a run gives one transfer: transfer_timeout_seconds from now.
+std::chrono::steady_clock::time_point TransferDeadline(const config::StateConfig& state) {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+}
+
 Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
   return Timed("state_rw", [&](Check& check) {
     if (!c.config || c.config->state.backend == config::StateBackend::kLocal) {
@@ -429,17 +446,14 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
       return;
     }
     const config::StateConfig& state = c.config->state;
-    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
-    if (!backend.ok()) {
-      check.status = Health::kCritical;
-      check.message = backend.status().message();
+    std::unique_ptr<sync::RemoteStateBackend> backend = OpenBackend(state, check);
+    if (backend == nullptr) {
       suggestions.push_back("Complete [state] in " + c.config->source_path + " as the message says.");
       return;
     }
-    check.details.emplace_back("backend", std::string((*backend)->Kind()));
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
-    std::vector<sync::ProbeLeg> legs = (*backend)->Probe(deadline);
+    check.details.emplace_back("backend", std::string(backend->Kind()));
+    const auto deadline = TransferDeadline(state);
+    std::vector<sync::ProbeLeg> legs = backend->Probe(deadline);
     std::string message;
     for (const sync::ProbeLeg& leg : legs) {
       check.details.emplace_back(leg.backend + "_location", leg.location);
@@ -451,7 +465,7 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
         continue;
       }
       // For tiered, Valkey is the cache: its failure slows runs down but loses nothing.
-      const bool cache_leg = (*backend)->Kind() == "tiered" && leg.backend == "valkey";
+      const bool cache_leg = backend->Kind() == "tiered" && leg.backend == "valkey";
       const Health leg_health = cache_leg ? Health::kWarning : Health::kCritical;
       if (leg_health > check.status) check.status = leg_health;
       message += leg.backend + " failed (" + std::string(base::CodeName(leg.status.code())) +
@@ -464,15 +478,6 @@ Check CheckStateRw(const Context& c, std::vector<std::string>& suggestions) {
   });
 }
 
-// Removes a temporary folder and what is in it when the scope ends.
-struct TempDirectory {
-  std::string path;
-  ~TempDirectory() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
 // The remote state object itself: downloaded (without retries, within transfer_timeout_seconds) into a
 // temporary folder and verified in full, as a run's download is. A corrupt or foreign object makes every
 // run's download fail and so skip its upload, for good: this names it and the way out.
@@ -483,26 +488,18 @@ Check CheckRemoteState(const Context& c, std::vector<std::string>& suggestions) 
       return;
     }
     const config::StateConfig& state = c.config->state;
-    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
-    if (!backend.ok()) {
-      check.status = Health::kCritical;
-      check.message = backend.status().message();
-      return;
-    }
-    const std::string location = (*backend)->Location();
+    std::unique_ptr<sync::RemoteStateBackend> backend = OpenBackend(state, check);
+    if (backend == nullptr) return;
+    const std::string location = backend->Location();
     check.details.emplace_back("location", location);
-    const char* tmpdir = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/rocky-doctor-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
+    auto folder = base::TempFolder::Create("doctor");
+    if (!folder.ok()) {
       check.status = Health::kCritical;
-      check.message = "cannot create a temporary folder from " + tmpl + " ($TMPDIR): " + std::strerror(errno);
+      check.message = folder.status().message();
       return;
     }
-    TempDirectory folder{tmpl};
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
-    auto fetched = (*backend)->Download(folder.path + "/state.redb", deadline);
+    const auto deadline = TransferDeadline(state);
+    auto fetched = backend->Download(folder->path() + "/state.redb", deadline);
     if (fetched.ok()) {
       if (!fetched->has_value()) {
         check.message = "no remote state at " + location + " yet (the first run uploads it)";
@@ -548,13 +545,9 @@ Check CheckLease(const Context& c, std::vector<std::string>& suggestions) {
       return;
     }
     const config::StateConfig& state = c.config->state;
-    auto backend = sync::OpenRemoteStateBackend(state, sync::ProcessEnvironment());
-    if (!backend.ok()) {
-      check.status = Health::kCritical;
-      check.message = backend.status().message();
-      return;
-    }
-    auto store = (*backend)->OpenLease();
+    std::unique_ptr<sync::RemoteStateBackend> backend = OpenBackend(state, check);
+    if (backend == nullptr) return;
+    auto store = backend->OpenLease();
     if (!store.ok()) {
       check.status = Health::kCritical;
       check.message = store.status().message();
@@ -562,8 +555,7 @@ Check CheckLease(const Context& c, std::vector<std::string>& suggestions) {
     }
     const std::string location = (*store)->Location();
     check.details.emplace_back("location", location);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(state.transfer_timeout_seconds);
+    const auto deadline = TransferDeadline(state);
     auto seen = (*store)->Inspect(deadline);
     if (!seen.ok()) {
       check.status = Health::kCritical;
