@@ -113,6 +113,17 @@ Result<std::vector<std::pair<std::string, std::string>>> ReadAll(ReadTransaction
   return rows;
 }
 
+// `run` validated, with its timestamps in their stored (normalized) form.
+Result<RunRecord> NormalizedRun(const RunRecord& run) {
+  ROCKY_RETURN_IF_ERROR(internal::ValidateRun(run));
+  RunRecord normalized = run;
+  ROCKY_ASSIGN_OR_RETURN(normalized.started_at, NormalizeTimestamp(run.started_at));
+  if (!run.finished_at.empty()) {
+    ROCKY_ASSIGN_OR_RETURN(normalized.finished_at, NormalizeTimestamp(run.finished_at));
+  }
+  return normalized;
+}
+
 Status CheckVersion(Database& db, const std::string& path) {
   ROCKY_ASSIGN_OR_RETURN(auto txn, db.BeginRead());
   ROCKY_ASSIGN_OR_RETURN(std::optional<uint32_t> version, ReadSchemaVersion(*txn, path));
@@ -539,12 +550,7 @@ Result<std::optional<std::string>> StateStore::LoadPlan(std::string_view plan_id
 }
 
 Status StateStore::AppendRun(const RunRecord& run) {
-  ROCKY_RETURN_IF_ERROR(internal::ValidateRun(run));
-  RunRecord normalized = run;
-  ROCKY_ASSIGN_OR_RETURN(normalized.started_at, NormalizeTimestamp(run.started_at));
-  if (!run.finished_at.empty()) {
-    ROCKY_ASSIGN_OR_RETURN(normalized.finished_at, NormalizeTimestamp(run.finished_at));
-  }
+  ROCKY_ASSIGN_OR_RETURN(const RunRecord normalized, NormalizedRun(run));
   ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
   ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
   uint64_t next = 0;
@@ -593,12 +599,7 @@ Result<uint64_t> StateStore::BeginRun(const RunRecord& run) {
 }
 
 Status StateStore::FinishRun(uint64_t sequence, const RunRecord& run) {
-  ROCKY_RETURN_IF_ERROR(internal::ValidateRun(run));
-  RunRecord normalized = run;
-  ROCKY_ASSIGN_OR_RETURN(normalized.started_at, NormalizeTimestamp(run.started_at));
-  if (!run.finished_at.empty()) {
-    ROCKY_ASSIGN_OR_RETURN(normalized.finished_at, NormalizeTimestamp(run.finished_at));
-  }
+  ROCKY_ASSIGN_OR_RETURN(const RunRecord normalized, NormalizedRun(run));
   ROCKY_ASSIGN_OR_RETURN(auto txn, BeginWrite());
   ROCKY_ASSIGN_OR_RETURN(WritableTable * t, txn->OpenTable(kRunHistory));
   std::string existing;
