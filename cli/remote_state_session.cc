@@ -42,7 +42,20 @@ std::string CommandName(const Invocation& invocation) {
   return name;
 }
 
-void WriteRecordJson(JsonWriter& json, const std::optional<sync::LeaseRecord>& record) {
+// Once per process: "rocky: <the engine's "in use for writing ... locked by process N">; waiting up to S s".
+void SayWaiting(const CommandContext& ctx, const Status& busy) {
+  static bool said = false;
+  if (said) return;
+  said = true;
+  ctx.err << "rocky: " << ForOutput(busy.message()) << "; waiting up to " << WaitOf(ctx.invocation).count()
+          << " s for it (--wait)\n";
+}
+
+std::string Seconds(std::chrono::milliseconds ms) { return std::to_string((ms.count() + 999) / 1000) + " s"; }
+
+}  // namespace
+
+void WriteLeaseRecordJson(JsonWriter& json, const std::optional<sync::LeaseRecord>& record) {
   if (!record) {
     json.Null();
     return;
@@ -61,23 +74,9 @@ void WriteRecordJson(JsonWriter& json, const std::optional<sync::LeaseRecord>& r
       .EndObject();
 }
 
-// "runner-7, pid 4242 (rocky run, since 2026-03-01T10:00:00Z)".
-std::string Describe(const sync::LeaseRecord& r) {
+std::string DescribeLeaseHolder(const sync::LeaseRecord& r) {
   return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at + ")";
 }
-
-// Once per process: "rocky: <the engine's "in use for writing ... locked by process N">; waiting up to S s".
-void SayWaiting(const CommandContext& ctx, const Status& busy) {
-  static bool said = false;
-  if (said) return;
-  said = true;
-  ctx.err << "rocky: " << ForOutput(busy.message()) << "; waiting up to " << WaitOf(ctx.invocation).count()
-          << " s for it (--wait)\n";
-}
-
-std::string Seconds(std::chrono::milliseconds ms) { return std::to_string((ms.count() + 999) / 1000) + " s"; }
-
-}  // namespace
 
 Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Connect(const CommandContext& ctx,
                                                                         const config::Config* config,
@@ -148,7 +147,7 @@ Status RemoteStateSession::TakeLease() {
       // Called on the command's thread while Take waits (busy events come from there only).
       said_waiting = true;
       ctx_.err << "rocky: the remote state's lease is held by "
-               << (event.other ? ForOutput(Describe(*event.other)) : std::string("another runner"))
+               << (event.other ? ForOutput(DescribeLeaseHolder(*event.other)) : std::string("another runner"))
                << "; waiting up to " << wait.count() << " s for it (--wait)\n";
     }
     if (event.outcome == sync::LeaseOutcome::kRenewed) return;
@@ -214,7 +213,7 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
 
 int RemoteStateSession::RefuseBusy() const {
   std::string message = "the remote state " + Location() + " is leased by another runner";
-  if (seen_.holder) message += ": " + Describe(*seen_.holder);
+  if (seen_.holder) message += ": " + DescribeLeaseHolder(*seen_.holder);
   if (!seen_.expires_at.empty()) {
     message += "; its lease expires at " + seen_.expires_at + " (in " + Seconds(seen_.expires_in) +
                " by the server's clock) unless its holder renews it";
@@ -324,9 +323,9 @@ void RemoteStateSession::WriteLeaseJson(JsonWriter& json) const {
   json.Key("taken").String(sync::LeaseOutcomeName(taken));
   json.Key("outcome").String(sync::LeaseOutcomeName(last.value_or(taken)));
   json.Key("holder");
-  WriteRecordJson(json, mine_);
+  WriteLeaseRecordJson(json, mine_);
   json.Key("other");
-  WriteRecordJson(json, other);
+  WriteLeaseRecordJson(json, other);
   // Busy: when the other runner's lease may be taken over, by the server's clock.
   json.Key("expires_at");
   if (busy_ && !seen_.expires_at.empty()) {
@@ -389,9 +388,10 @@ std::string RemoteStateSession::Summary() const {
   if (!taken_) parts.push_back("lease NOT taken (the backend failed; nothing uploaded)");
   if (taken_ == sync::LeaseOutcome::kAcquired) parts.push_back("lease acquired" + waited);
   if (taken_ == sync::LeaseOutcome::kTakenOver) {
-    parts.push_back(
-        "lease taken over" + waited +
-        (seen_.holder ? " from " + Describe(*seen_.holder) + ", whose lease had expired" : std::string()));
+    parts.push_back("lease taken over" + waited +
+                    (seen_.holder
+                         ? " from " + DescribeLeaseHolder(*seen_.holder) + ", whose lease had expired"
+                         : std::string()));
   }
   if (download_) parts.push_back("downloaded (" + std::string(sync::OutcomeName(*download_)) + ")");
   if (upload_) parts.push_back("uploaded (" + std::string(sync::OutcomeName(*upload_)) + ")");

@@ -161,6 +161,12 @@ CommandHandler CheckingWait(CommandHandler handler);
 base::Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const CommandContext& ctx,
                                                                           const std::string& path);
 
+// A lease record as JSON ({"host", "pid", "command", "started_at", "expires_at"}), or null when there is
+// none: the form of `lease` in every command's --output json and of state unlock's `holder`.
+void WriteLeaseRecordJson(base::JsonWriter& json, const std::optional<sync::LeaseRecord>& record);
+// Who holds a lease, for messages: "runner-7, pid 4242 (rocky run, since 2026-03-01T10:00:00Z)".
+std::string DescribeLeaseHolder(const sync::LeaseRecord& r);
+
 // Fail() for an open of the state file (or a session's Begin): kExitBusy when another process holds its
 // writer lock (kBusy), kExitFailure otherwise.
 int FailOpen(const CommandContext& ctx, const base::Status& status);

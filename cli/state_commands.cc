@@ -566,29 +566,6 @@ int RunPush(const CommandContext& ctx) {
   return WithUploadStatus(ctx, kExitOk, pushed);
 }
 
-void WriteLeaseHolder(JsonWriter& json, const std::optional<sync::LeaseRecord>& holder) {
-  if (!holder) {
-    json.Null();
-    return;
-  }
-  json.BeginObject()
-      .Key("host")
-      .String(holder->host)
-      .Key("pid")
-      .Int(holder->pid)
-      .Key("command")
-      .String(holder->command)
-      .Key("started_at")
-      .String(holder->started_at)
-      .Key("expires_at")
-      .String(holder->expires_at)
-      .EndObject();
-}
-
-std::string DescribeHolder(const sync::LeaseRecord& r) {
-  return r.host + ", pid " + std::to_string(r.pid) + " (rocky " + r.command + ", since " + r.started_at + ")";
-}
-
 // `rocky state unlock`: the lease as the server judges it, and with --yes, broken (conditionally on it still
 // being the lease that was read, so a renewal in between is never undone by mistake).
 int RunUnlock(const CommandContext& ctx) {
@@ -633,7 +610,7 @@ int RunUnlock(const CommandContext& ctx) {
   const sync::LeaseInfo& info = *seen;
   const std::string location = ForOutput((*store)->Location());
   const bool present = info.state != sync::LeaseInfo::State::kFree;
-  std::string whose = info.holder ? DescribeHolder(*info.holder)
+  std::string whose = info.holder ? DescribeLeaseHolder(*info.holder)
                                   : "a holder this rocky cannot read (" + info.unreadable + ")";
   std::string status_text;
   if (info.state == sync::LeaseInfo::State::kHeld && info.unreadable.empty()) {
@@ -652,7 +629,7 @@ int RunUnlock(const CommandContext& ctx) {
     if (!present) {
       return Usage(ctx, "there is no lease on " + location + " to break" +
                             (info.last_expired && info.holder
-                                 ? " (the last one, held by " + DescribeHolder(*info.holder) +
+                                 ? " (the last one, held by " + DescribeLeaseHolder(*info.holder) +
                                        ", expired without being released; --yes clears its record)"
                                  : std::string()));
     }
@@ -670,7 +647,7 @@ int RunUnlock(const CommandContext& ctx) {
     json.Key("backend").String((*backend)->Kind()).Key("location").String(location);
     json.Key("state").String(sync::LeaseStateName(info.state));
     json.Key("holder");
-    WriteLeaseHolder(json, info.holder);
+    WriteLeaseRecordJson(json, info.holder);
     json.Key("expires_at");
     if (present && !info.expires_at.empty()) {
       json.String(info.expires_at);
@@ -682,8 +659,8 @@ int RunUnlock(const CommandContext& ctx) {
   } else if (!present) {
     ctx.out << "No lease on " << location << ": nothing to break";
     if (info.last_expired && info.holder) {
-      ctx.out << " (cleared the record of the last one, held by " << ForOutput(DescribeHolder(*info.holder))
-              << ", which expired without being released)";
+      ctx.out << " (cleared the record of the last one, held by "
+              << ForOutput(DescribeLeaseHolder(*info.holder)) << ", which expired without being released)";
     }
     ctx.out << ".\n";
   } else {
