@@ -502,14 +502,9 @@ Result<StateStore::RecordedCopy> StateStore::RecordTableCopy(
 }
 
 Result<std::optional<RememberedRowCount>> StateStore::RowCountOf(std::string_view table) {
-  if (db_ == nullptr) return std::optional<RememberedRowCount>();
-  ROCKY_ASSIGN_OR_RETURN(auto txn, db_->BeginRead());
-  ROCKY_ASSIGN_OR_RETURN(const ReadableTable* t, OpenIfExists(*txn, kRowCounts));
-  if (t == nullptr) return std::optional<RememberedRowCount>();
-  std::string value;
-  ROCKY_ASSIGN_OR_RETURN(bool found, t->Get(table, &value));
-  if (!found) return std::optional<RememberedRowCount>();
-  ROCKY_ASSIGN_OR_RETURN(RememberedRowCount count, internal::ParseRowCountValue(table, value));
+  ROCKY_ASSIGN_OR_RETURN(std::optional<std::string> value, ReadValue(db_.get(), kRowCounts, table));
+  if (!value) return std::optional<RememberedRowCount>();
+  ROCKY_ASSIGN_OR_RETURN(RememberedRowCount count, internal::ParseRowCountValue(table, *value));
   return std::optional<RememberedRowCount>(std::move(count));
 }
 
