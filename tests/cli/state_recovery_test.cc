@@ -366,7 +366,10 @@ TEST_CASE(
   // std::filesystem::temp_directory_path() threw on a TMPDIR that is not a folder.
   const char* saved = std::getenv("TMPDIR");
   const std::string saved_value = saved != nullptr ? saved : "";
-  ::setenv("TMPDIR", "/nonexistent", 1);
+  // A folder inside the sandbox that does not exist (not a fixed path such as /nonexistent, which another
+  // program on the machine may have created: nobody's home directory).
+  const std::string missing_tmpdir = box.File("no-such-folder");
+  ::setenv("TMPDIR", missing_tmpdir.c_str(), 1);
   Run remote = box.Rocky("state --remote");
   if (saved != nullptr) {
     ::setenv("TMPDIR", saved_value.c_str(), 1);
@@ -375,7 +378,7 @@ TEST_CASE(
   }
   CHECK_RUN(remote, 1);
   CHECK(Contains(remote.err, "$TMPDIR"));
-  CHECK(Contains(remote.err, "/nonexistent"));
+  CHECK(Contains(remote.err, missing_tmpdir));
   CHECK(std::count(remote.err.begin(), remote.err.end(), '\n') == 1);
   // A symbolic link that loops: std::filesystem::exists threw on it.
   REQUIRE(::symlink("loop", box.File("loop").c_str()) == 0);
