@@ -633,19 +633,6 @@ int RunDoctor(const CommandContext& ctx) {
   std::vector<Check> checks;
   auto wanted = [&](std::string_view name) { return !only || *only == name; };
   if (wanted("config")) checks.push_back(CheckConfig(c, inv, suggestions));
-  if (wanted("warehouse")) {
-    if (!c.config_status.ok()) {
-      checks.push_back(Check{.name = "warehouse",
-                             .status = Health::kCritical,
-                             .message = "not run: the configuration does not load",
-                             .duration_ms = 0,
-                             .details = {}});
-    } else {
-      checks.push_back(CheckWarehouse(c, suggestions));
-    }
-  }
-  if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
-  if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
   // The checks that need the configuration: when it does not load, each is critical and says it did not run
   // (`why` is added to that message).
   auto needing_config = [&](std::string_view name, const std::string& why, auto run) {
@@ -660,6 +647,9 @@ int RunDoctor(const CommandContext& ctx) {
                            .duration_ms = 0,
                            .details = {}});
   };
+  needing_config("warehouse", "", [&] { return CheckWarehouse(c, suggestions); });
+  if (wanted("state_file")) checks.push_back(CheckStateFile(c, suggestions));
+  if (wanted("state_schema")) checks.push_back(CheckStateSchema(c, suggestions));
   needing_config("remote_state", "", [&] { return CheckRemoteState(c, suggestions); });
   needing_config("lease", "", [&] { return CheckLease(c, suggestions); });
   needing_config("state_rw", " (" + c.config_status.message() + ")",
