@@ -381,7 +381,7 @@ TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreS
   setenv("PG_URL",
          server.Url(db)
              .replace(server.Url(db).find(std::to_string(server.port())),
-                      std::to_string(server.port()).size(), std::to_string(rocky_test::PgFreePort()))
+                      std::to_string(server.port()).size(), std::to_string(rocky_test::FreePort()))
              .c_str(),
          1);
   const Run down = box.Rocky("run --output table");
@@ -415,7 +415,7 @@ TEST_CASE("postgres: doctor --check warehouse: reachable, credentials, patterns;
   CHECK(Contains(denied.out, "The server refused the credentials"));
 
   // Nothing listening on the port: critical, naming the server, a suggestion about reaching it.
-  const int closed = rocky_test::PgFreePort();
+  const int closed = rocky_test::FreePort();
   setenv(
       "PG_URL",
       ("postgresql://rocky:" + server.password() + "@127.0.0.1:" + std::to_string(closed) + "/" + db).c_str(),
