@@ -310,6 +310,19 @@ Result<element> Parse(simdjson::dom::parser& parser, const simdjson::padded_stri
   return doc;
 }
 
+// A stored record that is one JSON object: parsed, then read by `read(object, reader)` while the parser that
+// owns the object lives. Anything else is corruption naming `what`.
+template <typename Read>
+auto ReadStoredObject(std::string what, std::string_view json, Read read)
+    -> decltype(read(object{}, std::declval<const Reader&>())) {
+  const Reader reader(std::move(what), true);
+  simdjson::dom::parser parser;
+  const simdjson::padded_string text(json);
+  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
+  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
+  return read(o, reader);
+}
+
 Result<CheckEntry> ReadCheck(element e, const Reader& reader) {
   ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(e));
   ROCKY_RETURN_IF_ERROR(reader.OnlyKeys(o, {"count", "timestamp"}));
@@ -432,16 +445,14 @@ Result<Watermark> ParseWatermarkValue(std::string_view table, std::string_view j
   if (ParseWatermarkValueFast(json, &last_value, &updated_at)) {
     return Watermark{std::string(table), std::string(last_value), std::string(updated_at)};
   }
-  const Reader reader("stored watermark of " + Quoted(table), true);
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
-  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
-  Watermark w;
-  w.table = std::string(table);
-  ROCKY_ASSIGN_OR_RETURN(w.last_value, reader.String(o, "last_value"));
-  ROCKY_ASSIGN_OR_RETURN(w.updated_at, reader.String(o, "updated_at"));
-  return w;
+  return ReadStoredObject("stored watermark of " + Quoted(table), json,
+                          [&](object o, const Reader& reader) -> Result<Watermark> {
+                            Watermark w;
+                            w.table = std::string(table);
+                            ROCKY_ASSIGN_OR_RETURN(w.last_value, reader.String(o, "last_value"));
+                            ROCKY_ASSIGN_OR_RETURN(w.updated_at, reader.String(o, "updated_at"));
+                            return w;
+                          });
 }
 
 std::string CheckListJson(const std::vector<CheckEntry>& entries) {
@@ -472,15 +483,13 @@ std::string RowCountValueJson(const RememberedRowCount& count) {
 }
 
 Result<RememberedRowCount> ParseRowCountValue(std::string_view table, std::string_view json) {
-  const Reader reader("stored row count of " + Quoted(table), true);
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
-  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
-  RememberedRowCount count;
-  ROCKY_ASSIGN_OR_RETURN(count.version, reader.String(o, "version"));
-  ROCKY_ASSIGN_OR_RETURN(count.rows, reader.UInt(o, "rows"));
-  return count;
+  return ReadStoredObject("stored row count of " + Quoted(table), json,
+                          [](object o, const Reader& reader) -> Result<RememberedRowCount> {
+                            RememberedRowCount count;
+                            ROCKY_ASSIGN_OR_RETURN(count.version, reader.String(o, "version"));
+                            ROCKY_ASSIGN_OR_RETURN(count.rows, reader.UInt(o, "rows"));
+                            return count;
+                          });
 }
 
 std::string RunValueJson(const RunRecord& run) {
@@ -490,12 +499,7 @@ std::string RunValueJson(const RunRecord& run) {
 }
 
 Result<RunRecord> ParseRunValue(std::string_view key, std::string_view json) {
-  const Reader reader("stored run record " + Quoted(key), true);
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
-  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
-  return ReadRun(o, reader);
+  return ReadStoredObject("stored run record " + Quoted(key), json, ReadRun);
 }
 
 std::string PlanValueJson(std::string_view created_at, std::string_view plan_json) {
@@ -505,15 +509,13 @@ std::string PlanValueJson(std::string_view created_at, std::string_view plan_jso
 }
 
 Result<StoredPlan> ParsePlanValue(std::string_view id, std::string_view json) {
-  const Reader reader("stored plan " + Quoted(id), true);
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  ROCKY_ASSIGN_OR_RETURN(element doc, Parse(parser, text, reader));
-  ROCKY_ASSIGN_OR_RETURN(object o, reader.Object(doc));
-  StoredPlan plan;
-  ROCKY_ASSIGN_OR_RETURN(plan.created_at, reader.String(o, "created_at"));
-  ROCKY_ASSIGN_OR_RETURN(plan.plan_json, reader.String(o, "plan"));
-  return plan;
+  return ReadStoredObject("stored plan " + Quoted(id), json,
+                          [](object o, const Reader& reader) -> Result<StoredPlan> {
+                            StoredPlan plan;
+                            ROCKY_ASSIGN_OR_RETURN(plan.created_at, reader.String(o, "created_at"));
+                            ROCKY_ASSIGN_OR_RETURN(plan.plan_json, reader.String(o, "plan"));
+                            return plan;
+                          });
 }
 
 Status ValidateRun(const RunRecord& run) {

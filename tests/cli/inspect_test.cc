@@ -27,14 +27,14 @@ using namespace rocky::engine;
 using rocky::cli::testing::Contains;
 using rocky::cli::testing::EnvOrFail;
 using rocky::cli::testing::ProgramPath;
-using rocky::cli::testing::ReadFile;
+using rocky::cli::testing::ReadBytes;
 using rocky::cli::testing::RunShell;
 using rocky::cli::testing::ShellQuote;
 using ProgramRun = rocky::cli::testing::Run;
 
 std::string Golden() { return EnvOrFail("ROCKY_SOURCE_ROOT") + "/tests/golden/small-v1.redb"; }
 
-void WriteFile(const std::string& path, const std::string& bytes) {
+void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
   REQUIRE(out.good());
@@ -48,7 +48,7 @@ struct TempFile {
     const int fd = mkstemp(path.data());
     REQUIRE(fd >= 0);
     close(fd);
-    WriteFile(path, bytes);
+    WriteBytes(path, bytes);
   }
   ~TempFile() { unlink(path.c_str()); }
   std::string path;
@@ -65,7 +65,7 @@ struct Snapshot {
 
 Snapshot Take(const std::string& path) {
   Snapshot s;
-  s.bytes = ReadFile(path);
+  s.bytes = ReadBytes(path);
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   s.mtime = st.st_mtim;
@@ -199,7 +199,7 @@ TEST_CASE("Inspector::DescribePage decodes the header, a slot, a leaf and refuse
 }
 
 TEST_CASE("Inspector on a flipped byte in a leaf names the page and still walks the other table") {
-  std::string bytes = ReadFile(Golden());
+  std::string bytes = ReadBytes(Golden());
   const uint64_t leaf = FlipLeafByte(&bytes);
   TempFile file(bytes);
   const Snapshot before = Take(file.path);
@@ -225,7 +225,7 @@ TEST_CASE("Inspector on a flipped byte in a leaf names the page and still walks 
 }
 
 TEST_CASE("Inspector on a corrupted super-header reports it and still reads the slots") {
-  std::string bytes = ReadFile(Golden());
+  std::string bytes = ReadBytes(Golden());
   bytes[16] ^= 1;  // the reserved field: checksum fails, page size still plausible
   TempFile file(bytes);
   auto opened = Inspector::Open(file.path);
@@ -410,7 +410,7 @@ TEST_CASE("rocky-inspect --output json emits JSON with the header, slots, tables
 }
 
 TEST_CASE("rocky-inspect on a flipped byte in a leaf exits 1, names the page and lists the other table") {
-  std::string bytes = ReadFile(Golden());
+  std::string bytes = ReadBytes(Golden());
   const uint64_t leaf = FlipLeafByte(&bytes);
   TempFile file(bytes);
   const ProgramRun run = RunOn(file.path);
@@ -428,7 +428,7 @@ TEST_CASE("rocky-inspect on a flipped byte in a leaf exits 1, names the page and
 }
 
 TEST_CASE("rocky-inspect on a corrupted super-header still reports the slots") {
-  std::string bytes = ReadFile(Golden());
+  std::string bytes = ReadBytes(Golden());
   bytes[16] ^= 1;
   TempFile file(bytes);
   const ProgramRun run = RunOn(file.path);
@@ -505,9 +505,9 @@ TEST_CASE("rocky-inspect on a file whose newest commit is damaged: not healthy, 
     newest = cur.txn_id;
     page = cur.verify_list.front();
   }
-  std::string bytes = ReadFile(file.path);
+  std::string bytes = ReadBytes(file.path);
   bytes[page * 512 + 300] ^= 0x08;
-  WriteFile(file.path, bytes);
+  WriteBytes(file.path, bytes);
   const ProgramRun run = RunOn(file.path);
   INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
   CHECK(run.exit_code == 1);
@@ -545,9 +545,9 @@ TEST_CASE("rocky-inspect on a file whose newest commit is damaged: not healthy, 
 
 TEST_CASE("rocky-inspect on a truncated file whose newest commit was large: the error rocky gives, exit 1") {
   MadeFile file(/*large_last=*/true);
-  std::string bytes = ReadFile(file.path);
+  std::string bytes = ReadBytes(file.path);
   bytes.resize(bytes.size() - 512);
-  WriteFile(file.path, bytes);
+  WriteBytes(file.path, bytes);
   Options ro;
   ro.read_only = true;
   auto db = Database::Open(file.path, ro);

@@ -107,7 +107,7 @@ TEST_CASE("postgres: the quickstart's steps, without the password in any output 
   const Run init = box.Rocky("init --adapter postgres --url " + ShellQuote(url) + " --output table");
   CHECK_RUN(NoSecret(init, server.password()), 0);
   CHECK(Contains(init.out, "PG_URL"));
-  const std::string toml = ReadFile(box.File("rocky.toml"));
+  const std::string toml = ReadBytes(box.File("rocky.toml"));
   CHECK(!Contains(toml, server.password()));
   CHECK(Contains(toml, "type = \"postgres\""));
   CHECK(Contains(toml, "url = \"${PG_URL}\""));
@@ -177,7 +177,7 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   setenv("DWH_URL", target.Url().c_str(), 1);
   Sandbox box;
   CHECK_RUN(box.Rocky("init --adapter postgres --url \"$SRC_URL\""), 0);
-  std::string toml = ReadFile(box.File("rocky.toml"));
+  std::string toml = ReadBytes(box.File("rocky.toml"));
   const size_t adapter = toml.find("[adapter]");
   const size_t state = toml.find("[state]");
   REQUIRE((adapter != std::string::npos && state != std::string::npos));
@@ -187,7 +187,7 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
       "url = \"${DWH_URL}\"\n\n");
   toml.replace(toml.find("[pipeline.bronze.source]\n"), 25, "[pipeline.bronze.source]\nadapter = \"src\"\n");
   toml.replace(toml.find("[pipeline.bronze.target]\n"), 25, "[pipeline.bronze.target]\nadapter = \"dwh\"\n");
-  WriteFile(box.File("rocky.toml"), toml);
+  WriteBytes(box.File("rocky.toml"), toml);
   const Run first = box.Rocky("run --output json");
   CHECK_RUN(NoSecret(NoSecret(first, source.password()), target.password()), 0);
   CHECK(target.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders") == "2000");
@@ -331,7 +331,7 @@ TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreS
            "\"\nschema_template = \"staging__{regions}__{source}\"\n[pipeline." + name +
            ".checks]\nenabled = true\n\n";
   };
-  WriteFile(
+  WriteBytes(
       box.File("rocky.toml"),
       "[adapter.lite]\ntype = \"sqlite\"\npath = \"warehouse\"\n\n[adapter.pg]\ntype = \"postgres\"\nurl = "
       "\"${PG_URL}\"\n\n[state]\nbackend = \"local\"\n\n" +
@@ -360,15 +360,15 @@ TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreS
   // A plan names each pipeline's warehouse: one of them moved, the plan is refused.
   const Run replan = box.Rocky("plan --output json");
   CHECK_RUN(replan, 0);
-  const std::string toml = ReadFile(box.File("rocky.toml"));
+  const std::string toml = ReadBytes(box.File("rocky.toml"));
   std::string moved = toml;
   moved.replace(moved.find("path = \"warehouse\""), 18, "path = \"elsewhere\"");
-  WriteFile(box.File("rocky.toml"), moved);
+  WriteBytes(box.File("rocky.toml"), moved);
   const Run stale = box.Rocky("apply " + replan.out.substr(replan.out.find("\"plan_id\":\"") + 11, 32));
   CHECK_RUN(NoSecret(stale, server.password()), 1);
   CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("warehouse") + "; server=postgres:rocky@127.0.0.1:"));
   CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("elsewhere")));
-  WriteFile(box.File("rocky.toml"), toml);
+  WriteBytes(box.File("rocky.toml"), toml);
   const Run state = box.Rocky("state --output table");
   CHECK(Contains(state.out, "acme_dwh.staging__us_west__shopify.orders"));
   CHECK(Contains(state.out, "acme_warehouse.staging__us_west__shopify.orders"));

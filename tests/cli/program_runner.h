@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "file_bytes.h"
+
 namespace rocky::cli::testing {
 
 struct Run {
@@ -37,17 +39,8 @@ inline std::string ShellQuote(const std::string& s) {
   return quoted + "'";
 }
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using rocky_test::ReadBytes;  // tests/support/file_bytes.h
+using rocky_test::WriteBytes;
 
 inline bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -72,7 +65,7 @@ inline Run RunShell(const std::string& command, const std::string& err_path) {
   const int status = pclose(pipe);
   REQUIRE(status != -1);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.err = ReadFile(err_path);
+  run.err = ReadBytes(err_path);
   std::remove(err_path.c_str());
   return run;
 }

@@ -53,15 +53,15 @@ struct Background {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
         FAIL("rocky (pid " << pid << ") did not exit within " << limit.count() << " s; stderr:\n"
-                           << ReadFile(err_path));
+                           << ReadBytes(err_path));
       }
       std::this_thread::sleep_for(10ms);
     }
     pid = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
-  std::string out() const { return ReadFile(out_path); }
-  std::string err() const { return ReadFile(err_path); }
+  std::string out() const { return ReadBytes(out_path); }
+  std::string err() const { return ReadBytes(err_path); }
 };
 
 Background Start(const Sandbox& box, const std::vector<std::string>& args, const std::string& name) {
@@ -91,10 +91,10 @@ Background Start(const Sandbox& box, const std::vector<std::string>& args, const
 // Waits until the file at `path` holds `needle`, failing after `limit`.
 void AwaitText(const std::string& path, const std::string& needle, std::chrono::seconds limit = 60s) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (!Contains(ReadFile(path), needle)) {
+  while (!Contains(ReadBytes(path), needle)) {
     REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up, "gave up waiting for '" << needle << "' in "
                                                                                         << path << ":\n"
-                                                                                        << ReadFile(path));
+                                                                                        << ReadBytes(path));
     std::this_thread::sleep_for(10ms);
   }
 }

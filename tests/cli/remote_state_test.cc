@@ -148,7 +148,7 @@ TEST_CASE("remote state on S3: a wrong secret loses nothing: state lost, re-deri
   UseFixtureCredentials(env, wrong);
   Run run = box.Rocky("run --output json --events events.jsonl");
   CHECK_RUN(run, 0);  // on_upload_failure = "skip" (the default)
-  CHECK_FALSE(Contains(run.out + run.err + ReadFile(box.File("events.jsonl")), wrong));
+  CHECK_FALSE(Contains(run.out + run.err + ReadBytes(box.File("events.jsonl")), wrong));
   simdjson::dom::parser parser;
   auto report = ParseJson(parser, run.out);
   CHECK(report["remote_state"]["state_lost"].get_bool().value() == true);
@@ -172,7 +172,7 @@ TEST_CASE("remote state on S3: a wrong secret loses nothing: state lost, re-deri
   CHECK(Contains(run.err, "warning"));
 
   // The same with on_upload_failure = "fail": the run fails, and says why.
-  std::string text = ReadFile(box.File("rocky.toml"));
+  std::string text = ReadBytes(box.File("rocky.toml"));
   const std::string timeout_line = "transfer_timeout_seconds = 20\n";
   REQUIRE(text.find(timeout_line) != std::string::npos);
   text.replace(text.find(timeout_line), timeout_line.size(), timeout_line + "on_upload_failure = \"fail\"\n");
@@ -236,7 +236,7 @@ TEST_CASE("rocky doctor: every check, and state_rw against the S3 backend") {
   // pages the last commit reaches are damaged.
   {
     const std::string path = box.File(".rocky-state.redb");
-    std::string bytes = ReadFile(path);
+    std::string bytes = ReadBytes(path);
     REQUIRE(bytes.size() > 8192);
     for (size_t i = 8192; i < bytes.size(); ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
@@ -282,7 +282,7 @@ TEST_CASE("remote state on S3: a long run uploads between tables (upload_interva
   Sandbox box;
   CHECK_RUN(box.Rocky("init --output table"), 0);
   UseS3State(box, s3, box.File("warehouse"));
-  std::string text = ReadFile(box.File("rocky.toml"));
+  std::string text = ReadBytes(box.File("rocky.toml"));
   const std::string timeout_line = "transfer_timeout_seconds = 20\n";
   REQUIRE(text.find(timeout_line) != std::string::npos);
   text.replace(text.find(timeout_line), timeout_line.size(), timeout_line + "upload_interval_seconds = 0\n");
@@ -330,7 +330,7 @@ TEST_CASE("secrets: a secret in s3_endpoint's userinfo is in no output, event, w
   Run shown = box.Rocky("state --remote --output json");
   Run table = box.Rocky("run --output table");
   const std::string everything = run.out + run.err + failing.out + failing.err +
-                                 ReadFile(box.File("events.jsonl")) + doctor.out + doctor.err + shown.out +
+                                 ReadBytes(box.File("events.jsonl")) + doctor.out + doctor.err + shown.out +
                                  shown.err + table.out + table.err;
   CHECK(Contains(everything, "at http://127.0.0.1:"));
   CHECK_FALSE(Contains(everything, "s3cr3t-in-the-endpoint"));
@@ -444,7 +444,7 @@ TEST_CASE(
     config.prefix = "team/bronze/";
     auto client = s3.Client(config);
     const std::string garbage = box.File("garbage.bin");
-    WriteFile(garbage, std::string(4096, 'x'));
+    WriteBytes(garbage, std::string(4096, 'x'));
     REQUIRE(client.PutObject(client.StateKey(), garbage, rocky::sync::WriteCondition::None()).ok());
   }
   for (int i = 0; i < 2; ++i) {

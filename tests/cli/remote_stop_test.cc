@@ -83,14 +83,14 @@ std::chrono::milliseconds StopAndWait(pid_t pid, int signal, int expected_exit, 
 
 // A project whose state lives on S3 behind `proxy`, with a 300 s transfer budget and the given retry policy.
 void UseS3Behind(const Sandbox& box, const rocky_test::FaultProxy& proxy, const std::string& retry) {
-  std::string text = ReadFile(box.File("rocky.toml"));
+  std::string text = ReadBytes(box.File("rocky.toml"));
   const std::string local = "backend = \"local\"";
   const auto at = text.find(local);
   REQUIRE(at != std::string::npos);
   text.replace(at, local.size(),
                "backend = \"s3\"\ns3_bucket = \"" + std::string(s3test::kBucket) + "\"\ns3_endpoint = \"" +
                    proxy.Endpoint() + "\"\ntransfer_timeout_seconds = 300\n[state.retry]\n" + retry);
-  WriteFile(box.File("rocky.toml"), text);
+  WriteBytes(box.File("rocky.toml"), text);
 }
 
 }  // namespace
@@ -105,16 +105,16 @@ TEST_CASE("Ctrl-C during a download into a dead peer: exit 130 at once, the loca
   CHECK_RUN(box.Rocky("init --output table"), 0);
   CHECK_RUN(box.Rocky("run --output table"), 0);  // a local state to keep
   UseS3Behind(box, proxy, "max_retries = 3\n");
-  const std::string before = ReadFile(box.File(".rocky-state.redb"));
+  const std::string before = ReadBytes(box.File(".rocky-state.redb"));
   proxy.Blackhole();
   proxy.PassNext(1);  // the lease (one PUT): the download after it meets the dead peer
   const pid_t pid = Start(box, {"run", "--output", "json"}, box.File("err.txt"));
   WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the download to reach the proxy");
   const auto took = StopAndWait(pid, SIGINT, 130, 60s);
   MESSAGE("exited " << took.count() << " ms after SIGINT");
-  const std::string err = ReadFile(box.File("err.txt"));
+  const std::string err = ReadBytes(box.File("err.txt"));
   CHECK(Contains(err, "Interrupted"));
-  CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
+  CHECK(ReadBytes(box.File(".rocky-state.redb")) == before);
 }
 
 TEST_CASE("SIGTERM during a backoff sleep after a 503: exit 143 at once, no retry") {
@@ -147,7 +147,7 @@ TEST_CASE("SIGTERM during a backoff sleep after a 503: exit 143 at once, no retr
   CHECK(Contains(leases[0], "\"outcome\":\"acquired\""));
   CHECK(Contains(leases[1], "\"outcome\":\"error\""));
   CHECK(proxy.answered_503() == 2);
-  CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
+  CHECK(Contains(ReadBytes(box.File("err.txt")), "Interrupted"));
   // The command stopped before its write: no watermark (the download had only created an empty state).
   CHECK(!Contains(box.Program("rocky", "state --output table --config /dev/null").out, "a.b.c"));
 }
@@ -163,14 +163,14 @@ TEST_CASE(
   CHECK_RUN(box.Rocky("init --output table"), 0);
   CHECK_RUN(box.Rocky("run --output table"), 0);
   UseS3Behind(box, proxy, "max_retries = 3\n");
-  const std::string before = ReadFile(box.File(".rocky-state.redb"));
+  const std::string before = ReadBytes(box.File(".rocky-state.redb"));
   proxy.Blackhole();
   proxy.PassNext(1);  // the lease: the upload after it meets the dead peer
   const pid_t pid = Start(box, {"state", "push", "--force"}, box.File("err.txt"));
   WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the upload to reach the proxy");
   StopAndWait(pid, SIGINT, 130, 60s);
-  CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
-  CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
+  CHECK(Contains(ReadBytes(box.File("err.txt")), "Interrupted"));
+  CHECK(ReadBytes(box.File(".rocky-state.redb")) == before);
 }
 
 TEST_CASE("Ctrl-C while Valkey never replies: exit 130 at once") {
@@ -179,18 +179,18 @@ TEST_CASE("Ctrl-C while Valkey never replies: exit 130 at once") {
   REQUIRE_MESSAGE(proxy.ok(), proxy.error());
   Sandbox box;
   CHECK_RUN(box.Rocky("init --output table"), 0);
-  std::string text = ReadFile(box.File("rocky.toml"));
+  std::string text = ReadBytes(box.File("rocky.toml"));
   const std::string local = "backend = \"local\"";
   text.replace(
       text.find(local), local.size(),
       "backend = \"valkey\"\nvalkey_url = \"redis://:" + std::string(rocky_sync_test::kRedisPasswordEscaped) +
           "@127.0.0.1:" + std::to_string(proxy.port()) + "\"\ntransfer_timeout_seconds = 300\n");
-  WriteFile(box.File("rocky.toml"), text);
+  WriteBytes(box.File("rocky.toml"), text);
   // The lease's own connection goes through; the state's (the download) meets a server that never replies.
   proxy.Blackhole();
   proxy.PassNext(1);
   const pid_t pid = Start(box, {"run", "--output", "json"}, box.File("err.txt"));
   WaitFor([&] { return proxy.connections() >= 2; }, 120s, "the download's connection to reach the proxy");
   StopAndWait(pid, SIGINT, 130, 60s);
-  CHECK(Contains(ReadFile(box.File("err.txt")), "Interrupted"));
+  CHECK(Contains(ReadBytes(box.File("err.txt")), "Interrupted"));
 }

@@ -104,7 +104,7 @@ std::string_view Str(Json e, const char* key) {
 // Replaces the `backend = "local"` line `rocky init` wrote with `state` (the rest of the [state] section,
 // each line ending in \n) plus a short timeout and quick retries, and points the warehouse at `warehouse`.
 inline void UseRemoteState(const Sandbox& box, const std::string& state, const std::string& warehouse) {
-  std::string text = ReadFile(box.File("rocky.toml"));
+  std::string text = ReadBytes(box.File("rocky.toml"));
   const std::string local = "backend = \"local\"";
   auto at = text.find(local);
   REQUIRE(at != std::string::npos);
@@ -116,7 +116,7 @@ inline void UseRemoteState(const Sandbox& box, const std::string& state, const s
   at = text.find(adapter);
   REQUIRE(at != std::string::npos);
   text.replace(at, text.find('\n', at) - at, "path = \"" + warehouse + "\"");
-  WriteFile(box.File("rocky.toml"), text);
+  WriteBytes(box.File("rocky.toml"), text);
 }
 
 // The JSON lines of an --events file.

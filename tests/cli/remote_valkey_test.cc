@@ -56,7 +56,7 @@ TEST_CASE("remote state on Valkey: password from the environment, a second folde
   Sandbox machine_b;
   SetUpPair(machine_a, machine_b,
             "backend = \"valkey\"\nvalkey_url = \"${VALKEY_URL}\"\nvalkey_prefix = \"team:bronze:\"\n");
-  CheckNoPassword(ReadFile(machine_a.File("rocky.toml")));
+  CheckNoPassword(ReadBytes(machine_a.File("rocky.toml")));
   const std::string warehouse = machine_a.File("warehouse");
 
   Run first = machine_a.Rocky("run --output json --events events.jsonl");
@@ -67,7 +67,7 @@ TEST_CASE("remote state on Valkey: password from the environment, a second folde
   CHECK(Str(report["remote_state"], "backend") == "valkey");
   CHECK(Str(report["remote_state"], "download") == "absent");
   CHECK(Str(report["remote_state"], "upload") == "ok");
-  const std::string events = ReadFile(machine_a.File("events.jsonl"));
+  const std::string events = ReadBytes(machine_a.File("events.jsonl"));
   CHECK(Contains(events, "\"event\":\"state.download\""));
   CHECK(Contains(events, "\"event\":\"state.upload\""));
   CHECK(Contains(events, "\"key\":\"team:bronze:state.redb\""));
@@ -145,7 +145,7 @@ TEST_CASE("remote state tiered: Valkey dies, the next run goes on from S3; docto
   CheckAllIncremental(second);
   CHECK(Contains(events_run.err, "warning"));
   CHECK(Contains(events_run.err, "Valkey"));
-  const std::string events = ReadFile(machine_b.File("events.jsonl"));
+  const std::string events = ReadBytes(machine_b.File("events.jsonl"));
   seen += events;
   CHECK(Contains(events, "\"warnings\""));
 
@@ -182,7 +182,7 @@ TEST_CASE(
   CHECK_RUN(run, 0);  // the download failed (a warning): it goes on from the local file, upload skipped
   Run doctor = box.Rocky("doctor --output json");
   Run remote = box.Rocky("state --remote --output json");
-  const std::string everything = run.out + run.err + ReadFile(box.File("events.jsonl")) + doctor.out +
+  const std::string everything = run.out + run.err + ReadBytes(box.File("events.jsonl")) + doctor.out +
                                  doctor.err + remote.out + remote.err;
   CHECK(Contains(everything, "unknown command"));
   CHECK(Contains(everything, "with args beginning with: (not shown)"));

@@ -171,14 +171,14 @@ TEST_CASE("bad or missing rocky.toml: one clear line, exit 1, nothing written") 
   CHECK(Contains(missing.err, "rocky.toml"));
   CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));
 
-  WriteFile(box.File("bad.toml"), "[state]\nbackend = \"local\"\nbakend = 3\n");
+  WriteBytes(box.File("bad.toml"), "[state]\nbackend = \"local\"\nbakend = 3\n");
   Run bad = box.Rocky("--config bad.toml plan");
   CHECK_RUN(bad, 1);
   CHECK(Contains(bad.err, "bad.toml:3:"));
   CHECK(Contains(bad.err, "bakend"));
   CHECK(!std::filesystem::exists(box.File(".rocky-state.redb")));
 
-  WriteFile(box.File("syntax.toml"), "[state\n");
+  WriteBytes(box.File("syntax.toml"), "[state\n");
   Run syntax = box.Rocky("plan --config syntax.toml");
   CHECK_RUN(syntax, 1);
   CHECK(Contains(syntax.err, "syntax.toml:1:"));
@@ -331,11 +331,11 @@ TEST_CASE(
 
 // Runs rocky.toml's pipeline under `strategy` (and merge_keys for merge).
 void UseStrategy(const Sandbox& box, const std::string& lines) {
-  std::string toml = ReadFile(box.File("rocky.toml"));
+  std::string toml = ReadBytes(box.File("rocky.toml"));
   const std::string anchor = "timestamp_column = \"_fivetran_synced\"\n";
   REQUIRE(Contains(toml, anchor));
   toml.replace(toml.find(anchor), anchor.size(), anchor + lines);
-  WriteFile(box.File("rocky.toml"), toml);
+  WriteBytes(box.File("rocky.toml"), toml);
 }
 
 // How many runs the state file records.
@@ -638,17 +638,17 @@ TEST_CASE("doctor --check warehouse on SQLite: the folder and the schema pattern
   CHECK(Contains(healthy.out, "[\"pipeline.bronze.schemas\",\"3\"]"));
 
   // A schema pattern that matches nothing: a warning naming the schemas there are.
-  std::string toml = ReadFile(box.File("rocky.toml"));
+  std::string toml = ReadBytes(box.File("rocky.toml"));
   const std::string prefix = "prefix = \"src__\"";
   REQUIRE(toml.find(prefix) != std::string::npos);
-  WriteFile(box.File("rocky.toml"),
-            std::string(toml).replace(toml.find(prefix), prefix.size(), "prefix = \"raw__\""));
+  WriteBytes(box.File("rocky.toml"),
+             std::string(toml).replace(toml.find(prefix), prefix.size(), "prefix = \"raw__\""));
   const Run nothing = box.Rocky("doctor --check warehouse --output table");
   CHECK_RUN(nothing, 0);
   CHECK(Contains(nothing.out, "warning"));
   CHECK(Contains(nothing.out, "pipeline bronze: no schema of catalog 'fivetran_catalog' matches"));
   CHECK(Contains(nothing.out, "src__acme__us_west__shopify"));
-  WriteFile(box.File("rocky.toml"), toml);
+  WriteBytes(box.File("rocky.toml"), toml);
 
   // The folder missing (moved away), then a plain file: critical, and the doctor creates nothing.
   std::filesystem::rename(box.File("warehouse"), box.File("moved"));
@@ -656,7 +656,7 @@ TEST_CASE("doctor --check warehouse on SQLite: the folder and the schema pattern
   CHECK_RUN(missing, 1);
   CHECK(Contains(missing.out, "the SQLite warehouse folder " + box.File("warehouse") + " does not exist"));
   CHECK(!std::filesystem::exists(box.File("warehouse")));
-  WriteFile(box.File("warehouse"), "not a folder");
+  WriteBytes(box.File("warehouse"), "not a folder");
   const Run file = box.Rocky("doctor --check warehouse --output table");
   CHECK_RUN(file, 1);
   CHECK(Contains(file.out, "is not a folder"));

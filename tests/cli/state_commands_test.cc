@@ -104,7 +104,7 @@ TEST_CASE(
     "a zero-length state file (its creation stopped before the first commit) is an empty state for every "
     "command") {
   Sandbox box;
-  WriteFile(box.File("empty.redb"), "");
+  WriteBytes(box.File("empty.redb"), "");
   Run show = box.Rocky("--state-path empty.redb state --output json");
   CHECK_RUN(show, 0);
   CHECK(Contains(show.out, "\"schema_version_on_disk\":null"));
@@ -113,7 +113,7 @@ TEST_CASE(
   Run exported = box.Rocky("--state-path empty.redb state export");
   CHECK_RUN(exported, 0);
   CHECK(Contains(exported.out, "\"watermarks\":[]"));
-  CHECK(ReadFile(box.File("empty.redb")).empty());  // readers changed nothing
+  CHECK(ReadBytes(box.File("empty.redb")).empty());  // readers changed nothing
   // A writer starts it as a new state, as readers saw it.
   CHECK_RUN(box.Rocky("--state-path empty.redb state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
   CHECK(Contains(box.Rocky("--state-path empty.redb state --output table").out, "a.b.c"));
@@ -129,16 +129,16 @@ TEST_CASE("rocky state delete: a missing watermark fails and changes nothing; --
 
   CHECK_RUN(
       box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z --state-path " + ShellQuote(path)), 0);
-  const std::string before = ReadFile(path);
+  const std::string before = ReadBytes(path);
   Run missing = box.Rocky("state delete --table a.b.x --state-path " + ShellQuote(path));
   CHECK_RUN(missing, 1);
   CHECK(missing.err == "rocky: no watermark stored for table 'a.b.x'\n");
-  CHECK(ReadFile(path) == before);
+  CHECK(ReadBytes(path) == before);
 
   Run all = box.Rocky("state delete --all --state-path " + ShellQuote(path));
   CHECK_RUN(all, 2);
   CHECK(Contains(all.err, "--yes"));
-  CHECK(ReadFile(path) == before);
+  CHECK(ReadBytes(path) == before);
   CHECK_RUN(box.Rocky("state delete --all --yes --state-path " + ShellQuote(path)), 0);
   CHECK(Contains(box.Rocky("--output table state --state-path " + ShellQuote(path)).out,
                  "No watermarks stored."));
@@ -175,7 +175,7 @@ TEST_CASE("rocky state: a directory, a corrupt file and a newer... each fail wit
     CHECK(Contains(run.err, "garbage.redb"));
     CHECK(Contains(run.err, "is not a rocky database"));
   }
-  CHECK(ReadFile(garbage) == std::string(8192, 'g'));
+  CHECK(ReadBytes(garbage) == std::string(8192, 'g'));
 }
 
 TEST_CASE("rocky state export / import round trip; a bad import changes nothing") {
@@ -186,12 +186,12 @@ TEST_CASE("rocky state export / import round trip; a bad import changes nothing"
   CHECK_RUN(exported, 0);
   CHECK(Contains(exported.out, "\"format\":\"rocky-state\""));
   CHECK_RUN(box.Rocky("state export dump.json --state-path one.redb"), 0);
-  CHECK(ReadFile(box.File("dump.json")) == exported.out);
+  CHECK(ReadBytes(box.File("dump.json")) == exported.out);
 
   CHECK_RUN(box.Rocky("state import dump.json --state-path two.redb"), 0);
   CHECK(box.Rocky("state export --state-path two.redb").out == exported.out);
 
-  const std::string before = ReadFile(box.File("two.redb"));
+  const std::string before = ReadBytes(box.File("two.redb"));
   {
     std::ofstream(box.File("bad.json"))
         << R"({"format":"rocky-state","schema_version":1,"watermarks":[{"table":"a.b.c","last_value":"nope","updated_at":"2025-03-15T14:30:00Z"}],"check_history":[],"run_history":[]})";
@@ -199,7 +199,7 @@ TEST_CASE("rocky state export / import round trip; a bad import changes nothing"
   Run bad = box.Rocky("state import bad.json --state-path two.redb");
   CHECK_RUN(bad, 1);
   CHECK(Contains(bad.err, "invalid timestamp 'nope'"));
-  CHECK(ReadFile(box.File("two.redb")) == before);
+  CHECK(ReadBytes(box.File("two.redb")) == before);
   CHECK_RUN(box.Rocky("state import missing.json --state-path two.redb"), 1);
 }
 
@@ -225,7 +225,7 @@ namespace {
 TEST_CASE("rocky state: a locked state file (exit 75) and an unreachable path (exit 1) are one clear line") {
   Sandbox box;
   CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
-  const std::string before = ReadFile(box.File(".rocky-state.redb"));
+  const std::string before = ReadBytes(box.File(".rocky-state.redb"));
   {
     // This test process holds the writer lock, as a running `rocky run` would.
     auto holder = rocky::state::StateStore::Open(
@@ -245,10 +245,10 @@ TEST_CASE("rocky state: a locked state file (exit 75) and an unreachable path (e
     CHECK_RUN(show, 0);
     CHECK(Contains(show.out, "2025-03-15T14:30:00Z"));
   }
-  CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
+  CHECK(ReadBytes(box.File(".rocky-state.redb")) == before);
 
   // A path through a regular file can't be created nor read.
-  WriteFile(box.File("plainfile"), "x");
+  WriteBytes(box.File("plainfile"), "x");
   for (const char* command : {"state show", "state set --table a.b.c --value 2025-03-15T14:30:00Z"}) {
     Run run = box.Rocky(std::string(command) + " --state-path plainfile/state.redb");
     CHECK_RUN(run, 1);
@@ -260,7 +260,7 @@ TEST_CASE("rocky state: a locked state file (exit 75) and an unreachable path (e
 TEST_CASE("rocky state: a rocky.toml that is present is validated first; a broken one fails the command") {
   Sandbox box;
   CHECK_RUN(box.Rocky("state set --table a.b.c --value 2025-03-15T14:30:00Z"), 0);
-  WriteFile(box.File("rocky.toml"), "[state]\nbackend = \"floppy\"\n");
+  WriteBytes(box.File("rocky.toml"), "[state]\nbackend = \"floppy\"\n");
   Run broken = box.Rocky("state --output table");
   CHECK_RUN(broken, 1);
   CHECK(Contains(broken.err, "rocky.toml:2:"));
@@ -268,7 +268,7 @@ TEST_CASE("rocky state: a rocky.toml that is present is validated first; a broke
   Run explicit_missing = box.Rocky("state --config nowhere.toml");
   CHECK_RUN(explicit_missing, 1);
   CHECK(Contains(explicit_missing.err, "nowhere.toml"));
-  WriteFile(box.File("rocky.toml"), "[state]\nbackend = \"local\"\n");
+  WriteBytes(box.File("rocky.toml"), "[state]\nbackend = \"local\"\n");
   CHECK_RUN(box.Rocky("state --output table"), 0);
 }
 
@@ -289,7 +289,7 @@ void ImportManyWatermarks(const Sandbox& box) {
     }
   }
   doc += R"(],"check_history":[],"run_history":[]})";
-  WriteFile(box.File("many.json"), doc);
+  WriteBytes(box.File("many.json"), doc);
   CHECK_RUN(box.Rocky("state import many.json"), 0);
 }
 

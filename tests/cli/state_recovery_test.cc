@@ -59,7 +59,7 @@ TEST_CASE(
   Sandbox box;
   CHECK_RUN(box.Rocky("state set --table a.b.c --value 2026-01-01T00:00:00Z"), 0);
   CHECK_RUN(box.Rocky("state set --table a.b.d --value 2026-01-02T00:00:00Z"), 0);
-  const std::string before = ReadFile(box.File(".rocky-state.redb"));
+  const std::string before = ReadBytes(box.File(".rocky-state.redb"));
   // Every read of the state file from the Nth on fails with EIO (a disk going bad), for each N that reaches
   // a read of the file at all: the header, the slots, the commit's pages, the tables.
   int failed_opens = 0;
@@ -79,7 +79,7 @@ TEST_CASE(
       CHECK(!Contains(run.err, "corrupt"));
       CHECK(!Contains(run.err, "not a rocky"));
       CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
-      CHECK(ReadFile(box.File(".rocky-state.redb")) == before);
+      CHECK(ReadBytes(box.File(".rocky-state.redb")) == before);
     }
   }
   CHECK(failed_opens > 4);
@@ -143,7 +143,7 @@ TEST_CASE(
   const std::string txn = "txn " + std::to_string(newest);
 
   // A reader: told on stderr and in JSON; it shows the commit before (the earlier value); nothing written.
-  const std::string before = ReadFile(state);
+  const std::string before = ReadBytes(state);
   Run show = box.Rocky("state --output json");
   CHECK_RUN(show, 0);
   CHECK(Contains(show.err, "rocky: warning: the newest commit of the state file .rocky-state.redb (" + txn +
@@ -155,7 +155,7 @@ TEST_CASE(
   CHECK(doc["discarded_commit"]["txn_id"].get_uint64().value() == newest);
   CHECK(Contains(std::string(doc["discarded_commit"]["reason"].get_string().value()), "page"));
   CHECK(doc["discarded_commit"]["evidence_path"].is_null());
-  CHECK(ReadFile(state) == before);
+  CHECK(ReadBytes(state) == before);
   Run history = box.Rocky("state history --table a.b.c");
   CHECK_RUN(history, 0);
   CHECK(Contains(history.err, txn + ") was discarded"));
@@ -220,17 +220,17 @@ TEST_CASE(
   CHECK_RUN(box.Rocky("state import dump.json --state-path two.redb"), 0);
   // Over a state that holds something: asked, like delete --all, and nothing changes.
   CHECK_RUN(box.Rocky("state set --table x.y.z --value 2026-02-01T00:00:00Z --state-path two.redb"), 0);
-  const std::string before = ReadFile(box.File("two.redb"));
+  const std::string before = ReadBytes(box.File("two.redb"));
   Run asked = box.Rocky("state import dump.json --state-path two.redb");
   CHECK_RUN(asked, 2);
   CHECK(Contains(asked.err, "is not empty (2 watermarks"));
   CHECK(Contains(asked.err, "--yes"));
-  CHECK(ReadFile(box.File("two.redb")) == before);
+  CHECK(ReadBytes(box.File("two.redb")) == before);
   CHECK_RUN(box.Rocky("state import dump.json --yes --state-path two.redb"), 0);
   CHECK(!Contains(box.Rocky("state --output table --state-path two.redb").out, "x.y.z"));
 
   // Unknown and repeated fields, at every level, are refused, naming the field.
-  const std::string valid = ReadFile(box.File("dump.json"));
+  const std::string valid = ReadBytes(box.File("dump.json"));
   struct Bad {
     std::string json, message;
   };
@@ -245,19 +245,19 @@ TEST_CASE(
        "field 'watermarks' is given twice"},
   };
   for (const Bad& b : bad) {
-    WriteFile(box.File("bad.json"), b.json);
+    WriteBytes(box.File("bad.json"), b.json);
     Run run = box.Rocky("state import bad.json --yes --state-path two.redb");
     INFO(b.json);
     CHECK_RUN(run, 1);
     CHECK(Contains(run.err, b.message));
   }
   // Invalid JSON: the line and column of the first character that is wrong.
-  WriteFile(box.File("bad.json"),
-            "{\n  \"format\": \"rocky-state\",\n  \"schema_version\": 1,\n  \"watermarks\": [,]\n}\n");
+  WriteBytes(box.File("bad.json"),
+             "{\n  \"format\": \"rocky-state\",\n  \"schema_version\": 1,\n  \"watermarks\": [,]\n}\n");
   Run broken = box.Rocky("state import bad.json --yes --state-path two.redb");
   CHECK_RUN(broken, 1);
   CHECK(Contains(broken.err, "invalid JSON at line 4, column 18"));
-  WriteFile(box.File("bad.json"), valid.substr(0, valid.size() / 2));
+  WriteBytes(box.File("bad.json"), valid.substr(0, valid.size() / 2));
   Run cut = box.Rocky("state import bad.json --yes --state-path two.redb");
   CHECK_RUN(cut, 1);
   CHECK(Contains(cut.err, "(end of input)"));
@@ -270,11 +270,11 @@ TEST_CASE("state export FILE is created 0600 and replaces a wider file atomicall
   ::umask(022);
   CHECK_RUN(box.Rocky("state export new.json"), 0);
   CHECK(Mode(box.File("new.json")) == 0600);
-  WriteFile(box.File("old.json"), "old");
+  WriteBytes(box.File("old.json"), "old");
   REQUIRE(::chmod(box.File("old.json").c_str(), 0644) == 0);
   CHECK_RUN(box.Rocky("state export old.json"), 0);
   CHECK(Mode(box.File("old.json")) == 0600);
-  CHECK(Contains(ReadFile(box.File("old.json")), "\"a.b.c\""));
+  CHECK(Contains(ReadBytes(box.File("old.json")), "\"a.b.c\""));
   // No temporary file is left beside it.
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(box.dir())) {
@@ -296,7 +296,7 @@ TEST_CASE("state compact: 100,000 watermarks deleted, the file shrinks to what i
     json += entry;
   }
   json += R"(],"check_history":[],"run_history":[]})";
-  WriteFile(box.File("big.json"), json);
+  WriteBytes(box.File("big.json"), json);
   CHECK_RUN(box.Rocky("state import big.json"), 0);
   CHECK_RUN(box.Rocky("state delete --all --yes"), 0);
   const auto before = std::filesystem::file_size(box.File(".rocky-state.redb"));
@@ -353,16 +353,16 @@ TEST_CASE("doctor: a state file this user cannot write is critical, with a permi
 TEST_CASE(
     "no exception aborts rocky: doctor on a path through a file, TMPDIR and --events that cannot be used") {
   Sandbox box;
-  WriteFile(box.File("plainfile"), "x");
+  WriteBytes(box.File("plainfile"), "x");
   // The local probe used std::filesystem::remove, which threw on ENOTDIR: exit 134 instead of a verdict.
   Run doctor = box.Rocky("doctor --state-path plainfile/state.redb --output json");
   CHECK_RUN(doctor, 1);
   CHECK(Contains(doctor.out, "cannot create a file in plainfile"));
   // A remote backend, so that state --remote gets as far as its temporary folder and --events; nothing
   // listens at the endpoint, and nothing is reached before these fail.
-  WriteFile(box.File("rocky.toml"),
-            "[state]\nbackend = \"s3\"\ns3_bucket = \"b\"\ns3_region = \"us-east-1\"\ns3_endpoint = "
-            "\"http://127.0.0.1:9\"\n");
+  WriteBytes(box.File("rocky.toml"),
+             "[state]\nbackend = \"s3\"\ns3_bucket = \"b\"\ns3_region = \"us-east-1\"\ns3_endpoint = "
+             "\"http://127.0.0.1:9\"\n");
   // std::filesystem::temp_directory_path() threw on a TMPDIR that is not a folder.
   const char* saved = std::getenv("TMPDIR");
   const std::string saved_value = saved != nullptr ? saved : "";

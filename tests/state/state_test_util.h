@@ -10,22 +10,14 @@
 #include <sstream>
 #include <string>
 
+#include "file_bytes.h"
 #include "temp_dir.h"
 
 namespace rocky::state::testing {
 
 using TempDir = rocky_test::TempDir;  // tests/support/temp_dir.h
 
-inline std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using rocky_test::ReadBytes;  // tests/support/file_bytes.h
+using rocky_test::WriteBytes;
 
 }  // namespace rocky::state::testing

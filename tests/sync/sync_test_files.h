@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "file_bytes.h"
 #include "temp_dir.h"
 
 namespace rocky_sync_test {
@@ -21,17 +22,7 @@ inline std::string SourceRoot() {
   return root;
 }
 
-inline std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  REQUIRE(out.good());
-}
+using rocky_test::ReadBytes;  // tests/support/file_bytes.h
+using rocky_test::WriteBytes;
 
 }  // namespace rocky_sync_test
