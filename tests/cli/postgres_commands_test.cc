@@ -2,9 +2,11 @@
 // steps (init --adapter postgres, plan, run, a new row, run, state), a pipeline between two servers through
 // named adapters, a table dropped between plan and apply, a lost state re-derived from the targets, and
 // exactness after kills: rocky SIGKILLed at random instants and at a known point inside a copy, and the
-// server's backend killed mid-copy, and the whole server killed mid-copy (then down: clear errors, state
-// unchanged; then restarted on its data directory), each followed by a rerun that must leave exactly the
-// source's rows. No output may hold the password.
+// server's backend killed mid-copy, the whole server killed mid-copy (then down: clear errors, state
+// unchanged; then restarted on its data directory), the server restarted between two tables of a run (the
+// first kept, the second failed), and, between two servers, the source server killed mid-COPY (the target's
+// transaction keeps nothing), each followed by a rerun that must leave exactly the source's rows and
+// watermarks. No output may hold the password.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -453,6 +455,18 @@ std::string WatermarkOf(const Sandbox& box, const std::string& table) {
   return state.out.substr(start, state.out.find('"', start) - start);
 }
 
+// The watermark a complete copy of `table` (its _fivetran_synced) leaves: the newest value, as rocky writes
+// it (UTC, trailing zeros of the fraction dropped, 'Z').
+std::string NewestCursor(const PostgresServer& server, const std::string& table, const std::string& db) {
+  std::string newest = server.Scalar(
+      "SELECT to_char(max(_fivetran_synced) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM " +
+          table,
+      db);
+  while (newest.back() == '0') newest.pop_back();
+  if (newest.back() == '.') newest.pop_back();
+  return newest + "Z";
+}
+
 TEST_CASE("postgres: the server killed (SIGKILL of every process) mid-copy, down, restarted: rerun exact") {
   PostgresServer& server = Server();
   const std::string db = FreshDatabase(server, "srvkill");
@@ -512,14 +526,224 @@ TEST_CASE("postgres: the server killed (SIGKILL of every process) mid-copy, down
   server.Exec("DROP TRIGGER gate ON \"acme_warehouse.staging__us_west__shopify\".orders", db);
   CHECK_RUN(box.Rocky("run --output table"), 0);
   CheckTargetsMatchSources(server, db);
-  const std::string newest = server.Scalar(
-      "SELECT to_char(max(_fivetran_synced) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM " +
-          std::string(kOrders),
+  CHECK(WatermarkOf(box, orders_target) == NewestCursor(server, kOrders, db));
+}
+
+// A project of its own for the failure tests below: one source schema, fivetran_catalog.src__acme__app, with
+// the tables alpha and beta (id, v, _fivetran_synced; `rows` each, one second apart from 2025-01-01), copied
+// to acme_warehouse.staging__app without checks (no counts: nothing reads a table but its own copy). The
+// adapters' URLs come from the environment.
+const char* kAlpha = "\"fivetran_catalog.src__acme__app\".alpha";
+const char* kBeta = "\"fivetran_catalog.src__acme__app\".beta";
+const char* kAlphaTarget = "\"acme_warehouse.staging__app\".alpha";
+const char* kBetaTarget = "\"acme_warehouse.staging__app\".beta";
+
+void CreateAppSources(const PostgresServer& server, const std::string& db, int rows) {
+  server.Exec("CREATE SCHEMA \"fivetran_catalog.src__acme__app\"", db);
+  for (const char* table : {kAlpha, kBeta}) {
+    server.Exec(std::string("CREATE TABLE ") + table +
+                    " (id bigint PRIMARY KEY, v text NOT NULL, _fivetran_synced timestamptz NOT NULL)",
+                db);
+    server.Exec(std::string("INSERT INTO ") + table +
+                    " SELECT g, 'row ' || g, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 s' FROM "
+                    "generate_series(1, " +
+                    std::to_string(rows) + ") g",
+                db);
+  }
+}
+
+// Rows `first`..`last` arriving in `table`, newer than every row before them.
+void Arrive(const PostgresServer& server, const std::string& db, const std::string& table, int first,
+            int last) {
+  server.Exec("INSERT INTO " + table +
+                  " SELECT g, 'row ' || g, timestamptz '2025-02-01 00:00:00+00' + g * interval '1 s' FROM "
+                  "generate_series(" +
+                  std::to_string(first) + ", " + std::to_string(last) + ") g",
+              db);
+}
+
+// `adapters` is the [adapter...] part; `source_adapter`/`target_adapter` the names the pipeline uses (empty
+// for the single [adapter]).
+void WriteAppConfig(const Sandbox& box, const std::string& adapters, const std::string& source_adapter,
+                    const std::string& target_adapter) {
+  WriteBytes(box.File("rocky.toml"),
+             adapters +
+                 "\n[state]\nbackend = \"local\"\n\n[pipeline.app]\ntimestamp_column = "
+                 "\"_fivetran_synced\"\n\n[pipeline.app.source]\n" +
+                 (source_adapter.empty() ? "" : "adapter = \"" + source_adapter + "\"\n") +
+                 "catalog = \"fivetran_catalog\"\nschema_pattern = { prefix = \"src__\", separator = \"__\", "
+                 "components = [\"tenant\", \"source\"] }\n\n[pipeline.app.target]\n" +
+                 (target_adapter.empty() ? "" : "adapter = \"" + target_adapter + "\"\n") +
+                 "catalog_template = \"{tenant}_warehouse\"\nschema_template = \"staging__{source}\"\n");
+}
+
+// A fingerprint of a table's rows (all of them, in id order), comparable across servers.
+std::string RowsDigest(const PostgresServer& server, const std::string& table, const std::string& db) {
+  return server.Scalar(
+      "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '|' || v || '|' || to_char(_fivetran_synced "
+      "AT "
+      "TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), ',' ORDER BY id)), '-') FROM " +
+          table,
       db);
-  std::string expected = newest;
-  while (expected.back() == '0') expected.pop_back();
-  if (expected.back() == '.') expected.pop_back();
-  CHECK(WatermarkOf(box, orders_target) == expected + "Z");
+}
+
+TEST_CASE(
+    "postgres: the server restarted between two tables: the first kept, the second failed, rerun exact") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "between");
+  CreateAppSources(server, db, 1000);
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  WriteAppConfig(box, "[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL}\"\n", "", "");
+  CHECK_RUN(NoSecret(box.Rocky("run --output table"), server.password()), 0);
+  const std::string alpha = "acme_warehouse.staging__app.alpha";
+  const std::string beta = "acme_warehouse.staging__app.beta";
+  const std::string beta_before = WatermarkOf(box, beta);
+  CHECK(WatermarkOf(box, alpha) == "2025-01-01T00:16:40Z");
+  CHECK(beta_before == "2025-01-01T00:16:40Z");
+  Arrive(server, db, kAlpha, 1001, 1100);
+  Arrive(server, db, kBeta, 1001, 1100);
+  const std::string state_file_before = ReadBytes(box.File(".rocky-state.redb"));
+
+  // beta's target locked by this test: the run copies alpha (committing it and its watermark), then waits in
+  // beta's copy, whose transaction has begun, at its first statement on the target.
+  const std::string server_name = "postgres:rocky@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  Run failed;
+  {
+    PGconn* holder = PQconnectdb(server.Keywords(db).c_str());
+    REQUIRE(PQstatus(holder) == CONNECTION_OK);
+    PQclear(PQexec(holder, "BEGIN"));
+    PQclear(PQexec(holder, (std::string("LOCK TABLE ") + kBetaTarget + " IN ACCESS EXCLUSIVE MODE").c_str()));
+    std::thread run([&] { failed = box.Rocky("run --output table"); });
+    const int backend = server.WaitForBlockedQuery("CREATE INDEX IF NOT EXISTS%beta%");
+    // The waiting backend is rocky's, and what it waits for is the lock on beta's target.
+    CHECK(server.Scalar("SELECT application_name || '|' || (SELECT count(*) FROM pg_locks WHERE pid = " +
+                            std::to_string(backend) + " AND NOT granted AND relation = '" + kBetaTarget +
+                            "'::regclass) FROM pg_stat_activity WHERE pid = " + std::to_string(backend),
+                        db) == "rocky|1");
+    // alpha is committed, rows and all, before beta began.
+    CHECK(RowsDigest(server, kAlphaTarget, db) == RowsDigest(server, kAlpha, db));
+    // Restarted (fast shutdown: sessions ended, a checkpoint, the same data directory), under the waiting
+    // copy.
+    server.Stop();
+    server.Start();
+    run.join();
+    PQfinish(holder);
+  }
+  setenv("PG_URL", server.Url(db).c_str(), 1);  // Start() keeps the port unless another process took it
+  CHECK_RUN(NoSecret(failed, server.password()), 1);
+  CHECK(Contains(failed.out, "FAILED " + beta + ": copying fivetran_catalog.src__acme__app.beta to " + beta));
+  CHECK(Contains(failed.out, server_name));
+  CHECK(!Contains(failed.out, "FAILED " + alpha));
+  CHECK(Contains(failed.out, "1 copied, 1 failed"));
+  CHECK(state_file_before != ReadBytes(box.File(".rocky-state.redb")));
+
+  // The state says exactly what happened: alpha's watermark at its newest row, beta's as before; the targets
+  // agree (alpha complete, beta without the new rows).
+  CHECK(WatermarkOf(box, alpha) == NewestCursor(server, kAlpha, db));
+  CHECK(WatermarkOf(box, alpha) == "2025-02-01T00:18:20Z");
+  CHECK(WatermarkOf(box, beta) == beta_before);
+  CHECK(RowsDigest(server, kAlphaTarget, db) == RowsDigest(server, kAlpha, db));
+  CHECK(server.Scalar(std::string("SELECT count(*) || ' ' || max(id) FROM ") + kBetaTarget, db) ==
+        "1000 1000");
+
+  // The rerun copies beta's new rows (and nothing of alpha again): both exact, both watermarks at the newest.
+  const Run rerun = box.Rocky("run --output table");
+  CHECK_RUN(NoSecret(rerun, server.password()), 0);
+  CHECK(Contains(rerun.out, "100 rows copied (100 new)"));
+  for (const auto& [source, target] : {std::pair{kAlpha, kAlphaTarget}, std::pair{kBeta, kBetaTarget}}) {
+    INFO(target);
+    CHECK(RowsDigest(server, target, db) == RowsDigest(server, source, db));
+  }
+  CHECK(WatermarkOf(box, alpha) == NewestCursor(server, kAlpha, db));
+  CHECK(WatermarkOf(box, beta) == NewestCursor(server, kBeta, db));
+}
+
+TEST_CASE("postgres: two servers, the SOURCE server killed mid-COPY: the target keeps nothing, rerun exact") {
+  // The target is the shared server; the source a server of this case's own, killed and restarted.
+  PostgresServer& target = Server();
+  const std::string target_db = FreshDatabase(target, "srcdown");
+  PostgresServer source;
+  const std::string source_db = PostgresServer::kDatabase;
+  CreateAppSources(source, source_db, 3000);
+  source.Exec(std::string("DROP TABLE ") + kBeta, source_db);
+  // rocky reads the source as a role without superuser rights (as a reader role would), so that a row-level
+  // security policy applies to it: the gate. Its policy function waits, at row 15,000 of a COPY (the copy's
+  // read), for an advisory lock this test holds, so the source's COPY is held mid-stream; nothing else
+  // (planning, EXPLAIN, this test's own queries) waits.
+  const std::string reader_password = source.password() + "-reader";
+  source.Exec("CREATE ROLE reader LOGIN PASSWORD '" + reader_password +
+                  "'; GRANT USAGE ON SCHEMA \"fivetran_catalog.src__acme__app\" TO reader; GRANT SELECT ON " +
+                  kAlpha +
+                  " TO reader; CREATE FUNCTION public.gate(id bigint) RETURNS boolean LANGUAGE plpgsql AS $$ "
+                  "BEGIN IF id = 15000 AND current_query() LIKE 'COPY%' THEN PERFORM "
+                  "pg_advisory_xact_lock(2121); END IF; RETURN true; END $$; ALTER TABLE " +
+                  kAlpha + " ENABLE ROW LEVEL SECURITY; CREATE POLICY gate ON " + kAlpha +
+                  " FOR SELECT TO reader USING (public.gate(id))",
+              source_db);
+  auto source_url = [&] {
+    return "postgresql://reader:" + reader_password + "@127.0.0.1:" + std::to_string(source.port()) + "/" +
+           source_db;
+  };
+  setenv("SRC_URL", source_url().c_str(), 1);
+  setenv("DWH_URL", target.Url(target_db).c_str(), 1);
+  Sandbox box;
+  WriteAppConfig(box,
+                 "[adapter.src]\ntype = \"postgres\"\nurl = \"${SRC_URL}\"\n\n[adapter.dwh]\ntype = "
+                 "\"postgres\"\nurl = \"${DWH_URL}\"\n",
+                 "src", "dwh");
+  auto no_secret = [&](const Run& run) {
+    return NoSecret(NoSecret(run, source.password()), target.password());
+  };
+  CHECK_RUN(no_secret(box.Rocky("run --output table")), 0);
+  const std::string alpha = "acme_warehouse.staging__app.alpha";
+  CHECK(RowsDigest(target, kAlphaTarget, target_db) == RowsDigest(source, kAlpha, source_db));
+  Arrive(source, source_db, kAlpha, 10000, 30000);
+  const Run state_before = box.Rocky("state --output json");
+  CHECK_RUN(state_before, 0);
+  const std::string target_before = RowsDigest(target, kAlphaTarget, target_db);
+
+  const std::string source_name =
+      "postgres:reader@127.0.0.1:" + std::to_string(source.port()) + "/" + source_db;
+  Run failed;
+  {
+    PGconn* holder = PQconnectdb(source.Keywords(source_db).c_str());
+    REQUIRE(PQstatus(holder) == CONNECTION_OK);
+    PQclear(PQexec(holder, "SELECT pg_advisory_lock(2121)"));
+    std::thread run([&] { failed = box.Rocky("run --output table"); });
+    source.WaitForBlockedQuery("COPY (SELECT%");
+    // Mid-COPY: the target's session is inside its COPY ... FROM STDIN, in the copy's open transaction.
+    CHECK(target.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rocky' AND state = "
+                        "'active' AND query LIKE 'COPY pg_temp.rocky_window%FROM STDIN'",
+                        target_db) == "1");
+    source.Crash();  // SIGKILL of the postmaster and every process it started
+    run.join();
+    PQfinish(holder);
+  }
+  CHECK_RUN(no_secret(failed), 1);
+  CHECK(Contains(failed.out,
+                 "FAILED " + alpha + ": copying fivetran_catalog.src__acme__app.alpha to " + alpha));
+  CHECK(Contains(failed.out, "reading fivetran_catalog.src__acme__app.alpha on " + source_name));
+  CHECK(Contains(failed.out, "the connection to " + source_name + " was lost"));
+  CHECK(Contains(failed.out, "0 copied, 1 failed"));
+  // The target's transaction rolled back: the target as it was, no transfer table, nothing in progress; the
+  // state's watermarks as they were.
+  CHECK(RowsDigest(target, kAlphaTarget, target_db) == target_before);
+  CHECK(target.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rocky'", target_db) ==
+        "0");
+  CHECK(box.Rocky("state --output json").out == state_before.out);
+
+  // The source restarted on its data directory (recovering from its WAL, the gate released with its holder's
+  // session): the rerun copies the window, and the target holds exactly the source's rows.
+  source.Start();
+  source.Exec(std::string("ALTER TABLE ") + kAlpha + " DISABLE ROW LEVEL SECURITY", source_db);
+  setenv("SRC_URL", source_url().c_str(), 1);
+  const Run rerun = box.Rocky("run --output table");
+  CHECK_RUN(no_secret(rerun), 0);
+  CHECK(Contains(rerun.out, "20,001 rows copied (20,001 new)"));
+  CHECK(RowsDigest(target, kAlphaTarget, target_db) == RowsDigest(source, kAlpha, source_db));
+  CHECK(WatermarkOf(box, alpha) == NewestCursor(source, kAlpha, source_db));
+  CHECK(WatermarkOf(box, alpha) == "2025-02-01T08:20:00Z");
 }
 
 }  // namespace
