@@ -508,6 +508,12 @@ int RunInit(const CommandContext& ctx) {
     return Fail(ctx,
                 "'" + config_path + "' already exists; use --force to overwrite it and the sample warehouse");
   }
+  if (postgres) {
+    // The server first: a URL that does not connect (unreachable, wrong password, no such database) must
+    // leave nothing behind, neither --config's folder nor (with --force) fewer watermarks.
+    auto reached = warehouse::OpenPostgresWarehouse(url, url);
+    if (!reached.ok()) return Fail(ctx, reached.status());
+  }
   const std::filesystem::path base = std::filesystem::path(config_path).parent_path();
   const std::string warehouse_dir = (base / "warehouse").string();
   std::error_code ec;
@@ -654,7 +660,8 @@ CommandSpec InitCommand() {
           "With --adapter postgres --url URL, the sample's source schemas go into the database URL names\n"
           "(fivetran_catalog.src__... schemas) and rocky.toml names that database; a URL holding a password "
           "is\n"
-          "not written into rocky.toml, which then reads it from ${PG_URL}.",
+          "not written into rocky.toml, which then reads it from ${PG_URL}. A URL that does not connect\n"
+          "changes nothing (no folder, no file, no watermark).",
       .flags =
           {FlagSpec{
                .name = "force",

@@ -147,6 +147,43 @@ TEST_CASE("postgres: the quickstart's steps, without the password in any output 
   CheckTargetsMatchSources(server, db);
 }
 
+TEST_CASE("postgres: init with a URL that does not connect leaves nothing behind") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "initfail");
+  const std::string port = std::to_string(server.port());
+  Sandbox box;
+  const std::vector<std::string> failing = {
+      "postgresql://rocky:" + server.password() + "@127.0.0.1:" + std::to_string(rocky_test::FreePort()) +
+          "/" + db,                                                                       // nothing listening
+      "postgresql://rocky:wrong-" + server.password() + "@127.0.0.1:" + port + "/" + db,  // wrong password
+      server.Url("no_such_database"),
+  };
+  for (const std::string& url : failing) {
+    INFO(url);
+    const Run init = box.Rocky("init --config project/rocky.toml --adapter postgres --url " +
+                               ShellQuote(url) + " --output table");
+    CHECK_RUN(NoSecret(init, server.password()), 1);
+    CHECK(Contains(init.err, "connecting to postgres:rocky@127.0.0.1:"));
+    CHECK(!std::filesystem::exists(box.File("project")));
+  }
+  CHECK(server.Scalar("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'fivetran%'",
+                      db) == "0");
+
+  // --force over a working project: a URL that does not connect keeps its rocky.toml and its watermarks.
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  CHECK_RUN(box.Rocky("init --config project/rocky.toml --adapter postgres --url \"$PG_URL\""), 0);
+  CHECK_RUN(box.Rocky("run --config project/rocky.toml"), 0);
+  const std::string toml = ReadBytes(box.File("project/rocky.toml"));
+  const Run state = box.Rocky("state --output json");
+  CHECK(Contains(state.out, "acme_warehouse.staging__us_west__shopify.orders"));
+  const Run forced = box.Rocky("init --config project/rocky.toml --force --adapter postgres --url " +
+                               ShellQuote(failing[1]) + " --output table");
+  CHECK_RUN(NoSecret(forced, server.password()), 1);
+  CHECK(Contains(forced.err, "password authentication failed"));
+  CHECK(box.Rocky("state --output json").out == state.out);
+  CHECK(ReadBytes(box.File("project/rocky.toml")) == toml);
+}
+
 TEST_CASE("postgres: a table dropped between plan and apply fails alone, clearly") {
   PostgresServer& server = Server();
   const std::string db = FreshDatabase(server, "dropped");
