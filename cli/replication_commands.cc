@@ -44,7 +44,10 @@ struct Session {
   std::unique_ptr<state::StateStore> store;
 };
 
-// The session is returned with remote->busy() (and nothing else open) when another runner holds the lease.
+// The configuration, the remote state (lease and download) and the state file, without the warehouses
+// (OpenWarehouses): apply refuses a stale plan in between, before a warehouse is opened (opening a SQLite
+// warehouse creates its folder). The session is returned with remote->busy() (and nothing else open) when
+// another runner holds the lease.
 Result<Session> OpenSession(const CommandContext& ctx) {
   const Invocation& inv = ctx.invocation;
   Session session;
@@ -52,8 +55,14 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   // Before the store opens it: the lease, then the download, which replaces the local file.
   ROCKY_ASSIGN_OR_RETURN(session.remote, RemoteStateSession::Begin(ctx, &session.config, StatePath(inv)));
   if (session.remote->busy()) return session;  // another runner holds the lease: the caller refuses
-  // Each adapter pair the pipelines name is opened once (all of them before anything runs: a server that
-  // cannot be reached stops the command, as with one pair); without pipelines, the configured adapter.
+  ROCKY_ASSIGN_OR_RETURN(session.store, OpenStateStoreForWriting(ctx, StatePath(inv)));
+  return session;
+}
+
+// Opens the warehouses of an open session. Each adapter pair the pipelines name is opened once (all of them
+// before anything runs: a server that cannot be reached stops the command, as with one pair); without
+// pipelines, the configured adapter.
+Status OpenWarehouses(Session& session) {
   const config::Config& config = session.config;
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const config::PipelineConfig& p : config.pipelines) {
@@ -79,8 +88,7 @@ Result<Session> OpenSession(const CommandContext& ctx) {
   }
   // A stored plan's pipeline since removed from rocky.toml still has a warehouse when there is only one.
   if (session.opened.size() == 1) session.warehouses.fallback = session.opened.front().get();
-  ROCKY_ASSIGN_OR_RETURN(session.store, OpenStateStoreForWriting(ctx, StatePath(inv)));
-  return session;
+  return Status::OK();
 }
 
 // Closes the state file and uploads it (a no-op for "local"). The upload's failure under on_upload_failure =
@@ -375,6 +383,7 @@ int RunPlan(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
+  if (Status s = OpenWarehouses(*session); !s.ok()) return Fail(ctx, s);
   auto plan = replication::BuildPlan(session->config, session->warehouses, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
@@ -405,6 +414,7 @@ int RunApply(const CommandContext& ctx) {
   if (!plan.ok()) return Fail(ctx, plan.status());
   if (Status s = replication::VerifyPlanIsCurrent(*plan, session->config, *session->store); !s.ok())
     return Fail(ctx, s);
+  if (Status s = OpenWarehouses(*session); !s.ok()) return Fail(ctx, s);
   return Execute(ctx, "apply", *session, *plan);
 }
 
@@ -413,6 +423,7 @@ int RunRun(const CommandContext& ctx) {
   auto session = OpenSession(ctx);
   if (!session.ok()) return FailOpen(ctx, session.status());
   if (session->remote->busy()) return session->remote->RefuseBusy();
+  if (Status s = OpenWarehouses(*session); !s.ok()) return Fail(ctx, s);
   auto plan = replication::BuildPlan(session->config, session->warehouses, *session->store,
                                      PlanOptionsOf(ctx.invocation, *session));
   if (!plan.ok()) return Fail(ctx, plan.status());
@@ -620,7 +631,9 @@ CommandSpec ApplyCommand() {
       .summary = "Run a saved plan",
       .description =
           "Run the plan `rocky plan` saved under PLAN_ID. Refused when a watermark it was planned from has\n"
-          "changed since (run `rocky plan` again). Exit code 1 when any table failed, 130 when interrupted.\n"
+          "changed since, or when rocky.toml now names another warehouse (refused before that warehouse is\n"
+          "opened or its folder made; run `rocky plan` again). Exit code 1 when any table failed, 130 when\n"
+          "interrupted.\n"
           "With a remote state, holds its lease throughout (exit 75 while another runner holds it; --wait);\n"
           "a lease lost mid-run stops the run before its next table (exit 1).",
       .flags = {LeaseWaitFlag()},

@@ -407,6 +407,7 @@ TEST_CASE("postgres: pipelines with their own adapter pairs (SQLite and PostgreS
   CHECK_RUN(NoSecret(stale, server.password()), 1);
   CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("warehouse") + "; server=postgres:rocky@127.0.0.1:"));
   CHECK(Contains(stale.err, "laptop=sqlite:" + box.File("elsewhere")));
+  CHECK(!std::filesystem::exists(box.File("elsewhere")));  // refused before the warehouse was opened
   WriteBytes(box.File("rocky.toml"), toml);
   const Run state = box.Rocky("state --output table");
   CHECK(Contains(state.out, "acme_dwh.staging__us_west__shopify.orders"));

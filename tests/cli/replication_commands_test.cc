@@ -150,6 +150,31 @@ TEST_CASE("init, plan, apply, run: full refresh, then only the new rows") {
   CHECK(ParseJson(parser3, json.out)["tables"].get_array().value().size() == 3);
 }
 
+TEST_CASE("apply of a plan whose warehouse folder moved is refused before anything is made there") {
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init"), 0);
+  Run plan = box.Rocky("plan --output json");
+  CHECK_RUN(plan, 0);
+  simdjson::dom::parser parser;
+  std::string_view plan_id;
+  REQUIRE(ParseJson(parser, plan.out)["plan_id"].get_string().get(plan_id) == simdjson::SUCCESS);
+  const std::string id(plan_id);
+  const std::string toml = ReadBytes(box.File("rocky.toml"));
+  std::string moved = toml;
+  REQUIRE(moved.find("path = \"warehouse\"") != std::string::npos);
+  moved.replace(moved.find("path = \"warehouse\""), 18, "path = \"moved/warehouse\"");
+  WriteBytes(box.File("rocky.toml"), moved);
+  const Run refused = box.Rocky("apply " + id + " --output table");
+  CHECK_RUN(refused, 1);
+  CHECK(Contains(refused.err, "was made for warehouse 'sqlite:" + box.File("warehouse") + "'"));
+  CHECK(Contains(refused.err,
+                 "now names 'sqlite:" + box.File("moved/warehouse") + "'; run 'rocky plan' again"));
+  CHECK(!std::filesystem::exists(box.File("moved")));
+  // The plan is still good for the warehouse it was made for.
+  WriteBytes(box.File("rocky.toml"), toml);
+  CHECK_RUN(box.Rocky("apply " + id + " --output table"), 0);
+}
+
 TEST_CASE("init --force after runs starts the sample over: a full refresh, no duplicated rows") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init"), 0);
