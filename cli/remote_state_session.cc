@@ -158,7 +158,14 @@ Status RemoteStateSession::TakeLease() {
   };
   auto taken = sync::StateLease::Take(std::move(store), std::string(sync_->backend().Kind()),
                                       std::move(options), std::move(sink));
-  if (!taken.ok()) return taken.status();
+  if (!taken.ok()) {
+    if (!sync::TransferStopRequested()) return taken.status();
+    // Ctrl-C or SIGTERM while the lease was taken or waited for (--wait): nothing was done, and the command
+    // says so as it refuses a busy lease (RefuseBusy), its JSON included, rather than as a failure.
+    busy_ = true;
+    interrupted_ = taken.status().message();
+    return Status::OK();
+  }
   taken_ = taken->outcome;
   seen_ = taken->seen;
   waited_ = taken->waited;
@@ -212,6 +219,18 @@ Result<std::unique_ptr<RemoteStateSession>> RemoteStateSession::Begin(const Comm
 }
 
 int RemoteStateSession::RefuseBusy() const {
+  if (interrupted()) {
+    const std::string message = interrupted_ + ". Nothing was done";
+    if (FormatOf(ctx_.invocation) == OutputFormat::kJson) {
+      JsonWriter json = BeginJson(CommandName(ctx_.invocation));
+      json.Key("error").String(ForOutput(message)).Key("stop_reason").String("signal");
+      WriteJson(json);
+      json.EndObject();
+      ctx_.out << json.str() << '\n';
+    }
+    ctx_.err << "rocky: " << ForOutput(message) << '\n';
+    return StopSignalReceived() != 0 ? ExitCodeForStop() : kExitFailure;
+  }
   std::string message = "the remote state " + Location() + " is leased by another runner";
   if (seen_.holder) message += ": " + DescribeLeaseHolder(*seen_.holder);
   if (!seen_.expires_at.empty()) {
@@ -226,7 +245,7 @@ int RemoteStateSession::RefuseBusy() const {
       "holder is gone";
   if (FormatOf(ctx_.invocation) == OutputFormat::kJson) {
     JsonWriter json = BeginJson(CommandName(ctx_.invocation));
-    json.Key("error").String(ForOutput(message));
+    json.Key("error").String(ForOutput(message)).Key("stop_reason").Null();
     WriteJson(json);
     json.EndObject();
     ctx_.out << json.str() << '\n';
@@ -334,7 +353,7 @@ void RemoteStateSession::WriteLeaseJson(JsonWriter& json) const {
     json.Null();
   }
   json.Key("expires_in_ms");
-  if (busy_) {
+  if (busy_ && !interrupted()) {
     json.Int(seen_.expires_in.count());
   } else {
     json.Null();
@@ -488,9 +507,26 @@ Result<std::unique_ptr<state::StateStore>> OpenStateStoreForWriting(const Comman
 }
 
 int FailOpen(const CommandContext& ctx, const Status& status) {
-  if (!status.IsBusy()) return Fail(ctx, status);
-  Fail(ctx, status.message() + "; nothing was done (--wait SECONDS waits for it)");
-  return kExitBusy;
+  const bool stopped = StopSignalReceived() != 0;
+  if (!status.IsBusy() && !stopped) return Fail(ctx, status);
+  const std::string message =
+      status.message() + (!status.IsBusy() ? "; nothing was done"
+                          : stopped        ? "; stopped (Ctrl-C or SIGTERM) while waiting for it; nothing "
+                                             "was done"
+                                           : "; nothing was done (--wait SECONDS waits for it)");
+  if (FormatOf(ctx.invocation) == OutputFormat::kJson) {
+    JsonWriter json = BeginJson(CommandName(ctx.invocation));
+    json.Key("error").String(ForOutput(message)).Key("stop_reason");
+    if (stopped) {
+      json.String("signal");
+    } else {
+      json.Null();
+    }
+    json.EndObject();
+    ctx.out << json.str() << '\n';
+  }
+  Fail(ctx, message);
+  return stopped ? ExitCodeForStop() : kExitBusy;
 }
 
 }  // namespace rocky::cli

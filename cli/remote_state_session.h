@@ -48,11 +48,15 @@ class RemoteStateSession {
   // busy() when another runner still holds it; OK and nothing for "local". Errors as Begin's.
   base::Status TakeLease();
 
-  // True when another runner holds the lease: the command must not go on.
+  // True when this command does not hold the lease and must not go on: another runner holds it, or a stop
+  // request (Ctrl-C, SIGTERM) ended the taking of it or the --wait for it (interrupted()).
   bool busy() const { return busy_; }
+  // True when a stop request ended the taking of the lease (or the wait for it): busy() too.
+  bool interrupted() const { return !interrupted_.empty(); }
   // For a busy session: "rocky: the remote state is leased by ..." on stderr (naming the holder and when its
-  // lease expires by the server's clock), with --output json also the command's JSON (remote_state.lease) on
-  // stdout; returns kExitBusy.
+  // lease expires by the server's clock), with --output json also the command's JSON on stdout (`error`,
+  // `stop_reason` null, remote_state.lease); returns kExitBusy. Interrupted: the stop's message instead, with
+  // `stop_reason` "signal", and returns 128 + the signal's number (130, 143), as every stopped command does.
   int RefuseBusy() const;
 
   // Downloads the remote state into `destination` (not the state file), with the lifecycle's retries; nullopt
@@ -138,6 +142,7 @@ class RemoteStateSession {
   std::optional<sync::LeaseOutcome> lease_last_;  // the last step other than "renewed"
   std::optional<sync::LeaseRecord> lease_other_;  // from the last event that named another holder
   std::string lease_error_;
+  std::string interrupted_;  // why the taking of the lease stopped (a stop request); empty otherwise
 };
 
 // The command's exit once its output is printed: the upload's failure (exit 1, its message on stderr) wins
@@ -168,7 +173,9 @@ void WriteLeaseRecordJson(base::JsonWriter& json, const std::optional<sync::Leas
 std::string DescribeLeaseHolder(const sync::LeaseRecord& r);
 
 // Fail() for an open of the state file (or a session's Begin): kExitBusy when another process holds its
-// writer lock (kBusy), kExitFailure otherwise.
+// writer lock (kBusy), 128 + the signal's number when a stop request (Ctrl-C, SIGTERM) ended it (a --wait
+// for that lock, a download), kExitFailure otherwise. In the first two cases, with --output json, the
+// command's JSON is on stdout too, as RefuseBusy prints it (`error`, `stop_reason`: "signal" or null).
 int FailOpen(const CommandContext& ctx, const base::Status& status);
 
 }  // namespace rocky::cli

@@ -496,6 +496,73 @@ TEST_CASE(
   CHECK(Contains(doctor.out, "free"));
 }
 
+TEST_CASE("Ctrl-C while --wait waits for the lease or the local lock: exit 130 and the JSON document") {
+  SUBCASE("the remote state's lease (valkey), held by a stopped run") {
+    rocky_sync_test::RedisServer redis;
+    ScopedEnv env;
+    env.Set("VALKEY_URL", redis.Url());
+    Sandbox a, b;
+    CHECK_RUN(a.Rocky("init --output table"), 0);
+    const std::string warehouse = a.File("warehouse");
+    UseRemoteState(a, "backend = \"valkey\"\nvalkey_url = \"${VALKEY_URL}\"\nlease_seconds = 30\n",
+                   warehouse);
+    std::filesystem::copy_file(a.File("rocky.toml"), b.File("rocky.toml"));
+    CHECK_RUN(a.Rocky("run --output table"), 0);
+    AddOrders(warehouse);
+    TargetLocks locks(warehouse);
+    Background holder = Start(a, {"run", "--output", "json", "--events", "events.jsonl"}, "holder");
+    AwaitText(a.File("events.jsonl"), "\"event\":\"state.download\"");
+    REQUIRE(::kill(holder.pid, SIGSTOP) == 0);  // in its first copy, holding the lease
+    Background waiter =
+        Start(b, {"run", "--output", "json", "--wait", "120", "--events", "events.jsonl"}, "waiter");
+    AwaitText(waiter.err_path, "waiting up to 120 s");
+    REQUIRE(::kill(waiter.pid, SIGINT) == 0);
+    CHECK(waiter.Wait() == 130);
+    simdjson::dom::parser parser;
+    auto doc = ParseJson(parser, waiter.out());
+    CHECK(Str(doc, "command") == "run");
+    CHECK(Str(doc, "stop_reason") == "signal");
+    CHECK(Contains(std::string(Str(doc, "error")), "Interrupted"));
+    CHECK(Contains(std::string(Str(doc, "error")), "Nothing was done"));
+    CHECK(Contains(std::string(Str(doc["remote_state"]["lease"], "error")), "Interrupted"));
+    CHECK(doc["remote_state"]["lease"]["other"]["pid"].get_int64().value() == holder.pid);
+    CHECK(Contains(waiter.err(), "Interrupted"));
+    CHECK_FALSE(std::filesystem::exists(b.File(".rocky-state.redb")));  // nothing was done
+    REQUIRE(::kill(holder.pid, SIGKILL) == 0);
+    CHECK(holder.Wait() == 128 + SIGKILL);
+  }
+  SUBCASE("the local state file's writer lock, held by this test") {
+    Sandbox box;
+    CHECK_RUN(box.Rocky("init --output table"), 0);
+    CHECK_RUN(box.Rocky("run --output table"), 0);
+    const std::string before = ReadBytes(box.File(".rocky-state.redb"));
+    auto db = rocky::engine::Database::Open(box.File(".rocky-state.redb"), rocky::engine::Options{});
+    REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+    Background waiter = Start(box, {"run", "--output", "json", "--wait", "120"}, "waiter");
+    AwaitText(waiter.err_path, "waiting up to 120 s");
+    REQUIRE(::kill(waiter.pid, SIGINT) == 0);
+    CHECK(waiter.Wait() == 130);
+    simdjson::dom::parser parser;
+    auto doc = ParseJson(parser, waiter.out());
+    CHECK(Str(doc, "command") == "run");
+    CHECK(Str(doc, "stop_reason") == "signal");
+    CHECK(Contains(std::string(Str(doc, "error")), "locked by process " + std::to_string(::getpid())));
+    CHECK(Contains(std::string(Str(doc, "error")), "nothing was done"));
+    REQUIRE((*db)->Close().ok());
+    CHECK(ReadBytes(box.File(".rocky-state.redb")) == before);
+    // Refused without a signal (no --wait): exit 75, and the same document with no stop_reason.
+    auto again = rocky::engine::Database::Open(box.File(".rocky-state.redb"), rocky::engine::Options{});
+    REQUIRE(again.ok());
+    Run busy = box.Rocky("run --output json");
+    CHECK_RUN(busy, 75);
+    simdjson::dom::parser p2;
+    auto refused = ParseJson(p2, busy.out);
+    CHECK(refused["stop_reason"].is_null());
+    CHECK(Contains(std::string(Str(refused, "error")), "locked by process " + std::to_string(::getpid())));
+    REQUIRE((*again)->Close().ok());
+  }
+}
+
 TEST_CASE("--wait takes whole seconds (exit 2 otherwise); the new flags and commands have --help") {
   Sandbox box;
   CHECK_RUN(box.Rocky("init --output table"), 0);
