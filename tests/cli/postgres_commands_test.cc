@@ -750,10 +750,16 @@ TEST_CASE("postgres: two servers, the SOURCE server killed mid-COPY: the target 
     PQclear(PQexec(holder, "SELECT pg_advisory_lock(2121)"));
     std::thread run([&] { failed = box.Rocky("run --output table"); });
     source.WaitForBlockedQuery("COPY (SELECT%");
-    // Mid-COPY: the target's session is inside its COPY ... FROM STDIN, in the copy's open transaction.
-    CHECK(target.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rocky' AND state = "
-                        "'active' AND query LIKE 'COPY pg_temp.rocky_window%FROM STDIN'",
-                        target_db) == "1");
+    // Mid-COPY: the target's session is inside its COPY ... FROM STDIN, in the copy's open transaction
+    // (waited for: rocky starts it once the source's COPY answered, which may be after the gate closed).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (target.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rocky' AND state = "
+                         "'active' AND query LIKE 'COPY pg_temp.rocky_window%FROM STDIN'",
+                         target_db) != "1") {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                      "the target's COPY did not start within 60 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     source.Crash();  // SIGKILL of the postmaster and every process it started
     run.join();
     PQfinish(holder);
