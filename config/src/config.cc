@@ -278,7 +278,8 @@ class Reader {
   Status ReadAdapters(const TableRef& top, std::vector<AdapterConfig>* out) const {
     ROCKY_ASSIGN_OR_RETURN(TableRef t, SubTable(top, "adapter"));
     const bool unnamed = t.table == nullptr || t.table->empty() || t.table->contains("type") ||
-                         t.table->contains("path") || t.table->contains("url");
+                         t.table->contains("path") || t.table->contains("url") ||
+                         t.table->contains("mark_source_changes");
     if (unnamed) {
       AdapterConfig adapter;
       adapter.name = "default";
@@ -299,8 +300,10 @@ class Reader {
       const toml::table* table = node.as_table();
       if (table == nullptr) {
         // A misspelt key of the one-adapter form, most likely.
-        return Error(key.source(), "unknown key " + Quoted(KeyText(name)) +
-                                       " in adapter (allowed: type, path, url; or [adapter.NAME] tables)");
+        return Error(key.source(),
+                     "unknown key " + Quoted(KeyText(name)) +
+                         " in adapter (allowed: type, path, url, mark_source_changes; or [adapter.NAME] "
+                         "tables)");
       }
       AdapterConfig adapter;
       adapter.name = std::string(name);
@@ -316,8 +319,14 @@ class Reader {
   Status ReadAdapter(const TableRef& t, AdapterConfig* out) const {
     std::string path = "warehouse";
     if (t.table != nullptr) {
-      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"type", "path", "url"}));
+      ROCKY_RETURN_IF_ERROR(CheckKeys(t, {"type", "path", "url", "mark_source_changes"}));
       ROCKY_RETURN_IF_ERROR(Enum(t, "type", {"sqlite", "postgres"}, &out->type));
+      ROCKY_RETURN_IF_ERROR(Bool(t, "mark_source_changes", &out->mark_source_changes));
+      if (out->mark_source_changes && out->type != "postgres") {
+        return Error(t.table->get("mark_source_changes")->source(),
+                     Join(t.path, "mark_source_changes") +
+                         " is for type = \"postgres\" (SQLite versions its files without it)");
+      }
       ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> value, OptString(t, "path"));
       ROCKY_ASSIGN_OR_RETURN(std::optional<StrValue> url, OptString(t, "url"));
       if (out->type == "postgres") {

@@ -43,6 +43,7 @@ ROCKY_FORWARD(ConnStatusType, PQstatus, (const PGconn* conn), (conn), CONNECTION
 ROCKY_FORWARD(PGTransactionStatusType, PQtransactionStatus, (const PGconn* conn), (conn), PQTRANS_UNKNOWN)
 ROCKY_FORWARD(char*, PQerrorMessage, (const PGconn* conn), (conn), kNotLoaded)
 ROCKY_FORWARD(char*, PQpass, (const PGconn* conn), (conn), nullptr)
+ROCKY_FORWARD(int, PQserverVersion, (const PGconn* conn), (conn), 0)
 ROCKY_FORWARD(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn * conn, PQnoticeProcessor proc, void* arg),
               (conn, proc, arg), nullptr)
 ROCKY_FORWARD(PQconninfoOption*, PQconninfoParse, (const char* conninfo, char** errmsg), (conninfo, errmsg),

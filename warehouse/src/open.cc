@@ -11,7 +11,8 @@ Result<std::unique_ptr<Warehouse>> OpenWarehouse(const config::AdapterConfig& so
     return OpenSqliteWarehouse(target.path);
   }
   if (source.type == "postgres" && target.type == "postgres") {
-    return OpenPostgresWarehouse(source.url, target.url);
+    return OpenPostgresWarehouse(source.url, target.url,
+                                 PostgresOptions{.mark_source_changes = source.mark_source_changes});
   }
   return Status::NotSupported("adapters '" + source.name + "' (" + source.type + ") and '" + target.name +
                               "' (" + target.type +

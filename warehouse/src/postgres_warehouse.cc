@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "copy_request_check.h"
@@ -352,7 +353,7 @@ class StatementLog {
             const std::vector<std::string>& params) {
     if (!explain_) return;
     StatementPlan entry{std::string(purpose), sql, {}};
-    if (purpose != "schema") {
+    if (purpose != "schema" && purpose != "marks") {
       // EXPLAIN without ANALYZE runs nothing.
       Result<PgResult> plan = session.Exec("EXPLAIN " + sql, params, "explaining");
       if (!plan.ok()) {
@@ -422,6 +423,88 @@ class PendingCount {
   const Session* session_ = nullptr;
   std::string context_;
 };
+
+// Change marks (postgres_warehouse.h, "Remembered row counts"). The objects rocky keeps in each database it
+// marks tables of, made once per session by one DO block (fixed text; nothing of the user's is pasted in).
+// The function is SECURITY DEFINER so that a writer needs no privilege on rocky_meta, with a fixed
+// search_path; it skips the insert when the marks table is gone (a writer's statement never fails because of
+// rocky), which makes no count wrong: the marks table's oid is part of every remembered count's version.
+constexpr const char* kMarkObjectsSql = R"sql(DO $rocky$
+BEGIN
+  IF to_regnamespace('rocky_meta') IS NULL THEN
+    CREATE SCHEMA rocky_meta;
+  END IF;
+  IF to_regclass('rocky_meta.table_changes') IS NULL THEN
+    CREATE TABLE rocky_meta.table_changes (relid oid NOT NULL, xid xid8 NOT NULL DEFAULT pg_current_xact_id());
+    CREATE INDEX table_changes_relid ON rocky_meta.table_changes (relid);
+  END IF;
+  IF to_regclass('rocky_meta.table_changes_cleared') IS NULL THEN
+    CREATE TABLE rocky_meta.table_changes_cleared (relid oid PRIMARY KEY, snapshot pg_snapshot NOT NULL);
+  END IF;
+  IF to_regprocedure('rocky_meta.mark_change()') IS NULL THEN
+    CREATE FUNCTION rocky_meta.mark_change() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+      SET search_path = pg_catalog, pg_temp AS $f$
+      BEGIN
+        IF to_regclass('rocky_meta.table_changes') IS NOT NULL THEN
+          INSERT INTO rocky_meta.table_changes (relid) VALUES (TG_RELID);
+        END IF;
+        RETURN NULL;
+      END $f$;
+    REVOKE ALL ON FUNCTION rocky_meta.mark_change() FROM PUBLIC;
+  END IF;
+END $rocky$)sql";
+
+// "every transaction visible in snapshot OLD is visible in snapshot NEW" (both pg_snapshot expressions): NEW
+// was taken after OLD, or is OLD.
+std::string SnapshotCovers(const std::string& newer, const std::string& older) {
+  return "(pg_snapshot_xmax(" + older + ") <= pg_snapshot_xmax(" + newer +
+         ") AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(" + newer +
+         ") AS rocky_xip(x) WHERE pg_visible_in_snapshot(rocky_xip.x, " + older + ")))";
+}
+
+// A remembered count's version, parsed: "pg1:" then the table's marking identity (system id, relid, trigger
+// oid, trigger xmin, function xmin, marks table oid), the snapshot counted in (xmin:xmax:xip,...) and the own
+// transaction id (0 when none). nullopt for any other text (another warehouse's version, damage).
+struct PgCountVersion {
+  std::string identity;
+  std::string snapshot;
+  std::string own_xid;
+};
+
+std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
+  constexpr std::string_view kPrefix = "pg1:";
+  if (version.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  std::vector<std::string> fields;
+  std::string field;
+  for (const char c : version.substr(kPrefix.size())) {
+    if (c == ':') {
+      fields.push_back(std::move(field));
+      field.clear();
+    } else {
+      field += c;
+    }
+  }
+  fields.push_back(std::move(field));
+  if (fields.size() != 10) return std::nullopt;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const std::string& f = fields[i];
+    const bool list = i == 8;  // the in-progress list: digits and commas, maybe empty
+    if (!list && f.empty()) return std::nullopt;
+    for (const char c : f) {
+      if (!(c >= '0' && c <= '9') && !(list && c == ',')) return std::nullopt;
+    }
+  }
+  PgCountVersion out;
+  for (size_t i = 0; i < 6; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
+  out.snapshot = fields[6] + ":" + fields[7] + ":" + fields[8];
+  out.own_xid = fields[9];
+  return out;
+}
+
+std::string PgCountVersionText(const std::string& identity, const std::string& snapshot,
+                               const std::string& own_xid) {
+  return "pg1:" + identity + ":" + snapshot + ":" + own_xid;
+}
 
 class PostgresWarehouse final : public Warehouse {
  public:
@@ -787,7 +870,200 @@ class PostgresWarehouse final : public Warehouse {
   PostgresOptions options_;
   std::unique_ptr<PostgresDialect> dialect_;
 
-  Result<CopyResult> CopyInTransaction(const CopyRequest& request, StatementLog& log);
+  // ---- change marks (postgres_warehouse.h, "Remembered row counts") ----
+
+  // What a copy's transaction saw of one table's marking.
+  struct TableMarks {
+    std::string relid;        // the table's oid (empty: not read)
+    std::string identity;     // non-empty when the table is marked: a count taken now may be remembered
+    std::string snapshot;     // the transaction's snapshot (pg_current_snapshot())
+    bool install = false;     // a plain table without rocky's trigger: install it after the commit
+    bool memo_holds = false;  // the request's remembered count holds in this snapshot
+  };
+  // Work for after the copy's commit, outside any transaction of the copy.
+  struct MarkTrigger {
+    Session* session;
+    std::string table_sql;
+    std::string qualified;
+    bool source;
+  };
+  struct MarksCleared {
+    Session* session;
+    std::string relid;
+    std::string snapshot;
+  };
+  struct AfterCommit {
+    std::vector<MarkTrigger> install;
+    std::vector<MarksCleared> clear;
+  };
+
+  // The marking objects on `s` (kMarkObjectsSql), made at most once per session; any failure (a server older
+  // than 13, no CREATE privilege on the database) is kept: that session's tables are counted. Requires: no
+  // transaction open on `s`.
+  Status EnsureMarkObjects(Session& s) {
+    std::optional<Status>& known = &s == target_.get() ? target_marks_ready_ : source_marks_ready_;
+    if (known) return *known;
+    if (PQserverVersion(s.conn()) < 130000) {
+      known = Status::NotSupported("the server " + s.name() + " runs PostgreSQL " +
+                                   std::to_string(PQserverVersion(s.conn()) / 10000) +
+                                   ", and change marks need 13 or later (pg_current_xact_id)");
+    } else {
+      known =
+          s.Exec(kMarkObjectsSql, {}, "creating rocky_meta (rocky's change marks) on " + s.name()).status();
+    }
+    return *known;
+  }
+  bool MarkObjectsReady(const Session& s) const {
+    const std::optional<Status>& known = &s == target_.get() ? target_marks_ready_ : source_marks_ready_;
+    return known && known->ok();
+  }
+
+  // Runs `sql` inside a savepoint of the open transaction on `s`, so that its failure (a rocky_meta object
+  // dropped or not readable) leaves the transaction usable; nullopt on failure.
+  static std::optional<PgResult> InSavepoint(const Session& s, const std::string& sql,
+                                             const std::vector<std::string>& params) {
+    if (!s.Exec("SAVEPOINT rocky_marks", {}, "").ok()) return std::nullopt;
+    Result<PgResult> r = s.Exec(sql, params, "");
+    if (!r.ok()) {
+      (void)s.Exec("ROLLBACK TO SAVEPOINT rocky_marks", {}, "");
+      (void)s.Exec("RELEASE SAVEPOINT rocky_marks", {}, "");
+      return std::nullopt;
+    }
+    if (!s.Exec("RELEASE SAVEPOINT rocky_marks", {}, "").ok()) return std::nullopt;
+    return std::move(*r);
+  }
+
+  // In the copy's transaction on `s`: `table`'s marking, and whether `memo` holds (postgres_warehouse.h).
+  // Never fails: whatever cannot be read means "count".
+  TableMarks ReadMarks(const Session& s, const TableRef& table, const std::optional<RowCountMemo>& memo,
+                       StatementLog& log) const {
+    TableMarks m;
+    const std::string pg_schema = PostgresSchemaName(s.database(), table.catalog, table.schema);
+    const std::string sql =
+        "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM "
+        "pg_inherits i WHERE i.inhparent = c.oid) AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r WHERE "
+        "r.srrelid = c.oid), (SELECT t.oid::text || ':' || t.xmin::text || ':' || p.xmin::text FROM "
+        "pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = c.oid AND t.tgname = "
+        "'rocky_mark_changes' AND p.oid = to_regprocedure('rocky_meta.mark_change()') AND t.tgenabled = 'A' "
+        "AND t.tgtype = 60 AND t.tgqual IS NULL AND t.tgattr::text = ''), EXISTS (SELECT 1 FROM pg_trigger t "
+        "WHERE t.tgrelid = c.oid AND t.tgname = 'rocky_mark_changes'), (SELECT system_identifier::text FROM "
+        "pg_control_system()), to_regclass('rocky_meta.table_changes')::oid::text FROM pg_class c JOIN "
+        "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
+    log.Note(s, "marks", sql, {pg_schema, table.table});
+    std::optional<PgResult> r = InSavepoint(s, sql, {pg_schema, table.table});
+    if (!r || PQntuples(r->get()) != 1) return m;
+    const PGresult* row = r->get();
+    m.relid = PQgetvalue(row, 0, 0);
+    m.snapshot = PQgetvalue(row, 0, 1);
+    const bool plain = std::string_view(PQgetvalue(row, 0, 2)) == "t";
+    const std::optional<std::string> trigger = Session::Value(row, 0, 3);
+    const bool named = std::string_view(PQgetvalue(row, 0, 4)) == "t";
+    const std::optional<std::string> system = Session::Value(row, 0, 5);
+    const std::optional<std::string> marks_table = Session::Value(row, 0, 6);
+    if (!plain || !system || !marks_table) return m;
+    if (!trigger) {
+      // A trigger of that name that is not rocky's as made (disabled, or changed) is left to whoever did it.
+      m.install = !named;
+      return m;
+    }
+    m.identity = *system + ":" + m.relid + ":" + *trigger + ":" + *marks_table;
+    if (!memo) return m;
+    const std::optional<PgCountVersion> version = ParsePgCountVersion(memo->version);
+    if (!version || version->identity != m.identity) return m;
+    const std::string check =
+        "SELECT NOT EXISTS (SELECT 1 FROM rocky_meta.table_changes WHERE relid = $1::oid AND NOT "
+        "pg_visible_in_snapshot(xid, $2::pg_snapshot) AND xid <> $3::xid8) AND NOT EXISTS (SELECT 1 FROM "
+        "rocky_meta.table_changes_cleared k WHERE k.relid = $1::oid AND NOT " +
+        SnapshotCovers("$2::pg_snapshot", "k.snapshot") +
+        ") AND pg_snapshot_xmax($2::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())";
+    const std::vector<std::string> params{m.relid, version->snapshot, version->own_xid};
+    log.Note(s, "marks", check, params);
+    std::optional<PgResult> holds = InSavepoint(s, check, params);
+    m.memo_holds =
+        holds && PQntuples(holds->get()) == 1 && std::string_view(PQgetvalue(holds->get(), 0, 0)) == "t";
+    return m;
+  }
+
+  // The copy's own transaction id on `s` (which has written), or nullopt.
+  static std::optional<std::string> OwnXid(const Session& s) {
+    std::optional<PgResult> r = InSavepoint(s, "SELECT pg_current_xact_id()::text", {});
+    if (!r || PQntuples(r->get()) != 1) return std::nullopt;
+    return std::string(PQgetvalue(r->get(), 0, 0));
+  }
+
+  // CREATE TRIGGER ... ENABLE ALWAYS on `table_sql` in the open transaction (a table it created); false when
+  // it failed (the transaction stays usable).
+  static bool MarkNewTable(const Session& s, const std::string& table_sql, StatementLog& log) {
+    if (!s.Exec("SAVEPOINT rocky_marks", {}, "").ok()) return false;
+    const std::string create =
+        "CREATE TRIGGER rocky_mark_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + table_sql +
+        " FOR EACH STATEMENT EXECUTE FUNCTION rocky_meta.mark_change()";
+    const std::string enable = "ALTER TABLE " + table_sql + " ENABLE ALWAYS TRIGGER rocky_mark_changes";
+    log.Note(s, "schema", create, {});
+    log.Note(s, "schema", enable, {});
+    if (!s.Exec(create, {}, "").ok() || !s.Exec(enable, {}, "").ok()) {
+      (void)s.Exec("ROLLBACK TO SAVEPOINT rocky_marks", {}, "");
+      (void)s.Exec("RELEASE SAVEPOINT rocky_marks", {}, "");
+      return false;
+    }
+    return s.Exec("RELEASE SAVEPOINT rocky_marks", {}, "").ok();
+  }
+
+  // After the copy's commit: installs the trigger on an existing table in a short transaction of its own
+  // (CREATE TRIGGER waits for the table's writers and holds theirs back: lock_timeout bounds that). A failure
+  // is a warning (once per table per warehouse), the table being counted as before.
+  void InstallMarkTrigger(const MarkTrigger& t, std::vector<std::string>& warnings) {
+    const std::string key = (t.source ? "source " : "target ") + t.qualified;
+    if (!mark_install_failed_.insert(key).second) return;  // tried once already by this warehouse
+    Status st =
+        t.session->Exec("BEGIN", {}, "starting the trigger's transaction on " + t.session->name()).status();
+    for (const std::string& sql :
+         {std::string("SET LOCAL lock_timeout = '5s'"),
+          "CREATE TRIGGER rocky_mark_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + t.table_sql +
+              " FOR EACH STATEMENT EXECUTE FUNCTION rocky_meta.mark_change()",
+          "ALTER TABLE " + t.table_sql + " ENABLE ALWAYS TRIGGER rocky_mark_changes",
+          std::string("COMMIT")}) {
+      if (!st.ok()) break;
+      st = t.session->Exec(sql, {}, "installing rocky's change-marking trigger on " + t.qualified).status();
+    }
+    t.session->RollbackIfOpen();
+    if (st.ok()) {
+      mark_install_failed_.erase(key);
+      return;
+    }
+    if (t.source) {
+      warnings.push_back("source table " + t.qualified +
+                         ": mark_source_changes is on, but rocky cannot install its change-marking trigger "
+                         "(rocky's role must own the table; CREATE TRIGGER needs it): " +
+                         st.message() + "; its rows are counted exactly on every run instead");
+    } else {
+      warnings.push_back("target table " + t.qualified +
+                         ": rocky cannot install its change-marking trigger: " + st.message() +
+                         "; its rows are counted exactly on every run instead");
+    }
+  }
+
+  // After a new count was remembered: deletes the table's marks that count accounts for (visible in its
+  // snapshot), recording that snapshot in table_changes_cleared first, in the same statement, and only when
+  // it covers the one recorded (so an older remembered count is never judged without the marks it needs). One
+  // short autocommit statement; a failure only leaves marks behind.
+  static void ClearMarks(const MarksCleared& c) {
+    const std::string sql =
+        "WITH rocky_k AS (INSERT INTO rocky_meta.table_changes_cleared AS rocky_old (relid, snapshot) VALUES "
+        "($1::oid, $2::pg_snapshot) ON CONFLICT (relid) DO UPDATE SET snapshot = EXCLUDED.snapshot WHERE " +
+        SnapshotCovers("EXCLUDED.snapshot", "rocky_old.snapshot") +
+        " RETURNING snapshot) DELETE FROM rocky_meta.table_changes c USING rocky_k WHERE c.relid = $1::oid "
+        "AND "
+        "pg_visible_in_snapshot(c.xid, rocky_k.snapshot)";
+    (void)c.session->Exec(sql, {c.relid, c.snapshot}, "");
+  }
+
+  std::optional<Status> target_marks_ready_;
+  std::optional<Status> source_marks_ready_;  // two servers only
+  std::set<std::string> mark_install_failed_;
+  std::set<std::string> warned_;  // warnings already given by this warehouse
+
+  Result<CopyResult> CopyInTransaction(const CopyRequest& request, StatementLog& log, AfterCommit& after);
 
   // One server: the second session, in a read-only transaction that sees the target transaction's snapshot
   // (which must be open), ready for the source's count; null (and nothing left open) when it cannot be had.
@@ -947,7 +1223,28 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
     if (Status st = s->EnsureConnected(); !st.ok()) return fail(st);
   }
 
+  // The marking objects, before any transaction of the copy (made once per session). Targets are always
+  // marked (with counts); sources only when the adapter says so.
+  std::vector<std::string> warnings;
+  auto warn_once = [&](const std::string& text) { warnings.push_back(text); };
+  if (request.count_rows) {
+    if (Status s = EnsureMarkObjects(tgt()); !s.ok()) {
+      warn_once("row counts on " + tgt().name() + " are taken on every run, not remembered: " + s.message());
+    }
+    if (options_.mark_source_changes && two_servers()) {
+      if (Status s = EnsureMarkObjects(src()); !s.ok()) {
+        warn_once("mark_source_changes is on, but " + src().name() +
+                  " cannot keep rocky's change marks (sources are counted on every run): " + s.message());
+      }
+    } else if (options_.mark_source_changes && !MarkObjectsReady(tgt()) && target_marks_ready_) {
+      warn_once("mark_source_changes is on, but " + tgt().name() +
+                " cannot keep rocky's change marks (sources are counted on every run): " +
+                target_marks_ready_->message());
+    }
+  }
+
   StatementLog log(request.explain);
+  AfterCommit after;
   // Target first: the source's snapshot is taken after the target's transaction began, so nothing the target
   // holds can be newer than what the source shows. A session the server dropped since its last statement (a
   // restart between two tables) shows only now: nothing has run yet, so it is re-opened and BEGIN tried once
@@ -970,12 +1267,17 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
       return fail(s);
     }
   }
-  Result<CopyResult> result = CopyInTransaction(request, log);
+  Result<CopyResult> result = CopyInTransaction(request, log, after);
   if (two_servers()) src().RollbackIfOpen();  // read only: nothing to keep
   if (counter_ != nullptr) counter_->RollbackIfOpen();
   if (result.ok()) {
     if (Status s = tgt().Exec("COMMIT", {}, "committing on " + tgt().name()).status(); s.ok()) {
       result->plans = log.Take();
+      for (const MarksCleared& c : after.clear) ClearMarks(c);
+      for (const MarkTrigger& t : after.install) InstallMarkTrigger(t, warnings);
+      for (std::string& w : warnings) {
+        if (warned_.insert(w).second) result->warnings.push_back(std::move(w));  // once per warehouse
+      }
       return result;
     } else {
       result = s;
@@ -985,7 +1287,8 @@ Result<CopyResult> PostgresWarehouse::Copy(const CopyRequest& request) {
   return fail(result.status());
 }
 
-Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& request, StatementLog& log) {
+Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& request, StatementLog& log,
+                                                        AfterCommit& after) {
   const TableRef& source = request.source;
   const TableRef& target = request.target;
   const bool integer = request.cursor_type == config::CursorType::kInteger;
@@ -1051,9 +1354,37 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const std::string source_count_sql = "SELECT count(*) FROM " + src_table;
   const std::string source_count_what = "counting the rows of " + source.Qualified();
   PendingCount source_count;
+  // Change marks: the source's (opt-in) read before its count, in the snapshot the count is taken in, and a
+  // count it remembers used instead of counting when it holds.
+  const bool mark_target = request.count_rows && MarkObjectsReady(tgt());
+  const bool mark_source = request.count_rows && options_.mark_source_changes && MarkObjectsReady(src());
+  TableMarks source_marks;
+  if (mark_source) {
+    source_marks = ReadMarks(src(), source, request.source_rows_memo, log);
+    if (source_marks.install)
+      after.install.push_back(MarkTrigger{&src(), src_table, source.Qualified(), /*source=*/true});
+  }
+  // The source's count is `counted` (nullopt: the remembered one held): its result and what to remember.
+  auto settle_source = [&](std::optional<uint64_t> counted) {
+    if (!counted) {
+      result.source_rows = request.source_rows_memo->rows;
+      result.source_rows_memo = request.source_rows_memo;
+      return;
+    }
+    result.source_rows = *counted;
+    if (!source_marks.identity.empty()) {
+      result.source_rows_memo =
+          RowCountMemo{PgCountVersionText(source_marks.identity, source_marks.snapshot, "0"), *counted};
+      after.clear.push_back(MarksCleared{&src(), source_marks.relid, source_marks.snapshot});
+    }
+  };
   if (request.count_rows && !request.watermark) {
-    ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
-    result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+    if (source_marks.memo_holds) {
+      settle_source(std::nullopt);
+    } else {
+      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
+      settle_source(std::stoull(PQgetvalue(r.get(), 0, 0)));
+    }
   }
 
   // The window's bound: the watermark (minus lookback), as text the server parses.
@@ -1092,8 +1423,9 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   }
 
   // Targets made before (or by hand) get their indexes once (IF NOT EXISTS is free after); then the target's
-  // count, before anything is inserted.
+  // count, before anything is inserted (or the count it remembers, when that holds).
   uint64_t target_before = 0;
+  TableMarks target_marks;
   if (request.watermark) {
     ROCKY_RETURN_IF_ERROR(
         log.Run(tgt(), "schema",
@@ -1115,24 +1447,39 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
       }
     }
     if (request.count_rows) {
+      if (mark_target) {
+        target_marks = ReadMarks(tgt(), target, request.target_rows_memo, log);
+        if (target_marks.install)
+          after.install.push_back(MarkTrigger{&tgt(), target_sql, target.Qualified(), /*source=*/false});
+      }
       // The source's count runs while the target's: between two servers on the source's session, on one
       // server on the second session in this transaction's snapshot (PostgresOptions::concurrent_counts),
       // else first, on the copy's session. It is taken before the source's session runs anything else.
-      Session* counter = two_servers() ? &src() : CounterInSnapshot();
-      if (counter != nullptr) {
-        log.Note(*counter, "count", source_count_sql, {});
-        ROCKY_RETURN_IF_ERROR(source_count.Send(*counter, source_count_sql, source_count_what));
+      if (source_marks.memo_holds) {
+        settle_source(std::nullopt);
       } else {
-        ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(src(), "count", source_count_sql, {}, source_count_what));
-        result.source_rows = std::stoull(PQgetvalue(r.get(), 0, 0));
+        Session* counter = two_servers() ? &src() : CounterInSnapshot();
+        if (counter != nullptr) {
+          log.Note(*counter, "count", source_count_sql, {});
+          ROCKY_RETURN_IF_ERROR(source_count.Send(*counter, source_count_sql, source_count_what));
+        } else {
+          ROCKY_ASSIGN_OR_RETURN(PgResult r,
+                                 log.Run(src(), "count", source_count_sql, {}, source_count_what));
+          settle_source(std::stoull(PQgetvalue(r.get(), 0, 0)));
+        }
       }
-      ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
-                                                 "counting the rows of " + target.Qualified()));
-      target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
+      if (target_marks.memo_holds) {
+        target_before = request.target_rows_memo->rows;
+      } else {
+        ROCKY_ASSIGN_OR_RETURN(PgResult r, log.Run(tgt(), "count", "SELECT count(*) FROM " + target_sql, {},
+                                                   "counting the rows of " + target.Qualified()));
+        target_before = std::stoull(PQgetvalue(r.get(), 0, 0));
+      }
     }
   }
   if (source_count.pending()) {
-    ROCKY_ASSIGN_OR_RETURN(result.source_rows, source_count.Take());
+    ROCKY_ASSIGN_OR_RETURN(const uint64_t counted, source_count.Take());
+    settle_source(counted);
   }
   // A text cursor's window has its bounds written in (validated timestamp texts), and no parameter.
   std::string text_window;
@@ -1233,6 +1580,8 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
         log.Run(tgt(), "schema", "DROP TABLE IF EXISTS " + target_sql, {}, "dropping " + target.Qualified())
             .status());
     ROCKY_RETURN_IF_ERROR(log.Run(tgt(), "schema", create, {}, "creating " + target.Qualified()).status());
+    // Marked from its creation: no transaction but this one can have written it unmarked.
+    const bool marked = mark_target && MarkNewTable(tgt(), target_sql, log);
     if (merge) {
       ROCKY_RETURN_IF_ERROR(
           log.Run(tgt(), "schema",
@@ -1258,6 +1607,14 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
         log.Run(tgt(), "schema", "ANALYZE " + target_sql, {}, "analyzing " + target.Qualified()).status());
     ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
                                                            "", {}, target.Qualified(), log));
+    if (marked) {
+      target_marks = ReadMarks(tgt(), target, std::nullopt, log);
+      const std::optional<std::string> own = OwnXid(tgt());
+      if (!target_marks.identity.empty() && own) {
+        result.target_rows_memo = RowCountMemo{
+            PgCountVersionText(target_marks.identity, target_marks.snapshot, *own), result.target_rows};
+      }
+    }
     return result;
   }
 
@@ -1295,7 +1652,30 @@ Result<CopyResult> PostgresWarehouse::CopyInTransaction(const CopyRequest& reque
   const uint64_t fresh = merge ? std::stoull(PQgetvalue(inserted->get(), 0, 1)) : changed;
   result.rows_copied = changed;
   result.rows_replaced = changed - fresh;
-  if (request.count_rows) result.target_rows = target_before + fresh;
+  if (request.count_rows) {
+    result.target_rows = target_before + fresh;
+    if (!target_marks.identity.empty()) {
+      // This transaction's own marks hold rows already in target_rows (the next copy excludes them by its
+      // id). A copy that wrote no row deletes them instead, so that an unchanged target keeps its version.
+      bool own_marks_left = true;
+      if (changed == 0) {
+        own_marks_left =
+            !InSavepoint(
+                 tgt(),
+                 "DELETE FROM rocky_meta.table_changes WHERE relid = $1::oid AND xid = pg_current_xact_id()",
+                 {target_marks.relid})
+                 .has_value();
+      }
+      const std::optional<std::string> own = own_marks_left ? OwnXid(tgt()) : std::optional<std::string>("0");
+      if (target_marks.memo_holds && !own_marks_left) {
+        result.target_rows_memo = request.target_rows_memo;
+      } else if (own) {
+        result.target_rows_memo = RowCountMemo{
+            PgCountVersionText(target_marks.identity, target_marks.snapshot, *own), result.target_rows};
+        after.clear.push_back(MarksCleared{&tgt(), target_marks.relid, target_marks.snapshot});
+      }
+    }
+  }
   ROCKY_ASSIGN_OR_RETURN(result.max_timestamp, MaxCursor(tgt(), target_sql, *cursor, request.cursor_type,
                                                          target_where, params, target.Qualified(), log));
   return result;

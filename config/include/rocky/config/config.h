@@ -11,6 +11,9 @@
 //   type = "sqlite"                      # the embedded default warehouse; or "postgres"
 //   path = "warehouse"                   # sqlite: folder, relative to the folder holding rocky.toml
 //   url = "${PG_URL}"                    # postgres (required): a libpq URI or keyword string; never printed
+//   mark_source_changes = false          # postgres: may rocky put a change-marking trigger on the source
+//                                        # tables it reads, so checks reuse their counts (README
+//                                        "PostgreSQL")
 //
 //   Or several named adapters (Rocky's form), which pipelines name as their source and target:
 //   [adapter.src]  type = "postgres"  url = "${SRC_URL}"
@@ -142,6 +145,11 @@ struct AdapterConfig {
   // postgres: the libpq connection string (URI or keywords), non-empty. It may hold a password: never print
   // it (warehouse::DescribeAdapter gives a printable form).
   std::string url;
+  // postgres: when this adapter is a pipeline's source, rocky may install a statement-level trigger on the
+  // source tables it reads (one small insert into rocky_meta.table_changes per writing statement), so that
+  // a copy with checks reuses the source's remembered row count while the table is unchanged instead of
+  // counting it. Off by default: the trigger lands on tables rocky does not own (README "PostgreSQL").
+  bool mark_source_changes = false;
 };
 
 // How source schema names are split into named components: "src__acme__us_west__shopify" with prefix

@@ -48,6 +48,26 @@
 // extended protocol, which refuses more than one statement) with the values as parameters; identifiers are
 // always quoted; source types are pasted into CREATE TABLE only when internal::IsSafePgTypeName accepts them
 // (no quotes: user-defined types with odd names are refused).
+//
+// Remembered row counts (CopyRequest::*_rows_memo; README "PostgreSQL"). PostgreSQL keeps no exact per-table
+// change marker, so rocky makes one: per database, rocky_meta.table_changes(relid, xid) and a trigger
+// function (SECURITY DEFINER, owned by rocky's role) that inserts (TG_RELID, the writer's transaction id); a
+// marked table has the statement-level trigger rocky_mark_changes AFTER INSERT OR UPDATE OR DELETE OR
+// TRUNCATE, enabled ALWAYS (it also fires under session_replication_role = replica). Every writing statement
+// thus leaves, in its own transaction, a row that becomes visible exactly when its changes do. A count is
+// remembered as "pg1:<system id>:<relid>:<trigger oid>:<trigger xmin>:<function xmin>:<marks table
+// oid>:<snapshot>:<own xid>" (the snapshot the count was taken in; own xid: the copy's transaction, for a
+// target's count after the copy, which includes that transaction's rows; else 0), and reused when, in the
+// copy's transaction: the table is the same (relid), a plain table without inheritance children and not in a
+// subscription, the trigger and the function are the very rows the count was taken under (a DISABLE TRIGGER,
+// a drop or a replacement changes their xmin), and no marks row is visible whose transaction the remembered
+// snapshot did not see (other than own xid): every transaction that changed the table since was seen by that
+// snapshot, so the count still holds. Anything else, any error on this path, or a server older than 13: the
+// table is counted. Targets are marked when a full refresh creates them (in its transaction) and, for targets
+// made before, by a short transaction after a copy (the next copy counts once more, then remembers); sources
+// only with PostgresOptions::mark_source_changes, the same way. After a new count is remembered, the marks it
+// accounts for are deleted in a short transaction, recorded in rocky_meta.table_changes_cleared so that an
+// older remembered count (an older state file) is never judged by marks that are gone.
 #pragma once
 
 #include <cstddef>
@@ -75,6 +95,11 @@ struct PostgresOptions {
   // both counts describe the snapshot copied. When that session cannot be opened or set up, the source is
   // counted on the copy's own session, as with false.
   bool concurrent_counts = true;
+  // With CopyRequest::count_rows, also mark the SOURCE tables' changes (the adapter's mark_source_changes;
+  // targets are always marked): rocky installs its change-marking trigger on a source table it reads (it must
+  // own the table; otherwise the copy says so in CopyResult::warnings and counts), so that the source's
+  // remembered count is reused while no transaction changed the table. See "Remembered row counts" above.
+  bool mark_source_changes = false;
 };
 
 // Connects to both servers (one session when the strings are equal). kIOError naming the server (never the

@@ -104,6 +104,9 @@ struct CopyResult {
   std::string cursor_compare;        // see above
   std::string sql;                   // the SELECT that reads the source (the dialect's rendering)
   std::vector<StatementPlan> plans;  // when CopyRequest::explain
+  // What the copy could not do that the user should know about, though the copy itself succeeded and its
+  // counts are exact (PostgreSQL: a source whose changes rocky was asked to mark but cannot, and why).
+  std::vector<std::string> warnings;
 };
 
 // An index that would let incremental reads of a source table be served by an index (no full scan).
