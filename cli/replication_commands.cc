@@ -244,6 +244,11 @@ void WriteReportJson(JsonWriter& json, const RunReport& report) {
     json.Key("watermark_before").OptionalString(t.watermark_before);
     json.Key("watermark_after").OptionalString(t.watermark_after);
     if (!t.error.empty()) json.Key("error").String(t.error);
+    if (!t.warnings.empty()) {
+      json.Key("warnings").BeginArray();
+      for (const std::string& w : t.warnings) json.String(w);
+      json.EndArray();
+    }
     json.Key("duration_ms").Int(t.duration_ms).EndObject();
   }
   json.EndArray();
@@ -315,6 +320,7 @@ int PrintReport(const CommandContext& ctx, std::string_view command, const RunRe
     for (const TableOutcome& t : report.tables) {
       if (t.status == TableOutcome::Status::kFailed)
         ctx.out << "FAILED " << t.target << ": " << t.error << '\n';
+      for (const std::string& w : t.warnings) ctx.out << "WARNING " << t.target << ": " << w << '\n';
     }
     for (const TableOutcome& t : report.tables) {
       if (t.mode == replication::CopyMode::kRederived && t.status == TableOutcome::Status::kCopied) {

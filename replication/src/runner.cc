@@ -299,6 +299,7 @@ void CopyTable(const TablePlan& t, const config::Config& config, warehouse::Ware
   }
   outcome.rows_copied = copied->rows_copied;
   outcome.rows_replaced = copied->rows_replaced;
+  outcome.warnings = copied->warnings;
   outcome.cursor_compare = copied->cursor_compare;
 
   // The history before this copy's count joins it: what the anomaly check compares the new count with.

@@ -552,6 +552,325 @@ TEST_CASE("postgres: one server, the source counted on a second session in the c
   CHECK(MustCopy(*timed, Request("orders", full.max_timestamp)).source_rows == 3000);
 }
 
+// ---- Remembered row counts through rocky's change marks (postgres_warehouse.h) ----
+
+const char* kSourceSql = "\"src.s1\".\"orders\"";
+const char* kTargetSql = "\"dst.t1\".\"orders\"";
+
+// Whether the copy ran the whole-table count of `table_sql` (its plans record every count it ran, whichever
+// session ran it).
+bool Counted(const CopyResult& r, const std::string& table_sql) {
+  for (const StatementPlan& p : r.plans) {
+    if (p.purpose == "count" && p.sql == "SELECT count(*) FROM " + table_sql) return true;
+  }
+  return false;
+}
+
+// What a run's state keeps between copies, as the runner does: a copy's memo replaces the stored one, none
+// keeps it.
+struct Remembered {
+  std::optional<RowCountMemo> source;
+  std::optional<RowCountMemo> target;
+  std::optional<std::string> watermark;
+};
+
+CopyResult Step(Warehouse& w, Remembered& m) {
+  CopyRequest request = Request("orders", m.watermark);
+  request.source_rows_memo = m.source;
+  request.target_rows_memo = m.target;
+  CopyResult c = MustCopy(w, request);
+  if (c.source_rows_memo) m.source = c.source_rows_memo;
+  if (c.target_rows_memo) m.target = c.target_rows_memo;
+  if (c.max_timestamp) m.watermark = c.max_timestamp;
+  return c;
+}
+
+// A plain libpq session of the superuser, for another writer's transactions.
+class OtherSession {
+ public:
+  explicit OtherSession(PostgresServer& server) : conn_(PQconnectdb(server.Keywords().c_str())) {
+    REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+  }
+  ~OtherSession() { PQfinish(conn_); }
+  void Exec(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    INFO(sql, ": ", PQerrorMessage(conn_));
+    CHECK((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK));
+    PQclear(r);
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+std::string SourceCount(PostgresServer& server) {
+  return server.Scalar("SELECT count(*) FROM " + std::string(kSourceSql));
+}
+
+TEST_CASE("postgres: remembered counts are reused while no transaction changed a table, recounted after") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 3000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  CopyResult full = Step(*w, m);
+  CHECK(full.source_rows == 3000);
+  // The new target is marked from its creation; the source gets its trigger after this copy.
+  REQUIRE(full.target_rows_memo.has_value());
+  CHECK(full.target_rows_memo->version.rfind("pg1:", 0) == 0);
+  CHECK(!full.source_rows_memo.has_value());
+  CHECK(full.warnings.empty());
+  const std::string trigger_of_source = "SELECT tgenabled FROM pg_trigger WHERE tgrelid = '" +
+                                        std::string(kSourceSql) +
+                                        "'::regclass AND tgname = 'rocky_mark_changes'";
+  CHECK(server.Scalar(trigger_of_source) == "A");
+
+  CopyResult second = Step(*w, m);  // the source counted once more (its trigger is new), the target not
+  CHECK(Counted(second, kSourceSql));
+  CHECK(!Counted(second, kTargetSql));
+  CHECK(second.source_rows == 3000);
+  CHECK(second.target_rows == 3000);
+  REQUIRE(second.source_rows_memo.has_value());
+
+  for (int run = 0; run < 2; ++run) {  // nothing changed: no count at all, the memos as they were
+    const Remembered before = m;
+    CopyResult idle = Step(*w, m);
+    CHECK(!Counted(idle, kSourceSql));
+    CHECK(!Counted(idle, kTargetSql));
+    CHECK(idle.source_rows == 3000);
+    CHECK(idle.target_rows == 3000);
+    CHECK(m.source->version == before.source->version);
+    CHECK(m.target->version == before.target->version);
+  }
+
+  // Another session's insert, update, delete, truncate of the source: each recounted, exactly.
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"INSERT INTO \"src.s1\".orders SELECT g, 'new', 1, timestamptz '2025-06-01' + g * interval '1 s' FROM "
+       "generate_series(50001, 50010) g",
+       "3010"},
+      {"UPDATE \"src.s1\".orders SET customer = 'changed' WHERE id = 1", "3010"},
+      {"DELETE FROM \"src.s1\".orders WHERE id <= 5", "3005"},
+      {"TRUNCATE \"src.s1\".orders", "0"},
+  };
+  for (const auto& change : changes) {
+    const std::string& sql = change.first;
+    CAPTURE(sql);
+    server.Exec(sql);
+    CopyResult after = Step(*w, m);
+    CHECK(Counted(after, kSourceSql));
+    CHECK(std::to_string(after.source_rows) == change.second);
+    // The target's own writes (the 10 rows copied) are in its remembered count: never counted again.
+    CHECK(!Counted(after, kTargetSql));
+    CHECK(std::to_string(after.target_rows) ==
+          server.Scalar("SELECT count(*) FROM " + std::string(kTargetSql)));
+    CopyResult idle = Step(*w, m);
+    CHECK(!Counted(idle, kSourceSql));
+    CHECK(!Counted(idle, kTargetSql));
+    CHECK(std::to_string(idle.source_rows) == change.second);
+  }
+  // A hand DELETE on the target (by another session): counted again, exactly.
+  server.Exec("DELETE FROM \"dst.t1\".orders WHERE id <= 7");
+  CopyResult edited = Step(*w, m);
+  CHECK(Counted(edited, kTargetSql));
+  CHECK(edited.target_rows == 3003);
+  CHECK(!Counted(Step(*w, m), kTargetSql));
+  // The marks accounted for are deleted after each count: the marks table stays small.
+  CHECK(std::stoi(server.Scalar("SELECT count(*) FROM rocky_meta.table_changes WHERE relid IN ('" +
+                                std::string(kSourceSql) + "'::regclass, '" + std::string(kTargetSql) +
+                                "'::regclass)")) <= 2);
+}
+
+TEST_CASE("postgres: a writer that wrote before the count and committed after it: the next copy recounts") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 2000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered
+  // Wrote before the copy's snapshot, commits after it: invisible to the count, its mark too.
+  OtherSession writer(server);
+  writer.Exec("BEGIN");
+  writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90001, 'slow', 1, '2025-07-01T00:00:00Z')");
+  // A second writer that starts before the copy and writes only after the count.
+  OtherSession late(server);
+  late.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+  late.Exec("SELECT 1");
+  CopyResult during = Step(*w, m);
+  CHECK(!Counted(during, kSourceSql));  // the old count still holds: nothing committed since
+  CHECK(during.source_rows == 2000);
+  writer.Exec("COMMIT");
+  CopyResult next = Step(*w, m);
+  CHECK(Counted(next, kSourceSql));
+  CHECK(next.source_rows == 2001);
+  late.Exec("INSERT INTO \"src.s1\".orders VALUES (90002, 'late', 1, '2025-07-02T00:00:00Z')");
+  // Counted while the late writer is still open: the count is 2001, its snapshot does not see 90002.
+  writer.Exec("BEGIN");
+  writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90003, 'open', 1, '2025-07-03T00:00:00Z')");
+  CopyResult open = Step(*w, m);
+  CHECK(open.source_rows == 2001);
+  late.Exec("COMMIT");
+  writer.Exec("COMMIT");
+  CopyResult settled = Step(*w, m);
+  CHECK(Counted(settled, kSourceSql));
+  CHECK(settled.source_rows == 2003);
+  CHECK(SourceCount(server) == "2003");
+  CHECK(!Counted(Step(*w, m), kSourceSql));
+}
+
+TEST_CASE("postgres: a disabled, dropped or replaced trigger, an old or foreign memo: counted, exactly") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 1000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));
+  const Remembered old = m;
+
+  // Disabled around a write, then enabled again as it was: the trigger's row changed, so the count is taken.
+  server.Exec("ALTER TABLE \"src.s1\".orders DISABLE TRIGGER rocky_mark_changes");
+  server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 10");
+  server.Exec("ALTER TABLE \"src.s1\".orders ENABLE ALWAYS TRIGGER rocky_mark_changes");
+  CopyResult disabled = Step(*w, m);
+  CHECK(Counted(disabled, kSourceSql));
+  CHECK(disabled.source_rows == 990);
+  CHECK(!Counted(Step(*w, m), kSourceSql));
+
+  // An older remembered count (a state file restored from before): the marks of the delete were cleared
+  // after the new count, and the clearing is recorded, so the old count is not taken for true.
+  {
+    Remembered stale = m;
+    stale.source = old.source;
+    CopyResult judged = Step(*w, stale);
+    CHECK(Counted(judged, kSourceSql));
+    CHECK(judged.source_rows == 990);
+  }
+
+  // Left disabled (by a superuser's DISABLE TRIGGER ALL, say): counted on every copy, not re-enabled.
+  server.Exec("ALTER TABLE \"src.s1\".orders DISABLE TRIGGER ALL");
+  CHECK(Counted(Step(*w, m), kSourceSql));
+  server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 20");
+  CopyResult still = Step(*w, m);
+  CHECK(Counted(still, kSourceSql));
+  CHECK(still.source_rows == 980);
+  CHECK(server.Scalar("SELECT tgenabled FROM pg_trigger WHERE tgname = 'rocky_mark_changes' AND tgrelid = '" +
+                      std::string(kSourceSql) + "'::regclass") == "D");
+
+  // Dropped: counted, and installed again after that copy (mark_source_changes allows it); counted once more
+  // (a new trigger), then remembered.
+  server.Exec("DROP TRIGGER rocky_mark_changes ON \"src.s1\".orders");
+  server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 30");
+  CopyResult dropped = Step(*w, m);
+  CHECK(Counted(dropped, kSourceSql));
+  CHECK(dropped.source_rows == 970);
+  CHECK(server.Scalar("SELECT tgenabled FROM pg_trigger WHERE tgname = 'rocky_mark_changes' AND tgrelid = '" +
+                      std::string(kSourceSql) + "'::regclass") == "A");
+  auto next_run = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  CHECK(Counted(Step(*next_run, m), kSourceSql));
+  CopyResult back = Step(*next_run, m);
+  CHECK(!Counted(back, kSourceSql));
+  CHECK(back.source_rows == 970);
+
+  // Memos of another warehouse (SQLite's), or of another table, with wrong rows: ignored, counted.
+  Remembered foreign = m;
+  foreign.source = RowCountMemo{"sqlite1:65024:10958811:196608:1796678606706471670:1", 12345};
+  foreign.target = RowCountMemo{m.source->version, 12345};  // the source's version for the target
+  CopyResult ignored = Step(*next_run, foreign);
+  CHECK(Counted(ignored, kSourceSql));
+  CHECK(Counted(ignored, kTargetSql));
+  CHECK(ignored.source_rows == 970);
+  CHECK(ignored.target_rows == std::stoull(server.Scalar("SELECT count(*) FROM " + std::string(kTargetSql))));
+  Remembered garbled = m;
+  garbled.source = RowCountMemo{m.source->version + ":1", 12345};
+  CHECK(Step(*next_run, garbled).source_rows == 970);
+}
+
+TEST_CASE("postgres: sources are marked only with mark_source_changes, and only when rocky owns them") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 500);
+  {
+    auto w = Open();  // no opt-in: the source is counted on every copy and gets no trigger
+    Remembered m;
+    for (int run = 0; run < 3; ++run) {
+      CopyResult c = Step(*w, m);
+      CHECK(Counted(c, kSourceSql));
+      CHECK(c.source_rows == 500);
+      CHECK(!c.source_rows_memo.has_value());
+    }
+    CHECK(server.Scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = '" + std::string(kSourceSql) +
+                        "'::regclass") == "0");
+  }
+
+  // A role that may read the source but does not own it, in a database of its own (whose rocky_meta it
+  // makes): the copy works and counts exactly, and says once per warehouse why the source is not marked.
+  server.Exec("DROP DATABASE IF EXISTS marks_owner WITH (FORCE)", "postgres");
+  server.Exec("DROP ROLE IF EXISTS marks_reader", "postgres");
+  server.Exec("CREATE ROLE marks_reader LOGIN PASSWORD 'reader-pw'", "postgres");
+  server.Exec("CREATE DATABASE marks_owner", "postgres");
+  server.Exec("GRANT CREATE ON DATABASE marks_owner TO marks_reader", "postgres");
+  server.Exec("CREATE SCHEMA \"src.s1\"", "marks_owner");
+  server.Exec("CREATE TABLE \"src.s1\".orders (id bigint PRIMARY KEY, synced timestamptz NOT NULL)",
+              "marks_owner");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, timestamptz '2025-03-01' + g * interval '1 s' FROM "
+      "generate_series(1, 300) g",
+      "marks_owner");
+  server.Exec("GRANT USAGE ON SCHEMA \"src.s1\" TO marks_reader", "marks_owner");
+  server.Exec("GRANT SELECT ON \"src.s1\".orders TO marks_reader", "marks_owner");
+  const std::string url =
+      "postgresql://marks_reader:reader-pw@127.0.0.1:" + std::to_string(server.port()) + "/marks_owner";
+  for (int run = 0; run < 2; ++run) {
+    auto w = Open(url, url, PostgresOptions{.mark_source_changes = true});
+    Remembered m;
+    CopyResult full = Step(*w, m);
+    REQUIRE(full.warnings.size() == 1);
+    INFO(full.warnings[0]);
+    CHECK(full.warnings[0].find("source table src.s1.orders") != std::string::npos);
+    CHECK(full.warnings[0].find("permission denied for table orders") != std::string::npos);
+    CHECK(full.warnings[0].find("rocky's role must own the table") != std::string::npos);
+    CHECK(full.warnings[0].find("reader-pw") == std::string::npos);
+    CHECK(full.source_rows == 300 + static_cast<uint64_t>(run));
+    server.Exec("INSERT INTO \"src.s1\".orders VALUES (" + std::to_string(1000 + run) + ", now())",
+                "marks_owner");
+    CopyResult again = Step(*w, m);
+    CHECK(again.warnings.empty());  // said once
+    CHECK(Counted(again, kSourceSql));
+    CHECK(again.source_rows == 301 + static_cast<uint64_t>(run));
+    CHECK(!again.source_rows_memo.has_value());
+    // The target is the role's own: marked and remembered.
+    CHECK(!Counted(Step(*w, m), kTargetSql));
+  }
+  server.Exec("DROP DATABASE marks_owner WITH (FORCE)", "postgres");
+}
+
+TEST_CASE("postgres: two servers: the source's marks are read on the source's session") {
+  PostgresServer& source = Server();
+  PostgresServer& target = SecondServer();
+  FreshSchemas(source, {"src.s1"});
+  FreshSchemas(target, {"dst.t1"});
+  target.Exec("DROP SCHEMA IF EXISTS \"dst.t1\" CASCADE");
+  MakeOrders(source, 1000);
+  auto w = Open(source.Url(), target.Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  CopyResult idle = Step(*w, m);
+  CHECK(!Counted(idle, kSourceSql));
+  CHECK(!Counted(idle, kTargetSql));
+  CHECK(idle.source_rows == 1000);
+  CHECK(idle.target_rows == 1000);
+  source.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 3");
+  CopyResult changed = Step(*w, m);
+  CHECK(Counted(changed, kSourceSql));
+  CHECK(changed.source_rows == 997);
+  CHECK(!Counted(changed, kTargetSql));
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -1032,10 +1032,12 @@ class PostgresWarehouse final : public Warehouse {
       return;
     }
     if (t.source) {
-      warnings.push_back("source table " + t.qualified +
-                         ": mark_source_changes is on, but rocky cannot install its change-marking trigger "
-                         "(rocky's role must own the table; CREATE TRIGGER needs it): " +
-                         st.message() + "; its rows are counted exactly on every run instead");
+      warnings.push_back(
+          "source table " + t.qualified +
+          ": mark_source_changes is on, but rocky cannot install its change-marking trigger "
+          "(rocky's role must own the table: CREATE TRIGGER needs the TRIGGER privilege, ALTER TABLE ... "
+          "ENABLE ALWAYS TRIGGER ownership): " +
+          st.message() + "; its rows are counted exactly on every run instead");
     } else {
       warnings.push_back("target table " + t.qualified +
                          ": rocky cannot install its change-marking trigger: " + st.message() +

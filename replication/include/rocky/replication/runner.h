@@ -42,6 +42,8 @@ struct TableOutcome {
   std::optional<std::string> watermark_before;  // the state's watermark when the table started
   std::optional<std::string> watermark_after;   // the state's watermark when it finished
   std::string error;                            // kFailed: why (one line), kSkipped: why not run
+  // kCopied: what the warehouse could not do though the copy succeeded (warehouse::CopyResult::warnings).
+  std::vector<std::string> warnings;
   int64_t duration_ms = 0;
 };
 
