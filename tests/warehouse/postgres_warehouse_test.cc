@@ -690,29 +690,30 @@ TEST_CASE("postgres: a writer that wrote before the count and committed after it
   Step(*w, m);
   Step(*w, m);
   REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered
-  // Wrote before the copy's snapshot, commits after it: invisible to the count, its mark too.
+  // A committed row, so that the next copy counts; and a writer that wrote before that count's snapshot and
+  // commits after it: the count does not see its row, and its transaction is in progress in the snapshot
+  // remembered with the count (below that snapshot's xmax).
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (90000, 'committed', 1, '2025-07-01T00:00:00Z')");
   OtherSession writer(server);
   writer.Exec("BEGIN");
   writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90001, 'slow', 1, '2025-07-01T00:00:00Z')");
-  // A second writer that starts before the copy and writes only after the count.
+  // And one that began before the count and writes only after it.
   OtherSession late(server);
   late.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
   late.Exec("SELECT 1");
   CopyResult during = Step(*w, m);
-  CHECK(!Counted(during, kSourceSql));  // the old count still holds: nothing committed since
-  CHECK(during.source_rows == 2000);
+  CHECK(Counted(during, kSourceSql));
+  CHECK(during.source_rows == 2001);
+  CHECK(!Counted(Step(*w, m), kSourceSql));  // nothing committed since: remembered
   writer.Exec("COMMIT");
   CopyResult next = Step(*w, m);
   CHECK(Counted(next, kSourceSql));
-  CHECK(next.source_rows == 2001);
+  CHECK(next.source_rows == 2002);
   late.Exec("INSERT INTO \"src.s1\".orders VALUES (90002, 'late', 1, '2025-07-02T00:00:00Z')");
-  // Counted while the late writer is still open: the count is 2001, its snapshot does not see 90002.
-  writer.Exec("BEGIN");
-  writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90003, 'open', 1, '2025-07-03T00:00:00Z')");
-  CopyResult open = Step(*w, m);
-  CHECK(open.source_rows == 2001);
+  CopyResult open = Step(*w, m);  // the late writer has not committed: the count holds
+  CHECK(!Counted(open, kSourceSql));
+  CHECK(open.source_rows == 2002);
   late.Exec("COMMIT");
-  writer.Exec("COMMIT");
   CopyResult settled = Step(*w, m);
   CHECK(Counted(settled, kSourceSql));
   CHECK(settled.source_rows == 2003);
@@ -729,6 +730,27 @@ TEST_CASE("postgres: a disabled, dropped or replaced trigger, an old or foreign 
   Step(*w, m);
   Step(*w, m);
   REQUIRE(!Counted(Step(*w, m), kSourceSql));
+
+  // An older remembered count (a state file restored from before a change): the change's marks were deleted
+  // after the newer count, and that clearing is recorded, so the older count is not taken for true.
+  {
+    const Remembered before_delete = m;
+    server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 4");
+    CopyResult recounted = Step(*w, m);
+    CHECK(Counted(recounted, kSourceSql));
+    CHECK(recounted.source_rows == 996);
+    CHECK(server.Scalar("SELECT count(*) FROM rocky_meta.table_changes WHERE relid = '" +
+                        std::string(kSourceSql) + "'::regclass") == "0");
+    Remembered stale = m;
+    stale.source = before_delete.source;
+    CopyResult judged = Step(*w, stale);
+    CHECK(Counted(judged, kSourceSql));
+    CHECK(judged.source_rows == 996);
+    server.Exec(
+        "INSERT INTO \"src.s1\".orders SELECT g, 'c', 1, timestamptz '2025-03-01T00:00:00Z' + g * "
+        "interval '1 second' FROM generate_series(1, 4) g");
+    CHECK(Step(*w, m).source_rows == 1000);
+  }
   const Remembered old = m;
 
   // Disabled around a write, then enabled again as it was: the trigger's row changed, so the count is taken.
