@@ -690,13 +690,13 @@ TEST_CASE("postgres: a writer that wrote before the count and committed after it
   Step(*w, m);
   Step(*w, m);
   REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered
-  // A committed row, so that the next copy counts; and a writer that wrote before that count's snapshot and
-  // commits after it: the count does not see its row, and its transaction is in progress in the snapshot
-  // remembered with the count (below that snapshot's xmax).
-  server.Exec("INSERT INTO \"src.s1\".orders VALUES (90000, 'committed', 1, '2025-07-01T00:00:00Z')");
+  // A writer that wrote before the next count's snapshot and commits after it: the count does not see its
+  // row, and its transaction is in progress in the snapshot remembered with the count: listed in it, below
+  // its xmax, since a later transaction (a committed row, which also makes the next copy count) ended before.
   OtherSession writer(server);
   writer.Exec("BEGIN");
   writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90001, 'slow', 1, '2025-07-01T00:00:00Z')");
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (90000, 'committed', 1, '2025-07-01T00:00:00Z')");
   // And one that began before the count and writes only after it.
   OtherSession late(server);
   late.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
@@ -704,6 +704,8 @@ TEST_CASE("postgres: a writer that wrote before the count and committed after it
   CopyResult during = Step(*w, m);
   CHECK(Counted(during, kSourceSql));
   CHECK(during.source_rows == 2001);
+  REQUIRE(during.source_rows_memo.has_value());
+  CHECK(during.source_rows_memo->version.find("::0") == std::string::npos);  // the writer is in its list
   CHECK(!Counted(Step(*w, m), kSourceSql));  // nothing committed since: remembered
   writer.Exec("COMMIT");
   CopyResult next = Step(*w, m);
