@@ -866,6 +866,17 @@ TEST_CASE(
                 {"adapter.path is for type = \"sqlite\""});
   ExpectMessage(ErrorOf("[adapter]\nurl = \"postgresql://h/db\"\n"), "2:7",
                 {"adapter.url is for type = \"postgres\""});
+  // mark_source_changes: off by default, a boolean, postgres only.
+  CHECK(!pg.adapter.mark_source_changes);
+  const Config marked = ParseOk("[adapter]\ntype = \"postgres\"\nurl = \"x\"\nmark_source_changes = true\n" +
+                                std::string(kMinimalPipeline));
+  CHECK(marked.adapter.mark_source_changes);
+  ExpectMessage(ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"x\"\nmark_source_changes = \"yes\"\n"),
+                "4:23", {"adapter.mark_source_changes", "a boolean"});
+  ExpectMessage(ErrorOf("[adapter]\nmark_source_changes = true\n"), "2:23",
+                {"adapter.mark_source_changes is for type = \"postgres\""});
+  ExpectMessage(ErrorOf("[adapter.src]\ntype = \"sqlite\"\nmark_source_changes = true\n"), "3:23",
+                {"adapter.src.mark_source_changes is for type = \"postgres\""});
   // An empty URL from the environment is reported without its value.
   const std::string empty = ErrorOf("[adapter]\ntype = \"postgres\"\nurl = \"${PG_URL:-}\"\n");
   CHECK(Contains(empty, "adapter.url must not be empty"));
