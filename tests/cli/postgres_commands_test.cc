@@ -270,6 +270,52 @@ TEST_CASE("postgres: two servers through named adapters, and a lost state re-der
   CHECK(target.Scalar("SELECT count(*) FROM \"acme_warehouse.staging__us_west__shopify\".orders") == "2001");
 }
 
+TEST_CASE("postgres: remembered row counts reach the state and come back; a hand edit is counted again") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "remembered");
+  setenv("PG_URL", server.Url(db).c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);
+  std::string toml = ReadBytes(box.File("rocky.toml"));
+  const std::string type_line = "type = \"postgres\"\n";
+  REQUIRE(toml.find(type_line) != std::string::npos);
+  toml.replace(toml.find(type_line), type_line.size(), type_line + "mark_source_changes = true\n");
+  WriteBytes(box.File("rocky.toml"), toml);
+  const std::string target = "acme_warehouse.staging__us_west__shopify.orders";
+  const std::string source = "fivetran_catalog.src__acme__us_west__shopify.orders";
+  auto remembered = [&](const std::string& table) -> std::optional<state::RememberedRowCount> {
+    auto store = state::StateStore::Open(box.File(".rocky-state.redb"), state::StoreOptions{});
+    REQUIRE_MESSAGE(store.ok(), store.status().message());
+    auto count = (*store)->RowCountOf(table);
+    REQUIRE(count.ok());
+    return *count;
+  };
+  CHECK_RUN(box.Rocky("run"), 0);  // full refresh: targets marked; the sources get their trigger after
+  CHECK_RUN(box.Rocky("run"), 0);  // the sources counted once more, now under their trigger
+  const auto target_count = remembered(target);
+  const auto source_count = remembered(source);
+  REQUIRE(target_count.has_value());
+  REQUIRE(source_count.has_value());
+  CHECK(target_count->version.rfind("pg1:", 0) == 0);
+  CHECK(source_count->version.rfind("pg1:", 0) == 0);
+  CHECK(target_count->rows == 2000);
+  CHECK(source_count->rows == 2000);
+  // Nothing changed: the counts the state hands back hold, so nothing is rewritten and the checks pass.
+  const Run idle = box.Rocky("run --output json");
+  CHECK_RUN(idle, 0);
+  CHECK(!Contains(idle.out, "\"passed\":false"));
+  CHECK(remembered(target)->version == target_count->version);
+  CHECK(remembered(source)->version == source_count->version);
+  // A hand DELETE on the target: its count is taken again and the row_count check says so, exactly.
+  server.Exec("DELETE FROM \"acme_warehouse.staging__us_west__shopify\".orders WHERE id <= 5", db);
+  const Run edited = box.Rocky("run --output table");
+  CHECK_RUN(edited, 0);
+  CHECK_MESSAGE(Contains(edited.out, "Source has 2,000 rows but the target has 1,995"), edited.out);
+  CHECK(remembered(target)->rows == 1995);
+  CHECK(remembered(target)->version != target_count->version);
+  CHECK(!Contains(edited.out, "WARNING"));
+}
+
 TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed mid-copy, then rerun: exact") {
   PostgresServer& server = Server();
   const std::string db = FreshDatabase(server, "kills");
