@@ -811,6 +811,29 @@ TEST_CASE("postgres: a disabled, dropped or replaced trigger, an old or foreign 
   Remembered garbled = m;
   garbled.source = RowCountMemo{m.source->version + ":1", 12345};
   CHECK(Step(*next_run, garbled).source_rows == 970);
+  // The same count on another WAL timeline (after a promotion or a point-in-time recovery, transaction ids
+  // may have been reused): counted.
+  Remembered other_timeline = m;
+  const size_t timeline = m.source->version.find(":00000001:");
+  REQUIRE(timeline != std::string::npos);
+  other_timeline.source->version.replace(timeline, 10, ":00000002:");
+  other_timeline.source->rows = 12345;
+  CopyResult moved = Step(*next_run, other_timeline);
+  CHECK(Counted(moved, kSourceSql));
+  CHECK(moved.source_rows == 970);
+  m = other_timeline;  // the newest count, which the marks were cleared up to
+  REQUIRE(!Counted(Step(*next_run, m), kSourceSql));
+
+  // A child table inheriting from the source (its rows are in the source's count, its writes leave no mark on
+  // the source): counted on every copy while it exists.
+  server.Exec("CREATE TABLE \"src.s1\".orders_child () INHERITS (\"src.s1\".orders)");
+  CHECK(Counted(Step(*next_run, m), kSourceSql));
+  server.Exec("INSERT INTO \"src.s1\".orders_child VALUES (70000, 'child', 1, '2025-01-01T00:00:00Z')");
+  CopyResult inherited = Step(*next_run, m);
+  CHECK(Counted(inherited, kSourceSql));
+  CHECK(inherited.source_rows == 971);
+  server.Exec("DROP TABLE \"src.s1\".orders_child");
+  CHECK(Step(*next_run, m).source_rows == 970);
 }
 
 TEST_CASE("postgres: sources are marked only with mark_source_changes, and only when rocky owns them") {

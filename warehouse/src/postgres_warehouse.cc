@@ -462,9 +462,11 @@ std::string SnapshotCovers(const std::string& newer, const std::string& older) {
          ") AS rocky_xip(x) WHERE pg_visible_in_snapshot(rocky_xip.x, " + older + ")))";
 }
 
-// A remembered count's version, parsed: "pg1:" then the table's marking identity (system id, relid, trigger
-// oid, trigger xmin, function xmin, marks table oid), the snapshot counted in (xmin:xmax:xip,...) and the own
-// transaction id (0 when none). nullopt for any other text (another warehouse's version, damage).
+// A remembered count's version, parsed: "pg1:" then the table's marking identity (the server's system
+// identifier and WAL timeline, relid, trigger oid, trigger xmin, function xmin, marks table oid), the
+// snapshot counted in (xmin:xmax:xip,...) and the own transaction id (0 when none). The timeline (8 hex
+// digits) moves at a promotion or a point-in-time recovery, after which transaction ids of the old timeline
+// may be reused. nullopt for any other text (another warehouse's version, damage).
 struct PgCountVersion {
   std::string identity;
   std::string snapshot;
@@ -485,19 +487,21 @@ std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
     }
   }
   fields.push_back(std::move(field));
-  if (fields.size() != 10) return std::nullopt;
+  if (fields.size() != 11) return std::nullopt;
   for (size_t i = 0; i < fields.size(); ++i) {
     const std::string& f = fields[i];
-    const bool list = i == 8;  // the in-progress list: digits and commas, maybe empty
+    const bool list = i == 9;  // the in-progress list: digits and commas, maybe empty
+    const bool hex = i == 1;   // the timeline
     if (!list && f.empty()) return std::nullopt;
     for (const char c : f) {
-      if (!(c >= '0' && c <= '9') && !(list && c == ',')) return std::nullopt;
+      if (!(c >= '0' && c <= '9') && !(list && c == ',') && !(hex && c >= 'A' && c <= 'F'))
+        return std::nullopt;
     }
   }
   PgCountVersion out;
-  for (size_t i = 0; i < 6; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
-  out.snapshot = fields[6] + ":" + fields[7] + ":" + fields[8];
-  out.own_xid = fields[9];
+  for (size_t i = 0; i < 7; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
+  out.snapshot = fields[7] + ":" + fields[8] + ":" + fields[9];
+  out.own_xid = fields[10];
   return out;
 }
 
@@ -947,7 +951,11 @@ class PostgresWarehouse final : public Warehouse {
         "'rocky_mark_changes' AND p.oid = to_regprocedure('rocky_meta.mark_change()') AND t.tgenabled = 'A' "
         "AND t.tgtype = 60 AND t.tgqual IS NULL AND t.tgattr::text = ''), EXISTS (SELECT 1 FROM pg_trigger t "
         "WHERE t.tgrelid = c.oid AND t.tgname = 'rocky_mark_changes'), (SELECT system_identifier::text FROM "
-        "pg_control_system()), to_regclass('rocky_meta.table_changes')::oid::text FROM pg_class c JOIN "
+        "pg_control_system()) || ':' || CASE WHEN pg_is_in_recovery() THEN (SELECT upper(lpad(to_hex("
+        "timeline_id), 8, '0')) FROM pg_control_checkpoint()) ELSE substr(pg_walfile_name("
+        "pg_current_wal_lsn()), 1, 8) END, to_regclass('rocky_meta.table_changes')::oid::text FROM pg_class "
+        "c "
+        "JOIN "
         "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
     log.Note(s, "marks", sql, {pg_schema, table.table});
     std::optional<PgResult> r = InSavepoint(s, sql, {pg_schema, table.table});

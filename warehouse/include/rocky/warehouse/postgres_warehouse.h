@@ -55,10 +55,11 @@
 // marked table has the statement-level trigger rocky_mark_changes AFTER INSERT OR UPDATE OR DELETE OR
 // TRUNCATE, enabled ALWAYS (it also fires under session_replication_role = replica). Every writing statement
 // thus leaves, in its own transaction, a row that becomes visible exactly when its changes do. A count is
-// remembered as "pg1:<system id>:<relid>:<trigger oid>:<trigger xmin>:<function xmin>:<marks table
+// remembered as "pg1:<system id>:<timeline>:<relid>:<trigger oid>:<trigger xmin>:<function xmin>:<marks table
 // oid>:<snapshot>:<own xid>" (the snapshot the count was taken in; own xid: the copy's transaction, for a
 // target's count after the copy, which includes that transaction's rows; else 0), and reused when, in the
-// copy's transaction: the table is the same (relid), a plain table without inheritance children and not in a
+// copy's transaction: the server and its WAL timeline are the same (a promotion or a point-in-time recovery
+// moves the timeline, after which transaction ids may be reused), the table is the same (relid), a plain table without inheritance children and not in a
 // subscription, the trigger and the function are the very rows the count was taken under (a DISABLE TRIGGER,
 // a drop or a replacement changes their xmin), and no marks row is visible whose transaction the remembered
 // snapshot did not see (other than own xid): every transaction that changed the table since was seen by that
