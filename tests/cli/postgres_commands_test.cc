@@ -316,6 +316,46 @@ TEST_CASE("postgres: remembered row counts reach the state and come back; a hand
   CHECK(!Contains(edited.out, "WARNING"));
 }
 
+TEST_CASE("postgres: mark_source_changes on a source rocky's role does not own: a warning, exact counts") {
+  PostgresServer& server = Server();
+  const std::string db = FreshDatabase(server, "notowner");
+  server.Exec("DROP ROLE IF EXISTS cli_marks", "postgres");
+  server.Exec("CREATE ROLE cli_marks LOGIN PASSWORD 'cli-marks-pw'", "postgres");
+  server.Exec("ALTER DATABASE " + db + " OWNER TO cli_marks", "postgres");
+  const std::string url =
+      "postgresql://cli_marks:cli-marks-pw@127.0.0.1:" + std::to_string(server.port()) + "/" + db;
+  setenv("PG_URL", url.c_str(), 1);
+  Sandbox box;
+  CHECK_RUN(box.Rocky("init --adapter postgres --url \"$PG_URL\""), 0);  // the samples are the role's own
+  std::string toml = ReadBytes(box.File("rocky.toml"));
+  const std::string type_line = "type = \"postgres\"\n";
+  toml.replace(toml.find(type_line), type_line.size(), type_line + "mark_source_changes = true\n");
+  WriteBytes(box.File("rocky.toml"), toml);
+  // One source belongs to someone else; rocky's role may only read it.
+  server.Exec("ALTER TABLE " + std::string(kOrders) + " OWNER TO rocky", db);
+  server.Exec("GRANT SELECT ON " + std::string(kOrders) + " TO cli_marks", db);
+  const Run table = box.Rocky("run --output table");
+  CHECK_RUN(NoSecret(table, "cli-marks-pw"), 0);
+  CHECK_MESSAGE(Contains(table.out,
+                         "WARNING acme_warehouse.staging__us_west__shopify.orders: source table "
+                         "fivetran_catalog.src__acme__us_west__shopify.orders: mark_source_changes is "
+                         "on, but rocky cannot install its change-marking trigger"),
+                table.out);
+  CHECK(Contains(table.out, "permission denied for table orders"));
+  // Only that table warns; the others' sources got their trigger.
+  size_t warnings = 0;
+  for (size_t at = table.out.find("WARNING "); at != std::string::npos;
+       at = table.out.find("WARNING ", at + 1))
+    ++warnings;
+  CHECK(warnings == 1);
+  const Run json = box.Rocky("run --output json");
+  CHECK_RUN(NoSecret(json, "cli-marks-pw"), 0);
+  CHECK(Contains(json.out,
+                 "\"warnings\":[\"source table fivetran_catalog.src__acme__us_west__shopify.orders: "));
+  CHECK(!Contains(json.out, "\"passed\":false,\"detail\":\"Source has"));  // the counts are exact
+  CHECK(server.Scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'rocky_mark_changes'", db) == "7");
+}
+
 TEST_CASE("postgres: rocky SIGKILLed mid-copy, and the server's backend killed mid-copy, then rerun: exact") {
   PostgresServer& server = Server();
   const std::string db = FreshDatabase(server, "kills");
