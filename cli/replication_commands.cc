@@ -506,7 +506,9 @@ std::string PostgresSampleConfig(const std::string& url, bool from_env) {
       (from_env ? "   # a libpq URI or keyword string (it holds the password: kept out of this file)\n"
                 : "   # a libpq URI or keyword string\n") +
       "# catalog.schema.table is schema \"catalog.schema\" (or \"schema\" when the catalog is the database's "
-      "name)\n";
+      "name)\n"
+      "# mark_source_changes = true   # checks then reuse a source's row count while it is unchanged (puts a "
+      "trigger on each source table; README \"PostgreSQL\")\n";
   if (at != std::string::npos) text.replace(at, sqlite_adapter.size(), postgres_adapter);
   return text;
 }
