@@ -17,8 +17,10 @@ namespace rocky::warehouse {
 // A table's exact row count remembered with the version of the storage it was counted on, so that a later
 // copy that finds the storage at that same version takes the count instead of walking the table again. The
 // version is the warehouse's own opaque text (SQLite: the schema file's identity, size, modification time and
-// header change counter, which every committed write moves); a count is reused only when the version read in
-// the copy's transaction equals it exactly, so a table that changed in any way is counted again.
+// header change counter, which every committed write moves; a count is reused only when the version read in
+// the copy's transaction equals it exactly. PostgreSQL: the table's identity and the snapshot it was counted
+// in; a count is reused only when rocky's change marks show that no transaction changed the table since,
+// postgres_warehouse.h), so a table that changed in any way is counted again.
 struct RowCountMemo {
   std::string version{};
   uint64_t rows = 0;
