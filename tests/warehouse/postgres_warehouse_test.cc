@@ -851,6 +851,46 @@ TEST_CASE("postgres: a disabled, dropped or replaced trigger, an old or foreign 
   CHECK(again.source_rows == 960);
 }
 
+TEST_CASE("postgres: two counts of one source kept apart (two projects) settle, and stay exact") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1", "dst.t2"});
+  MakeOrders(server, 800);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered a;
+  Remembered b;
+  auto step_b = [&] {  // the second project copies the same source into its own target
+    CopyRequest request = Request("orders", b.watermark);
+    request.target.schema = "t2";
+    request.source_rows_memo = b.source;
+    request.target_rows_memo = b.target;
+    CopyResult c = MustCopy(*w, request);
+    if (c.source_rows_memo) b.source = c.source_rows_memo;
+    if (c.target_rows_memo) b.target = c.target_rows_memo;
+    if (c.max_timestamp) b.watermark = c.max_timestamp;
+    return c;
+  };
+  for (int round = 0; round < 3; ++round) {
+    Step(*w, a);
+    step_b();
+  }
+  CopyResult quiet_a = Step(*w, a);
+  CopyResult quiet_b = step_b();
+  CHECK(!Counted(quiet_a, kSourceSql));
+  CHECK(!Counted(quiet_b, kSourceSql));
+  server.Exec("DELETE FROM \"src.s1\".orders WHERE id <= 8");
+  CopyResult changed_a = Step(*w, a);
+  CopyResult changed_b = step_b();
+  CHECK(Counted(changed_a, kSourceSql));
+  CHECK(Counted(changed_b, kSourceSql));
+  CHECK(changed_a.source_rows == 792);
+  CHECK(changed_b.source_rows == 792);
+  CopyResult settled_a = Step(*w, a);
+  CopyResult settled_b = step_b();
+  CHECK(!Counted(settled_a, kSourceSql));
+  CHECK(!Counted(settled_b, kSourceSql));
+  CHECK(settled_b.source_rows == 792);
+}
+
 TEST_CASE("postgres: sources are marked only with mark_source_changes, and only when rocky owns them") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

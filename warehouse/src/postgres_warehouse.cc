@@ -1055,12 +1055,16 @@ class PostgresWarehouse final : public Warehouse {
 
   // After a new count was remembered: deletes the table's marks that count accounts for (visible in its
   // snapshot), recording that snapshot in table_changes_cleared first, in the same statement, and only when
-  // it covers the one recorded (so an older remembered count is never judged without the marks it needs). One
-  // short autocommit statement; a failure only leaves marks behind.
+  // it covers the one recorded (so an older remembered count is never judged without the marks it needs).
+  // Nothing is recorded when there is nothing to delete, so that two counts of one table kept apart (two
+  // rocky projects reading one source) settle instead of outdating each other on every run. One short
+  // autocommit statement; a failure only leaves marks behind.
   static void ClearMarks(const MarksCleared& c) {
     const std::string sql =
-        "WITH rocky_k AS (INSERT INTO rocky_meta.table_changes_cleared AS rocky_old (relid, snapshot) VALUES "
-        "($1::oid, $2::pg_snapshot) ON CONFLICT (relid) DO UPDATE SET snapshot = EXCLUDED.snapshot WHERE " +
+        "WITH rocky_k AS (INSERT INTO rocky_meta.table_changes_cleared AS rocky_old (relid, snapshot) SELECT "
+        "$1::oid, $2::pg_snapshot WHERE EXISTS (SELECT 1 FROM rocky_meta.table_changes WHERE relid = $1::oid "
+        "AND pg_visible_in_snapshot(xid, $2::pg_snapshot)) ON CONFLICT (relid) DO UPDATE SET snapshot = "
+        "EXCLUDED.snapshot WHERE " +
         SnapshotCovers("EXCLUDED.snapshot", "rocky_old.snapshot") +
         " RETURNING snapshot) DELETE FROM rocky_meta.table_changes c USING rocky_k WHERE c.relid = $1::oid "
         "AND "
