@@ -326,6 +326,28 @@ class SearchKey {
   uint64_t prefix_;
 };
 
+// Levels of a leaf's binary search whose probes are prefetched before it starts: 2^4 - 1 = 15 entries, every
+// probe a leaf of up to 15 entries can need (random 24-byte keys with 150-byte values fill a 4 KiB leaf
+// with about 14) and the first four levels of a bigger one. (Prefetching a branch's probes the same way, up
+// front or the two next midpoints per probe, measured no gain: branches are few and stay cached.)
+constexpr int kLeafPrefetchLevels = 4;
+
+// Starts loading the entries the first `levels` probes of a lower-bound search over [lo, hi) may compare:
+// the midpoint, then both halves' midpoints, and so on (2^levels - 1 at most). A leaf is usually a page the
+// search has not touched before, so every probe would otherwise be a cache miss, each waiting for the one
+// before it; prefetched, they are in flight together while the offsets are read. Needs the offsets to be
+// inside the page (CheckNodeStructure); the prefetched addresses may be anything (a prefetch never faults).
+void PrefetchProbes(const char* page, size_t offsets_start, int lo, int hi, int levels) {
+  if (levels == 0 || lo >= hi) return;
+  const int mid = (lo + hi) / 2;  // as LeafLowerBound picks it
+  const char* e = page + DecodeU16(page + offsets_start + 2 * mid);
+  __builtin_prefetch(e);
+  // The key's first eight bytes, which decide most comparisons, may start on the next cache line.
+  __builtin_prefetch(e + kLeafInlineEntryHeader + 7);
+  PrefetchProbes(page, offsets_start, lo, mid, levels - 1);
+  PrefetchProbes(page, offsets_start, mid + 1, hi, levels - 1);
+}
+
 }  // namespace
 
 Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_view key, bool* found) {
@@ -335,6 +357,7 @@ Result<int> LeafLowerBound(PageSource& src, const NodePage& node, std::string_vi
   int lo = 0;
   int hi = node.count();
   *found = false;
+  PrefetchProbes(page, kLeafOffsetsStart, lo, hi, kLeafPrefetchLevels);
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
     const char* e = page + DecodeU16(page + kLeafOffsetsStart + 2 * mid);
