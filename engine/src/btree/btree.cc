@@ -153,7 +153,7 @@ Status Rebalance(PageSink& sink, TreeRoot& tree, std::vector<PathStep>& path, Pa
       }
       return Status::OK();
     }
-    if (n.count() > 0 && n.used_bytes() >= n.capacity() / 4) return Status::OK();
+    if (n.count() > 0 && n.UsesAtLeast(n.capacity() / 4)) return Status::OK();
 
     PathStep step = path.back();
     NodePage parent(step.page->data(), ps);
@@ -482,15 +482,45 @@ Result<bool> TreeInsert(PageSink& sink, TreeRoot& tree, std::string_view key, st
 }
 
 Result<bool> TreeRemove(PageSink& sink, TreeRoot& tree, std::string_view key) {
-  ROCKY_ASSIGN_OR_RETURN(bool present, TreeGet(sink, tree.root, key, nullptr));
-  if (!present) return false;
+  if (tree.root == 0) return false;
+  // One read-only descent finds the key and records the child taken at each branch; only when the key is
+  // there are the pages on that path made writable (copying a committed page is wasted on an absent key).
+  // The writable pages are the same bytes (the transaction's own page, or a copy of the committed one just
+  // read), so the recorded indices lead to the same leaf and entry without searching again.
+  int children[kMaxTreeDepth + 1];
+  int depth = 0;
+  int idx = 0;
+  {
+    uint64_t id = tree.root;
+    PageRef hold;
+    for (;; ++depth) {
+      if (depth > kMaxTreeDepth) return TooDeep();
+      ROCKY_ASSIGN_OR_RETURN(const char* bytes, sink.ReadNodeBytes(id, &hold));
+      const NodePage node(const_cast<char*>(bytes), sink.page_size());
+      if (!node.is_leaf()) {
+        ROCKY_ASSIGN_OR_RETURN(children[depth], BranchChildFor(sink, node, key));
+        id = node.branch_child(children[depth]);
+        continue;
+      }
+      bool found = false;
+      ROCKY_ASSIGN_OR_RETURN(idx, LeafLowerBound(sink, node, key, &found));
+      if (!found) return false;
+      break;
+    }
+  }
   std::vector<PathStep> path;
-  PageRef leaf;
-  ROCKY_RETURN_IF_ERROR(DescendWritable(sink, tree, key, path, leaf));
+  path.reserve(static_cast<size_t>(depth));
+  ROCKY_ASSIGN_OR_RETURN(PageRef leaf, sink.WritableNode(tree.root));  // a branch until the last level
+  tree.root = leaf->id;
+  for (int d = 0; d < depth; ++d) {
+    NodePage branch(leaf->data(), sink.page_size());
+    const uint64_t child_id = branch.branch_child(children[d]);
+    ROCKY_ASSIGN_OR_RETURN(PageRef child, sink.WritableNode(child_id));
+    if (child->id != child_id) branch.set_branch_child(children[d], child->id);
+    path.push_back({std::move(leaf), children[d]});
+    leaf = std::move(child);
+  }
   NodePage node(leaf->data(), sink.page_size());
-  bool found = false;
-  ROCKY_ASSIGN_OR_RETURN(const int idx, LeafLowerBound(sink, node, key, &found));
-  if (!found) return Status::Corruption("key vanished between lookup and removal");
   const LeafEntry old = node.leaf_entry(idx);
   if (old.overflow) sink.FreeOverflow(old.overflow_page, old.value_len);
   if (old.key.overflow) sink.FreeOverflow(old.key.page, old.key.len);

@@ -120,6 +120,12 @@ size_t NodePage::used_bytes() const {
   return n;
 }
 
+bool NodePage::UsesAtLeast(size_t n) const {
+  size_t used = 0;
+  for (int i = 0; i < count() && used < n; ++i) used += 2 + EntrySize(p_ + offset(i));
+  return used >= n;
+}
+
 size_t NodePage::capacity() const { return page_size_ - offsets_start(); }
 
 void NodePage::Compact() {

@@ -89,6 +89,9 @@ class NodePage {
   std::string_view raw_entry(int i) const;
   // Bytes used by entries and their offsets; capacity is what an empty node offers.
   size_t used_bytes() const;
+  // used_bytes() >= n, summing only as many entries as that takes (a removal asks this of its leaf every
+  // time).
+  bool UsesAtLeast(size_t n) const;
   size_t capacity() const;
 
  private:
