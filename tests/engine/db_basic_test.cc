@@ -56,6 +56,52 @@ TEST_CASE("insert, get, replace, remove and commit") {
   CHECK(report->entries_checked == 1);
 }
 
+TEST_CASE("removing absent keys from a multi-level tree copies no page and commits nothing") {
+  // TreeRemove finds the key with a read-only descent before it makes any page writable; a removal that
+  // finds nothing must leave the transaction unmodified, so its commit writes nothing.
+  auto env = NewMemoryEnv();
+  auto db = OpenMem(env.get(), "/db", 512);
+  {
+    auto w = db->BeginWrite();
+    auto t = (*w)->OpenTable("t");
+    for (int i = 0; i < 2000; ++i) {
+      char key[16];
+      snprintf(key, sizeof key, "k%06d", i * 2);
+      REQUIRE((*t)->Insert(key, "value").ok());
+    }
+    REQUIRE((*w)->Commit().ok());
+  }
+  auto before = db->GetStats();
+  REQUIRE(before.ok());
+  REQUIRE(before->tree_depth >= 3);
+  {
+    auto w = db->BeginWrite();
+    auto t = (*w)->OpenTable("t");
+    for (const char* absent : {"", "a", "k000001", "k001999", "k003999", "k004000", "zz"}) {
+      auto r = (*t)->Remove(absent);
+      REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+      CHECK_FALSE(r.value());
+    }
+    REQUIRE((*w)->Commit().ok());
+  }
+  auto after = db->GetStats();
+  REQUIRE(after.ok());
+  CHECK(after->last_commit_id == before->last_commit_id);
+  CHECK(after->file_pages == before->file_pages);
+  CHECK(after->entries == 2000);
+  // A present key next to the absent ones is still removed.
+  {
+    auto w = db->BeginWrite();
+    auto t = (*w)->OpenTable("t");
+    CHECK((*t)->Remove("k002000").value());
+    CHECK_FALSE((*t)->Remove("k002000").value());
+    REQUIRE((*w)->Commit().ok());
+  }
+  auto report = db->CheckIntegrity();
+  REQUIRE_MESSAGE(report.ok(), report.status().ToString());
+  CHECK(report->entries_checked == 1999);
+}
+
 TEST_CASE("many keys survive reopen and iterate in order both ways") {
   auto env = NewMemoryEnv();
   const int n = 20000;
