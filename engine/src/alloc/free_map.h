@@ -65,6 +65,11 @@ class FreeMap {
   void ReleasePendingUpTo(uint64_t txn_id);
   // The same for pending pages that were fresh when freed (only this process's snapshots can reach those).
   void ReleaseFreshUpTo(uint64_t txn_id);
+  // True when a transaction later than txn_id freed pages that were not fresh (an earlier durable commit may
+  // reach them) and they are still pending.
+  bool HasPendingAfter(uint64_t txn_id) const {
+    return !pending_by_txn_.empty() && pending_by_txn_.rbegin()->first > txn_id;
+  }
   // Ids of transactions whose freed pages are still pending, ascending.
   std::vector<uint64_t> PendingTxns() const;
 
