@@ -48,6 +48,9 @@ struct Outcome {
     if (attempted >= 0 && durable[attempted] && (!attempted_commit || failure.IsOutcomeUnknown())) {
       out.push_back(attempted);
     }
+    // A durable transaction begun after kNoSync commits may first make them durable (BeginWrite: FORMAT.md,
+    // "Writing a commit"), so a crash in a durable step may leave the last kNoSync state.
+    if (attempted >= 0 && durable[attempted] && last_ok > last_durable_ok) out.push_back(last_ok);
     if (out.empty()) out.push_back(0);  // creation itself was cut: an empty file is created again
     return out;
   }

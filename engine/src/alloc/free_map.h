@@ -15,6 +15,7 @@
 // Not thread-safe: owned by the single writer. Changes made in a transaction can be rolled back.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -65,6 +66,11 @@ class FreeMap {
   void ReleasePendingUpTo(uint64_t txn_id);
   // The same for pending pages that were fresh when freed (only this process's snapshots can reach those).
   void ReleaseFreshUpTo(uint64_t txn_id);
+  // True when a transaction later than txn_id freed pages that were not fresh (an earlier durable commit may
+  // reach them) and they are still pending.
+  bool HasPendingAfter(uint64_t txn_id) const {
+    return !pending_by_txn_.empty() && pending_by_txn_.rbegin()->first > txn_id;
+  }
   // Ids of transactions whose freed pages are still pending, ascending.
   std::vector<uint64_t> PendingTxns() const;
 
@@ -79,6 +85,12 @@ class FreeMap {
   // Moves every changed bitmap page, and the directory, to newly allocated pages (freeing the old ones),
   // repeating until the allocations it makes are themselves recorded, then returns the sealed pages to write.
   std::vector<PageRef> PersistChanges(uint64_t txn_id);
+  // Makes the next PersistChanges move every bitmap page and the directory to the lowest free pages
+  // (compaction: the allocator's own pages may lie past the packed trees). Undone by Rollback.
+  void MarkAllDirty() {
+    std::fill(bitmap_dirty_.begin(), bitmap_dirty_.end(), true);
+    directory_dirty_ = true;
+  }
   // Marks everything persisted (after the commit reached the disk): no page is fresh any more.
   void MarkPersisted();
 

@@ -598,10 +598,33 @@ void DatabaseImpl::ReleaseFreedPages() {
 Result<std::unique_ptr<WriteTransaction>> DatabaseImpl::BeginWrite(const WriteOptions& options) {
   if (closed_) return Status::InvalidArgument("database " + path_ + " is closed");
   if (options_.read_only) return Status::InvalidArgument("database " + path_ + " was opened read-only");
-  AcquireWriter(true);
-  if (!poisoned_.ok()) {
-    ReleaseWriter();
-    return poisoned_;
+  const Durability durability = options.durability.value_or(options_.durability);
+  for (;;) {
+    AcquireWriter(true);
+    if (!poisoned_.ok()) {
+      ReleaseWriter();
+      return poisoned_;
+    }
+    // kNoSync commits since the last durable commit freed pages that it reaches: they stay pending until a
+    // durable commit, so this transaction could not reuse them and would grow the file by every page it
+    // copies (removing half of 1M keys after 100 kNoSync commits: 194,758 pages instead of about 133,000).
+    // A durable transaction makes those commits durable first, with the empty commit Close and Compact
+    // make; then the pages are free for it. Nothing is weakened: the commits become durable earlier, and a
+    // crash still finds the last durable commit (now that one) intact. It costs the slot's fdatasync.
+    if (durability == Durability::kDurable && unsynced_pages_ && freemap_.HasPendingAfter(durable_txn_)) {
+      ReleaseFreedPages();
+      const uint64_t id = next_txn_id_++;
+      freemap_.BeginTxn(id);
+      std::shared_ptr<const Snapshot> base;
+      {
+        std::lock_guard lock(snapshot_mu_);
+        base = current_;
+      }
+      WriteTxnImpl flush(this, id, *base, Durability::kDurable);
+      ROCKY_RETURN_IF_ERROR(flush.Commit());  // lets the writer go, committed or not
+      continue;  // take the writer again: another thread may have committed meanwhile
+    }
+    break;
   }
   ReleaseFreedPages();
   const uint64_t id = next_txn_id_++;
@@ -611,8 +634,7 @@ Result<std::unique_ptr<WriteTransaction>> DatabaseImpl::BeginWrite(const WriteOp
     std::lock_guard lock(snapshot_mu_);
     base = current_;
   }
-  return std::unique_ptr<WriteTransaction>(
-      new WriteTxnImpl(this, id, *base, options.durability.value_or(options_.durability)));
+  return std::unique_ptr<WriteTransaction>(new WriteTxnImpl(this, id, *base, durability));
 }
 
 Status DatabaseImpl::Poison(const Status& cause) {

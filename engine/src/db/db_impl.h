@@ -4,7 +4,9 @@
 // snapshot and no fallback commit can reach; then the commit slot not holding the last durable commit is
 // overwritten. A small durable commit issues one fdatasync for its pages and slot together and lists its
 // pages in the slot, so recovery can tell a complete commit from a torn one by checking those pages alone.
-// A large one (or the first durable one after kNoSync commits) syncs its pages first, then the slot.
+// A large one (or the first durable one after kNoSync commits) syncs its pages first, then the slot. A
+// durable transaction begun after kNoSync commits that freed pages of the last durable commit first makes
+// them durable with an empty commit (BeginWrite), so that it can reuse those pages.
 #pragma once
 
 #include <atomic>

@@ -13,6 +13,10 @@ namespace {
 // Upper bound of one coalesced write; large enough to amortise syscalls, small enough to bound the copy.
 constexpr size_t kMaxCoalescedWrite = size_t{1} << 20;
 
+// Longest hole between two written pages that WritePages fills with zeros (see its comment): a removal
+// commit's holes are mostly one to three pages; a longer gap is left sparse.
+constexpr uint64_t kMaxFilledGapBytes = uint64_t{64} << 10;
+
 // Overflow runs are at most 2^40 bytes of value; a longer run in a header is corruption.
 constexpr uint64_t kMaxRunBytes = (uint64_t{1} << 40) + kMaxPageSize;
 
@@ -21,8 +25,9 @@ constexpr uint64_t kMaxRunBytes = (uint64_t{1} << 40) + kMaxPageSize;
 Pager::Pager(File* file, std::string path, uint32_t page_size, size_t cache_bytes)
     : file_(file), path_(std::move(path)), page_size_(page_size), cache_(cache_bytes / page_size) {
   const int fd = PosixFileDescriptor(file);
+  auto size = file->Size();
+  if (size.ok()) unwritten_from_ = size.value();
   if (cache_bytes / page_size > 0 && fd >= 0) {
-    auto size = file->Size();
     // Without the size (or the map) every page is read with pread, as without a mapping.
     if (size.ok()) mapping_ = FileMapping::Create(fd, page_size, size.value());
   }
@@ -107,27 +112,48 @@ Status Pager::WritePages(const std::vector<PageRef>& pages) {
     for (const PageRef& p : pages) mapping_->ClearVerified(p->id, p->size / page_size_);
   }
   std::string batch;
-  uint64_t batch_start = 0;
+  uint64_t batch_start = 0;  // offset of batch's first byte
   auto flush = [&]() -> Status {
     if (batch.empty()) return Status::OK();
-    Status s = file_->Write(batch_start * page_size_, batch);
+    Status s = file_->Write(batch_start, batch);
     batch.clear();
     return s;
   };
-  for (const PageRef& p : pages) {
-    const uint64_t pages_in = p->size / page_size_;
-    const bool contiguous = !batch.empty() && batch_start + batch.size() / page_size_ == p->id;
-    if (!contiguous || batch.size() + p->size > kMaxCoalescedWrite) {
+  // Appends bytes meant for offset `at` (zeros when data is null) to the batch, starting a new one when they
+  // do not follow it or would make it too large.
+  auto append = [&](uint64_t at, const char* data, size_t n) -> Status {
+    if (!batch.empty() && (batch_start + batch.size() != at || batch.size() + n > kMaxCoalescedWrite)) {
       ROCKY_RETURN_IF_ERROR(flush());
-      batch_start = p->id;
     }
+    if (batch.empty()) batch_start = at;
+    if (data == nullptr) {
+      batch.append(n, '\0');
+    } else {
+      batch.append(data, n);
+    }
+    return Status::OK();
+  };
+  // Moved past these pages before writing: a write that fails may still have written some of them.
+  const uint64_t fill_from = unwritten_from_;
+  if (unwritten_from_ != UINT64_MAX && !pages.empty()) {
+    unwritten_from_ = std::max(unwritten_from_, pages.back()->id * page_size_ + pages.back()->size);
+  }
+  uint64_t written_end = 0;  // end of the last page written by this call
+  for (const PageRef& p : pages) {
+    const uint64_t at = p->id * page_size_;
+    // A hole right before this page, past everything ever written: fill it (see the declaration).
+    const uint64_t hole = std::max(written_end, fill_from);
+    if (hole < at && at - hole <= kMaxFilledGapBytes) {
+      if (mapping_ != nullptr) mapping_->ClearVerified(hole / page_size_, (at - hole) / page_size_);
+      ROCKY_RETURN_IF_ERROR(append(hole, nullptr, at - hole));
+    }
+    written_end = at + p->size;
     if (p->size > kMaxCoalescedWrite) {  // a large overflow run: write it directly
-      ROCKY_RETURN_IF_ERROR(file_->Write(p->id * page_size_, std::string_view(p->data(), p->size)));
+      ROCKY_RETURN_IF_ERROR(flush());
+      ROCKY_RETURN_IF_ERROR(file_->Write(at, std::string_view(p->data(), p->size)));
       continue;
     }
-    if (batch.empty()) batch_start = p->id;
-    batch.append(p->data(), p->size);
-    (void)pages_in;
+    ROCKY_RETURN_IF_ERROR(append(at, p->data(), p->size));
   }
   ROCKY_RETURN_IF_ERROR(flush());
   if (mapping_ != nullptr) {
@@ -148,6 +174,9 @@ Status Pager::WritePages(const std::vector<PageRef>& pages) {
 }
 
 Status Pager::WriteRaw(uint64_t id, const char* data, size_t size) {
+  // Even a write that fails may write some of the bytes: they are no longer a hole.
+  if (unwritten_from_ != UINT64_MAX)
+    unwritten_from_ = std::max<uint64_t>(unwritten_from_, id * page_size_ + size);
   return file_->Write(id * page_size_, std::string_view(data, size));
 }
 
@@ -155,6 +184,7 @@ Status Pager::Sync() { return file_->Sync(); }
 
 void Pager::WillTruncate(uint64_t bytes) {
   if (mapping_ != nullptr) mapping_->ShrinkReadable(bytes);
+  unwritten_from_ = std::min(unwritten_from_, bytes);
 }
 
 }  // namespace rocky::engine

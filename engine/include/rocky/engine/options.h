@@ -15,7 +15,9 @@ enum class Durability : unsigned char {
   kDurable,
   // Commit makes the changes visible to new readers but not durable: a crash loses them (never the last
   // durable commit, never consistency). Pages of the last durable commit that they free are not reused before
-  // the next durable commit (pages written and freed again by kNoSync commits alone are).
+  // the next durable commit (pages written and freed again by kNoSync commits alone are). So a kDurable
+  // transaction begun while such pages wait first makes the kNoSync commits durable (an empty durable commit,
+  // in BeginWrite, which reports its errors), and can then reuse them instead of growing the file.
   // For bulk loads and tests; the next durable commit, or Close(), makes everything durable.
   kNoSync,
 };
