@@ -5,10 +5,12 @@
 namespace rocky::cli {
 
 FlagSpec OutputFlag() {
-  return FlagSpec{.name = "output",
-                  .value_name = "FORMAT",
-                  .help = "Output format: table for people (default), json for programs",
-                  .choices = {"table", "json"}};
+  return FlagSpec{
+      .name = "output",
+      .value_name = "FORMAT",
+      .help =
+          "Output format: table for people, json for programs (default: json when stdout is not a terminal)",
+      .choices = {"table", "json"}};
 }
 
 OutputFormat OutputFormatOf(const Invocation& invocation) {
