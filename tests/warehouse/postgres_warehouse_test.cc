@@ -973,6 +973,64 @@ TEST_CASE("postgres: two servers: the source's marks are read on the source's se
   CHECK(!Counted(changed, kTargetSql));
 }
 
+TEST_CASE("postgres: an UNLOGGED table is not marked: a crash restart empties it, and the count says so") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 1000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered while logged
+  // SET UNLOGGED rewrites the table but keeps its oid and rocky's trigger; from then on it is counted.
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " SET UNLOGGED");
+  CopyResult unlogged = Step(*w, m);
+  CHECK(Counted(unlogged, kSourceSql));
+  CHECK(unlogged.source_rows == 1000);
+  // An immediate shutdown: crash recovery resets the unlogged table to empty, and no trigger fires.
+  server.Restart();
+  server.WaitAccepting();
+  REQUIRE(SourceCount(server) == "0");
+  CopyResult after = Step(*w, m);
+  CHECK(Counted(after, kSourceSql));
+  CHECK(after.source_rows == 0);
+  CHECK(after.target_rows == 1000);
+}
+
+TEST_CASE("postgres: a source read from a hot standby is counted: its snapshots list no writer in progress") {
+  PostgresServer& primary = Server();
+  FreshSchemas(primary, {"src.s1"});
+  MakeOrders(primary, 1000);
+  // The source is marked on the primary (its trigger and marks table replicate to the standby).
+  auto on_primary = Open(primary.Url(), primary.Url(), PostgresOptions{.mark_source_changes = true});
+  FreshSchemas(primary, {"dst.t1"});
+  Remembered p;
+  Step(*on_primary, p);
+  Step(*on_primary, p);
+  PostgresServer standby(PostgresServer::StandbyOf{primary});
+  PostgresServer& target = SecondServer();
+  FreshSchemas(target, {"dst.t1"});
+  auto w = Open(standby.Url(), target.Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  // A writer in progress while the standby counts (a later transaction, committed, makes it count).
+  OtherSession writer(primary);
+  writer.Exec("BEGIN");
+  writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90001, 'slow', 1, '2025-07-01T00:00:00Z')");
+  primary.Exec("INSERT INTO \"src.s1\".orders VALUES (90000, 'committed', 1, '2025-07-01T00:00:00Z')");
+  standby.WaitReplayed(primary);
+  CopyResult during = Step(*w, m);
+  CHECK(during.source_rows == 1001);
+  CHECK(!during.source_rows_memo.has_value());  // nothing remembered from a standby's snapshot
+  writer.Exec("COMMIT");
+  standby.WaitReplayed(primary);
+  CopyResult next = Step(*w, m);
+  CHECK(Counted(next, kSourceSql));
+  CHECK(next.source_rows == 1002);
+  CHECK(SourceCount(primary) == "1002");
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -938,13 +938,17 @@ class PostgresWarehouse final : public Warehouse {
   }
 
   // In the copy's transaction on `s`: `table`'s marking, and whether `memo` holds (postgres_warehouse.h).
-  // Never fails: whatever cannot be read means "count".
+  // Never fails: whatever cannot be read means "count". Only a permanent (logged) table on a server not in
+  // recovery is marked: crash recovery empties an UNLOGGED table without firing any trigger, and on a hot
+  // standby pg_current_snapshot() lists no in-progress transaction (the server keeps them in the snapshot's
+  // subxip, which it does not export), so a writer in progress at the count would look seen by it.
   TableMarks ReadMarks(const Session& s, const TableRef& table, const std::optional<RowCountMemo>& memo,
                        StatementLog& log) const {
     TableMarks m;
     const std::string pg_schema = PostgresSchemaName(s.database(), table.catalog, table.schema);
     const std::string sql =
-        "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM "
+        "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND c.relpersistence = 'p' AND NOT "
+        "pg_is_in_recovery() AND NOT EXISTS (SELECT 1 FROM "
         "pg_inherits i WHERE i.inhparent = c.oid) AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r WHERE "
         "r.srrelid = c.oid), (SELECT t.oid::text || ':' || t.xmin::text || ':' || p.xmin::text FROM "
         "pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = c.oid AND t.tgname = "

@@ -59,8 +59,10 @@
 // oid>:<snapshot>:<own xid>" (the snapshot the count was taken in; own xid: the copy's transaction, for a
 // target's count after the copy, which includes that transaction's rows; else 0), and reused when, in the
 // copy's transaction: the server and its WAL timeline are the same (a promotion or a point-in-time recovery
-// moves the timeline, after which transaction ids may be reused), the table is the same (relid), a plain
-// table without inheritance children and not in a subscription, the trigger and the function are the very
+// moves the timeline, after which transaction ids may be reused), the server is not in recovery (a hot
+// standby's pg_current_snapshot() omits the transactions in progress), the table is the same (relid), a
+// plain permanent table (not UNLOGGED, which crash recovery empties unmarked) without inheritance children
+// and not in a subscription, the trigger and the function are the very
 // rows the count was taken under (a DISABLE TRIGGER, a drop or a replacement changes their xmin), and no
 // marks row is visible whose transaction the remembered snapshot did not see (other than own xid): every
 // transaction that changed the table since was seen by that snapshot, so the count still holds. Anything
