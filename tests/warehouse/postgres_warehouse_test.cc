@@ -1031,6 +1031,38 @@ TEST_CASE("postgres: a source read from a hot standby is counted: its snapshots 
   CHECK(SourceCount(primary) == "1002");
 }
 
+TEST_CASE("postgres: a source that is an inheritance child or a partition is counted: its parent writes it") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1", "src.parents"});
+  MakeOrders(server, 1000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered
+  // A DELETE on an inheritance parent deletes the child's rows, firing only the parent's statement triggers.
+  server.Exec("CREATE TABLE \"src.parents\".legacy (LIKE " + std::string(kSourceSql) + ")");
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " INHERIT \"src.parents\".legacy");
+  server.Exec("DELETE FROM \"src.parents\".legacy WHERE id <= 10");
+  CopyResult child = Step(*w, m);
+  CHECK(Counted(child, kSourceSql));
+  CHECK(child.source_rows == 990);
+  CHECK(Counted(Step(*w, m), kSourceSql));  // counted while it is a child
+  // An INSERT routed into a partition fires only the partitioned table's statement triggers.
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " NO INHERIT \"src.parents\".legacy");
+  server.Exec("CREATE TABLE \"src.parents\".ranged (LIKE " + std::string(kSourceSql) +
+              ") PARTITION BY RANGE (id)");
+  server.Exec("ALTER TABLE \"src.parents\".ranged ATTACH PARTITION " + std::string(kSourceSql) +
+              " FOR VALUES FROM (MINVALUE) TO (MAXVALUE)");
+  Step(*w, m);
+  server.Exec("INSERT INTO \"src.parents\".ranged VALUES (90000, 'routed', 1, '2025-07-01T00:00:00Z')");
+  CopyResult partition = Step(*w, m);
+  CHECK(Counted(partition, kSourceSql));
+  CHECK(partition.source_rows == 991);
+  CHECK(SourceCount(server) == "991");
+  server.Exec("DROP SCHEMA \"src.parents\" CASCADE");  // with the source: no other case sees them
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -941,7 +941,9 @@ class PostgresWarehouse final : public Warehouse {
   // Never fails: whatever cannot be read means "count". Only a permanent (logged) table on a server not in
   // recovery is marked: crash recovery empties an UNLOGGED table without firing any trigger, and on a hot
   // standby pg_current_snapshot() lists no in-progress transaction (the server keeps them in the snapshot's
-  // subxip, which it does not export), so a writer in progress at the count would look seen by it.
+  // subxip, which it does not export), so a writer in progress at the count would look seen by it. Nor is an
+  // inheritance child or a partition: a statement on its parent (DELETE FROM parent, INSERT routed into the
+  // partition) changes its rows but fires only the parent's statement triggers.
   TableMarks ReadMarks(const Session& s, const TableRef& table, const std::optional<RowCountMemo>& memo,
                        StatementLog& log) const {
     TableMarks m;
@@ -949,7 +951,8 @@ class PostgresWarehouse final : public Warehouse {
     const std::string sql =
         "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND c.relpersistence = 'p' AND NOT "
         "pg_is_in_recovery() AND NOT EXISTS (SELECT 1 FROM "
-        "pg_inherits i WHERE i.inhparent = c.oid) AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r WHERE "
+        "pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid) AND NOT EXISTS (SELECT 1 FROM "
+        "pg_subscription_rel r WHERE "
         "r.srrelid = c.oid), (SELECT t.oid::text || ':' || t.xmin::text || ':' || p.xmin::text FROM "
         "pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = c.oid AND t.tgname = "
         "'rocky_mark_changes' AND p.oid = to_regprocedure('rocky_meta.mark_change()') AND t.tgenabled = 'A' "

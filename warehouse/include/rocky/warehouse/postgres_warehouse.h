@@ -61,7 +61,8 @@
 // copy's transaction: the server and its WAL timeline are the same (a promotion or a point-in-time recovery
 // moves the timeline, after which transaction ids may be reused), the server is not in recovery (a hot
 // standby's pg_current_snapshot() omits the transactions in progress), the table is the same (relid), a
-// plain permanent table (not UNLOGGED, which crash recovery empties unmarked) without inheritance children
+// plain permanent table (not UNLOGGED, which crash recovery empties unmarked) neither parent nor child in an
+// inheritance or partition tree (a statement on a parent fires none of its children's statement triggers)
 // and not in a subscription, the trigger and the function are the very
 // rows the count was taken under (a DISABLE TRIGGER, a drop or a replacement changes their xmin), and no
 // marks row is visible whose transaction the remembered snapshot did not see (other than own xid): every
