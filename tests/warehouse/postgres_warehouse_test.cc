@@ -1063,6 +1063,45 @@ TEST_CASE("postgres: a source that is an inheritance child or a partition is cou
   server.Exec("DROP SCHEMA \"src.parents\" CASCADE");  // with the source: no other case sees them
 }
 
+TEST_CASE("postgres: a database with a FOR ALL TABLES publication gets no rocky_meta: counted, said once") {
+  PostgresServer& server = Server();
+  server.Exec("DROP DATABASE IF EXISTS marks_published WITH (FORCE)", "postgres");
+  server.Exec("CREATE DATABASE marks_published", "postgres");
+  server.Exec("CREATE SCHEMA \"src.s1\"", "marks_published");
+  server.Exec("CREATE TABLE \"src.s1\".orders (id bigint PRIMARY KEY, synced timestamptz NOT NULL)",
+              "marks_published");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, timestamptz '2025-03-01' + g * interval '1 s' FROM "
+      "generate_series(1, 300) g",
+      "marks_published");
+  // Its subscribers would be sent rocky's marks table, which they lack: their apply would stop.
+  server.Exec("CREATE PUBLICATION everything FOR ALL TABLES", "marks_published");
+  auto w = Open(server.Url("marks_published"), server.Url("marks_published"),
+                PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  CopyResult full = Step(*w, m);
+  CHECK(full.source_rows == 300);
+  CHECK(full.target_rows == 300);
+  CHECK(!full.target_rows_memo.has_value());
+  REQUIRE(full.warnings.size() == 2);  // the targets' marks, and the sources' (mark_source_changes)
+  for (const std::string& warning : full.warnings) {
+    INFO(warning);
+    CHECK(warning.find("FOR ALL TABLES publication (everything)") != std::string::npos);
+    CHECK(warning.find(server.password()) == std::string::npos);
+  }
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (301, '2025-03-02')", "marks_published");
+  CopyResult next = Step(*w, m);
+  CHECK(next.warnings.empty());  // said once per warehouse
+  CHECK(next.source_rows == 301);
+  CHECK(next.target_rows == 301);
+  CHECK(!next.source_rows_memo.has_value());
+  CHECK(server.Scalar("SELECT to_regnamespace('rocky_meta') IS NULL", "marks_published") == "t");
+  CHECK(server.Scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'rocky_mark_changes'",
+                      "marks_published") == "0");
+  w.reset();
+  server.Exec("DROP DATABASE marks_published WITH (FORCE)", "postgres");
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -429,8 +429,15 @@ class PendingCount {
 // The function is SECURITY DEFINER so that a writer needs no privilege on rocky_meta, with a fixed
 // search_path; it skips the insert when the marks table is gone (a writer's statement never fails because of
 // rocky), which makes no count wrong: the marks table's oid is part of every remembered count's version.
+// Nothing is made in a database with a FOR ALL TABLES publication: the marks table would be published, and a
+// subscriber's apply worker stops at a change to a table it does not have (every table's replication with
+// it).
 constexpr const char* kMarkObjectsSql = R"sql(DO $rocky$
 BEGIN
+  IF to_regclass('rocky_meta.table_changes') IS NULL AND EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) THEN
+    RAISE EXCEPTION 'the database has a FOR ALL TABLES publication (%), which would publish rocky_meta.table_changes to its subscribers, whose apply stops at a table they lack; rocky makes no change marks here',
+      (SELECT string_agg(quote_ident(pubname), ', ' ORDER BY pubname) FROM pg_publication WHERE puballtables);
+  END IF;
   IF to_regnamespace('rocky_meta') IS NULL THEN
     CREATE SCHEMA rocky_meta;
   END IF;
