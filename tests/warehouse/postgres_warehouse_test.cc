@@ -1102,6 +1102,39 @@ TEST_CASE("postgres: a database with a FOR ALL TABLES publication gets no rocky_
   server.Exec("DROP DATABASE marks_published WITH (FORCE)", "postgres");
 }
 
+TEST_CASE(
+    "postgres: a data directory restored from a file-level copy: the count taken after it is not reused") {
+  PostgresServer server;  // its own: its data directory is copied and put back
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 1000);
+  auto w = Open(server.Url(), server.Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  // A copy of the stopped data directory (as a disk snapshot would be), then deletes counted and remembered.
+  server.Stop();
+  const std::string copy = server.data_dir() + ".copy";
+  REQUIRE(std::system(("cp -a " + server.data_dir() + " " + copy).c_str()) == 0);
+  server.Start();
+  server.Exec("DELETE FROM " + std::string(kSourceSql) + " WHERE id <= 100");
+  CopyResult deleted = Step(*w, m);
+  CHECK(deleted.source_rows == 900);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered: 900
+  // The copy put back: crash recovery only (the same timeline), the deletes gone, and transaction ids past
+  // the remembered snapshot's reused.
+  server.Stop();
+  std::filesystem::remove_all(server.data_dir());
+  std::filesystem::rename(copy, server.data_dir());
+  server.Start();
+  const std::string xmax = server.Scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())");
+  for (int i = 0; i < 200; ++i) server.Exec("SELECT pg_current_xact_id()");
+  REQUIRE(SourceCount(server) == "1000");
+  CopyResult restored = Step(*w, m);
+  CHECK(Counted(restored, kSourceSql));
+  CHECK(restored.source_rows == 1000);
+  INFO("xmax after the restore: ", xmax);
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -470,10 +470,13 @@ std::string SnapshotCovers(const std::string& newer, const std::string& older) {
 }
 
 // A remembered count's version, parsed: "pg1:" then the table's marking identity (the server's system
-// identifier and WAL timeline, relid, trigger oid, trigger xmin, function xmin, marks table oid), the
-// snapshot counted in (xmin:xmax:xip,...) and the own transaction id (0 when none). The timeline (8 hex
-// digits) moves at a promotion or a point-in-time recovery, after which transaction ids of the old timeline
-// may be reused. nullopt for any other text (another warehouse's version, damage).
+// identifier and WAL timeline, relid, trigger oid, trigger xmin, function xmin, marks table oid, the
+// postmaster's start time in microseconds), the snapshot counted in (xmin:xmax:xip,...) and the own
+// transaction id (0 when none). The timeline (8 hex digits) moves at a promotion or a point-in-time recovery,
+// after which transaction ids of the old timeline may be reused; the start time moves at every start, and so
+// at a data directory restored from a file-level copy or a disk snapshot (crash recovery alone: no new
+// timeline), whose transaction ids are reused too. nullopt for any other text (another warehouse's version,
+// damage).
 struct PgCountVersion {
   std::string identity;
   std::string snapshot;
@@ -494,11 +497,11 @@ std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
     }
   }
   fields.push_back(std::move(field));
-  if (fields.size() != 11) return std::nullopt;
+  if (fields.size() != 12) return std::nullopt;
   for (size_t i = 0; i < fields.size(); ++i) {
     const std::string& f = fields[i];
-    const bool list = i == 9;  // the in-progress list: digits and commas, maybe empty
-    const bool hex = i == 1;   // the timeline
+    const bool list = i == 10;  // the in-progress list: digits and commas, maybe empty
+    const bool hex = i == 1;    // the timeline
     if (!list && f.empty()) return std::nullopt;
     for (const char c : f) {
       if (!(c >= '0' && c <= '9') && !(list && c == ',') && !(hex && c >= 'A' && c <= 'F'))
@@ -506,9 +509,9 @@ std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
     }
   }
   PgCountVersion out;
-  for (size_t i = 0; i < 7; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
-  out.snapshot = fields[7] + ":" + fields[8] + ":" + fields[9];
-  out.own_xid = fields[10];
+  for (size_t i = 0; i < 8; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
+  out.snapshot = fields[8] + ":" + fields[9] + ":" + fields[10];
+  out.own_xid = fields[11];
   return out;
 }
 
@@ -967,8 +970,9 @@ class PostgresWarehouse final : public Warehouse {
         "WHERE t.tgrelid = c.oid AND t.tgname = 'rocky_mark_changes'), (SELECT system_identifier::text FROM "
         "pg_control_system()) || ':' || CASE WHEN pg_is_in_recovery() THEN (SELECT upper(lpad(to_hex("
         "timeline_id), 8, '0')) FROM pg_control_checkpoint()) ELSE substr(pg_walfile_name("
-        "pg_current_wal_lsn()), 1, 8) END, to_regclass('rocky_meta.table_changes')::oid::text FROM pg_class "
-        "c "
+        "pg_current_wal_lsn()), 1, 8) END, to_regclass('rocky_meta.table_changes')::oid::text, "
+        "(extract(epoch FROM "
+        "pg_postmaster_start_time()) * 1000000)::bigint::text FROM pg_class c "
         "JOIN "
         "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
     log.Note(s, "marks", sql, {pg_schema, table.table});
@@ -982,13 +986,14 @@ class PostgresWarehouse final : public Warehouse {
     const bool named = std::string_view(PQgetvalue(row, 0, 4)) == "t";
     const std::optional<std::string> system = Session::Value(row, 0, 5);
     const std::optional<std::string> marks_table = Session::Value(row, 0, 6);
-    if (!plain || !system || !marks_table) return m;
+    const std::optional<std::string> started = Session::Value(row, 0, 7);
+    if (!plain || !system || !marks_table || !started) return m;
     if (!trigger) {
       // A trigger of that name that is not rocky's as made (disabled, or changed) is left to whoever did it.
       m.install = !named;
       return m;
     }
-    m.identity = *system + ":" + m.relid + ":" + *trigger + ":" + *marks_table;
+    m.identity = *system + ":" + m.relid + ":" + *trigger + ":" + *marks_table + ":" + *started;
     if (!memo) return m;
     const std::optional<PgCountVersion> version = ParsePgCountVersion(memo->version);
     if (!version || version->identity != m.identity) return m;
