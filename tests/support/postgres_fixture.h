@@ -118,6 +118,38 @@ class PostgresServer {
     Exec("CREATE DATABASE " + std::string(kDatabase), "postgres");
   }
 
+  // A hot standby of `primary` (the tag of the constructor below).
+  struct StandbyOf {
+    const PostgresServer& primary;
+  };
+  // A hot standby of `primary`: pg_basebackup -R (streaming replication from it; read-only queries), in a
+  // folder and on a port of its own, with the primary's password. Requires: `primary` runs (and outlives it).
+  explicit PostgresServer(StandbyOf of) {
+    ReapOrphans();
+    password_ = of.primary.password_;
+    char dir[] = "/tmp/rocky-pg-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    dir_ = dir;
+    as_nobody_ = of.primary.as_nobody_;
+    uid_ = of.primary.uid_;
+    gid_ = of.primary.gid_;
+    if (as_nobody_) REQUIRE(::chown(dir_.c_str(), uid_, gid_) == 0);
+    std::ofstream(dir_ + "/owner.pid") << ::getpid() << "\n";
+    const int rc = Run({PostgresBinDir() + "/pg_basebackup", "-D", data_dir(), "-R", "-X", "stream",
+                        "--no-sync", "-d", of.primary.Keywords("postgres")},
+                       dir_ + "/basebackup.log");
+    REQUIRE_MESSAGE(rc == 0, "pg_basebackup failed: " << ReadWholeFile(dir_ + "/basebackup.log"));
+    Start();
+  }
+
+  // Standby only: waits (deadline 60 s) until it has replayed everything `primary` had written when called.
+  void WaitReplayed(const PostgresServer& primary) const {
+    const std::string lsn = primary.Scalar("SELECT pg_current_wal_lsn()::text", "postgres");
+    WaitUntil(
+        [&] { return Scalar("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn", "postgres") == "t"; },
+        "the standby did not replay the primary's WAL up to " + lsn);
+  }
+
   ~PostgresServer() {
     Stop();
     std::error_code ec;

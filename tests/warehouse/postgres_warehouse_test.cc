@@ -973,6 +973,168 @@ TEST_CASE("postgres: two servers: the source's marks are read on the source's se
   CHECK(!Counted(changed, kTargetSql));
 }
 
+TEST_CASE("postgres: an UNLOGGED table is not marked: a crash restart empties it, and the count says so") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 1000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered while logged
+  // SET UNLOGGED rewrites the table but keeps its oid and rocky's trigger; from then on it is counted.
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " SET UNLOGGED");
+  CopyResult unlogged = Step(*w, m);
+  CHECK(Counted(unlogged, kSourceSql));
+  CHECK(unlogged.source_rows == 1000);
+  // An immediate shutdown: crash recovery resets the unlogged table to empty, and no trigger fires.
+  server.Restart();
+  server.WaitAccepting();
+  REQUIRE(SourceCount(server) == "0");
+  CopyResult after = Step(*w, m);
+  CHECK(Counted(after, kSourceSql));
+  CHECK(after.source_rows == 0);
+  CHECK(after.target_rows == 1000);
+}
+
+TEST_CASE("postgres: a source read from a hot standby is counted: its snapshots list no writer in progress") {
+  PostgresServer& primary = Server();
+  FreshSchemas(primary, {"src.s1"});
+  MakeOrders(primary, 1000);
+  // The source is marked on the primary (its trigger and marks table replicate to the standby).
+  auto on_primary = Open(primary.Url(), primary.Url(), PostgresOptions{.mark_source_changes = true});
+  FreshSchemas(primary, {"dst.t1"});
+  Remembered p;
+  Step(*on_primary, p);
+  Step(*on_primary, p);
+  PostgresServer standby(PostgresServer::StandbyOf{primary});
+  PostgresServer& target = SecondServer();
+  FreshSchemas(target, {"dst.t1"});
+  auto w = Open(standby.Url(), target.Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  // A writer in progress while the standby counts (a later transaction, committed, makes it count).
+  OtherSession writer(primary);
+  writer.Exec("BEGIN");
+  writer.Exec("INSERT INTO \"src.s1\".orders VALUES (90001, 'slow', 1, '2025-07-01T00:00:00Z')");
+  primary.Exec("INSERT INTO \"src.s1\".orders VALUES (90000, 'committed', 1, '2025-07-01T00:00:00Z')");
+  standby.WaitReplayed(primary);
+  CopyResult during = Step(*w, m);
+  CHECK(during.source_rows == 1001);
+  CHECK(!during.source_rows_memo.has_value());  // nothing remembered from a standby's snapshot
+  writer.Exec("COMMIT");
+  standby.WaitReplayed(primary);
+  CopyResult next = Step(*w, m);
+  CHECK(Counted(next, kSourceSql));
+  CHECK(next.source_rows == 1002);
+  CHECK(SourceCount(primary) == "1002");
+}
+
+TEST_CASE("postgres: a source that is an inheritance child or a partition is counted: its parent writes it") {
+  PostgresServer& server = Server();
+  FreshSchemas(server, {"src.s1", "dst.t1", "src.parents"});
+  MakeOrders(server, 1000);
+  auto w = Open(Server().Url(), Server().Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered
+  // A DELETE on an inheritance parent deletes the child's rows, firing only the parent's statement triggers.
+  server.Exec("CREATE TABLE \"src.parents\".legacy (LIKE " + std::string(kSourceSql) + ")");
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " INHERIT \"src.parents\".legacy");
+  server.Exec("DELETE FROM \"src.parents\".legacy WHERE id <= 10");
+  CopyResult child = Step(*w, m);
+  CHECK(Counted(child, kSourceSql));
+  CHECK(child.source_rows == 990);
+  CHECK(Counted(Step(*w, m), kSourceSql));  // counted while it is a child
+  // An INSERT routed into a partition fires only the partitioned table's statement triggers.
+  server.Exec("ALTER TABLE " + std::string(kSourceSql) + " NO INHERIT \"src.parents\".legacy");
+  server.Exec("CREATE TABLE \"src.parents\".ranged (LIKE " + std::string(kSourceSql) +
+              ") PARTITION BY RANGE (id)");
+  server.Exec("ALTER TABLE \"src.parents\".ranged ATTACH PARTITION " + std::string(kSourceSql) +
+              " FOR VALUES FROM (MINVALUE) TO (MAXVALUE)");
+  Step(*w, m);
+  server.Exec("INSERT INTO \"src.parents\".ranged VALUES (90000, 'routed', 1, '2025-07-01T00:00:00Z')");
+  CopyResult partition = Step(*w, m);
+  CHECK(Counted(partition, kSourceSql));
+  CHECK(partition.source_rows == 991);
+  CHECK(SourceCount(server) == "991");
+  server.Exec("DROP SCHEMA \"src.parents\" CASCADE");  // with the source: no other case sees them
+}
+
+TEST_CASE("postgres: a database with a FOR ALL TABLES publication gets no rocky_meta: counted, said once") {
+  PostgresServer& server = Server();
+  server.Exec("DROP DATABASE IF EXISTS marks_published WITH (FORCE)", "postgres");
+  server.Exec("CREATE DATABASE marks_published", "postgres");
+  server.Exec("CREATE SCHEMA \"src.s1\"", "marks_published");
+  server.Exec("CREATE TABLE \"src.s1\".orders (id bigint PRIMARY KEY, synced timestamptz NOT NULL)",
+              "marks_published");
+  server.Exec(
+      "INSERT INTO \"src.s1\".orders SELECT g, timestamptz '2025-03-01' + g * interval '1 s' FROM "
+      "generate_series(1, 300) g",
+      "marks_published");
+  // Its subscribers would be sent rocky's marks table, which they lack: their apply would stop.
+  server.Exec("CREATE PUBLICATION everything FOR ALL TABLES", "marks_published");
+  auto w = Open(server.Url("marks_published"), server.Url("marks_published"),
+                PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  CopyResult full = Step(*w, m);
+  CHECK(full.source_rows == 300);
+  CHECK(full.target_rows == 300);
+  CHECK(!full.target_rows_memo.has_value());
+  REQUIRE(full.warnings.size() == 2);  // the targets' marks, and the sources' (mark_source_changes)
+  for (const std::string& warning : full.warnings) {
+    INFO(warning);
+    CHECK(warning.find("FOR ALL TABLES publication (everything)") != std::string::npos);
+    CHECK(warning.find(server.password()) == std::string::npos);
+  }
+  server.Exec("INSERT INTO \"src.s1\".orders VALUES (301, '2025-03-02')", "marks_published");
+  CopyResult next = Step(*w, m);
+  CHECK(next.warnings.empty());  // said once per warehouse
+  CHECK(next.source_rows == 301);
+  CHECK(next.target_rows == 301);
+  CHECK(!next.source_rows_memo.has_value());
+  CHECK(server.Scalar("SELECT to_regnamespace('rocky_meta') IS NULL", "marks_published") == "t");
+  CHECK(server.Scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'rocky_mark_changes'",
+                      "marks_published") == "0");
+  w.reset();
+  server.Exec("DROP DATABASE marks_published WITH (FORCE)", "postgres");
+}
+
+TEST_CASE(
+    "postgres: a data directory restored from a file-level copy: the count taken after it is not reused") {
+  PostgresServer server;  // its own: its data directory is copied and put back
+  FreshSchemas(server, {"src.s1", "dst.t1"});
+  MakeOrders(server, 1000);
+  auto w = Open(server.Url(), server.Url(), PostgresOptions{.mark_source_changes = true});
+  Remembered m;
+  Step(*w, m);
+  Step(*w, m);
+  // A copy of the stopped data directory (as a disk snapshot would be), then deletes counted and remembered.
+  server.Stop();
+  const std::string copy = server.data_dir() + ".copy";
+  REQUIRE(std::system(("cp -a " + server.data_dir() + " " + copy).c_str()) == 0);
+  server.Start();
+  server.Exec("DELETE FROM " + std::string(kSourceSql) + " WHERE id <= 100");
+  CopyResult deleted = Step(*w, m);
+  CHECK(deleted.source_rows == 900);
+  REQUIRE(!Counted(Step(*w, m), kSourceSql));  // remembered: 900
+  // The copy put back: crash recovery only (the same timeline), the deletes gone, and transaction ids past
+  // the remembered snapshot's reused.
+  server.Stop();
+  std::filesystem::remove_all(server.data_dir());
+  std::filesystem::rename(copy, server.data_dir());
+  server.Start();
+  const std::string xmax = server.Scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())");
+  for (int i = 0; i < 200; ++i) server.Exec("SELECT pg_current_xact_id()");
+  REQUIRE(SourceCount(server) == "1000");
+  CopyResult restored = Step(*w, m);
+  CHECK(Counted(restored, kSourceSql));
+  CHECK(restored.source_rows == 1000);
+  INFO("xmax after the restore: ", xmax);
+}
+
 TEST_CASE("postgres: a statement timeout, a server restart and a killed backend mid-copy lose nothing") {
   PostgresServer& server = Server();
   FreshSchemas(server, {"src.s1", "dst.t1"});

@@ -429,8 +429,15 @@ class PendingCount {
 // The function is SECURITY DEFINER so that a writer needs no privilege on rocky_meta, with a fixed
 // search_path; it skips the insert when the marks table is gone (a writer's statement never fails because of
 // rocky), which makes no count wrong: the marks table's oid is part of every remembered count's version.
+// Nothing is made in a database with a FOR ALL TABLES publication: the marks table would be published, and a
+// subscriber's apply worker stops at a change to a table it does not have (every table's replication with
+// it).
 constexpr const char* kMarkObjectsSql = R"sql(DO $rocky$
 BEGIN
+  IF to_regclass('rocky_meta.table_changes') IS NULL AND EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) THEN
+    RAISE EXCEPTION 'the database has a FOR ALL TABLES publication (%), which would publish rocky_meta.table_changes to its subscribers, whose apply stops at a table they lack; rocky makes no change marks here',
+      (SELECT string_agg(quote_ident(pubname), ', ' ORDER BY pubname) FROM pg_publication WHERE puballtables);
+  END IF;
   IF to_regnamespace('rocky_meta') IS NULL THEN
     CREATE SCHEMA rocky_meta;
   END IF;
@@ -463,10 +470,13 @@ std::string SnapshotCovers(const std::string& newer, const std::string& older) {
 }
 
 // A remembered count's version, parsed: "pg1:" then the table's marking identity (the server's system
-// identifier and WAL timeline, relid, trigger oid, trigger xmin, function xmin, marks table oid), the
-// snapshot counted in (xmin:xmax:xip,...) and the own transaction id (0 when none). The timeline (8 hex
-// digits) moves at a promotion or a point-in-time recovery, after which transaction ids of the old timeline
-// may be reused. nullopt for any other text (another warehouse's version, damage).
+// identifier and WAL timeline, relid, trigger oid, trigger xmin, function xmin, marks table oid, the
+// postmaster's start time in microseconds), the snapshot counted in (xmin:xmax:xip,...) and the own
+// transaction id (0 when none). The timeline (8 hex digits) moves at a promotion or a point-in-time recovery,
+// after which transaction ids of the old timeline may be reused; the start time moves at every start, and so
+// at a data directory restored from a file-level copy or a disk snapshot (crash recovery alone: no new
+// timeline), whose transaction ids are reused too. nullopt for any other text (another warehouse's version,
+// damage).
 struct PgCountVersion {
   std::string identity;
   std::string snapshot;
@@ -487,11 +497,11 @@ std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
     }
   }
   fields.push_back(std::move(field));
-  if (fields.size() != 11) return std::nullopt;
+  if (fields.size() != 12) return std::nullopt;
   for (size_t i = 0; i < fields.size(); ++i) {
     const std::string& f = fields[i];
-    const bool list = i == 9;  // the in-progress list: digits and commas, maybe empty
-    const bool hex = i == 1;   // the timeline
+    const bool list = i == 10;  // the in-progress list: digits and commas, maybe empty
+    const bool hex = i == 1;    // the timeline
     if (!list && f.empty()) return std::nullopt;
     for (const char c : f) {
       if (!(c >= '0' && c <= '9') && !(list && c == ',') && !(hex && c >= 'A' && c <= 'F'))
@@ -499,9 +509,9 @@ std::optional<PgCountVersion> ParsePgCountVersion(std::string_view version) {
     }
   }
   PgCountVersion out;
-  for (size_t i = 0; i < 7; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
-  out.snapshot = fields[7] + ":" + fields[8] + ":" + fields[9];
-  out.own_xid = fields[10];
+  for (size_t i = 0; i < 8; ++i) out.identity += (i > 0 ? ":" : "") + fields[i];
+  out.snapshot = fields[8] + ":" + fields[9] + ":" + fields[10];
+  out.own_xid = fields[11];
   return out;
 }
 
@@ -938,14 +948,21 @@ class PostgresWarehouse final : public Warehouse {
   }
 
   // In the copy's transaction on `s`: `table`'s marking, and whether `memo` holds (postgres_warehouse.h).
-  // Never fails: whatever cannot be read means "count".
+  // Never fails: whatever cannot be read means "count". Only a permanent (logged) table on a server not in
+  // recovery is marked: crash recovery empties an UNLOGGED table without firing any trigger, and on a hot
+  // standby pg_current_snapshot() lists no in-progress transaction (the server keeps them in the snapshot's
+  // subxip, which it does not export), so a writer in progress at the count would look seen by it. Nor is an
+  // inheritance child or a partition: a statement on its parent (DELETE FROM parent, INSERT routed into the
+  // partition) changes its rows but fires only the parent's statement triggers.
   TableMarks ReadMarks(const Session& s, const TableRef& table, const std::optional<RowCountMemo>& memo,
                        StatementLog& log) const {
     TableMarks m;
     const std::string pg_schema = PostgresSchemaName(s.database(), table.catalog, table.schema);
     const std::string sql =
-        "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM "
-        "pg_inherits i WHERE i.inhparent = c.oid) AND NOT EXISTS (SELECT 1 FROM pg_subscription_rel r WHERE "
+        "SELECT c.oid::text, pg_current_snapshot()::text, c.relkind = 'r' AND c.relpersistence = 'p' AND NOT "
+        "pg_is_in_recovery() AND NOT EXISTS (SELECT 1 FROM "
+        "pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid) AND NOT EXISTS (SELECT 1 FROM "
+        "pg_subscription_rel r WHERE "
         "r.srrelid = c.oid), (SELECT t.oid::text || ':' || t.xmin::text || ':' || p.xmin::text FROM "
         "pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = c.oid AND t.tgname = "
         "'rocky_mark_changes' AND p.oid = to_regprocedure('rocky_meta.mark_change()') AND t.tgenabled = 'A' "
@@ -953,8 +970,9 @@ class PostgresWarehouse final : public Warehouse {
         "WHERE t.tgrelid = c.oid AND t.tgname = 'rocky_mark_changes'), (SELECT system_identifier::text FROM "
         "pg_control_system()) || ':' || CASE WHEN pg_is_in_recovery() THEN (SELECT upper(lpad(to_hex("
         "timeline_id), 8, '0')) FROM pg_control_checkpoint()) ELSE substr(pg_walfile_name("
-        "pg_current_wal_lsn()), 1, 8) END, to_regclass('rocky_meta.table_changes')::oid::text FROM pg_class "
-        "c "
+        "pg_current_wal_lsn()), 1, 8) END, to_regclass('rocky_meta.table_changes')::oid::text, "
+        "(extract(epoch FROM "
+        "pg_postmaster_start_time()) * 1000000)::bigint::text FROM pg_class c "
         "JOIN "
         "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
     log.Note(s, "marks", sql, {pg_schema, table.table});
@@ -968,13 +986,14 @@ class PostgresWarehouse final : public Warehouse {
     const bool named = std::string_view(PQgetvalue(row, 0, 4)) == "t";
     const std::optional<std::string> system = Session::Value(row, 0, 5);
     const std::optional<std::string> marks_table = Session::Value(row, 0, 6);
-    if (!plain || !system || !marks_table) return m;
+    const std::optional<std::string> started = Session::Value(row, 0, 7);
+    if (!plain || !system || !marks_table || !started) return m;
     if (!trigger) {
       // A trigger of that name that is not rocky's as made (disabled, or changed) is left to whoever did it.
       m.install = !named;
       return m;
     }
-    m.identity = *system + ":" + m.relid + ":" + *trigger + ":" + *marks_table;
+    m.identity = *system + ":" + m.relid + ":" + *trigger + ":" + *marks_table + ":" + *started;
     if (!memo) return m;
     const std::optional<PgCountVersion> version = ParsePgCountVersion(memo->version);
     if (!version || version->identity != m.identity) return m;

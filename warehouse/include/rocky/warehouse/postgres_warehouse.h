@@ -56,20 +56,24 @@
 // TRUNCATE, enabled ALWAYS (it also fires under session_replication_role = replica). Every writing statement
 // thus leaves, in its own transaction, a row that becomes visible exactly when its changes do. A count is
 // remembered as "pg1:<system id>:<timeline>:<relid>:<trigger oid>:<trigger xmin>:<function xmin>:<marks table
-// oid>:<snapshot>:<own xid>" (the snapshot the count was taken in; own xid: the copy's transaction, for a
-// target's count after the copy, which includes that transaction's rows; else 0), and reused when, in the
-// copy's transaction: the server and its WAL timeline are the same (a promotion or a point-in-time recovery
-// moves the timeline, after which transaction ids may be reused), the table is the same (relid), a plain
-// table without inheritance children and not in a subscription, the trigger and the function are the very
-// rows the count was taken under (a DISABLE TRIGGER, a drop or a replacement changes their xmin), and no
-// marks row is visible whose transaction the remembered snapshot did not see (other than own xid): every
-// transaction that changed the table since was seen by that snapshot, so the count still holds. Anything
-// else, any error on this path, or a server older than 13: the table is counted. Targets are marked when a
-// full refresh creates them (in its transaction) and, for targets made before, by a short transaction after a
-// copy (the next copy counts once more, then remembers); sources only with
-// PostgresOptions::mark_source_changes, the same way. After a new count is remembered, the marks it accounts
-// for are deleted in a short transaction, recorded in rocky_meta.table_changes_cleared so that an older
-// remembered count (an older state file) is never judged by marks that are gone.
+// oid>:<postmaster start, us>:<snapshot>:<own xid>" (the snapshot the count was taken in; own xid: the copy's
+// transaction, for a target's count after the copy, which includes that transaction's rows; else 0), and
+// reused when, in the copy's transaction: the server and its WAL timeline are the same (a promotion or a
+// point-in-time recovery moves the timeline, after which transaction ids may be reused) and was not restarted
+// since (a data directory restored from a file-level copy reuses transaction ids on the same timeline), the
+// server is not in recovery (a hot standby's pg_current_snapshot() omits the transactions in progress), the
+// table is the same (relid), a plain permanent table (not UNLOGGED, which crash recovery empties unmarked)
+// neither parent nor child in an inheritance or partition tree (a statement on a parent fires none of its
+// children's statement triggers) and not in a subscription, the trigger and the function are the very rows
+// the count was taken under (a DISABLE TRIGGER, a drop or a replacement changes their xmin), and no marks row
+// is visible whose transaction the remembered snapshot did not see (other than own xid): every transaction
+// that changed the table since was seen by that snapshot, so the count still holds. Anything else, any error
+// on this path, or a server older than 13: the table is counted. Targets are marked when a full refresh
+// creates them (in its transaction) and, for targets made before, by a short transaction after a copy (the
+// next copy counts once more, then remembers); sources only with PostgresOptions::mark_source_changes, the
+// same way. After a new count is remembered, the marks it accounts for are deleted in a short transaction,
+// recorded in rocky_meta.table_changes_cleared so that an older remembered count (an older state file) is
+// never judged by marks that are gone.
 #pragma once
 
 #include <cstddef>
