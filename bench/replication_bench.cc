@@ -87,10 +87,12 @@ struct SizeResult {
 };
 
 [[noreturn]] void Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "rocky-replication-bench: %s\nusage: rocky-replication-bench --rocky PATH [--rows N[,N...]] "
-               "[--checks on,off] [--new-rows N] [--dir DIR] [--json FILE] [--keep]\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "rocky-replication-bench: %s\nusage: rocky-replication-bench --rocky PATH [--rows N[,N...]] "
+      "[--checks on,off] [--new-rows N] [--dir DIR] [--json FILE] [--keep]\n"
+      "       [--postgres URL [--postgres-target URL2 [--transfer-compare]] [--mark-source-changes]]\n",
+      why.c_str());
   std::exit(2);
 }
 
