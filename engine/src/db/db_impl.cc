@@ -612,20 +612,15 @@ Result<std::unique_ptr<WriteTransaction>> DatabaseImpl::BeginWrite(const WriteOp
     // make; then the pages are free for it. Nothing is weakened: the commits become durable earlier, and a
     // crash still finds the last durable commit (now that one) intact. It costs the slot's fdatasync.
     if (durability == Durability::kDurable && unsynced_pages_ && freemap_.HasPendingAfter(durable_txn_)) {
-      ReleaseFreedPages();
-      const uint64_t id = next_txn_id_++;
-      freemap_.BeginTxn(id);
-      std::shared_ptr<const Snapshot> base;
-      {
-        std::lock_guard lock(snapshot_mu_);
-        base = current_;
-      }
-      WriteTxnImpl flush(this, id, *base, Durability::kDurable);
-      ROCKY_RETURN_IF_ERROR(flush.Commit());  // lets the writer go, committed or not
+      ROCKY_RETURN_IF_ERROR(StartWriteTxn(Durability::kDurable)->Commit());  // lets the writer go either way
       continue;  // take the writer again: another thread may have committed meanwhile
     }
     break;
   }
+  return std::unique_ptr<WriteTransaction>(StartWriteTxn(durability));
+}
+
+std::unique_ptr<WriteTxnImpl> DatabaseImpl::StartWriteTxn(Durability durability) {
   ReleaseFreedPages();
   const uint64_t id = next_txn_id_++;
   freemap_.BeginTxn(id);
@@ -634,7 +629,7 @@ Result<std::unique_ptr<WriteTransaction>> DatabaseImpl::BeginWrite(const WriteOp
     std::lock_guard lock(snapshot_mu_);
     base = current_;
   }
-  return std::unique_ptr<WriteTransaction>(new WriteTxnImpl(this, id, *base, durability));
+  return std::make_unique<WriteTxnImpl>(this, id, *base, durability);
 }
 
 Status DatabaseImpl::Poison(const Status& cause) {

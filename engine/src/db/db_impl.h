@@ -105,6 +105,9 @@ class DatabaseImpl final : public Database {
   Status LoadFreeMap(const CommitSlot& slot, FreeMap* freemap);
   // Pages freed by transactions no snapshot (in this process or another) can still reach become reusable.
   void ReleaseFreedPages();
+  // The next write transaction, on the current snapshot, after ReleaseFreedPages. Requires: the writer is
+  // held (AcquireWriter); the transaction releases it when it commits or aborts.
+  std::unique_ptr<WriteTxnImpl> StartWriteTxn(Durability durability);
   Status WriteSlot(const CommitSlot& slot, int slot_index);
   // After the slot write or sync of commit txn_id failed with `cause`: overwrites the slot with zeros and
   // syncs, so the previous commit is certainly current; returns the error Commit reports (kOutcomeUnknown
